@@ -86,7 +86,9 @@ func Normalize(t Type, raw string) (Type, string, error) {
 	return t, v, err
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // trim trims ASCII white space; it never allocates.
 func trim(s string) string {
