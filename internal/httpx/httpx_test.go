@@ -1,0 +1,366 @@
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte"
+)
+
+// script is a RoundTripper that answers from a list and records every attempt.
+type script struct {
+	mu      sync.Mutex
+	answers []func(*http.Request) (*http.Response, error)
+	times   []time.Time
+	bodies  []string
+	headers []http.Header
+}
+
+func (s *script) RoundTrip(req *http.Request) (*http.Response, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b []byte
+	if req.Body != nil {
+		b, _ = io.ReadAll(req.Body)
+	}
+	s.bodies = append(s.bodies, string(b))
+	s.headers = append(s.headers, req.Header.Clone())
+	s.times = append(s.times, time.Now())
+	i := len(s.times) - 1
+	if i >= len(s.answers) {
+		i = len(s.answers) - 1
+	}
+	return s.answers[i](req)
+}
+
+func (s *script) attempts() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.times) }
+
+func status(code int, hdr ...string) func(*http.Request) (*http.Response, error) {
+	return func(req *http.Request) (*http.Response, error) {
+		h := http.Header{}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			h.Set(hdr[i], hdr[i+1])
+		}
+		return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader(http.StatusText(code))), Request: req}, nil
+	}
+}
+
+func connErr(req *http.Request) (*http.Response, error) {
+	return nil, errors.New("connection reset by peer")
+}
+
+func post(t *testing.T, ctx context.Context, c *Client, body string) (*http.Response, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://api.example.com/x?token=SECRET", strings.NewReader(body))
+	require.NoError(t, err)
+	return c.Do(req)
+}
+
+func TestRetryHonoursServerWaits(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		hdr  []string
+		want time.Duration
+	}{
+		{"Retry-After seconds", []string{"Retry-After", "7"}, 7 * time.Second},
+		{"X-RateLimit-Reset milliseconds (Mimecast)", []string{"X-RateLimit-Reset", "1500"}, 1500 * time.Millisecond},
+		{"RateLimit-Reset seconds (Netskope)", []string{"RateLimit-Reset", "3"}, 3 * time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				s := &script{answers: []func(*http.Request) (*http.Response, error){status(429, tc.hdr...), status(200)}}
+				c := New(Options{Transport: s})
+				resp, err := post(t, t.Context(), c, "payload")
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				assert.Equal(t, 200, resp.StatusCode)
+				require.Equal(t, 2, s.attempts())
+				assert.Equal(t, tc.want, s.times[1].Sub(s.times[0]))
+				assert.Equal(t, []string{"payload", "payload"}, s.bodies, "the body is resent on every attempt")
+			})
+		})
+	}
+}
+
+func TestRetryAfterHTTPDate(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		at := time.Now().Add(90 * time.Second).UTC().Format(http.TimeFormat)
+		s := &script{answers: []func(*http.Request) (*http.Response, error){status(503, "Retry-After", at), status(200)}}
+		resp, err := post(t, t.Context(), New(Options{Transport: s}), "")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 90*time.Second, s.times[1].Sub(s.times[0]))
+	})
+}
+
+func TestLongServerWaitFailsFast(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := &script{answers: []func(*http.Request) (*http.Response, error){status(429, "Retry-After", "3600")}}
+		c := New(Options{Transport: s, MaxWait: time.Minute})
+		start := time.Now()
+		resp, err := post(t, t.Context(), c, "")
+		if resp != nil {
+			resp.Body.Close()
+		}
+		require.Error(t, err)
+		assert.ErrorIs(t, err, cte.ErrRateLimited)
+		var rl *RateLimitError
+		require.ErrorAs(t, err, &rl)
+		assert.Equal(t, time.Hour, rl.Wait)
+		assert.Equal(t, 429, rl.Status)
+		assert.Equal(t, 1, s.attempts())
+		assert.Zero(t, time.Since(start), "no waiting before failing")
+		assert.Contains(t, err.Error(), "wait 1h0m0s")
+	})
+}
+
+func TestRetriesConnectionErrorsAnd5xxButNot501Or4xx(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		answers  []func(*http.Request) (*http.Response, error)
+		attempts int
+		status   int
+	}{
+		{"conn error then ok", []func(*http.Request) (*http.Response, error){connErr, status(200)}, 2, 200},
+		{"502 503 then ok", []func(*http.Request) (*http.Response, error){status(502), status(503), status(200)}, 3, 200},
+		{"501 not retried", []func(*http.Request) (*http.Response, error){status(501), status(200)}, 1, 501},
+		{"400 not retried", []func(*http.Request) (*http.Response, error){status(400), status(200)}, 1, 400},
+		{"401 not retried", []func(*http.Request) (*http.Response, error){status(401), status(200)}, 1, 401},
+		{"500 until retries are spent", []func(*http.Request) (*http.Response, error){status(500)}, 3, 500},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				s := &script{answers: tc.answers}
+				resp, err := post(t, t.Context(), New(Options{Transport: s, RetryMax: 2}), "")
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				assert.Equal(t, tc.status, resp.StatusCode)
+				assert.Equal(t, tc.attempts, s.attempts())
+				body, _ := io.ReadAll(resp.Body)
+				assert.Equal(t, http.StatusText(tc.status), string(body), "the last answer reaches the caller unread")
+			})
+		})
+	}
+}
+
+func TestConnectionErrorsSpentKeepNoTokenInError(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := &script{answers: []func(*http.Request) (*http.Response, error){connErr}}
+		_, err := post(t, t.Context(), New(Options{Transport: s, RetryMax: 1}), "")
+		require.Error(t, err)
+		assert.Equal(t, 2, s.attempts())
+		assert.NotContains(t, err.Error(), "SECRET")
+		assert.Contains(t, err.Error(), "connection reset by peer")
+		assert.Contains(t, err.Error(), "token=redacted")
+	})
+}
+
+func TestCancelledContextIsNotRetried(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		s := &script{answers: []func(*http.Request) (*http.Response, error){func(r *http.Request) (*http.Response, error) {
+			cancel()
+			return nil, r.Context().Err()
+		}}}
+		_, err := post(t, ctx, New(Options{Transport: s}), "")
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 1, s.attempts())
+	})
+}
+
+func TestCancelDuringBackoffStopsWaiting(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		s := &script{answers: []func(*http.Request) (*http.Response, error){status(503, "Retry-After", "60")}}
+		go func() {
+			time.Sleep(10 * time.Second) // fake time inside the bubble
+			cancel()
+		}()
+		start := time.Now()
+		_, err := post(t, ctx, New(Options{Transport: s}), "")
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.Equal(t, 10*time.Second, time.Since(start))
+		assert.Equal(t, 1, s.attempts())
+	})
+}
+
+func TestBackoffIsBoundedAndGrows(t *testing.T) {
+	t.Parallel()
+	for attempt := range 40 {
+		d := Backoff(time.Second, 30*time.Second, attempt, nil)
+		assert.GreaterOrEqual(t, d, time.Second)
+		assert.LessOrEqual(t, d, 30*time.Second)
+	}
+	for range 50 {
+		assert.LessOrEqual(t, Backoff(time.Second, time.Minute, 1, nil), 2*time.Second)
+	}
+	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"9"}}}
+	assert.Equal(t, 9*time.Second, Backoff(time.Second, 2*time.Second, 0, resp), "a server wait beats the backoff cap")
+}
+
+func TestServerWaitIgnoresGarbage(t *testing.T) {
+	t.Parallel()
+	for _, h := range []http.Header{
+		{},
+		{"Retry-After": {"soon"}},
+		{"Retry-After": {"-3"}},
+		{"X-Ratelimit-Reset": {"x"}},
+	} {
+		_, ok := ServerWait(&http.Response{StatusCode: 429, Header: h}, time.Now())
+		assert.False(t, ok, "%v", h)
+	}
+	_, ok := ServerWait(&http.Response{StatusCode: 200, Header: http.Header{"Ratelimit-Reset": {"5"}}}, time.Now())
+	assert.False(t, ok, "RateLimit-Reset on a success is pacing, not a retry wait")
+}
+
+func TestUserAgentAndCallerRequestUntouched(t *testing.T) {
+	t.Parallel()
+	s := &script{answers: []func(*http.Request) (*http.Response, error){status(200)}}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "https://api.example.com/", nil)
+	require.NoError(t, err)
+	resp, err := New(Options{Transport: s, Version: "1.2.3"}).Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "cte/1.2.3", s.headers[0].Get("User-Agent"))
+	assert.Empty(t, req.Header.Get("User-Agent"), "the caller's request is not mutated")
+}
+
+func TestStandardClientRetries(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := &script{answers: []func(*http.Request) (*http.Response, error){status(503), status(200)}}
+		hc := New(Options{Transport: s}).StandardClient()
+		resp, err := hc.Get("https://api.example.com/")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, 2, s.attempts())
+	})
+}
+
+func TestCheckBaseURL(t *testing.T) {
+	t.Parallel()
+	ok := []string{"https://us-api.mimecast.com", "http://127.0.0.1:8080", "http://[::1]:9/", "http://localhost:1", "http://127.3.4.5"}
+	for _, raw := range ok {
+		_, err := CheckBaseURL(raw)
+		assert.NoError(t, err, raw)
+	}
+	bad := map[string]string{
+		"http://acme.goskope.com":        "uses plain http: use https",
+		"ftp://x.example.com":            "not an absolute https URL",
+		"acme.goskope.com":               "not an absolute https URL",
+		"":                               "not an absolute https URL",
+		"https://user:pw@x.example.com/": "must not carry a user name or password",
+		"http://10.0.0.1":                "uses plain http",
+	}
+	for raw, want := range bad {
+		_, err := CheckBaseURL(raw)
+		require.Error(t, err, raw)
+		assert.Contains(t, err.Error(), want, raw)
+		assert.NotContains(t, err.Error(), "pw@", "credentials never echoed")
+	}
+}
+
+func TestReadBodyLimits(t *testing.T) {
+	t.Parallel()
+	b, err := ReadBody(strings.NewReader("12345"), 5)
+	require.NoError(t, err)
+	assert.Equal(t, "12345", string(b))
+	_, err = ReadBody(strings.NewReader("123456"), 5)
+	assert.ErrorIs(t, err, ErrBodyTooLarge)
+	big := bytes.Repeat([]byte("x"), ErrorBodyLimit+10)
+	assert.Len(t, ReadErrorBody(bytes.NewReader(big)), ErrorBodyLimit)
+}
+
+func TestRedaction(t *testing.T) {
+	t.Parallel()
+	u, _ := url.Parse("https://bob:hunter2@t.example.com/api/v1/x?token=abc123&name=list&client_secret=zz")
+	got := RedactURL(u)
+	for _, secret := range []string{"abc123", "hunter2", "zz"} {
+		assert.NotContains(t, got, secret)
+	}
+	assert.Contains(t, got, "name=list")
+	h := http.Header{"Authorization": {"MC a:b"}, "Netskope-Api-Token": {"tok"}, "X-Mc-App-Id": {"app"}, "Content-Type": {"x"}}
+	r := RedactHeader(h)
+	assert.Equal(t, "redacted", r.Get("Authorization"))
+	assert.Equal(t, "redacted", r.Get("Netskope-Api-Token"))
+	assert.Equal(t, "app", r.Get("X-Mc-App-Id"))
+	assert.Equal(t, "MC a:b", h.Get("Authorization"), "the original header is not modified")
+	assert.Equal(t, "POST https://t.example.com/?token=redacted (status: 500)", RedactText("POST https://t.example.com/?token=abc (status: 500)"))
+}
+
+func TestRetryLogsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		s := &script{answers: []func(*http.Request) (*http.Response, error){connErr, status(503), status(200)}}
+		resp, err := post(t, t.Context(), New(Options{Transport: s, Logger: log}), "")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Contains(t, buf.String(), "retrying request")
+		assert.NotContains(t, buf.String(), "SECRET")
+	})
+}
+
+func TestPacerWaitsForWindowReset(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := &script{answers: []func(*http.Request) (*http.Response, error){
+			status(200, "RateLimit-Remaining", "0", "RateLimit-Reset", "4"),
+			status(200, "RateLimit-Remaining", "9", "RateLimit-Reset", "60"),
+			status(200),
+		}}
+		hc := &http.Client{Transport: NewPacer(s, nil)}
+		for range 3 {
+			resp, err := hc.Get("https://t.example.com/")
+			require.NoError(t, err)
+			resp.Body.Close()
+		}
+		assert.Equal(t, 4*time.Second, s.times[1].Sub(s.times[0]), "waits out the window after Remaining 0")
+		assert.Zero(t, s.times[2].Sub(s.times[1]), "no wait while budget remains")
+	})
+}
+
+func TestPacerStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := &script{answers: []func(*http.Request) (*http.Response, error){status(200, "RateLimit-Remaining", "0", "RateLimit-Reset", "100")}}
+		p := NewPacer(s, nil)
+		req, _ := http.NewRequest(http.MethodGet, "https://t.example.com/", nil)
+		resp, err := p.RoundTrip(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		req2, _ := http.NewRequestWithContext(ctx, http.MethodGet, "https://t.example.com/", nil)
+		_, err = p.RoundTrip(req2)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 1, s.attempts())
+	})
+}
