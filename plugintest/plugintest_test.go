@@ -66,10 +66,10 @@ func (b broken) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte
 func TestChecksCatchBrokenPlugins(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name  string
-		check func(context.Context, Harness) error
+		name   string
+		check  func(context.Context, Harness) error
 		break_ func(h Harness) Harness
-		want  string
+		want   string
 	}{
 		{"bad auth accepted", checkBadAuth, func(h Harness) Harness { h.BadAuth = NewFake(); return h }, "want an error wrapping cte.ErrAuth"},
 		{"resume loses a page", checkPullResume, func(h Harness) Harness {
