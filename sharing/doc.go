@@ -1,0 +1,2 @@
+// Package sharing routes indicators between plugins through business rules.
+package sharing
