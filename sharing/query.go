@@ -434,7 +434,9 @@ type token struct {
 	off  int    // byte offset in the source
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
 
 // isDelim reports whether c ends a bare word.
 func isDelim(c byte) bool {
@@ -610,7 +612,9 @@ func clip(s string) string {
 	return s[:cut] + "…"
 }
 
-func (p *parser) isWord(t token, w string) bool { return t.kind == tWord && strings.EqualFold(t.text, w) }
+func (p *parser) isWord(t token, w string) bool {
+	return t.kind == tWord && strings.EqualFold(t.text, w)
+}
 
 func (p *parser) orExpr() (expr, error) {
 	var xs []expr
