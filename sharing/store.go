@@ -1,0 +1,187 @@
+package sharing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+)
+
+// Store keeps everything the engine must not lose: indicators, checkpoints, the
+// sharing ledger, the applied digests of Replace targets, the audit log and run
+// state. Implementations: sharing/store/memstore (tests, demos) and
+// sharing/store/boltstore (the embedded default). Every read and write happens in a
+// transaction, so an implementation over SQL maps one to one.
+type Store interface {
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Update runs fn in a read-write transaction: all of fn's writes are committed
+	// together when fn returns nil, and none of them when it returns an error.
+	Update(ctx context.Context, fn func(Tx) error) error
+	// Close releases the store.
+	Close() error
+}
+
+// ErrReadOnly is returned by a write method called inside View.
+var ErrReadOnly = errors.New("sharing: write in a read-only transaction")
+
+// Tx is one transaction. It must not be used after its function returns.
+type Tx interface {
+	// Merge stores indicators reported by source: a value seen before from the same
+	// source is combined with ioc.Merge, a value new to this source adds an entry.
+	// Entries merged again become active. Indicators must be normalised (ioc.Parse).
+	Merge(source string, in []ioc.Indicator, now time.Time) (MergeStats, error)
+	// Record returns the stored record of a value.
+	Record(value string) (Record, bool, error)
+	// Records calls fn for every record in value order until fn returns an error
+	// (ErrStop ends the scan without error). fn must not keep r past its return.
+	Records(fn func(r *Record) error) error
+	// SetInactive marks the entries of source for values inactive (aged or
+	// expired) at the given time. Unknown values are ignored.
+	SetInactive(source string, values []string, at time.Time) error
+	// Checkpoint returns the stored checkpoint of a source; nil before its first page.
+	Checkpoint(source string) (cte.Checkpoint, error)
+	// SetCheckpoint stores a source's checkpoint.
+	SetCheckpoint(source string, cp cte.Checkpoint) error
+
+	// Ledger returns what the sharing configuration did with a value.
+	Ledger(config, value string) (LedgerEntry, bool, error)
+	// LedgerEntries calls fn for each ledger entry of a configuration in value order.
+	LedgerEntries(config string, fn func(e *LedgerEntry) error) error
+	// PutLedger stores ledger entries of a configuration, replacing those with the
+	// same value.
+	PutLedger(config string, entries []LedgerEntry) error
+
+	// AppliedSet returns what was last applied to a configuration's Replace target.
+	AppliedSet(config string) (AppliedSet, bool, error)
+	// PutAppliedSet stores it.
+	PutAppliedSet(config string, s AppliedSet) error
+
+	// Log appends an audit entry; Seq is assigned by the store.
+	Log(e AuditEntry) error
+	// Logs calls fn for the entries that pass f, oldest first.
+	Logs(f LogFilter, fn func(e AuditEntry) error) error
+
+	// RunState returns the run state of a sharing configuration or source.
+	RunState(name string) (RunState, bool, error)
+	// PutRunState stores it.
+	PutRunState(s RunState) error
+}
+
+// ErrStop ends a scan early without error.
+var ErrStop = errors.New("sharing: stop scan")
+
+// MergeStats counts what one Merge did.
+type MergeStats struct {
+	New     int // values never stored before
+	Added   int // values stored before, new for this source
+	Updated int // values this source reported before
+}
+
+// Record is one stored indicator value with one entry per source that reported it.
+type Record struct {
+	Type    ioc.Type
+	Value   string
+	Entries []Entry // sorted by Source
+}
+
+// Entry is one source's view of a value.
+type Entry struct {
+	ioc.Indicator           // Source names the reporting configuration
+	Inactive      bool      // aged out or expired at InactiveAt
+	InactiveAt    time.Time //
+	StoredAt      time.Time // when this source last reported it
+}
+
+// Entry returns the entry of a source.
+func (r *Record) Entry(source string) (*Entry, bool) {
+	for i := range r.Entries {
+		if r.Entries[i].Source == source {
+			return &r.Entries[i], true
+		}
+	}
+	return nil, false
+}
+
+// Sources returns the names of the sources that reported the value.
+func (r *Record) Sources() []string {
+	out := make([]string, len(r.Entries))
+	for i, e := range r.Entries {
+		out[i] = e.Source
+	}
+	return out
+}
+
+// LedgerState is what happened last to a value in one sharing configuration.
+type LedgerState uint8
+
+// Ledger states.
+const (
+	StateApplied      LedgerState = iota + 1 // the target has it
+	StateRejected                            // refused for good until the indicator changes
+	StateRetryable                           // refused for now; retried at NextAttempt
+	StateRetracted                           // removed from the target
+	StateOverCapacity                        // left out of a full Replace target
+)
+
+var stateNames = [...]string{"", "applied", "rejected", "retryable", "retracted", "over capacity"}
+
+// String returns the state's name.
+func (s LedgerState) String() string {
+	if int(s) < len(stateNames) && s > 0 {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("LedgerState(%d)", uint8(s))
+}
+
+// LedgerEntry records one value's outcome in one sharing configuration.
+type LedgerEntry struct {
+	Value       string
+	Type        ioc.Type
+	State       LedgerState
+	Fingerprint uint64    // of the indicator as pushed; a change re-shares it
+	Reason      string    // why it was rejected
+	Code        string    // the product's code
+	Attempts    int       // consecutive failed attempts
+	NextAttempt time.Time // for StateRetryable
+	At          time.Time // when State was set
+}
+
+// AppliedSet is what a Replace target was last given.
+type AppliedSet struct {
+	Digest string // of the sorted values
+	Count  int
+	At     time.Time
+}
+
+// AuditEntry is one audit log line: every pull, share, retraction and error.
+type AuditEntry struct {
+	Seq        uint64            // assigned by the store, increasing
+	Time       time.Time         //
+	Level      slog.Level        //
+	Config     string            // the plugin or sharing configuration concerned
+	Message    string            //
+	Details    map[string]string // counts, reasons, ids
+	Resolution string            // what the operator can do, for warnings and errors
+}
+
+// LogFilter selects audit entries. Zero fields select everything.
+type LogFilter struct {
+	MinLevel slog.Level // entries at or above it; the zero value is Info, so set it to slog.LevelDebug for all
+	Since    time.Time
+	Config   string
+	Limit    int // the newest Limit entries, oldest first
+}
+
+// RunState is the last run of a source or a sharing configuration.
+type RunState struct {
+	Name      string
+	LastRun   time.Time
+	LastOK    time.Time
+	LastError string
+	Counts    map[string]int // e.g. "applied", "rejected", "pulled"
+}
