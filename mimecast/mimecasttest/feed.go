@@ -1,0 +1,351 @@
+package mimecasttest
+
+import (
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Hashes of the empty file, which the generated feeds contain now and then.
+const (
+	EmptyMD5    = "d41d8cd98f00b204e9800998ecf8427e"
+	EmptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+)
+
+// FeedRow is one row of a get-feed CSV page. MD5 and SHA256 are sent verbatim:
+// they may be "null", empty or malformed.
+type FeedRow struct {
+	Timestamp        time.Time
+	SenderAddress    string
+	RecipientAddress string
+	FileName         string
+	FileType         string
+	MD5              string
+	SHA256           string
+}
+
+// csvLine renders the row as one pipe-delimited line, without the newline.
+func (r FeedRow) csvLine(b *strings.Builder) {
+	b.WriteString(r.Timestamp.UTC().Format(FeedTimeLayout))
+	for _, v := range [...]string{r.SenderAddress, r.RecipientAddress, r.FileName, r.FileType, r.MD5, r.SHA256} {
+		b.WriteByte('|')
+		b.WriteString(v)
+	}
+}
+
+// FeedMode changes how get-feed answers, to provoke client weaknesses.
+type FeedMode int
+
+// Feed modes.
+const (
+	// FeedNormal serves the rows page by page, with the next-page token header
+	// on every page but the last.
+	FeedNormal FeedMode = iota
+	// FeedEmptyBody answers an empty body and no token.
+	FeedEmptyBody
+	// FeedHeaderOnly answers the header line (with its newline) and no token.
+	FeedHeaderOnly
+	// FeedJSONFail answers HTTP 200 with a JSON fail envelope instead of CSV.
+	FeedJSONFail
+	// FeedEndless answers header-only pages that always carry a fresh token, so
+	// a client that follows tokens without a page cap never stops.
+	FeedEndless
+	// FeedRepeatToken serves rows normally but, once the client sends a token,
+	// answers with that same token again, forever.
+	FeedRepeatToken
+)
+
+// generateFeed makes n deterministic rows spread over window before base,
+// oldest first. Rows are salted with oddities by index i (i % 50):
+//
+//	 7: MD5 "null"                       13: SHA256 ""
+//	19: MD5 "" and SHA256 "null"          23: MD5 of 31 hex digits
+//	29: SHA256 with non-hex characters    31: the empty file's MD5 and SHA256
+//	37: SenderAddress ""                  41: MD5 in upper case (valid)
+//	43: the same hashes as the row before (a duplicate)
+func generateFeed(seed int64, feedType string, n int, base time.Time, window time.Duration) []FeedRow {
+	rows := make([]FeedRow, 0, max(n, 0))
+	exts := [...]string{"docm", "zip", "exe", "js", "xlsm", "pdf", "iso", "lnk"}
+	step := window / time.Duration(n+1)
+	start := base.Add(-window)
+	for i := range n {
+		sum := sha256.Sum256([]byte(fmt.Sprintf("%d|%s|%d", seed, feedType, i)))
+		m := md5.Sum(sum[:])
+		ext := exts[int(sum[0])%len(exts)]
+		row := FeedRow{
+			// Millisecond jitter below one step keeps the rows in order.
+			Timestamp:        start.Add(step*time.Duration(i+1) + time.Duration(int64(sum[1])*int64(step)/512)).Truncate(time.Millisecond),
+			SenderAddress:    fmt.Sprintf("sender%03d@evil%02d.example", int(sum[2]), int(sum[3])%20),
+			RecipientAddress: fmt.Sprintf("user%03d@acme.example", int(sum[4])),
+			FileName:         fmt.Sprintf("file-%s-%d.%s", feedType, i, ext),
+			FileType:         ext,
+			MD5:              hex.EncodeToString(m[:]),
+			SHA256:           hex.EncodeToString(sum[:]),
+		}
+		switch i % 50 {
+		case 7:
+			row.MD5 = "null"
+		case 13:
+			row.SHA256 = ""
+		case 19:
+			row.MD5, row.SHA256 = "", "null"
+		case 23:
+			row.MD5 = row.MD5[:31]
+		case 29:
+			row.SHA256 = "zz" + row.SHA256[2:]
+		case 31:
+			row.MD5, row.SHA256 = EmptyMD5, EmptySHA256
+		case 37:
+			row.SenderAddress = ""
+		case 41:
+			row.MD5 = strings.ToUpper(row.MD5)
+		case 43:
+			if i > 0 {
+				row.MD5, row.SHA256 = rows[i-1].MD5, rows[i-1].SHA256
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// Feed returns a copy of the rows of feedType, oldest first.
+func (s *Server) Feed(feedType string) []FeedRow {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]FeedRow(nil), s.feeds[feedType]...)
+}
+
+// AddFeedRows adds rows to feedType (creating it), keeping the feed sorted by
+// Timestamp.
+func (s *Server) AddFeedRows(feedType string, rows ...FeedRow) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := append(s.feeds[feedType], rows...)
+	sort.SliceStable(f, func(i, j int) bool { return f[i].Timestamp.Before(f[j].Timestamp) })
+	s.feeds[feedType] = f
+}
+
+// SetFeedMode sets the answer mode of feedType ("" for every feed type without
+// its own mode).
+func (s *Server) SetFeedMode(feedType string, m FeedMode) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.feedModes[feedType] = m
+}
+
+// SetFeedPageSize changes the rows per get-feed page. It panics when n < 1.
+func (s *Server) SetFeedPageSize(n int) {
+	if n < 1 {
+		panic(fmt.Sprintf("mimecasttest: SetFeedPageSize(%d): want at least 1", n))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.feedPageSize = n
+}
+
+// parseTime parses an ISO-8601 time as clients send it: RFC 3339 with "Z" or
+// "+00:00", or Mimecast's documented "+0000", with optional fractional seconds.
+func parseTime(v string) (time.Time, error) {
+	for _, layout := range [...]string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999Z0700"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an ISO-8601 time like 2011-12-03T10:15:30+0000", v)
+}
+
+type feedRequest struct {
+	Start    string `json:"start"`
+	End      string `json:"end"`
+	FeedType string `json:"feedType"`
+	FileType string `json:"fileType"`
+	Compress bool   `json:"compress"`
+	Token    string `json:"token"`
+}
+
+// feedCursor is the state behind a next-page token.
+type feedCursor struct {
+	feedType   string
+	fileType   string
+	start, end time.Time
+	offset     int
+}
+
+func (s *Server) handleGetFeed(w *bufWriter, req *apiRequest, _ *http.Request) {
+	items, err := decodeItems[feedRequest](req)
+	if err != nil {
+		badRequest(w, err)
+		return
+	}
+	var fr feedRequest
+	if len(items) > 0 {
+		fr = items[0]
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock()
+	var cur feedCursor
+	if fr.Token != "" {
+		c, ok := s.feedCursors[fr.Token]
+		if !ok {
+			validationFail(w, "err_threat_feed_invalid_token", fmt.Sprintf("Token %q is invalid or expired", fr.Token))
+			return
+		}
+		cur = c
+	} else {
+		cur = feedCursor{feedType: fr.FeedType, fileType: fr.FileType, start: now.Add(-defaultFeedStartRange), end: now}
+		if cur.feedType == "" {
+			cur.feedType = FeedMalwareCustomer
+		}
+		if cur.fileType == "" {
+			cur.fileType = "csv"
+		}
+		if _, ok := s.feeds[cur.feedType]; !ok {
+			validationFail(w, "err_threat_feed_invalid_feed_type", fmt.Sprintf("feedType %q is not one of malware_customer, malware_grid", cur.feedType))
+			return
+		}
+		if cur.fileType != "csv" && cur.fileType != "stix" {
+			validationFail(w, "err_threat_feed_invalid_file_type", fmt.Sprintf("fileType %q is not one of csv, stix", cur.fileType))
+			return
+		}
+		if fr.Start != "" {
+			if cur.start, err = parseTime(fr.Start); err != nil {
+				validationFail(w, "err_validation_invalid_date", "start: "+err.Error())
+				return
+			}
+		}
+		if fr.End != "" {
+			if cur.end, err = parseTime(fr.End); err != nil {
+				validationFail(w, "err_validation_invalid_date", "end: "+err.Error())
+				return
+			}
+		}
+		if cur.end.Before(cur.start) {
+			validationFail(w, "err_validation_invalid_date", fmt.Sprintf("end %s is before start %s", fr.End, fr.Start))
+			return
+		}
+	}
+	mode, ok := s.feedModes[cur.feedType]
+	if !ok {
+		mode = s.feedModes[""]
+	}
+	switch mode {
+	case FeedEmptyBody:
+		s.writeFeedHeaders(w, cur, now)
+		return
+	case FeedHeaderOnly:
+		s.writeFeedHeaders(w, cur, now)
+		w.body.WriteString(FeedHeader + "\n")
+		return
+	case FeedJSONFail:
+		validationFail(w, "err_threat_feed_unavailable", "Threat feed "+cur.feedType+" is not available")
+		return
+	case FeedEndless:
+		s.writeFeedHeaders(w, cur, now)
+		w.header.Set(NextTokenHeader, s.newFeedToken(cur))
+		w.body.WriteString(FeedHeader + "\n")
+		return
+	}
+
+	rows := s.feeds[cur.feedType]
+	lo := sort.Search(len(rows), func(i int) bool { return !rows[i].Timestamp.Before(cur.start) })
+	hi := sort.Search(len(rows), func(i int) bool { return !rows[i].Timestamp.Before(cur.end) })
+	rows = rows[lo:hi]
+	from := min(cur.offset, len(rows))
+	to := min(from+s.feedPageSize, len(rows))
+	page := rows[from:to]
+	s.writeFeedHeaders(w, cur, now)
+	if to < len(rows) {
+		tok := fr.Token
+		if mode != FeedRepeatToken || tok == "" {
+			next := cur
+			next.offset = to
+			tok = s.newFeedToken(next)
+		}
+		w.header.Set(NextTokenHeader, tok)
+	}
+	if cur.fileType == "stix" {
+		w.header.Set("Content-Type", "application/json")
+		writeSTIX(w, page, s)
+		return
+	}
+	var b strings.Builder
+	b.Grow((len(page) + 1) * 200)
+	b.WriteString(FeedHeader)
+	b.WriteByte('\n')
+	for _, r := range page {
+		r.csvLine(&b)
+		b.WriteByte('\n')
+	}
+	w.body.WriteString(b.String())
+}
+
+// newFeedToken stores cur and returns its token (s.mu held).
+func (s *Server) newFeedToken(cur feedCursor) string {
+	tok := s.opaque("eNo")
+	s.feedCursors[tok] = cur
+	return tok
+}
+
+// writeFeedHeaders sets the headers of a feed file download (s.mu held).
+func (s *Server) writeFeedHeaders(w *bufWriter, cur feedCursor, now time.Time) {
+	w.status = http.StatusOK
+	w.header.Set("Content-Type", "application/octet-stream")
+	stamp := now.UTC().Format("20060102150405") + fmt.Sprintf("%03d", now.Nanosecond()/int(time.Millisecond))
+	w.header.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s_%s_%s.%s"`, cur.feedType, cur.fileType, stamp, cur.fileType))
+}
+
+// writeSTIX renders page as a STIX 2.0 bundle (s.mu held).
+func writeSTIX(w *bufWriter, page []FeedRow, s *Server) {
+	type object struct {
+		Type             string   `json:"type"`
+		ID               string   `json:"id"`
+		Created          string   `json:"created"`
+		Modified         string   `json:"modified"`
+		Name             string   `json:"name,omitempty"`
+		Labels           []string `json:"labels,omitempty"`
+		Pattern          string   `json:"pattern,omitempty"`
+		ValidFrom        string   `json:"valid_from,omitempty"`
+		RelationshipType string   `json:"relationship_type,omitempty"`
+		SourceRef        string   `json:"source_ref,omitempty"`
+		TargetRef        string   `json:"target_ref,omitempty"`
+	}
+	id := func(kind string) string {
+		h := sha256.Sum256([]byte(kind + strconv.Itoa(s.next())))
+		x := hex.EncodeToString(h[:16])
+		return kind + "--" + x[:8] + "-" + x[8:12] + "-4" + x[13:16] + "-a" + x[17:20] + "-" + x[20:32]
+	}
+	objs := make([]object, 0, len(page)*4)
+	for _, r := range page {
+		ts := r.Timestamp.UTC().Format(FeedTimeLayout)
+		mal := object{Type: "malware", ID: id("malware"), Created: ts, Modified: ts, Name: r.FileName, Labels: []string{"virus"}}
+		objs = append(objs, mal)
+		for _, h := range [...][2]string{{"MD5", r.MD5}, {"'SHA-256'", r.SHA256}} {
+			if h[1] == "" || h[1] == "null" {
+				continue
+			}
+			ind := object{Type: "indicator", ID: id("indicator"), Created: ts, Modified: ts, Labels: []string{"malicious-activity"},
+				Pattern: fmt.Sprintf("[file:hashes.%s = '%s']", h[0], h[1]), ValidFrom: ts}
+			rel := object{Type: "relationship", ID: id("relationship"), Created: ts, Modified: ts,
+				RelationshipType: "indicates", SourceRef: ind.ID, TargetRef: mal.ID}
+			objs = append(objs, ind, rel)
+		}
+	}
+	bundle := struct {
+		Type        string   `json:"type"`
+		ID          string   `json:"id"`
+		SpecVersion string   `json:"spec_version"`
+		Objects     []object `json:"objects"`
+	}{"bundle", id("bundle"), "2.0", objs}
+	if err := json.NewEncoder(&w.body).Encode(bundle); err != nil {
+		panic(fmt.Sprintf("mimecasttest: encoding STIX: %v", err))
+	}
+}
