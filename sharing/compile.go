@@ -68,6 +68,10 @@ func explainList(xs []expr, decider bool, ind *ioc.Indicator, now time.Time) (bo
 	return !decider, strings.Join(whys, "; ")
 }
 
+// explainWidth is how much of a string field Explain shows: a SHA256 or a
+// typical URL whole, not a novel in the comments.
+const explainWidth = 100
+
 // actual describes the indicator's value of the clause's field.
 func (e *cmpExpr) actual(ind *ioc.Indicator, now time.Time) string {
 	name := e.field.String()
@@ -83,14 +87,14 @@ func (e *cmpExpr) actual(ind *ioc.Indicator, now time.Time) string {
 		}
 		return s
 	case fValue, fSource, fComments:
-		return name + " is " + strconv.Quote(clip(stringField(e.field, ind)))
+		return name + " is " + strconv.Quote(clipN(stringField(e.field, ind), explainWidth))
 	case fTags:
 		if len(ind.Tags) == 0 {
 			return "no tags"
 		}
 		q := make([]string, len(ind.Tags))
 		for i, t := range ind.Tags {
-			q[i] = strconv.Quote(clip(t))
+			q[i] = strconv.Quote(clipN(t, explainWidth))
 		}
 		return "tags are " + strings.Join(q, ", ")
 	case fAge:

@@ -600,8 +600,10 @@ func desc(t token) string {
 }
 
 // clip shortens s for an error message.
-func clip(s string) string {
-	const n = 40
+func clip(s string) string { return clipN(s, 40) }
+
+// clipN shortens s to about n bytes, on a character boundary.
+func clipN(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
