@@ -156,4 +156,3 @@ func tokenError(err error) error {
 	}
 	return fmt.Errorf("mimecast /oauth/token: %w", err)
 }
-

@@ -21,8 +21,8 @@ type Client struct {
 	cfg    Config
 	base   string
 	http   *httpx.Client
-	signer *signer       // API 1.0, else nil
-	tokens *tokenSource  // API 2.0, else nil
+	signer *signer      // API 1.0, else nil
+	tokens *tokenSource // API 2.0, else nil
 	log    *slog.Logger
 	now    func() time.Time
 }
