@@ -101,26 +101,44 @@ func trim(s string) string {
 	return s
 }
 
+// hexClass classifies bytes for hash parsing: 0 lower-case hex digit, 1 upper-case
+// hex letter, 2 anything else. One table load per byte and a single branch at the
+// end keep the already-normal case fast.
+var hexClass = func() (t [256]uint8) {
+	for i := range t {
+		c := byte(i)
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+			t[i] = 0
+		case 'A' <= c && c <= 'F':
+			t[i] = 1
+		default:
+			t[i] = 2
+		}
+	}
+	return t
+}()
+
 func parseHash(t Type, raw string, n int) (string, error) {
 	s := trim(raw)
 	if len(s) != n {
 		return "", perr(t, raw, fmt.Sprintf("want %d hex digits, got %d characters", n, utf8.RuneCountInString(s)))
 	}
-	upper := false
-	for i := 0; i < n; i++ {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			upper = true
-		default:
-			return "", perr(t, raw, fmt.Sprintf("not a hex digit at position %d", i+1))
+	var acc uint8
+	for i := 0; i < len(s); i++ {
+		acc |= hexClass[s[i]]
+	}
+	if acc == 0 {
+		return s, nil
+	}
+	if acc&2 != 0 {
+		for i := 0; i < len(s); i++ {
+			if hexClass[s[i]] == 2 {
+				return "", perr(t, raw, fmt.Sprintf("not a hex digit at position %d", i+1))
+			}
 		}
 	}
-	if upper {
-		return strings.ToLower(s), nil
-	}
-	return s, nil
+	return strings.ToLower(s), nil
 }
 
 // hostProfile maps international names to punycode for lookup. Label syntax is
@@ -356,11 +374,9 @@ func Detect(raw string) (Type, bool) {
 }
 
 func isHex(s string) bool {
+	var acc uint8
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
+		acc |= hexClass[s[i]]
 	}
-	return true
+	return acc&2 == 0
 }
