@@ -1,0 +1,39 @@
+# cte: make test is what CI runs (.ci/run) and what README.md tells a new user to run.
+GO       ?= go
+PKGS     ?= ./...
+FUZZTIME ?= 10s
+BENCH    ?= .
+
+.PHONY: test race lint bench fuzz cover demo
+
+## test: lint, then every test with the race detector
+test: lint race
+
+race:
+	$(GO) test -race -count=1 $(PKGS)
+
+## lint: gofmt check and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## bench: every benchmark with allocation counts
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(PKGS)
+
+## fuzz: each fuzz target for FUZZTIME (default 10s; e.g. make fuzz FUZZTIME=60s)
+fuzz:
+	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## cover: coverage profile and per-function summary
+cover:
+	$(GO) test -coverprofile=cover.out $(PKGS)
+	$(GO) tool cover -func=cover.out | tail -n 1
+
+demo:
+	$(GO) run ./cmd/cte demo
