@@ -40,6 +40,9 @@ const GlobalAPI2 = "https://api.services.mimecast.com"
 // Defaults of Config.
 const (
 	DefaultInitialRangeDays = 7
+	// NoHistory as Config.InitialRangeDays makes the first pull start at its own
+	// time (the manifest's initial_range_days 0).
+	NoHistory = -1
 	DefaultProvider         = "cte"
 	DefaultOverlap          = time.Hour
 	DefaultMaxPages         = 500
@@ -90,7 +93,10 @@ type Config struct {
 
 	FeedTypes        []string `json:"feed_types"`         // default malware_customer, malware_grid
 	HashTypes        []string `json:"hash_types"`         // default sha256, md5
-	InitialRangeDays int      `json:"initial_range_days"` // first pull goes back this many days, 0–365
+	// InitialRangeDays is how far back the first pull goes, 1–365 days; 0 means
+	// DefaultInitialRangeDays and NoHistory (the manifest's 0) starts at the first
+	// pull's time.
+	InitialRangeDays int      `json:"initial_range_days"`
 	Provider         string   `json:"provider"`           // provider label of pushed hashes, ≤10 chars
 
 	// Overlap is how far before the newest timestamp of the checkpoint a pull resumes,
@@ -128,7 +134,7 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	cfg := Config{
 		BaseURL: rc.BaseURL, Auth: rc.Auth, AppID: rc.AppID, AppKey: rc.AppKey, AccessKey: rc.AccessKey,
 		SecretKey: rc.SecretKey, ClientID: rc.ClientID, ClientSecret: rc.ClientSecret,
-		FeedTypes: rc.FeedTypes, HashTypes: rc.HashTypes, InitialRangeDays: -1,
+		FeedTypes: rc.FeedTypes, HashTypes: rc.HashTypes,
 	}
 	if rc.InitialRangeDays != nil {
 		n := *rc.InitialRangeDays
@@ -136,6 +142,9 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 			return Config{}, &cte.ConfigError{Field: "initial_range_days", Reason: fmt.Sprintf("%g is not a whole number of days from 0 to 365", n)}
 		}
 		cfg.InitialRangeDays = int(n)
+		if n == 0 {
+			cfg.InitialRangeDays = NoHistory
+		}
 	}
 	if rc.Provider != nil {
 		cfg.Provider = *rc.Provider
@@ -148,7 +157,7 @@ func jsonReason(err error) string {
 	return err.Error()
 }
 
-// withDefaults fills unset fields. InitialRangeDays < 0 means unset.
+// withDefaults fills unset fields.
 func (c Config) withDefaults() Config {
 	if c.FeedTypes == nil {
 		c.FeedTypes = []string{FeedMalwareCustomer, FeedMalwareGrid}
@@ -156,7 +165,7 @@ func (c Config) withDefaults() Config {
 	if c.HashTypes == nil {
 		c.HashTypes = []string{HashSHA256, HashMD5}
 	}
-	if c.InitialRangeDays < 0 {
+	if c.InitialRangeDays == 0 {
 		c.InitialRangeDays = DefaultInitialRangeDays
 	}
 	if c.Provider == "" {
@@ -232,8 +241,8 @@ func (c Config) Validate() error {
 			return &cte.ConfigError{Field: "hash_types", Reason: fmt.Sprintf("%q is not sha256 or md5", h)}
 		}
 	}
-	if c.InitialRangeDays > 365 {
-		return &cte.ConfigError{Field: "initial_range_days", Reason: fmt.Sprintf("%d is more than 365", c.InitialRangeDays)}
+	if c.InitialRangeDays > 365 || c.InitialRangeDays < NoHistory {
+		return &cte.ConfigError{Field: "initial_range_days", Reason: fmt.Sprintf("%d is not a number of days from 0 to 365", c.InitialRangeDays)}
 	}
 	if n := utf8.RuneCountInString(c.Provider); n > MaxProviderLen {
 		return &cte.ConfigError{Field: "provider", Reason: fmt.Sprintf("%q has %d characters; Mimecast takes at most %d", c.Provider, n, MaxProviderLen)}
