@@ -42,10 +42,10 @@ const (
 	DefaultInitialRangeDays = 7
 	// NoHistory as Config.InitialRangeDays makes the first pull start at its own
 	// time (the manifest's initial_range_days 0).
-	NoHistory = -1
-	DefaultProvider         = "cte"
-	DefaultOverlap          = time.Hour
-	DefaultMaxPages         = 500
+	NoHistory       = -1
+	DefaultProvider = "cte"
+	DefaultOverlap  = time.Hour
+	DefaultMaxPages = 500
 	// MaxProviderLen is the longest provider label create-batch takes.
 	MaxProviderLen = 10
 	// MaxDescriptionLen is the longest hash description create-batch takes.
@@ -91,13 +91,13 @@ type Config struct {
 	ClientID     string     `json:"client_id"`     // API 2.0 client id
 	ClientSecret cte.Secret `json:"client_secret"` // API 2.0 client secret
 
-	FeedTypes        []string `json:"feed_types"`         // default malware_customer, malware_grid
-	HashTypes        []string `json:"hash_types"`         // default sha256, md5
+	FeedTypes []string `json:"feed_types"` // default malware_customer, malware_grid
+	HashTypes []string `json:"hash_types"` // default sha256, md5
 	// InitialRangeDays is how far back the first pull goes, 1–365 days; 0 means
 	// DefaultInitialRangeDays and NoHistory (the manifest's 0) starts at the first
 	// pull's time.
-	InitialRangeDays int      `json:"initial_range_days"`
-	Provider         string   `json:"provider"`           // provider label of pushed hashes, ≤10 chars
+	InitialRangeDays int    `json:"initial_range_days"`
+	Provider         string `json:"provider"` // provider label of pushed hashes, ≤10 chars
 
 	// Overlap is how far before the newest timestamp of the checkpoint a pull resumes,
 	// so late-arriving events are not missed. Default 1h. Not in the manifest.
