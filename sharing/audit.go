@@ -1,0 +1,92 @@
+package sharing
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// audit stores an entry and emits it on the logger. A store failure is logged, not
+// returned: the audit log must never stop a share that already happened.
+func (e *Engine) audit(ctx context.Context, a AuditEntry) {
+	if a.Time.IsZero() {
+		a.Time = e.now()
+	}
+	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error { return tx.Log(a) })
+	e.emit(ctx, a)
+	if err != nil {
+		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store audit entry", slog.String("config", a.Config), slog.String("error", err.Error()))
+	}
+}
+
+// emit writes a to the logger.
+func (e *Engine) emit(ctx context.Context, a AuditEntry) {
+	if !e.log.Enabled(ctx, a.Level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 3+len(a.Details))
+	attrs = append(attrs, slog.String("config", a.Config))
+	for _, k := range slices.Sorted(maps.Keys(a.Details)) {
+		attrs = append(attrs, slog.String(k, a.Details[k]))
+	}
+	if a.Resolution != "" {
+		attrs = append(attrs, slog.String("resolution", a.Resolution))
+	}
+	e.log.LogAttrs(ctx, a.Level, a.Message, attrs...)
+}
+
+// Logs returns the audit entries that pass f, oldest first.
+func (e *Engine) Logs(ctx context.Context, f LogFilter) ([]AuditEntry, error) {
+	var out []AuditEntry
+	err := e.store.View(ctx, func(tx Tx) error {
+		return tx.Logs(f, func(a AuditEntry) error {
+			out = append(out, a)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sharing: logs: %w", err)
+	}
+	return out, nil
+}
+
+// details builds an audit Details map from key, value pairs; ints are formatted.
+func details(kv ...any) map[string]string {
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		k := fmt.Sprint(kv[i])
+		switch v := kv[i+1].(type) {
+		case int:
+			m[k] = strconv.Itoa(v)
+		case string:
+			m[k] = v
+		default:
+			m[k] = fmt.Sprint(v)
+		}
+	}
+	return m
+}
+
+// putRun records the outcome of a run of a source or configuration.
+func (e *Engine) putRun(ctx context.Context, key string, at time.Time, runErr error, counts map[string]int) {
+	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		rs, _, err := tx.RunState(key)
+		if err != nil {
+			return err
+		}
+		rs.Name, rs.LastRun, rs.Counts = key, at, counts
+		if runErr != nil {
+			rs.LastError = runErr.Error()
+		} else {
+			rs.LastOK, rs.LastError = at, ""
+		}
+		return tx.PutRunState(rs)
+	})
+	if err != nil {
+		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store run state", slog.String("config", key), slog.String("error", err.Error()))
+	}
+}

@@ -1,0 +1,444 @@
+package sharing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+)
+
+// Engine routes indicators from source plugins to destination targets through
+// business rules, keeping everything it must not lose in a Store.
+//
+// A host registers plugins (AddPlugin), business rules (AddRule) and sharing
+// configurations (AddSharing), then either calls Run, which syncs every source on
+// its own interval, or drives the steps itself:
+//
+//   - SyncSource pulls a source from its stored checkpoint. Each page is merged
+//     into the store together with its checkpoint in one transaction, so a crash
+//     never loses an acknowledged page. Then it marks the source's expired
+//     indicators inactive and calls Share for every configuration of the source.
+//   - Share selects the active indicators of the configuration's source that match
+//     its rule and no exception, of the types the target accepts, leaving out the
+//     never-share values (ioc.NeverShare) and anything one of whose sources is the
+//     destination itself (loop prevention). An Append target gets only what the
+//     ledger does not show as applied with the same fingerprint (type, value,
+//     severity, comments, tags; not lastSeen, so re-reports are not re-sent), in
+//     the target's batch size; a Replace target gets the whole desired set packed
+//     into its limits by priority, and only when it differs from what was last
+//     applied. Every outcome is recorded in the ledger: applied, rejected for good
+//     (until the indicator changes), retryable (retried with a growing delay),
+//     over capacity, retracted.
+//   - Age marks indicators inactive when their source's aging period or their own
+//     expiry has passed, and retracts them from Append targets whose plugin
+//     implements cte.Retractor; Replace targets drop them on their next push.
+//   - Plan is a dry run of Share, Explain says why a value is or is not shared.
+//
+// Every pull, share, retraction and error is an AuditEntry in the store and a
+// record on the injected *slog.Logger; Logs reads them back.
+//
+// An Engine is safe for concurrent use. At most one pull per source and one share
+// per sharing configuration run at a time, and pushes to one target are serialised.
+type Engine struct {
+	store      Store
+	log        *slog.Logger
+	now        func() time.Time
+	guardShare float64
+	guardMin   int
+	retryBase  time.Duration
+	retryMax   time.Duration
+
+	mu      sync.RWMutex
+	plugins map[string]*pluginState
+	rules   map[string]*CompiledRule
+	configs map[string]*configState
+	targets map[string]*sync.Mutex // by destination and target ID
+}
+
+type pluginState struct {
+	name     string
+	p        cte.Plugin
+	settings SourceSettings
+	pullMu   sync.Mutex
+}
+
+type configState struct {
+	cfg     Config
+	target  cte.Target
+	shareMu sync.Mutex
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithLogger sends audit entries and debug lines to l; nil keeps the discarding
+// default.
+func WithLogger(l *slog.Logger) Option {
+	return func(e *Engine) {
+		if l != nil {
+			e.log = l
+		}
+	}
+}
+
+// WithClock sets the clock; nil keeps time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(e *Engine) {
+		if now != nil {
+			e.now = now
+		}
+	}
+}
+
+// WithGuardrail sets when Share refuses a Replace push: when it would remove more
+// than share (0 to 1) of an applied list holding at least minApplied values. The
+// default is 0.5 of at least 20. A share of 1 or more disables the guardrail.
+func WithGuardrail(share float64, minApplied int) Option {
+	return func(e *Engine) {
+		e.guardShare = share
+		e.guardMin = max(minApplied, 1)
+	}
+}
+
+// WithRetryBackoff sets the delay before a retryable rejection is tried again:
+// base after the first failure, doubling with each further one, at most max. The
+// default is 1 minute up to 6 hours; the delay is a floor, as retries happen on the
+// source's next sync after it.
+func WithRetryBackoff(base, max time.Duration) Option {
+	return func(e *Engine) {
+		if base > 0 {
+			e.retryBase = base
+		}
+		if max >= e.retryBase {
+			e.retryMax = max
+		}
+	}
+}
+
+// New returns an Engine keeping its state in s.
+func New(s Store, opts ...Option) (*Engine, error) {
+	if s == nil {
+		return nil, errors.New("sharing: New: nil store: pass a memstore or boltstore")
+	}
+	e := &Engine{
+		store:      s,
+		log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		now:        time.Now,
+		guardShare: 0.5,
+		guardMin:   20,
+		retryBase:  time.Minute,
+		retryMax:   6 * time.Hour,
+		plugins:    map[string]*pluginState{},
+		rules:      map[string]*CompiledRule{},
+		configs:    map[string]*configState{},
+		targets:    map[string]*sync.Mutex{},
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(e)
+		}
+	}
+	return e, nil
+}
+
+// AddPlugin registers a configured plugin under name, the configuration name
+// that indicators from it carry as their Source. Adding a name again replaces the
+// plugin and its settings.
+func (e *Engine) AddPlugin(name string, p cte.Plugin, s SourceSettings) error {
+	if strings.TrimSpace(name) == "" {
+		return errors.New("sharing: AddPlugin: empty name: give the plugin configuration a name")
+	}
+	if p == nil {
+		return fmt.Errorf("sharing: AddPlugin %q: nil plugin", name)
+	}
+	if s.SyncInterval < 0 || s.Aging < 0 {
+		return fmt.Errorf("sharing: AddPlugin %q: negative sync interval or aging: use a positive duration, or 0 for the default", name)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.plugins[name] = &pluginState{name: name, p: p, settings: s}
+	return nil
+}
+
+// AddRule compiles r and registers it under r.Name, replacing a rule of that
+// name: sharing configurations use the new version from their next share on, so
+// muting or unmuting a rule is AddRule with Muted changed.
+func (e *Engine) AddRule(r Rule) error {
+	if strings.TrimSpace(r.Name) == "" {
+		return errors.New("sharing: AddRule: empty name: give the rule a name")
+	}
+	c, err := CompileRule(r)
+	if err != nil {
+		return fmt.Errorf("sharing: AddRule: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rules[r.Name] = c
+	return nil
+}
+
+// AddSharing validates c and registers it, replacing a configuration of the same
+// name. The source must be a registered plugin that can pull, the destination one
+// whose GetTargets lists c.Target, and the rule must be registered and able to
+// match a type the target accepts. A new configuration shares the existing
+// matching active indicators of its source on its first Share.
+func (e *Engine) AddSharing(ctx context.Context, c Config) error {
+	if err := c.check(); err != nil {
+		return err
+	}
+	where := fmt.Sprintf("sharing %q", c.Name)
+	e.mu.RLock()
+	src, srcOK := e.plugins[c.Source]
+	dst, dstOK := e.plugins[c.Destination]
+	rule, ruleOK := e.rules[c.Rule]
+	e.mu.RUnlock()
+	switch {
+	case !srcOK:
+		return fmt.Errorf("%s: source %q is not a configured plugin: add it first", where, c.Source)
+	case src.settings.PushOnly:
+		return fmt.Errorf("%s: source %q cannot pull: choose a plugin that pulls indicators", where, c.Source)
+	case !dstOK:
+		return fmt.Errorf("%s: destination %q is not a configured plugin: add it first", where, c.Destination)
+	case !ruleOK:
+		return fmt.Errorf("%s: rule %q is not defined: add the rule first", where, c.Rule)
+	case c.Source == c.Destination:
+		return fmt.Errorf("%s: source and destination are both %q: indicators are never pushed back to the product they came from", where, c.Source)
+	}
+	targets, err := dst.p.GetTargets(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: destination %q: list targets: %w", where, c.Destination, err)
+	}
+	if len(targets) == 0 {
+		return fmt.Errorf("%s: destination %q cannot push: it has no targets", where, c.Destination)
+	}
+	i := slices.IndexFunc(targets, func(t cte.Target) bool { return t.ID == c.Target })
+	if i < 0 {
+		ids := make([]string, len(targets))
+		for j, t := range targets {
+			ids[j] = t.ID
+		}
+		return fmt.Errorf("%s: target %q is not a target of destination %q: choose one of %s", where, c.Target, c.Destination, strings.Join(ids, ", "))
+	}
+	t := targets[i]
+	if t.Mode != cte.Append && t.Mode != cte.Replace {
+		return fmt.Errorf("%s: target %q of %q has no mode (%v): the plugin must say append or replace", where, t.ID, c.Destination, t.Mode)
+	}
+	if !slices.ContainsFunc(rule.Types(), t.Accepts) {
+		return fmt.Errorf("%s: rule %q can only match %s, and target %q accepts %s: nothing could ever be shared",
+			where, c.Rule, typeList(rule.Types()), t.ID, typeList(t.Types))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.configs[c.Name] = &configState{cfg: c, target: t}
+	key := c.Destination + "\x00" + t.ID
+	if e.targets[key] == nil {
+		e.targets[key] = &sync.Mutex{}
+	}
+	return nil
+}
+
+func typeList(ts []ioc.Type) string {
+	if len(ts) == 0 {
+		return "no type"
+	}
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = t.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// Configs returns the sharing configurations, sorted by name.
+func (e *Engine) Configs() []Config {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]Config, 0, len(e.configs))
+	for _, c := range e.configs {
+		out = append(out, c.cfg)
+	}
+	slices.SortFunc(out, func(a, b Config) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Targets returns the targets of a registered plugin, as its GetTargets lists them.
+func (e *Engine) Targets(ctx context.Context, plugin string) ([]cte.Target, error) {
+	p, err := e.plugin(plugin)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := p.p.GetTargets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sharing: targets of %q: %w", plugin, err)
+	}
+	return ts, nil
+}
+
+func (e *Engine) plugin(name string) (*pluginState, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	p, ok := e.plugins[name]
+	if !ok {
+		return nil, fmt.Errorf("sharing: plugin %q is not configured", name)
+	}
+	return p, nil
+}
+
+// config returns a sharing configuration with its rule and plugins.
+func (e *Engine) config(name string) (*configState, *CompiledRule, *pluginState, *pluginState, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	c, ok := e.configs[name]
+	if !ok {
+		return nil, nil, nil, nil, fmt.Errorf("sharing: sharing configuration %q is not defined", name)
+	}
+	r, ok := e.rules[c.cfg.Rule]
+	if !ok {
+		return nil, nil, nil, nil, fmt.Errorf("sharing %q: rule %q is not defined", name, c.cfg.Rule)
+	}
+	src, ok := e.plugins[c.cfg.Source]
+	if !ok {
+		return nil, nil, nil, nil, fmt.Errorf("sharing %q: source %q is not configured", name, c.cfg.Source)
+	}
+	dst, ok := e.plugins[c.cfg.Destination]
+	if !ok {
+		return nil, nil, nil, nil, fmt.Errorf("sharing %q: destination %q is not configured", name, c.cfg.Destination)
+	}
+	return c, r, src, dst, nil
+}
+
+// configsOf returns the names of the sharing configurations of a source, sorted.
+func (e *Engine) configsOf(source string) []string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	var out []string
+	for n, c := range e.configs {
+		if c.cfg.Source == source {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (e *Engine) targetLock(dest, target string) *sync.Mutex {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := dest + "\x00" + target
+	m := e.targets[key]
+	if m == nil {
+		m = &sync.Mutex{}
+		e.targets[key] = m
+	}
+	return m
+}
+
+// SharingStatus is a sharing configuration with its last run and what its
+// ledger holds.
+type SharingStatus struct {
+	Config
+	Mode         cte.Mode
+	LastRun      time.Time // zero before the first share
+	LastOK       time.Time
+	LastError    string
+	Applied      int // values the target holds
+	Rejected     int // refused for good until they change
+	Retryable    int // waiting for a retry
+	OverCapacity int
+	Retracted    int
+}
+
+// Sharing lists the sharing configurations with their last run and ledger counts.
+func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
+	cfgs := e.Configs()
+	out := make([]SharingStatus, 0, len(cfgs))
+	err := e.store.View(ctx, func(tx Tx) error {
+		for _, c := range cfgs {
+			st := SharingStatus{Config: c}
+			e.mu.RLock()
+			if cs := e.configs[c.Name]; cs != nil {
+				st.Mode = cs.target.Mode
+			}
+			e.mu.RUnlock()
+			rs, ok, err := tx.RunState(shareKey(c.Name))
+			if err != nil {
+				return err
+			}
+			if ok {
+				st.LastRun, st.LastOK, st.LastError = rs.LastRun, rs.LastOK, rs.LastError
+			}
+			err = tx.LedgerEntries(c.Name, func(le *LedgerEntry) error {
+				switch le.State {
+				case StateApplied:
+					st.Applied++
+				case StateRejected:
+					st.Rejected++
+				case StateRetryable:
+					st.Retryable++
+				case StateOverCapacity:
+					st.OverCapacity++
+				case StateRetracted:
+					st.Retracted++
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			out = append(out, st)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sharing: status: %w", err)
+	}
+	return out, nil
+}
+
+// Indicators returns up to limit stored records (all when limit <= 0), in value
+// order, of which at least one source entry matches query (the rule language;
+// empty matches everything).
+func (e *Engine) Indicators(ctx context.Context, query string, limit int) ([]Record, error) {
+	q, err := ParseQuery(query)
+	if err != nil {
+		return nil, fmt.Errorf("sharing: indicators: query: %w", err)
+	}
+	now := e.now()
+	var out []Record
+	err = e.store.View(ctx, func(tx Tx) error {
+		return tx.Records(func(r *Record) error {
+			for i := range r.Entries {
+				if q.Match(&r.Entries[i].Indicator, now) {
+					out = append(out, cloneRecord(r))
+					if limit > 0 && len(out) >= limit {
+						return ErrStop
+					}
+					return nil
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sharing: indicators: %w", err)
+	}
+	return out, nil
+}
+
+func cloneRecord(r *Record) Record {
+	c := Record{Type: r.Type, Value: r.Value, Entries: slices.Clone(r.Entries)}
+	for i := range c.Entries {
+		c.Entries[i].Tags = slices.Clone(c.Entries[i].Tags)
+	}
+	return c
+}
+
+func shareKey(config string) string  { return "sharing/" + config }
+func sourceKey(source string) string { return "source/" + source }

@@ -1,0 +1,119 @@
+package sharing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/ctexchange/cte"
+)
+
+// AgeReport says what one Age pass did.
+type AgeReport struct {
+	Inactive  map[string]int // indicators marked inactive, by source
+	Retracted int            // removed from Append targets
+}
+
+// inactiveChunk is how many values one SetInactive transaction takes.
+const inactiveChunk = 5000
+
+// Age marks inactive, for every source, the indicators whose aging period after
+// lastSeen or whose own ExpiresAt has passed, then retracts the inactive
+// indicators applied to Append targets of plugins implementing cte.Retractor,
+// recording StateRetracted in the ledger. Replace targets drop them on their next
+// push. Errors of one source or configuration do not stop the others; they are
+// audited and returned joined.
+func (e *Engine) Age(ctx context.Context) (AgeReport, error) {
+	rep := AgeReport{Inactive: map[string]int{}}
+	e.mu.RLock()
+	var sources []string
+	for n, p := range e.plugins {
+		if !p.settings.PushOnly {
+			sources = append(sources, n)
+		}
+	}
+	e.mu.RUnlock()
+	slices.Sort(sources)
+	var errs []error
+	for _, src := range sources {
+		n, err := e.ageSource(ctx, src)
+		rep.Inactive[src] = n
+		errs = append(errs, err)
+	}
+	for _, c := range e.Configs() {
+		n, err := e.retractInactive(ctx, c.Name)
+		rep.Retracted += n
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// ageSource marks the expired entries of a source inactive.
+func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
+	p, err := e.plugin(source)
+	if err != nil {
+		return 0, err
+	}
+	now := e.now()
+	aging := p.settings.aging()
+	var values []string
+	err = e.store.View(ctx, func(tx Tx) error {
+		return tx.Records(func(r *Record) error {
+			if en, ok := r.Entry(source); ok && !en.Inactive && expired(en, aging, now) {
+				values = append(values, r.Value)
+			}
+			return nil
+		})
+	})
+	done := 0
+	for err == nil && done < len(values) {
+		chunk := values[done:min(done+inactiveChunk, len(values))]
+		err = e.store.Update(ctx, func(tx Tx) error { return tx.SetInactive(source, chunk, now) })
+		if err == nil {
+			done += len(chunk)
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("sharing: age source %q: %w", source, err)
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: source, Message: err.Error(),
+			Details: details("marked inactive", done), Resolution: "check the store; aging is retried on the next pass"})
+		return done, err
+	}
+	if done > 0 {
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelInfo, Config: source,
+			Message: fmt.Sprintf("%d indicator(s) of %s aged out and are no longer shared", done, source),
+			Details: details("inactive", done, "aging", aging.String(), "examples", strings.Join(values[:min(3, len(values))], ", "))})
+	}
+	return done, nil
+}
+
+// retractInactive retracts the applied, now inactive indicators of an Append
+// sharing configuration whose destination implements cte.Retractor.
+func (e *Engine) retractInactive(ctx context.Context, name string) (int, error) {
+	cs, rule, src, dst, err := e.config(name)
+	if err != nil {
+		return 0, err
+	}
+	if _, ok := dst.p.(cte.Retractor); !ok || cs.target.Mode != cte.Append {
+		return 0, nil
+	}
+	cs.shareMu.Lock()
+	defer cs.shareMu.Unlock()
+	now := e.now()
+	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true, retractOnly: true}
+	if err := e.store.View(ctx, s.run); err != nil {
+		err = fmt.Errorf("sharing %q: find indicators to retract: %w", name, err)
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+			Resolution: "check the store; retraction is retried on the next pass"})
+		return 0, err
+	}
+	var rep ShareReport
+	mu := e.targetLock(cs.cfg.Destination, cs.target.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	err = e.retractItems(ctx, cs, dst, s.retract, now, &rep)
+	return rep.Retracted, err
+}

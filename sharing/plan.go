@@ -1,0 +1,259 @@
+package sharing
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+)
+
+// TypeCount is how many indicators of one type, and their size as a list
+// (each value and its comma).
+type TypeCount struct {
+	Count int
+	Bytes int64
+}
+
+// PlanItem is one value of a plan's sample and what Share would do with it:
+// "new", "changed", "retry", "over capacity" or "retract".
+type PlanItem struct {
+	Value  string
+	Type   ioc.Type
+	Action string
+}
+
+// PlanReport is what Share would do now, computed without side effects.
+type PlanReport struct {
+	Config      string
+	Destination string
+	Target      string
+	Mode        cte.Mode
+	Window      time.Duration // 0: every stored indicator; else only those fetched within it
+	Muted       bool          // the rule is muted: Share would do nothing (the counts say what it would do unmuted)
+
+	Matched int                    // active indicators of the source that match the rule and the target takes
+	ByType  map[ioc.Type]TypeCount // of Matched
+	Bytes   int64                  // Replace: size of the packed list
+
+	New          int // Append: never applied; Replace: packed, not in the applied list
+	Changed      int // Append: applied or rejected before with other contents
+	Retry        int // Append: retryable and due
+	Unchanged    int // Append: applied as they are; Replace: packed and already applied
+	Rejected     int // rejected for good, left out until they change
+	Waiting      int // retryable, not due yet
+	OverCapacity int // Replace: matching but left out of the full list
+	ToRetract    int // Append: applied and now inactive; Replace: applied and no longer wanted (window 0 only)
+	WouldPush    bool // Replace: the packed list differs from the applied one (window 0 only)
+	Guardrail    bool // Replace: the push would be refused by the guardrail without force (window 0 only)
+
+	Excluded map[string]int // left out before the rule: never-share values, loops, types the target refuses
+	Sample   []PlanItem     // up to 10 values that would change
+}
+
+// planSample is how many PlanItems a plan keeps.
+const planSample = 10
+
+// Plan is a dry run of Share for a sharing configuration ("Test" in a UI): it
+// reads the store only, never calls a plugin and never writes. A non-zero window
+// restricts it to the indicators fetched within that window before now.
+func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (PlanReport, error) {
+	cs, rule, src, _, err := e.config(name)
+	if err != nil {
+		return PlanReport{Config: name}, err
+	}
+	now := e.now()
+	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, sample: planSample}
+	if window > 0 {
+		s.since = now.Add(-window)
+	}
+	var applied AppliedSet
+	var haveApplied bool
+	err = e.store.View(ctx, func(tx Tx) error {
+		if err := s.run(tx); err != nil {
+			return err
+		}
+		if cs.target.Mode == cte.Replace {
+			applied, haveApplied, err = tx.AppliedSet(name)
+		}
+		return err
+	})
+	if err != nil {
+		return PlanReport{Config: name}, fmt.Errorf("sharing %q: plan: %w", name, err)
+	}
+	p := PlanReport{
+		Config: name, Destination: cs.cfg.Destination, Target: cs.target.ID, Mode: cs.target.Mode, Window: window,
+		Muted: rule.Rule().Muted, Matched: s.matched, ByType: s.byType, Excluded: s.excluded, Sample: s.samples,
+		Rejected: s.counts[actRejected], Waiting: s.counts[actWaiting],
+	}
+	if cs.target.Mode == cte.Append {
+		p.New, p.Changed, p.Retry = s.counts[actNew], s.counts[actChanged], s.counts[actRetry]
+		p.Unchanged, p.ToRetract = s.counts[actUnchanged], s.toRetrct
+		return p, nil
+	}
+	p.Bytes, p.New, p.Unchanged, p.OverCapacity = s.packedBytes, s.newInList, s.keptIn, s.overN
+	if window == 0 {
+		p.ToRetract = len(s.retractVals)
+		p.WouldPush = haveApplied && applied.Digest != s.digest || !haveApplied && (s.packedN > 0 || s.appliedN > 0)
+		p.Guardrail = p.WouldPush && e.guardShare < 1 && s.appliedN >= e.guardMin &&
+			float64(s.removeN) > e.guardShare*float64(s.appliedN)
+	}
+	return p, nil
+}
+
+// Explanation says where a value came from and, for each sharing configuration,
+// whether it would be shared and why.
+type Explanation struct {
+	Value   string // normalised when the type could be detected
+	Type    ioc.Type
+	Found   bool // stored at all
+	Sources []SourceState
+	Sharing []SharingDecision
+}
+
+// SourceState is one source's entry of a value.
+type SourceState struct {
+	Source   string
+	Active   bool
+	Why      string // why it is inactive
+	Severity ioc.Severity
+	LastSeen time.Time
+	Tags     []string
+}
+
+// SharingDecision is what one sharing configuration does with a value.
+type SharingDecision struct {
+	Config      string
+	Destination string
+	Target      string
+	Shared      bool         // it matches: the target has it, or will on the next share
+	Why         string       // the check, clause or exception that decided
+	Ledger      *LedgerEntry // what the configuration did with it last; nil if nothing
+}
+
+// Explain says, for a value, which sources reported it and whether each sharing
+// configuration shares it: the check, rule clause or exception that decided, and
+// its ledger state. It has no side effects.
+func (e *Engine) Explain(ctx context.Context, value string) (Explanation, error) {
+	ex := Explanation{Value: strings.TrimSpace(value)}
+	if t, ok := ioc.Detect(ex.Value); ok {
+		if v, err := ioc.Parse(t, ex.Value); err == nil {
+			ex.Value, ex.Type = v, t
+		}
+	}
+	now := e.now()
+	names := e.Configs()
+	err := e.store.View(ctx, func(tx Tx) error {
+		r, ok, err := tx.Record(ex.Value)
+		if err != nil || !ok {
+			return err
+		}
+		ex.Found, ex.Type = true, r.Type
+		for i := range r.Entries {
+			en := &r.Entries[i]
+			st := SourceState{Source: en.Source, Active: true, Severity: en.Severity, LastSeen: en.LastSeen, Tags: en.Tags}
+			if why := e.inactiveWhy(en, now); why != "" {
+				st.Active, st.Why = false, why
+			}
+			ex.Sources = append(ex.Sources, st)
+		}
+		for _, c := range names {
+			d, err := e.decide(tx, &r, c.Name, now)
+			if err != nil {
+				return err
+			}
+			ex.Sharing = append(ex.Sharing, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return ex, fmt.Errorf("sharing: explain %q: %w", clipValue(value), err)
+	}
+	return ex, nil
+}
+
+func clipValue(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+func (e *Engine) inactiveWhy(en *Entry, now time.Time) string {
+	if en.Inactive {
+		return "inactive since " + en.InactiveAt.UTC().Format(time.RFC3339)
+	}
+	aging := DefaultAging
+	if p, err := e.plugin(en.Source); err == nil {
+		aging = p.settings.aging()
+	}
+	if expired(en, aging, now) {
+		if !en.ExpiresAt.IsZero() && !now.Before(en.ExpiresAt) {
+			return "expired at " + en.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		return fmt.Sprintf("not seen for more than the aging period (%s)", aging)
+	}
+	return ""
+}
+
+func (e *Engine) decide(tx Tx, r *Record, name string, now time.Time) (SharingDecision, error) {
+	cs, rule, _, _, err := e.config(name)
+	if err != nil {
+		return SharingDecision{Config: name, Why: err.Error()}, nil
+	}
+	c := cs.cfg
+	d := SharingDecision{Config: c.Name, Destination: c.Destination, Target: cs.target.ID}
+	le, ok, err := tx.Ledger(c.Name, r.Value)
+	if err != nil {
+		return d, err
+	}
+	if ok {
+		d.Ledger = &le
+	}
+	en, ok := r.Entry(c.Source)
+	switch {
+	case !ok:
+		d.Why = fmt.Sprintf("not reported by source %q", c.Source)
+		return d, nil
+	case e.inactiveWhy(en, now) != "":
+		d.Why = "inactive at the source: " + e.inactiveWhy(en, now)
+		return d, nil
+	case ioc.NeverShare(r.Value):
+		d.Why = "never shared: an empty-file hash or the placeholder value"
+		return d, nil
+	case !cs.target.Accepts(en.Type):
+		d.Why = fmt.Sprintf("target %q does not accept %s", cs.target.ID, en.Type)
+		return d, nil
+	}
+	if _, loop := r.Entry(c.Destination); loop {
+		d.Why = fmt.Sprintf("also reported by the destination %q: never pushed back to a product it came from", c.Destination)
+		return d, nil
+	}
+	matched, why := rule.Explain(&en.Indicator, now)
+	d.Why = fmt.Sprintf("rule %q: %s", c.Rule, why)
+	if !matched {
+		return d, nil
+	}
+	if rule.Rule().Muted {
+		d.Why += " (but the rule is muted)"
+		return d, nil
+	}
+	d.Shared = true
+	switch a := decide(d.Ledger, fingerprint(&en.Indicator), now); a {
+	case actRejected:
+		d.Shared = false
+		d.Why += "; rejected by the target: " + d.Ledger.Reason + " (not retried until it changes)"
+	case actWaiting:
+		d.Why += fmt.Sprintf("; retryable, next attempt at %s", d.Ledger.NextAttempt.UTC().Format(time.RFC3339))
+	default:
+		if d.Ledger != nil && d.Ledger.State == StateOverCapacity && cs.target.Mode == cte.Replace {
+			d.Shared = false
+			d.Why += "; left out of the full target (over capacity)"
+		} else {
+			d.Why += "; ledger: " + a.String()
+		}
+	}
+	return d, nil
+}

@@ -1,0 +1,214 @@
+package sharing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+)
+
+// SyncReport says what one SyncSource did.
+type SyncReport struct {
+	Source     string
+	Pages      int            // pages stored
+	Indicators int            // indicators stored
+	New        int            // values never stored before
+	Updated    int            // values this source reported before
+	Invalid    int            // values refused by the plugin or the engine, never stored
+	Reasons    map[string]int // invalid values by reason
+	Inactive   int            // indicators of the source that aged out
+	Shares     []ShareReport  // one per sharing configuration of the source
+}
+
+// SyncSource pulls a source from its stored checkpoint, storing each page and its
+// checkpoint in one transaction, marks its expired indicators inactive, then
+// shares for every sharing configuration of the source. A pull error keeps the
+// pages stored before it and still shares them; errors are audited and returned
+// joined.
+func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, error) {
+	p, err := e.plugin(source)
+	if err != nil {
+		return SyncReport{Source: source}, err
+	}
+	if p.settings.PushOnly {
+		return SyncReport{Source: source}, fmt.Errorf("sharing: sync %q: the plugin cannot pull (PushOnly)", source)
+	}
+	rep, pullErr := e.pull(ctx, p)
+	n, ageErr := e.ageSource(ctx, source)
+	rep.Inactive = n
+	errs := []error{pullErr, ageErr}
+	for _, name := range e.configsOf(source) {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		sr, err := e.Share(ctx, name)
+		rep.Shares = append(rep.Shares, sr)
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// pull stores the pages of one pull.
+func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
+	p.pullMu.Lock()
+	defer p.pullMu.Unlock()
+	source := p.name
+	rep := SyncReport{Source: source, Reasons: map[string]int{}}
+	examples := map[string]string{}
+	start := e.now()
+	var from cte.Checkpoint
+	err := e.store.View(ctx, func(tx Tx) error {
+		var err error
+		from, err = tx.Checkpoint(source)
+		return err
+	})
+	if err == nil {
+		for page, perr := range p.p.Pull(ctx, from) {
+			if perr != nil {
+				err = fmt.Errorf("sharing: pull %q: %w", source, perr)
+				break
+			}
+			for _, inv := range page.Invalid {
+				rep.Invalid += inv.Count
+				rep.Reasons[inv.Reason] += inv.Count
+				if examples[inv.Reason] == "" {
+					examples[inv.Reason] = inv.Example
+				}
+			}
+			valid := checkPage(page.Indicators, source, &rep, examples)
+			now := e.now()
+			var st MergeStats
+			err = e.store.Update(ctx, func(tx Tx) error {
+				var err error
+				if st, err = tx.Merge(source, valid, now); err != nil {
+					return err
+				}
+				if len(page.Next) == 0 {
+					return nil
+				}
+				return tx.SetCheckpoint(source, page.Next)
+			})
+			if err != nil {
+				err = fmt.Errorf("sharing: store a page of %q: %w", source, err)
+				break
+			}
+			rep.Pages++
+			rep.Indicators += len(valid)
+			rep.New += st.New
+			rep.Updated += st.Updated
+		}
+	}
+	d := details("pages", rep.Pages, "indicators", rep.Indicators, "new", rep.New, "updated", rep.Updated, "invalid", rep.Invalid)
+	for r, n := range rep.Reasons {
+		d["invalid: "+r] = fmt.Sprintf("%d (e.g. %s)", n, examples[r])
+	}
+	lvl, res := slog.LevelInfo, ""
+	if rep.Invalid > 0 {
+		lvl, res = slog.LevelWarn, "invalid values are never stored or shared; the product sent them malformed"
+	}
+	e.audit(ctx, AuditEntry{Time: start, Level: lvl, Config: source,
+		Message: fmt.Sprintf("pulled %d indicator(s) in %d page(s) from %s (%d invalid)", rep.Indicators, rep.Pages, source, rep.Invalid),
+		Details: d, Resolution: res})
+	if err != nil {
+		e.audit(ctx, AuditEntry{Time: e.now(), Level: slog.LevelError, Config: source, Message: err.Error(),
+			Details:    details("pages stored", rep.Pages),
+			Resolution: resolution(err, source) + "; the pull resumes after the last stored page"})
+	}
+	e.putRun(ctx, sourceKey(source), start, err, map[string]int{"pages": rep.Pages, "indicators": rep.Indicators, "invalid": rep.Invalid})
+	return rep, err
+}
+
+// checkPage normalises a page's indicators in place, sets their Source and drops
+// (counting them) those that are not valid indicators.
+func checkPage(in []ioc.Indicator, source string, rep *SyncReport, examples map[string]string) []ioc.Indicator {
+	out := in[:0]
+	for _, ind := range in {
+		reason := ""
+		if !ind.Type.Valid() {
+			reason = fmt.Sprintf("unknown type %d", ind.Type)
+		} else if v, err := ioc.Parse(ind.Type, ind.Value); err != nil {
+			reason = err.Error()
+			var pe *ioc.ParseError
+			if errors.As(err, &pe) {
+				reason = pe.Type.String() + ": " + pe.Rule
+			}
+		} else {
+			ind.Value = v
+		}
+		if reason != "" {
+			rep.Invalid++
+			rep.Reasons[reason]++
+			if examples[reason] == "" {
+				examples[reason] = clipValue(ind.Value)
+			}
+			continue
+		}
+		ind.Source = source
+		out = append(out, ind)
+	}
+	return out
+}
+
+// Run syncs every plugin with a SyncInterval on that interval, each source in its
+// own goroutine, starting at once, until ctx is cancelled; then it waits for the
+// running syncs to stop and returns nil. Errors are audited, never fatal. Plugins
+// and configurations added while Run runs are used from their source's next sync,
+// but a plugin added after Run started is not scheduled. An interval under
+// MinSyncInterval works but is audited as a warning.
+func (e *Engine) Run(ctx context.Context) error {
+	type sched struct {
+		name  string
+		every time.Duration
+	}
+	e.mu.RLock()
+	var ss []sched
+	for n, p := range e.plugins {
+		if p.settings.SyncInterval > 0 && !p.settings.PushOnly {
+			ss = append(ss, sched{n, p.settings.SyncInterval})
+		}
+	}
+	e.mu.RUnlock()
+	if len(ss) == 0 {
+		return errors.New("sharing: Run: no plugin has a sync interval: set SourceSettings.SyncInterval of the sources")
+	}
+	slices.SortFunc(ss, func(a, b sched) int { return cmpString(a.name, b.name) })
+	var wg sync.WaitGroup
+	for _, s := range ss {
+		if s.every < MinSyncInterval {
+			e.audit(ctx, AuditEntry{Level: slog.LevelWarn, Config: s.name,
+				Message:    fmt.Sprintf("sync interval %s of %s is under %s", s.every, s.name, MinSyncInterval),
+				Resolution: "short intervals load the product and its rate limits for little gain; use 5 minutes or more"})
+		}
+		wg.Go(func() {
+			t := time.NewTicker(s.every)
+			defer t.Stop()
+			for {
+				_, _ = e.SyncSource(ctx, s.name) // audited
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

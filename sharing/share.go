@@ -1,0 +1,831 @@
+package sharing
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+)
+
+// ErrGuardrail is returned by Share when a Replace push would remove more of the
+// applied list than the guardrail allows (see WithGuardrail). Share again with
+// WithForce if the removal is intended.
+var ErrGuardrail = errors.New("sharing: guardrail: push would remove too much of the applied list")
+
+// ShareOption changes one Share call.
+type ShareOption func(*shareOptions)
+
+type shareOptions struct{ force bool }
+
+// WithForce lets a Replace push through the guardrail.
+func WithForce() ShareOption { return func(o *shareOptions) { o.force = true } }
+
+// ShareReport says what one Share did.
+type ShareReport struct {
+	Config       string
+	Mode         cte.Mode
+	Muted        bool           // the rule is muted: nothing was shared
+	Matched      int            // active indicators of the source that match and the target takes
+	Sent         int            // indicators given to Push
+	Applied      int            // newly applied: the target did not hold them, or held another version
+	Unchanged    int            // already applied (Append: as they are, so not sent again)
+	Rejected     int            // refused for good (this run, or earlier with the same fingerprint)
+	Retrying     int            // refused or not sent this run; retried on a later cycle
+	Waiting      int            // retryable, not due yet
+	OverCapacity int            // left out of a full Replace target
+	Retracted    int            // removed from the target
+	Pushed       bool           // a Replace target was given a new list
+	Reasons      map[string]int // rejections and deferrals by reason
+}
+
+func (r *ShareReport) reason(s string) {
+	if r.Reasons == nil {
+		r.Reasons = map[string]int{}
+	}
+	r.Reasons[s]++
+}
+
+// action is what a share does with one matching indicator given its ledger entry.
+type action uint8
+
+const (
+	actNew       action = iota + 1 // never applied, or retracted / over capacity before
+	actChanged                     // applied or rejected with another fingerprint
+	actRetry                       // retryable and due
+	actUnchanged                   // applied with this fingerprint
+	actRejected                    // rejected for good with this fingerprint
+	actWaiting                     // retryable, not due yet
+)
+
+var actionNames = [...]string{"", "new", "changed", "retry", "unchanged", "rejected", "waiting"}
+
+func (a action) String() string { return actionNames[a] }
+
+func (a action) sends() bool { return a == actNew || a == actChanged || a == actRetry }
+
+// decide returns what to do with a matching indicator of fingerprint fp.
+func decide(prev *LedgerEntry, fp uint64, now time.Time) action {
+	if prev == nil {
+		return actNew
+	}
+	switch prev.State {
+	case StateApplied:
+		if prev.Fingerprint == fp {
+			return actUnchanged
+		}
+		return actChanged
+	case StateRejected:
+		if prev.Fingerprint == fp {
+			return actRejected
+		}
+		return actChanged
+	case StateRetryable:
+		switch {
+		case prev.Fingerprint != fp:
+			return actChanged
+		case !now.Before(prev.NextAttempt):
+			return actRetry
+		}
+		return actWaiting
+	}
+	return actNew
+}
+
+// fingerprint hashes what a push sends of an indicator: type, value, severity,
+// comments and tags. LastSeen, FirstSeen and ExpiresAt are left out so that a
+// re-report of the same indicator is not sent again.
+func fingerprint(ind *ioc.Indicator) uint64 {
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	b := func(c byte) { h = (h ^ uint64(c)) * prime }
+	s := func(v string) {
+		for i := 0; i < len(v); i++ {
+			b(v[i])
+		}
+		b(0xff)
+	}
+	b(byte(ind.Type))
+	s(ind.Value)
+	b(byte(ind.Severity))
+	s(ind.Comments)
+	tags := ind.Tags
+	if !slices.IsSorted(tags) {
+		tags = slices.Sorted(slices.Values(tags))
+	}
+	for _, t := range tags {
+		s(t)
+	}
+	return h
+}
+
+// expired reports whether an entry is past its own expiry or its source's aging.
+func expired(en *Entry, aging time.Duration, now time.Time) bool {
+	if !en.ExpiresAt.IsZero() && !now.Before(en.ExpiresAt) {
+		return true
+	}
+	last := en.LastSeen
+	if last.IsZero() {
+		last = en.StoredAt
+	}
+	return !last.IsZero() && now.Sub(last) > aging
+}
+
+// listBytes is what a value costs in a list as products count it: the value and
+// its comma.
+func listBytes(value string) int64 { return int64(len(value)) + 1 }
+
+// Exclusion reasons counted by Plan and Explain.
+const (
+	exclNeverShare = "never share"
+	exclLoop       = "came from the destination"
+	exclType       = "type not accepted by the target"
+)
+
+// item is an indicator on its way to a target with its previous ledger entry.
+type item struct {
+	ind  ioc.Indicator
+	fp   uint64
+	prev *LedgerEntry
+	act  action
+}
+
+// cand is a matching indicator competing for a Replace target.
+type cand struct {
+	value    string
+	typ      ioc.Type
+	sev      ioc.Severity
+	applied  bool // the ledger shows it applied
+	packed   bool
+	lastSeen int64
+	fp       uint64
+	prev     *LedgerEntry // its ledger entry, if any
+}
+
+// scan is one pass of a sharing configuration over the store.
+type scan struct {
+	cfg    Config
+	target cte.Target
+	rule   *CompiledRule
+	aging  time.Duration
+	now    time.Time
+	since  time.Time // only entries stored since (Plan's window); zero for all
+	keep   bool      // keep the indicators to send and retract (Share), not only count them (Plan)
+	sample int       // how many PlanItems to keep
+	// retractOnly looks for applied inactive indicators only (Append).
+	retractOnly bool
+
+	matched  int
+	counts   [len(actionNames)]int
+	byType   map[ioc.Type]TypeCount
+	excluded map[string]int
+	send     []item // Append, keep: to push
+	retract  []item // Append, keep: applied but inactive now
+	toRetrct int
+	cands    []cand // Replace: in value order
+	samples  []PlanItem
+
+	// Replace, after pack.
+	packedN, overN     int
+	packedBytes        int64
+	digest             string
+	appliedN, removeN  int
+	retractVals        []LedgerEntry // Replace: applied, no longer desired at all
+	newInList, keptIn  int
+	overSample         []string
+}
+
+func (s *scan) addSample(value string, t ioc.Type, what string) {
+	if len(s.samples) < s.sample {
+		s.samples = append(s.samples, PlanItem{Value: value, Type: t, Action: what})
+	}
+}
+
+// run scans the records of the store in tx.
+func (s *scan) run(tx Tx) error {
+	s.byType = map[ioc.Type]TypeCount{}
+	s.excluded = map[string]int{}
+	appendMode := s.target.Mode == cte.Append
+	err := tx.Records(func(r *Record) error {
+		en, ok := r.Entry(s.cfg.Source)
+		if !ok || (!s.since.IsZero() && en.StoredAt.Before(s.since)) {
+			return nil
+		}
+		if en.Inactive || expired(en, s.aging, s.now) {
+			if !appendMode {
+				return nil
+			}
+			le, ok, err := tx.Ledger(s.cfg.Name, r.Value)
+			if err != nil {
+				return err
+			}
+			if ok && le.State == StateApplied {
+				s.toRetrct++
+				s.addSample(r.Value, en.Type, "retract")
+				if s.keep {
+					s.retract = append(s.retract, item{ind: cloneIndicator(&en.Indicator), fp: le.Fingerprint, prev: &le})
+				}
+			}
+			return nil
+		}
+		if s.retractOnly {
+			return nil
+		}
+		switch {
+		case ioc.NeverShare(r.Value):
+			s.excluded[exclNeverShare]++
+			return nil
+		case !s.target.Accepts(en.Type):
+			s.excluded[exclType]++
+			return nil
+		}
+		if _, loop := r.Entry(s.cfg.Destination); loop {
+			s.excluded[exclLoop]++
+			return nil
+		}
+		if !s.rule.Match(&en.Indicator, s.now) {
+			return nil
+		}
+		s.matched++
+		tc := s.byType[en.Type]
+		tc.Count++
+		tc.Bytes += listBytes(r.Value)
+		s.byType[en.Type] = tc
+		fp := fingerprint(&en.Indicator)
+		le, has, err := tx.Ledger(s.cfg.Name, r.Value)
+		if err != nil {
+			return err
+		}
+		var prev *LedgerEntry
+		if has {
+			prev = &le
+		}
+		act := decide(prev, fp, s.now)
+		s.counts[act]++
+		if appendMode {
+			if act.sends() {
+				s.addSample(r.Value, en.Type, act.String())
+				if s.keep {
+					s.send = append(s.send, item{ind: cloneIndicator(&en.Indicator), fp: fp, prev: prev, act: act})
+				}
+			}
+			return nil
+		}
+		if act == actRejected || act == actWaiting {
+			return nil
+		}
+		c := cand{value: r.Value, typ: en.Type, sev: en.Severity, lastSeen: en.LastSeen.UnixNano(), fp: fp,
+			applied: has && le.State == StateApplied, prev: prev}
+		s.cands = append(s.cands, c)
+		return nil
+	})
+	if err != nil || appendMode {
+		return err
+	}
+	return s.pack(tx)
+}
+
+// pack fills the Replace target by priority (severity, then lastSeen, newest
+// first, then value), computes the digest of the packed list and finds the
+// applied values it leaves out.
+func (s *scan) pack(tx Tx) error {
+	order := make([]int32, len(s.cands))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		x, y := &s.cands[a], &s.cands[b]
+		if c := cmp.Compare(y.sev, x.sev); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(y.lastSeen, x.lastSeen); c != 0 {
+			return c
+		}
+		return strings.Compare(x.value, y.value)
+	})
+	lim := s.target.Limits
+	for _, i := range order {
+		c := &s.cands[i]
+		n := listBytes(c.value)
+		if (lim.MaxItems > 0 && s.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && s.packedBytes+n > lim.MaxBytes) {
+			s.overN++
+			if len(s.overSample) < 5 {
+				s.overSample = append(s.overSample, c.value)
+			}
+			s.addSample(c.value, c.typ, "over capacity")
+			continue
+		}
+		c.packed = true
+		s.packedN++
+		s.packedBytes += n
+		if c.applied {
+			s.keptIn++
+		} else {
+			s.newInList++
+			s.addSample(c.value, c.typ, "new")
+		}
+	}
+	h := sha256.New()
+	for i := range s.cands {
+		if s.cands[i].packed {
+			h.Write([]byte(s.cands[i].value))
+			h.Write([]byte{'\n'})
+		}
+	}
+	s.digest = hex.EncodeToString(h.Sum(nil))
+	j := 0
+	return tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
+		if le.State != StateApplied {
+			return nil
+		}
+		s.appliedN++
+		for j < len(s.cands) && s.cands[j].value < le.Value {
+			j++
+		}
+		if j < len(s.cands) && s.cands[j].value == le.Value {
+			if !s.cands[j].packed {
+				s.removeN++ // over capacity now
+			}
+			return nil
+		}
+		s.removeN++
+		s.retractVals = append(s.retractVals, *le)
+		s.addSample(le.Value, le.Type, "retract")
+		return nil
+	})
+}
+
+func cloneIndicator(in *ioc.Indicator) ioc.Indicator {
+	out := *in
+	out.Tags = slices.Clone(in.Tags)
+	return out
+}
+
+// digestOf returns the digest of sorted values, as pack computes it.
+func digestOf(sorted []string) string {
+	h := sha256.New()
+	for _, v := range sorted {
+		h.Write([]byte(v))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Share pushes what a sharing configuration's target should have and records
+// every outcome; see Engine. A push error (quota, rate limit, credentials) stops
+// the share: what was not sent is recorded retryable and sent on a later cycle, and
+// the error is returned. A muted rule shares nothing.
+func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (ShareReport, error) {
+	var o shareOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	cs, rule, src, dst, err := e.config(name)
+	if err != nil {
+		return ShareReport{Config: name}, err
+	}
+	cs.shareMu.Lock()
+	defer cs.shareMu.Unlock()
+	now := e.now()
+	rep := ShareReport{Config: name, Mode: cs.target.Mode}
+	if rule.Rule().Muted {
+		rep.Muted = true
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelInfo, Config: name,
+			Message:    fmt.Sprintf("rule %q is muted: nothing shared to %s %s", rule.Rule().Name, cs.cfg.Destination, cs.target.ID),
+			Resolution: "unmute the rule to resume sharing"})
+		e.putRun(ctx, shareKey(name), now, nil, nil)
+		return rep, nil
+	}
+	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true}
+	if err := e.store.View(ctx, s.run); err != nil {
+		err = fmt.Errorf("sharing %q: select indicators: %w", name, err)
+		e.fail(ctx, name, now, err, "check the store; the share is retried on the next cycle")
+		return rep, err
+	}
+	rep.Matched = s.matched
+	rep.Unchanged = s.counts[actUnchanged]
+	rep.Rejected = s.counts[actRejected]
+	rep.Waiting = s.counts[actWaiting]
+	if cs.target.Mode == cte.Append {
+		err = e.shareAppend(ctx, cs, dst, s, &rep)
+	} else {
+		err = e.shareReplace(ctx, cs, dst, s, o.force, &rep)
+	}
+	e.report(ctx, cs, now, &rep, err)
+	return rep, err
+}
+
+// fail records a share that could not run.
+func (e *Engine) fail(ctx context.Context, name string, now time.Time, err error, resolution string) {
+	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(), Resolution: resolution})
+	e.putRun(ctx, shareKey(name), now, err, nil)
+}
+
+// report writes the audit summary and run state of a share.
+func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep *ShareReport, err error) {
+	lvl := slog.LevelInfo
+	res := ""
+	switch {
+	case err != nil:
+		lvl = slog.LevelError
+	case rep.Rejected > 0 && rep.Applied == 0 && rep.Sent > 0, rep.OverCapacity > 0, rep.Retrying > 0:
+		lvl = slog.LevelWarn
+	}
+	if rep.OverCapacity > 0 {
+		res = "the target is full: raise its limits, or narrow the rule so the most important indicators fit"
+	} else if rep.Retrying > 0 {
+		res = "retryable rejections are sent again on later cycles"
+	}
+	d := details("matched", rep.Matched, "sent", rep.Sent, "applied", rep.Applied, "unchanged", rep.Unchanged,
+		"rejected", rep.Rejected, "retrying", rep.Retrying, "waiting", rep.Waiting, "over capacity", rep.OverCapacity,
+		"retracted", rep.Retracted, "mode", cs.target.Mode.String(), "target", cs.target.ID, "destination", cs.cfg.Destination)
+	for r, n := range rep.Reasons {
+		d["reason: "+r] = fmt.Sprint(n)
+	}
+	msg := fmt.Sprintf("shared to %s %s: %d applied, %d unchanged, %d rejected, %d retrying, %d over capacity, %d retracted",
+		cs.cfg.Destination, cs.target.ID, rep.Applied, rep.Unchanged, rep.Rejected, rep.Retrying, rep.OverCapacity, rep.Retracted)
+	if err != nil {
+		msg = "share stopped: " + msg
+	}
+	e.audit(ctx, AuditEntry{Time: now, Level: lvl, Config: cs.cfg.Name, Message: msg, Details: d, Resolution: res})
+	e.putRun(ctx, shareKey(cs.cfg.Name), now, err, map[string]int{
+		"matched": rep.Matched, "sent": rep.Sent, "applied": rep.Applied, "unchanged": rep.Unchanged, "rejected": rep.Rejected,
+		"retrying": rep.Retrying, "overCapacity": rep.OverCapacity, "retracted": rep.Retracted,
+	})
+}
+
+// resolution says what to do about a push error.
+func resolution(err error, dest string) string {
+	switch {
+	case errors.Is(err, cte.ErrAuth):
+		return fmt.Sprintf("check the credentials and licences of plugin %q; what was not sent is retried on the next cycle", dest)
+	case errors.Is(err, cte.ErrQuota):
+		return fmt.Sprintf("the quota of %q is exhausted; what was not sent is retried on later cycles, or raise the quota", dest)
+	case errors.Is(err, cte.ErrRateLimited):
+		return fmt.Sprintf("%q is rate limiting; what was not sent is retried on the next cycle; a longer sync interval helps", dest)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "the share was stopped; what was not sent is sent on the next run"
+	}
+	return fmt.Sprintf("check that %q is reachable; what was not sent is retried on the next cycle", dest)
+}
+
+func (e *Engine) backoff(attempts int) time.Duration {
+	d := e.retryBase
+	for i := 1; i < attempts && d < e.retryMax; i++ {
+		d *= 2
+	}
+	return min(d, e.retryMax)
+}
+
+// failed returns the ledger entry of an item refused or not sent for reason.
+func (e *Engine) failed(it *item, now time.Time, retryable bool, reason, code string, attempted bool) LedgerEntry {
+	le := LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, Fingerprint: it.fp, Reason: reason, Code: code, At: now}
+	if !retryable {
+		le.State = StateRejected
+		return le
+	}
+	le.State = StateRetryable
+	if it.prev != nil && it.prev.State == StateRetryable {
+		le.Attempts = it.prev.Attempts
+	}
+	le.NextAttempt = now
+	if attempted {
+		le.Attempts++
+		le.NextAttempt = now.Add(e.backoff(le.Attempts))
+	}
+	return le
+}
+
+// outcome turns the result of pushing batch into ledger entries.
+func (e *Engine) outcome(batch []item, res cte.PushResult, err error, now time.Time, rep *ShareReport) []LedgerEntry {
+	rej := make(map[string]cte.Rejected, len(res.Rejected))
+	for _, r := range res.Rejected {
+		rej[r.Value] = r
+	}
+	accounted := res.Applied+res.Unchanged+len(res.Rejected) >= len(batch)
+	out := make([]LedgerEntry, 0, len(batch))
+	for i := range batch {
+		it := &batch[i]
+		if r, ok := rej[it.ind.Value]; ok {
+			out = append(out, e.failed(it, now, r.Retryable, r.Reason, r.Code, true))
+			rep.reason(r.Reason)
+			if r.Retryable {
+				rep.Retrying++
+			} else {
+				rep.Rejected++
+			}
+			continue
+		}
+		if err == nil || accounted {
+			out = append(out, LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, State: StateApplied, Fingerprint: it.fp, At: now})
+			rep.Applied++
+			continue
+		}
+		out = append(out, e.failed(it, now, true, "push failed: "+err.Error(), "", true))
+		rep.Retrying++
+		rep.reason("push failed")
+	}
+	return out
+}
+
+func (e *Engine) putLedger(ctx context.Context, config string, entries []LedgerEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	// A push that happened must be recorded even when ctx was cancelled meanwhile.
+	return e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error { return tx.PutLedger(config, entries) })
+}
+
+func batches[T any](in []T, size int) [][]T {
+	if size <= 0 {
+		size = len(in)
+	}
+	var out [][]T
+	for len(in) > 0 {
+		n := min(size, len(in))
+		out = append(out, in[:n:n])
+		in = in[n:]
+	}
+	return out
+}
+
+func indicators(items []item) []ioc.Indicator {
+	out := make([]ioc.Indicator, len(items))
+	for i := range items {
+		out[i] = items[i].ind
+	}
+	return out
+}
+
+// byPriority orders items severity first, then the most recently seen, then value.
+func byPriority(a, b item) int {
+	if c := cmp.Compare(b.ind.Severity, a.ind.Severity); c != 0 {
+		return c
+	}
+	if c := b.ind.LastSeen.Compare(a.ind.LastSeen); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ind.Value, b.ind.Value)
+}
+
+func (e *Engine) shareAppend(ctx context.Context, cs *configState, dst *pluginState, s *scan, rep *ShareReport) error {
+	now := s.now
+	name := cs.cfg.Name
+	mu := e.targetLock(cs.cfg.Destination, cs.target.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	if err := e.retractItems(ctx, cs, dst, s.retract, now, rep); err != nil {
+		return err
+	}
+	slices.SortFunc(s.send, byPriority)
+	bs := batches(s.send, cs.target.Limits.BatchSize)
+	for i, b := range bs {
+		res, err := dst.p.Push(ctx, cs.target, indicators(b))
+		rep.Sent += len(b)
+		entries := e.outcome(b, res, err, now, rep)
+		if err != nil {
+			for _, rest := range bs[i+1:] {
+				for j := range rest {
+					entries = append(entries, e.failed(&rest[j], now, true, "not sent: "+err.Error(), "", false))
+					rep.Retrying++
+					rep.reason("not sent")
+				}
+			}
+		}
+		if perr := e.putLedger(ctx, name, entries); perr != nil {
+			perr = fmt.Errorf("sharing %q: record push outcome: %w", name, perr)
+			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: perr.Error(),
+				Resolution: "check the store; indicators whose outcome was not recorded are sent again"})
+			return errors.Join(perr, err)
+		}
+		if err != nil {
+			err = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, err)
+			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+				Details:    details("batch", i+1, "batches", len(bs), "not sent", countRest(bs[i+1:])),
+				Resolution: resolution(err, cs.cfg.Destination)})
+			return err
+		}
+	}
+	return nil
+}
+
+func countRest(bs [][]item) int {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	return n
+}
+
+// retractItems removes applied, now inactive indicators from an Append target of
+// a plugin that implements cte.Retractor. The caller holds the target lock.
+func (e *Engine) retractItems(ctx context.Context, cs *configState, dst *pluginState, items []item, now time.Time, rep *ShareReport) error {
+	if len(items) == 0 {
+		return nil
+	}
+	name := cs.cfg.Name
+	r, ok := dst.p.(cte.Retractor)
+	if !ok {
+		rep.reason("inactive, destination cannot retract")
+		return nil
+	}
+	for _, b := range batches(items, cs.target.Limits.BatchSize) {
+		res, err := r.Retract(ctx, cs.target, indicators(b))
+		rej := make(map[string]cte.Rejected, len(res.Rejected))
+		for _, x := range res.Rejected {
+			rej[x.Value] = x
+		}
+		accounted := res.Applied+res.Unchanged+len(res.Rejected) >= len(b)
+		var entries []LedgerEntry
+		for i := range b {
+			it := &b[i]
+			if x, ok := rej[it.ind.Value]; ok {
+				rep.reason("retraction refused: " + x.Reason)
+				continue // still applied; tried again next time
+			}
+			if err == nil || accounted {
+				entries = append(entries, LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, State: StateRetracted, Fingerprint: it.fp, At: now})
+				rep.Retracted++
+			}
+		}
+		if perr := e.putLedger(ctx, name, entries); perr != nil {
+			return fmt.Errorf("sharing %q: record retraction: %w", name, perr)
+		}
+		if len(res.Rejected) > 0 {
+			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: name,
+				Message:    fmt.Sprintf("%s %s refused to retract %d indicator(s)", cs.cfg.Destination, cs.target.ID, len(res.Rejected)),
+				Details:    details("example", res.Rejected[0].Value, "reason", res.Rejected[0].Reason),
+				Resolution: "they stay applied and are retracted again on the next cycle"})
+		}
+		if err != nil {
+			err = fmt.Errorf("sharing %q: retract from %s %s: %w", name, cs.cfg.Destination, cs.target.ID, err)
+			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+				Resolution: resolution(err, cs.cfg.Destination)})
+			return err
+		}
+	}
+	if rep.Retracted > 0 {
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelInfo, Config: name,
+			Message: fmt.Sprintf("retracted %d inactive indicator(s) from %s %s", rep.Retracted, cs.cfg.Destination, cs.target.ID),
+			Details: details("retracted", rep.Retracted, "examples", exampleValues(items, 3))})
+	}
+	return nil
+}
+
+func exampleValues(items []item, n int) string {
+	var vs []string
+	for i := 0; i < len(items) && i < n; i++ {
+		vs = append(vs, items[i].ind.Value)
+	}
+	return strings.Join(vs, ", ")
+}
+
+func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginState, s *scan, force bool, rep *ShareReport) error {
+	now := s.now
+	name := cs.cfg.Name
+	rep.OverCapacity = s.overN
+	if s.overN > 0 {
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: name,
+			Message: fmt.Sprintf("%d indicator(s) do not fit %s %s and are left out", s.overN, cs.cfg.Destination, cs.target.ID),
+			Details: details("packed", s.packedN, "bytes", s.packedBytes, "max items", cs.target.Limits.MaxItems,
+				"max bytes", cs.target.Limits.MaxBytes, "examples", strings.Join(s.overSample, ", ")),
+			Resolution: "the highest severity and most recently seen indicators are kept; raise the target's limits or narrow the rule to share the rest"})
+	}
+	var applied AppliedSet
+	var haveApplied bool
+	err := e.store.View(ctx, func(tx Tx) error {
+		var err error
+		applied, haveApplied, err = tx.AppliedSet(name)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sharing %q: read applied set: %w", name, err)
+	}
+	overEntries := func() []LedgerEntry {
+		var out []LedgerEntry
+		for i := range s.cands {
+			c := &s.cands[i]
+			if !c.packed && (c.prev == nil || c.prev.State != StateOverCapacity) {
+				out = append(out, LedgerEntry{Value: c.value, Type: c.typ, State: StateOverCapacity, Fingerprint: c.fp,
+					Reason: cte.ReasonOverCapacity, At: now})
+			}
+		}
+		return out
+	}
+	if (haveApplied && applied.Digest == s.digest) || (!haveApplied && s.packedN == 0 && s.appliedN == 0) {
+		rep.Unchanged = s.keptIn
+		return e.putLedger(ctx, name, overEntries())
+	}
+	if !force && e.guardShare < 1 && s.appliedN >= e.guardMin && float64(s.removeN) > e.guardShare*float64(s.appliedN) {
+		err := fmt.Errorf("sharing %q: %w: it would remove %d of the %d values %s %s holds (more than %.0f%%)",
+			name, ErrGuardrail, s.removeN, s.appliedN, cs.cfg.Destination, cs.target.ID, e.guardShare*100)
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+			Details:    details("applied", s.appliedN, "removed", s.removeN, "kept", s.keptIn, "new", s.newInList),
+			Resolution: "check the source and the rule; if the removal is intended, share again with force"})
+		return err
+	}
+	// Read the packed indicators whole.
+	var push []item
+	err = e.store.View(ctx, func(tx Tx) error {
+		for i := range s.cands {
+			c := &s.cands[i]
+			if !c.packed {
+				continue
+			}
+			r, ok, err := tx.Record(c.value)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			en, ok := r.Entry(cs.cfg.Source)
+			if !ok || en.Inactive {
+				continue // changed since the scan; the next share settles it
+			}
+			push = append(push, item{ind: cloneIndicator(&en.Indicator), fp: fingerprint(&en.Indicator), prev: c.prev})
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sharing %q: read packed indicators: %w", name, err)
+	}
+	slices.SortFunc(push, byPriority)
+	mu := e.targetLock(cs.cfg.Destination, cs.target.ID)
+	mu.Lock()
+	res, perr := dst.p.Push(ctx, cs.target, indicators(push))
+	mu.Unlock()
+	rep.Sent = len(push)
+	if perr != nil {
+		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)
+		rep.Retrying = len(push)
+		rep.reason("push failed")
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: perr.Error(),
+			Details:    details("list size", len(push)),
+			Resolution: resolution(perr, cs.cfg.Destination) + "; the list on the target is unchanged"})
+		return perr
+	}
+	rej := make(map[string]cte.Rejected, len(res.Rejected))
+	for _, r := range res.Rejected {
+		rej[r.Value] = r
+	}
+	entries := overEntries()
+	var kept []string
+	for i := range push {
+		it := &push[i]
+		if r, ok := rej[it.ind.Value]; ok {
+			rep.reason(r.Reason)
+			if r.Reason == cte.ReasonOverCapacity {
+				rep.OverCapacity++
+				entries = append(entries, LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, State: StateOverCapacity,
+					Fingerprint: it.fp, Reason: r.Reason, Code: r.Code, At: now})
+				continue
+			}
+			if r.Retryable {
+				rep.Retrying++
+			} else {
+				rep.Rejected++
+			}
+			entries = append(entries, e.failed(it, now, r.Retryable, r.Reason, r.Code, true))
+			continue
+		}
+		kept = append(kept, it.ind.Value)
+		if it.prev != nil && it.prev.State == StateApplied {
+			rep.Unchanged++
+			if it.prev.Fingerprint == it.fp {
+				continue
+			}
+		} else {
+			rep.Applied++
+		}
+		entries = append(entries, LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, State: StateApplied, Fingerprint: it.fp, At: now})
+	}
+	for _, le := range s.retractVals {
+		entries = append(entries, LedgerEntry{Value: le.Value, Type: le.Type, State: StateRetracted, Fingerprint: le.Fingerprint, At: now})
+		rep.Retracted++
+	}
+	rep.Pushed = true
+	slices.Sort(kept)
+	set := AppliedSet{Digest: digestOf(kept), Count: len(kept), At: now}
+	err = e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		if err := tx.PutLedger(name, entries); err != nil {
+			return err
+		}
+		return tx.PutAppliedSet(name, set)
+	})
+	if err != nil {
+		err = fmt.Errorf("sharing %q: record pushed list: %w", name, err)
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+			Resolution: "check the store; the list is pushed again on the next cycle"})
+		return err
+	}
+	return nil
+}
