@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -145,6 +146,9 @@ func tokenError(err error) error {
 			classify(e)
 		}
 		return e
+	}
+	if strings.Contains(err.Error(), "missing access_token") {
+		return &Error{Op: "/oauth/token", Status: http.StatusOK, Message: "no access_token in the answer: check client_id and client_secret", sentinels: []error{cte.ErrAuth}}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
