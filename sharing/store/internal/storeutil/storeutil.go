@@ -1,0 +1,71 @@
+// Package storeutil holds the checks and conversions every sharing.Store
+// implementation in this module applies the same way, so memstore and boltstore
+// cannot drift apart.
+package storeutil
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ctexchange/cte/ioc"
+)
+
+// ErrTxDone is returned by a Tx method called after its transaction's function
+// returned.
+var ErrTxDone = errors.New("sharing store: transaction used after its function returned")
+
+// CheckSource reports an empty source or configuration name.
+func CheckSource(what, name string) error {
+	if name == "" {
+		return fmt.Errorf("empty %s name: every %s must be named", what, what)
+	}
+	return nil
+}
+
+// CheckIndicator reports an indicator the store must not keep: an invalid type,
+// or a value that is not in the normal form ioc.Parse gives (a store keyed by an
+// unnormalised value would miss duplicates).
+func CheckIndicator(in *ioc.Indicator) error {
+	if !in.Type.Valid() {
+		return fmt.Errorf("indicator %q has invalid type %d: parse it with ioc.Parse or ioc.Normalize first", trunc(in.Value), uint8(in.Type))
+	}
+	v, err := ioc.Parse(in.Type, in.Value)
+	if err != nil {
+		return fmt.Errorf("indicator not stored: %w", err)
+	}
+	if v != in.Value {
+		return fmt.Errorf("%s indicator %q is not in normal form (want %q): parse it with ioc.Parse first", in.Type, trunc(in.Value), trunc(v))
+	}
+	return nil
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
+
+// Time is how a store keeps a time: UTC, without a monotonic clock reading.
+// The zero time stays the zero time.
+func Time(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.Round(0).UTC()
+}
+
+// Pack splits a time into Unix seconds and nanoseconds; Unpack(Pack(t)) equals
+// Time(t) with ==, the zero time included.
+func Pack(t time.Time) (sec int64, nsec uint32) {
+	return t.Unix(), uint32(t.Nanosecond())
+}
+
+// Unpack is the inverse of Pack.
+func Unpack(sec int64, nsec uint32) time.Time {
+	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+// ZeroSec is Pack's seconds for the zero time.
+var ZeroSec = time.Time{}.Unix()

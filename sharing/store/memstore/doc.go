@@ -1,0 +1,34 @@
+// Package memstore is an in-memory sharing.Store for tests, demos and hosts
+// that keep their state elsewhere.
+//
+// # Transactions
+//
+// One Update runs at a time and no View runs beside it (a sync.RWMutex); many
+// Views run together. An Update changes the store in place and keeps an undo
+// log: the entries of each record before its first change, the records it
+// created, and the previous value of every checkpoint, ledger entry, applied
+// set, run state and the audit log's length. When the function returns an error
+// or panics, the log is replayed before the lock is released, so no reader ever
+// sees a failed Update. Do not start a transaction inside another on the same
+// store: it deadlocks.
+//
+// # Memory
+//
+// A value is kept once; each source's entry is a compact struct (about 96
+// bytes) with interned source names and tag sets and times packed as Unix
+// seconds and nanoseconds. Strings are copied on the way in, so a stored
+// indicator never pins the page it was parsed from. A million sha256
+// indicators from one source with short comments take about 300 bytes each
+// (see BenchmarkHeapPerIndicator). Interned tag sets are never freed: tags
+// unique to each indicator cost a map entry each.
+//
+// # Order
+//
+// Records and LedgerEntries walk values in byte order. New values wait in an
+// unsorted list that the next scan sorts and merges in, so ingest does not pay
+// for the order and a scan after a bulk ingest sorts once.
+//
+// # Times
+//
+// Times come back in UTC without a monotonic clock reading, as in every store.
+package memstore

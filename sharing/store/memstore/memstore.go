@@ -1,0 +1,289 @@
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+)
+
+var _ sharing.Store = (*Store)(nil)
+
+// ErrClosed is returned by View and Update after Close.
+var ErrClosed = errors.New("memstore: store is closed")
+
+// Store is an in-memory sharing.Store. The zero value is not usable; call New.
+type Store struct {
+	mu     sync.RWMutex // one writer or many readers
+	closed bool
+	gen    uint32 // generation of the current or last write transaction
+
+	recs map[string]*rec
+	idx  sorted[rec]
+
+	srcNames []string // interned source names; index 0 unused
+	srcIDs   map[string]uint32
+	tagSets  [][]string // interned tag sets; index 0 is the empty set
+	tagIDs   map[string]uint32
+
+	checkpoints map[string]cte.Checkpoint
+	ledgers     map[string]*ledger
+	applied     map[string]sharing.AppliedSet
+	audit       []sharing.AuditEntry
+	seq         uint64
+	runs        map[string]sharing.RunState
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		recs:        make(map[string]*rec),
+		idx:         sorted[rec]{key: func(r *rec) string { return r.value }},
+		srcNames:    []string{""},
+		srcIDs:      make(map[string]uint32),
+		tagSets:     [][]string{nil},
+		tagIDs:      make(map[string]uint32),
+		checkpoints: make(map[string]cte.Checkpoint),
+		ledgers:     make(map[string]*ledger),
+		applied:     make(map[string]sharing.AppliedSet),
+		runs:        make(map[string]sharing.RunState),
+	}
+}
+
+// rec is one stored value. Its entries are sorted by source name.
+type rec struct {
+	value   string
+	entries []entry
+	gen     uint32 // write transaction that last saved an undo copy
+	typ     ioc.Type
+}
+
+// entry is a compact sharing.Entry: interned source and tags, packed times.
+type entry struct {
+	comments string
+	sec      [nTimes]int64
+	nsec     [nTimes]uint32
+	tags     uint32 // index into Store.tagSets
+	source   uint32 // index into Store.srcNames
+	rep      int32
+	typ      ioc.Type
+	sev      ioc.Severity
+	inactive bool
+}
+
+// Indexes of entry.sec and entry.nsec.
+const (
+	tFirst = iota
+	tLast
+	tExpires
+	tInactive
+	tStored
+	nTimes
+)
+
+type ledger struct {
+	m   map[string]*sharing.LedgerEntry
+	idx sorted[sharing.LedgerEntry]
+}
+
+func newLedger() *ledger {
+	return &ledger{
+		m:   make(map[string]*sharing.LedgerEntry),
+		idx: sorted[sharing.LedgerEntry]{key: func(e *sharing.LedgerEntry) string { return e.Value }},
+	}
+}
+
+// View runs fn in a read-only transaction; many may run at once.
+func (s *Store) View(ctx context.Context, fn func(sharing.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: view: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	t := &tx{s: s, ctx: ctx}
+	defer func() { t.done = true }()
+	return fn(t)
+}
+
+// Update runs fn in the read-write transaction; one runs at a time and no View
+// runs beside it. When fn returns an error or panics, every write it made is
+// undone before the lock is released, so no reader ever sees them.
+func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memstore: update: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.gen++
+	if s.gen == 0 { // wrapped: no record may claim the new generation by accident
+		for _, r := range s.recs {
+			r.gen = 0
+		}
+		s.gen = 1
+	}
+	t := &tx{s: s, ctx: ctx, write: true, gen: s.gen}
+	committed := false
+	defer func() {
+		t.done = true
+		if !committed {
+			t.rollback()
+		}
+	}()
+	if err := fn(t); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// Close releases the store's memory; later transactions return ErrClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.recs, s.idx.all, s.idx.pending = nil, nil, nil
+	s.srcIDs, s.srcNames, s.tagIDs, s.tagSets = nil, nil, nil, nil
+	s.checkpoints, s.ledgers, s.applied, s.audit, s.runs = nil, nil, nil, nil, nil
+	return nil
+}
+
+// Len returns the number of stored values.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.recs)
+}
+
+// sourceID interns a source name (writers only).
+func (s *Store) sourceID(name string) uint32 {
+	if id, ok := s.srcIDs[name]; ok {
+		return id
+	}
+	name = strings.Clone(name)
+	id := uint32(len(s.srcNames))
+	s.srcNames = append(s.srcNames, name)
+	s.srcIDs[name] = id
+	return id
+}
+
+// tagSetID interns a tag set (writers only). key is scratch space.
+func (s *Store) tagSetID(tags []string, key *[]byte) uint32 {
+	if len(tags) == 0 {
+		return 0
+	}
+	k := (*key)[:0]
+	for _, tag := range tags {
+		k = append(k, tag...)
+		k = append(k, 0)
+	}
+	*key = k
+	if id, ok := s.tagIDs[string(k)]; ok {
+		return id
+	}
+	set := make([]string, len(tags))
+	for i, tag := range tags {
+		set[i] = strings.Clone(tag)
+	}
+	id := uint32(len(s.tagSets))
+	s.tagSets = append(s.tagSets, set)
+	s.tagIDs[string(k)] = id
+	return id
+}
+
+// sorted keeps pointers in key order. New items wait in pending until the next
+// read of the order, which sorts them and merges them in; mu guards that lazy
+// merge, which may run under the store's read lock.
+type sorted[T any] struct {
+	key     func(*T) string
+	mu      sync.Mutex
+	all     []*T
+	pending []*T
+}
+
+func (s *sorted[T]) add(p *T) {
+	s.mu.Lock()
+	s.pending = append(s.pending, p)
+	s.mu.Unlock()
+}
+
+// view returns all items in key order. The slice must not be modified.
+func (s *sorted[T]) view() []*T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pending) == 0 {
+		return s.all
+	}
+	cmp := func(a, b *T) int { return strings.Compare(s.key(a), s.key(b)) }
+	slices.SortFunc(s.pending, cmp)
+	if len(s.all) == 0 {
+		s.all, s.pending = s.pending, nil
+		return s.all
+	}
+	out := make([]*T, 0, len(s.all)+len(s.pending))
+	a, p := s.all, s.pending
+	for len(a) > 0 && len(p) > 0 {
+		if cmp(a[0], p[0]) <= 0 {
+			out = append(out, a[0])
+			a = a[1:]
+		} else {
+			out = append(out, p[0])
+			p = p[1:]
+		}
+	}
+	out = append(append(out, a...), p...)
+	s.all, s.pending = out, nil
+	return out
+}
+
+// remove drops items (used by rollback only).
+func (s *sorted[T]) remove(gone map[*T]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := func(list []*T) []*T {
+		return slices.DeleteFunc(list, func(p *T) bool { return gone[p] })
+	}
+	s.pending = keep(s.pending)
+	s.all = keep(s.all)
+}
+
+// sliceCopy returns a copy of b that is nil when b is nil.
+func sliceCopy[T any](b []T) []T {
+	if b == nil {
+		return nil
+	}
+	return append(make([]T, 0, len(b)), b...)
+}
+
+func copyCounts(m map[string]int) map[string]int {
+	if m == nil {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+func copyDetails(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	return maps.Clone(m)
+}
+
+func utc(t time.Time) time.Time { return storeutil.Time(t) }

@@ -1,0 +1,513 @@
+package memstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+)
+
+// tx is a transaction over a Store. A write tx changes the store in place and
+// keeps what it needs to undo those changes if its function fails.
+type tx struct {
+	s     *Store
+	ctx   context.Context
+	write bool
+	done  bool
+	gen   uint32
+
+	// undo state of a write tx
+	created []*rec                                    // records new in this tx
+	saved   []recUndo                                 // entries of records before this tx touched them
+	ledNew  map[*ledger]map[*sharing.LedgerEntry]bool // ledger entries new in this tx
+	undo    []func()                                  // the rest, run in reverse
+	keyBuf  []byte                                    // scratch for tag-set keys
+	scan    sharing.Record                            // reused by Records
+	tagBuf  []string                                  // reused by Records
+}
+
+type recUndo struct {
+	r       *rec
+	entries []entry
+}
+
+func (t *tx) readable() error {
+	if t.done {
+		return storeutil.ErrTxDone
+	}
+	return nil
+}
+
+func (t *tx) writable(op string) error {
+	if t.done {
+		return storeutil.ErrTxDone
+	}
+	if !t.write {
+		return fmt.Errorf("memstore: %s: %w", op, sharing.ErrReadOnly)
+	}
+	return nil
+}
+
+// touch saves r's entries the first time this tx changes them.
+func (t *tx) touch(r *rec) {
+	if r.gen == t.gen {
+		return
+	}
+	t.saved = append(t.saved, recUndo{r: r, entries: slices.Clone(r.entries)})
+	r.gen = t.gen
+}
+
+func (t *tx) rollback() {
+	s := t.s
+	for i := len(t.saved) - 1; i >= 0; i-- {
+		t.saved[i].r.entries = t.saved[i].entries
+	}
+	if len(t.created) > 0 {
+		gone := make(map[*rec]bool, len(t.created))
+		for _, r := range t.created {
+			delete(s.recs, r.value)
+			gone[r] = true
+		}
+		s.idx.remove(gone)
+	}
+	for l, gone := range t.ledNew {
+		for e := range gone {
+			delete(l.m, e.Value)
+		}
+		l.idx.remove(gone)
+	}
+	for i := len(t.undo) - 1; i >= 0; i-- {
+		t.undo[i]()
+	}
+}
+
+// Merge implements sharing.Tx.
+func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
+	var st sharing.MergeStats
+	if err := t.writable("merge"); err != nil {
+		return st, err
+	}
+	if err := storeutil.CheckSource("source", source); err != nil {
+		return st, fmt.Errorf("memstore: merge: %w", err)
+	}
+	for i := range in {
+		if err := storeutil.CheckIndicator(&in[i]); err != nil {
+			return st, fmt.Errorf("memstore: merge from %q: %w", source, err)
+		}
+		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
+			return st, fmt.Errorf("memstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, in[i].Value, r)
+		}
+	}
+	s := t.s
+	src := s.sourceID(source)
+	now = utc(now)
+	for i := range in {
+		x := &in[i]
+		r := s.recs[x.Value]
+		if r == nil {
+			r = &rec{value: strings.Clone(x.Value), typ: x.Type, gen: t.gen}
+			r.entries = []entry{t.pack(x, src, now)}
+			s.recs[r.value] = r
+			s.idx.add(r)
+			t.created = append(t.created, r)
+			st.New++
+			continue
+		}
+		t.touch(r)
+		pos, found := s.find(r, source)
+		if found {
+			old := s.indicator(&r.entries[pos])
+			m := ioc.Merge(old, *x)
+			r.entries[pos] = t.pack(&m, src, now)
+			st.Updated++
+			continue
+		}
+		r.entries = slices.Insert(r.entries, pos, t.pack(x, src, now))
+		st.Added++
+	}
+	return st, nil
+}
+
+// find returns the position of source's entry in r, or where it belongs.
+func (s *Store) find(r *rec, source string) (int, bool) {
+	for i := range r.entries {
+		switch c := strings.Compare(s.srcNames[r.entries[i].source], source); {
+		case c == 0:
+			return i, true
+		case c > 0:
+			return i, false
+		}
+	}
+	return len(r.entries), false
+}
+
+// pack builds an active entry reported at now.
+func (t *tx) pack(x *ioc.Indicator, src uint32, now time.Time) entry {
+	e := entry{
+		comments: strings.Clone(x.Comments),
+		tags:     t.s.tagSetID(x.Tags, &t.keyBuf),
+		source:   src,
+		rep:      int32(x.Reputation),
+		typ:      x.Type,
+		sev:      x.Severity,
+	}
+	e.sec[tFirst], e.nsec[tFirst] = storeutil.Pack(x.FirstSeen)
+	e.sec[tLast], e.nsec[tLast] = storeutil.Pack(x.LastSeen)
+	e.sec[tExpires], e.nsec[tExpires] = storeutil.Pack(x.ExpiresAt)
+	e.sec[tInactive], e.nsec[tInactive] = storeutil.ZeroSec, 0
+	e.sec[tStored], e.nsec[tStored] = storeutil.Pack(now)
+	return e
+}
+
+func (e *entry) time(i int) time.Time { return storeutil.Unpack(e.sec[i], e.nsec[i]) }
+
+// indicator unpacks e; its Tags are the interned set and must not be modified.
+func (s *Store) indicator(e *entry) ioc.Indicator {
+	return ioc.Indicator{
+		Type:       e.typ,
+		Severity:   e.sev,
+		Reputation: int(e.rep),
+		Comments:   e.comments,
+		Tags:       s.tagSets[e.tags],
+		FirstSeen:  e.time(tFirst),
+		LastSeen:   e.time(tLast),
+		ExpiresAt:  e.time(tExpires),
+		Source:     s.srcNames[e.source],
+	}
+}
+
+// fill writes r into out, copying tags into *tagBuf.
+func (s *Store) fill(r *rec, out *sharing.Record, tagBuf *[]string) {
+	out.Type, out.Value = r.typ, r.value
+	out.Entries = slices.Grow(out.Entries[:0], len(r.entries))[:len(r.entries)]
+	tb := (*tagBuf)[:0]
+	for i := range r.entries {
+		e := &r.entries[i]
+		x := s.indicator(e)
+		x.Value = r.value
+		if n := len(x.Tags); n > 0 {
+			start := len(tb)
+			tb = append(tb, x.Tags...)
+			x.Tags = tb[start : start+n : start+n]
+		}
+		out.Entries[i] = sharing.Entry{Indicator: x, Inactive: e.inactive, InactiveAt: e.time(tInactive), StoredAt: e.time(tStored)}
+	}
+	*tagBuf = tb
+}
+
+// Record implements sharing.Tx.
+func (t *tx) Record(value string) (sharing.Record, bool, error) {
+	if err := t.readable(); err != nil {
+		return sharing.Record{}, false, err
+	}
+	r := t.s.recs[value]
+	if r == nil {
+		return sharing.Record{}, false, nil
+	}
+	var out sharing.Record
+	var tags []string
+	t.s.fill(r, &out, &tags)
+	return out, true, nil
+}
+
+// Records implements sharing.Tx. It checks the transaction's context every
+// 1,024 records.
+func (t *tx) Records(fn func(r *sharing.Record) error) error {
+	if err := t.readable(); err != nil {
+		return err
+	}
+	for i, r := range t.s.idx.view() {
+		if i&1023 == 1023 {
+			if err := t.ctx.Err(); err != nil {
+				return fmt.Errorf("memstore: records: %w", err)
+			}
+		}
+		t.s.fill(r, &t.scan, &t.tagBuf)
+		if err := fn(&t.scan); err != nil {
+			if errors.Is(err, sharing.ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// SetInactive implements sharing.Tx. An entry already inactive keeps the time
+// it became so.
+func (t *tx) SetInactive(source string, values []string, at time.Time) error {
+	if err := t.writable("set inactive"); err != nil {
+		return err
+	}
+	s := t.s
+	if _, ok := s.srcIDs[source]; !ok {
+		return nil
+	}
+	sec, nsec := storeutil.Pack(utc(at))
+	for _, v := range values {
+		r := s.recs[v]
+		if r == nil {
+			continue
+		}
+		pos, found := s.find(r, source)
+		if !found || r.entries[pos].inactive {
+			continue
+		}
+		t.touch(r)
+		e := &r.entries[pos]
+		e.inactive = true
+		e.sec[tInactive], e.nsec[tInactive] = sec, nsec
+	}
+	return nil
+}
+
+// Checkpoint implements sharing.Tx.
+func (t *tx) Checkpoint(source string) (cte.Checkpoint, error) {
+	if err := t.readable(); err != nil {
+		return nil, err
+	}
+	return sliceCopy(t.s.checkpoints[source]), nil
+}
+
+// SetCheckpoint implements sharing.Tx. A nil checkpoint forgets the source's
+// position, so its next pull is a first run.
+func (t *tx) SetCheckpoint(source string, cp cte.Checkpoint) error {
+	if err := t.writable("set checkpoint"); err != nil {
+		return err
+	}
+	if err := storeutil.CheckSource("source", source); err != nil {
+		return fmt.Errorf("memstore: set checkpoint: %w", err)
+	}
+	s := t.s
+	old, had := s.checkpoints[source]
+	t.undo = append(t.undo, func() {
+		if had {
+			s.checkpoints[source] = old
+		} else {
+			delete(s.checkpoints, source)
+		}
+	})
+	if cp == nil {
+		delete(s.checkpoints, source)
+		return nil
+	}
+	s.checkpoints[source] = sliceCopy(cp)
+	return nil
+}
+
+// Ledger implements sharing.Tx.
+func (t *tx) Ledger(config, value string) (sharing.LedgerEntry, bool, error) {
+	if err := t.readable(); err != nil {
+		return sharing.LedgerEntry{}, false, err
+	}
+	l := t.s.ledgers[config]
+	if l == nil {
+		return sharing.LedgerEntry{}, false, nil
+	}
+	e, ok := l.m[value]
+	if !ok {
+		return sharing.LedgerEntry{}, false, nil
+	}
+	return *e, true, nil
+}
+
+// LedgerEntries implements sharing.Tx.
+func (t *tx) LedgerEntries(config string, fn func(e *sharing.LedgerEntry) error) error {
+	if err := t.readable(); err != nil {
+		return err
+	}
+	l := t.s.ledgers[config]
+	if l == nil {
+		return nil
+	}
+	for i, p := range l.idx.view() {
+		if i&1023 == 1023 {
+			if err := t.ctx.Err(); err != nil {
+				return fmt.Errorf("memstore: ledger entries: %w", err)
+			}
+		}
+		e := *p
+		if err := fn(&e); err != nil {
+			if errors.Is(err, sharing.ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// PutLedger implements sharing.Tx.
+func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
+	if err := t.writable("put ledger"); err != nil {
+		return err
+	}
+	if err := storeutil.CheckSource("sharing configuration", config); err != nil {
+		return fmt.Errorf("memstore: put ledger: %w", err)
+	}
+	for i := range entries {
+		if entries[i].Value == "" {
+			return fmt.Errorf("memstore: put ledger of %q: entry %d has an empty value", config, i)
+		}
+	}
+	s := t.s
+	l := s.ledgers[config]
+	if l == nil {
+		l = newLedger()
+		s.ledgers[config] = l
+		t.undo = append(t.undo, func() { delete(s.ledgers, config) })
+	}
+	for i := range entries {
+		e := entries[i]
+		e.Value, e.Reason, e.Code = strings.Clone(e.Value), strings.Clone(e.Reason), strings.Clone(e.Code)
+		e.NextAttempt, e.At = utc(e.NextAttempt), utc(e.At)
+		if p, ok := l.m[e.Value]; ok {
+			if !t.ledNew[l][p] {
+				old := *p
+				t.undo = append(t.undo, func() { *p = old })
+			}
+			*p = e
+			continue
+		}
+		p := &e
+		l.m[e.Value] = p
+		l.idx.add(p)
+		if t.ledNew == nil {
+			t.ledNew = make(map[*ledger]map[*sharing.LedgerEntry]bool)
+		}
+		if t.ledNew[l] == nil {
+			t.ledNew[l] = make(map[*sharing.LedgerEntry]bool)
+		}
+		t.ledNew[l][p] = true
+	}
+	return nil
+}
+
+// AppliedSet implements sharing.Tx.
+func (t *tx) AppliedSet(config string) (sharing.AppliedSet, bool, error) {
+	if err := t.readable(); err != nil {
+		return sharing.AppliedSet{}, false, err
+	}
+	a, ok := t.s.applied[config]
+	return a, ok, nil
+}
+
+// PutAppliedSet implements sharing.Tx.
+func (t *tx) PutAppliedSet(config string, a sharing.AppliedSet) error {
+	if err := t.writable("put applied set"); err != nil {
+		return err
+	}
+	if err := storeutil.CheckSource("sharing configuration", config); err != nil {
+		return fmt.Errorf("memstore: put applied set: %w", err)
+	}
+	s := t.s
+	old, had := s.applied[config]
+	t.undo = append(t.undo, func() {
+		if had {
+			s.applied[config] = old
+		} else {
+			delete(s.applied, config)
+		}
+	})
+	a.At = utc(a.At)
+	s.applied[config] = a
+	return nil
+}
+
+// Log implements sharing.Tx.
+func (t *tx) Log(e sharing.AuditEntry) error {
+	if err := t.writable("log"); err != nil {
+		return err
+	}
+	s := t.s
+	n, seq := len(s.audit), s.seq
+	t.undo = append(t.undo, func() {
+		clear(s.audit[n:])
+		s.audit, s.seq = s.audit[:n], seq
+	})
+	s.seq++
+	e.Seq = s.seq
+	e.Time = utc(e.Time)
+	e.Details = copyDetails(e.Details)
+	s.audit = append(s.audit, e)
+	return nil
+}
+
+// Logs implements sharing.Tx.
+func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) error {
+	if err := t.readable(); err != nil {
+		return err
+	}
+	since := utc(f.Since)
+	pass := func(e *sharing.AuditEntry) bool {
+		return e.Level >= f.MinLevel && (f.Config == "" || e.Config == f.Config) && !e.Time.Before(since)
+	}
+	var picked []*sharing.AuditEntry
+	if f.Limit > 0 {
+		for i := len(t.s.audit) - 1; i >= 0 && len(picked) < f.Limit; i-- {
+			if pass(&t.s.audit[i]) {
+				picked = append(picked, &t.s.audit[i])
+			}
+		}
+		slices.Reverse(picked)
+	} else {
+		for i := range t.s.audit {
+			if pass(&t.s.audit[i]) {
+				picked = append(picked, &t.s.audit[i])
+			}
+		}
+	}
+	for _, p := range picked {
+		e := *p
+		e.Details = copyDetails(e.Details)
+		if err := fn(e); err != nil {
+			if errors.Is(err, sharing.ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// RunState implements sharing.Tx.
+func (t *tx) RunState(name string) (sharing.RunState, bool, error) {
+	if err := t.readable(); err != nil {
+		return sharing.RunState{}, false, err
+	}
+	r, ok := t.s.runs[name]
+	r.Counts = copyCounts(r.Counts)
+	return r, ok, nil
+}
+
+// PutRunState implements sharing.Tx.
+func (t *tx) PutRunState(r sharing.RunState) error {
+	if err := t.writable("put run state"); err != nil {
+		return err
+	}
+	if err := storeutil.CheckSource("run state", r.Name); err != nil {
+		return fmt.Errorf("memstore: put run state: %w", err)
+	}
+	s := t.s
+	old, had := s.runs[r.Name]
+	t.undo = append(t.undo, func() {
+		if had {
+			s.runs[r.Name] = old
+		} else {
+			delete(s.runs, r.Name)
+		}
+	})
+	r.Name = strings.Clone(r.Name)
+	r.LastRun, r.LastOK = utc(r.LastRun), utc(r.LastOK)
+	r.Counts = copyCounts(r.Counts)
+	s.runs[r.Name] = r
+	return nil
+}
