@@ -926,7 +926,7 @@ func testConcurrency(t *testing.T, s sharing.Store) {
 		})
 		// a failing update between pages must stay invisible to the readers
 		_ = s.Update(t.Context(), func(tx sharing.Tx) error {
-			if _, err := tx.Merge("A", []ioc.Indicator{sha(1 << 40, t0)}, t0); err != nil {
+			if _, err := tx.Merge("A", []ioc.Indicator{sha(1<<40, t0)}, t0); err != nil {
 				return err
 			}
 			return errors.New("rolled back")
