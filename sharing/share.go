@@ -194,13 +194,13 @@ type scan struct {
 	samples  []PlanItem
 
 	// Replace, after pack.
-	packedN, overN     int
-	packedBytes        int64
-	digest             string
-	appliedN, removeN  int
-	retractVals        []LedgerEntry // Replace: applied, no longer desired at all
-	newInList, keptIn  int
-	overSample         []string
+	packedN, overN    int
+	packedBytes       int64
+	digest            string
+	appliedN, removeN int
+	retractVals       []LedgerEntry // Replace: applied, no longer desired at all
+	newInList, keptIn int
+	overSample        []string
 }
 
 func (s *scan) addSample(value string, t ioc.Type, what string) {
@@ -529,7 +529,10 @@ func (e *Engine) outcome(batch []item, res cte.PushResult, err error, now time.T
 			rep.Applied++
 			continue
 		}
-		out = append(out, e.failed(it, now, true, "push failed: "+err.Error(), "", true))
+		// A cancelled share (the process stopping) is not the product's failure:
+		// no delay, the next run sends it again.
+		stopped := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		out = append(out, e.failed(it, now, true, "push failed: "+err.Error(), "", !stopped))
 		rep.Retrying++
 		rep.reason("push failed")
 	}
