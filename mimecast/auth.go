@@ -111,6 +111,10 @@ func (ts *tokenSource) get(ctx context.Context) (string, error) {
 		return "", &Error{Op: "/oauth/token", Status: http.StatusOK, Message: "no access_token in the answer: check client_id and client_secret", sentinels: []error{cte.ErrAuth}}
 	}
 	ttl := time.Duration(t.ExpiresIn) * time.Second
+	if ttl <= 0 && !t.Expiry.IsZero() {
+		// x/oauth2 turned expires_in into an Expiry on the wall clock.
+		ttl = time.Until(t.Expiry).Round(time.Second)
+	}
 	if ttl <= 0 {
 		ttl = 30 * time.Minute
 	}
