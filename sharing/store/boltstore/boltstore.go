@@ -1,0 +1,178 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/ctexchange/cte/sharing"
+)
+
+var _ sharing.Store = (*Store)(nil)
+
+// SchemaVersion is the layout this package reads and writes. A file with a
+// higher version was written by a newer cte and is refused.
+const SchemaVersion = 1
+
+// format marks a bbolt file as a cte state file.
+const format = "cte-state"
+
+// Bucket names.
+var (
+	bMeta        = []byte("meta")
+	bRecords     = []byte("records")
+	bCheckpoints = []byte("checkpoints")
+	bLedger      = []byte("ledger") // one nested bucket per sharing configuration
+	bApplied     = []byte("applied")
+	bAudit       = []byte("audit") // keys: big-endian sequence numbers
+	bRuns        = []byte("runs")
+
+	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns}
+
+	kFormat = []byte("format")
+	kSchema = []byte("schema")
+)
+
+// Store is a sharing.Store in one bbolt file. It is safe for concurrent use:
+// one Update at a time, any number of Views beside it.
+type Store struct {
+	db   *bolt.DB
+	path string
+}
+
+// Option changes how Open opens a file.
+type Option func(*options)
+
+type options struct {
+	lockTimeout time.Duration
+}
+
+// WithLockTimeout sets how long Open waits for another process to release the
+// file before it gives up (default 1 s).
+func WithLockTimeout(d time.Duration) Option {
+	return func(o *options) { o.lockTimeout = d }
+}
+
+// Open opens the state file at path, creating it when it does not exist. It
+// fails with a clear error when another process holds the file, when the file
+// is not a cte state file, or when a newer cte wrote it.
+func Open(path string, opts ...Option) (*Store, error) {
+	o := options{lockTimeout: time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: o.lockTimeout,
+		// The freelist is rebuilt on open instead of written at every commit:
+		// commits stay fast as the file grows, and nothing durable depends on it.
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("boltstore: state file %s is in use by another cte process: stop it or use another state file", path)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+		return nil, fmt.Errorf("boltstore: state file %s is not a cte store (%w): check the path, or move the file away to start afresh", path, err)
+	case err != nil:
+		return nil, fmt.Errorf("boltstore: open state file %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return setup(tx, path) }); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return &Store{db: db, path: path}, nil
+}
+
+// setup creates the buckets of a new file and checks those of an existing one.
+func setup(tx *bolt.Tx, path string) error {
+	meta := tx.Bucket(bMeta)
+	if meta == nil {
+		var foreign []byte
+		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+			foreign = name
+			return errors.New("stop")
+		})
+		if foreign != nil {
+			return fmt.Errorf("boltstore: state file %s is not a cte store (it holds bucket %q but no cte marker): check the path", path, foreign)
+		}
+		var err error
+		if meta, err = tx.CreateBucket(bMeta); err != nil {
+			return fmt.Errorf("boltstore: initialise %s: %w", path, err)
+		}
+		if err := meta.Put(kFormat, []byte(format)); err != nil {
+			return fmt.Errorf("boltstore: initialise %s: %w", path, err)
+		}
+		if err := meta.Put(kSchema, binary.AppendUvarint(nil, SchemaVersion)); err != nil {
+			return fmt.Errorf("boltstore: initialise %s: %w", path, err)
+		}
+	}
+	if f := meta.Get(kFormat); !bytes.Equal(f, []byte(format)) {
+		return fmt.Errorf("boltstore: state file %s is not a cte store (format %q): check the path", path, f)
+	}
+	v, n := binary.Uvarint(meta.Get(kSchema))
+	switch {
+	case n <= 0:
+		return fmt.Errorf("boltstore: state file %s has no readable schema version: it is damaged", path)
+	case v > SchemaVersion:
+		return fmt.Errorf("boltstore: state file %s has schema version %d, newer than this cte reads (%d): upgrade cte", path, v, SchemaVersion)
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("boltstore: initialise %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// Path returns the file's path.
+func (s *Store) Path() string { return s.path }
+
+// View runs fn in a read-only transaction on a consistent snapshot.
+func (s *Store) View(ctx context.Context, fn func(sharing.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("boltstore: view: %w", err)
+	}
+	err := s.db.View(func(btx *bolt.Tx) error {
+		t := newTx(ctx, btx, false)
+		defer t.close()
+		return fn(t)
+	})
+	return s.closedErr(err)
+}
+
+// closedErr names the file when the store was closed.
+func (s *Store) closedErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return fmt.Errorf("boltstore: %s: store is closed: %w", s.path, err)
+	}
+	return err
+}
+
+// Update runs fn in a read-write transaction. Its writes reach the disk
+// (fsync) before Update returns nil; when fn returns an error or panics none of
+// them do.
+func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("boltstore: update: %w", err)
+	}
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		t := newTx(ctx, btx, true)
+		defer t.close()
+		return fn(t)
+	})
+	return s.closedErr(err)
+}
+
+// Close closes the file, waiting for open transactions to end.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package boltstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/boltstore"
+	"github.com/ctexchange/cte/sharing/store/storetest"
+)
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func open(t *testing.T, path string) *boltstore.Store {
+	t.Helper()
+	s, err := boltstore.Open(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestStore(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) sharing.Store {
+		return open(t, filepath.Join(t.TempDir(), "state.db"))
+	})
+}
+
+func TestOpenLocked(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	open(t, path)
+	_, err := boltstore.Open(path, boltstore.WithLockTimeout(10*time.Millisecond))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "state file "+path+" is in use by another cte process")
+}
+
+func TestOpenNotACteStore(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+
+	text := filepath.Join(dir, "notes.txt")
+	require.NoError(t, os.WriteFile(text, []byte(string(make([]byte, 8192))+"hello, not a database"), 0o600))
+	_, err := boltstore.Open(text)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "state file "+text+" is not a cte store")
+
+	foreign := filepath.Join(dir, "other.db")
+	db, err := bolt.Open(foreign, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("somebody-elses"))
+		return err
+	}))
+	require.NoError(t, db.Close())
+	_, err = boltstore.Open(foreign)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is not a cte store")
+	assert.Contains(t, err.Error(), "somebody-elses")
+
+	dir2 := filepath.Join(dir, "a-directory")
+	require.NoError(t, os.Mkdir(dir2, 0o700))
+	_, err = boltstore.Open(dir2)
+	assert.ErrorContains(t, err, dir2)
+}
+
+func TestOpenWrongFormatOrNewerSchema(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		format string
+		schema uint64
+		want   string
+	}{
+		"newer schema": {"cte-state", boltstore.SchemaVersion + 1, "newer than this cte reads"},
+		"other format": {"something-else", 1, "is not a cte store"},
+		"no schema":    {"cte-state", 0, "no readable schema version"},
+	} {
+		path := filepath.Join(t.TempDir(), "state.db")
+		open(t, path).Close()
+		db, err := bolt.Open(path, 0o600, nil)
+		require.NoError(t, err)
+		require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+			meta := tx.Bucket([]byte("meta"))
+			if err := meta.Put([]byte("format"), []byte(c.format)); err != nil {
+				return err
+			}
+			if c.schema == 0 {
+				return meta.Delete([]byte("schema"))
+			}
+			return meta.Put([]byte("schema"), []byte{byte(c.schema)})
+		}))
+		require.NoError(t, db.Close())
+		_, err = boltstore.Open(path)
+		assert.ErrorContains(t, err, c.want, name)
+	}
+}
+
+func TestOpenEmptyBoltFile(t *testing.T) {
+	t.Parallel()
+	// A crash between bbolt creating the file and the first setup commit
+	// leaves a valid bolt file without buckets: it is a new store.
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	s := open(t, path)
+	assert.Equal(t, path, s.Path())
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.SetCheckpoint("A", cte.Checkpoint("x")) }))
+}
+
+func TestClosed(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := boltstore.Open(path)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	err = s.View(t.Context(), func(sharing.Tx) error { return nil })
+	assert.ErrorContains(t, err, "store is closed")
+	err = s.Update(t.Context(), func(sharing.Tx) error { return nil })
+	assert.ErrorContains(t, err, "store is closed")
+}
+
+func TestCorruptRecord(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	open(t, path).Close()
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("records")).Put([]byte(storetest.Hash(1)), []byte{1, 1, 5})
+	}))
+	require.NoError(t, db.Close())
+	s := open(t, path)
+	err = s.View(t.Context(), func(tx sharing.Tx) error {
+		return tx.Records(func(*sharing.Record) error { return nil })
+	})
+	assert.ErrorContains(t, err, "corrupt encoding")
+	err = s.Update(t.Context(), func(tx sharing.Tx) error {
+		_, err := tx.Merge("A", []ioc.Indicator{{Type: ioc.TypeSHA256, Value: storetest.Hash(1)}}, time.Now())
+		return err
+	})
+	assert.ErrorContains(t, err, storetest.Hash(1))
+}
+
+// page returns the indicators of page p of the step and crash tests.
+func page(p, size int) []ioc.Indicator {
+	out := make([]ioc.Indicator, size)
+	for i := range out {
+		out[i] = ioc.Indicator{Type: ioc.TypeSHA256, Value: storetest.Hash(p*size + i), Severity: ioc.SeverityHigh,
+			Comments: fmt.Sprintf("page %d item %d", p, i)}
+	}
+	return out
+}
+
+// ingest stores page p and its checkpoint in one transaction, the way the
+// engine does.
+func ingest(s sharing.Store, p, size int) error {
+	return s.Update(context.Background(), func(tx sharing.Tx) error {
+		if _, err := tx.Merge("feed", page(p, size), time.Unix(int64(p), 0)); err != nil {
+			return err
+		}
+		return tx.SetCheckpoint("feed", cte.Checkpoint(fmt.Sprintf("page-%06d", p)))
+	})
+}
+
+// verify checks that pages 0..last are stored whole, that page last+1 is not
+// there at all, and that the checkpoint names last (-1: none).
+func verify(t *testing.T, s sharing.Store, last, size int) {
+	t.Helper()
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		cp, err := tx.Checkpoint("feed")
+		require.NoError(t, err)
+		if last < 0 {
+			assert.Nil(t, cp)
+		} else {
+			assert.Equal(t, fmt.Sprintf("page-%06d", last), string(cp))
+		}
+		for p := 0; p <= last+1; p++ {
+			for _, x := range page(p, size) {
+				r, ok, err := tx.Record(x.Value)
+				require.NoError(t, err)
+				if p > last {
+					require.False(t, ok, "page %d was not acknowledged but %s is stored", p, x.Value)
+					continue
+				}
+				require.True(t, ok, "acknowledged page %d lost %s", p, x.Value)
+				assert.Equal(t, x.Comments, r.Entries[0].Comments)
+			}
+		}
+		n := 0
+		require.NoError(t, tx.Records(func(*sharing.Record) error { n++; return nil }))
+		assert.Equal(t, (last+1)*size, n, "no partial page")
+		return nil
+	}))
+}
+
+func TestCloseAndReopenAtEveryStep(t *testing.T) {
+	t.Parallel()
+	const pages, size = 12, 40
+	path := filepath.Join(t.TempDir(), "state.db")
+	for p := range pages {
+		s, err := boltstore.Open(path)
+		require.NoError(t, err)
+		verify(t, s, p-1, size)
+		// a page whose transaction fails before the end leaves nothing behind
+		boom := errors.New("pull failed mid-page")
+		err = s.Update(t.Context(), func(tx sharing.Tx) error {
+			if _, err := tx.Merge("feed", page(p, size), time.Now()); err != nil {
+				return err
+			}
+			if err := tx.SetCheckpoint("feed", cte.Checkpoint("bogus")); err != nil {
+				return err
+			}
+			return boom
+		})
+		require.ErrorIs(t, err, boom)
+		require.NoError(t, s.Close())
+
+		s, err = boltstore.Open(path)
+		require.NoError(t, err)
+		verify(t, s, p-1, size)
+		require.NoError(t, ingest(s, p, size))
+		require.NoError(t, s.Close())
+	}
+	s := open(t, path)
+	verify(t, s, pages-1, size)
+}

@@ -1,0 +1,117 @@
+package boltstore_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/boltstore"
+)
+
+// crashChildEnv makes the test binary run crashChild instead of the tests.
+const crashChildEnv = "CTE_BOLTSTORE_CRASH_CHILD"
+
+const (
+	crashPageSize = 500
+	crashMaxPages = 400 // the child stops by itself if nobody kills it
+)
+
+// crashChild resumes ingest from the stored checkpoint, as the engine does,
+// and prints "ack N" once page N's transaction has committed.
+func crashChild(path string) {
+	s, err := boltstore.Open(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	next := 0
+	err = s.View(context.Background(), func(tx sharing.Tx) error {
+		cp, err := tx.Checkpoint("feed")
+		if err != nil || cp == nil {
+			return err
+		}
+		_, err = fmt.Sscanf(string(cp), "page-%d", &next)
+		next++
+		return err
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	for p := next; p < next+crashMaxPages; p++ {
+		if err := ingest(s, p, crashPageSize); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(4)
+		}
+		fmt.Printf("ack %d\n", p) // os.Stdout is unbuffered
+	}
+	_ = s.Close()
+}
+
+// TestCrashKeepsAcknowledgedPages kills a process ingesting pages with SIGKILL
+// at several points and checks after each kill that every acknowledged page
+// and its checkpoint survived, and that no page is there in part.
+func TestCrashKeepsAcknowledgedPages(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	acked := -1
+	// how many acknowledgements each child gives before it is killed; 0 kills
+	// it while it opens the file (the first time: while it creates it)
+	for round, killAfter := range []int{0, 1, 3, 0, 7, 2, 5, 1} {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		sc := bufio.NewScanner(out)
+		readAck := func() bool {
+			if !sc.Scan() {
+				return false
+			}
+			var n int
+			_, err := fmt.Sscanf(sc.Text(), "ack %d", &n)
+			require.NoError(t, err, sc.Text())
+			require.Equal(t, acked+1, n, "the child resumes after the last stored page")
+			acked = n
+			return true
+		}
+		for seen := 0; seen < killAfter && readAck(); seen++ {
+		}
+		require.NoError(t, cmd.Process.Kill()) // SIGKILL
+		for readAck() {
+			// what the child printed before it died was acknowledged too
+		}
+		err = cmd.Wait()
+		require.Error(t, err, "round %d: the child should have been killed; stderr: %s", round, stderr.String())
+		assert.Contains(t, err.Error(), "killed", "round %d: stderr: %s", round, stderr.String())
+
+		s, err := boltstore.Open(path)
+		require.NoError(t, err, "round %d", round)
+		last := -1
+		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+			cp, err := tx.Checkpoint("feed")
+			if err != nil || cp == nil {
+				return err
+			}
+			_, err = fmt.Sscanf(string(cp), "page-%d", &last)
+			return err
+		}))
+		// The kill may land after a commit and before its "ack" line.
+		assert.Contains(t, []int{acked, acked + 1}, last, "round %d: checkpoint %d, last ack %d", round, last, acked)
+		verify(t, s, last, crashPageSize)
+		require.NoError(t, s.Close())
+		acked = last
+	}
+	assert.Positive(t, acked, "pages were ingested between the kills")
+}

@@ -1,0 +1,534 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+)
+
+// tx wraps a bolt transaction.
+type tx struct {
+	ctx   context.Context
+	btx   *bolt.Tx
+	write bool
+	done  bool
+
+	writes uint64 // bumped by every write; a scan re-seeks when it changed
+
+	arena   []byte            // keys and values handed to Put live until commit
+	enc     []byte            // encoding scratch
+	key     []byte            // lookup scratch
+	cache   map[string]string // shared strings while decoding (sources, tags)
+	scan    sharing.Record    // reused by Records
+	scanTag []string
+	mrec    sharing.Record // reused by Merge
+	mtag    []string
+	one     [1]sharing.Entry
+}
+
+func newTx(ctx context.Context, btx *bolt.Tx, write bool) *tx {
+	return &tx{ctx: ctx, btx: btx, write: write}
+}
+
+func (t *tx) close() { t.done = true }
+
+func (t *tx) readable() error {
+	if t.done {
+		return storeutil.ErrTxDone
+	}
+	return nil
+}
+
+func (t *tx) writable(op string) error {
+	if t.done {
+		return storeutil.ErrTxDone
+	}
+	if !t.write {
+		return fmt.Errorf("boltstore: %s: %w", op, sharing.ErrReadOnly)
+	}
+	t.writes++
+	return nil
+}
+
+func (t *tx) bucket(name []byte) *bolt.Bucket { return t.btx.Bucket(name) }
+
+// str returns b as a string, sharing the strings that repeat.
+func (t *tx) str(b []byte) string {
+	if s, ok := t.cache[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if t.cache == nil {
+		t.cache = make(map[string]string)
+	}
+	if len(t.cache) < 4096 {
+		t.cache[s] = s
+	}
+	return s
+}
+
+// keep copies b into the tx's arena: bolt keeps the slices given to Put until
+// the commit.
+func (t *tx) keep(b []byte) []byte {
+	if cap(t.arena)-len(t.arena) < len(b) {
+		t.arena = make([]byte, 0, max(64<<10, len(b)))
+	}
+	n := len(t.arena)
+	t.arena = append(t.arena, b...)
+	return t.arena[n:len(t.arena):len(t.arena)]
+}
+
+func (t *tx) put(b *bolt.Bucket, k, v []byte) error {
+	return b.Put(t.keep(k), t.keep(v))
+}
+
+// Merge implements sharing.Tx.
+func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
+	var st sharing.MergeStats
+	if err := t.writable("merge"); err != nil {
+		return st, err
+	}
+	if err := storeutil.CheckSource("source", source); err != nil {
+		return st, fmt.Errorf("boltstore: merge: %w", err)
+	}
+	for i := range in {
+		if err := storeutil.CheckIndicator(&in[i]); err != nil {
+			return st, fmt.Errorf("boltstore: merge from %q: %w", source, err)
+		}
+	}
+	// A failed Put below leaves the page half merged; the caller's Update
+	// must then fail, which rolls the whole transaction back.
+	b := t.bucket(bRecords)
+	now = storeutil.Time(now)
+	for i := range in {
+		x := &in[i]
+		t.key = append(t.key[:0], x.Value...)
+		v := b.Get(t.key)
+		if v == nil {
+			e := &t.one[0]
+			*e = sharing.Entry{Indicator: *x, StoredAt: now}
+			e.Source = source
+			normTimes(e)
+			t.enc = appendRecord(t.enc[:0], x.Type, t.one[:])
+			e.Indicator = ioc.Indicator{}
+			if err := t.put(b, t.key, t.enc); err != nil {
+				return st, fmt.Errorf("boltstore: merge %q from %q: %w", x.Value, source, err)
+			}
+			st.New++
+			continue
+		}
+		r := &t.mrec
+		if err := decodeRecord(x.Value, v, r, &t.mtag, t.str); err != nil {
+			return st, fmt.Errorf("boltstore: record %q: %w", x.Value, err)
+		}
+		pos, found := slices.BinarySearchFunc(r.Entries, source, func(e sharing.Entry, s string) int {
+			return cmpString(e.Source, s)
+		})
+		if found {
+			e := &r.Entries[pos]
+			e.Indicator = ioc.Merge(e.Indicator, *x)
+			e.Source = source
+			e.Inactive, e.InactiveAt, e.StoredAt = false, time.Time{}, now
+			normTimes(e)
+			st.Updated++
+		} else {
+			e := sharing.Entry{Indicator: *x, StoredAt: now}
+			e.Source = source
+			normTimes(&e)
+			r.Entries = slices.Insert(r.Entries, pos, e)
+			st.Added++
+		}
+		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
+		if err := t.put(b, t.key, t.enc); err != nil {
+			return st, fmt.Errorf("boltstore: merge %q from %q: %w", x.Value, source, err)
+		}
+	}
+	return st, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func normTimes(e *sharing.Entry) {
+	e.FirstSeen = storeutil.Time(e.FirstSeen)
+	e.LastSeen = storeutil.Time(e.LastSeen)
+	e.ExpiresAt = storeutil.Time(e.ExpiresAt)
+}
+
+// Record implements sharing.Tx.
+func (t *tx) Record(value string) (sharing.Record, bool, error) {
+	if err := t.readable(); err != nil {
+		return sharing.Record{}, false, err
+	}
+	t.key = append(t.key[:0], value...)
+	v := t.bucket(bRecords).Get(t.key)
+	if v == nil {
+		return sharing.Record{}, false, nil
+	}
+	var r sharing.Record
+	var tags []string
+	if err := decodeRecord(value, v, &r, &tags, plain); err != nil {
+		return sharing.Record{}, false, fmt.Errorf("boltstore: record %q: %w", value, err)
+	}
+	return r, true, nil
+}
+
+// Records implements sharing.Tx. Writes made by fn (for example SetInactive
+// on the record it was given) are safe: the scan finds its place again after
+// them. It checks the transaction's context every 1,024 records.
+func (t *tx) Records(fn func(r *sharing.Record) error) error {
+	if err := t.readable(); err != nil {
+		return err
+	}
+	c := t.bucket(bRecords).Cursor()
+	var last []byte
+	n := 0
+	for k, v := c.First(); k != nil; n++ {
+		if n&1023 == 1023 {
+			if err := t.ctx.Err(); err != nil {
+				return fmt.Errorf("boltstore: records: %w", err)
+			}
+		}
+		if err := decodeRecord(string(k), v, &t.scan, &t.scanTag, t.str); err != nil {
+			return fmt.Errorf("boltstore: record %q: %w", k, err)
+		}
+		last = append(last[:0], k...)
+		w := t.writes
+		if err := fn(&t.scan); err != nil {
+			if errors.Is(err, sharing.ErrStop) {
+				return nil
+			}
+			return err
+		}
+		if t.writes == w {
+			k, v = c.Next()
+			continue
+		}
+		if k, v = c.Seek(last); k != nil && string(k) == string(last) {
+			k, v = c.Next()
+		}
+	}
+	return nil
+}
+
+// SetInactive implements sharing.Tx. An entry already inactive keeps the time
+// it became so.
+func (t *tx) SetInactive(source string, values []string, at time.Time) error {
+	if err := t.writable("set inactive"); err != nil {
+		return err
+	}
+	at = storeutil.Time(at)
+	b := t.bucket(bRecords)
+	r := &t.mrec
+	for _, value := range values {
+		t.key = append(t.key[:0], value...)
+		v := b.Get(t.key)
+		if v == nil {
+			continue
+		}
+		if err := decodeRecord(value, v, r, &t.mtag, t.str); err != nil {
+			return fmt.Errorf("boltstore: record %q: %w", value, err)
+		}
+		e, ok := r.Entry(source)
+		if !ok || e.Inactive {
+			continue
+		}
+		e.Inactive, e.InactiveAt = true, at
+		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
+		if err := t.put(b, t.key, t.enc); err != nil {
+			return fmt.Errorf("boltstore: set %q inactive: %w", value, err)
+		}
+	}
+	return nil
+}
+
+// Checkpoint implements sharing.Tx.
+func (t *tx) Checkpoint(source string) (cte.Checkpoint, error) {
+	if err := t.readable(); err != nil {
+		return nil, err
+	}
+	v := t.bucket(bCheckpoints).Get([]byte(source))
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return append(cte.Checkpoint{}, v[1:]...), nil
+}
+
+// SetCheckpoint implements sharing.Tx. A nil checkpoint forgets the source's
+// position, so its next pull is a first run.
+func (t *tx) SetCheckpoint(source string, cp cte.Checkpoint) error {
+	if err := t.writable("set checkpoint"); err != nil {
+		return err
+	}
+	if err := storeutil.CheckSource("source", source); err != nil {
+		return fmt.Errorf("boltstore: set checkpoint: %w", err)
+	}
+	b := t.bucket(bCheckpoints)
+	if cp == nil {
+		if err := b.Delete([]byte(source)); err != nil {
+			return fmt.Errorf("boltstore: reset checkpoint of %q: %w", source, err)
+		}
+		return nil
+	}
+	// a leading byte tells an empty checkpoint from none
+	if err := b.Put([]byte(source), append([]byte{1}, cp...)); err != nil {
+		return fmt.Errorf("boltstore: set checkpoint of %q: %w", source, err)
+	}
+	return nil
+}
+
+// Ledger implements sharing.Tx.
+func (t *tx) Ledger(config, value string) (sharing.LedgerEntry, bool, error) {
+	if err := t.readable(); err != nil {
+		return sharing.LedgerEntry{}, false, err
+	}
+	b := t.bucket(bLedger).Bucket([]byte(config))
+	if b == nil {
+		return sharing.LedgerEntry{}, false, nil
+	}
+	v := b.Get([]byte(value))
+	if v == nil {
+		return sharing.LedgerEntry{}, false, nil
+	}
+	e := sharing.LedgerEntry{Value: value}
+	if err := decodeLedger(v, &e); err != nil {
+		return sharing.LedgerEntry{}, false, fmt.Errorf("boltstore: ledger %q of %q: %w", value, config, err)
+	}
+	return e, true, nil
+}
+
+// LedgerEntries implements sharing.Tx. fn must not write to the ledger of the
+// same configuration.
+func (t *tx) LedgerEntries(config string, fn func(e *sharing.LedgerEntry) error) error {
+	if err := t.readable(); err != nil {
+		return err
+	}
+	b := t.bucket(bLedger).Bucket([]byte(config))
+	if b == nil {
+		return nil
+	}
+	c := b.Cursor()
+	var last []byte
+	n := 0
+	for k, v := c.First(); k != nil; n++ {
+		if n&1023 == 1023 {
+			if err := t.ctx.Err(); err != nil {
+				return fmt.Errorf("boltstore: ledger entries: %w", err)
+			}
+		}
+		e := sharing.LedgerEntry{Value: string(k)}
+		if err := decodeLedger(v, &e); err != nil {
+			return fmt.Errorf("boltstore: ledger %q of %q: %w", k, config, err)
+		}
+		last = append(last[:0], k...)
+		w := t.writes
+		if err := fn(&e); err != nil {
+			if errors.Is(err, sharing.ErrStop) {
+				return nil
+			}
+			return err
+		}
+		if t.writes == w {
+			k, v = c.Next()
+			continue
+		}
+		if k, v = c.Seek(last); k != nil && string(k) == string(last) {
+			k, v = c.Next()
+		}
+	}
+	return nil
+}
+
+// PutLedger implements sharing.Tx.
+func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
+	if err := t.writable("put ledger"); err != nil {
+		return err
+	}
+	if err := storeutil.CheckSource("sharing configuration", config); err != nil {
+		return fmt.Errorf("boltstore: put ledger: %w", err)
+	}
+	for i := range entries {
+		if entries[i].Value == "" {
+			return fmt.Errorf("boltstore: put ledger of %q: entry %d has an empty value", config, i)
+		}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	b, err := t.bucket(bLedger).CreateBucketIfNotExists([]byte(config))
+	if err != nil {
+		return fmt.Errorf("boltstore: put ledger of %q: %w", config, err)
+	}
+	for i := range entries {
+		e := &entries[i]
+		t.enc = appendLedger(t.enc[:0], e)
+		if err := t.put(b, []byte(e.Value), t.enc); err != nil {
+			return fmt.Errorf("boltstore: put ledger %q of %q: %w", e.Value, config, err)
+		}
+	}
+	return nil
+}
+
+// AppliedSet implements sharing.Tx.
+func (t *tx) AppliedSet(config string) (sharing.AppliedSet, bool, error) {
+	var a sharing.AppliedSet
+	ok, err := t.getJSON(bApplied, config, &a)
+	if err != nil {
+		return sharing.AppliedSet{}, false, err
+	}
+	a.At = storeutil.Time(a.At)
+	return a, ok, nil
+}
+
+// PutAppliedSet implements sharing.Tx.
+func (t *tx) PutAppliedSet(config string, a sharing.AppliedSet) error {
+	if err := t.writable("put applied set"); err != nil {
+		return err
+	}
+	if err := storeutil.CheckSource("sharing configuration", config); err != nil {
+		return fmt.Errorf("boltstore: put applied set: %w", err)
+	}
+	a.At = storeutil.Time(a.At)
+	return t.putJSON(bApplied, []byte(config), a)
+}
+
+func (t *tx) getJSON(bucket []byte, key string, v any) (bool, error) {
+	if err := t.readable(); err != nil {
+		return false, err
+	}
+	b := t.bucket(bucket).Get([]byte(key))
+	if b == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("boltstore: %s %q: %w", bucket, key, err)
+	}
+	return true, nil
+}
+
+func (t *tx) putJSON(bucket, key []byte, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("boltstore: encode %s %q: %w", bucket, key, err)
+	}
+	if err := t.bucket(bucket).Put(key, b); err != nil {
+		return fmt.Errorf("boltstore: put %s %q: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// Log implements sharing.Tx.
+func (t *tx) Log(e sharing.AuditEntry) error {
+	if err := t.writable("log"); err != nil {
+		return err
+	}
+	b := t.bucket(bAudit)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return fmt.Errorf("boltstore: log: %w", err)
+	}
+	e.Seq = seq
+	e.Time = storeutil.Time(e.Time)
+	return t.putJSON(bAudit, binary.BigEndian.AppendUint64(nil, seq), e)
+}
+
+// Logs implements sharing.Tx. With a Limit it reads from the newest entry back.
+func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) error {
+	if err := t.readable(); err != nil {
+		return err
+	}
+	since := storeutil.Time(f.Since)
+	pass := func(e *sharing.AuditEntry) bool {
+		return e.Level >= f.MinLevel && (f.Config == "" || e.Config == f.Config) && !e.Time.Before(since)
+	}
+	decode := func(k, v []byte) (sharing.AuditEntry, error) {
+		var e sharing.AuditEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return e, fmt.Errorf("boltstore: audit entry %x: %w", k, err)
+		}
+		e.Time = storeutil.Time(e.Time)
+		return e, nil
+	}
+	call := func(e sharing.AuditEntry) (bool, error) {
+		if err := fn(e); err != nil {
+			if errors.Is(err, sharing.ErrStop) {
+				return true, nil
+			}
+			return true, err
+		}
+		return false, nil
+	}
+	c := t.bucket(bAudit).Cursor()
+	if f.Limit <= 0 {
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			e, err := decode(k, v)
+			if err != nil {
+				return err
+			}
+			if !pass(&e) {
+				continue
+			}
+			if stop, err := call(e); stop {
+				return err
+			}
+		}
+		return nil
+	}
+	var picked []sharing.AuditEntry
+	for k, v := c.Last(); k != nil && len(picked) < f.Limit; k, v = c.Prev() {
+		e, err := decode(k, v)
+		if err != nil {
+			return err
+		}
+		if pass(&e) {
+			picked = append(picked, e)
+		}
+	}
+	for i := len(picked) - 1; i >= 0; i-- {
+		if stop, err := call(picked[i]); stop {
+			return err
+		}
+	}
+	return nil
+}
+
+// RunState implements sharing.Tx.
+func (t *tx) RunState(name string) (sharing.RunState, bool, error) {
+	var r sharing.RunState
+	ok, err := t.getJSON(bRuns, name, &r)
+	if err != nil {
+		return sharing.RunState{}, false, err
+	}
+	r.LastRun, r.LastOK = storeutil.Time(r.LastRun), storeutil.Time(r.LastOK)
+	return r, ok, nil
+}
+
+// PutRunState implements sharing.Tx.
+func (t *tx) PutRunState(r sharing.RunState) error {
+	if err := t.writable("put run state"); err != nil {
+		return err
+	}
+	if err := storeutil.CheckSource("run state", r.Name); err != nil {
+		return fmt.Errorf("boltstore: put run state: %w", err)
+	}
+	r.LastRun, r.LastOK = storeutil.Time(r.LastRun), storeutil.Time(r.LastOK)
+	return t.putJSON(bRuns, []byte(r.Name), r)
+}
