@@ -31,13 +31,14 @@ type FeedRow struct {
 	SHA256           string
 }
 
-// csvLine renders the row as one pipe-delimited line, without the newline.
-func (r FeedRow) csvLine(b *strings.Builder) {
-	b.WriteString(r.Timestamp.UTC().Format(FeedTimeLayout))
+// appendCSV appends the row as one pipe-delimited line, with its newline.
+func (r *FeedRow) appendCSV(b []byte) []byte {
+	b = r.Timestamp.UTC().AppendFormat(b, FeedTimeLayout)
 	for _, v := range [...]string{r.SenderAddress, r.RecipientAddress, r.FileName, r.FileType, r.MD5, r.SHA256} {
-		b.WriteByte('|')
-		b.WriteString(v)
+		b = append(b, '|')
+		b = append(b, v...)
 	}
+	return append(b, '\n')
 }
 
 // FeedMode changes how get-feed answers, to provoke client weaknesses.
@@ -277,15 +278,12 @@ func (s *Server) handleGetFeed(w *bufWriter, req *apiRequest, _ *http.Request) {
 		writeSTIX(w, page, s)
 		return
 	}
-	var b strings.Builder
-	b.Grow((len(page) + 1) * 200)
-	b.WriteString(FeedHeader)
-	b.WriteByte('\n')
-	for _, r := range page {
-		r.csvLine(&b)
-		b.WriteByte('\n')
+	w.body.Grow((len(page) + 1) * 256)
+	b := append(w.body.AvailableBuffer(), FeedHeader+"\n"...)
+	for i := range page {
+		b = page[i].appendCSV(b)
 	}
-	w.body.WriteString(b.String())
+	w.body.Write(b)
 }
 
 // newFeedToken stores cur and returns its token (s.mu held).

@@ -195,3 +195,21 @@ func bearerPost(t *testing.T, s *mimecasttest.Server, tok, path string, body any
 func feedBody(item map[string]any) map[string]any {
 	return map[string]any{"data": []any{item}}
 }
+
+func decodeJSON(tb testing.TB, resp *http.Response, v any) {
+	tb.Helper()
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func countLines(tb testing.TB, resp *http.Response) int {
+	tb.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.Count(b, []byte("\n"))
+}
