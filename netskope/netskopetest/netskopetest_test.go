@@ -169,6 +169,8 @@ func TestTokenInURLIsRecordedAndRedacted(t *testing.T) {
 		assert.Equal(t, t0, r.Time)
 	}
 	assert.Equal(t, http.StatusOK, reqs[0].Status)
+	assert.Equal(t, "nsk-00000001", reqs[0].RequestID)
+	assert.Equal(t, "nsk-00000002", reqs[1].RequestID)
 	assert.Equal(t, http.MethodPost, reqs[0].Method)
 	assert.Equal(t, netskopetest.PathUpdateFileHashList, reqs[0].Path)
 
@@ -866,6 +868,7 @@ func TestFaultStatus(t *testing.T) {
 	assert.JSONEq(t, `{"status":"error","errorCode":"Too Many Requests","errors":["API rate limit exceeded"]}`, string(r.body))
 	r = send(t, s, http.MethodGet, netskopetest.PathURLList, nil, nil)
 	assert.Equal(t, http.StatusTooManyRequests, r.status, "faults fire before authentication")
+	assert.Equal(t, "nsk-00000002", r.header.Get("X-Request-Id"))
 	assert.JSONEq(t, `{"message":"API rate limit exceeded"}`, string(r.body))
 	assert.Equal(t, "0", r.header.Get("RateLimit-Remaining"))
 	assert.Equal(t, "7", r.header.Get("RateLimit-Reset"))
@@ -915,6 +918,7 @@ func TestFaultReset(t *testing.T) {
 	require.Len(t, reqs, 1)
 	assert.Equal(t, 0, reqs[0].Status)
 	assert.Equal(t, "reset", reqs[0].Fault)
+	assert.Empty(t, reqs[0].RequestID)
 	assert.JSONEq(t, successBody, string(pushHashes(t, s, "L", sha(1)).body))
 }
 
@@ -1101,5 +1105,29 @@ func BenchmarkUpdateFileHashList8MiB(b *testing.B) {
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 		i++
+	}
+}
+
+func BenchmarkNew10kAlerts(b *testing.B) {
+	for b.Loop() {
+		s := netskopetest.New(netskopetest.WithAlerts(netskopetest.KindMalware, 10000), netskopetest.WithAlerts(netskopetest.KindMalsite, 0))
+		s.Close()
+	}
+}
+
+func BenchmarkIteratorPage10k(b *testing.B) {
+	s := netskopetest.New(netskopetest.WithAlerts(netskopetest.KindMalware, 10000), netskopetest.WithV2RateLimit(1<<30))
+	defer s.Close()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodGet, s.URL+netskopetest.PathDataExportAlerts+"malware?index=b&operation=head", nil)
+		req.Header.Set("Netskope-Api-Token", s.V2Token())
+		req.Header.Set("Accept-Encoding", "identity")
+		res, err := s.Client().Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		b.SetBytes(n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -79,6 +80,7 @@ type Server struct {
 	v2Windows map[string]*window
 	rng       *rand.Rand
 	alertSeq  int
+	reqSeq    atomic.Int64
 }
 
 // Request is one entry of the request log. It never holds a token value.
@@ -98,6 +100,8 @@ type Request struct {
 	TokenInURL bool
 	// Time is the server clock when the request arrived.
 	Time time.Time
+	// RequestID is the X-Request-Id the answer carried ("" when none was sent).
+	RequestID string
 }
 
 // New starts a fake tenant on 127.0.0.1. The caller must Close it.
@@ -272,7 +276,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.hasToken(r.URL.Path) {
 		leaked = true
 	}
-	rec := Request{Method: r.Method, Path: r.URL.Path, Query: q, TokenInURL: leaked, Time: s.now()}
+	rec := Request{Method: r.Method, Path: r.URL.Path, Query: q, TokenInURL: leaked, Time: s.now(),
+		RequestID: fmt.Sprintf("nsk-%08d", s.reqSeq.Add(1))}
+	w.Header().Set("X-Request-Id", rec.RequestID)
 	defer func() { s.record(rec) }()
 
 	if f := s.takeFault(r.URL.Path); f != nil {
@@ -284,6 +290,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.Status = rep.status
 			return
 		case FaultReset:
+			rec.RequestID = ""
 			resetConn(w)
 			return
 		case FaultBreak:
