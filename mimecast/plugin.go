@@ -308,14 +308,14 @@ func (p *Plugin) pullClicks(ctx context.Context, cp checkpoint, start, end time.
 		dates := map[string]time.Time{}
 		var newest time.Time
 		for _, l := range lp.Logs {
+			d, ok := parseTimestamp([]byte(l.Date))
+			if ok && d.After(newest) {
+				newest = d
+			}
 			u := strings.TrimSpace(l.URL)
 			if u == "" || u == "null" {
 				inv.add("url: empty", "")
 				continue
-			}
-			d, ok := parseTimestamp([]byte(l.Date))
-			if ok && d.After(newest) {
-				newest = d
 			}
 			if prev, dup := dates[u]; dup {
 				if d.After(prev) {
