@@ -78,8 +78,10 @@
 //
 // # Faults
 //
-// Fail429, Fail5xx, ResetNext, BreakNext, SlowNext and AddFault inject failures into
-// the next requests: a status, a dropped connection, a body cut halfway after the
-// request took effect, or a reply held until the test releases it. Requests returns
-// the log: method, path, query without token values, status and fault.
+// RateLimit, ServerError, FailStatus, ResetConnection, BreakBody and Stall queue
+// failures for the next requests to a path (same knobs as mimecasttest): a status, a
+// TCP reset, an answer cut halfway after the request took effect (recover an iterator
+// page with operation=resend), or a request held until the test releases its Gate.
+// Requests returns the log: method, path, query without token values, status, fault
+// and X-Request-Id.
 package netskopetest

@@ -9,135 +9,126 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
-// FaultKind is the kind of an injected failure.
-type FaultKind int
+// Fault knobs. Each knob queues a fault for the next n requests whose path
+// matches. A path matches exactly, except that "" and "/" match every path and a
+// path ending in "/" matches by prefix ("/api/v1/" is every v1 call). Faults are
+// consumed in the order they were queued, so a test can script a sequence:
+// RateLimit(p, 2, 0) then ServerError(p, 1, 503) answers 429, 429, 503, then
+// normally. Faults fire before authentication and rate limiting and do not spend
+// the rate budget. Every knob may be called while the fake serves requests; each
+// panics when n < 1.
 
-// Fault kinds.
+// Fault kinds, as recorded in Request.Fault.
 const (
-	// FaultStatus answers with Fault.Status and Fault.Body without handling the request.
-	FaultStatus FaultKind = iota + 1
-	// FaultReset closes the connection without an answer, before handling the request.
-	FaultReset
-	// FaultBreak handles the request (its effects happen, an iterator cursor moves),
-	// announces the whole body in Content-Length, sends half of it and drops the
-	// connection.
-	FaultBreak
-	faultStall
+	FaultRateLimit   = "rate_limit"
+	FaultServerError = "server_error"
+	FaultStatus      = "status"
+	FaultReset       = "reset"
+	FaultBreak       = "break"
+	FaultStall       = "stall"
 )
-
-// String returns "status", "reset", "break" or "stall".
-func (k FaultKind) String() string {
-	switch k {
-	case FaultStatus:
-		return "status"
-	case FaultReset:
-		return "reset"
-	case FaultBreak:
-		return "break"
-	case faultStall:
-		return "stall"
-	}
-	return "FaultKind(" + strconv.Itoa(int(k)) + ")"
-}
-
-// Fault is a failure injected into the next matching requests. Faults fire before
-// authentication and rate limiting, in the order they were added.
-type Fault struct {
-	Kind FaultKind
-	// Path limits the fault to requests whose path starts with it; "" matches all.
-	Path string
-	// Times is how many requests the fault hits (at least 1).
-	Times int
-	// Status is the FaultStatus code (default 500).
-	Status int
-	// Body is the FaultStatus body; empty gives the tenant's usual error body for
-	// Status (v1 envelope on /api/v1, {"message": ...} on v2).
-	Body string
-	// RetryAfter is the Retry-After value in seconds sent with a 429 (default 0). On
-	// v2 paths it is also RateLimit-Reset, with RateLimit-Remaining: 0.
-	RetryAfter int
-}
 
 type fault struct {
-	kind       FaultKind
+	kind       string
 	path       string
 	left       int
 	status     int
 	body       string
 	retryAfter int
-	stall      *Stall
+	gate       *Gate
 }
 
-// AddFault queues f.
-func (s *Server) AddFault(f Fault) {
-	if f.Kind < FaultStatus || f.Kind > FaultBreak {
-		panic(fmt.Sprintf("netskopetest: AddFault: invalid kind %v", f.Kind))
+func matchPath(pattern, path string) bool {
+	switch {
+	case pattern == "" || pattern == "/":
+		return true
+	case strings.HasSuffix(pattern, "/"):
+		return strings.HasPrefix(path, pattern)
 	}
-	if f.Times < 1 {
-		f.Times = 1
-	}
-	if f.Kind == FaultStatus && f.Status == 0 {
-		f.Status = http.StatusInternalServerError
-	}
-	s.addFault(&fault{kind: f.Kind, path: f.Path, left: f.Times, status: f.Status, body: f.Body, retryAfter: f.RetryAfter})
+	return pattern == path
 }
 
-func (s *Server) addFault(f *fault) {
+func (s *Server) addFault(knob string, n int, f *fault) {
+	if n < 1 {
+		panic(fmt.Sprintf("netskopetest: %s(%q, %d): n must be at least 1", knob, f.path, n))
+	}
+	f.left = n
 	s.mu.Lock()
 	s.faults = append(s.faults, f)
 	s.mu.Unlock()
 }
 
-// Fail429 answers the next n requests with 429 and Retry-After: retryAfter seconds.
-func (s *Server) Fail429(n, retryAfter int) {
-	s.AddFault(Fault{Kind: FaultStatus, Times: n, Status: http.StatusTooManyRequests, RetryAfter: retryAfter})
+// RateLimit answers the next n matching requests with 429, Retry-After: retryAfter
+// (whole seconds, rounded up) and the tenant's rate-limit body: the v1 envelope on
+// /api/v1, {"message":"API rate limit exceeded"} with RateLimit-Remaining: 0 and
+// RateLimit-Reset on v2.
+func (s *Server) RateLimit(path string, n int, retryAfter time.Duration) {
+	secs := int((retryAfter + time.Second - 1) / time.Second)
+	s.addFault("RateLimit", n, &fault{kind: FaultRateLimit, path: path, status: http.StatusTooManyRequests, retryAfter: max(secs, 0)})
 }
 
-// Fail5xx answers the next n requests with status (500 to 599).
-func (s *Server) Fail5xx(n, status int) {
-	if status < 500 || status > 599 {
-		panic(fmt.Sprintf("netskopetest: Fail5xx: status %d is not 5xx", status))
+// ServerError answers the next n matching requests with status (500 when 0; it must
+// be 5xx) and the tenant's usual error body.
+func (s *Server) ServerError(path string, n int, status int) {
+	if status == 0 {
+		status = http.StatusInternalServerError
 	}
-	s.AddFault(Fault{Kind: FaultStatus, Times: n, Status: status})
+	if status < 500 || status > 599 {
+		panic(fmt.Sprintf("netskopetest: ServerError(%q, %d, %d): status is not 5xx", path, n, status))
+	}
+	s.addFault("ServerError", n, &fault{kind: FaultServerError, path: path, status: status})
 }
 
-// ResetNext drops the connection of the next n requests without an answer. Go's
-// transport may silently resend an idempotent request once on a reused connection;
-// count that attempt in n.
-func (s *Server) ResetNext(n int) { s.AddFault(Fault{Kind: FaultReset, Times: n}) }
+// FailStatus answers the next n matching requests with status and body without
+// handling them: an iterator page with "ok":0, a 400 from deploy, a 409, a 503 with
+// an HTML maintenance page. An empty body gives the tenant's usual error body.
+func (s *Server) FailStatus(path string, n int, status int, body string) {
+	if status < 100 || status > 999 {
+		panic(fmt.Sprintf("netskopetest: FailStatus(%q, %d, %d): invalid status", path, n, status))
+	}
+	s.addFault("FailStatus", n, &fault{kind: FaultStatus, path: path, status: status, body: body})
+}
 
-// BreakNext handles the next n requests and then breaks their bodies halfway.
-func (s *Server) BreakNext(n int) { s.AddFault(Fault{Kind: FaultBreak, Times: n}) }
+// ResetConnection ends the next n matching requests with a TCP reset instead of an
+// answer; the request is not handled. Go's transport may silently resend an
+// idempotent request once on a reused connection; count that attempt in n.
+func (s *Server) ResetConnection(path string, n int) {
+	s.addFault("ResetConnection", n, &fault{kind: FaultReset, path: path})
+}
 
-// Stall holds requests until the test releases them.
-type Stall struct {
+// BreakBody handles the next n matching requests (their effects happen: an iterator
+// cursor moves, a list is replaced), announces the whole answer in Content-Length,
+// sends half of it and drops the connection.
+func (s *Server) BreakBody(path string, n int) {
+	s.addFault("BreakBody", n, &fault{kind: FaultBreak, path: path})
+}
+
+// Stall holds the next n matching requests until the returned gate is released (or
+// the client gives up, or the server closes), then handles them normally.
+func (s *Server) Stall(path string, n int) *Gate {
+	g := &Gate{arrived: make(chan struct{}, max(n, 1)), release: make(chan struct{})}
+	s.addFault("Stall", n, &fault{kind: FaultStall, path: path, gate: g})
+	return g
+}
+
+// Gate holds stalled requests; see Server.Stall.
+type Gate struct {
 	arrived chan struct{}
 	release chan struct{}
 	once    sync.Once
 }
 
-// Arrived receives once for each stalled request as it starts waiting.
-func (st *Stall) Arrived() <-chan struct{} { return st.arrived }
+// Arrived delivers one value per request that reached the gate.
+func (g *Gate) Arrived() <-chan struct{} { return g.arrived }
 
-// Release lets every request held by st (and any later one it catches) proceed. It
-// is idempotent.
-func (st *Stall) Release() { st.once.Do(func() { close(st.release) }) }
+// Release lets every held request, present and future, proceed. It is safe to call
+// more than once.
+func (g *Gate) Release() { g.once.Do(func() { close(g.release) }) }
 
-// SlowNext holds the next n requests matching path (a prefix; "" for all) until
-// Release is called, the client gives up, or the server closes; released requests
-// are then handled normally.
-func (s *Server) SlowNext(path string, n int) *Stall {
-	if n < 1 {
-		n = 1
-	}
-	st := &Stall{arrived: make(chan struct{}, n), release: make(chan struct{})}
-	s.addFault(&fault{kind: faultStall, path: path, left: n, stall: st})
-	return st
-}
-
-// PendingFaults returns how many injected failures have not fired yet.
+// PendingFaults returns how many faulted requests are still queued.
 func (s *Server) PendingFaults() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,11 +139,12 @@ func (s *Server) PendingFaults() int {
 	return n
 }
 
+// takeFault consumes one use of the first queued fault matching path.
 func (s *Server) takeFault(path string) *fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, f := range s.faults {
-		if f.path != "" && !strings.HasPrefix(path, f.path) {
+		if !matchPath(f.path, path) {
 			continue
 		}
 		f.left--

@@ -860,7 +860,7 @@ func TestURLListPendingInUI(t *testing.T) {
 func TestFaultStatus(t *testing.T) {
 	t.Parallel()
 	s, _ := newServer(t, netskopetest.WithFileHashList("L"))
-	s.Fail429(2, 7)
+	s.RateLimit("", 2, 6500*time.Millisecond)
 	assert.Equal(t, 2, s.PendingFaults())
 	r := pushHashes(t, s, "L", sha(1))
 	assert.Equal(t, http.StatusTooManyRequests, r.status)
@@ -874,14 +874,14 @@ func TestFaultStatus(t *testing.T) {
 	assert.Equal(t, "7", r.header.Get("RateLimit-Reset"))
 	assert.Nil(t, s.FileHashList("L"), "the refused push did nothing")
 
-	s.Fail5xx(1, 503)
+	s.ServerError("/api/v2/", 1, 503)
 	r = send(t, s, http.MethodGet, netskopetest.PathURLList, v2(s), nil)
 	assert.Equal(t, http.StatusServiceUnavailable, r.status)
 	assert.JSONEq(t, `{"message":"Service Unavailable"}`, string(r.body))
 	assert.Equal(t, http.StatusOK, send(t, s, http.MethodGet, netskopetest.PathURLList, v2(s), nil).status)
 
 	// Path-scoped fault with a custom body, e.g. an iterator error page or a failed deploy.
-	s.AddFault(netskopetest.Fault{Kind: netskopetest.FaultStatus, Path: netskopetest.PathURLListDeploy, Status: 400, Body: `{"message":["deploy failed"]}`})
+	s.FailStatus(netskopetest.PathURLListDeploy, 1, 400, `{"message":["deploy failed"]}`)
 	assert.Equal(t, http.StatusOK, send(t, s, http.MethodGet, netskopetest.PathURLList, v2(s), nil).status, "other paths unaffected")
 	r = send(t, s, http.MethodPost, netskopetest.PathURLListDeploy, v2(s), nil)
 	assert.Equal(t, http.StatusBadRequest, r.status)
@@ -889,7 +889,7 @@ func TestFaultStatus(t *testing.T) {
 	assert.Equal(t, 0, s.Deploys())
 	assert.Equal(t, 0, s.PendingFaults())
 
-	s.AddFault(netskopetest.Fault{Kind: netskopetest.FaultStatus, Path: "/api/v1/"})
+	s.FailStatus("/api/v1/", 1, 500, "")
 	r = pushHashes(t, s, "L", sha(1))
 	assert.Equal(t, http.StatusInternalServerError, r.status)
 	assert.Equal(t, "error", r.json(t)["status"])
@@ -898,16 +898,20 @@ func TestFaultStatus(t *testing.T) {
 	for _, req := range s.Requests() {
 		faults = append(faults, req.Fault)
 	}
-	assert.Equal(t, []string{"status", "status", "status", "", "", "status", "status"}, faults)
+	assert.Equal(t, []string{netskopetest.FaultRateLimit, netskopetest.FaultRateLimit, netskopetest.FaultServerError, "", "",
+		netskopetest.FaultStatus, netskopetest.FaultStatus}, faults)
 
-	assert.Panics(t, func() { s.Fail5xx(1, 404) })
-	assert.Panics(t, func() { s.AddFault(netskopetest.Fault{}) })
+	assert.Panics(t, func() { s.ServerError("", 1, 404) })
+	assert.Panics(t, func() { s.RateLimit("", 0, 0) })
+	assert.Panics(t, func() { s.FailStatus("", 1, 42, "") })
+	s.ServerError("", 1, 0)
+	assert.Equal(t, http.StatusInternalServerError, send(t, s, http.MethodGet, "/x", nil, nil).status)
 }
 
 func TestFaultReset(t *testing.T) {
 	t.Parallel()
 	s, _ := newServer(t, netskopetest.WithFileHashList("L"))
-	s.ResetNext(1)
+	s.ResetConnection(netskopetest.PathUpdateFileHashList, 1)
 	body := mustJSON(t, map[string]string{"name": "L", "list": sha(1), "token": s.V1Token()})
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+netskopetest.PathUpdateFileHashList, bytes.NewReader(body))
 	require.NoError(t, err)
@@ -917,7 +921,7 @@ func TestFaultReset(t *testing.T) {
 	reqs := s.Requests()
 	require.Len(t, reqs, 1)
 	assert.Equal(t, 0, reqs[0].Status)
-	assert.Equal(t, "reset", reqs[0].Fault)
+	assert.Equal(t, netskopetest.FaultReset, reqs[0].Fault)
 	assert.Empty(t, reqs[0].RequestID)
 	assert.JSONEq(t, successBody, string(pushHashes(t, s, "L", sha(1)).body))
 }
@@ -925,7 +929,7 @@ func TestFaultReset(t *testing.T) {
 func TestFaultBreakThenResend(t *testing.T) {
 	t.Parallel()
 	s, _ := newServer(t, netskopetest.WithAlerts(netskopetest.KindMalware, 30), netskopetest.WithPageSize(20))
-	s.BreakNext(1)
+	s.BreakBody(netskopetest.PathDataExportAlerts+"malware", 1)
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet,
 		s.URL+netskopetest.PathDataExportAlerts+"malware?index=b&operation=head", nil)
 	require.NoError(t, err)
@@ -941,14 +945,14 @@ func TestFaultBreakThenResend(t *testing.T) {
 	assert.Equal(t, want[:20], ids(pull(t, s, "malware", "b", "resend")))
 	assert.Equal(t, want[20:], ids(pull(t, s, "malware", "b", "next")))
 	reqs := s.Requests()
-	assert.Equal(t, "break", reqs[0].Fault)
+	assert.Equal(t, netskopetest.FaultBreak, reqs[0].Fault)
 	assert.Equal(t, http.StatusOK, reqs[0].Status)
 }
 
 func TestFaultSlow(t *testing.T) {
 	t.Parallel()
 	s, _ := newServer(t)
-	st := s.SlowNext(netskopetest.PathURLList, 1)
+	st := s.Stall(netskopetest.PathURLList, 1)
 	done := make(chan resp, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodGet, s.URL+netskopetest.PathURLList, nil)
@@ -980,7 +984,7 @@ func TestFaultSlow(t *testing.T) {
 func TestFaultSlowClientGivesUp(t *testing.T) {
 	t.Parallel()
 	s, _ := newServer(t)
-	st := s.SlowNext("", 1)
+	st := s.Stall("", 1)
 	ctx, cancel := context.WithCancel(t.Context())
 	errc := make(chan error, 1)
 	go func() {
@@ -1000,7 +1004,7 @@ func TestFaultSlowClientGivesUp(t *testing.T) {
 func TestCloseReleasesStalls(t *testing.T) {
 	t.Parallel()
 	s := netskopetest.New()
-	st := s.SlowNext("", 1)
+	st := s.Stall("", 1)
 	errc := make(chan error, 1)
 	go func() {
 		req, _ := http.NewRequest(http.MethodGet, s.URL+netskopetest.PathURLList, nil)
@@ -1029,7 +1033,7 @@ func TestConcurrentUse(t *testing.T) {
 			send(t, s, http.MethodGet, netskopetest.PathDataExportAlerts+"malware?operation=head&index=i"+fmt.Sprint(i), v2(s), nil)
 			s.AddGeneratedAlerts(netskopetest.KindMalware, 1)
 			send(t, s, http.MethodPatch, appendPath, v2(s), urlListBody(t, fmt.Sprintf("h%d.example.com", i)))
-			s.Fail5xx(1, 500)
+			s.ServerError("", 1, 500)
 			_ = s.Requests()
 			_, _ = s.URLList(1)
 		})

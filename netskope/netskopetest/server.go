@@ -92,8 +92,8 @@ type Request struct {
 	// Status is the HTTP status sent, 0 when the connection was reset or the client
 	// went away before a status was sent.
 	Status int
-	// Fault names the injected fault that answered: "" (none), "status", "reset",
-	// "break" or "stall".
+	// Fault names the injected fault that hit the request ("" for none): one of
+	// FaultRateLimit, FaultServerError, FaultStatus, FaultReset, FaultBreak, FaultStall.
 	Fault string
 	// TokenInURL reports that the URL carried a token: a "token" query parameter or a
 	// configured token value anywhere in the path or query.
@@ -282,9 +282,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() { s.record(rec) }()
 
 	if f := s.takeFault(r.URL.Path); f != nil {
-		rec.Fault = f.kind.String()
+		rec.Fault = f.kind
 		switch f.kind {
-		case FaultStatus:
+		case FaultRateLimit, FaultServerError, FaultStatus:
 			rep := s.faultReply(r, f)
 			s.write(w, r, rep)
 			rec.Status = rep.status
@@ -298,13 +298,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.Status = rep.status
 			s.writeHalf(w, r, rep)
 			return
-		case faultStall:
+		case FaultStall:
 			select {
-			case f.stall.arrived <- struct{}{}:
+			case f.gate.arrived <- struct{}{}:
 			default:
 			}
 			select {
-			case <-f.stall.release:
+			case <-f.gate.release:
 			case <-r.Context().Done():
 				panic(http.ErrAbortHandler)
 			case <-s.closing:
