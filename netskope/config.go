@@ -226,7 +226,9 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	}
 	var errs []error
 	if r.AlertTypes != nil {
-		c.AlertTypes = slices.Compact(slices.Sorted(slices.Values(lower(r.AlertTypes))))
+		c.AlertTypes = lower(r.AlertTypes)
+		slices.Sort(c.AlertTypes)
+		c.AlertTypes = slices.Compact(c.AlertTypes)
 	}
 	var err error
 	if r.HashTypes != nil {

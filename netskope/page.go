@@ -381,8 +381,11 @@ func (d *pageDecoder) num(dst *float64, field string) error {
 	switch c := d.peek(); {
 	case c == '-' || '0' <= c && c <= '9':
 		t, err := d.number()
+		if err != nil {
+			return err
+		}
 		*dst = parseNumber(t)
-		return err
+		return nil
 	case c == 'n':
 		*dst = 0
 		return d.literal("null")

@@ -1,0 +1,69 @@
+package netskope
+
+import (
+	"bytes"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/netskope/netskopetest"
+)
+
+// fakeConfig is a configuration for the fake tenant s.
+func fakeConfig(s *netskopetest.Server) Config {
+	return Config{
+		TenantURL:        s.URL,
+		V2Token:          cte.Secret(s.V2Token()),
+		V1Token:          cte.Secret(s.V1Token()),
+		InitialRangeDays: 7,
+		FileHashLists:    []string{"CE_Malware_Hashes"},
+	}
+}
+
+// fastOptions keep retries quick; the v1 limiter stays on unless lifted.
+func fastOptions() []Option {
+	return []Option{WithRetry(3, time.Millisecond, 5*time.Millisecond)}
+}
+
+// newPlugin opens a plugin on s with cfg changed by edit.
+func newPlugin(t testing.TB, s *netskopetest.Server, edit func(*Config), opts ...Option) *Plugin {
+	t.Helper()
+	cfg := fakeConfig(s)
+	if edit != nil {
+		edit(&cfg)
+	}
+	o := cte.ApplyOptions(cte.WithName("netskope-test"), cte.WithClock(s.Now))
+	p, err := NewPlugin(cfg, o, append(fastOptions(), opts...)...)
+	require.NoError(t, err)
+	return p
+}
+
+// noV1Limit lifts the client-side v1 limit for tests that send many v1 calls.
+func noV1Limit() Option { return WithV1RateLimit(rate.Inf, 1) }
+
+// logBuffer collects slog output at Debug.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
