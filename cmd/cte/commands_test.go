@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte/mimecast/mimecasttest"
+	"github.com/ctexchange/cte/netskope/netskopetest"
+)
+
+// fakes is a pair of fake products and a configuration file pointing at them.
+type fakes struct {
+	mc   *mimecasttest.Server
+	ns   *netskopetest.Server
+	dir  string
+	path string // the configuration file
+	env  map[string]string
+}
+
+const fakeConfig = `state: state.db
+plugins:
+  mimecast:
+    type: mimecast
+    sync_interval: 5m
+    config:
+      base_url: ${MC_URL}
+      app_id: ${MC_APP_ID}
+      app_key: ${MC_APP_KEY}
+      access_key: ${MC_ACCESS_KEY}
+      secret_key: ${MC_SECRET_KEY}
+  netskope:
+    type: netskope
+    sync_interval: 5m
+    config:
+      tenant_url: ${NS_URL}
+      v2_token: ${NS_V2}
+      v1_token: ${NS_V1}
+      alert_types: [malware]
+      file_hash_lists: CE_Malware_Hashes
+      file_hash_list_types: [sha256]
+rules:
+  all-file-hashes:
+    filter: type in (sha256, md5)
+sharing:
+  - name: mimecast-to-netskope
+    source: mimecast
+    rule: all-file-hashes
+    destination: netskope
+    target: file-hash-list/CE_Malware_Hashes
+  - name: netskope-to-mimecast
+    source: netskope
+    rule: all-file-hashes
+    destination: mimecast
+    target: operation/BLOCK
+`
+
+func newFakes(t *testing.T, config string) *fakes {
+	t.Helper()
+	mc := mimecasttest.NewServer(t, mimecasttest.WithFeed(mimecasttest.FeedMalwareCustomer, 300), mimecasttest.WithFeed(mimecasttest.FeedMalwareGrid, 100))
+	ns := netskopetest.NewServer(t,
+		netskopetest.WithFileHashList("CE_Malware_Hashes", strings.Repeat("f", 64)),
+		netskopetest.WithFileHashListTypes("CE_Malware_Hashes", "sha256"),
+		netskopetest.WithAlerts(netskopetest.KindMalware, 200))
+	c := mc.Credentials()
+	f := &fakes{mc: mc, ns: ns, dir: t.TempDir(), env: map[string]string{
+		"MC_URL": mc.URL, "MC_APP_ID": c.AppID, "MC_APP_KEY": c.AppKey, "MC_ACCESS_KEY": c.AccessKey, "MC_SECRET_KEY": c.SecretKey,
+		"NS_URL": ns.URL, "NS_V2": ns.V2Token(), "NS_V1": ns.V1Token(),
+	}}
+	f.path = filepath.Join(f.dir, "cte.yaml")
+	require.NoError(t, os.WriteFile(f.path, []byte(config), 0o600))
+	return f
+}
+
+func (f *fakes) lookup(k string) (string, bool) { v, ok := f.env[k]; return v, ok }
+
+// secrets returns the secret values of the configuration.
+func (f *fakes) secrets() []string {
+	return []string{f.env["MC_APP_KEY"], f.env["MC_ACCESS_KEY"], f.env["MC_SECRET_KEY"], f.env["NS_V2"], f.env["NS_V1"]}
+}
+
+// cte runs one cte command against the fakes.
+func (f *fakes) cte(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(t.Context(), append([]string{"--config", f.path}, args...), &out, &errb, f.lookup)
+	for _, s := range f.secrets() {
+		require.NotContains(t, out.String(), s, "stdout of %v", args)
+		require.NotContains(t, errb.String(), s, "stderr of %v", args)
+	}
+	return code, out.String(), errb.String()
+}
+
+func TestCommandsAgainstFakes(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+
+	code, out, errs := f.cte(t, "validate")
+	require.Equal(t, exitOK, code, errs)
+	assert.Equal(t, "ok    mimecast (mimecast)\nok    netskope (netskope)\n", out)
+
+	code, out, errs = f.cte(t, "targets", "netskope")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "file-hash-list/CE_Malware_Hashes")
+	assert.Contains(t, out, "replace")
+
+	code, out, errs = f.cte(t, "sync")
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+	assert.Contains(t, out, "mimecast: pulled ")
+	assert.Contains(t, out, "mimecast-to-netskope: ")
+	assert.Contains(t, out, "netskope-to-mimecast: ")
+	assert.Contains(t, out, "invalid values skipped")
+	onList := f.ns.FileHashList("CE_Malware_Hashes")
+	assert.Greater(t, len(onList), 100, "hashes reached the Netskope list")
+	blocked := 0
+	for _, h := range f.mc.Hashes() {
+		if h.Operation == "BLOCK" {
+			blocked++
+		}
+	}
+	assert.Greater(t, blocked, 10, "Netskope hashes were blocked in Mimecast")
+
+	code, out, errs = f.cte(t, "sync", "--source", "mimecast")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "0 new")
+	assert.Contains(t, out, "list unchanged, not sent")
+
+	code, out, errs = f.cte(t, "sharing")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "SHARING")
+	assert.Contains(t, out, "mimecast-to-netskope")
+	assert.Contains(t, out, "operation/BLOCK")
+
+	code, out, errs = f.cte(t, "--json", "sharing")
+	require.Equal(t, exitOK, code, errs)
+	var st []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	require.Len(t, st, 2)
+
+	code, out, errs = f.cte(t, "iocs", "--filter", "type == sha256 and source == mimecast", "--limit", "5")
+	require.Equal(t, exitOK, code, errs)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	assert.Len(t, lines, 6, "header and five rows:\n%s", out)
+	assert.Contains(t, lines[1], "sha256")
+	value := strings.Fields(lines[1])[1]
+
+	code, _, errs = f.cte(t, "iocs", "--filter", "typ == sha256")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, `unknown field "typ"`)
+
+	code, out, errs = f.cte(t, "explain", value)
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, value+" (sha256)")
+	assert.Contains(t, out, "from mimecast: active")
+	assert.Contains(t, out, "mimecast-to-netskope → netskope file-hash-list/CE_Malware_Hashes: shared")
+
+	code, out, errs = f.cte(t, "test", "mimecast-to-netskope", "--days", "30")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "Dry run of mimecast-to-netskope")
+	assert.Contains(t, out, "unchanged:")
+
+	code, _, errs = f.cte(t, "test", "nope")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, `no sharing configuration named "nope"`)
+
+	code, out, errs = f.cte(t, "logs", "--level", "info", "--since", "1h")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "[mimecast]")
+
+	code, _, errs = f.cte(t, "logs", "--since", "soon")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, `--since "soon" is not a duration`)
+}
+
+func TestValidateFailures(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	f.env["NS_V2"] = "wrong-token-value-123"
+	code, out, _ := f.cte(t, "validate")
+	assert.Equal(t, exitPartial, code)
+	assert.Contains(t, out, "ok    mimecast (mimecast)\n")
+	assert.Contains(t, out, "FAIL  netskope (netskope): ")
+
+	code, out, _ = f.cte(t, "validate", "netskope")
+	assert.Equal(t, exitFailure, code)
+	assert.NotContains(t, out, "mimecast")
+
+	code, _, errs := f.cte(t, "validate", "nope")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, `no plugin named "nope"`)
+}
+
+func TestConfigErrorExitCode(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, strings.Replace(fakeConfig, "sync_interval: 5m", "sync_interval: 5 minutes", 1))
+	code, out, errs := f.cte(t, "sync")
+	assert.Equal(t, exitUsage, code)
+	assert.Empty(t, out)
+	assert.Equal(t, f.path+`:5: plugins.mimecast.sync_interval: "5 minutes" is not a duration; write e.g. 5m or 1h`+"\n", errs)
+}
+
+func TestUnknownTargetIsAConfigError(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, strings.Replace(fakeConfig, "target: operation/BLOCK", "target: operation/BLOK", 1))
+	code, _, errs := f.cte(t, "sharing")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, f.path+`:35: sharing.netskope-to-mimecast.target: target "operation/BLOK" is not a target of destination "mimecast"`)
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	env := func(string) (string, bool) { return "", false }
+	assert.Equal(t, exitOK, run(context.Background(), []string{"--help"}, &out, &errb, env))
+	assert.Contains(t, out.String(), "Exit codes:\n  0  everything worked")
+	assert.Contains(t, out.String(), "cte demo")
+
+	out.Reset()
+	assert.Equal(t, exitOK, run(context.Background(), []string{"version"}, &out, &errb, env))
+	assert.Equal(t, "cte "+buildVersion()+"\n", out.String())
+
+	out.Reset()
+	assert.Equal(t, exitOK, run(context.Background(), []string{"--json", "version"}, &out, &errb, env))
+	assert.JSONEq(t, `{"version":"`+buildVersion()+`"}`, out.String())
+
+	out.Reset()
+	assert.Equal(t, exitOK, run(context.Background(), []string{"iocs", "--help"}, &out, &errb, env))
+	assert.Contains(t, out.String(), "Usage: cte iocs [--filter QUERY] [--limit N]")
+	assert.Contains(t, out.String(), "-filter QUERY")
+
+	errb.Reset()
+	assert.Equal(t, exitUsage, run(context.Background(), []string{"synk"}, &out, &errb, env))
+	assert.Equal(t, "cte: unknown command \"synk\" (did you mean sync?); commands: validate, targets, sync, run, sharing, test, iocs, explain, logs, demo, version\n", errb.String())
+
+	errb.Reset()
+	assert.Equal(t, exitUsage, run(context.Background(), nil, &out, &errb, env))
+	assert.True(t, strings.HasPrefix(errb.String(), "cte: no command given\n"))
+
+	errb.Reset()
+	assert.Equal(t, exitUsage, run(context.Background(), []string{"sync", "--bogus"}, &out, &errb, env))
+	assert.Contains(t, errb.String(), "flag provided but not defined: -bogus")
+
+	errb.Reset()
+	assert.Equal(t, exitUsage, run(context.Background(), []string{"--config", filepath.Join(t.TempDir(), "none.yaml"), "validate"}, &out, &errb, env))
+	assert.Contains(t, errb.String(), "none.yaml: no such file; write one (start from testdata/cte.yaml) or name it with --config")
+}
+
+func TestScrubWriter(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	set := &secretSet{}
+	set.set([]string{"hunter22"})
+	w := scrubWriter{w: &buf, secrets: set}
+	n, err := w.Write([]byte("token=hunter22 ok"))
+	require.NoError(t, err)
+	assert.Equal(t, 17, n)
+	assert.Equal(t, "token=[redacted] ok", buf.String())
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errb bytes.Buffer
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"--config", f.path, "run"}, &out, &errb, f.lookup) }()
+	// Wait until the first sync stored something, then stop.
+	require.Eventually(t, func() bool { return len(f.ns.FileHashList("CE_Malware_Hashes")) > 1 }, 30*time.Second, 10*time.Millisecond)
+	cancel()
+	assert.Equal(t, exitOK, <-done)
+	assert.Contains(t, errb.String(), "cte: syncing mimecast every 5m0s")
+	assert.Contains(t, errb.String(), "cte: stopped")
+}

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+)
+
+// session is a loaded configuration with its store, engine and plugins.
+type session struct {
+	cfg     *Config
+	store   sharing.Store
+	eng     *sharing.Engine
+	plugins map[string]cte.Plugin
+}
+
+// Close closes the store.
+func (s *session) Close() error {
+	if s.store == nil {
+		return nil
+	}
+	return s.store.Close()
+}
+
+// loadConfig loads the configuration file, prints its warnings and arms the
+// output scrubbing with its secrets. On a problem it prints it and returns the
+// exit code.
+func (a *app) loadConfig() (*Config, int) {
+	cfg, err := LoadConfig(a.configPath, a.reg, a.env)
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	a.secrets.set(cfg.secrets)
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(a.stderr, "warning: %s\n", w)
+	}
+	return cfg, exitOK
+}
+
+// logger returns the logger for stderr at --log-level. On a terminal the default
+// level is warn, so progress lines are not drowned by info lines.
+func (a *app) logger() *slog.Logger {
+	lvl, _ := parseLevel(a.logLevel)
+	if a.progress && !a.logLevelSet {
+		lvl = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// openPlugins opens the named plugins (all when names is empty).
+func (a *app) openPlugins(ctx context.Context, cfg *Config, names ...string) (map[string]cte.Plugin, int) {
+	out := map[string]cte.Plugin{}
+	log := a.logger()
+	for _, p := range cfg.Plugins {
+		if len(names) > 0 && !containsStr(names, p.Name) {
+			continue
+		}
+		pl, err := cfg.OpenPlugin(ctx, a.reg, p, cte.WithLogger(log.With("plugin", p.Name)), cte.WithClock(a.now))
+		if err != nil {
+			return nil, a.fail(err)
+		}
+		if a.progress {
+			pl = withProgress(pl, p.Name, a.stderr, a.now)
+		}
+		out[p.Name] = pl
+	}
+	return out, exitOK
+}
+
+func containsStr(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionMode says how much of the configuration a command needs.
+type sessionMode int
+
+const (
+	storeOnly   sessionMode = iota // the store: iocs, logs
+	withSharing                    // plugins, rules and sharing configurations: sync, run, sharing, test, explain
+)
+
+// openSession loads the configuration, opens the state file and builds the
+// engine. With withSharing it also opens the plugins and registers the rules and
+// sharing configurations (which asks each destination for its targets).
+func (a *app) openSession(ctx context.Context, mode sessionMode) (*session, int) {
+	cfg, code := a.loadConfig()
+	if cfg == nil {
+		return nil, code
+	}
+	s := &session{cfg: cfg}
+	if mode == withSharing {
+		if s.plugins, code = a.openPlugins(ctx, cfg); s.plugins == nil {
+			return nil, code
+		}
+	}
+	st, err := a.openStore(cfg.State)
+	if err != nil {
+		return nil, a.fail(fmt.Errorf("open state file %s: %w", cfg.State, err))
+	}
+	s.store = st
+	eng, err := sharing.New(st, sharing.WithLogger(a.logger()), sharing.WithClock(a.now))
+	if err != nil {
+		_ = st.Close()
+		return nil, a.fail(err)
+	}
+	s.eng = eng
+	if mode == storeOnly {
+		return s, exitOK
+	}
+	for _, p := range cfg.Plugins {
+		d, _ := a.reg.Driver(p.Type)
+		set := sharing.SourceSettings{SyncInterval: p.SyncInterval, Aging: p.Aging, PushOnly: !d.Manifest.Capabilities.Pull}
+		if err := eng.AddPlugin(p.Name, s.plugins[p.Name], set); err != nil {
+			_ = s.Close()
+			return nil, a.fail(err)
+		}
+	}
+	for _, r := range cfg.Rules {
+		if err := eng.AddRule(r); err != nil {
+			_ = s.Close()
+			return nil, a.fail(err)
+		}
+	}
+	var problems ConfigErrors
+	for _, sc := range cfg.Sharing {
+		if err := eng.AddSharing(ctx, sc.Config); err != nil {
+			problems = append(problems, cfg.sharingError(sc, err))
+		}
+	}
+	if len(problems) > 0 {
+		_ = s.Close()
+		return nil, a.fail(problems)
+	}
+	return s, exitOK
+}
+
+// sharingError places an error of Engine.AddSharing at its sharing entry.
+func (c *Config) sharingError(sc SharingConfig, err error) *LineError {
+	line := sc.line
+	path := "sharing." + sc.Name
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "sharing ") {
+		msg = msg[i+2:]
+	}
+	if strings.HasPrefix(msg, "target ") {
+		line, path = sc.fieldLine["target"], path+".target"
+	}
+	return &LineError{File: c.Path, Line: line, Path: path, Msg: scrub(msg, c.secrets)}
+}
+
+// progressPlugin shows pull progress on a terminal: pages, indicators, rate.
+type progressPlugin struct {
+	cte.Plugin
+	name string
+	w    io.Writer
+	now  func() time.Time
+}
+
+// progressRetractor keeps the cte.Retractor ability of the wrapped plugin.
+type progressRetractor struct {
+	*progressPlugin
+	r cte.Retractor
+}
+
+func (p progressRetractor) Retract(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+	return p.r.Retract(ctx, t, in)
+}
+
+func withProgress(pl cte.Plugin, name string, w io.Writer, now func() time.Time) cte.Plugin {
+	pp := &progressPlugin{Plugin: pl, name: name, w: w, now: now}
+	if r, ok := pl.(cte.Retractor); ok {
+		return progressRetractor{progressPlugin: pp, r: r}
+	}
+	return pp
+}
+
+func (p *progressPlugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
+	return func(yield func(cte.Page, error) bool) {
+		start := p.now()
+		pages, n := 0, 0
+		defer func() {
+			if pages > 0 {
+				fmt.Fprintf(p.w, "\r\033[K%s: pulled %d pages, %d indicators\n", p.name, pages, n)
+			}
+		}()
+		for pg, err := range p.Plugin.Pull(ctx, from) {
+			if err == nil {
+				pages++
+				n += len(pg.Indicators)
+				rate := float64(n) / max(p.now().Sub(start).Seconds(), 0.001)
+				fmt.Fprintf(p.w, "\r\033[K%s: page %d, %d indicators, %.0f/s", p.name, pages, n, rate)
+			}
+			if !yield(pg, err) {
+				return
+			}
+		}
+	}
+}
+
+func (p *progressPlugin) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+	fmt.Fprintf(p.w, "\r\033[K%s: sending %d indicators to %s…", p.name, len(in), t.ID)
+	res, err := p.Plugin.Push(ctx, t, in)
+	fmt.Fprint(p.w, "\r\033[K")
+	return res, err
+}
+
+// secretSet is the configured secrets, shared by the scrubbing writers.
+type secretSet struct {
+	mu  sync.RWMutex
+	all [][]byte
+}
+
+func (s *secretSet) set(secrets []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all = s.all[:0]
+	for _, v := range secrets {
+		s.all = append(s.all, []byte(v))
+	}
+}
+
+// scrubWriter replaces configured secrets with [redacted] in everything written,
+// a second line of defence behind cte.Secret: no output of cte carries a secret
+// from the configuration.
+type scrubWriter struct {
+	w       io.Writer
+	secrets *secretSet
+}
+
+func (s scrubWriter) Write(p []byte) (int, error) {
+	s.secrets.mu.RLock()
+	out := p
+	for _, sec := range s.secrets.all {
+		if bytes.Contains(out, sec) {
+			out = bytes.ReplaceAll(out, sec, []byte("[redacted]"))
+		}
+	}
+	s.secrets.mu.RUnlock()
+	if _, err := s.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// errorsOf splits a joined error into its parts.
+func errorsOf(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, errorsOf(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+var errStopped = errors.New("stopped")
