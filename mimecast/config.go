@@ -102,6 +102,9 @@ type Config struct {
 	// Overlap is how far before the newest timestamp of the checkpoint a pull resumes,
 	// so late-arriving events are not missed. Default 1h. Not in the manifest.
 	Overlap time.Duration `json:"-"`
+	// FileType is the feed format asked for: FileCSV (default) or FileSTIX. Not in
+	// the manifest.
+	FileType string `json:"-"`
 	// MaxPages caps the pages read per feed and pull. Default 500. Not in the manifest.
 	MaxPages int `json:"-"`
 }
@@ -249,6 +252,9 @@ func (c Config) Validate() error {
 	}
 	if c.Overlap < 0 {
 		return &cte.ConfigError{Field: "Overlap", Reason: fmt.Sprintf("%s is negative", c.Overlap)}
+	}
+	if c.FileType != "" && c.FileType != FileCSV && c.FileType != FileSTIX {
+		return &cte.ConfigError{Field: "FileType", Reason: fmt.Sprintf("%q is not csv or stix", c.FileType)}
 	}
 	if c.MaxPages < 0 {
 		return &cte.ConfigError{Field: "MaxPages", Reason: fmt.Sprintf("%d is negative", c.MaxPages)}

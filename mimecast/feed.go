@@ -3,6 +3,7 @@ package mimecast
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -32,11 +33,12 @@ type FeedRequest struct {
 	Start    time.Time // sent as UTC RFC 3339
 	End      time.Time // sent as UTC RFC 3339; zero omits it
 	Token    string    // the previous page's NextToken; empty for the first page
+	FileType string    // FileCSV (default) or FileSTIX
 }
 
-// FeedPage is one page of the feed: the raw CSV body and the token of the next page.
+// FeedPage is one page of the feed: the raw body and the token of the next page.
 type FeedPage struct {
-	CSV       []byte // pipe-delimited CSV with a header line
+	Body      []byte // pipe-delimited CSV with a header line, or a STIX 2.0 bundle
 	NextToken string // empty on the last page
 	RequestID string
 }
@@ -61,12 +63,16 @@ func timeFormat(t time.Time) string {
 // with HTTP 200) is decoded as an envelope and returned as an *Error, never parsed as
 // CSV.
 func (c *Client) GetFeed(ctx context.Context, fr FeedRequest) (*FeedPage, error) {
-	body := feedBody{FileType: "csv", FeedType: fr.FeedType, Start: timeFormat(fr.Start), End: timeFormat(fr.End), Token: fr.Token}
+	ft := fr.FileType
+	if ft == "" {
+		ft = FileCSV
+	}
+	body := feedBody{FileType: ft, FeedType: fr.FeedType, Start: timeFormat(fr.Start), End: timeFormat(fr.End), Token: fr.Token}
 	a, err := c.post(ctx, pathGetFeed, request{Data: []any{body}}, maxFeedBody)
 	if err != nil {
 		return nil, err
 	}
-	if looksJSON(a.body) {
+	if looksJSON(a.body) && !(ft == FileSTIX && isBundle(a.body)) {
 		env, err := decodeEnvelope(a.body)
 		if err != nil {
 			return nil, fmt.Errorf("mimecast %s: %w", pathGetFeed, err)
@@ -78,7 +84,15 @@ func (c *Client) GetFeed(ctx context.Context, fr FeedRequest) (*FeedPage, error)
 		// A JSON success without a file: treat as an empty page.
 		return &FeedPage{RequestID: a.reqID}, nil
 	}
-	return &FeedPage{CSV: a.body, NextToken: strings.TrimSpace(a.header.Get(headerFeedNextPage)), RequestID: a.reqID}, nil
+	return &FeedPage{Body: a.body, NextToken: strings.TrimSpace(a.header.Get(headerFeedNextPage)), RequestID: a.reqID}, nil
+}
+
+// isBundle reports whether a JSON body is a STIX bundle rather than an envelope.
+func isBundle(b []byte) bool {
+	var head struct {
+		Type string `json:"type"`
+	}
+	return json.Unmarshal(b, &head) == nil && head.Type == "bundle"
 }
 
 // looksJSON reports whether a body starts (after white space and a BOM) with '{'.

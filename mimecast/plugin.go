@@ -256,12 +256,17 @@ func (p *Plugin) pullHashes(ctx context.Context, feed string, cp checkpoint, sta
 			p.log.Warn("mimecast: feed page cap reached; the next pull continues from the checkpoint", "feed", feed, "pages", p.cfg.MaxPages)
 			return cp, true
 		}
-		fp, err := p.c.GetFeed(ctx, FeedRequest{FeedType: feed, Start: start, End: end, Token: token})
+		fp, err := p.c.GetFeed(ctx, FeedRequest{FeedType: feed, Start: start, End: end, Token: token, FileType: p.cfg.FileType})
 		if err != nil {
 			yield(cte.Page{}, fmt.Errorf("mimecast: pull %s page %d: %w", feed, page, err))
 			return cp, false
 		}
-		res, err := parser.parse(fp.CSV, nil)
+		var res feedResult
+		if p.cfg.FileType == FileSTIX {
+			res, err = parser.parseSTIX(fp.Body)
+		} else {
+			res, err = parser.parse(fp.Body, nil)
+		}
 		if err != nil {
 			yield(cte.Page{}, fmt.Errorf("mimecast: pull %s page %d: %w", feed, page, err))
 			return cp, false

@@ -1,0 +1,134 @@
+package mimecast
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ctexchange/cte/ioc"
+)
+
+// File types of get-feed.
+const (
+	FileCSV  = "csv"
+	FileSTIX = "stix"
+)
+
+type stixObject struct {
+	Type             string `json:"type"`
+	ID               string `json:"id"`
+	Created          string `json:"created"`
+	Name             string `json:"name"`
+	Pattern          string `json:"pattern"`
+	ValidFrom        string `json:"valid_from"`
+	RelationshipType string `json:"relationship_type"`
+	SourceRef        string `json:"source_ref"`
+	TargetRef        string `json:"target_ref"`
+}
+
+type stixBundle struct {
+	Type    string       `json:"type"`
+	Objects []stixObject `json:"objects"`
+}
+
+// parseSTIX parses a get-feed STIX 2.0 bundle: every indicator whose pattern
+// compares file hashes (MD5, SHA-256) gives indicators of the wanted types, with
+// the name of the malware it indicates as comment and valid_from (else created) as
+// firstSeen and lastSeen.
+func (p *feedParser) parseSTIX(body []byte) (feedResult, error) {
+	var res feedResult
+	var b stixBundle
+	if err := json.Unmarshal(body, &b); err != nil {
+		return res, fmt.Errorf("%w: STIX bundle does not decode: %v", ErrProtocol, err)
+	}
+	if b.Type != "bundle" {
+		return res, fmt.Errorf("%w: STIX answer has type %q, want bundle", ErrProtocol, b.Type)
+	}
+	names := map[string]string{}
+	for _, o := range b.Objects {
+		if o.Type == "malware" && o.Name != "" {
+			names[o.ID] = o.Name
+		}
+	}
+	indicates := map[string]string{}
+	for _, o := range b.Objects {
+		if o.Type == "relationship" && o.RelationshipType == "indicates" {
+			if n, ok := names[o.TargetRef]; ok {
+				indicates[o.SourceRef] = n
+			}
+		}
+	}
+	for _, o := range b.Objects {
+		if o.Type != "indicator" {
+			continue
+		}
+		res.rows++
+		var ts time.Time
+		for _, s := range []string{o.ValidFrom, o.Created} {
+			if t, ok := parseTimestamp([]byte(s)); ok {
+				ts = t
+				break
+			}
+		}
+		if ts.After(res.newest) {
+			res.newest = ts
+		}
+		comment := ""
+		if n := indicates[o.ID]; n != "" {
+			comment = "Malware: " + n
+		}
+		hashes := patternHashes(o.Pattern)
+		if len(hashes) == 0 {
+			res.invalid.add("stix: pattern compares no file hash", o.Pattern)
+			continue
+		}
+		for _, h := range hashes {
+			switch {
+			case h.t == ioc.TypeMD5 && p.md5, h.t == ioc.TypeSHA256 && p.sha256:
+				res.indicators = p.add(res.indicators, &res.invalid, h.t, []byte(h.v), comment, ts)
+			}
+		}
+	}
+	return res, nil
+}
+
+type typedHash struct {
+	t ioc.Type
+	v string
+}
+
+// patternHashes finds the comparisons file:hashes.<algo> = '<value>' in a STIX
+// pattern. Algorithms other than MD5 and SHA-256 are ignored.
+func patternHashes(pattern string) []typedHash {
+	var out []typedHash
+	rest := pattern
+	for {
+		i := strings.Index(rest, "file:hashes.")
+		if i < 0 {
+			return out
+		}
+		rest = rest[i+len("file:hashes."):]
+		eq := strings.IndexByte(rest, '=')
+		if eq < 0 {
+			return out
+		}
+		algo := strings.ToUpper(strings.Trim(strings.TrimSpace(rest[:eq]), `'"`))
+		rest = strings.TrimLeft(rest[eq+1:], " \t")
+		if !strings.HasPrefix(rest, "'") {
+			continue
+		}
+		end := strings.IndexByte(rest[1:], '\'')
+		if end < 0 {
+			return out
+		}
+		v := rest[1 : 1+end]
+		rest = rest[2+end:]
+		switch strings.ReplaceAll(algo, "-", "") {
+		case "MD5":
+			out = append(out, typedHash{ioc.TypeMD5, v})
+		case "SHA256":
+			out = append(out, typedHash{ioc.TypeSHA256, v})
+		}
+	}
+}
