@@ -3,6 +3,7 @@ package netskope
 import (
 	"bytes"
 	"log/slog"
+	"regexp"
 	"sync"
 	"testing"
 	"time"
@@ -67,3 +68,5 @@ func (l *logBuffer) String() string {
 func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+func mustRe(s string) *regexp.Regexp { return regexp.MustCompile(s) }
