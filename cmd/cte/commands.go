@@ -688,10 +688,14 @@ func (a *app) printLogs(w io.Writer, entries []sharing.AuditEntry) {
 		if e.Config != "" {
 			fmt.Fprintf(w, " [%s]", e.Config)
 		}
-		for _, k := range sortedKeys(e.Details) {
-			fmt.Fprintf(w, " %s=%s", k, quoteIfNeeded(e.Details[k]))
-		}
 		fmt.Fprintln(w)
+		if len(e.Details) > 0 {
+			parts := make([]string, 0, len(e.Details))
+			for _, k := range sortedKeys(e.Details) {
+				parts = append(parts, quoteIfNeeded(k)+"="+quoteIfNeeded(e.Details[k]))
+			}
+			fmt.Fprintf(w, "    %s\n", strings.Join(parts, " "))
+		}
 		if e.Resolution != "" {
 			fmt.Fprintf(w, "    what to do: %s\n", e.Resolution)
 		}

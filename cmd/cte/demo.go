@@ -1,9 +1,261 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/mimecast/mimecasttest"
+	"github.com/ctexchange/cte/netskope/netskopetest"
+	"github.com/ctexchange/cte/sharing"
+)
+
+// Demo data sizes: thousands of hashes and alerts, with the malformed values the
+// fakes salt in (null and truncated hashes, non-hex digits, empty-file hashes).
+const (
+	demoCustomerRows = 2000
+	demoGridRows     = 3000
+	demoAlerts       = 2500
+	demoHashList     = "CE_Malware_Hashes"
+)
+
+// demoConfig is the configuration the demo writes. The credentials are the
+// fakes' own, written into the file so that, with --keep, every other command
+// works against the fakes with --config and no environment.
+const demoConfig = `# Written by "cte demo": a fake Mimecast account and a fake Netskope tenant.
+state: cte-state.db
+plugins:
+  mimecast:
+    type: mimecast
+    sync_interval: 5m
+    config:
+      base_url: %s
+      app_id: %s
+      app_key: %s
+      access_key: %s
+      secret_key: %s
+  netskope:
+    type: netskope
+    sync_interval: 5m
+    config:
+      tenant_url: %s
+      v2_token: %s
+      v1_token: %s
+      alert_types: [malware]
+      file_hash_lists: ` + demoHashList + `
+      file_hash_list_types: [sha256]
+rules:
+  all-file-hashes:
+    filter: type in (sha256, md5)
+sharing:
+  - name: mimecast-to-netskope
+    source: mimecast
+    rule: all-file-hashes
+    destination: netskope
+    target: file-hash-list/` + demoHashList + `
+  - name: netskope-to-mimecast
+    source: netskope
+    rule: all-file-hashes
+    destination: mimecast
+    target: operation/BLOCK
+`
 
 func (a *app) cmdDemo(ctx context.Context, args []string) int {
-	fmt := a.stderr
-	_, _ = fmt.Write([]byte("cte demo: not available in this build yet\n"))
-	return exitFailure
+	if len(args) > 0 {
+		return a.usageErr("demo", "takes no arguments")
+	}
+	start := a.now()
+	mc := mimecasttest.New(
+		mimecasttest.WithFeed(mimecasttest.FeedMalwareCustomer, demoCustomerRows),
+		mimecasttest.WithFeed(mimecasttest.FeedMalwareGrid, demoGridRows))
+	defer mc.Close()
+	ns := netskopetest.New(
+		netskopetest.WithFileHashList(demoHashList, ioc.Placeholder),
+		netskopetest.WithFileHashListTypes(demoHashList, "sha256"),
+		netskopetest.WithAlerts(netskopetest.KindMalware, demoAlerts))
+	defer ns.Close()
+
+	dir, err := os.MkdirTemp("", "cte-demo-")
+	if err != nil {
+		return a.fail(fmt.Errorf("demo: temporary folder: %w", err))
+	}
+	if !a.f.keep {
+		defer os.RemoveAll(dir)
+	}
+	c := mc.Credentials()
+	path := filepath.Join(dir, "cte.yaml")
+	body := fmt.Sprintf(demoConfig, mc.URL, c.AppID, c.AppKey, c.AccessKey, c.SecretKey, ns.URL, ns.V2Token(), ns.V1Token())
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return a.fail(fmt.Errorf("demo: write configuration: %w", err))
+	}
+	a.configPath = path
+	if !a.logLevelSet {
+		a.logLevel, a.logLevelSet = "error", true // the walk-through prints the audit log itself; --log-level info shows it live
+	}
+	w := a.stdout
+	fmt.Fprintln(w, "cte demo: the whole exchange against a fake Mimecast account and a fake Netskope tenant on this machine.")
+	fmt.Fprintf(w, "  fake Mimecast:  %s  (threat-intel feed: %d file-hash rows, some malformed)\n", mc.URL, demoCustomerRows+demoGridRows)
+	fmt.Fprintf(w, "  fake Netskope:  %s  (%d malware alerts; SHA256 File Hash List %s)\n", ns.URL, demoAlerts, demoHashList)
+	fmt.Fprintf(w, "  configuration:  %s\n", path)
+
+	a.heading("1. Validate both plugins (cte validate)")
+	if code := a.cmdValidate(ctx, nil); code != exitOK {
+		return code
+	}
+	s, code := a.openSession(ctx, withSharing)
+	if s == nil {
+		return code
+	}
+	defer s.Close()
+
+	a.heading("2. One full bidirectional sync (cte sync): Mimecast feed → Netskope list, Netskope alerts → Mimecast BLOCK")
+	if code := a.demoSync(ctx, s); code != exitOK {
+		return code
+	}
+
+	a.heading("3. What reached the products")
+	onList := 0
+	for _, h := range ns.FileHashList(demoHashList) {
+		if h != ioc.Placeholder {
+			onList++
+		}
+	}
+	blocked := 0
+	for _, h := range mc.Hashes() {
+		if h.Operation == "BLOCK" {
+			blocked++
+		}
+	}
+	fmt.Fprintf(w, "Netskope File Hash List %s: %d SHA256 hashes (read back from the fake tenant)\n", demoHashList, onList)
+	fmt.Fprintf(w, "Mimecast BYO threat intelligence: %d hashes BLOCKed (read back from the fake account)\n", blocked)
+
+	a.heading("4. The sharing table (cte sharing)")
+	if code := a.printSharing(ctx, s.eng); code != exitOK {
+		return code
+	}
+
+	a.heading("5. A few indicators (cte iocs --filter 'severity >= high' --limit 5)")
+	recs, err := s.eng.Indicators(ctx, "severity >= high", 5)
+	if err == nil && len(recs) == 0 {
+		recs, err = s.eng.Indicators(ctx, "", 5)
+	}
+	if err != nil {
+		return a.fail(err)
+	}
+	a.printIOCs(recs)
+
+	a.heading("6. Values not shared, and why")
+	if err := a.demoRejected(ctx, s); err != nil {
+		return a.fail(err)
+	}
+
+	a.heading("7. The tail of the audit log (cte logs)")
+	logs, err := s.eng.Logs(ctx, sharing.LogFilter{Limit: 6})
+	if err != nil {
+		return a.fail(err)
+	}
+	a.printLogs(w, logs)
+
+	a.heading("8. A second sync: nothing new is sent")
+	before := mc.Count(mimecasttest.PathCreateBatch) + ns.FileHashListUpdates(demoHashList)
+	if code := a.demoSync(ctx, s); code != exitOK {
+		return code
+	}
+	after := mc.Count(mimecasttest.PathCreateBatch) + ns.FileHashListUpdates(demoHashList)
+	fmt.Fprintf(w, "Writes to the products during the second sync: %d\n", after-before)
+
+	fmt.Fprintf(w, "\nDemo finished in %s.\n", a.now().Sub(start).Round(10*time.Millisecond))
+	if !a.f.keep {
+		fmt.Fprintln(w, "Run \"cte demo --keep\" to keep the fakes running and try the other commands against them.")
+		return exitOK
+	}
+	_ = s.Close()
+	s.store = nil
+	fmt.Fprintf(w, "\nThe fakes keep running until Ctrl-C. In another terminal, try:\n")
+	for _, cmd := range []string{"validate", "targets netskope", "sharing", "iocs --filter 'type == sha256' --limit 10",
+		"test mimecast-to-netskope", "explain " + firstValue(recs), "logs --level warn", "sync"} {
+		fmt.Fprintf(w, "  cte --config %s %s\n", path, cmd)
+	}
+	fmt.Fprintf(w, "Mimecast: %s   Netskope: %s   state: %s\n", mc.URL, ns.URL, s.cfg.State)
+	<-ctx.Done()
+	fmt.Fprintf(w, "stopped; the configuration and state stay in %s\n", dir)
+	return exitOK
+}
+
+func firstValue(recs []sharing.Record) string {
+	if len(recs) == 0 {
+		return "VALUE"
+	}
+	return recs[0].Value
+}
+
+func (a *app) heading(s string) {
+	fmt.Fprintf(a.stdout, "\n== %s\n", s)
+}
+
+// demoSync syncs every source once and prints what happened.
+func (a *app) demoSync(ctx context.Context, s *session) int {
+	for _, src := range sourceNames(s.cfg, a.reg) {
+		rep, err := s.eng.SyncSource(ctx, src)
+		errs := errorsOf(err)
+		a.printSync(rep, errs)
+		if len(errs) > 0 {
+			return exitFailure
+		}
+	}
+	return exitOK
+}
+
+// demoRejected prints the invalid values the sources sent (from the audit log)
+// and the values a destination refused (from the ledger).
+func (a *app) demoRejected(ctx context.Context, s *session) error {
+	w := a.stdout
+	logs, err := s.eng.Logs(ctx, sharing.LogFilter{MinLevel: -8})
+	if err != nil {
+		return err
+	}
+	shown := 0
+	for _, e := range logs {
+		for _, k := range sortedKeys(e.Details) {
+			if r, ok := strings.CutPrefix(k, "invalid: "); ok {
+				fmt.Fprintf(w, "from %s, never stored: %s: %s\n", e.Config, r, e.Details[k])
+				shown++
+			}
+		}
+	}
+	err = s.store.View(ctx, func(tx sharing.Tx) error {
+		for _, c := range s.cfg.Sharing {
+			n := 0
+			err := tx.LedgerEntries(c.Name, func(le *sharing.LedgerEntry) error {
+				if le.State != sharing.StateRejected && le.State != sharing.StateRetryable && le.State != sharing.StateOverCapacity {
+					return nil
+				}
+				if n < 3 {
+					fmt.Fprintf(w, "%s, not applied: %s %s: %s (%s)\n", c.Name, le.Type, le.Value, le.State, le.Reason)
+				}
+				n++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if n > 3 {
+				fmt.Fprintf(w, "%s: %d more not applied (cte explain VALUE says why)\n", c.Name, n-3)
+			}
+			shown += n
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "never shared by design: the empty file's hashes and the 64-f placeholder; MD5 hashes are left out of the SHA256-only Netskope list")
+	if shown == 0 {
+		fmt.Fprintln(w, "no value was rejected")
+	}
+	return nil
 }

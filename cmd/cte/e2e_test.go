@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte/mimecast/mimecasttest"
+)
+
+// TestDemoBinary builds the cte binary and runs "cte demo" as a new user would.
+func TestDemoBinary(t *testing.T) {
+	t.Parallel()
+	bin := filepath.Join(t.TempDir(), "cte")
+	build := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(t.Context(), bin, "demo")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + t.TempDir(), "TMPDIR=" + t.TempDir()}
+	require.NoError(t, cmd.Run(), "cte demo exits 0; stderr:\n%s", &stderr)
+	got := stdout.String()
+	for _, want := range []string{
+		"ok    mimecast (mimecast)\n",
+		"ok    netskope (netskope)\n",
+		"mimecast-to-netskope: ",
+		"netskope-to-mimecast: ",
+		"SHARING ",
+		"from mimecast, never stored: sha256: ",
+		"== 7. The tail of the audit log",
+		"(list unchanged, not sent)",
+		"Writes to the products during the second sync: 0\n",
+		"Demo finished in ",
+	} {
+		assert.Contains(t, got, want)
+	}
+	onList := countIn(t, got, `Netskope File Hash List CE_Malware_Hashes: (\d+) SHA256 hashes`)
+	blocked := countIn(t, got, `Mimecast BYO threat intelligence: (\d+) hashes BLOCKed`)
+	assert.Greater(t, onList, 1000, "thousands of hashes reach the Netskope list")
+	assert.Greater(t, blocked, 1000, "thousands of hashes are BLOCKed in Mimecast")
+	c := mimecasttest.DefaultCredentials()
+	for _, s := range []string{c.AppKey, c.AccessKey, c.SecretKey} {
+		assert.NotContains(t, got, s)
+		assert.NotContains(t, stderr.String(), s)
+	}
+}
+
+func countIn(t *testing.T, s, pattern string) int {
+	t.Helper()
+	m := regexp.MustCompile(pattern).FindStringSubmatch(s)
+	require.NotNil(t, m, "no match for %q in:\n%s", pattern, s)
+	n, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	return n
+}
