@@ -35,6 +35,8 @@ type Plugin struct {
 	name  string
 	index string
 	log   *slog.Logger
+	// maxEntries caps a File Hash List push (MaxListEntries; lowered by tests).
+	maxEntries int
 }
 
 var (
@@ -54,7 +56,7 @@ func NewPlugin(cfg Config, o cte.Options, opts ...Option) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Plugin{c: c, name: o.Name, index: ExportIndex(o.Name), log: c.log}, nil
+	return &Plugin{c: c, name: o.Name, index: ExportIndex(o.Name), log: c.log, maxEntries: MaxListEntries}, nil
 }
 
 // Client returns the plugin's API client.

@@ -59,7 +59,7 @@ func (p *Plugin) pushFileHashList(ctx context.Context, name string, in []ioc.Ind
 		if len(hashes) > 0 {
 			add++
 		}
-		if full || len(hashes)+1 > MaxListEntries || size+add > maxBytes {
+		if full || len(hashes)+1 > p.maxEntries || size+add > maxBytes {
 			full = true
 			res.Rejected = append(res.Rejected, reject(ind.Value, cte.ReasonOverCapacity, true))
 			continue
