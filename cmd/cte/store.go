@@ -1,31 +1,13 @@
 package main
 
 import (
-	"sync"
-
 	"github.com/ctexchange/cte/sharing"
-	"github.com/ctexchange/cte/sharing/store/memstore"
+	"github.com/ctexchange/cte/sharing/store/boltstore"
 )
 
-// Interim until sharing/store/boltstore lands: one in-memory store per path for
-// the life of the process.
-var (
-	memMu     sync.Mutex
-	memStores = map[string]*memstore.Store{}
-)
-
-type keptOpen struct{ *memstore.Store }
-
-func (keptOpen) Close() error { return nil }
-
-// openStateFile opens the state file at path.
+// openStateFile opens (creating it if needed) the bbolt state file at path. While
+// "cte run" holds it, other commands wait a second for the lock, then fail
+// with a message saying the file is in use.
 func openStateFile(path string) (sharing.Store, error) {
-	memMu.Lock()
-	defer memMu.Unlock()
-	s := memStores[path]
-	if s == nil {
-		s = memstore.New()
-		memStores[path] = s
-	}
-	return keptOpen{s}, nil
+	return boltstore.Open(path)
 }
