@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
@@ -35,6 +36,9 @@ type Store struct {
 	tagSets  [][]string // interned tag sets; index 0 is the empty set
 	tagIDs   map[string]uint32
 
+	recSlab  []rec  // records are allocated in blocks
+	strArena []byte // values are copied into blocks; see keep
+
 	checkpoints map[string]cte.Checkpoint
 	ledgers     map[string]*ledger
 	applied     map[string]sharing.AppliedSet
@@ -59,12 +63,31 @@ func New() *Store {
 	}
 }
 
-// rec is one stored value. Its entries are sorted by source name.
+// rec is one stored value. Its entries, first and then more, are sorted by
+// source name; most values have one source, so the first entry is inline.
 type rec struct {
-	value   string
-	entries []entry
-	gen     uint32 // write transaction that last saved an undo copy
-	typ     ioc.Type
+	value string
+	first entry
+	more  []entry
+	gen   uint32 // write transaction that last saved an undo copy
+	typ   ioc.Type
+}
+
+func (r *rec) len() int { return 1 + len(r.more) }
+
+func (r *rec) at(i int) *entry {
+	if i == 0 {
+		return &r.first
+	}
+	return &r.more[i-1]
+}
+
+// insert puts e at position i.
+func (r *rec) insert(i int, e entry) {
+	all := make([]entry, 0, r.len()+1)
+	all = append(append(all, r.first), r.more...)
+	all = slices.Insert(all, i, e)
+	r.first, r.more = all[0], all[1:]
 }
 
 // entry is a compact sharing.Entry: interned source and tags, packed times.
@@ -159,7 +182,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.recs, s.idx.all, s.idx.pending = nil, nil, nil
+	s.recs, s.idx.all, s.idx.pending, s.recSlab, s.strArena = nil, nil, nil, nil, nil
 	s.srcIDs, s.srcNames, s.tagIDs, s.tagSets = nil, nil, nil, nil
 	s.checkpoints, s.ledgers, s.applied, s.audit, s.runs = nil, nil, nil, nil, nil
 	return nil
@@ -170,6 +193,30 @@ func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.recs)
+}
+
+// newRec returns a zeroed record from the current block (writers only).
+func (s *Store) newRec() *rec {
+	if len(s.recSlab) == cap(s.recSlab) {
+		s.recSlab = make([]rec, 0, 256)
+	}
+	s.recSlab = s.recSlab[:len(s.recSlab)+1]
+	return &s.recSlab[len(s.recSlab)-1]
+}
+
+// keep copies a string that lives as long as the store (a value) into the
+// current block, so it neither pins the caller's buffer nor costs an
+// allocation of its own. The blocks are never written again after a copy.
+func (s *Store) keep(v string) string {
+	if len(v) == 0 || len(v) > 512 {
+		return strings.Clone(v)
+	}
+	if cap(s.strArena)-len(s.strArena) < len(v) {
+		s.strArena = make([]byte, 0, 32<<10)
+	}
+	n := len(s.strArena)
+	s.strArena = append(s.strArena, v...)
+	return unsafe.String(&s.strArena[n], len(v))
 }
 
 // sourceID interns a source name (writers only).
@@ -218,9 +265,9 @@ type sorted[T any] struct {
 	pending []*T
 }
 
-func (s *sorted[T]) add(p *T) {
+func (s *sorted[T]) add(p ...*T) {
 	s.mu.Lock()
-	s.pending = append(s.pending, p)
+	s.pending = append(s.pending, p...)
 	s.mu.Unlock()
 }
 

@@ -35,8 +35,9 @@ type tx struct {
 }
 
 type recUndo struct {
-	r       *rec
-	entries []entry
+	r     *rec
+	first entry
+	more  []entry
 }
 
 func (t *tx) readable() error {
@@ -61,14 +62,15 @@ func (t *tx) touch(r *rec) {
 	if r.gen == t.gen {
 		return
 	}
-	t.saved = append(t.saved, recUndo{r: r, entries: slices.Clone(r.entries)})
+	t.saved = append(t.saved, recUndo{r: r, first: r.first, more: slices.Clone(r.more)})
 	r.gen = t.gen
 }
 
 func (t *tx) rollback() {
 	s := t.s
 	for i := len(t.saved) - 1; i >= 0; i-- {
-		t.saved[i].r.entries = t.saved[i].entries
+		u := &t.saved[i]
+		u.r.first, u.r.more = u.first, u.more
 	}
 	if len(t.created) > 0 {
 		gone := make(map[*rec]bool, len(t.created))
@@ -109,14 +111,15 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	s := t.s
 	src := s.sourceID(source)
 	now = utc(now)
+	firstNew := len(t.created)
 	for i := range in {
 		x := &in[i]
 		r := s.recs[x.Value]
 		if r == nil {
-			r = &rec{value: strings.Clone(x.Value), typ: x.Type, gen: t.gen}
-			r.entries = []entry{t.pack(x, src, now)}
+			r = s.newRec()
+			r.value, r.typ, r.gen = s.keep(x.Value), x.Type, t.gen
+			r.first = t.pack(x, src, now, "")
 			s.recs[r.value] = r
-			s.idx.add(r)
 			t.created = append(t.created, r)
 			st.New++
 			continue
@@ -124,35 +127,42 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		t.touch(r)
 		pos, found := s.find(r, source)
 		if found {
-			old := s.indicator(&r.entries[pos])
-			m := ioc.Merge(old, *x)
-			r.entries[pos] = t.pack(&m, src, now)
+			e := r.at(pos)
+			m := ioc.Merge(s.indicator(e), *x)
+			*e = t.pack(&m, src, now, e.comments)
 			st.Updated++
 			continue
 		}
-		r.entries = slices.Insert(r.entries, pos, t.pack(x, src, now))
+		r.insert(pos, t.pack(x, src, now, ""))
 		st.Added++
 	}
+	s.idx.add(t.created[firstNew:]...)
 	return st, nil
 }
 
 // find returns the position of source's entry in r, or where it belongs.
 func (s *Store) find(r *rec, source string) (int, bool) {
-	for i := range r.entries {
-		switch c := strings.Compare(s.srcNames[r.entries[i].source], source); {
+	n := r.len()
+	for i := range n {
+		switch c := strings.Compare(s.srcNames[r.at(i).source], source); {
 		case c == 0:
 			return i, true
 		case c > 0:
 			return i, false
 		}
 	}
-	return len(r.entries), false
+	return n, false
 }
 
-// pack builds an active entry reported at now.
-func (t *tx) pack(x *ioc.Indicator, src uint32, now time.Time) entry {
+// pack builds an active entry reported at now. old is the entry's previous
+// comments, kept when they did not change.
+func (t *tx) pack(x *ioc.Indicator, src uint32, now time.Time, old string) entry {
+	comments := old
+	if x.Comments != old {
+		comments = strings.Clone(x.Comments)
+	}
 	e := entry{
-		comments: strings.Clone(x.Comments),
+		comments: comments,
 		tags:     t.s.tagSetID(x.Tags, &t.keyBuf),
 		source:   src,
 		rep:      int32(x.Reputation),
@@ -187,10 +197,11 @@ func (s *Store) indicator(e *entry) ioc.Indicator {
 // fill writes r into out, copying tags into *tagBuf.
 func (s *Store) fill(r *rec, out *sharing.Record, tagBuf *[]string) {
 	out.Type, out.Value = r.typ, r.value
-	out.Entries = slices.Grow(out.Entries[:0], len(r.entries))[:len(r.entries)]
+	n := r.len()
+	out.Entries = slices.Grow(out.Entries[:0], n)[:n]
 	tb := (*tagBuf)[:0]
-	for i := range r.entries {
-		e := &r.entries[i]
+	for i := range n {
+		e := r.at(i)
 		x := s.indicator(e)
 		x.Value = r.value
 		if n := len(x.Tags); n > 0 {
@@ -258,11 +269,11 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 			continue
 		}
 		pos, found := s.find(r, source)
-		if !found || r.entries[pos].inactive {
+		if !found || r.at(pos).inactive {
 			continue
 		}
 		t.touch(r)
-		e := &r.entries[pos]
+		e := r.at(pos)
 		e.inactive = true
 		e.sec[tInactive], e.nsec[tInactive] = sec, nsec
 	}

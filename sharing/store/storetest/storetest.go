@@ -72,7 +72,18 @@ var (
 )
 
 // Hash returns a distinct normalised sha256 value for i.
-func Hash(i int) string { return fmt.Sprintf("%064x", uint64(i)*0x9e3779b97f4a7c15+1) }
+func Hash(i int) string {
+	var b [64]byte
+	for j := range b {
+		b[j] = '0'
+	}
+	v := uint64(i)*0x9e3779b97f4a7c15 + 1
+	for j := 63; v > 0; j-- {
+		b[j] = "0123456789abcdef"[v&15]
+		v >>= 4
+	}
+	return string(b[:])
+}
 
 func sha(i int, lastSeen time.Time) ioc.Indicator {
 	return ioc.Indicator{Type: ioc.TypeSHA256, Value: Hash(i), Severity: ioc.SeverityMedium, Reputation: 6,
