@@ -88,8 +88,9 @@
 // upper-case hex, duplicates and rows without a sender (see FeedRow and
 // WithFeed). Click logs include clean ones, duplicates, links that are not
 // rewritten, links with an unknown token and empty urls; ClickLog.Decoded says
-// what decode-url answers for each. AddFeedRows, AddClickLogs and RewriteURL
-// add hand-made data.
+// what decode-url answers for each. GrowFeed adds generated rows up to the
+// fake's clock now (new events between two pulls); AddFeedRows, AddClickLogs
+// and RewriteURL add hand-made data.
 //
 // # Faults
 //

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,26 +64,25 @@ const (
 	FeedRepeatToken
 )
 
-// generateFeed makes n deterministic rows spread over window before base,
-// oldest first. Rows are salted with oddities by index i (i % 50):
-//
-//	 7: MD5 "null"                       13: SHA256 ""
-//	19: MD5 "" and SHA256 "null"          23: MD5 of 31 hex digits
-//	29: SHA256 with non-hex characters    31: the empty file's MD5 and SHA256
-//	37: SenderAddress ""                  41: MD5 in upper case (valid)
-//	43: the same hashes as the row before (a duplicate)
-func generateFeed(seed int64, feedType string, n int, base time.Time, window time.Duration) []FeedRow {
-	rows := make([]FeedRow, 0, max(n, 0))
+// generateFeed appends n deterministic rows to rows, numbered from len(rows)
+// and spread over (start, end), oldest first. Oddities by row number: see
+// WithFeed.
+func generateFeed(rows []FeedRow, seed int64, feedType string, n int, start, end time.Time) []FeedRow {
+	if n <= 0 {
+		return rows
+	}
+	rows = slices.Grow(rows, n)
 	exts := [...]string{"docm", "zip", "exe", "js", "xlsm", "pdf", "iso", "lnk"}
-	step := window / time.Duration(n+1)
-	start := base.Add(-window)
-	for i := range n {
+	step := end.Sub(start) / time.Duration(n+1)
+	first := len(rows)
+	for k := range n {
+		i := first + k
 		sum := sha256.Sum256([]byte(fmt.Sprintf("%d|%s|%d", seed, feedType, i)))
 		m := md5.Sum(sum[:])
 		ext := exts[int(sum[0])%len(exts)]
 		row := FeedRow{
 			// Millisecond jitter below one step keeps the rows in order.
-			Timestamp:        start.Add(step*time.Duration(i+1) + time.Duration(int64(sum[1])*int64(step)/512)).Truncate(time.Millisecond),
+			Timestamp:        start.Add(step*time.Duration(k+1) + time.Duration(int64(sum[1])*int64(step)/512)).Truncate(time.Millisecond),
 			SenderAddress:    fmt.Sprintf("sender%03d@evil%02d.example", int(sum[2]), int(sum[3])%20),
 			RecipientAddress: fmt.Sprintf("user%03d@acme.example", int(sum[4])),
 			FileName:         fmt.Sprintf("file-%s-%d.%s", feedType, i, ext),
@@ -115,6 +115,21 @@ func generateFeed(seed int64, feedType string, n int, base time.Time, window tim
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// GrowFeed appends n generated rows to feedType (creating it), spread between
+// its newest row (or the data window) and the fake's clock now, as new events
+// arriving between two pulls.
+func (s *Server) GrowFeed(feedType string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock().UTC()
+	start := now.Add(-s.cfg.window)
+	rows := s.feeds[feedType]
+	if len(rows) > 0 && rows[len(rows)-1].Timestamp.After(start) {
+		start = rows[len(rows)-1].Timestamp
+	}
+	s.feeds[feedType] = generateFeed(rows, s.cfg.seed, feedType, n, start, now)
 }
 
 // Feed returns a copy of the rows of feedType, oldest first.

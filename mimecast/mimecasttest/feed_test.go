@@ -338,3 +338,27 @@ func TestFeedSTIX(t *testing.T) {
 	assert.NotContains(t, patterns, "[file:hashes.MD5 = 'null']", "null values are not indicators")
 	assert.Len(t, patterns, 20*2-4, "row 7 has no MD5, row 13 no SHA256, row 19 neither")
 }
+
+func TestGrowFeed(t *testing.T) {
+	t.Parallel()
+	s, clk := fake(t, mimecasttest.WithFeed(mimecasttest.FeedMalwareCustomer, 50))
+	old := s.Feed(mimecasttest.FeedMalwareCustomer)
+	newest := old[len(old)-1].Timestamp
+	clk.Add(time.Hour)
+	s.GrowFeed(mimecasttest.FeedMalwareCustomer, 10)
+	rows := s.Feed(mimecasttest.FeedMalwareCustomer)
+	require.Len(t, rows, 60)
+	assert.Equal(t, old, rows[:50], "old rows stay")
+	for _, r := range rows[50:] {
+		assert.True(t, r.Timestamp.After(newest) && !r.Timestamp.After(clk.Now()), "new rows arrive after the newest and by now: %v", r.Timestamp)
+	}
+	assert.Equal(t, "null", rows[57].MD5, "the oddities continue by row number")
+
+	r := bearerPost(t, s, token(t, s), mimecasttest.PathGetFeed, feedBody(map[string]any{"start": newest.Add(time.Millisecond).Format(time.RFC3339Nano)}))
+	_, got := csvRows(t, r.body)
+	require.Len(t, got, 10)
+	assert.Equal(t, rowLine(rows[50]), got[0])
+
+	s.GrowFeed("fresh", 3)
+	assert.Len(t, s.Feed("fresh"), 3)
+}

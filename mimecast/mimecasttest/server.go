@@ -30,13 +30,13 @@ const (
 
 // Limits the fake enforces (spec sections 5 and 9).
 const (
-	MaxHashesPerBatch    = 1000 // hashList entries per create-batch request
-	MaxProviderLen       = 10   // characters of hashList[].provider
-	MaxDescriptionLen    = 20   // characters of hashList[].description
-	MaxDecodeURLs        = 25   // items per decode-url request
-	MaxCreateManagedURLs = 20   // items per create-managed-url request
-	MaxLogsPageSize      = 500  // largest get-logs pageSize honoured; larger ones are clamped
-	MaxBodyBytes         = 8 << 20
+	MaxHashesPerBatch    = 1000    // hashList entries per create-batch request
+	MaxProviderLen       = 10      // characters of hashList[].provider
+	MaxDescriptionLen    = 20      // characters of hashList[].description
+	MaxDecodeURLs        = 25      // items per decode-url request
+	MaxCreateManagedURLs = 20      // items per create-managed-url request
+	MaxLogsPageSize      = 500     // largest get-logs pageSize honoured; larger ones are clamped
+	MaxBodyBytes         = 8 << 20 // request body; larger ones get 413
 )
 
 // Texts and values clients rely on.
@@ -83,13 +83,12 @@ const (
 // AccessKey, SecretKey) signs HMAC requests; the API 2.0 set (ClientID,
 // ClientSecret) obtains bearer tokens from /oauth/token.
 type Credentials struct {
-	AppID     string
-	AppKey    string
-	AccessKey string
-	SecretKey string // base64 (standard alphabet, padded), as Mimecast hands it out
-	ClientID  string
-	// ClientSecret is the API 2.0 client secret.
-	ClientSecret string
+	AppID        string // API 1.0 application id, sent as x-mc-app-id
+	AppKey       string // API 1.0 application key, signed (never sent)
+	AccessKey    string // API 1.0 access key, sent in Authorization
+	SecretKey    string // API 1.0 secret key: base64 (standard alphabet, padded), as Mimecast hands it out
+	ClientID     string // API 2.0 client id
+	ClientSecret string // API 2.0 client secret
 }
 
 // DefaultCredentials returns the credentials a fake accepts unless
@@ -167,7 +166,14 @@ func WithSeed(seed int64) Option { return func(cfg *config) { cfg.seed = seed } 
 
 // WithFeed sets how many rows the feed feedType holds (defaults:
 // DefaultCustomerRows for malware_customer, DefaultGridRows for malware_grid).
-// Any feed type name is accepted, so tests can add their own.
+// Any feed type name is accepted, so tests can add their own. Generated rows
+// are oldest first and salted with oddities by row number i (i % 50):
+//
+//	 7: MD5 "null"                       13: SHA256 ""
+//	19: MD5 "" and SHA256 "null"          23: MD5 of 31 hex digits
+//	29: SHA256 with non-hex characters    31: the empty file's MD5 and SHA256
+//	37: SenderAddress ""                  41: MD5 in upper case (valid)
+//	43: the same hashes as the row before (a duplicate)
 func WithFeed(feedType string, rows int) Option {
 	return func(cfg *config) { cfg.feedRows[feedType] = rows }
 }
@@ -327,7 +333,7 @@ func New(opts ...Option) *Server {
 	}
 	sort.Strings(types)
 	for _, ft := range types {
-		s.feeds[ft] = generateFeed(cfg.seed, ft, cfg.feedRows[ft], base, cfg.window)
+		s.feeds[ft] = generateFeed(nil, cfg.seed, ft, cfg.feedRows[ft], base.Add(-cfg.window), base)
 	}
 	s.clicks = s.generateClickLogs(cfg.clickLogs, base, cfg.window)
 	s.ts = httptest.NewServer(s)
