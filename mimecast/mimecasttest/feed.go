@@ -228,6 +228,10 @@ func (s *Server) handleGetFeed(w *bufWriter, req *apiRequest, _ *http.Request) {
 			validationFail(w, "err_threat_feed_invalid_feed_type", fmt.Sprintf("feedType %q is not one of malware_customer, malware_grid", cur.feedType))
 			return
 		}
+		if fr.Compress {
+			validationFail(w, "err_threat_feed_compress_unsupported", "compress=true (a zip of feed files) is not supported by mimecasttest; send compress=false")
+			return
+		}
 		if cur.fileType != "csv" && cur.fileType != "stix" {
 			validationFail(w, "err_threat_feed_invalid_file_type", fmt.Sprintf("fileType %q is not one of csv, stix", cur.fileType))
 			return

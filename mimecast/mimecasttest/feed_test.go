@@ -150,6 +150,7 @@ func TestFeedValidation(t *testing.T) {
 		{"end before start", map[string]any{"start": "2026-04-02T00:00:00Z", "end": "2026-04-01T00:00:00Z"}, "err_validation_invalid_date", "before"},
 		{"unknown feed type", map[string]any{"feedType": "malsite"}, "err_threat_feed_invalid_feed_type", "malsite"},
 		{"unknown file type", map[string]any{"fileType": "xml"}, "err_threat_feed_invalid_file_type", "xml"},
+		{"compressed", map[string]any{"compress": true}, "err_threat_feed_compress_unsupported", "compress"},
 	}
 	for _, tc := range cases {
 		r := bearerPost(t, s, tok, mimecasttest.PathGetFeed, feedBody(tc.item))
