@@ -1,0 +1,100 @@
+package boltstore
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+)
+
+func sampleRecord() sharing.Record {
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 123456789, time.UTC)
+	return sharing.Record{Type: ioc.TypeURL, Value: "http://evil.example/x", Entries: []sharing.Entry{
+		{Indicator: ioc.Indicator{Type: ioc.TypeURL, Value: "http://evil.example/x", Severity: ioc.SeverityHigh, Reputation: -3,
+			Comments: "c", Tags: []string{"a", "b"}, FirstSeen: t0, LastSeen: t0.Add(time.Hour), Source: "A"},
+			StoredAt: t0},
+		{Indicator: ioc.Indicator{Type: ioc.TypeURL, Value: "http://evil.example/x", ExpiresAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC),
+			Source: "B"}, Inactive: true, InactiveAt: t0.Add(-time.Hour), StoredAt: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)},
+	}}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	t.Parallel()
+	want := sampleRecord()
+	enc := appendRecord(nil, want.Type, want.Entries)
+	var got sharing.Record
+	var tags []string
+	require.NoError(t, decodeRecord(want.Value, enc, &got, &tags, plain))
+	assert.Equal(t, want, got)
+
+	// every truncation and a trailing byte are errors, never panics
+	for n := range len(enc) {
+		assert.ErrorIs(t, decodeRecord("v", enc[:n], &got, &tags, plain), errCorrupt, "truncated at %d", n)
+	}
+	assert.ErrorIs(t, decodeRecord("v", append(enc, 0), &got, &tags, plain), errCorrupt)
+	bad := append([]byte{}, enc...)
+	bad[0] = 9
+	assert.ErrorContains(t, decodeRecord("v", bad, &got, &tags, plain), "record version 9")
+}
+
+func TestLedgerRoundTrip(t *testing.T) {
+	t.Parallel()
+	want := sharing.LedgerEntry{Value: "v", Type: ioc.TypeMD5, State: sharing.StateRetryable, Fingerprint: 1<<64 - 1,
+		Reason: "quota", Code: "429", Attempts: 7, NextAttempt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC),
+		At: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	enc := appendLedger(nil, &want)
+	got := sharing.LedgerEntry{Value: "v"}
+	require.NoError(t, decodeLedger(enc, &got))
+	assert.Equal(t, want, got)
+	for n := range len(enc) {
+		assert.Error(t, decodeLedger(enc[:n], &got), "truncated at %d", n)
+	}
+	assert.Error(t, decodeLedger(append(enc, 0), &got))
+	noAt := want
+	noAt.At = time.Time{}
+	enc = appendLedger(nil, &noAt)
+	require.Equal(t, byte(0), enc[len(enc)-1], "the presence byte of a zero At")
+	enc[len(enc)-1] = 7
+	assert.ErrorIs(t, decodeLedger(enc, &got), errCorrupt)
+}
+
+// FuzzDecodeRecord: decoding never panics, and what decodes encodes back to
+// the same bytes.
+func FuzzDecodeRecord(f *testing.F) {
+	r := sampleRecord()
+	f.Add(appendRecord(nil, r.Type, r.Entries))
+	f.Add(appendRecord(nil, ioc.TypeSHA256, r.Entries[:1]))
+	f.Add([]byte{1, 1, 0})
+	f.Add([]byte{1, 1, 255, 255, 255, 255, 15})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got sharing.Record
+		var tags []string
+		if err := decodeRecord("v", b, &got, &tags, plain); err != nil {
+			return
+		}
+		again := appendRecord(nil, got.Type, got.Entries)
+		var back sharing.Record
+		require.NoError(t, decodeRecord("v", again, &back, &tags, plain))
+		assert.Equal(t, got.Entries, back.Entries)
+	})
+}
+
+// FuzzDecodeLedger: decoding never panics and round-trips.
+func FuzzDecodeLedger(f *testing.F) {
+	e := sharing.LedgerEntry{Type: ioc.TypeMD5, State: sharing.StateApplied, Reason: "r", At: time.Unix(5, 6).UTC()}
+	f.Add(appendLedger(nil, &e))
+	f.Add([]byte{1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got sharing.LedgerEntry
+		if err := decodeLedger(b, &got); err != nil {
+			return
+		}
+		var back sharing.LedgerEntry
+		require.NoError(t, decodeLedger(appendLedger(nil, &got), &back))
+		assert.Equal(t, got, back)
+	})
+}
