@@ -150,7 +150,11 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if req.Body != nil {
 				_ = req.Body.Close()
 			}
-			return nil, fmt.Errorf("waiting for the v1 rate limit: %w", context.Cause(req.Context()))
+			cause := context.Cause(req.Context())
+			if cause == nil { // the wait would outlast the deadline
+				cause = context.DeadlineExceeded
+			}
+			return nil, fmt.Errorf("waiting for the v1 rate limit: %w", cause)
 		}
 	}
 	return t.next.RoundTrip(req)
@@ -261,6 +265,9 @@ func apiOf(path string) string {
 func (c *Client) transportError(ctx context.Context, k call, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("netskope: %s: %w", k.op, context.Cause(ctx))
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("netskope: %s: %w", k.op, err)
 	}
 	var rl *httpx.RateLimitError
 	if errors.As(err, &rl) {

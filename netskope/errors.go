@@ -230,15 +230,16 @@ func errorBodyMessage(body []byte) (msg, code string) {
 // "; "-separated line, shortened.
 func joinMessages(raws ...json.RawMessage) string {
 	var parts []string
-	var walk func(v any)
-	walk = func(v any) {
+	var walk func(v any, nested bool)
+	walk = func(v any, nested bool) {
 		switch x := v.(type) {
 		case string:
 			if x = strings.TrimSpace(x); x != "" {
 				parts = append(parts, x)
 			}
 		case []any:
-			if len(x) == 2 {
+			// [[value, reason], ...]: a pair inside the outer array.
+			if nested && len(x) == 2 {
 				if a, ok := x[0].(string); ok {
 					if b, ok := x[1].(string); ok {
 						parts = append(parts, fmt.Sprintf("%q: %s", a, b))
@@ -247,7 +248,7 @@ func joinMessages(raws ...json.RawMessage) string {
 				}
 			}
 			for _, e := range x {
-				walk(e)
+				walk(e, true)
 			}
 		case map[string]any:
 			for _, k := range []string{"field", "value", "message", "reason", "error"} {
@@ -265,7 +266,7 @@ func joinMessages(raws ...json.RawMessage) string {
 		}
 		var v any
 		if json.Unmarshal(r, &v) == nil {
-			walk(v)
+			walk(v, false)
 		}
 	}
 	return shorten(strings.Join(parts, "; "))
