@@ -86,6 +86,10 @@ type batchBody struct {
 // CreateBatch applies op (OpBlock, OpAllow or OpDelete) to up to MaxBatch hashes.
 // Failures Mimecast lists with HTTP 200 are in the result, not the error; the error
 // is for answers that are not a usable envelope (HTTP errors, bad JSON).
+//
+// Like every call, a create-batch that meets a connection error, 429 or 5xx is
+// retried: each operation sets the hash's state (the last BLOCK, ALLOW or DELETE
+// wins), so sending a batch twice leaves the same state as sending it once.
 func (c *Client) CreateBatch(ctx context.Context, op string, hashes []Hash) (BatchResult, error) {
 	if len(hashes) > MaxBatch {
 		return BatchResult{}, fmt.Errorf("mimecast create-batch: %d hashes, at most %d per request", len(hashes), MaxBatch)

@@ -98,6 +98,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
+	transport = rateLimitAlias{transport}
 	c := &Client{cfg: cfg, base: base, log: o.logger, now: o.now}
 	switch cfg.Auth {
 	case AuthHMAC:
@@ -282,4 +283,18 @@ type requestMeta struct {
 type requestPagination struct {
 	PageSize  int    `json:"pageSize"`
 	PageToken string `json:"pageToken"`
+}
+
+// rateLimitAlias copies the misspelled X-Rate-Limit-Reset header some Mimecast
+// answers and integrations use into X-RateLimit-Reset, which the retry layer reads.
+type rateLimitAlias struct{ next http.RoundTripper }
+
+func (a rateLimitAlias) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := a.next.RoundTrip(req)
+	if resp != nil && resp.Header.Get("X-RateLimit-Reset") == "" {
+		if v := resp.Header.Get("X-Rate-Limit-Reset"); v != "" {
+			resp.Header.Set("X-RateLimit-Reset", v)
+		}
+	}
+	return resp, err
 }

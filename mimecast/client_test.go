@@ -1,9 +1,11 @@
 package mimecast
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
@@ -353,12 +355,19 @@ func TestSecretsNeverShown(t *testing.T) {
 				cfg = oauthConfig(s)
 				secrets = []string{string(cfg.ClientSecret)}
 			}
-			p := newTestPlugin(t, s, cfg, time.Now)
+			var logs bytes.Buffer
+			logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			p := newTestPlugin(t, s, cfg, time.Now, WithLogger(logger))
+			require.NoError(t, p.Validate(t.Context()))
+			s.ServerError(mimecasttest.PathGetAccount, 1, 500)
+			_, err := p.GetTargets(t.Context())
+			require.NoError(t, err, "one retried 500")
 			var shown []string
+			var b []byte
 			for _, v := range []any{cfg, &cfg, p.Client(), p} {
 				shown = append(shown, fmt.Sprintf("%v", v), fmt.Sprintf("%+v", v), fmt.Sprintf("%#v", v), fmt.Sprint(v))
 			}
-			b, err := json.Marshal(cfg)
+			b, err = json.Marshal(cfg)
 			require.NoError(t, err)
 			shown = append(shown, string(b))
 
@@ -366,12 +375,14 @@ func TestSecretsNeverShown(t *testing.T) {
 			bad := cfg
 			bad.AppKey += "x"
 			bad.ClientSecret += "x"
-			bp := newTestPlugin(t, s, bad, time.Now)
+			bp := newTestPlugin(t, s, bad, time.Now, WithLogger(logger))
 			err = bp.Validate(t.Context())
 			require.ErrorIs(t, err, cte.ErrAuth)
 			shown = append(shown, err.Error(), fmt.Sprintf("%+v", err))
 			secrets = append(secrets, string(bad.AppKey), string(bad.ClientSecret))
 
+			require.Contains(t, logs.String(), pathGetAccount, "debug logs were written")
+			shown = append(shown, logs.String())
 			all := strings.Join(shown, "\n")
 			for _, sec := range secrets {
 				if sec == "" || sec == "x" {

@@ -94,14 +94,12 @@ func (p *Plugin) Validate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("mimecast: validate against %s: %w", p.c.base, err)
 	}
-	if p.hashTargetsWanted() && !acct.HasBYO() {
+	if !acct.HasBYO() {
 		return fmt.Errorf("mimecast: validate against %s: account %s: %w; pulling and managed URLs still work; ask Mimecast to enable Bring Your Own Threat Intelligence",
 			p.c.base, acct.AccountCode, ErrNoBYO)
 	}
 	return nil
 }
-
-func (p *Plugin) hashTargetsWanted() bool { return true }
 
 // GetTargets lists the operation/* hash targets (when the account has the BYO
 // package) and the managed-url/* targets.

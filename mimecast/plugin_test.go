@@ -2,8 +2,6 @@ package mimecast
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,19 +158,25 @@ func TestEndToEndBothAuthModes(t *testing.T) {
 
 func TestPluginConformance(t *testing.T) {
 	t.Parallel()
-	plugintest.Run(t, func(t *testing.T) plugintest.Harness {
-		s := mimecasttest.NewServer(t, mimecasttest.WithFeedPageSize(200), mimecasttest.WithClickLogs(30))
-		cfg := hmacConfig(s)
-		cfg.FeedTypes = []string{FeedMalwareCustomer, FeedMalwareGrid, FeedMalsite}
-		bad := cfg
-		bad.AppKey = "wrong-app-key"
-		return plugintest.Harness{
-			Plugin:       newTestPlugin(t, s, cfg, time.Now),
-			BadAuth:      newTestPlugin(t, s, bad, time.Now),
-			AllowRepeats: true,
-		}
-	})
+	for _, mode := range []string{AuthHMAC, AuthOAuth} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			plugintest.Run(t, func(t *testing.T) plugintest.Harness {
+				s := mimecasttest.NewServer(t, mimecasttest.WithFeedPageSize(200), mimecasttest.WithClickLogs(30))
+				cfg, bad := hmacConfig(s), hmacConfig(s)
+				bad.AppKey = "wrong-app-key"
+				if mode == AuthOAuth {
+					cfg, bad = oauthConfig(s), oauthConfig(s)
+					bad.ClientSecret = "wrong-secret"
+				}
+				cfg.FeedTypes = []string{FeedMalwareCustomer, FeedMalwareGrid, FeedMalsite}
+				return plugintest.Harness{
+					Plugin:       newTestPlugin(t, s, cfg, time.Now),
+					BadAuth:      newTestPlugin(t, s, bad, time.Now),
+					AllowRepeats: true,
+				}
+			})
+		})
+	}
 }
 
-var _ = fmt.Sprint
-var _ = strings.Contains

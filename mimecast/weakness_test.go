@@ -164,6 +164,17 @@ func TestW4RateLimitResetHonoured(t *testing.T) {
 	s.RateLimit(mimecasttest.PathGetAccount, 1, 5*time.Millisecond)
 	_, err = c.GetAccount(t.Context())
 	require.NoError(t, err, "a short reset is waited out and retried")
+
+	// The misspelled X-Rate-Limit-Reset is read too (not a fallback of 60 s).
+	mc, mt := mockClient(t, mockHMAC(), WithRetry(Retry{MaxWait: time.Second}))
+	mt.RegisterResponder("POST", "https://mock.test"+pathGetAccount, func(r *http.Request) (*http.Response, error) {
+		resp := httpmock.NewStringResponse(429, `{"meta":{"status":429},"fail":[{"errors":[{"code":"err_xdk_rate_limit_exceeded","message":"Quota Exceeded","retryable":true}]}]}`)
+		resp.Header.Set("X-Rate-Limit-Reset", "90000")
+		return resp, nil
+	})
+	_, err = mc.GetAccount(t.Context())
+	require.ErrorIs(t, err, cte.ErrRateLimited)
+	assert.Contains(t, err.Error(), "1m30s")
 }
 
 // W5: every request (every page, every retry) is signed afresh.
