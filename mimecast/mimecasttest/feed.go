@@ -60,7 +60,7 @@ const (
 	// a client that follows tokens without a page cap never stops.
 	FeedEndless
 	// FeedRepeatToken serves rows normally but, once the client sends a token,
-	// answers with that same token again, forever.
+	// answers with that same token again, forever (even past the last page).
 	FeedRepeatToken
 )
 
@@ -283,14 +283,13 @@ func (s *Server) handleGetFeed(w *bufWriter, req *apiRequest, _ *http.Request) {
 	to := min(from+s.feedPageSize, len(rows))
 	page := rows[from:to]
 	s.writeFeedHeaders(w, cur, now)
-	if to < len(rows) {
-		tok := fr.Token
-		if mode != FeedRepeatToken || tok == "" {
-			next := cur
-			next.offset = to
-			tok = s.newFeedToken(next)
-		}
-		w.header.Set(NextTokenHeader, tok)
+	switch {
+	case mode == FeedRepeatToken && fr.Token != "":
+		w.header.Set(NextTokenHeader, fr.Token)
+	case to < len(rows):
+		next := cur
+		next.offset = to
+		w.header.Set(NextTokenHeader, s.newFeedToken(next))
 	}
 	if cur.fileType == "stix" {
 		w.header.Set("Content-Type", "application/json")

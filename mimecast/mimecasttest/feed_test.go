@@ -300,6 +300,17 @@ func TestFeedModes(t *testing.T) {
 	assert.Equal(t, t1, third.header.Get(mimecasttest.NextTokenHeader))
 	assert.Equal(t, second.body, third.body)
 
+	// ... even past the last page.
+	s.SetFeedPageSize(1000)
+	first = get(map[string]any{"feedType": "malware_grid"})
+	t1 = first.header.Get(mimecasttest.NextTokenHeader)
+	require.NotEmpty(t, t1)
+	last := get(map[string]any{"token": t1})
+	_, rows = csvRows(t, last.body)
+	assert.Len(t, rows, 200)
+	assert.Equal(t, t1, last.header.Get(mimecasttest.NextTokenHeader))
+	s.SetFeedPageSize(100)
+
 	s.SetFeedMode("", mimecasttest.FeedNormal)
 	pages = pullAll(t, s, tok, map[string]any{"feedType": "malware_grid"}, 50)
 	assert.Len(t, pages, 12, "1200 rows at 100 a page, back to normal")
