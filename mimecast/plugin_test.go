@@ -179,4 +179,3 @@ func TestPluginConformance(t *testing.T) {
 		})
 	}
 }
-
