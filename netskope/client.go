@@ -126,6 +126,13 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// String describes the client without its tokens.
+func (c *Client) String() string { return "netskope.Client(" + c.tenant + ")" }
+
+// Format keeps every fmt verb, %#v included, from printing the client's fields: fmt
+// cannot redact unexported fields, and the client holds the tokens.
+func (c *Client) Format(f fmt.State, _ rune) { _, _ = fmt.Fprint(f, c.String()) }
+
 // Tenant returns the tenant URL, scheme://host.
 func (c *Client) Tenant() string { return c.tenant }
 

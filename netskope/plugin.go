@@ -59,6 +59,12 @@ func NewPlugin(cfg Config, o cte.Options, opts ...Option) (*Plugin, error) {
 	return &Plugin{c: c, name: o.Name, index: ExportIndex(o.Name), log: c.log, maxEntries: MaxListEntries}, nil
 }
 
+// String describes the plugin without its tokens.
+func (p *Plugin) String() string { return "netskope.Plugin(" + p.c.tenant + ", index " + p.index + ")" }
+
+// Format keeps every fmt verb from printing the plugin's fields (see Client.Format).
+func (p *Plugin) Format(f fmt.State, _ rune) { _, _ = fmt.Fprint(f, p.String()) }
+
 // Client returns the plugin's API client.
 func (p *Plugin) Client() *Client { return p.c }
 
