@@ -35,6 +35,7 @@ type tx struct {
 	mrec    sharing.Record // reused by Merge
 	mtag    []string
 	one     [1]sharing.Entry
+	order   []int32
 }
 
 func newTx(ctx context.Context, btx *bolt.Tx, write bool) *tx {
@@ -111,7 +112,14 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	// must then fail, which rolls the whole transaction back.
 	b := t.bucket(bRecords)
 	now = storeutil.Time(now)
+	// In value order the tree is walked left to right: each leaf is found
+	// warm. The sort is stable, so a value twice in a page merges in order.
+	t.order = t.order[:0]
 	for i := range in {
+		t.order = append(t.order, int32(i))
+	}
+	slices.SortStableFunc(t.order, func(a, b int32) int { return cmpString(in[a].Value, in[b].Value) })
+	for _, i := range t.order {
 		x := &in[i]
 		t.key = append(t.key[:0], x.Value...)
 		v := b.Get(t.key)
