@@ -1,0 +1,5 @@
+package netskope_test
+
+import "context"
+
+func ctxBackground() context.Context { return context.Background() }
