@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -278,4 +280,106 @@ func TestRunStopsOnCancel(t *testing.T) {
 	assert.Equal(t, exitOK, <-done)
 	assert.Contains(t, errb.String(), "cte: syncing mimecast every 5m0s")
 	assert.Contains(t, errb.String(), "cte: stopped")
+}
+
+func TestSyncPartialFailure(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	f.mc.Unauthorized(mimecasttest.PathGetFeed, 1000)
+	code, out, errs := f.cte(t, "sync")
+	assert.Equal(t, exitPartial, code, "one source of two failed; stderr:\n%s", errs)
+	assert.Contains(t, out, "mimecast: pulled 0 indicators in 0 pages")
+	assert.Contains(t, out, "  error: ")
+	assert.Contains(t, out, "netskope-to-mimecast: ")
+
+	code, out, _ = f.cte(t, "sync", "--source", "mimecast")
+	assert.Equal(t, exitFailure, code)
+	assert.NotContains(t, out, "netskope: pulled")
+
+	code, out, _ = f.cte(t, "sharing")
+	assert.Equal(t, exitOK, code)
+	assert.Contains(t, out, "mimecast-to-netskope")
+
+	code, _, errs = f.cte(t, "sync", "--source", "nope")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, `--source "nope" is not a plugin that pulls; sources: mimecast, netskope`)
+}
+
+func TestJSONOutputs(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	code, out, errs := f.cte(t, "--json", "validate")
+	require.Equal(t, exitOK, code, errs)
+	var vr []validateResult
+	require.NoError(t, json.Unmarshal([]byte(out), &vr))
+	assert.Equal(t, []validateResult{{Name: "mimecast", Type: "mimecast", OK: true}, {Name: "netskope", Type: "netskope", OK: true}}, vr)
+
+	code, out, errs = f.cte(t, "sync", "--json")
+	require.Equal(t, exitOK, code, errs)
+	var sj []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &sj))
+	require.Len(t, sj, 2)
+	assert.Equal(t, "mimecast", sj[0]["source"])
+
+	code, out, errs = f.cte(t, "iocs", "--json", "--limit", "3")
+	require.Equal(t, exitOK, code, errs)
+	var ij []iocJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &ij))
+	assert.Len(t, ij, 3)
+	assert.NotEmpty(t, ij[0].Sources)
+
+	code, out, errs = f.cte(t, "logs", "--json", "--level", "debug")
+	require.Equal(t, exitOK, code, errs)
+	var lj []logJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &lj))
+	assert.NotEmpty(t, lj)
+
+	code, out, errs = f.cte(t, "targets", "mimecast", "--json")
+	require.Equal(t, exitOK, code, errs)
+	var tj []targetJSON
+	require.NoError(t, json.Unmarshal([]byte(out), &tj))
+	assert.Equal(t, "operation/BLOCK", tj[0].ID)
+
+	code, out, errs = f.cte(t, "test", "netskope-to-mimecast", "--json")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, `"Config": "netskope-to-mimecast"`)
+
+	code, out, errs = f.cte(t, "explain", strings.Repeat("ab", 32))
+	require.Equal(t, exitOK, code, errs)
+	assert.Equal(t, strings.Repeat("ab", 32)+": not stored; no source has reported it\n", out)
+}
+
+func TestDemoKeep(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--keep"}, pw, io.Discard, func(string) (string, bool) { return "", false })
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var config string
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "  cte --config "); ok && strings.HasSuffix(rest, " validate") {
+			config = strings.TrimSuffix(rest, " validate")
+			break
+		}
+	}
+	require.NotEmpty(t, config, "demo --keep prints the commands to try")
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(config)) })
+
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"--config", config, "iocs", "--filter", "source == netskope", "--limit", "2"}, &out, &errb, func(string) (string, bool) { return "", false })
+	require.Equal(t, exitOK, code, errb.String())
+	assert.Contains(t, out.String(), "netskope")
+	out.Reset()
+	code = run(t.Context(), []string{"--config", config, "sync"}, &out, &errb, func(string) (string, bool) { return "", false })
+	require.Equal(t, exitOK, code, errb.String())
+	assert.Contains(t, out.String(), "(list unchanged, not sent)")
+
+	cancel()
+	assert.Equal(t, exitOK, <-done)
 }

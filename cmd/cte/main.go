@@ -109,8 +109,9 @@ Exit codes:
   1  the work failed: a product refused or could not be reached, or the state
      file could not be used
   2  the command line or the configuration file is wrong; nothing was done
-  3  part of the work failed: some plugins did not validate, some sources did
-     not sync, or some indicators were rejected
+  3  part of the work failed: some plugins did not validate, or some sources
+     did not sync. Values a product refuses are recorded and shown (cte
+     sharing, cte explain); they do not change the exit code.
 
 Try it without any account:  cte demo
 Run "cte COMMAND --help" for the flags of one command.

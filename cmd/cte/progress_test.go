@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/plugintest"
+)
+
+func TestProgressPlugin(t *testing.T) {
+	t.Parallel()
+	target := cte.Target{ID: "list/x", Mode: cte.Append, Types: []ioc.Type{ioc.TypeSHA256}}
+	fake := plugintest.NewFake(target)
+	fake.SetPageSize(2)
+	for i := range 5 {
+		fake.Feed(ioc.Indicator{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", i+1), Severity: ioc.SeverityHigh})
+	}
+	var w bytes.Buffer
+	clock := time.Unix(0, 0)
+	p := withProgress(fake, "src", &w, func() time.Time { clock = clock.Add(time.Second); return clock })
+	_, isRetractor := p.(cte.Retractor)
+	assert.True(t, isRetractor, "a Retractor stays a Retractor")
+
+	n := 0
+	for pg, err := range p.Pull(t.Context(), nil) {
+		require.NoError(t, err)
+		n += len(pg.Indicators)
+	}
+	assert.Equal(t, 5, n)
+	out := w.String()
+	assert.Contains(t, out, "src: page 1, 2 indicators, 2/s")
+	assert.Contains(t, out, "src: page 3, 5 indicators")
+	assert.True(t, strings.HasSuffix(out, "\r\033[Ksrc: pulled 3 pages, 5 indicators\n"), "%q", out)
+
+	w.Reset()
+	res, err := p.Push(t.Context(), target, []ioc.Indicator{{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", 9)}})
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Applied)
+	assert.Equal(t, "\r\033[Ksrc: sending 1 indicators to list/x…\r\033[K", w.String())
+
+	type pullOnly struct{ cte.Plugin }
+	_, isRetractor = withProgress(pullOnly{fake}, "src", &w, time.Now).(cte.Retractor)
+	assert.False(t, isRetractor, "a plugin without Retract does not gain one")
+}
