@@ -164,13 +164,12 @@ type feedResult struct {
 func (p *feedParser) parse(body []byte, out []ioc.Indicator) (feedResult, error) {
 	res := feedResult{indicators: out}
 	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
+	if len(bytes.TrimSpace(body)) == 0 {
+		return res, nil // an empty feed
+	}
 	nl := bytes.IndexByte(body, '\n')
 	if nl < 0 {
-		// No newline at all: an empty feed or a header line without rows.
-		if len(bytes.TrimSpace(body)) == 0 {
-			return res, nil
-		}
-		nl = len(body)
+		nl = len(body) // a header line without rows
 	}
 	var fields [32][]byte
 	header := splitRow(trimCR(body[:nl]), fields[:0])

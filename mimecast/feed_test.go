@@ -54,6 +54,7 @@ func TestFeedParseEdgeCases(t *testing.T) {
 		wantErr string
 	}{
 		{name: "empty body", body: ""},
+		{name: "blank lines", body: "\r\n\n"},
 		{name: "header only without newline", body: "Timestamp|SenderAddress|MD5|SHA256"},
 		{name: "header only with newline", body: "Timestamp|SenderAddress|MD5|SHA256\n"},
 		{name: "empty values counted", body: "Timestamp|SenderAddress|MD5|SHA256\n2024-05-01T10:00:00Z|a@b.c||\n",
