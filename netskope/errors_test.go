@@ -301,3 +301,28 @@ func countBefore(ts []time.Time, cut time.Time) int {
 	}
 	return n
 }
+
+// TestV2PausesOnRateLimitRemainingZero: after an answer with RateLimit-Remaining: 0
+// the next v2 call waits RateLimit-Reset seconds.
+func TestV2PausesOnRateLimitRemainingZero(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		cl, mt := mockClient(t)
+		var times []time.Time
+		mt.RegisterResponder("GET", mockTenant+"/api/v2/policy/urllist", func(*http.Request) (*http.Response, error) {
+			times = append(times, time.Now())
+			resp := httpmock.NewStringResponse(200, `[]`)
+			resp.Header.Set("RateLimit-Limit", "4")
+			resp.Header.Set("RateLimit-Remaining", fmt.Sprint(len(times)%2)) // 1, then 0
+			resp.Header.Set("RateLimit-Reset", "2")
+			return resp, nil
+		})
+		for range 3 {
+			_, err := cl.URLLists(t.Context())
+			require.NoError(t, err)
+		}
+		require.Len(t, times, 3)
+		assert.Zero(t, times[1].Sub(times[0]), "remaining 1: no pause")
+		assert.Equal(t, 2*time.Second, times[2].Sub(times[1]), "remaining 0: wait for the reset")
+	})
+}
