@@ -383,3 +383,24 @@ func TestDemoKeep(t *testing.T) {
 	cancel()
 	assert.Equal(t, exitOK, <-done)
 }
+
+func TestUnreachableProductIsAFailure(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	f.mc.Unauthorized(mimecasttest.PathGetAccount, 1000)
+	code, out, errs := f.cte(t, "sharing")
+	assert.Equal(t, exitFailure, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errs, "cte: list the targets of mimecast: ")
+
+	code, _, errs = f.cte(t, "iocs")
+	assert.Equal(t, exitOK, code, "iocs reads the state file only: %s", errs)
+}
+
+func TestWarningsPrintedOnce(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, strings.Replace(fakeConfig, "sync_interval: 5m", "sync_interval: 1m", 1))
+	code, _, errs := f.cte(t, "test", "mimecast-to-netskope")
+	require.Equal(t, exitOK, code, errs)
+	assert.Equal(t, 1, strings.Count(errs, "warning: "+f.path+":5: plugins.mimecast.sync_interval: 1m0s is shorter than 5m0s"), errs)
+}

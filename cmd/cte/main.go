@@ -62,6 +62,7 @@ type app struct {
 	logLevel    string
 	logLevelSet bool // --log-level was given
 
+	cfg       *Config                             // loaded once per invocation
 	f         cmdFlags                            // the command's own flags
 	secrets   *secretSet                          // configured secrets, scrubbed from stdout and stderr
 	openStore func(string) (sharing.Store, error) // opens the state file

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,7 +17,7 @@ import (
 	"github.com/ctexchange/cte/plugintest"
 )
 
-func TestProgressPlugin(t *testing.T) {
+func TestCLIPlugin(t *testing.T) {
 	t.Parallel()
 	target := cte.Target{ID: "list/x", Mode: cte.Append, Types: []ioc.Type{ioc.TypeSHA256}}
 	fake := plugintest.NewFake(target)
@@ -25,7 +27,7 @@ func TestProgressPlugin(t *testing.T) {
 	}
 	var w bytes.Buffer
 	clock := time.Unix(0, 0)
-	p := withProgress(fake, "src", &w, func() time.Time { clock = clock.Add(time.Second); return clock })
+	p := wrapPlugin(fake, "src", &w, func() time.Time { clock = clock.Add(time.Second); return clock })
 	_, isRetractor := p.(cte.Retractor)
 	assert.True(t, isRetractor, "a Retractor stays a Retractor")
 
@@ -47,6 +49,43 @@ func TestProgressPlugin(t *testing.T) {
 	assert.Equal(t, "\r\033[Ksrc: sending 1 indicators to list/x…\r\033[K", w.String())
 
 	type pullOnly struct{ cte.Plugin }
-	_, isRetractor = withProgress(pullOnly{fake}, "src", &w, time.Now).(cte.Retractor)
+	_, isRetractor = wrapPlugin(pullOnly{fake}, "src", &w, time.Now).(cte.Retractor)
 	assert.False(t, isRetractor, "a plugin without Retract does not gain one")
+
+	w.Reset()
+	quiet := wrapPlugin(fake, "src", nil, time.Now)
+	ts, err := quiet.GetTargets(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []cte.Target{target}, ts)
+	for _, err := range quiet.Pull(t.Context(), nil) {
+		require.NoError(t, err)
+	}
+	assert.Empty(t, w.String(), "no progress without a terminal")
+}
+
+type countingPlugin struct {
+	*plugintest.Fake
+	calls int
+}
+
+func (c *countingPlugin) GetTargets(ctx context.Context) ([]cte.Target, error) {
+	c.calls++
+	if c.calls == 1 {
+		return nil, errors.New("unreachable")
+	}
+	return c.Fake.GetTargets(ctx)
+}
+
+func TestCLIPluginCachesTargets(t *testing.T) {
+	t.Parallel()
+	cp := &countingPlugin{Fake: plugintest.NewFake(cte.Target{ID: "a", Mode: cte.Append, Types: []ioc.Type{ioc.TypeMD5}})}
+	p := wrapPlugin(cp, "x", nil, time.Now)
+	_, err := p.GetTargets(t.Context())
+	require.Error(t, err, "a failure is not remembered")
+	for range 3 {
+		ts, err := p.GetTargets(t.Context())
+		require.NoError(t, err)
+		require.Len(t, ts, 1)
+	}
+	assert.Equal(t, 2, cp.calls, "the product is asked again after a failure, then never")
 }

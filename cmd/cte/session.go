@@ -37,11 +37,15 @@ func (s *session) Close() error {
 // output scrubbing with its secrets. On a problem it prints it and returns the
 // exit code.
 func (a *app) loadConfig() (*Config, int) {
+	if a.cfg != nil && a.cfg.Path == a.configPath {
+		return a.cfg, exitOK
+	}
 	cfg, err := LoadConfig(a.configPath, a.reg, a.env)
 	if err != nil {
 		return nil, a.fail(err)
 	}
 	a.secrets.set(cfg.secrets)
+	a.cfg = cfg
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(a.stderr, "warning: %s\n", w)
 	}
@@ -70,10 +74,11 @@ func (a *app) openPlugins(ctx context.Context, cfg *Config, names ...string) (ma
 		if err != nil {
 			return nil, a.fail(err)
 		}
+		var progress io.Writer
 		if a.progress {
-			pl = withProgress(pl, p.Name, a.stderr, a.now)
+			progress = a.stderr
 		}
-		out[p.Name] = pl
+		out[p.Name] = wrapPlugin(pl, p.Name, progress, a.now)
 	}
 	return out, exitOK
 }
@@ -137,6 +142,19 @@ func (a *app) openSession(ctx context.Context, mode sessionMode) (*session, int)
 			return nil, a.fail(err)
 		}
 	}
+	// Ask each destination for its targets once, so that a product that cannot be
+	// reached is a failure (exit 1), and AddSharing's complaints are about the file.
+	asked := map[string]bool{}
+	for _, sc := range cfg.Sharing {
+		if asked[sc.Destination] {
+			continue
+		}
+		asked[sc.Destination] = true
+		if _, err := s.plugins[sc.Destination].GetTargets(ctx); err != nil {
+			_ = s.Close()
+			return nil, a.fail(fmt.Errorf("list the targets of %s: %w", sc.Destination, err))
+		}
+	}
 	var problems ConfigErrors
 	for _, sc := range cfg.Sharing {
 		if err := eng.AddSharing(ctx, sc.Config); err != nil {
@@ -164,33 +182,59 @@ func (c *Config) sharingError(sc SharingConfig, err error) *LineError {
 	return &LineError{File: c.Path, Line: line, Path: path, Msg: scrub(msg, c.secrets)}
 }
 
-// progressPlugin shows pull progress on a terminal: pages, indicators, rate.
-type progressPlugin struct {
+// cliPlugin wraps a plugin for the command line: it remembers the targets the
+// product listed, so one session asks each product once, and on a terminal it
+// shows pull and push progress (pages, indicators, rate) on w.
+type cliPlugin struct {
 	cte.Plugin
 	name string
-	w    io.Writer
+	w    io.Writer // progress output; nil for none
 	now  func() time.Time
+
+	mu      sync.Mutex
+	targets []cte.Target // nil until GetTargets succeeded
 }
 
-// progressRetractor keeps the cte.Retractor ability of the wrapped plugin.
-type progressRetractor struct {
-	*progressPlugin
+// cliRetractor keeps the cte.Retractor ability of the wrapped plugin.
+type cliRetractor struct {
+	*cliPlugin
 	r cte.Retractor
 }
 
-func (p progressRetractor) Retract(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+func (p cliRetractor) Retract(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
 	return p.r.Retract(ctx, t, in)
 }
 
-func withProgress(pl cte.Plugin, name string, w io.Writer, now func() time.Time) cte.Plugin {
-	pp := &progressPlugin{Plugin: pl, name: name, w: w, now: now}
+// wrapPlugin returns pl wrapped in a cliPlugin; progress goes to w unless it is nil.
+func wrapPlugin(pl cte.Plugin, name string, w io.Writer, now func() time.Time) cte.Plugin {
+	cp := &cliPlugin{Plugin: pl, name: name, w: w, now: now}
 	if r, ok := pl.(cte.Retractor); ok {
-		return progressRetractor{progressPlugin: pp, r: r}
+		return cliRetractor{cliPlugin: cp, r: r}
 	}
-	return pp
+	return cp
 }
 
-func (p *progressPlugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
+func (p *cliPlugin) GetTargets(ctx context.Context) ([]cte.Target, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.targets != nil {
+		return p.targets, nil
+	}
+	ts, err := p.Plugin.GetTargets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ts == nil {
+		ts = []cte.Target{}
+	}
+	p.targets = ts
+	return ts, nil
+}
+
+func (p *cliPlugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
+	if p.w == nil {
+		return p.Plugin.Pull(ctx, from)
+	}
 	return func(yield func(cte.Page, error) bool) {
 		start := p.now()
 		pages, n := 0, 0
@@ -213,7 +257,10 @@ func (p *progressPlugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq
 	}
 }
 
-func (p *progressPlugin) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+func (p *cliPlugin) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+	if p.w == nil {
+		return p.Plugin.Push(ctx, t, in)
+	}
 	fmt.Fprintf(p.w, "\r\033[K%s: sending %d indicators to %s…", p.name, len(in), t.ID)
 	res, err := p.Plugin.Push(ctx, t, in)
 	fmt.Fprint(p.w, "\r\033[K")
