@@ -331,15 +331,17 @@ func (v literal) print(b *strings.Builder, k kind) {
 	}
 }
 
-// quote writes s in double quotes, escaping only '"' and '\', the two escapes
-// the lexer knows.
+// quote writes s in double quotes, escaping '"' always and '\' only where the
+// lexer would otherwise read an escape (before '"', before '\', at the end), so
+// regular expressions print as written.
 func quote(b *strings.Builder, s string) {
 	b.WriteByte('"')
 	for i := 0; i < len(s); i++ {
-		if s[i] == '"' || s[i] == '\\' {
+		c := s[i]
+		if c == '"' || (c == '\\' && (i+1 == len(s) || s[i+1] == '"' || s[i+1] == '\\')) {
 			b.WriteByte('\\')
 		}
-		b.WriteByte(s[i])
+		b.WriteByte(c)
 	}
 	b.WriteByte('"')
 }
@@ -519,39 +521,28 @@ func lex(src string) ([]token, error) {
 }
 
 // lexString reads a double-quoted string starting at src[start] == '"' and
-// returns its value and the offset after the closing quote. Escapes: \" \\ and,
-// for queries written for the reference product, \( \).
+// returns its value and the offset after the closing quote. \" is a quote and
+// \\ a backslash; any other backslash is kept as written, so a regular
+// expression like "\d+\.example" needs no doubling.
 func lexString(src string, start int) (string, int, error) {
 	var b strings.Builder
-	plain := true
+	plain := true // no escape seen yet: the value is a slice of src
 	for i := start + 1; i < len(src); i++ {
-		switch src[i] {
-		case '"':
+		switch c := src[i]; {
+		case c == '"':
 			if plain {
 				return src[start+1 : i], i + 1, nil
 			}
 			return b.String(), i + 1, nil
-		case '\\':
-			if i+1 >= len(src) {
-				return "", 0, &QueryError{Src: src, Col: column(src, start),
-					Msg: `unterminated string: missing closing "`}
-			}
-			e := src[i+1]
-			if e != '"' && e != '\\' && e != '(' && e != ')' {
-				r, _ := utf8.DecodeRuneInString(src[i+1:])
-				return "", 0, &QueryError{Src: src, Col: column(src, i),
-					Msg: fmt.Sprintf(`unknown escape "\%c" in string: only \" and \\ are allowed`, r)}
-			}
+		case c == '\\' && i+1 < len(src) && (src[i+1] == '"' || src[i+1] == '\\'):
 			if plain {
 				plain = false
 				b.WriteString(src[start+1 : i])
 			}
-			b.WriteByte(e)
+			b.WriteByte(src[i+1])
 			i++
-		default:
-			if !plain {
-				b.WriteByte(src[i])
-			}
+		case !plain:
+			b.WriteByte(c)
 		}
 	}
 	return "", 0, &QueryError{Src: src, Col: column(src, start), Msg: `unterminated string: missing closing "`}

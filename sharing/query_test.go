@@ -35,7 +35,7 @@ func TestParseQueryCanonical(t *testing.T) {
 		{`value == "ABC"`, `value == "ABC"`},
 		{"value == evil.example", `value == "evil.example"`},
 		{"value contains 1.2.3", `value contains "1.2.3"`},
-		{`value matches "^a.*\\.example$"`, `value matches "^a.*\\.example$"`},
+		{`value matches "^a.*\\.example$"`, `value matches "^a.*\.example$"`},
 		{"source == mimecast", `source == "mimecast"`},
 		{"comments contains phish", `comments contains "phish"`},
 		{"tags has benign", `tags has "benign"`},
@@ -58,8 +58,10 @@ func TestParseQueryCanonical(t *testing.T) {
 		{"sources.severity in (high, critical)", "severity in (high, critical)"},
 		{"SOURCES.lastSeen > 1d", "lastSeen > 1d"},
 		// quoting and escapes
-		{`comments == "say \"hi\" \\ bye"`, `comments == "say \"hi\" \\ bye"`},
-		{`comments == "a \(b\)"`, `comments == "a (b)"`},
+		{`comments == "say \"hi\" \\ bye"`, `comments == "say \"hi\" \ bye"`},
+		{`value matches "\d+\.example\(x\)"`, `value matches "\d+\.example\(x\)"`},
+		{`comments == "back\\slash \\\" end\\"`, `comments == "back\slash \\\" end\\"`},
+		{`comments == "a\b"`, `comments == "a\b"`},
 		{`tags has "and"`, `tags has "and"`},
 		{`value == ""`, `value == ""`},
 		{`value == "http://x.example/?a=b&c=d"`, `value == "http://x.example/?a=b&c=d"`},
@@ -125,8 +127,7 @@ func TestParseQueryErrors(t *testing.T) {
 		{`type == md5 | severity > low`, `column 13: a single "|": write "||" or "or"`},
 		{`value == "abc`, `column 10: unterminated string: missing closing "`},
 		{`value == "abc\`, `column 10: unterminated string: missing closing "`},
-		{`value == "a\nb"`, `column 12: unknown escape "\n" in string: only \" and \\ are allowed`},
-		{`value == "é\é"`, `column 12: unknown escape "\é" in string: only \" and \\ are allowed`},
+		{`value == "ab\"`, `column 10: unterminated string: missing closing "`},
 		{`é == x`, `column 1: unknown field "é": want one of ` + fields},
 		{`tags has "é" and é`, `column 18: unknown field "é": want one of ` + fields},
 		{strings.Repeat("(", 101) + "all" + strings.Repeat(")", 101), `column 101: query nested deeper than 100 levels`},
@@ -177,6 +178,28 @@ func TestParseQueryErrors(t *testing.T) {
 			assert.Equal(t, tt.src, qe.Src)
 			assert.Equal(t, tt.want, err.Error())
 		})
+	}
+}
+
+func TestStringEscapes(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ src, want string }{
+		{`"plain"`, `plain`},
+		{`"say \"hi\""`, `say "hi"`},
+		{`"a\\b"`, `a\b`},
+		{`"a\b"`, `a\b`}, // not an escape: kept
+		{`"\d+\.example"`, `\d+\.example`},
+		{`"end\\"`, `end\`},
+		{`"\\\""`, `\"`},
+		{`"é\é"`, `é\é`},
+		{`""`, ``},
+	}
+	for _, tt := range tests {
+		q, err := ParseQuery("comments == " + tt.src)
+		require.NoError(t, err, tt.src)
+		c, ok := q.root.(*cmpExpr)
+		require.True(t, ok)
+		assert.Equal(t, tt.want, c.vals[0].str, tt.src)
 	}
 }
 
@@ -234,5 +257,22 @@ func TestEqualExpr(t *testing.T) {
 	}
 	for _, p := range differ {
 		assert.False(t, equalExpr(parse(p[0]), parse(p[1])), "%q vs %q", p[0], p[1])
+	}
+}
+
+// The queries shown in doc.go parse.
+func TestDocExamplesParse(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		`type in (sha256, md5) and severity >= medium and not tags has benign`,
+		`type == url and value matches "^https?://[^/]*\.example/"`,
+		`source == "Mimecast Feed" and lastSeen > 7d`,
+		`sources.severity in ("high", "critical") && !(tags in (test, allowlisted))`,
+		`reputation >= 8 or (severity == critical and age < 30d)`,
+		`comments contains emotet or tags matches "^apt[0-9]+$"`,
+		`lastSeen > 7d`, `firstSeen < 90d`, `expiresAt < +2d`, `expiresAt < now`, `age < 30d`,
+	} {
+		_, err := ParseQuery(s)
+		assert.NoError(t, err, s)
 	}
 }
