@@ -60,20 +60,20 @@ type Engine struct {
 	plugins map[string]*pluginState
 	rules   map[string]*CompiledRule
 	configs map[string]*configState
-	targets map[string]*sync.Mutex // by destination and target ID
+	targets map[string]waitLock // by destination and target ID
 }
 
 type pluginState struct {
 	name     string
 	p        cte.Plugin
 	settings SourceSettings
-	pullMu   sync.Mutex
+	pull     waitLock // one pull at a time
 }
 
 type configState struct {
 	cfg     Config
 	target  cte.Target
-	shareMu sync.Mutex
+	share   waitLock // one share at a time
 }
 
 // Option configures an Engine.
@@ -139,7 +139,7 @@ func New(s Store, opts ...Option) (*Engine, error) {
 		plugins:    map[string]*pluginState{},
 		rules:      map[string]*CompiledRule{},
 		configs:    map[string]*configState{},
-		targets:    map[string]*sync.Mutex{},
+		targets:    map[string]waitLock{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -164,7 +164,11 @@ func (e *Engine) AddPlugin(name string, p cte.Plugin, s SourceSettings) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.plugins[name] = &pluginState{name: name, p: p, settings: s}
+	l := newWaitLock()
+	if old := e.plugins[name]; old != nil {
+		l = old.pull // a pull of the replaced plugin may still run
+	}
+	e.plugins[name] = &pluginState{name: name, p: p, settings: s, pull: l}
 	return nil
 }
 
@@ -237,11 +241,11 @@ func (e *Engine) AddSharing(ctx context.Context, c Config) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.configs[c.Name] = &configState{cfg: c, target: t}
-	key := c.Destination + "\x00" + t.ID
-	if e.targets[key] == nil {
-		e.targets[key] = &sync.Mutex{}
+	l := newWaitLock()
+	if old := e.configs[c.Name]; old != nil {
+		l = old.share // a share of the replaced configuration may still run
 	}
+	e.configs[c.Name] = &configState{cfg: c, target: t, share: l}
 	return nil
 }
 
@@ -328,17 +332,34 @@ func (e *Engine) configsOf(source string) []string {
 	return out
 }
 
-func (e *Engine) targetLock(dest, target string) *sync.Mutex {
+func (e *Engine) targetLock(dest, target string) waitLock {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	key := dest + "\x00" + target
 	m := e.targets[key]
 	if m == nil {
-		m = &sync.Mutex{}
+		m = newWaitLock()
 		e.targets[key] = m
 	}
 	return m
 }
+
+// waitLock is a mutex whose waiters give up when their context ends. (It is a
+// channel, which also lets testing/synctest see waiters as durably blocked.)
+type waitLock chan struct{}
+
+func newWaitLock() waitLock { return make(waitLock, 1) }
+
+func (l waitLock) lock(ctx context.Context) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l waitLock) unlock() { <-l }
 
 // SharingStatus is a sharing configuration with its last run and what its
 // ledger holds.

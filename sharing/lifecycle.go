@@ -100,8 +100,10 @@ func (e *Engine) retractInactive(ctx context.Context, name string) (int, error) 
 	if _, ok := dst.p.(cte.Retractor); !ok || cs.target.Mode != cte.Append {
 		return 0, nil
 	}
-	cs.shareMu.Lock()
-	defer cs.shareMu.Unlock()
+	if err := cs.share.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer cs.share.unlock()
 	now := e.now()
 	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true, retractOnly: true}
 	if err := e.store.View(ctx, s.run); err != nil {
@@ -111,9 +113,11 @@ func (e *Engine) retractInactive(ctx context.Context, name string) (int, error) 
 		return 0, err
 	}
 	var rep ShareReport
-	mu := e.targetLock(cs.cfg.Destination, cs.target.ID)
-	mu.Lock()
-	defer mu.Unlock()
+	tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
+	if err := tl.lock(ctx); err != nil {
+		return 0, err
+	}
+	defer tl.unlock()
 	err = e.retractItems(ctx, cs, dst, s.retract, now, &rep)
 	return rep.Retracted, err
 }

@@ -57,10 +57,12 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 
 // pull stores the pages of one pull.
 func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
-	p.pullMu.Lock()
-	defer p.pullMu.Unlock()
 	source := p.name
 	rep := SyncReport{Source: source, Reasons: map[string]int{}}
+	if err := p.pull.lock(ctx); err != nil {
+		return rep, fmt.Errorf("sharing: pull %q: %w", source, err)
+	}
+	defer p.pull.unlock()
 	examples := map[string]string{}
 	start := e.now()
 	var from cte.Checkpoint

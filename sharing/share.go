@@ -392,10 +392,12 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 	if err != nil {
 		return ShareReport{Config: name}, err
 	}
-	cs.shareMu.Lock()
-	defer cs.shareMu.Unlock()
-	now := e.now()
 	rep := ShareReport{Config: name, Mode: cs.target.Mode}
+	if err := cs.share.lock(ctx); err != nil {
+		return rep, fmt.Errorf("sharing %q: %w", name, err)
+	}
+	defer cs.share.unlock()
+	now := e.now()
 	if rule.Rule().Muted {
 		rep.Muted = true
 		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelInfo, Config: name,
@@ -582,9 +584,11 @@ func byPriority(a, b item) int {
 func (e *Engine) shareAppend(ctx context.Context, cs *configState, dst *pluginState, s *scan, rep *ShareReport) error {
 	now := s.now
 	name := cs.cfg.Name
-	mu := e.targetLock(cs.cfg.Destination, cs.target.ID)
-	mu.Lock()
-	defer mu.Unlock()
+	tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
+	if err := tl.lock(ctx); err != nil {
+		return err
+	}
+	defer tl.unlock()
 	if err := e.retractItems(ctx, cs, dst, s.retract, now, rep); err != nil {
 		return err
 	}
@@ -762,10 +766,12 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		return fmt.Errorf("sharing %q: read packed indicators: %w", name, err)
 	}
 	slices.SortFunc(push, byPriority)
-	mu := e.targetLock(cs.cfg.Destination, cs.target.ID)
-	mu.Lock()
+	tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
+	if err := tl.lock(ctx); err != nil {
+		return err
+	}
 	res, perr := dst.p.Push(ctx, cs.target, indicators(push))
-	mu.Unlock()
+	tl.unlock()
 	rep.Sent = len(push)
 	if perr != nil {
 		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)

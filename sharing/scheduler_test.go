@@ -1,0 +1,126 @@
+package sharing_test
+
+import (
+	"context"
+	"iter"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/plugintest"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/memstore"
+)
+
+// slowPlugin counts pulls and pushes, takes a (fake) second for each, and
+// records the most that ran at once.
+type slowPlugin struct {
+	*plugintest.Fake
+	pulls, pushes         atomic.Int32
+	inPull, inPush        atomic.Int32
+	maxPullsAt, maxPushAt atomic.Int32
+	mu                    sync.Mutex
+}
+
+func raise(m *atomic.Int32, v int32) {
+	for {
+		old := m.Load()
+		if v <= old || m.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+func (p *slowPlugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
+	return func(yield func(cte.Page, error) bool) {
+		p.pulls.Add(1)
+		raise(&p.maxPullsAt, p.inPull.Add(1))
+		defer p.inPull.Add(-1)
+		time.Sleep(time.Second)
+		for pg, err := range p.Fake.Pull(ctx, from) {
+			if !yield(pg, err) {
+				return
+			}
+		}
+	}
+}
+
+func (p *slowPlugin) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+	p.pushes.Add(1)
+	raise(&p.maxPushAt, p.inPush.Add(1))
+	defer p.inPush.Add(-1)
+	time.Sleep(time.Second)
+	return p.Fake.Push(ctx, t, in)
+}
+
+func TestRunSchedulesSources(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := memstore.New()
+		defer store.Close()
+		eng, err := sharing.New(store)
+		require.NoError(t, err)
+		a := &slowPlugin{Fake: plugintest.NewFake()}
+		b := &slowPlugin{Fake: plugintest.NewFake()}
+		sink := &slowPlugin{Fake: plugintest.NewFake(blockTarget)}
+		quick := &slowPlugin{Fake: plugintest.NewFake()}
+		a.Feed(engInds("a", 3, ioc.SeverityHigh, time.Now())...)
+		b.Feed(engInds("b", 3, ioc.SeverityHigh, time.Now())...)
+		require.NoError(t, eng.AddPlugin("a", a, sharing.SourceSettings{SyncInterval: 10 * time.Minute}))
+		require.NoError(t, eng.AddPlugin("b", b, sharing.SourceSettings{SyncInterval: time.Hour}))
+		require.NoError(t, eng.AddPlugin("quick", quick, sharing.SourceSettings{SyncInterval: time.Minute}))
+		require.NoError(t, eng.AddPlugin("sink", sink, sharing.SourceSettings{PushOnly: true}))
+		require.NoError(t, eng.AddRule(sharing.Rule{Name: "all"}))
+		ctx, cancel := context.WithCancel(t.Context())
+		for _, src := range []string{"a", "b"} {
+			require.NoError(t, eng.AddSharing(ctx, sharing.Config{Name: src + "-to-sink", Source: src, Rule: "all",
+				Destination: "sink", Target: blockTarget.ID}))
+		}
+
+		done := make(chan error)
+		go func() { done <- eng.Run(ctx) }()
+		time.Sleep(25*time.Minute - 30*time.Second)
+		synctest.Wait()
+		assert.Equal(t, int32(3), a.pulls.Load(), "a at 0, 10 and 20 minutes")
+		assert.Equal(t, int32(1), b.pulls.Load(), "b at 0")
+		assert.Equal(t, int32(25), quick.pulls.Load(), "quick every minute")
+		assert.Equal(t, int32(2), sink.pushes.Load(), "one push per source, then nothing new")
+		assert.Equal(t, int32(1), sink.maxPushAt.Load(), "pushes to one target are serialised")
+		assert.Len(t, sink.Contents(blockTarget.ID), 6)
+
+		// A manual sync while Run runs waits for the scheduled one.
+		var wg sync.WaitGroup
+		for range 3 {
+			wg.Go(func() { _, _ = eng.SyncSource(ctx, "a") })
+		}
+		wg.Wait()
+		assert.Equal(t, int32(1), a.maxPullsAt.Load(), "one pull per source at a time")
+
+		cancel()
+		require.NoError(t, <-done, "Run stops cleanly on cancel")
+
+		logs, err := eng.Logs(t.Context(), sharing.LogFilter{Config: "quick", MinLevel: slog.LevelWarn})
+		require.NoError(t, err)
+		require.Len(t, logs, 1)
+		assert.Contains(t, logs[0].Message, "under 5m0s")
+	})
+}
+
+func TestRunNeedsASource(t *testing.T) {
+	t.Parallel()
+	eng, err := sharing.New(memstore.New())
+	require.NoError(t, err)
+	require.NoError(t, eng.AddPlugin("dest", plugintest.NewFake(blockTarget), sharing.SourceSettings{}))
+	err = eng.Run(t.Context())
+	require.Error(t, err)
+	assert.True(t, strings.Contains(err.Error(), "SyncInterval"))
+}

@@ -1,0 +1,117 @@
+package sharing
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ctexchange/cte/ioc"
+)
+
+func TestFingerprint(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	base := ioc.Indicator{Type: ioc.TypeSHA256, Value: ioc.EmptySHA256, Severity: ioc.SeverityHigh,
+		Comments: "c", Tags: []string{"a", "b"}, LastSeen: at, FirstSeen: at}
+	fp := fingerprint(&base)
+	same := base
+	same.LastSeen, same.FirstSeen, same.ExpiresAt, same.Reputation, same.Source = at.Add(time.Hour), at.Add(-time.Hour), at, 9, "x"
+	same.Tags = []string{"b", "a"}
+	assert.Equal(t, fp, fingerprint(&same), "lastSeen, firstSeen, expiry, reputation, source and tag order do not count")
+	for name, edit := range map[string]func(*ioc.Indicator){
+		"type":     func(i *ioc.Indicator) { i.Type = ioc.TypeMD5 },
+		"value":    func(i *ioc.Indicator) { i.Value = ioc.Placeholder },
+		"severity": func(i *ioc.Indicator) { i.Severity = ioc.SeverityLow },
+		"comments": func(i *ioc.Indicator) { i.Comments = "d" },
+		"tags":     func(i *ioc.Indicator) { i.Tags = []string{"a"} },
+		"boundary": func(i *ioc.Indicator) { i.Comments, i.Tags = "ca", []string{"b"} },
+	} {
+		x := base
+		x.Tags = append([]string(nil), base.Tags...)
+		edit(&x)
+		assert.NotEqual(t, fp, fingerprint(&x), name)
+	}
+	assert.Equal(t, []string{"a", "b"}, base.Tags)
+	unsorted := base
+	unsorted.Tags = []string{"b", "a"}
+	fingerprint(&unsorted)
+	assert.Equal(t, []string{"b", "a"}, unsorted.Tags, "fingerprint does not sort the caller's tags")
+}
+
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	le := func(s LedgerState, fp uint64, next time.Time) *LedgerEntry {
+		return &LedgerEntry{State: s, Fingerprint: fp, NextAttempt: next}
+	}
+	for _, tc := range []struct {
+		name string
+		prev *LedgerEntry
+		want action
+	}{
+		{"never shared", nil, actNew},
+		{"applied same", le(StateApplied, 1, time.Time{}), actUnchanged},
+		{"applied changed", le(StateApplied, 2, time.Time{}), actChanged},
+		{"rejected same", le(StateRejected, 1, time.Time{}), actRejected},
+		{"rejected changed", le(StateRejected, 2, time.Time{}), actChanged},
+		{"retryable due", le(StateRetryable, 1, now), actRetry},
+		{"retryable waiting", le(StateRetryable, 1, now.Add(time.Second)), actWaiting},
+		{"retryable changed", le(StateRetryable, 2, now.Add(time.Hour)), actChanged},
+		{"retracted", le(StateRetracted, 1, time.Time{}), actNew},
+		{"over capacity", le(StateOverCapacity, 1, time.Time{}), actNew},
+	} {
+		assert.Equal(t, tc.want, decide(tc.prev, 1, now), tc.name)
+	}
+}
+
+func TestExpired(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	aging := 90 * 24 * time.Hour
+	for _, tc := range []struct {
+		name string
+		en   Entry
+		want bool
+	}{
+		{"fresh", Entry{Indicator: ioc.Indicator{LastSeen: now.Add(-time.Hour)}}, false},
+		{"exactly at aging", Entry{Indicator: ioc.Indicator{LastSeen: now.Add(-aging)}}, false},
+		{"past aging", Entry{Indicator: ioc.Indicator{LastSeen: now.Add(-aging - time.Second)}}, true},
+		{"expiresAt passed", Entry{Indicator: ioc.Indicator{LastSeen: now, ExpiresAt: now}}, true},
+		{"expiresAt ahead", Entry{Indicator: ioc.Indicator{LastSeen: now, ExpiresAt: now.Add(time.Second)}}, false},
+		{"no lastSeen: stored time", Entry{StoredAt: now.Add(-aging - time.Hour)}, true},
+		{"no times at all", Entry{}, false},
+	} {
+		assert.Equal(t, tc.want, expired(&tc.en, aging, now), tc.name)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	e := &Engine{retryBase: time.Minute, retryMax: 6 * time.Hour}
+	assert.Equal(t, time.Minute, e.backoff(1))
+	assert.Equal(t, 2*time.Minute, e.backoff(2))
+	assert.Equal(t, 8*time.Minute, e.backoff(4))
+	assert.Equal(t, 6*time.Hour, e.backoff(12))
+	assert.Equal(t, 6*time.Hour, e.backoff(1000))
+	WithRetryBackoff(time.Second, 3*time.Second)(e)
+	assert.Equal(t, 2*time.Second, e.backoff(2))
+	assert.Equal(t, 3*time.Second, e.backoff(3))
+}
+
+func TestBatches(t *testing.T) {
+	t.Parallel()
+	in := []int{1, 2, 3, 4, 5}
+	assert.Equal(t, [][]int{{1, 2}, {3, 4}, {5}}, batches(in, 2))
+	assert.Equal(t, [][]int{{1, 2, 3, 4, 5}}, batches(in, 0))
+	assert.Empty(t, batches([]int(nil), 3))
+	b := batches(in, 2)
+	b[0] = append(b[0], 99)
+	assert.Equal(t, 3, in[2], "a batch cannot grow into the next")
+}
+
+func TestListBytes(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, int64(65), listBytes(ioc.EmptySHA256))
+	assert.Equal(t, int64(1), listBytes(""))
+}
