@@ -71,9 +71,9 @@ type pluginState struct {
 }
 
 type configState struct {
-	cfg     Config
-	target  cte.Target
-	share   waitLock // one share at a time
+	cfg    Config
+	target cte.Target
+	share  waitLock // one share at a time
 }
 
 // Option configures an Engine.
