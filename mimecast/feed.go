@@ -148,6 +148,7 @@ func (v *invalids) total() int {
 type feedParser struct {
 	md5, sha256 bool     // hash types wanted
 	tags        []string // tags of every indicator, shared (cap == len)
+	buf         []byte   // scratch for one row
 }
 
 // feedResult is what one page gave.
@@ -223,42 +224,114 @@ func (p *feedParser) parse(body []byte, out []ioc.Indicator) (feedResult, error)
 				res.invalid.add("timestamp: not RFC 3339", string(row[colTS]))
 			}
 		}
-		comment := ""
+		// One string per row holds the comment and both hashes in normal form.
+		buf := p.buf[:0]
 		if colSender >= 0 {
-			if s := bytes.TrimSpace(row[colSender]); len(s) > 0 && string(s) != "null" {
-				comment = "Sent from " + string(s)
+			if snd := asciiTrim(row[colSender]); len(snd) > 0 && string(snd) != "null" {
+				buf = append(buf, "Sent from "...)
+				buf = append(buf, snd...)
 			}
 		}
+		commentEnd, shaAt, md5At := len(buf), -1, -1
 		if p.sha256 && colSHA >= 0 {
-			res.indicators = p.add(res.indicators, &res.invalid, ioc.TypeSHA256, row[colSHA], comment, ts)
+			if h, ok := hashField(&res.invalid, ioc.TypeSHA256, row[colSHA]); ok {
+				shaAt = len(buf)
+				buf = appendLower(buf, h)
+			}
 		}
 		if p.md5 && colMD5 >= 0 {
-			res.indicators = p.add(res.indicators, &res.invalid, ioc.TypeMD5, row[colMD5], comment, ts)
+			if h, ok := hashField(&res.invalid, ioc.TypeMD5, row[colMD5]); ok {
+				md5At = len(buf)
+				buf = appendLower(buf, h)
+			}
+		}
+		p.buf = buf
+		if shaAt < 0 && md5At < 0 {
+			continue
+		}
+		str := string(buf)
+		comment := str[:commentEnd]
+		if shaAt >= 0 {
+			res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeSHA256, Value: str[shaAt : shaAt+64], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+		}
+		if md5At >= 0 {
+			res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeMD5, Value: str[md5At : md5At+32], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
 		}
 	}
 	return res, nil
 }
 
-func (p *feedParser) add(out []ioc.Indicator, inv *invalids, t ioc.Type, raw []byte, comment string, ts time.Time) []ioc.Indicator {
-	raw = bytes.TrimSpace(raw)
+// hashField checks one hash cell: it returns the trimmed value when it is hex of
+// the type's length, and otherwise counts why not (empty, null, or the rule
+// ioc.Parse names).
+func hashField(inv *invalids, t ioc.Type, raw []byte) ([]byte, bool) {
+	raw = asciiTrim(raw)
+	n := 64
+	if t == ioc.TypeMD5 {
+		n = 32
+	}
 	switch {
 	case len(raw) == 0:
 		inv.add(t.String()+": empty", "")
-		return out
+		return nil, false
 	case string(raw) == "null":
 		inv.add(t.String()+": null", "null")
-		return out
+		return nil, false
+	case len(raw) == n && isHexBytes(raw):
+		return raw, true
 	}
-	v, err := ioc.Parse(t, string(raw))
-	if err != nil {
-		reason := err.Error()
-		if pe, ok := err.(*ioc.ParseError); ok {
-			reason = pe.Rule
+	_, err := ioc.Parse(t, string(raw))
+	inv.add(t.String()+": "+ruleOrNotHex(err), string(raw))
+	return nil, false
+}
+
+func ruleOrNotHex(err error) string {
+	if err == nil {
+		return "not hex"
+	}
+	return ruleOf(err)
+}
+
+func isHexBytes(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
 		}
-		inv.add(t.String()+": "+reason, string(raw))
+	}
+	return true
+}
+
+// appendLower appends hex digits in lower case.
+func appendLower(dst, hex []byte) []byte {
+	n := len(dst)
+	dst = append(dst, hex...)
+	for i := n; i < len(dst); i++ {
+		if c := dst[i]; 'A' <= c && c <= 'F' {
+			dst[i] = c + 'a' - 'A'
+		}
+	}
+	return dst
+}
+
+// asciiTrim trims ASCII white space, as ioc.Parse does.
+func asciiTrim(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// add appends one hash indicator, or counts why raw is not one.
+func (p *feedParser) add(out []ioc.Indicator, inv *invalids, t ioc.Type, raw []byte, comment string, ts time.Time) []ioc.Indicator {
+	h, ok := hashField(inv, t, raw)
+	if !ok {
 		return out
 	}
-	return append(out, ioc.Indicator{Type: t, Value: v, Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+	return append(out, ioc.Indicator{Type: t, Value: string(appendLower(nil, h)), Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
 }
 
 func trimCR(b []byte) []byte {

@@ -3,6 +3,7 @@ package mimecast
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -118,14 +119,22 @@ func BenchmarkFeedParse(b *testing.B) {
 	p := parserBoth()
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
-	b.ResetTimer()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu0 := cpuTime()
 	for b.Loop() {
 		res, err := p.parse(body, nil)
 		if err != nil || len(res.indicators) != 2*rows {
 			b.Fatalf("parse: %v, %d indicators", err, len(res.indicators))
 		}
 	}
+	cpu := cpuTime() - cpu0
+	runtime.ReadMemStats(&after)
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(rows*b.N)/cpu.Seconds(), "rows/cpu-s")
+	}
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(rows*b.N), "allocs/row")
 }
 
 func TestFeedParseAllocsPerRow(t *testing.T) {
