@@ -361,12 +361,6 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 
 // ---- sharing ----
 
-type sharingJSON struct {
-	sharing.SharingStatus
-	LastRun *time.Time `json:"LastRun,omitempty"`
-	LastOK  *time.Time `json:"LastOK,omitempty"`
-}
-
 func (a *app) cmdSharing(ctx context.Context, args []string) int {
 	if len(args) > 0 {
 		return a.usageErr("sharing", "takes no arguments")

@@ -214,7 +214,7 @@ func TestUnknownTargetIsAConfigError(t *testing.T) {
 	f := newFakes(t, strings.Replace(fakeConfig, "target: operation/BLOCK", "target: operation/BLOK", 1))
 	code, _, errs := f.cte(t, "sharing")
 	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, f.path+`:35: sharing.netskope-to-mimecast.target: target "operation/BLOK" is not a target of destination "mimecast"`)
+	assert.Equal(t, f.path+`:35: sharing[1].target: target "operation/BLOK" is not a target of destination "mimecast": choose one of operation/BLOCK, operation/ALLOW, operation/DELETE, managed-url/block, managed-url/permit`+"\n", errs)
 }
 
 func TestUsage(t *testing.T) {

@@ -45,7 +45,6 @@ type PluginConfig struct {
 	Aging        time.Duration
 	Config       json.RawMessage // checked against the driver's manifest, defaults filled in
 
-	line     int            // of the plugin's name
 	cfgLine  int            // of its config key, or its name when absent
 	keyLines map[string]int // config key -> line
 }
@@ -54,8 +53,8 @@ type PluginConfig struct {
 type SharingConfig struct {
 	sharing.Config
 
-	line      int
-	fieldLine map[string]int
+	index     int            // in the sharing list
+	fieldLine map[string]int // key -> line
 }
 
 // Plugin returns the plugin configuration called name.
@@ -435,7 +434,7 @@ func (l *loader) plugins(n *yaml.Node) []*PluginConfig {
 			l.errorf(e.val, path, "must be a mapping with the keys %s", strings.Join(pluginKeys, ", "))
 			continue
 		}
-		p := &PluginConfig{Name: e.key.Value, line: e.key.Line, cfgLine: e.key.Line, SyncInterval: defaultSyncInterval, Aging: sharing.DefaultAging}
+		p := &PluginConfig{Name: e.key.Value, cfgLine: e.key.Line, SyncInterval: defaultSyncInterval, Aging: sharing.DefaultAging}
 		m := l.mapping(e.val, path, pluginKeys)
 		var drv cte.Driver
 		typeOK := false
@@ -807,7 +806,7 @@ func (l *loader) sharing(n *yaml.Node, cfg *Config) []SharingConfig {
 			l.errorf(it, path, "must be a mapping with the keys %s", strings.Join(sharingKeys, ", "))
 			continue
 		}
-		s := SharingConfig{line: it.Line, fieldLine: map[string]int{}}
+		s := SharingConfig{index: i, fieldLine: map[string]int{}}
 		m := l.mapping(it, path, sharingKeys)
 		vals := map[string]string{}
 		ok := true

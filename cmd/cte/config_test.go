@@ -355,3 +355,21 @@ func TestSuggest(t *testing.T) {
 	assert.Equal(t, "", suggest("completely_else", pluginKeys))
 	assert.Equal(t, "", suggest("type", pluginKeys))
 }
+
+func TestOpenPluginPlacesDriverErrors(t *testing.T) {
+	t.Parallel()
+	reg := newRegistry()
+	for _, tc := range []struct{ old, new, want string }{
+		{"base_url: us", "base_url: us\n      auth: oauth",
+			"cte.yaml:8: plugins.mimecast.config.client_id: required for auth oauth (API 2.0): copy it from the Mimecast API 2.0 application"},
+		{"secret_key: ${MC_SECRET_KEY}", "secret_key: not*base64!" + secAppKey,
+			"cte.yaml:13: plugins.mimecast.config.secret_key: is not valid base64: paste the Secret Key exactly as Mimecast showed it when the keys were created"},
+	} {
+		cfg, err := ParseConfig("cte.yaml", []byte(edit(t, tc.old, tc.new)), reg, testEnv())
+		require.NoError(t, err)
+		_, err = cfg.OpenPlugin(t.Context(), reg, cfg.Plugins[0])
+		require.Error(t, err)
+		assert.Equal(t, tc.want, err.Error())
+		assert.True(t, errors.Is(err, cte.ErrInvalidConfig))
+	}
+}

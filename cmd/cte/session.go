@@ -168,18 +168,12 @@ func (a *app) openSession(ctx context.Context, mode sessionMode) (*session, int)
 	return s, exitOK
 }
 
-// sharingError places an error of Engine.AddSharing at its sharing entry.
+// sharingError places an error of Engine.AddSharing at its sharing entry. The
+// loader has checked the names already, so what remains concerns the target: one
+// the destination does not offer, or one whose types the rule can never match.
 func (c *Config) sharingError(sc SharingConfig, err error) *LineError {
-	line := sc.line
-	path := "sharing." + sc.Name
-	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "sharing ") {
-		msg = msg[i+2:]
-	}
-	if strings.HasPrefix(msg, "target ") {
-		line, path = sc.fieldLine["target"], path+".target"
-	}
-	return &LineError{File: c.Path, Line: line, Path: path, Msg: scrub(msg, c.secrets)}
+	msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("sharing %q: ", sc.Name))
+	return &LineError{File: c.Path, Line: sc.fieldLine["target"], Path: fmt.Sprintf("sharing[%d].target", sc.index), Msg: scrub(msg, c.secrets)}
 }
 
 // cliPlugin wraps a plugin for the command line: it remembers the targets the
