@@ -51,6 +51,11 @@
 // Connection errors, 429 and 5xx are retried by internal/httpx, honouring
 // X-RateLimit-Reset.
 //
+// Validate reads the account: refused keys wrap cte.ErrAuth and name the keys to
+// check; an account without the "BYO: Threat Intelligence [1089]" package gives
+// [ErrNoBYO] (which wraps cte.ErrNotSupported): GetTargets then offers only the
+// managed-url targets, and pulls still work.
+//
 // Push accounts for every indicator: a batch that fails does not stop the others;
 // every per-hash failure becomes a cte.Rejected with Mimecast's code, message and
 // retryable flag; a spent quota stops the push, marks the unsent rest retryable and
