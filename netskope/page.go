@@ -1,6 +1,7 @@
 package netskope
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,20 @@ var special = func() (t [256]bool) {
 	}
 	return t
 }()
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// specialWord reports whether any of the 8 bytes in x is special: below 0x20, '"',
+// '\\' or non-ASCII (the exact "has less" and "has zero" bit tests).
+func specialWord(x uint64) bool {
+	low := (x - 0x20*lsb) &^ x
+	q := x ^ ('"' * lsb)
+	bs := x ^ ('\\' * lsb)
+	return (low|((q-lsb)&^q)|((bs-lsb)&^bs)|x)&msb != 0
+}
 
 type pageDecoder struct {
 	b        []byte
@@ -82,6 +97,9 @@ func (d *pageDecoder) rawString() ([]byte, bool, error) {
 	i := start
 	plain := true
 	for {
+		for i+8 <= len(b) && !specialWord(binary.LittleEndian.Uint64(b[i:])) {
+			i += 8
+		}
 		for i < len(b) && !special[b[i]] {
 			i++
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -276,4 +277,39 @@ func FuzzDecodeAlertPage(f *testing.F) {
 			t.Fatalf("problems %q, reference counted %d, input %q", got.Problems, len(want.Problems), b)
 		}
 	})
+}
+
+func TestSpecialWord(t *testing.T) {
+	t.Parallel()
+	check := func(w [8]byte) {
+		want := false
+		for _, c := range w {
+			want = want || special[c]
+		}
+		x := uint64(0)
+		for i := 7; i >= 0; i-- {
+			x = x<<8 | uint64(w[i])
+		}
+		if got := specialWord(x); got != want {
+			t.Fatalf("specialWord(%q) = %v, want %v", w[:], got, want)
+		}
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			w := [8]byte{'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'}
+			w[pos] = byte(c)
+			check(w)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		var w [8]byte
+		for i := range w {
+			w[i] = byte(0x20 + r.IntN(0x60)) // mostly plain ASCII, sometimes '"' or '\\'
+			if r.IntN(40) == 0 {
+				w[i] = byte(r.IntN(256))
+			}
+		}
+		check(w)
+	}
 }
