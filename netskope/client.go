@@ -147,6 +147,7 @@ type authTransport struct {
 	v1   *rate.Limiter
 }
 
+// RoundTrip implements http.RoundTripper.
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case strings.HasPrefix(req.URL.Path, "/api/v2/"):
@@ -173,6 +174,7 @@ type logTransport struct {
 	log  *slog.Logger
 }
 
+// RoundTrip implements http.RoundTripper.
 func (t *logTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(req)
 	if !t.log.Enabled(req.Context(), slog.LevelDebug) {

@@ -32,8 +32,11 @@ const (
 	DefaultInitialRangeDays = 7
 )
 
-// Config is the configuration of a Client and its Plugin. The JSON keys are those of
-// the driver's manifest.
+// Config is the configuration of a Client and its Plugin; ParseConfig reads it from
+// the driver's JSON form (keys as in the manifest). Built in Go, zero fields take
+// defaults: nil AlertTypes and HashTypes mean both, nil FileHashListTypes means
+// sha256, zero MaxListMB means 8; an empty non-nil slice means none. A zero
+// InitialRangeDays starts the first pull now (the manifest's default is 7).
 type Config struct {
 	// TenantURL is the tenant, https://<name>.goskope.com or a regional host. A bare
 	// tenant name such as "acme" means https://acme.goskope.com; see ParseTenantURL.
@@ -187,6 +190,7 @@ type rawConfig struct {
 // stringList reads a JSON array of strings or one comma-separated string.
 type stringList []string
 
+// UnmarshalJSON implements json.Unmarshaler.
 func (l *stringList) UnmarshalJSON(b []byte) error {
 	var ss []string
 	if err := json.Unmarshal(b, &ss); err == nil {

@@ -1,6 +1,7 @@
 package netskope_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -22,6 +23,7 @@ func Example() {
 		netskopetest.WithFileHashList("CE_Malware_Hashes"))
 	defer s.Close()
 
+	ctx := context.Background()
 	var reg cte.Registry
 	reg.Register(netskope.Driver())
 	config, _ := json.Marshal(map[string]any{
@@ -32,14 +34,14 @@ func Example() {
 		"hash_types":      []string{"sha256"},
 		"file_hash_lists": "CE_Malware_Hashes",
 	})
-	p, err := reg.Open(ctxBackground(), "netskope", config, cte.WithName("Netskope Prod"), cte.WithClock(s.Now))
+	p, err := reg.Open(ctx, "netskope", config, cte.WithName("Netskope Prod"), cte.WithClock(s.Now))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 
 	sha256s := 0
-	for page, err := range p.Pull(ctxBackground(), nil) {
+	for page, err := range p.Pull(ctx, nil) {
 		if err != nil {
 			fmt.Println(err)
 			return
@@ -50,10 +52,10 @@ func Example() {
 	// one indicator. (The sharing engine never shares it.)
 	fmt.Println("sha256 indicators pulled:", sha256s)
 
-	targets, _ := p.GetTargets(ctxBackground())
+	targets, _ := p.GetTargets(ctx)
 	fmt.Println("target:", targets[0].ID, targets[0].Mode, targets[0].Limits.MaxBytes)
 
-	res, err := p.Push(ctxBackground(), targets[0], []ioc.Indicator{
+	res, err := p.Push(ctx, targets[0], []ioc.Indicator{
 		{Type: ioc.TypeSHA256, Value: "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"},
 		{Type: ioc.TypeSHA256, Value: "not a hash"},
 	})
