@@ -25,6 +25,7 @@ func FuzzParseQuery(f *testing.F) {
 		"((type == url)) or not not type = ipv4",
 		"type in (md5", "value == \"abc", "severity > 5", "age > 99999999999d", "a & b",
 		"tags matches \"a**\"", "value = 'x'", "firstSeen > 0000-01-01T00:00:00+01:00",
+		"type == md5\nand\tseverity > 5", `value matches "\d+\.example\\"`,
 	} {
 		f.Add(s)
 	}
@@ -42,6 +43,7 @@ func FuzzParseQuery(f *testing.F) {
 			if qe.Msg == "" {
 				t.Fatalf("ParseQuery(%q): empty message", src)
 			}
+			_ = qe.Pointer()
 			return
 		}
 		printed := q.String()

@@ -24,11 +24,30 @@ type QueryError struct {
 // Error returns "column N: message".
 func (e *QueryError) Error() string { return fmt.Sprintf("column %d: %s", e.Col, e.Msg) }
 
-// Pointer returns the query and, on the line below, a caret under the column, for
-// showing the error to a person in a terminal.
+// Pointer returns the line of the query holding the error and, below it, a caret
+// under the column, for showing the error to a person in a terminal.
 func (e *QueryError) Pointer() string {
-	pad := max(e.Col-1, 0)
-	return e.Src + "\n" + strings.Repeat(" ", pad) + "^"
+	// Find the byte offset of the column, then the line around it.
+	off, n := 0, 1
+	for off < len(e.Src) && n < e.Col {
+		_, size := utf8.DecodeRuneInString(e.Src[off:])
+		off += size
+		n++
+	}
+	start := strings.LastIndexByte(e.Src[:off], '\n') + 1
+	end := len(e.Src)
+	if i := strings.IndexByte(e.Src[off:], '\n'); i >= 0 {
+		end = off + i
+	}
+	var pad strings.Builder
+	for _, r := range e.Src[start:off] {
+		if r == '\t' {
+			pad.WriteByte('\t') // keep the caret aligned under tabs
+		} else {
+			pad.WriteByte(' ')
+		}
+	}
+	return e.Src[start:end] + "\n" + pad.String() + "^"
 }
 
 // maxDepth bounds nesting of parentheses and "not", so a hostile query cannot

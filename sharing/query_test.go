@@ -212,6 +212,22 @@ func TestQueryErrorPointer(t *testing.T) {
 	assert.Equal(t, "type == md5 and severity > 5\n                           ^", qe.Pointer())
 }
 
+func TestQueryErrorPointerMultiLine(t *testing.T) {
+	t.Parallel()
+	_, err := ParseQuery("type == md5\nand\tseverity > 5\nor tags has x")
+	var qe *QueryError
+	require.ErrorAs(t, err, &qe)
+	assert.Equal(t, 28, qe.Col, "columns count from the start of the query")
+	assert.Equal(t, "and\tseverity > 5\n   \t           ^", qe.Pointer())
+
+	_, err = ParseQuery("type ==")
+	require.ErrorAs(t, err, &qe)
+	assert.Equal(t, "type ==\n       ^", qe.Pointer(), "caret after the end")
+
+	odd := &QueryError{Src: "abc", Col: 99}
+	assert.Equal(t, "abc\n   ^", odd.Pointer(), "a column past the end does not panic")
+}
+
 func TestQueryErrorColumnCountsCharacters(t *testing.T) {
 	t.Parallel()
 	_, err := ParseQuery(`comments == "héllo" and bogus == 1`)
