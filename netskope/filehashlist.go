@@ -3,6 +3,7 @@ package netskope
 import (
 	"context"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/ctexchange/cte"
@@ -14,8 +15,9 @@ import (
 // call: POST /api/v1/updateFileHashList with name, the comma-joined list and the v1
 // token in the JSON body. The tenant answers a list identical to the current one
 // with "Duplicate request", reported as V1Duplicate. An empty hashes sends
-// ioc.Placeholder, so the profile is never empty. Errors are *Error values:
-// ErrNotFound for a name the tenant does not know, ErrPendingChanges, cte.ErrAuth.
+// ioc.Placeholder (32 "f" for MD5-only lists), so the profile is never empty.
+// Errors are *Error values: ErrNotFound for a name the tenant does not know,
+// ErrPendingChanges, cte.ErrAuth.
 func (c *Client) UpdateFileHashList(ctx context.Context, name string, hashes []string) (V1Result, error) {
 	op := fmt.Sprintf("update file hash list %q", truncate(name))
 	if c.cfg.V1Token == "" {
@@ -30,7 +32,7 @@ func (c *Client) UpdateFileHashList(ctx context.Context, name string, hashes []s
 		}
 	}
 	if len(hashes) == 0 {
-		hashes = []string{ioc.Placeholder}
+		hashes = []string{c.placeholder()}
 	}
 	body := hashListBody(name, hashes, c.cfg.V1Token)
 	a, err := c.do(ctx, call{op: op, method: "POST", path: "/api/v1/updateFileHashList", body: body})
@@ -43,6 +45,15 @@ func (c *Client) UpdateFileHashList(ctx context.Context, name string, hashes []s
 		return 0, c.scrub(e)
 	}
 	return res, nil
+}
+
+// placeholder is the value an empty File Hash List gets: ioc.Placeholder (64 "f"),
+// or 32 "f" when the lists take MD5 only.
+func (c *Client) placeholder() string {
+	if slices.Contains(c.cfg.FileHashListTypes, ioc.TypeSHA256) {
+		return ioc.Placeholder
+	}
+	return ioc.Placeholder[:32]
 }
 
 func isLowerHex(s string) bool {

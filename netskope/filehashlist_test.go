@@ -85,6 +85,16 @@ func TestPushFileHashListReplaces(t *testing.T) {
 	}
 }
 
+func TestPushFileHashListMD5Placeholder(t *testing.T) {
+	t.Parallel()
+	s := netskopetest.NewServer(t, netskopetest.WithFileHashListTypes("M", "md5"))
+	p := newPlugin(t, s, func(c *Config) { c.FileHashLists = []string{"M"}; c.FileHashListTypes = []ioc.Type{ioc.TypeMD5} })
+	res, err := p.Push(t.Context(), p.fileHashTarget("M"), nil)
+	require.NoError(t, err)
+	assert.Equal(t, cte.PushResult{}, res)
+	assert.Equal(t, []string{strings.Repeat("f", 32)}, s.FileHashList("M"))
+}
+
 func TestPushFileHashListRejects(t *testing.T) {
 	t.Parallel()
 	s := netskopetest.NewServer(t, netskopetest.WithFileHashList("L"))

@@ -160,7 +160,10 @@ func (p *Plugin) pushURLList(ctx context.Context, name string, in []ioc.Indicato
 			byEntry[e] = append(byEntry[e], ind.Value)
 		}
 	}
-	if len(order) == 0 && l.Pending == 0 {
+	// Deploy applies every staged URL-list change of the tenant. With nothing new to
+	// append, deploy only to finish a change of ours (a deploy that failed before),
+	// never to publish what an administrator staged in the UI.
+	if len(order) == 0 && (l.Pending == 0 || !strings.EqualFold(l.ModifyBy, ModifiedByAPI)) {
 		return res, nil
 	}
 	for len(order) > 0 {

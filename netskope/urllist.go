@@ -14,6 +14,9 @@ const (
 	URLListRegex = "regex"
 )
 
+// ModifiedByAPI is the modify_by of a URL list the REST API changed last.
+const ModifiedByAPI = "Netskope REST API"
+
 // URLListPlaceholder is the entry a URL list keeps when every other entry was
 // retracted: the tenant refuses an empty list. It is the Cloud Exchange default URL.
 const URLListPlaceholder = "cedefaultpush.io"
@@ -46,7 +49,7 @@ type InvalidValue struct {
 // (GET /api/v2/policy/urllist). Lists whose deletion is staged are left out.
 func (c *Client) URLLists(ctx context.Context) ([]URLList, error) {
 	k := call{op: "list URL lists", method: "GET", path: "/api/v2/policy/urllist",
-		query: map[string][]string{"field": {"id,name,data,pending,modify_type"}}}
+		query: map[string][]string{"field": {"id,name,data,pending,modify_by,modify_type"}}}
 	a, err := c.do(ctx, k)
 	if err != nil {
 		return nil, err

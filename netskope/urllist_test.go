@@ -229,6 +229,19 @@ func TestPushURLListPendingChanges(t *testing.T) {
 	assert.Zero(t, s.Deploys())
 }
 
+func TestPushURLListNeverDeploysUIChanges(t *testing.T) {
+	t.Parallel()
+	s := urlServer(t)
+	p := newPlugin(t, s, nil)
+	require.True(t, s.EditURLListInUI(1))
+	res, err := p.Push(t.Context(), cte.Target{ID: "url-list/CE_Malsites"}, []ioc.Indicator{{Type: ioc.TypeDomain, Value: "old.example.com"}})
+	require.NoError(t, err)
+	assert.Equal(t, cte.PushResult{Unchanged: 1}, res)
+	assert.Zero(t, s.Deploys(), "an administrator's staged change is not published by us")
+	l, _ := s.URLListByName("CE_Malsites")
+	assert.True(t, l.Pending)
+}
+
 func TestPushURLListDeployFailure(t *testing.T) {
 	t.Parallel()
 	s := urlServer(t)
