@@ -141,7 +141,7 @@ func (c *Client) Alerts(ctx context.Context, alertType, index, op string) (*Aler
 	p, err := DecodeAlertPage(a.body)
 	if err != nil {
 		return nil, c.scrub(&Error{Op: k.op, API: "v2", Status: a.status, Err: ErrBadAnswer, Message: strings.TrimPrefix(err.Error(), ErrBadAnswer.Error()+": "),
-			RequestID: a.header.Get("X-Request-Id"), Hint: "the next sync asks for the same page again"})
+			RequestID: a.header.Get("X-Request-Id"), Hint: "check tenant_url names a Netskope tenant; the next sync asks for the same page again"})
 	}
 	return p, nil
 }

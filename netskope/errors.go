@@ -175,7 +175,10 @@ func classifyHTTP(op, path string, resp *http.Response, body []byte) *Error {
 		e.Err = ErrRejected
 	case s == http.StatusNotFound:
 		e.Err = ErrNotFound
-		e.Hint = "check tenant_url and that the list still exists"
+		e.Hint = "check tenant_url: it must be the tenant itself, e.g. https://acme.goskope.com"
+		if strings.HasPrefix(path, "/api/v2/policy/urllist/") {
+			e.Hint = "the URL list no longer exists: pick a target GetTargets lists"
+		}
 	case s == http.StatusTooManyRequests:
 		e.Err, e.Retryable = cte.ErrRateLimited, true
 		e.Hint = "the tenant's rate limit held for longer than the retries wait; the next sync continues"

@@ -57,7 +57,7 @@ func (c *Client) URLLists(ctx context.Context) ([]URLList, error) {
 	var lists []URLList
 	if err := json.Unmarshal(a.body, &lists); err != nil {
 		return nil, c.scrub(&Error{Op: k.op, API: "v2", Status: a.status, Err: ErrBadAnswer,
-			Message: "want a JSON array of URL lists: " + snippet(a.body)})
+			Message: "want a JSON array of URL lists: " + snippet(a.body), Hint: "check tenant_url names a Netskope tenant"})
 	}
 	out := lists[:0]
 	for _, l := range lists {

@@ -2,7 +2,9 @@ package netskope
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/jarcoal/httpmock"
 	"strings"
 	"testing"
 
@@ -83,6 +85,22 @@ func TestValidateUnreachableTenant(t *testing.T) {
 	err = p.Validate(t.Context())
 	assert.ErrorIs(t, err, ErrUnavailable)
 	assert.Contains(t, err.Error(), "check tenant_url")
+}
+
+func TestValidateWrongTenant(t *testing.T) {
+	t.Parallel()
+	cl, mt := mockClient(t)
+	mt.RegisterNoResponder(httpmock.NewStringResponder(404, `<html>Not Found</html>`))
+	p := &Plugin{c: cl, index: ExportIndex("x"), log: cl.log, maxEntries: MaxListEntries}
+	err := p.Validate(t.Context())
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.Contains(t, err.Error(), "check tenant_url: it must be the tenant itself")
+	assert.NotContains(t, err.Error(), "SECRET")
+
+	mt.RegisterNoResponder(httpmock.NewStringResponder(200, `<html>login</html>`))
+	err = p.Validate(t.Context())
+	assert.ErrorIs(t, err, ErrBadAnswer)
+	assert.Contains(t, err.Error(), "check tenant_url names a Netskope tenant")
 }
 
 // TestNoTokenLeaks drives every call, good and failing, with Debug logging and checks
