@@ -35,7 +35,6 @@ type options struct {
 	logger *slog.Logger
 	now    func() time.Time
 	retry  Retry
-	newID  func() string
 }
 
 // Retry tunes the retries of transient failures (connection errors, 429, 5xx).
@@ -59,9 +58,6 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 
 // WithRetry tunes retries.
 func WithRetry(r Retry) Option { return func(o *options) { o.retry = r } }
-
-// withRequestID replaces the x-mc-req-id generator (tests).
-func withRequestID(f func() string) Option { return func(o *options) { o.newID = f } }
 
 // New returns a client for cfg. A configuration that cannot work is a
 // *cte.ConfigError.
@@ -106,9 +102,6 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		if err != nil {
 			return nil, err
 		}
-		if o.newID != nil {
-			s.newID = o.newID
-		}
 		c.signer = s
 		hx.Transport = s
 		c.http = httpx.New(hx)
@@ -129,9 +122,6 @@ func (c *Client) Auth() string { return c.cfg.Auth }
 
 // String describes the client without secrets.
 func (c *Client) String() string { return "mimecast.Client(" + c.base + ", " + c.cfg.Auth + ")" }
-
-// GoString describes the client without secrets.
-func (c *Client) GoString() string { return c.String() }
 
 // Format keeps every fmt verb from printing the client's fields.
 func (c *Client) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }

@@ -394,3 +394,25 @@ func TestSecretsNeverShown(t *testing.T) {
 		})
 	}
 }
+
+func TestTokenEndpointFailures(t *testing.T) {
+	t.Parallel()
+	c, mt := mockClient(t, mockOAuth(), WithRetry(Retry{Max: 1, WaitMin: time.Millisecond, WaitMax: time.Millisecond}))
+	assert.Equal(t, "https://mock.test", c.BaseURL())
+	assert.Equal(t, AuthOAuth, c.Auth())
+	mt.RegisterResponder("POST", "https://mock.test/oauth/token", jsonResponder(503, `{"error":"temporarily_unavailable"}`))
+	_, err := c.GetAccount(t.Context())
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, 503, e.Status)
+	assert.True(t, e.Retryable)
+	assert.NotErrorIs(t, err, cte.ErrAuth)
+	assert.Equal(t, 2, mt.GetCallCountInfo()["POST https://mock.test/oauth/token"], "a 5xx token answer is retried")
+
+	mt.RegisterResponder("POST", "https://mock.test/oauth/token", httpmock.NewErrorResponder(errors.New("connection refused")))
+	_, err = c.GetAccount(t.Context())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "/oauth/token")
+	assert.Contains(t, err.Error(), "connection refused")
+	assert.NotContains(t, err.Error(), "top-secret-client-secret")
+}
