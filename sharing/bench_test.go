@@ -1,6 +1,8 @@
 package sharing
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,4 +66,18 @@ func BenchmarkRuleParse(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRuleAllowlist is an exception listing 1,000 hashes: bisected, not scanned.
+func BenchmarkRuleAllowlist(b *testing.B) {
+	var q strings.Builder
+	q.WriteString("value in (")
+	for i := range 1000 {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "%064x", i*104729)
+	}
+	q.WriteString(")")
+	benchRule(b, Rule{Name: "allow", Filter: "severity >= medium", Exceptions: []Exception{{Name: "allowlist", Query: q.String()}}})
 }

@@ -1,6 +1,7 @@
 package sharing
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -351,8 +352,8 @@ func compileString(c *cmpExpr) pred {
 		s := c.vals[0].str
 		return func(ind *ioc.Indicator, _ time.Time) bool { return !strings.EqualFold(get(ind), s) }
 	case opIn, opNotIn:
-		list, want := strs(c.vals), c.op == opIn
-		return func(ind *ioc.Indicator, _ time.Time) bool { return inFold(get(ind), list) == want }
+		set, want := newFoldSet(c.vals), c.op == opIn
+		return func(ind *ioc.Indicator, _ time.Time) bool { return set.has(get(ind)) == want }
 	case opContains:
 		n := newNeedle(c.vals[0].str)
 		return func(ind *ioc.Indicator, _ time.Time) bool { return n.in(get(ind)) }
@@ -374,10 +375,10 @@ func compileTags(c *cmpExpr) pred {
 			return false
 		}
 	case opIn, opNotIn:
-		list, want := strs(c.vals), c.op == opIn
+		set, want := newFoldSet(c.vals), c.op == opIn
 		return func(ind *ioc.Indicator, _ time.Time) bool {
 			for _, t := range ind.Tags {
-				if inFold(t, list) {
+				if set.has(t) {
 					return want
 				}
 			}
@@ -405,12 +406,58 @@ func compileTags(c *cmpExpr) pred {
 	}
 }
 
-func strs(vals []literal) []string {
-	out := make([]string, len(vals))
+// foldSet is the value list of an in / not in clause, tested case-insensitively.
+// Short lists are scanned; long ones (an allowlist of hashes) are kept sorted in
+// ASCII lower case and searched by bisection, still without allocating.
+type foldSet struct {
+	list   []string // every value, as written; scanned when short or for non-ASCII input
+	sorted []string // long lists only: the ASCII values, lower-cased and sorted
+	other  []string // long lists only: the non-ASCII values (Unicode folding may map them to ASCII)
+}
+
+// foldSetScan is the list length up to which a scan beats bisection.
+const foldSetScan = 12
+
+func newFoldSet(vals []literal) *foldSet {
+	s := &foldSet{list: make([]string, len(vals))}
 	for i, v := range vals {
-		out[i] = v.str
+		s.list[i] = v.str
 	}
-	return out
+	if len(vals) <= foldSetScan {
+		return s
+	}
+	s.sorted = make([]string, 0, len(vals))
+	for _, v := range s.list {
+		if isASCII(v) {
+			s.sorted = append(s.sorted, strings.ToLower(v))
+		} else {
+			s.other = append(s.other, v)
+		}
+	}
+	slices.Sort(s.sorted)
+	s.sorted = slices.Compact(s.sorted)
+	return s
+}
+
+func (s *foldSet) has(x string) bool {
+	if s.sorted == nil || !isASCII(x) {
+		return inFold(x, s.list)
+	}
+	if _, found := slices.BinarySearchFunc(s.sorted, x, compareLowerASCII); found {
+		return true
+	}
+	return inFold(x, s.other)
+}
+
+// compareLowerASCII compares a lower-case ASCII string with x lower-cased.
+func compareLowerASCII(lower, x string) int {
+	for i := 0; i < len(lower) && i < len(x); i++ {
+		a, b := lower[i], lowerASCII(x[i])
+		if a != b {
+			return int(a) - int(b)
+		}
+	}
+	return len(lower) - len(x)
 }
 
 func inFold(s string, list []string) bool {

@@ -1,6 +1,7 @@
 package sharing
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -350,5 +351,43 @@ func TestExplainAgreesWithMatch(t *testing.T) {
 			r, _ := explain(q.root, ind, testNow)
 			assert.Equal(t, q.Match(ind, testNow), r, "%s on %+v", s, ind)
 		}
+	}
+}
+
+func TestInLongList(t *testing.T) {
+	t.Parallel()
+	// Past foldSetScan values the list is bisected; the answers must not change.
+	var vals []string
+	for i := range 40 {
+		vals = append(vals, fmt.Sprintf("%064X", i*7919))
+	}
+	vals = append(vals, "Ärger", "\u212Aelvin", "x") // non-ASCII values, one folding to ASCII "kelvin"
+	list := "(" + strings.Join(vals, ", ") + ")"
+	in, err := ParseQuery("value in " + list)
+	require.NoError(t, err)
+	notIn, err := ParseQuery("value not in " + list)
+	require.NoError(t, err)
+	tags, err := ParseQuery("tags in " + list)
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		value string
+		want  bool
+	}{
+		{strings.ToLower(vals[0]), true},
+		{strings.ToLower(vals[17]), true},
+		{vals[39], true},
+		{strings.ToLower(vals[39])[:63], false},
+		{strings.ToLower(vals[39]) + "0", false},
+		{"ärger", true},
+		{"KELVIN", true},
+		{"X", true},
+		{"", false},
+		{"zzz", false},
+	} {
+		ind := &ioc.Indicator{Value: tt.value, Tags: []string{"other", tt.value}}
+		assert.Equal(t, tt.want, in.Match(ind, testNow), "in: %q", tt.value)
+		assert.Equal(t, !tt.want, notIn.Match(ind, testNow), "not in: %q", tt.value)
+		assert.Equal(t, tt.want, tags.Match(ind, testNow), "tags in: %q", tt.value)
+		assert.Equal(t, inFold(tt.value, vals), in.Match(ind, testNow), "agrees with a scan: %q", tt.value)
 	}
 }
