@@ -37,6 +37,7 @@ func (a *app) syncFlags(fs *flag.FlagSet) {
 
 func (a *app) testFlags(fs *flag.FlagSet) {
 	fs.IntVar(&a.f.days, "days", 0, "only indicators fetched in the last `N` days (default: all stored)")
+	fs.StringVar(&a.f.value, "value", "", "also say why indicator `V` is or is not shared by this configuration")
 }
 
 func (a *app) iocsFlags(fs *flag.FlagSet) {
@@ -437,10 +438,31 @@ func (a *app) cmdTest(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	var why *sharing.SharingDecision
+	if a.f.value != "" {
+		ex, err := s.eng.Explain(ctx, a.f.value)
+		if err != nil {
+			return a.fail(err)
+		}
+		why = &sharing.SharingDecision{Config: args[0], Why: "not stored: no source has reported it"}
+		for _, d := range ex.Sharing {
+			if d.Config == args[0] {
+				why = &d
+			}
+		}
+	}
 	if a.json {
-		return a.writeJSON(p)
+		return a.writeJSON(struct {
+			sharing.PlanReport
+			Value *sharing.SharingDecision `json:"ValueDecision,omitempty"`
+		}{p, why})
 	}
 	w := a.stdout
+	defer func() {
+		if why != nil {
+			fmt.Fprintf(w, "  %s: %s: %s\n", a.f.value, sharedText(why.Shared), why.Why)
+		}
+	}()
 	window := "every stored indicator"
 	if p.Window > 0 {
 		window = fmt.Sprintf("indicators fetched in the last %d days", a.f.days)
@@ -487,6 +509,13 @@ func (a *app) cmdTest(ctx context.Context, args []string) int {
 		}
 	}
 	return exitOK
+}
+
+func sharedText(shared bool) string {
+	if shared {
+		return "shared"
+	}
+	return "not shared"
 }
 
 func yesNo(b bool) string {
@@ -605,11 +634,7 @@ func (a *app) cmdExplain(ctx context.Context, args []string) int {
 		fmt.Fprintln(w)
 	}
 	for _, d := range ex.Sharing {
-		verdict := "not shared"
-		if d.Shared {
-			verdict = "shared"
-		}
-		fmt.Fprintf(w, "  %s → %s %s: %s: %s\n", d.Config, d.Destination, d.Target, verdict, d.Why)
+		fmt.Fprintf(w, "  %s → %s %s: %s: %s\n", d.Config, d.Destination, d.Target, sharedText(d.Shared), d.Why)
 		if d.Ledger != nil {
 			fmt.Fprintf(w, "    last outcome: %s at %s", d.Ledger.State, a.when(d.Ledger.At))
 			if d.Ledger.Reason != "" {

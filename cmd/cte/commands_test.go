@@ -164,10 +164,15 @@ func TestCommandsAgainstFakes(t *testing.T) {
 	assert.Contains(t, out, "from mimecast: active")
 	assert.Contains(t, out, "mimecast-to-netskope → netskope file-hash-list/CE_Malware_Hashes: shared")
 
-	code, out, errs = f.cte(t, "test", "mimecast-to-netskope", "--days", "30")
+	code, out, errs = f.cte(t, "test", "mimecast-to-netskope", "--days", "30", "--value", value)
 	require.Equal(t, exitOK, code, errs)
 	assert.Contains(t, out, "Dry run of mimecast-to-netskope")
 	assert.Contains(t, out, "unchanged:")
+	assert.Contains(t, out, "  "+value+": shared: ")
+
+	code, out, errs = f.cte(t, "test", "netskope-to-mimecast", "--value", value)
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "  "+value+": not shared: ")
 
 	code, _, errs = f.cte(t, "test", "nope")
 	assert.Equal(t, exitUsage, code)
