@@ -110,5 +110,5 @@ func BenchmarkRecordsScan(b *testing.B) {
 	}
 	n := float64(b.N * total)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/record")
-	b.ReportMetric(float64((cpuTime() - c).Nanoseconds())/n, "cpu-ns/record")
+	b.ReportMetric(float64((cpuTime()-c).Nanoseconds())/n, "cpu-ns/record")
 }

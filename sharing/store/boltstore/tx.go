@@ -131,14 +131,14 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			t.enc = appendRecord(t.enc[:0], x.Type, t.one[:])
 			e.Indicator = ioc.Indicator{}
 			if err := t.put(b, t.key, t.enc); err != nil {
-				return st, fmt.Errorf("boltstore: merge %q from %q: %w", x.Value, source, err)
+				return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
 			}
 			st.New++
 			continue
 		}
 		r := &t.mrec
 		if err := decodeRecord(x.Value, v, r, &t.mtag, t.str); err != nil {
-			return st, fmt.Errorf("boltstore: record %q: %w", x.Value, err)
+			return st, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(x.Value), err)
 		}
 		pos, found := slices.BinarySearchFunc(r.Entries, source, func(e sharing.Entry, s string) int {
 			return cmpString(e.Source, s)
@@ -159,7 +159,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		}
 		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
 		if err := t.put(b, t.key, t.enc); err != nil {
-			return st, fmt.Errorf("boltstore: merge %q from %q: %w", x.Value, source, err)
+			return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
 		}
 	}
 	return st, nil

@@ -304,11 +304,12 @@ func (s *sorted[T]) view() []*T {
 func (s *sorted[T]) remove(gone map[*T]bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	keep := func(list []*T) []*T {
-		return slices.DeleteFunc(list, func(p *T) bool { return gone[p] })
+	n := len(s.pending)
+	s.pending = slices.DeleteFunc(s.pending, func(p *T) bool { return gone[p] })
+	if n-len(s.pending) == len(gone) {
+		return // none had been merged into all yet: the usual case
 	}
-	s.pending = keep(s.pending)
-	s.all = keep(s.all)
+	s.all = slices.DeleteFunc(s.all, func(p *T) bool { return gone[p] })
 }
 
 // sliceCopy returns a copy of b that is nil when b is nil.

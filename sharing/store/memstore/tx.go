@@ -105,7 +105,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			return st, fmt.Errorf("memstore: merge from %q: %w", source, err)
 		}
 		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
-			return st, fmt.Errorf("memstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, in[i].Value, r)
+			return st, fmt.Errorf("memstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
 		}
 	}
 	s := t.s

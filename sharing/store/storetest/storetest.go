@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,6 +205,7 @@ func testMergeRejectsBadInput(t *testing.T, s sharing.Store) {
 		"not normalised": {"A", upper},
 		"not a hash":     {"A", ioc.Indicator{Type: ioc.TypeSHA256, Value: "nope"}},
 		"empty value":    {"A", ioc.Indicator{Type: ioc.TypeDomain}},
+		"too long":       {"A", ioc.Indicator{Type: ioc.TypeURL, Value: "http://evil.example/" + strings.Repeat("a", 20000)}},
 	}
 	for name, c := range cases {
 		err := s.Update(t.Context(), func(tx sharing.Tx) error {
@@ -765,12 +767,19 @@ func seedAndWriteAll(t *testing.T, s sharing.Store) func(tx sharing.Tx) error {
 				return err
 			}
 		}
-		// the writes are visible inside the transaction
+		// the writes are visible inside the transaction, to lookups and scans
 		r, ok, err := tx.Record(Hash(4))
 		if err != nil || !ok || r.Value != Hash(4) {
 			return fmt.Errorf("own write not visible: %v %v %v", r, ok, err)
 		}
-		return nil
+		n := 0
+		if err := tx.Records(func(*sharing.Record) error { n++; return nil }); err != nil {
+			return err
+		}
+		if n != 4 {
+			return fmt.Errorf("scan inside the transaction saw %d records, want 4", n)
+		}
+		return tx.LedgerEntries("c2", func(*sharing.LedgerEntry) error { n++; return nil })
 	}
 }
 

@@ -23,24 +23,33 @@ func CheckSource(what, name string) error {
 	return nil
 }
 
+// MaxValueLen is the longest indicator value a store keeps (bbolt's keys stop
+// at 32 KiB; no product takes a URL this long).
+const MaxValueLen = 16 << 10
+
 // CheckIndicator reports an indicator the store must not keep: an invalid type,
-// or a value that is not in the normal form ioc.Parse gives (a store keyed by an
-// unnormalised value would miss duplicates).
+// a value longer than MaxValueLen, or a value that is not in the normal form
+// ioc.Parse gives (a store keyed by an unnormalised value would miss
+// duplicates).
 func CheckIndicator(in *ioc.Indicator) error {
+	if len(in.Value) > MaxValueLen {
+		return fmt.Errorf("%s indicator %q is %d bytes long, longer than the %d a store keeps: drop it at the source", in.Type, Trunc(in.Value), len(in.Value), MaxValueLen)
+	}
 	if !in.Type.Valid() {
-		return fmt.Errorf("indicator %q has invalid type %d: parse it with ioc.Parse or ioc.Normalize first", trunc(in.Value), uint8(in.Type))
+		return fmt.Errorf("indicator %q has invalid type %d: parse it with ioc.Parse or ioc.Normalize first", Trunc(in.Value), uint8(in.Type))
 	}
 	v, err := ioc.Parse(in.Type, in.Value)
 	if err != nil {
 		return fmt.Errorf("indicator not stored: %w", err)
 	}
 	if v != in.Value {
-		return fmt.Errorf("%s indicator %q is not in normal form (want %q): parse it with ioc.Parse first", in.Type, trunc(in.Value), trunc(v))
+		return fmt.Errorf("%s indicator %q is not in normal form (want %q): parse it with ioc.Parse first", in.Type, Trunc(in.Value), Trunc(v))
 	}
 	return nil
 }
 
-func trunc(s string) string {
+// Trunc shortens a value for an error message.
+func Trunc(s string) string {
 	if len(s) > 80 {
 		return s[:80] + "…"
 	}

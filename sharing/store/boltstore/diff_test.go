@@ -1,0 +1,93 @@
+package boltstore_test
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/memstore"
+	"github.com/ctexchange/cte/sharing/store/storetest"
+)
+
+// TestSameAsMemstore runs one random history of merges, inactivations and
+// failed updates on both stores and checks they hold the same records after
+// every step.
+func TestSameAsMemstore(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(7, 11))
+	mem := memstore.New()
+	t.Cleanup(func() { _ = mem.Close() })
+	bolt := open(t, filepath.Join(t.TempDir(), "state.db"))
+	stores := []sharing.Store{mem, bolt}
+
+	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	sources := []string{"mimecast", "netskope", "misp"}
+	tags := [][]string{nil, {"malware"}, {"c2", "malware"}, {"phishing"}}
+	randTime := func() time.Time {
+		if rng.IntN(4) == 0 {
+			return time.Time{}
+		}
+		return base.Add(time.Duration(rng.IntN(1e6)) * time.Second)
+	}
+	for step := range 60 {
+		src := sources[rng.IntN(len(sources))]
+		in := make([]ioc.Indicator, 1+rng.IntN(40))
+		for i := range in {
+			in[i] = ioc.Indicator{Type: ioc.TypeSHA256, Value: storetest.Hash(rng.IntN(150)),
+				Severity: ioc.Severity(rng.IntN(5)), Reputation: rng.IntN(11), Comments: fmt.Sprint("c", rng.IntN(5)),
+				Tags: tags[rng.IntN(len(tags))], FirstSeen: randTime(), LastSeen: randTime(), ExpiresAt: randTime()}
+		}
+		var inactive []string
+		for range rng.IntN(10) {
+			inactive = append(inactive, storetest.Hash(rng.IntN(150)))
+		}
+		inactiveSrc := sources[rng.IntN(len(sources))]
+		fail := rng.IntN(5) == 0
+		now := base.Add(time.Duration(step) * time.Hour)
+		var stats []sharing.MergeStats
+		for _, s := range stores {
+			err := s.Update(t.Context(), func(tx sharing.Tx) error {
+				st, err := tx.Merge(src, in, now)
+				if err != nil {
+					return err
+				}
+				stats = append(stats, st)
+				if err := tx.SetInactive(inactiveSrc, inactive, now); err != nil {
+					return err
+				}
+				if fail {
+					return errors.New("fail")
+				}
+				return nil
+			})
+			require.Equal(t, fail, err != nil, "step %d: %v", step, err)
+		}
+		require.Equal(t, stats[0], stats[1], "step %d", step)
+		require.Equal(t, dump(t, mem), dump(t, bolt), "step %d", step)
+	}
+}
+
+func dump(t *testing.T, s sharing.Store) []sharing.Record {
+	t.Helper()
+	var out []sharing.Record
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		return tx.Records(func(r *sharing.Record) error {
+			c := *r
+			c.Entries = slices.Clone(r.Entries)
+			for i := range c.Entries {
+				c.Entries[i].Tags = slices.Clone(c.Entries[i].Tags)
+			}
+			out = append(out, c)
+			return nil
+		})
+	}))
+	return out
+}

@@ -1,0 +1,46 @@
+package storeutil
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/ctexchange/cte/ioc"
+)
+
+func TestPackUnpack(t *testing.T) {
+	t.Parallel()
+	zone := time.FixedZone("X", -7*3600)
+	for _, in := range []time.Time{
+		{},
+		time.Unix(0, 0),
+		time.Unix(-1, 999999999),
+		time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, zone),
+		time.Now(),
+	} {
+		got := Unpack(Pack(in))
+		assert.True(t, got == Time(in), "%v: got %v, want %v", in, got, Time(in))
+		assert.True(t, got.Equal(in), "%v", in)
+	}
+	assert.True(t, Unpack(ZeroSec, 0) == time.Time{})
+}
+
+func TestCheckIndicator(t *testing.T) {
+	t.Parallel()
+	ok := ioc.Indicator{Type: ioc.TypeDomain, Value: "evil.example"}
+	assert.NoError(t, CheckIndicator(&ok))
+	for name, in := range map[string]ioc.Indicator{
+		"type":     {Value: "evil.example"},
+		"normal":   {Type: ioc.TypeDomain, Value: "EVIL.example"},
+		"invalid":  {Type: ioc.TypeIPv4, Value: "1.2.3"},
+		"too long": {Type: ioc.TypeURL, Value: "http://x.example/" + strings.Repeat("a", MaxValueLen)},
+	} {
+		assert.Error(t, CheckIndicator(&in), name)
+	}
+	assert.Error(t, CheckSource("source", ""))
+	assert.NoError(t, CheckSource("source", "a"))
+	assert.Equal(t, 80+len("…"), len(Trunc(strings.Repeat("x", 100))))
+}
