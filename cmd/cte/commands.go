@@ -236,7 +236,7 @@ func (a *app) cmdSync(ctx context.Context, args []string) int {
 	defer s.Close()
 	sources := sourceNames(s.cfg, a.reg)
 	if a.f.source != "" {
-		if !containsStr(sources, a.f.source) {
+		if !slices.Contains(sources, a.f.source) {
 			return a.usageErr("sync", "--source %q is not a plugin that pulls; sources: %s", a.f.source, strings.Join(sources, ", "))
 		}
 		sources = []string{a.f.source}
@@ -348,7 +348,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 	}
 	defer s.Close()
 	for _, p := range s.cfg.Plugins {
-		if containsStr(sourceNames(s.cfg, a.reg), p.Name) {
+		if slices.Contains(sourceNames(s.cfg, a.reg), p.Name) {
 			fmt.Fprintf(a.stderr, "cte: syncing %s every %s\n", p.Name, p.SyncInterval)
 		}
 	}

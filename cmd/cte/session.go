@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,7 +67,7 @@ func (a *app) openPlugins(ctx context.Context, cfg *Config, names ...string) (ma
 	out := map[string]cte.Plugin{}
 	log := a.logger()
 	for _, p := range cfg.Plugins {
-		if len(names) > 0 && !containsStr(names, p.Name) {
+		if len(names) > 0 && !slices.Contains(names, p.Name) {
 			continue
 		}
 		pl, err := cfg.OpenPlugin(ctx, a.reg, p, cte.WithLogger(log.With("plugin", p.Name)), cte.WithClock(a.now))
@@ -81,15 +81,6 @@ func (a *app) openPlugins(ctx context.Context, cfg *Config, names ...string) (ma
 		out[p.Name] = wrapPlugin(pl, p.Name, progress, a.now)
 	}
 	return out, exitOK
-}
-
-func containsStr(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // sessionMode says how much of the configuration a command needs.
@@ -313,5 +304,3 @@ func errorsOf(err error) []error {
 	}
 	return []error{err}
 }
-
-var errStopped = errors.New("stopped")
