@@ -139,6 +139,12 @@ func expired(en *Entry, aging time.Duration, now time.Time) bool {
 	return !last.IsZero() && now.Sub(last) > aging
 }
 
+// neverShare is ioc.NeverShare with a cheap first test: the never-share values are
+// hashes starting with d, e or f.
+func neverShare(t ioc.Type, v string) bool {
+	return t.IsHash() && v != "" && v[0] >= 'd' && v[0] <= 'f' && ioc.NeverShare(v)
+}
+
 // listBytes is what a value costs in a list as products count it: the value and
 // its comma.
 func listBytes(value string) int64 { return int64(len(value)) + 1 }
@@ -185,12 +191,14 @@ type scan struct {
 
 	matched  int
 	counts   [len(actionNames)]int
+	types    [8]TypeCount // by ioc.Type
 	byType   map[ioc.Type]TypeCount
 	excluded map[string]int
 	send     []item // Append, keep: to push
 	retract  []item // Append, keep: applied but inactive now
 	toRetrct int
-	cands    []cand // Replace: in value order
+	cands    []cand   // Replace: in value order
+	chunks   [][]cand // cands while scanning, to avoid regrowing one huge slice
 	samples  []PlanItem
 
 	// Replace, after pack.
@@ -211,9 +219,16 @@ func (s *scan) addSample(value string, t ioc.Type, what string) {
 
 // run scans the records of the store in tx.
 func (s *scan) run(tx Tx) error {
-	s.byType = map[ioc.Type]TypeCount{}
 	s.excluded = map[string]int{}
 	appendMode := s.target.Mode == cte.Append
+	defer func() {
+		s.byType = map[ioc.Type]TypeCount{}
+		for t, c := range s.types {
+			if c.Count > 0 {
+				s.byType[ioc.Type(t)] = c
+			}
+		}
+	}()
 	err := tx.Records(func(r *Record) error {
 		en, ok := r.Entry(s.cfg.Source)
 		if !ok || (!s.since.IsZero() && en.StoredAt.Before(s.since)) {
@@ -231,7 +246,8 @@ func (s *scan) run(tx Tx) error {
 				s.toRetrct++
 				s.addSample(r.Value, en.Type, "retract")
 				if s.keep {
-					s.retract = append(s.retract, item{ind: cloneIndicator(&en.Indicator), fp: le.Fingerprint, prev: &le})
+					cp := le
+					s.retract = append(s.retract, item{ind: cloneIndicator(&en.Indicator), fp: le.Fingerprint, prev: &cp})
 				}
 			}
 			return nil
@@ -239,11 +255,9 @@ func (s *scan) run(tx Tx) error {
 		if s.retractOnly {
 			return nil
 		}
-		switch {
-		case ioc.NeverShare(r.Value):
-			s.excluded[exclNeverShare]++
-			return nil
-		case !s.target.Accepts(en.Type):
+		// The value's bytes are touched last: on a large store they are the cache
+		// misses.
+		if !s.target.Accepts(en.Type) {
 			s.excluded[exclType]++
 			return nil
 		}
@@ -254,11 +268,15 @@ func (s *scan) run(tx Tx) error {
 		if !s.rule.Match(&en.Indicator, s.now) {
 			return nil
 		}
+		if neverShare(en.Type, r.Value) {
+			s.excluded[exclNeverShare]++
+			return nil
+		}
 		s.matched++
-		tc := s.byType[en.Type]
-		tc.Count++
-		tc.Bytes += listBytes(r.Value)
-		s.byType[en.Type] = tc
+		if int(en.Type) < len(s.types) {
+			s.types[en.Type].Count++
+			s.types[en.Type].Bytes += listBytes(r.Value)
+		}
 		fp := fingerprint(&en.Indicator)
 		le, has, err := tx.Ledger(s.cfg.Name, r.Value)
 		if err != nil {
@@ -266,7 +284,8 @@ func (s *scan) run(tx Tx) error {
 		}
 		var prev *LedgerEntry
 		if has {
-			prev = &le
+			cp := le // only entries that exist go to the heap
+			prev = &cp
 		}
 		act := decide(prev, fp, s.now)
 		s.counts[act]++
@@ -284,12 +303,25 @@ func (s *scan) run(tx Tx) error {
 		}
 		c := cand{value: r.Value, typ: en.Type, sev: en.Severity, lastSeen: en.LastSeen.UnixNano(), fp: fp,
 			applied: has && le.State == StateApplied, prev: prev}
-		s.cands = append(s.cands, c)
+		if n := len(s.chunks); n == 0 || len(s.chunks[n-1]) == cap(s.chunks[n-1]) {
+			s.chunks = append(s.chunks, make([]cand, 0, 1<<15))
+		}
+		last := &s.chunks[len(s.chunks)-1]
+		*last = append(*last, c)
 		return nil
 	})
 	if err != nil || appendMode {
 		return err
 	}
+	n := 0
+	for _, c := range s.chunks {
+		n += len(c)
+	}
+	s.cands = make([]cand, 0, n)
+	for _, c := range s.chunks {
+		s.cands = append(s.cands, c...)
+	}
+	s.chunks = nil
 	return s.pack(tx)
 }
 
@@ -297,23 +329,28 @@ func (s *scan) run(tx Tx) error {
 // first, then value), computes the digest of the packed list and finds the
 // applied values it leaves out.
 func (s *scan) pack(tx Tx) error {
-	order := make([]int32, len(s.cands))
-	for i := range order {
-		order[i] = int32(i)
+	// cands are in value order, so the index breaks ties by value.
+	type key struct {
+		sev      ioc.Severity
+		lastSeen int64
+		i        int32
 	}
-	slices.SortFunc(order, func(a, b int32) int {
-		x, y := &s.cands[a], &s.cands[b]
-		if c := cmp.Compare(y.sev, x.sev); c != 0 {
-			return c
+	order := make([]key, len(s.cands))
+	for i := range order {
+		order[i] = key{s.cands[i].sev, s.cands[i].lastSeen, int32(i)}
+	}
+	slices.SortFunc(order, func(a, b key) int {
+		if a.sev != b.sev {
+			return cmp.Compare(b.sev, a.sev)
 		}
-		if c := cmp.Compare(y.lastSeen, x.lastSeen); c != 0 {
-			return c
+		if a.lastSeen != b.lastSeen {
+			return cmp.Compare(b.lastSeen, a.lastSeen)
 		}
-		return strings.Compare(x.value, y.value)
+		return cmp.Compare(a.i, b.i)
 	})
 	lim := s.target.Limits
-	for _, i := range order {
-		c := &s.cands[i]
+	for _, k := range order {
+		c := &s.cands[k.i]
 		n := listBytes(c.value)
 		if (lim.MaxItems > 0 && s.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && s.packedBytes+n > lim.MaxBytes) {
 			s.overN++
@@ -334,10 +371,11 @@ func (s *scan) pack(tx Tx) error {
 		}
 	}
 	h := sha256.New()
+	var buf []byte
 	for i := range s.cands {
 		if s.cands[i].packed {
-			h.Write([]byte(s.cands[i].value))
-			h.Write([]byte{'\n'})
+			buf = append(append(buf[:0], s.cands[i].value...), '\n')
+			h.Write(buf)
 		}
 	}
 	s.digest = hex.EncodeToString(h.Sum(nil))
@@ -372,9 +410,10 @@ func cloneIndicator(in *ioc.Indicator) ioc.Indicator {
 // digestOf returns the digest of sorted values, as pack computes it.
 func digestOf(sorted []string) string {
 	h := sha256.New()
+	var buf []byte
 	for _, v := range sorted {
-		h.Write([]byte(v))
-		h.Write([]byte{'\n'})
+		buf = append(append(buf[:0], v...), '\n')
+		h.Write(buf)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
