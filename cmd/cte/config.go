@@ -303,7 +303,7 @@ func join(path, key string) string {
 // str returns the string value of a scalar with ${VAR} expanded.
 func (l *loader) str(n *yaml.Node, path string) (string, bool) {
 	if n.Kind != yaml.ScalarNode {
-		l.errorf(n, path, "must be a single value, not a %s", kindName(n))
+		l.errorf(n, path, "must be a single value, not %s", kindName(n))
 		return "", false
 	}
 	if n.Tag == "!!null" {
@@ -326,13 +326,13 @@ func (l *loader) str(n *yaml.Node, path string) (string, bool) {
 func kindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
-		return "mapping"
+		return "a mapping"
 	case yaml.SequenceNode:
-		return "list"
+		return "a list"
 	case yaml.AliasNode:
-		return "alias"
+		return "an alias (*name); write the value itself"
 	}
-	return "value"
+	return "a value"
 }
 
 // expand replaces ${NAME} with the environment variable NAME, and ${NAME:-default}
@@ -613,7 +613,7 @@ func (l *loader) configValue(n *yaml.Node, path string, f cte.Field, known bool)
 		return out, true
 	case yaml.ScalarNode:
 	default:
-		l.errorf(n, path, "must be a value or a list, not a %s", kindName(n))
+		l.errorf(n, path, "must be a value or a list, not %s", kindName(n))
 		return nil, false
 	}
 	if n.Tag == "!!null" {

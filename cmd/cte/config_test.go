@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/sharing"
 )
 
 // Secret values used in test configurations; none may appear in any output.
@@ -263,6 +264,10 @@ func TestConfigErrorMessages(t *testing.T) {
 			`cte.yaml:38: sharing[1].name: "mimecast-to-netskope" is used twice (first at line 33); give each sharing configuration its own name`},
 		{"sharing not a list", edit(t, "sharing:\n  - name: mimecast-to-netskope", "sharing:\n  x:\n  - name: mimecast-to-netskope"), nil,
 			`cte.yaml:33: sharing: must be a list of {name, source, rule, destination, target} entries`},
+		{"list as a value", edit(t, "sync_interval: 5m", "sync_interval: [5m]"), nil,
+			`cte.yaml:6: plugins.mimecast.sync_interval: must be a single value, not a list`},
+		{"alias as a value", strings.Replace(edit(t, "base_url: us", "base_url: &u us"), "app_id: ${MC_APP_ID}", "app_id: *u", 1), nil,
+			`cte.yaml:10: plugins.mimecast.config.app_id: must be a value or a list, not an alias (*name); write the value itself`},
 		{"bad plugin name", edit(t, "  netskope:\n    type: netskope", "  net skope:\n    type: netskope"), nil,
 			`cte.yaml:15: plugins.net skope: "net skope" is not a usable name; use letters, digits, '-', '_' and '.', at most 64`},
 	}
@@ -347,6 +352,10 @@ func TestExampleConfigLoads(t *testing.T) {
 	assert.Len(t, cfg.Plugins, 2)
 	assert.Len(t, cfg.Sharing, 2)
 	assert.Equal(t, 5*time.Minute, cfg.Plugins[0].SyncInterval)
+	r, ok := cfg.Rule("all-file-hashes")
+	require.True(t, ok)
+	assert.Equal(t, []sharing.Exception{{Name: "benign", Tags: []string{"benign", "false-positive"}}}, r.Exceptions)
+	assert.Equal(t, "operation/BLOCK", cfg.Sharing[1].Target)
 }
 
 func TestSuggest(t *testing.T) {
