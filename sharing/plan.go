@@ -38,14 +38,14 @@ type PlanReport struct {
 	ByType  map[ioc.Type]TypeCount // of Matched
 	Bytes   int64                  // Replace: size of the packed list
 
-	New          int // Append: never applied; Replace: packed, not in the applied list
-	Changed      int // Append: applied or rejected before with other contents
-	Retry        int // Append: retryable and due
-	Unchanged    int // Append: applied as they are; Replace: packed and already applied
-	Rejected     int // rejected for good, left out until they change
-	Waiting      int // retryable, not due yet
-	OverCapacity int // Replace: matching but left out of the full list
-	ToRetract    int // Append: applied and now inactive; Replace: applied and no longer wanted (window 0 only)
+	New          int  // Append: never applied; Replace: packed, not in the applied list
+	Changed      int  // Append: applied or rejected before with other contents
+	Retry        int  // Append: retryable and due
+	Unchanged    int  // Append: applied as they are; Replace: packed and already applied
+	Rejected     int  // rejected for good, left out until they change
+	Waiting      int  // retryable, not due yet
+	OverCapacity int  // Replace: matching but left out of the full list
+	ToRetract    int  // Append: applied and now inactive; Replace: applied and no longer wanted (window 0 only)
 	WouldPush    bool // Replace: the packed list differs from the applied one (window 0 only)
 	Guardrail    bool // Replace: the push would be refused by the guardrail without force (window 0 only)
 
