@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ import (
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/plugintest"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/boltstore"
 	"github.com/ctexchange/cte/sharing/store/memstore"
 )
 
@@ -913,4 +915,39 @@ func TestIndicators(t *testing.T) {
 	require.Len(t, two, 2)
 	assert.Less(t, two[0].Value, two[1].Value)
 	assert.Equal(t, "netskope", two[0].Entries[0].Source)
+}
+
+// TestRestartMidShareBolt stops the engine in the middle of an Append share,
+// closes the bbolt file and reopens it in a new engine: nothing applied is sent
+// again, nothing unsent is lost, and the pull resumes from the stored checkpoint.
+func TestRestartMidShareBolt(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "cte.db")
+	db, err := boltstore.Open(path)
+	require.NoError(t, err)
+	w := newEngWorld(t)
+	eng := w.newEngine(t, db)
+	ctx, cancel := context.WithCancel(t.Context())
+	fp := &failingPlugin{Fake: w.mc, failAt: 2, during: cancel}
+	require.NoError(t, eng.AddPlugin("mimecast", fp, sharing.SourceSettings{}))
+	w.ns.SetPageSize(4)
+	feed := engInds("ns", 10, ioc.SeverityHigh, engStart)
+	w.ns.Feed(feed...)
+	_, err = eng.SyncSource(ctx, "netskope")
+	require.ErrorIs(t, err, context.Canceled)
+	require.Len(t, w.mc.Contents(blockTarget.ID), 4)
+	require.NoError(t, db.Close())
+
+	db, err = boltstore.Open(path)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	eng = w.newEngine(t, db)
+	w.ns.Feed(engInd("later", 0, ioc.SeverityHigh, engStart))
+	before := len(w.mc.Pushes())
+	rep, err := eng.SyncSource(t.Context(), "netskope")
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Indicators, "the pull resumes after the stored pages")
+	assert.Equal(t, 7, rep.Shares[0].Applied)
+	assert.Equal(t, 7, pushedValues(w.mc.Pushes()[before:]), "only what was not applied is sent")
+	assert.ElementsMatch(t, append(engValues(feed), engHash("later", 0)), w.mc.Contents(blockTarget.ID))
 }
