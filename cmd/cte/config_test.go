@@ -382,3 +382,19 @@ func TestOpenPluginPlacesDriverErrors(t *testing.T) {
 		assert.True(t, errors.Is(err, cte.ErrInvalidConfig))
 	}
 }
+
+// TestREADMEConfigLoads keeps the configuration shown in README.md valid.
+func TestREADMEConfigLoads(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	require.True(t, ok, "README.md has a yaml block")
+	block, _, ok := strings.Cut(rest, "```")
+	require.True(t, ok)
+	env := testEnv("MIMECAST_APP_ID", "id", "MIMECAST_APP_KEY", "k1", "MIMECAST_ACCESS_KEY", "k2",
+		"MIMECAST_SECRET_KEY", "c2VjcmV0", "NETSKOPE_V2_TOKEN", "t2", "NETSKOPE_V1_TOKEN", "t1")
+	cfg, err := ParseConfig("cte.yaml", []byte(block), newRegistry(), env)
+	require.NoError(t, err)
+	assert.Len(t, cfg.Sharing, 2)
+}
