@@ -181,6 +181,8 @@ type loader struct {
 	secrets []string // values of password fields
 	// envValues are the values ${VAR} brought in; they never appear in an error.
 	envValues []string
+	// brokenRules are rules with a reported problem.
+	brokenRules []string
 }
 
 func (l *loader) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -683,10 +685,13 @@ func (l *loader) rules(n *yaml.Node) []sharing.Rule {
 		if len(l.errs) == before {
 			if _, err := sharing.CompileRule(r); err != nil {
 				l.errorf(e.key, path, "%v", err)
-				continue
 			}
-			out = append(out, r)
 		}
+		if len(l.errs) > before {
+			l.brokenRules = append(l.brokenRules, r.Name) // reported; sharing entries naming it are not
+			continue
+		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -841,7 +846,9 @@ func (l *loader) sharing(n *yaml.Node, cfg *Config) []SharingConfig {
 		}
 		good := l.sharingPlugin(cfg, m["source"].val, path+".source", s.Source, true)
 		good = l.sharingPlugin(cfg, m["destination"].val, path+".destination", s.Destination, false) && good
-		if _, found := cfg.Rule(s.Rule); !found {
+		if slices.Contains(l.brokenRules, s.Rule) {
+			good = false
+		} else if _, found := cfg.Rule(s.Rule); !found {
 			good = false
 			rules := make([]string, len(cfg.Rules))
 			for i, r := range cfg.Rules {
