@@ -661,6 +661,7 @@ func TestReplacePacking(t *testing.T) {
 
 	// A byte limit: 2 values of 65 bytes fit in 130.
 	small.Limits = cte.Limits{MaxBytes: 130}
+	small.ID = "file-hash-list/bytes"
 	w.ns = plugintest.NewFake(small)
 	require.NoError(t, w.eng.AddPlugin("netskope", w.ns, sharing.SourceSettings{}))
 	require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "bytes", Source: "mimecast", Rule: "hashes",
@@ -842,6 +843,7 @@ func TestAddSharingValidation(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+	ok.Name = "mc-to-ns" // replaces the existing configuration of that list
 	require.NoError(t, w.eng.AddSharing(ctx, ok))
 	ts, err := w.eng.Targets(ctx, "netskope")
 	require.NoError(t, err)
@@ -950,4 +952,84 @@ func TestRestartMidShareBolt(t *testing.T) {
 	assert.Equal(t, 7, rep.Shares[0].Applied)
 	assert.Equal(t, 7, pushedValues(w.mc.Pushes()[before:]), "only what was not applied is sent")
 	assert.ElementsMatch(t, append(engValues(feed), engHash("later", 0)), w.mc.Contents(blockTarget.ID))
+}
+
+// TestSharedAppendTargetRetraction: two sources share to one BLOCK operation; when
+// one source's copy of a value ages out while the other still reports it, the
+// value stays on the target.
+func TestSharedAppendTargetRetraction(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	third := plugintest.NewFake()
+	require.NoError(t, w.eng.AddPlugin("third", third, sharing.SourceSettings{Aging: 365 * 24 * time.Hour}))
+	require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "third-to-mc", Source: "third", Rule: "malware",
+		Destination: "mimecast", Target: blockTarget.ID}))
+	both := engInd("both", 0, ioc.SeverityHigh, engStart)
+	only := engInd("only", 0, ioc.SeverityHigh, engStart)
+	w.ns.Feed(both, only)
+	third.Feed(both)
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	_, err = w.eng.SyncSource(ctx, "third")
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{both.Value, only.Value}, w.mc.Contents(blockTarget.ID))
+
+	w.clock.Advance(31 * 24 * time.Hour) // netskope's 30 days, not third's year
+	_, err = w.eng.Age(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{both.Value}, w.mc.Contents(blockTarget.ID), "third still shares it")
+	le, ok := w.ledger(t, "ns-to-mc", both.Value)
+	require.True(t, ok)
+	assert.Equal(t, sharing.StateRetracted, le.State)
+	assert.Contains(t, le.Reason, `"third-to-mc" still shares it`)
+	for _, c := range w.mc.Retractions() {
+		assert.NotContains(t, engValues(c.Indicators), both.Value)
+	}
+}
+
+func TestReplaceTargetTakesOneConfig(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	err := w.eng.AddSharing(t.Context(), sharing.Config{Name: "second", Source: "mimecast", Rule: "malware",
+		Destination: "netskope", Target: hashListTarget.ID})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `already filled by sharing "mc-to-ns"`)
+	// Replacing the same configuration is fine.
+	require.NoError(t, w.eng.AddSharing(t.Context(), sharing.Config{Name: "mc-to-ns", Source: "mimecast", Rule: "malware",
+		Destination: "netskope", Target: hashListTarget.ID}))
+}
+
+// TestReplaceProductOverCapacity: the product refuses a value as over capacity
+// although the engine's packing let it in; the list is not pushed again every
+// cycle for it, only after the retry delay.
+func TestReplaceProductOverCapacity(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	feed := engInds("mc", 3, ioc.SeverityHigh, engStart)
+	w.mc.Feed(feed...)
+	full := feed[2].Value
+	w.ns.SetReject(func(_ string, ind ioc.Indicator) *cte.Rejected {
+		if ind.Value == full {
+			return &cte.Rejected{Reason: cte.ReasonOverCapacity, Code: "capacity"}
+		}
+		return nil
+	})
+	rep, err := w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Shares[0].Applied)
+	assert.Equal(t, 1, rep.Shares[0].OverCapacity)
+	pushes := len(w.ns.Pushes())
+	rep, err = w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	assert.False(t, rep.Shares[0].Pushed)
+	assert.Len(t, w.ns.Pushes(), pushes)
+	w.clock.Advance(2 * time.Minute)
+	rep, err = w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	assert.True(t, rep.Shares[0].Pushed, "tried again after the delay")
+	le, ok := w.ledger(t, "mc-to-ns", full)
+	require.True(t, ok)
+	assert.Equal(t, 2, le.Attempts)
 }

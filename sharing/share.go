@@ -156,6 +156,8 @@ const (
 	exclType       = "type not accepted by the target"
 )
 
+const reasonCannotRetract = "inactive, destination cannot retract"
+
 // item is an indicator on its way to a target with its previous ledger entry.
 type item struct {
 	ind  ioc.Indicator
@@ -477,13 +479,20 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	switch {
 	case err != nil:
 		lvl = slog.LevelError
-	case rep.Rejected > 0 && rep.Applied == 0 && rep.Sent > 0, rep.OverCapacity > 0, rep.Retrying > 0:
+	case len(rep.Reasons) > 0, rep.OverCapacity > 0, rep.Retrying > 0:
 		lvl = slog.LevelWarn
+	case rep.Sent == 0 && rep.Retracted == 0 && !rep.Pushed:
+		lvl = slog.LevelDebug // nothing changed: kept, but below the default filter
 	}
-	if rep.OverCapacity > 0 {
+	switch {
+	case rep.OverCapacity > 0:
 		res = "the target is full: raise its limits, or narrow the rule so the most important indicators fit"
-	} else if rep.Retrying > 0 {
+	case rep.Retrying > 0:
 		res = "retryable rejections are sent again on later cycles"
+	case rep.Reasons[reasonCannotRetract] > 0:
+		res = "the destination cannot remove indicators: remove the aged ones by hand, or share to a target that can"
+	case rep.Rejected > 0:
+		res = "rejected indicators are not sent again until they change; see the reasons"
 	}
 	d := details("matched", rep.Matched, "sent", rep.Sent, "applied", rep.Applied, "unchanged", rep.Unchanged,
 		"rejected", rep.Rejected, "retrying", rep.Retrying, "waiting", rep.Waiting, "over capacity", rep.OverCapacity,
@@ -680,8 +689,12 @@ func (e *Engine) retractItems(ctx context.Context, cs *configState, dst *pluginS
 	name := cs.cfg.Name
 	r, ok := dst.p.(cte.Retractor)
 	if !ok {
-		rep.reason("inactive, destination cannot retract")
+		rep.reason(reasonCannotRetract)
 		return nil
+	}
+	items, err := e.othersKeep(ctx, cs, items, now, rep)
+	if err != nil {
+		return fmt.Errorf("sharing %q: retract: %w", name, err)
 	}
 	for _, b := range batches(items, cs.target.Limits.BatchSize) {
 		res, err := r.Retract(ctx, cs.target, indicators(b))
@@ -724,6 +737,72 @@ func (e *Engine) retractItems(ctx context.Context, cs *configState, dst *pluginS
 			Details: details("retracted", rep.Retracted, "examples", exampleValues(items, 3))})
 	}
 	return nil
+}
+
+// othersKeep returns the items no other sharing configuration of the same target
+// still shares. For the others, the target keeps the value: this configuration's
+// ledger records it retracted without asking the product to remove it.
+func (e *Engine) othersKeep(ctx context.Context, cs *configState, items []item, now time.Time, rep *ShareReport) ([]item, error) {
+	type sibling struct {
+		name, source string
+		aging        time.Duration
+	}
+	var sibs []sibling
+	e.mu.RLock()
+	for n, o := range e.configs {
+		if n != cs.cfg.Name && o.cfg.Destination == cs.cfg.Destination && o.target.ID == cs.target.ID {
+			aging := DefaultAging
+			if p := e.plugins[o.cfg.Source]; p != nil {
+				aging = p.settings.aging()
+			}
+			sibs = append(sibs, sibling{n, o.cfg.Source, aging})
+		}
+	}
+	e.mu.RUnlock()
+	if len(sibs) == 0 {
+		return items, nil
+	}
+	var out []item
+	var kept []LedgerEntry
+	err := e.store.View(ctx, func(tx Tx) error {
+		for i := range items {
+			it := &items[i]
+			by, err := func() (string, error) {
+				r, ok, err := tx.Record(it.ind.Value)
+				if err != nil || !ok {
+					return "", err
+				}
+				for _, s := range sibs {
+					le, ok, err := tx.Ledger(s.name, it.ind.Value)
+					if err != nil {
+						return "", err
+					}
+					if !ok || le.State != StateApplied {
+						continue
+					}
+					if en, ok := r.Entry(s.source); ok && !en.Inactive && !expired(en, s.aging, now) {
+						return s.name, nil
+					}
+				}
+				return "", nil
+			}()
+			if err != nil {
+				return err
+			}
+			if by == "" {
+				out = append(out, *it)
+				continue
+			}
+			kept = append(kept, LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, State: StateRetracted, Fingerprint: it.fp,
+				Reason: fmt.Sprintf("left on the target: sharing %q still shares it", by), At: now})
+			rep.reason("left on the target for another sharing configuration")
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, e.putLedger(ctx, cs.cfg.Name, kept)
 }
 
 func exampleValues(items []item, n int) string {
@@ -832,9 +911,10 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		if r, ok := rej[it.ind.Value]; ok {
 			rep.reason(r.Reason)
 			if r.Reason == cte.ReasonOverCapacity {
+				// The product counts its limits differently from the target's Limits:
+				// left out with a growing delay, so the list is not pushed every cycle.
 				rep.OverCapacity++
-				entries = append(entries, LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, State: StateOverCapacity,
-					Fingerprint: it.fp, Reason: r.Reason, Code: r.Code, At: now})
+				entries = append(entries, e.failed(it, now, true, r.Reason, r.Code, true))
 				continue
 			}
 			if r.Retryable {
