@@ -412,7 +412,7 @@ func TestOpenPluginPlacesDriverErrors(t *testing.T) {
 // TestREADMEConfigLoads keeps the configuration shown in README.md valid.
 func TestREADMEConfigLoads(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile("README.md")
+	doc, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
 	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
 	require.True(t, ok, "README.md has a yaml block")
