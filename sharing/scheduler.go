@@ -84,7 +84,7 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 					examples[inv.Reason] = inv.Example
 				}
 			}
-			valid := checkPage(page.Indicators, source, &rep, examples)
+			valid := checkPage(page.Indicators, &rep, examples)
 			now := e.now()
 			var st MergeStats
 			err = e.store.Update(ctx, func(tx Tx) error {
@@ -127,22 +127,36 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 	return rep, err
 }
 
-// checkPage normalises a page's indicators in place, sets their Source and drops
-// (counting them) those that are not valid indicators.
-func checkPage(in []ioc.Indicator, source string, rep *SyncReport, examples map[string]string) []ioc.Indicator {
-	out := in[:0]
-	for _, ind := range in {
-		reason := ""
-		if !ind.Type.Valid() {
+// maxValueLen is the longest value the stores keep; a longer one would make the
+// whole page fail to store, again on every pull.
+const maxValueLen = 16 << 10
+
+// checkPage returns a page's indicators normalised, without those that are not
+// valid indicators (counted in rep by reason). It copies only when it changes
+// something: the plugin's slice is never modified.
+func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) []ioc.Indicator {
+	var out []ioc.Indicator // nil while nothing changed
+	for i := range in {
+		ind := in[i]
+		v, reason := ind.Value, ""
+		switch {
+		case len(ind.Value) > maxValueLen:
+			reason = fmt.Sprintf("value longer than %d bytes", maxValueLen)
+		case !ind.Type.Valid():
 			reason = fmt.Sprintf("unknown type %d", ind.Type)
-		} else if v, err := ioc.Parse(ind.Type, ind.Value); err != nil {
-			reason = err.Error()
-			var pe *ioc.ParseError
-			if errors.As(err, &pe) {
-				reason = pe.Type.String() + ": " + pe.Rule
+		default:
+			var err error
+			if v, err = ioc.Parse(ind.Type, ind.Value); err != nil {
+				reason = err.Error()
+				var pe *ioc.ParseError
+				if errors.As(err, &pe) {
+					reason = pe.Type.String() + ": " + pe.Rule
+				}
 			}
-		} else {
-			ind.Value = v
+		}
+		if out == nil && (reason != "" || v != ind.Value) {
+			out = make([]ioc.Indicator, i, len(in))
+			copy(out, in[:i])
 		}
 		if reason != "" {
 			rep.Invalid++
@@ -152,8 +166,13 @@ func checkPage(in []ioc.Indicator, source string, rep *SyncReport, examples map[
 			}
 			continue
 		}
-		ind.Source = source
-		out = append(out, ind)
+		if out != nil {
+			ind.Value = v
+			out = append(out, ind)
+		}
+	}
+	if out == nil {
+		return in
 	}
 	return out
 }

@@ -115,3 +115,40 @@ func TestListBytes(t *testing.T) {
 	assert.Equal(t, int64(65), listBytes(ioc.EmptySHA256))
 	assert.Equal(t, int64(1), listBytes(""))
 }
+
+func TestCheckPage(t *testing.T) {
+	t.Parallel()
+	long := "http://example.com/" + string(make([]byte, maxValueLen))
+	in := []ioc.Indicator{
+		{Type: ioc.TypeMD5, Value: ioc.EmptyMD5},
+		{Type: ioc.TypeMD5, Value: "D41D8CD98F00B204E9800998ECF8427E"}, // normalised
+		{Type: ioc.TypeMD5, Value: "nope"},
+		{Type: 99, Value: "x"},
+		{Type: ioc.TypeURL, Value: long},
+	}
+	orig := append([]ioc.Indicator(nil), in...)
+	rep := SyncReport{Reasons: map[string]int{}}
+	ex := map[string]string{}
+	out := checkPage(in, &rep, ex)
+	assert.Equal(t, []ioc.Indicator{{Type: ioc.TypeMD5, Value: ioc.EmptyMD5}, {Type: ioc.TypeMD5, Value: ioc.EmptyMD5}}, out)
+	assert.Equal(t, orig, in, "the plugin's slice is not modified")
+	assert.Equal(t, 3, rep.Invalid)
+	assert.Equal(t, 1, rep.Reasons["unknown type 99"])
+	assert.Equal(t, 1, rep.Reasons["value longer than 16384 bytes"])
+	assert.Len(t, rep.Reasons, 3)
+	assert.Equal(t, "nope", ex["md5: "+reasonOf(t, ioc.TypeMD5, "nope")])
+
+	valid := []ioc.Indicator{{Type: ioc.TypeMD5, Value: ioc.EmptyMD5}}
+	got := checkPage(valid, &rep, ex)
+	assert.Same(t, &valid[0], &got[0], "an all-valid page is not copied")
+}
+
+func reasonOf(t *testing.T, typ ioc.Type, v string) string {
+	t.Helper()
+	_, err := ioc.Parse(typ, v)
+	var pe *ioc.ParseError
+	if !assert.ErrorAs(t, err, &pe) {
+		return ""
+	}
+	return pe.Rule
+}
