@@ -192,9 +192,9 @@ func (e *Engine) AddRule(r Rule) error {
 // AddSharing validates c and registers it, replacing a configuration of the same
 // name. The source must be a registered plugin that can pull, the destination one
 // whose GetTargets lists c.Target, and the rule must be registered and able to
-// match a type the target accepts. Several configurations may share an Append
-// target, but a Replace target takes one configuration only, since each push
-// replaces the whole list. A new configuration shares the existing
+// match a type the target accepts. Several configurations may share a target: a
+// Replace target then holds the union of what they select, packed together. A
+// new configuration shares the existing
 // matching active indicators of its source on its first Share.
 func (e *Engine) AddSharing(ctx context.Context, c Config) error {
 	if err := c.check(); err != nil {
@@ -243,14 +243,6 @@ func (e *Engine) AddSharing(ctx context.Context, c Config) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if t.Mode == cte.Replace {
-		for n, o := range e.configs {
-			if n != c.Name && o.cfg.Destination == c.Destination && o.target.ID == t.ID {
-				return fmt.Errorf("%s: target %q of %q is a replace list already filled by sharing %q, and each push replaces the whole list: "+
-					"put both rules' conditions in one rule, or use another list", where, t.ID, c.Destination, n)
-			}
-		}
-	}
 	l := newWaitLock()
 	if old := e.configs[c.Name]; old != nil {
 		l = old.share // a share of the replaced configuration may still run

@@ -988,16 +988,70 @@ func TestSharedAppendTargetRetraction(t *testing.T) {
 	}
 }
 
-func TestReplaceTargetTakesOneConfig(t *testing.T) {
+// TestReplaceTargetUnion: two sources feed one hash list; the list holds the
+// union, packed together, each push carries both, and each configuration's
+// ledger and lifecycle stay its own.
+func TestReplaceTargetUnion(t *testing.T) {
 	t.Parallel()
 	w := newEngWorld(t)
-	err := w.eng.AddSharing(t.Context(), sharing.Config{Name: "second", Source: "mimecast", Rule: "malware",
-		Destination: "netskope", Target: hashListTarget.ID})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), `already filled by sharing "mc-to-ns"`)
-	// Replacing the same configuration is fine.
-	require.NoError(t, w.eng.AddSharing(t.Context(), sharing.Config{Name: "mc-to-ns", Source: "mimecast", Rule: "malware",
+	ctx := t.Context()
+	third := plugintest.NewFake()
+	require.NoError(t, w.eng.AddPlugin("third", third, sharing.SourceSettings{Aging: 365 * 24 * time.Hour}))
+	require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "third-to-ns", Source: "third", Rule: "malware",
 		Destination: "netskope", Target: hashListTarget.ID}))
+	both := engInd("both", 0, ioc.SeverityHigh, engStart)
+	mcOnly := engInd("mc", 0, ioc.SeverityHigh, engStart)
+	thirdOnly := engInd("third", 0, ioc.SeverityHigh, engStart)
+	w.mc.Feed(both, mcOnly)
+	third.Feed(both, thirdOnly)
+
+	rep, err := w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Shares[0].Applied)
+	rep, err = w.eng.SyncSource(ctx, "third")
+	require.NoError(t, err)
+	sr := rep.Shares[0]
+	assert.True(t, sr.Pushed)
+	assert.Equal(t, 2, sr.Applied, "applied for this configuration, although both was on the list")
+	assert.ElementsMatch(t, []string{both.Value, mcOnly.Value, thirdOnly.Value}, w.ns.Contents(hashListTarget.ID),
+		"the second configuration's push keeps the first one's values")
+
+	// Nothing changed: neither configuration pushes.
+	pushes := len(w.ns.Pushes())
+	for _, src := range []string{"mimecast", "third"} {
+		rep, err = w.eng.SyncSource(ctx, src)
+		require.NoError(t, err)
+		assert.False(t, rep.Shares[0].Pushed, src)
+	}
+	assert.Len(t, w.ns.Pushes(), pushes)
+	p, err := w.eng.Plan(ctx, "mc-to-ns", 0)
+	require.NoError(t, err)
+	assert.False(t, p.WouldPush)
+	assert.Equal(t, int64(3*65), p.Bytes)
+
+	// Mimecast's copies age out (90 days); third's do not: only mcOnly leaves the list.
+	w.clock.Advance(91 * 24 * time.Hour)
+	rep, err = w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	assert.True(t, rep.Shares[0].Pushed)
+	assert.Equal(t, 2, rep.Shares[0].Retracted, "both are withdrawn by mc-to-ns")
+	assert.ElementsMatch(t, []string{both.Value, thirdOnly.Value}, w.ns.Contents(hashListTarget.ID))
+	le, ok := w.ledger(t, "third-to-ns", both.Value)
+	require.True(t, ok)
+	assert.Equal(t, sharing.StateApplied, le.State)
+	le, ok = w.ledger(t, "mc-to-ns", both.Value)
+	require.True(t, ok)
+	assert.Equal(t, sharing.StateRetracted, le.State)
+
+	// A muted member keeps its values on the list but adds nothing new.
+	require.NoError(t, w.eng.AddRule(sharing.Rule{Name: "malware", Filter: "severity >= medium", Muted: true}))
+	third.Feed(engInd("third", 1, ioc.SeverityHigh, w.clock.Now()))
+	w.mc.Feed(engInd("mc", 1, ioc.SeverityHigh, w.clock.Now()))
+	_, err = w.eng.SyncSource(ctx, "third")
+	require.NoError(t, err)
+	_, err = w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{both.Value, thirdOnly.Value, engHash("mc", 1)}, w.ns.Contents(hashListTarget.ID))
 }
 
 // TestReplaceProductOverCapacity: the product refuses a value as over capacity

@@ -36,7 +36,7 @@ type PlanReport struct {
 
 	Matched int                    // active indicators of the source that match the rule and the target takes
 	ByType  map[ioc.Type]TypeCount // of Matched
-	Bytes   int64                  // Replace: size of the packed list
+	Bytes   int64                  // Replace: size of the packed list (of every configuration of the target)
 
 	New          int  // Append: never applied; Replace: packed, not in the applied list
 	Changed      int  // Append: applied or rejected before with other contents
@@ -65,19 +65,25 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 		return PlanReport{Config: name}, err
 	}
 	now := e.now()
-	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, sample: planSample}
+	var since time.Time
 	if window > 0 {
-		s.since = now.Add(-window)
+		since = now.Add(-window)
 	}
+	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, since: since, sample: planSample}
+	var rs *replaceSet
 	var applied AppliedSet
 	var haveApplied bool
 	err = e.store.View(ctx, func(tx Tx) error {
-		if err := s.run(tx); err != nil {
+		if cs.target.Mode == cte.Append {
+			return s.run(tx)
+		}
+		var err error
+		if rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, since, planSample); err != nil {
 			return err
 		}
-		if cs.target.Mode == cte.Replace {
-			applied, haveApplied, err = tx.AppliedSet(name)
-		}
+		s = rs.members[0]
+		s.samples = rs.samples
+		applied, haveApplied, err = tx.AppliedSet(name)
 		return err
 	})
 	if err != nil {
@@ -93,12 +99,13 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 		p.Unchanged, p.ToRetract = s.counts[actUnchanged], s.toRetrct
 		return p, nil
 	}
-	p.Bytes, p.New, p.Unchanged, p.OverCapacity = s.packedBytes, s.newInList, s.keptIn, s.overN
+	p.Bytes = rs.packedBytes
+	p.New, p.Unchanged, p.OverCapacity = s.listCounts()
 	if window == 0 {
 		p.ToRetract = len(s.retractVals)
-		p.WouldPush = haveApplied && applied.Digest != s.digest || !haveApplied && (s.packedN > 0 || s.appliedN > 0)
-		p.Guardrail = p.WouldPush && e.guardShare < 1 && s.appliedN >= e.guardMin &&
-			float64(s.removeN) > e.guardShare*float64(s.appliedN)
+		p.WouldPush = haveApplied && applied.Digest != rs.digest || !haveApplied && (rs.packedN > 0 || rs.appliedN > 0)
+		p.Guardrail = p.WouldPush && e.guardShare < 1 && rs.appliedN >= e.guardMin &&
+			float64(rs.removeN) > e.guardShare*float64(rs.appliedN)
 	}
 	return p, nil
 }

@@ -36,7 +36,7 @@ type ShareReport struct {
 	Muted        bool           // the rule is muted: nothing was shared
 	Matched      int            // active indicators of the source that match and the target takes
 	Sent         int            // indicators given to Push
-	Applied      int            // newly applied: the target did not hold them, or held another version
+	Applied      int            // newly applied for this configuration (new, changed, or retried)
 	Unchanged    int            // already applied (Append: as they are, so not sent again)
 	Rejected     int            // refused for good (this run, or earlier with the same fingerprint)
 	Retrying     int            // refused or not sent this run; retried on a later cycle
@@ -203,14 +203,7 @@ type scan struct {
 	chunks   [][]cand // cands while scanning, to avoid regrowing one huge slice
 	samples  []PlanItem
 
-	// Replace, after pack.
-	packedN, overN    int
-	packedBytes       int64
-	digest            string
-	appliedN, removeN int
-	retractVals       []LedgerEntry // Replace: applied, no longer desired at all
-	newInList, keptIn int
-	overSample        []string
+	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
 }
 
 func (s *scan) addSample(value string, t ioc.Type, what string) {
@@ -324,22 +317,122 @@ func (s *scan) run(tx Tx) error {
 		s.cands = append(s.cands, c...)
 	}
 	s.chunks = nil
-	return s.pack(tx)
+	return nil
 }
 
-// pack fills the Replace target by priority (severity, then lastSeen, newest
-// first, then value), computes the digest of the packed list and finds the
-// applied values it leaves out.
-func (s *scan) pack(tx Tx) error {
-	// cands are in value order, so the index breaks ties by value.
+// replaceSet is the desired content of a Replace target: the union of what its
+// sharing configurations select, packed into the target's limits.
+type replaceSet struct {
+	target  cte.Target
+	members []*scan // [0] is the configuration being shared or planned
+	list    []cand  // the union in value order (members[0].cands when alone)
+	sample  int
+	samples []PlanItem
+
+	packedN, overN    int
+	packedBytes       int64
+	digest            string
+	appliedN, removeN int // applied values of all members, and those the list drops
+	overSample        []string
+}
+
+func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
+	if len(rs.samples) < rs.sample {
+		rs.samples = append(rs.samples, PlanItem{Value: value, Type: t, Action: what})
+	}
+}
+
+// replaceSet selects, for the Replace target of cs, what cs and every other
+// configuration of the same target want, and packs the union.
+func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int) (*replaceSet, error) {
+	rs := &replaceSet{target: cs.target, sample: sample}
+	rs.members = append(rs.members, &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: aging, now: now, since: since})
+	e.mu.RLock()
+	var names []string
+	for n, o := range e.configs {
+		if n != cs.cfg.Name && o.cfg.Destination == cs.cfg.Destination && o.target.ID == cs.target.ID {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		o := e.configs[n]
+		r, src := e.rules[o.cfg.Rule], e.plugins[o.cfg.Source]
+		if r == nil || src == nil {
+			continue
+		}
+		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: r, aging: src.settings.aging(), now: now, since: since})
+	}
+	e.mu.RUnlock()
+	for i, m := range rs.members {
+		if err := m.run(tx); err != nil {
+			return nil, err
+		}
+		if i > 0 && m.rule.Rule().Muted {
+			// A muted configuration adds nothing new but keeps what it has.
+			m.cands = slices.DeleteFunc(m.cands, func(c cand) bool { return !c.applied })
+		}
+	}
+	rs.union()
+	rs.pack()
+	if len(rs.members) > 1 {
+		for _, m := range rs.members {
+			j := 0
+			for i := range m.cands {
+				for rs.list[j].value != m.cands[i].value {
+					j++
+				}
+				m.cands[i].packed = rs.list[j].packed
+			}
+		}
+	}
+	for _, m := range rs.members {
+		if err := rs.removals(tx, m); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// union merges the members' candidates: one per value, with the highest
+// severity and latest lastSeen any member gives it.
+func (rs *replaceSet) union() {
+	if len(rs.members) == 1 {
+		rs.list = rs.members[0].cands
+		return
+	}
+	n := 0
+	for _, m := range rs.members {
+		n += len(m.cands)
+	}
+	all := make([]cand, 0, n)
+	for _, m := range rs.members {
+		all = append(all, m.cands...)
+	}
+	slices.SortStableFunc(all, func(a, b cand) int { return strings.Compare(a.value, b.value) })
+	for _, c := range all {
+		if k := len(rs.list) - 1; k >= 0 && rs.list[k].value == c.value {
+			l := &rs.list[k]
+			l.sev, l.lastSeen, l.applied = max(l.sev, c.sev), max(l.lastSeen, c.lastSeen), l.applied || c.applied
+			continue
+		}
+		c.prev = nil
+		rs.list = append(rs.list, c)
+	}
+}
+
+// pack fills the target by priority (severity, then lastSeen, newest first, then
+// value) and computes the digest of the packed list.
+func (rs *replaceSet) pack() {
+	// The list is in value order, so the index breaks ties by value.
 	type key struct {
 		sev      ioc.Severity
 		lastSeen int64
 		i        int32
 	}
-	order := make([]key, len(s.cands))
+	order := make([]key, len(rs.list))
 	for i := range order {
-		order[i] = key{s.cands[i].sev, s.cands[i].lastSeen, int32(i)}
+		order[i] = key{rs.list[i].sev, rs.list[i].lastSeen, int32(i)}
 	}
 	slices.SortFunc(order, func(a, b key) int {
 		if a.sev != b.sev {
@@ -350,57 +443,77 @@ func (s *scan) pack(tx Tx) error {
 		}
 		return cmp.Compare(a.i, b.i)
 	})
-	lim := s.target.Limits
+	lim := rs.target.Limits
 	for _, k := range order {
-		c := &s.cands[k.i]
+		c := &rs.list[k.i]
 		n := listBytes(c.value)
-		if (lim.MaxItems > 0 && s.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && s.packedBytes+n > lim.MaxBytes) {
-			s.overN++
-			if len(s.overSample) < 5 {
-				s.overSample = append(s.overSample, c.value)
+		if (lim.MaxItems > 0 && rs.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && rs.packedBytes+n > lim.MaxBytes) {
+			rs.overN++
+			if len(rs.overSample) < 5 {
+				rs.overSample = append(rs.overSample, c.value)
 			}
-			s.addSample(c.value, c.typ, "over capacity")
+			rs.addSample(c.value, c.typ, "over capacity")
 			continue
 		}
 		c.packed = true
-		s.packedN++
-		s.packedBytes += n
-		if c.applied {
-			s.keptIn++
-		} else {
-			s.newInList++
-			s.addSample(c.value, c.typ, "new")
+		rs.packedN++
+		rs.packedBytes += n
+		if !c.applied {
+			rs.addSample(c.value, c.typ, "new")
 		}
 	}
 	h := sha256.New()
 	var buf []byte
-	for i := range s.cands {
-		if s.cands[i].packed {
-			buf = append(append(buf[:0], s.cands[i].value...), '\n')
+	for i := range rs.list {
+		if rs.list[i].packed {
+			buf = append(append(buf[:0], rs.list[i].value...), '\n')
 			h.Write(buf)
 		}
 	}
-	s.digest = hex.EncodeToString(h.Sum(nil))
-	j := 0
-	return tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
+	rs.digest = hex.EncodeToString(h.Sum(nil))
+}
+
+// removals finds the values m has applied that the packed list leaves out, and
+// those m no longer selects at all (its retractVals).
+func (rs *replaceSet) removals(tx Tx, m *scan) error {
+	j, k := 0, 0
+	return tx.LedgerEntries(m.cfg.Name, func(le *LedgerEntry) error {
 		if le.State != StateApplied {
 			return nil
 		}
-		s.appliedN++
-		for j < len(s.cands) && s.cands[j].value < le.Value {
+		rs.appliedN++
+		for j < len(rs.list) && rs.list[j].value < le.Value {
 			j++
 		}
-		if j < len(s.cands) && s.cands[j].value == le.Value {
-			if !s.cands[j].packed {
-				s.removeN++ // over capacity now
-			}
+		if j >= len(rs.list) || rs.list[j].value != le.Value || !rs.list[j].packed {
+			rs.removeN++
+		}
+		for k < len(m.cands) && m.cands[k].value < le.Value {
+			k++
+		}
+		if k < len(m.cands) && m.cands[k].value == le.Value {
 			return nil
 		}
-		s.removeN++
-		s.retractVals = append(s.retractVals, *le)
-		s.addSample(le.Value, le.Type, "retract")
+		m.retractVals = append(m.retractVals, *le)
+		rs.addSample(le.Value, le.Type, "retract")
 		return nil
 	})
+}
+
+// counts returns what the list means for one member: its values new to the
+// target, already applied, and left out.
+func (m *scan) listCounts() (fresh, kept, over int) {
+	for i := range m.cands {
+		switch c := &m.cands[i]; {
+		case !c.packed:
+			over++
+		case c.applied:
+			kept++
+		default:
+			fresh++
+		}
+	}
+	return fresh, kept, over
 }
 
 func cloneIndicator(in *ioc.Indicator) ioc.Indicator {
@@ -447,6 +560,31 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 		e.putRun(ctx, shareKey(name), now, nil, nil)
 		return rep, nil
 	}
+	if cs.target.Mode == cte.Replace {
+		// The whole computation holds the target: the other configurations of the
+		// list are read and recorded too.
+		tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
+		if err := tl.lock(ctx); err != nil {
+			return rep, fmt.Errorf("sharing %q: %w", name, err)
+		}
+		defer tl.unlock()
+		var rs *replaceSet
+		err := e.store.View(ctx, func(tx Tx) error {
+			var err error
+			rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, time.Time{}, 0)
+			return err
+		})
+		if err != nil {
+			err = fmt.Errorf("sharing %q: select indicators: %w", name, err)
+			e.fail(ctx, name, now, err, "check the store; the share is retried on the next cycle")
+			return rep, err
+		}
+		own := rs.members[0]
+		rep.Matched, rep.Rejected, rep.Waiting = own.matched, own.counts[actRejected], own.counts[actWaiting]
+		err = e.shareReplace(ctx, cs, dst, rs, o.force, &rep)
+		e.report(ctx, cs, now, &rep, err)
+		return rep, err
+	}
 	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true}
 	if err := e.store.View(ctx, s.run); err != nil {
 		err = fmt.Errorf("sharing %q: select indicators: %w", name, err)
@@ -457,11 +595,7 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 	rep.Unchanged = s.counts[actUnchanged]
 	rep.Rejected = s.counts[actRejected]
 	rep.Waiting = s.counts[actWaiting]
-	if cs.target.Mode == cte.Append {
-		err = e.shareAppend(ctx, cs, dst, s, &rep)
-	} else {
-		err = e.shareReplace(ctx, cs, dst, s, o.force, &rep)
-	}
+	err = e.shareAppend(ctx, cs, dst, s, &rep)
 	e.report(ctx, cs, now, &rep, err)
 	return rep, err
 }
@@ -813,15 +947,16 @@ func exampleValues(items []item, n int) string {
 	return strings.Join(vs, ", ")
 }
 
-func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginState, s *scan, force bool, rep *ShareReport) error {
-	now := s.now
+func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginState, rs *replaceSet, force bool, rep *ShareReport) error {
+	own := rs.members[0]
+	now := own.now
 	name := cs.cfg.Name
-	rep.OverCapacity = s.overN
-	if s.overN > 0 {
+	_, rep.Unchanged, rep.OverCapacity = own.listCounts()
+	if rs.overN > 0 {
 		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: name,
-			Message: fmt.Sprintf("%d indicator(s) do not fit %s %s and are left out", s.overN, cs.cfg.Destination, cs.target.ID),
-			Details: details("packed", s.packedN, "bytes", s.packedBytes, "max items", cs.target.Limits.MaxItems,
-				"max bytes", cs.target.Limits.MaxBytes, "examples", strings.Join(s.overSample, ", ")),
+			Message: fmt.Sprintf("%d indicator(s) do not fit %s %s and are left out", rs.overN, cs.cfg.Destination, cs.target.ID),
+			Details: details("packed", rs.packedN, "bytes", rs.packedBytes, "max items", cs.target.Limits.MaxItems,
+				"max bytes", cs.target.Limits.MaxBytes, "examples", strings.Join(rs.overSample, ", ")),
 			Resolution: "the highest severity and most recently seen indicators are kept; raise the target's limits or narrow the rule to share the rest"})
 	}
 	var applied AppliedSet
@@ -834,10 +969,11 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 	if err != nil {
 		return fmt.Errorf("sharing %q: read applied set: %w", name, err)
 	}
-	overEntries := func() []LedgerEntry {
+	// overEntries records, for every member, what the list leaves out.
+	overEntries := func(m *scan) []LedgerEntry {
 		var out []LedgerEntry
-		for i := range s.cands {
-			c := &s.cands[i]
+		for i := range m.cands {
+			c := &m.cands[i]
 			if !c.packed && (c.prev == nil || c.prev.State != StateOverCapacity) {
 				out = append(out, LedgerEntry{Value: c.value, Type: c.typ, State: StateOverCapacity, Fingerprint: c.fp,
 					Reason: cte.ReasonOverCapacity, At: now})
@@ -845,23 +981,31 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		}
 		return out
 	}
-	if (haveApplied && applied.Digest == s.digest) || (!haveApplied && s.packedN == 0 && s.appliedN == 0) {
-		rep.Unchanged = s.keptIn
-		return e.putLedger(ctx, name, overEntries())
+	if (haveApplied && applied.Digest == rs.digest) || (!haveApplied && rs.packedN == 0 && rs.appliedN == 0) {
+		return e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+			for _, m := range rs.members {
+				if err := tx.PutLedger(m.cfg.Name, overEntries(m)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
-	if !force && e.guardShare < 1 && s.appliedN >= e.guardMin && float64(s.removeN) > e.guardShare*float64(s.appliedN) {
+	rep.Unchanged = 0
+	if !force && e.guardShare < 1 && rs.appliedN >= e.guardMin && float64(rs.removeN) > e.guardShare*float64(rs.appliedN) {
 		err := fmt.Errorf("sharing %q: %w: it would remove %d of the %d values %s %s holds (more than %.0f%%)",
-			name, ErrGuardrail, s.removeN, s.appliedN, cs.cfg.Destination, cs.target.ID, e.guardShare*100)
+			name, ErrGuardrail, rs.removeN, rs.appliedN, cs.cfg.Destination, cs.target.ID, e.guardShare*100)
 		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
-			Details:    details("applied", s.appliedN, "removed", s.removeN, "kept", s.keptIn, "new", s.newInList),
+			Details:    details("applied", rs.appliedN, "removed", rs.removeN, "packed", rs.packedN),
 			Resolution: "check the source and the rule; if the removal is intended, share again with force"})
 		return err
 	}
-	// Read the packed indicators whole.
+	// Read the packed indicators whole, each from the first member that selects it.
 	var push []item
+	skipped := map[string]bool{}
 	err = e.store.View(ctx, func(tx Tx) error {
-		for i := range s.cands {
-			c := &s.cands[i]
+		for i := range rs.list {
+			c := &rs.list[i]
 			if !c.packed {
 				continue
 			}
@@ -869,14 +1013,18 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 			if err != nil {
 				return err
 			}
-			if !ok {
+			var en *Entry
+			for _, m := range rs.members {
+				if x, ok2 := r.Entry(m.cfg.Source); ok && ok2 && !x.Inactive {
+					en = x
+					break
+				}
+			}
+			if en == nil {
+				skipped[c.value] = true // changed since the scan; the next share settles it
 				continue
 			}
-			en, ok := r.Entry(cs.cfg.Source)
-			if !ok || en.Inactive {
-				continue // changed since the scan; the next share settles it
-			}
-			push = append(push, item{ind: cloneIndicator(&en.Indicator), fp: fingerprint(&en.Indicator), prev: c.prev})
+			push = append(push, item{ind: cloneIndicator(&en.Indicator), fp: fingerprint(&en.Indicator)})
 		}
 		return nil
 	})
@@ -884,12 +1032,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		return fmt.Errorf("sharing %q: read packed indicators: %w", name, err)
 	}
 	slices.SortFunc(push, byPriority)
-	tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
-	if err := tl.lock(ctx); err != nil {
-		return err
-	}
 	res, perr := dst.p.Push(ctx, cs.target, indicators(push))
-	tl.unlock()
 	rep.Sent = len(push)
 	if perr != nil {
 		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)
@@ -904,50 +1047,70 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 	for _, r := range res.Rejected {
 		rej[r.Value] = r
 	}
-	entries := overEntries()
 	var kept []string
 	for i := range push {
-		it := &push[i]
-		if r, ok := rej[it.ind.Value]; ok {
-			rep.reason(r.Reason)
-			if r.Reason == cte.ReasonOverCapacity {
-				// The product counts its limits differently from the target's Limits:
-				// left out with a growing delay, so the list is not pushed every cycle.
-				rep.OverCapacity++
-				entries = append(entries, e.failed(it, now, true, r.Reason, r.Code, true))
-				continue
-			}
-			if r.Retryable {
-				rep.Retrying++
-			} else {
-				rep.Rejected++
-			}
-			entries = append(entries, e.failed(it, now, r.Retryable, r.Reason, r.Code, true))
-			continue
+		if _, ok := rej[push[i].ind.Value]; !ok {
+			kept = append(kept, push[i].ind.Value)
 		}
-		kept = append(kept, it.ind.Value)
-		if it.prev != nil && it.prev.State == StateApplied {
-			rep.Unchanged++
-			if it.prev.Fingerprint == it.fp {
-				continue
-			}
-		} else {
-			rep.Applied++
-		}
-		entries = append(entries, LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, State: StateApplied, Fingerprint: it.fp, At: now})
 	}
-	for _, le := range s.retractVals {
-		entries = append(entries, LedgerEntry{Value: le.Value, Type: le.Type, State: StateRetracted, Fingerprint: le.Fingerprint, At: now})
-		rep.Retracted++
-	}
-	rep.Pushed = true
 	slices.Sort(kept)
 	set := AppliedSet{Digest: digestOf(kept), Count: len(kept), At: now}
+	for _, r := range res.Rejected {
+		rep.reason(r.Reason)
+	}
+	rep.Pushed = true
 	err = e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-		if err := tx.PutLedger(name, entries); err != nil {
-			return err
+		for mi, m := range rs.members {
+			entries := overEntries(m)
+			for i := range m.cands {
+				c := &m.cands[i]
+				if !c.packed || skipped[c.value] {
+					continue
+				}
+				if r, ok := rej[c.value]; ok {
+					// The product counting its limits differently from the
+					// target's Limits reports over capacity: left out with a
+					// growing delay, so the list is not pushed every cycle.
+					it := item{ind: ioc.Indicator{Type: c.typ, Value: c.value}, fp: c.fp, prev: c.prev}
+					entries = append(entries, e.failed(&it, now, r.Retryable || r.Reason == cte.ReasonOverCapacity, r.Reason, r.Code, true))
+					if mi == 0 {
+						switch {
+						case r.Reason == cte.ReasonOverCapacity:
+							rep.OverCapacity++
+						case r.Retryable:
+							rep.Retrying++
+						default:
+							rep.Rejected++
+						}
+					}
+					continue
+				}
+				if mi == 0 {
+					if c.applied {
+						rep.Unchanged++
+					} else {
+						rep.Applied++
+					}
+				}
+				if c.applied && c.prev != nil && c.prev.Fingerprint == c.fp {
+					continue
+				}
+				entries = append(entries, LedgerEntry{Value: c.value, Type: c.typ, State: StateApplied, Fingerprint: c.fp, At: now})
+			}
+			for _, le := range m.retractVals {
+				entries = append(entries, LedgerEntry{Value: le.Value, Type: le.Type, State: StateRetracted, Fingerprint: le.Fingerprint, At: now})
+				if mi == 0 {
+					rep.Retracted++
+				}
+			}
+			if err := tx.PutLedger(m.cfg.Name, entries); err != nil {
+				return err
+			}
+			if err := tx.PutAppliedSet(m.cfg.Name, set); err != nil {
+				return err
+			}
 		}
-		return tx.PutAppliedSet(name, set)
+		return nil
 	})
 	if err != nil {
 		err = fmt.Errorf("sharing %q: record pushed list: %w", name, err)
