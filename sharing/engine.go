@@ -37,9 +37,15 @@ import (
 //     applied. Every outcome is recorded in the ledger: applied, rejected for good
 //     (until the indicator changes), retryable (retried with a growing delay),
 //     over capacity, retracted.
+//     Several configurations may share a target: a Replace target then holds the
+//     union of their selections. A value an Append target was given stays there
+//     when the rule later stops matching it; only inactive indicators are
+//     retracted. Loop prevention is strict: once the destination itself reports a
+//     value, the value is not sent to it again, and a Replace list drops it.
 //   - Age marks indicators inactive when their source's aging period or their own
 //     expiry has passed, and retracts them from Append targets whose plugin
-//     implements cte.Retractor; Replace targets drop them on their next push.
+//     implements cte.Retractor (unless another configuration of the target still
+//     shares them); Replace targets drop them on their next push.
 //   - Plan is a dry run of Share, Explain says why a value is or is not shared.
 //
 // Every pull, share, retraction and error is an AuditEntry in the store and a
