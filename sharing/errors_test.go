@@ -1,0 +1,244 @@
+package sharing_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/memstore"
+)
+
+var errDisk = errors.New("disk full")
+
+// faultyStore fails the named Tx operations while they are set.
+type faultyStore struct {
+	sharing.Store
+	mu   sync.Mutex
+	fail map[string]bool
+}
+
+func (s *faultyStore) set(op string, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail[op] = on
+}
+
+func (s *faultyStore) failing(op string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fail[op]
+}
+
+func (s *faultyStore) View(ctx context.Context, fn func(sharing.Tx) error) error {
+	return s.Store.View(ctx, func(tx sharing.Tx) error { return fn(faultyTx{tx, s}) })
+}
+
+func (s *faultyStore) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+	return s.Store.Update(ctx, func(tx sharing.Tx) error { return fn(faultyTx{tx, s}) })
+}
+
+type faultyTx struct {
+	sharing.Tx
+	s *faultyStore
+}
+
+func (t faultyTx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
+	if t.s.failing("Merge") {
+		return sharing.MergeStats{}, errDisk
+	}
+	return t.Tx.Merge(source, in, now)
+}
+
+func (t faultyTx) Records(fn func(r *sharing.Record) error) error {
+	if t.s.failing("Records") {
+		return errDisk
+	}
+	return t.Tx.Records(fn)
+}
+
+func (t faultyTx) PutLedger(config string, entries []sharing.LedgerEntry) error {
+	if t.s.failing("PutLedger") {
+		return errDisk
+	}
+	return t.Tx.PutLedger(config, entries)
+}
+
+func (t faultyTx) Log(e sharing.AuditEntry) error {
+	if t.s.failing("Log") {
+		return errDisk
+	}
+	return t.Tx.Log(e)
+}
+
+func newFaultyWorld(t *testing.T) (*engWorld, *faultyStore) {
+	t.Helper()
+	w := newEngWorld(t)
+	fs := &faultyStore{Store: w.store, fail: map[string]bool{}}
+	w.eng = w.newEngine(t, fs)
+	return w, fs
+}
+
+func TestStoreFailures(t *testing.T) {
+	t.Parallel()
+	t.Run("ledger write after a push", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		w.ns.Feed(engInds("ns", 3, ioc.SeverityHigh, engStart)...)
+		_, err := w.eng.SyncSource(ctx, "netskope") // stores, shares
+		require.NoError(t, err)
+		w.ns.Feed(engInds("ns2", 2, ioc.SeverityHigh, engStart)...)
+		fs.set("PutLedger", true)
+		_, err = w.eng.SyncSource(ctx, "netskope")
+		require.ErrorIs(t, err, errDisk)
+		assert.ErrorContains(t, err, "record push outcome")
+		fs.set("PutLedger", false)
+		errs := findLogs(t, w.eng, "ns-to-mc", slog.LevelError)
+		require.NotEmpty(t, errs)
+		assert.Contains(t, errs[0].Resolution, "sent again")
+		// The unrecorded values are sent again and recorded.
+		before := len(w.mc.Pushes())
+		rep, err := w.eng.SyncSource(ctx, "netskope")
+		require.NoError(t, err)
+		assert.Equal(t, 2, rep.Shares[0].Applied)
+		assert.Equal(t, 2, pushedValues(w.mc.Pushes()[before:]))
+		assert.Len(t, w.mc.Contents(blockTarget.ID), 5)
+	})
+	t.Run("replace record", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		w.mc.Feed(engInds("mc", 3, ioc.SeverityHigh, engStart)...)
+		fs.set("PutLedger", true)
+		_, err := w.eng.SyncSource(ctx, "mimecast")
+		require.ErrorIs(t, err, errDisk)
+		assert.ErrorContains(t, err, "record pushed list")
+		fs.set("PutLedger", false)
+		rep, err := w.eng.SyncSource(ctx, "mimecast")
+		require.NoError(t, err)
+		assert.True(t, rep.Shares[0].Pushed, "pushed again, since the applied set was not recorded")
+	})
+	t.Run("select", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		fs.set("Records", true)
+		for _, name := range []string{"ns-to-mc", "mc-to-ns"} {
+			_, err := w.eng.Share(ctx, name)
+			require.ErrorIs(t, err, errDisk)
+			assert.ErrorContains(t, err, "select indicators")
+			_, err = w.eng.Plan(ctx, name, 0)
+			require.ErrorIs(t, err, errDisk)
+		}
+		_, err := w.eng.Age(ctx)
+		require.ErrorIs(t, err, errDisk)
+		_, err = w.eng.Indicators(ctx, "", 0)
+		require.ErrorIs(t, err, errDisk)
+		fs.set("Records", false)
+		errs := findLogs(t, w.eng, "", slog.LevelError)
+		assert.GreaterOrEqual(t, len(errs), 2)
+	})
+	t.Run("merge", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		w.ns.SetPageSize(2)
+		w.ns.Feed(engInds("ns", 3, ioc.SeverityHigh, engStart)...)
+		fs.set("Merge", true)
+		rep, err := w.eng.SyncSource(ctx, "netskope")
+		require.ErrorIs(t, err, errDisk)
+		assert.ErrorContains(t, err, "store a page")
+		assert.Zero(t, rep.Pages)
+		fs.set("Merge", false)
+		rep, err = w.eng.SyncSource(ctx, "netskope")
+		require.NoError(t, err)
+		assert.Equal(t, 3, rep.Indicators, "the page that failed to store is pulled again")
+	})
+	t.Run("audit log", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		w.ns.Feed(engInds("ns", 1, ioc.SeverityHigh, engStart)...)
+		fs.set("Log", true)
+		rep, err := w.eng.SyncSource(ctx, "netskope")
+		require.NoError(t, err, "an audit failure does not stop sharing")
+		assert.Equal(t, 1, rep.Shares[0].Applied)
+		assert.Contains(t, w.logs.String(), "cannot store audit entry")
+	})
+}
+
+func TestRetractionFailures(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	w.ns.Feed(engInds("ns", 3, ioc.SeverityHigh, engStart)...)
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	w.clock.Advance(31 * 24 * time.Hour)
+	w.mc.SetBadAuth(true)
+	_, err = w.eng.Age(ctx)
+	require.ErrorIs(t, err, cte.ErrAuth)
+	errs := findLogs(t, w.eng, "ns-to-mc", slog.LevelError)
+	require.NotEmpty(t, errs)
+	assert.Contains(t, errs[len(errs)-1].Resolution, "credentials")
+	le, ok := w.ledger(t, "ns-to-mc", engHash("ns", 0))
+	require.True(t, ok)
+	assert.Equal(t, sharing.StateApplied, le.State, "still applied until the retraction works")
+
+	w.mc.SetBadAuth(false)
+	rep, err := w.eng.Age(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.Retracted)
+	assert.Empty(t, w.mc.Contents(blockTarget.ID))
+}
+
+// noRetract is a destination that cannot retract.
+type noRetract struct{ cte.Plugin }
+
+func TestRetractionNotSupported(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	require.NoError(t, w.eng.AddPlugin("mimecast", noRetract{w.mc}, sharing.SourceSettings{}))
+	w.ns.Feed(engInds("ns", 2, ioc.SeverityHigh, engStart)...)
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	w.clock.Advance(31 * 24 * time.Hour)
+	rep, err := w.eng.Age(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Retracted)
+	p, err := w.eng.Plan(ctx, "ns-to-mc", 0)
+	require.NoError(t, err)
+	assert.Equal(t, 2, p.ToRetract, "the plan shows what stays on the target")
+	sr, err := w.eng.Share(ctx, "ns-to-mc")
+	require.NoError(t, err)
+	assert.Equal(t, 1, sr.Reasons["inactive, destination cannot retract"])
+	warn := findLogs(t, w.eng, "ns-to-mc", slog.LevelWarn)
+	require.NotEmpty(t, warn)
+	assert.Contains(t, warn[len(warn)-1].Resolution, "cannot remove")
+	assert.Len(t, w.mc.Contents(blockTarget.ID), 2)
+}
+
+func TestShareCancelledWhileWaiting(t *testing.T) {
+	t.Parallel()
+	eng, err := sharing.New(memstore.New())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err = eng.Share(ctx, "nope")
+	require.Error(t, err)
+	w := newEngWorld(t)
+	_, err = w.eng.Share(ctx, "ns-to-mc")
+	require.Error(t, err)
+	_, err = w.eng.SyncSource(ctx, "netskope")
+	require.ErrorIs(t, err, context.Canceled)
+}
