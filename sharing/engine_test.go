@@ -1087,3 +1087,38 @@ func TestReplaceProductOverCapacity(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, 2, le.Attempts)
 }
+
+func TestExplainDecisions(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	url := ioc.Indicator{Type: ioc.TypeURL, Value: "http://evil.example/x", Severity: ioc.SeverityHigh, LastSeen: engStart}
+	empty := ioc.Indicator{Type: ioc.TypeSHA256, Value: ioc.EmptySHA256, Severity: ioc.SeverityHigh, LastSeen: engStart}
+	refused := engInd("refused", 0, ioc.SeverityHigh, engStart)
+	later := engInd("later", 0, ioc.SeverityHigh, engStart)
+	w.ns.Feed(url, empty, refused, later)
+	w.mc.SetReject(func(_ string, ind ioc.Indicator) *cte.Rejected {
+		switch ind.Value {
+		case refused.Value:
+			return &cte.Rejected{Reason: "allow-listed"}
+		case later.Value:
+			return &cte.Rejected{Reason: "busy", Retryable: true}
+		}
+		return nil
+	})
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	why := func(v string) string {
+		t.Helper()
+		ex, err := w.eng.Explain(ctx, v)
+		require.NoError(t, err)
+		require.Len(t, ex.Sharing, 2)
+		return ex.Sharing[1].Why
+	}
+	assert.Contains(t, why(url.Value), `target "operation/BLOCK" does not accept url`)
+	assert.Contains(t, why(empty.Value), "never shared")
+	assert.Contains(t, why(refused.Value), "rejected by the target: allow-listed")
+	assert.Contains(t, why(later.Value), "retryable, next attempt at")
+	require.NoError(t, w.eng.AddRule(sharing.Rule{Name: "malware", Filter: "severity >= medium", Muted: true}))
+	assert.Contains(t, why(refused.Value), "muted")
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -199,7 +200,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	if len(ss) == 0 {
 		return errors.New("sharing: Run: no plugin has a sync interval: set SourceSettings.SyncInterval of the sources")
 	}
-	slices.SortFunc(ss, func(a, b sched) int { return cmpString(a.name, b.name) })
+	slices.SortFunc(ss, func(a, b sched) int { return strings.Compare(a.name, b.name) })
 	var wg sync.WaitGroup
 	for _, s := range ss {
 		if s.every < MinSyncInterval {
@@ -222,14 +223,4 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
