@@ -3,6 +3,7 @@ package sharing_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/memstore"
@@ -241,4 +243,31 @@ func TestShareCancelledWhileWaiting(t *testing.T) {
 	require.Error(t, err)
 	_, err = w.eng.SyncSource(ctx, "netskope")
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestRateLimitWaitHonoured: a product that asks for a 30-minute wait gets it:
+// the unsent indicators are not retried before.
+func TestRateLimitWaitHonoured(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	fp := &failingPlugin{Fake: w.mc, failAt: 1, err: fmt.Errorf("mimecast: create batch: %w", &httpx.RateLimitError{Wait: 30 * time.Minute, Status: 429})}
+	require.NoError(t, w.eng.AddPlugin("mimecast", fp, sharing.SourceSettings{}))
+	w.ns.Feed(engInds("ns", 6, ioc.SeverityHigh, engStart)...)
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.ErrorIs(t, err, cte.ErrRateLimited)
+	le, ok := w.ledger(t, "ns-to-mc", engHash("ns", 5))
+	require.True(t, ok)
+	assert.Equal(t, engStart.Add(30*time.Minute), le.NextAttempt)
+
+	w.clock.Advance(10 * time.Minute)
+	rep, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	assert.Equal(t, 6, rep.Shares[0].Waiting)
+	assert.Empty(t, w.mc.Contents(blockTarget.ID))
+
+	w.clock.Advance(21 * time.Minute)
+	rep, err = w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	assert.Equal(t, 6, rep.Shares[0].Applied)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -788,6 +789,14 @@ func (e *Engine) shareAppend(ctx context.Context, cs *configState, dst *pluginSt
 					rep.reason("not sent")
 				}
 			}
+			// Honour the wait a rate-limited product asked for.
+			if wait := serverWait(err); wait > 0 {
+				for k := range entries {
+					if entries[k].State == StateRetryable && entries[k].NextAttempt.Before(now.Add(wait)) {
+						entries[k].NextAttempt = now.Add(wait)
+					}
+				}
+			}
 		}
 		if perr := e.putLedger(ctx, name, entries); perr != nil {
 			perr = fmt.Errorf("sharing %q: record push outcome: %w", name, perr)
@@ -804,6 +813,15 @@ func (e *Engine) shareAppend(ctx context.Context, cs *configState, dst *pluginSt
 		}
 	}
 	return nil
+}
+
+// serverWait returns the wait a rate-limited product asked for, or 0.
+func serverWait(err error) time.Duration {
+	var rl *httpx.RateLimitError
+	if errors.As(err, &rl) {
+		return rl.Wait
+	}
+	return 0
 }
 
 func countRest(bs [][]item) int {
