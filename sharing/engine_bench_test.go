@@ -62,11 +62,14 @@ func benchWorld(b *testing.B) *sharing.Engine {
 			}
 		}
 		must(eng.AddPlugin("src", plugintest.NewFake(), sharing.SourceSettings{}))
-		must(eng.AddPlugin("dst", plugintest.NewFake(list, op), sharing.SourceSettings{}))
+		list2 := list
+		list2.ID = "list2"
+		must(eng.AddPlugin("dst", plugintest.NewFake(list, list2, op), sharing.SourceSettings{}))
 		must(eng.AddRule(sharing.Rule{Name: "r", Filter: `type == sha256 and severity >= medium and lastSeen > 30d`,
 			Exceptions: []sharing.Exception{{Tags: []string{"benign"}}}}))
 		must(eng.AddSharing(ctx, sharing.Config{Name: "replace", Source: "src", Rule: "r", Destination: "dst", Target: "list"}))
 		must(eng.AddSharing(ctx, sharing.Config{Name: "append", Source: "src", Rule: "r", Destination: "dst", Target: "op"}))
+		must(eng.AddSharing(ctx, sharing.Config{Name: "replace-share", Source: "src", Rule: "r", Destination: "dst", Target: "list2"}))
 		benchEngine = eng
 	})
 	return benchEngine
@@ -89,5 +92,23 @@ func BenchmarkPlan1M(b *testing.B) {
 			}
 			b.ReportMetric(float64(benchHeap)/benchStored, "store-heap-B/indicator")
 		})
+	}
+}
+
+// BenchmarkShareReplaceNoChange1M is the steady state of a Replace sharing over
+// 1,000,000 stored indicators: select, pack, compare with the applied list, and
+// push nothing.
+func BenchmarkShareReplaceNoChange1M(b *testing.B) {
+	eng := benchWorld(b)
+	rep, err := eng.Share(b.Context(), "replace-share")
+	if err != nil || !rep.Pushed || rep.Applied != (8<<20)/65 {
+		b.Fatalf("first share: %+v, %v", rep, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rep, err := eng.Share(b.Context(), "replace-share")
+		if err != nil || rep.Pushed {
+			b.Fatalf("share: %+v, %v", rep, err)
+		}
 	}
 }

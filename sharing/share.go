@@ -176,7 +176,19 @@ type cand struct {
 	packed   bool
 	lastSeen int64
 	fp       uint64
-	prev     *LedgerEntry // its ledger entry, if any
+	// Of its ledger entry (state 0: none); kept inline, not as a pointer, so a
+	// large list costs no allocation per value.
+	prevState    LedgerState
+	prevAttempts int32
+	prevFP       uint64
+}
+
+// prevEntry returns the parts of c's ledger entry that failed needs, or nil.
+func (c *cand) prevEntry() *LedgerEntry {
+	if c.prevState == 0 {
+		return nil
+	}
+	return &LedgerEntry{State: c.prevState, Attempts: int(c.prevAttempts), Fingerprint: c.prevFP}
 }
 
 // scan is one pass of a sharing configuration over the store.
@@ -278,17 +290,22 @@ func (s *scan) run(tx Tx) error {
 		if err != nil {
 			return err
 		}
-		var prev *LedgerEntry
+		var act action
 		if has {
-			cp := le // only entries that exist go to the heap
-			prev = &cp
+			act = decide(&le, fp, s.now)
+		} else {
+			act = decide(nil, fp, s.now)
 		}
-		act := decide(prev, fp, s.now)
 		s.counts[act]++
 		if appendMode {
 			if act.sends() {
 				s.addSample(r.Value, en.Type, act.String())
 				if s.keep {
+					var prev *LedgerEntry
+					if has {
+						cp := le
+						prev = &cp
+					}
 					s.send = append(s.send, item{ind: cloneIndicator(&en.Indicator), fp: fp, prev: prev, act: act})
 				}
 			}
@@ -298,7 +315,10 @@ func (s *scan) run(tx Tx) error {
 			return nil
 		}
 		c := cand{value: r.Value, typ: en.Type, sev: en.Severity, lastSeen: en.LastSeen.UnixNano(), fp: fp,
-			applied: has && le.State == StateApplied, prev: prev}
+			applied: has && le.State == StateApplied}
+		if has {
+			c.prevState, c.prevAttempts, c.prevFP = le.State, int32(min(le.Attempts, 1<<30)), le.Fingerprint
+		}
 		if n := len(s.chunks); n == 0 || len(s.chunks[n-1]) == cap(s.chunks[n-1]) {
 			s.chunks = append(s.chunks, make([]cand, 0, 1<<15))
 		}
@@ -417,7 +437,7 @@ func (rs *replaceSet) union() {
 			l.sev, l.lastSeen, l.applied = max(l.sev, c.sev), max(l.lastSeen, c.lastSeen), l.applied || c.applied
 			continue
 		}
-		c.prev = nil
+		c.prevState = 0
 		rs.list = append(rs.list, c)
 	}
 }
@@ -992,7 +1012,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		var out []LedgerEntry
 		for i := range m.cands {
 			c := &m.cands[i]
-			if !c.packed && (c.prev == nil || c.prev.State != StateOverCapacity) {
+			if !c.packed && c.prevState != StateOverCapacity {
 				out = append(out, LedgerEntry{Value: c.value, Type: c.typ, State: StateOverCapacity, Fingerprint: c.fp,
 					Reason: cte.ReasonOverCapacity, At: now})
 			}
@@ -1089,7 +1109,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 					// The product counting its limits differently from the
 					// target's Limits reports over capacity: left out with a
 					// growing delay, so the list is not pushed every cycle.
-					it := item{ind: ioc.Indicator{Type: c.typ, Value: c.value}, fp: c.fp, prev: c.prev}
+					it := item{ind: ioc.Indicator{Type: c.typ, Value: c.value}, fp: c.fp, prev: c.prevEntry()}
 					entries = append(entries, e.failed(&it, now, r.Retryable || r.Reason == cte.ReasonOverCapacity, r.Reason, r.Code, true))
 					if mi == 0 {
 						switch {
@@ -1110,7 +1130,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 						rep.Applied++
 					}
 				}
-				if c.applied && c.prev != nil && c.prev.Fingerprint == c.fp {
+				if c.applied && c.prevFP == c.fp {
 					continue
 				}
 				entries = append(entries, LedgerEntry{Value: c.value, Type: c.typ, State: StateApplied, Fingerprint: c.fp, At: now})
