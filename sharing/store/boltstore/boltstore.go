@@ -54,9 +54,9 @@ type options struct {
 }
 
 // WithLockTimeout sets how long Open waits for another process to release the
-// file before it gives up (default 1 s).
+// file before it gives up (default 1 s); zero or less gives up at once.
 func WithLockTimeout(d time.Duration) Option {
-	return func(o *options) { o.lockTimeout = d }
+	return func(o *options) { o.lockTimeout = max(d, time.Nanosecond) } // bbolt waits forever on 0
 }
 
 // Open opens the state file at path, creating it when it does not exist. It

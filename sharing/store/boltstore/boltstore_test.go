@@ -47,9 +47,11 @@ func TestOpenLocked(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.db")
 	open(t, path)
-	_, err := boltstore.Open(path, boltstore.WithLockTimeout(10*time.Millisecond))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "state file "+path+" is in use by another cte process")
+	for _, d := range []time.Duration{10 * time.Millisecond, 0, -time.Second} {
+		_, err := boltstore.Open(path, boltstore.WithLockTimeout(d))
+		require.Error(t, err, d)
+		assert.Contains(t, err.Error(), "state file "+path+" is in use by another cte process")
+	}
 }
 
 func TestOpenNotACteStore(t *testing.T) {
