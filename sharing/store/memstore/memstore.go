@@ -1,10 +1,13 @@
 package memstore
 
 import (
+	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -28,7 +31,7 @@ type Store struct {
 	closed bool
 	gen    uint32 // generation of the current or last write transaction
 
-	recs map[string]*rec
+	recs table
 	idx  sorted[rec]
 
 	srcNames []string // interned source names; index 0 unused
@@ -36,7 +39,6 @@ type Store struct {
 	tagSets  [][]string // interned tag sets; index 0 is the empty set
 	tagIDs   map[string]uint32
 
-	recSlab  []rec  // records are allocated in blocks
 	strArena []byte // values are copied into blocks; see keep
 
 	checkpoints map[string]cte.Checkpoint
@@ -50,7 +52,7 @@ type Store struct {
 // New returns an empty store.
 func New() *Store {
 	return &Store{
-		recs:        make(map[string]*rec),
+		recs:        newTable(),
 		idx:         sorted[rec]{key: func(r *rec) string { return r.value }},
 		srcNames:    []string{""},
 		srcIDs:      make(map[string]uint32),
@@ -154,9 +156,7 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 	}
 	s.gen++
 	if s.gen == 0 { // wrapped: no record may claim the new generation by accident
-		for _, r := range s.recs {
-			r.gen = 0
-		}
+		s.recs.each(func(r *rec) { r.gen = 0 })
 		s.gen = 1
 	}
 	t := &tx{s: s, ctx: ctx, write: true, gen: s.gen}
@@ -182,7 +182,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.recs, s.idx.all, s.idx.pending, s.recSlab, s.strArena = nil, nil, nil, nil, nil
+	s.recs, s.idx.all, s.idx.pending, s.strArena = table{}, nil, nil, nil
 	s.srcIDs, s.srcNames, s.tagIDs, s.tagSets = nil, nil, nil, nil
 	s.checkpoints, s.ledgers, s.applied, s.audit, s.runs = nil, nil, nil, nil, nil
 	return nil
@@ -192,16 +192,7 @@ func (s *Store) Close() error {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.recs)
-}
-
-// newRec returns a zeroed record from the current block (writers only).
-func (s *Store) newRec() *rec {
-	if len(s.recSlab) == cap(s.recSlab) {
-		s.recSlab = make([]rec, 0, 256)
-	}
-	s.recSlab = s.recSlab[:len(s.recSlab)+1]
-	return &s.recSlab[len(s.recSlab)-1]
+	return s.recs.len()
 }
 
 // keep copies a string that lives as long as the store (a value) into the
@@ -278,16 +269,29 @@ func (s *sorted[T]) view() []*T {
 	if len(s.pending) == 0 {
 		return s.all
 	}
-	cmp := func(a, b *T) int { return strings.Compare(s.key(a), s.key(b)) }
-	slices.SortFunc(s.pending, cmp)
+	s.sortPending()
+	p := s.pending
+	s.pending = nil
 	if len(s.all) == 0 {
-		s.all, s.pending = s.pending, nil
+		s.all = p
 		return s.all
 	}
-	out := make([]*T, 0, len(s.all)+len(s.pending))
-	a, p := s.all, s.pending
+	a := s.all
+	out := make([]*T, 0, len(a)+len(p))
+	if len(p)*bits.Len(uint(len(a))) < len(a) {
+		// few new items: find each one's place by binary search and copy
+		// the runs between them
+		for _, x := range p {
+			k := s.key(x)
+			i, _ := slices.BinarySearchFunc(a, k, func(y *T, k string) int { return strings.Compare(s.key(y), k) })
+			out = append(append(out, a[:i]...), x)
+			a = a[i:]
+		}
+		s.all = append(out, a...)
+		return s.all
+	}
 	for len(a) > 0 && len(p) > 0 {
-		if cmp(a[0], p[0]) <= 0 {
+		if s.key(a[0]) <= s.key(p[0]) {
 			out = append(out, a[0])
 			a = a[1:]
 		} else {
@@ -295,9 +299,38 @@ func (s *sorted[T]) view() []*T {
 			p = p[1:]
 		}
 	}
-	out = append(append(out, a...), p...)
-	s.all, s.pending = out, nil
-	return out
+	s.all = append(append(out, a...), p...)
+	return s.all
+}
+
+// sortPending sorts the pending items by key. It sorts the keys' first eight
+// bytes beside the pointers, so most comparisons touch no string.
+func (s *sorted[T]) sortPending() {
+	type item struct {
+		prefix uint64
+		p      *T
+	}
+	items := make([]item, len(s.pending))
+	for i, p := range s.pending {
+		items[i] = item{prefix8(s.key(p)), p}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if a.prefix != b.prefix {
+			return cmp.Compare(a.prefix, b.prefix)
+		}
+		return strings.Compare(s.key(a.p), s.key(b.p))
+	})
+	for i := range items {
+		s.pending[i] = items[i].p
+	}
+}
+
+// prefix8 is the first eight bytes of k, big-endian, zero-padded: its order
+// agrees with the order of the strings.
+func prefix8(k string) uint64 {
+	var b [8]byte
+	copy(b[:], k)
+	return binary.BigEndian.Uint64(b[:])
 }
 
 // remove drops items (used by rollback only).

@@ -75,10 +75,12 @@ func (t *tx) rollback() {
 	if len(t.created) > 0 {
 		gone := make(map[*rec]bool, len(t.created))
 		for _, r := range t.created {
-			delete(s.recs, r.value)
 			gone[r] = true
 		}
 		s.idx.remove(gone)
+		for _, r := range t.created {
+			s.recs.remove(r.value)
+		}
 	}
 	for l, gone := range t.ledNew {
 		for e := range gone {
@@ -112,14 +114,14 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	src := s.sourceID(source)
 	now = utc(now)
 	firstNew := len(t.created)
+	s.recs.reserve(len(in))
 	for i := range in {
 		x := &in[i]
-		r := s.recs[x.Value]
+		r, slot, h := s.recs.lookup(x.Value)
 		if r == nil {
-			r = s.newRec()
+			r = s.recs.add(slot, h)
 			r.value, r.typ, r.gen = s.keep(x.Value), x.Type, t.gen
 			r.first = t.pack(x, src, now, "")
-			s.recs[r.value] = r
 			t.created = append(t.created, r)
 			st.New++
 			continue
@@ -219,7 +221,7 @@ func (t *tx) Record(value string) (sharing.Record, bool, error) {
 	if err := t.readable(); err != nil {
 		return sharing.Record{}, false, err
 	}
-	r := t.s.recs[value]
+	r := t.s.recs.get(value)
 	if r == nil {
 		return sharing.Record{}, false, nil
 	}
@@ -264,7 +266,7 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 	}
 	sec, nsec := storeutil.Pack(utc(at))
 	for _, v := range values {
-		r := s.recs[v]
+		r := s.recs.get(v)
 		if r == nil {
 			continue
 		}

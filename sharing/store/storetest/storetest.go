@@ -72,18 +72,26 @@ var (
 	t2 = t0.Add(2 * time.Hour)
 )
 
-// Hash returns a distinct normalised sha256 value for i.
+// Hash returns a distinct normalised sha256 value for i. Its hex digits look
+// random all the way, as real hashes do (the first 16 are a bijection of i).
 func Hash(i int) string {
 	var b [64]byte
-	for j := range b {
-		b[j] = '0'
-	}
-	v := uint64(i)*0x9e3779b97f4a7c15 + 1
-	for j := 63; v > 0; j-- {
-		b[j] = "0123456789abcdef"[v&15]
-		v >>= 4
+	x := uint64(i)
+	for w := range 4 {
+		x = mix(x + uint64(w))
+		for j := range 16 {
+			b[w*16+j] = "0123456789abcdef"[(x>>(60-4*j))&15]
+		}
 	}
 	return string(b[:])
+}
+
+// mix is splitmix64's finaliser, a bijection.
+func mix(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
 }
 
 func sha(i int, lastSeen time.Time) ioc.Indicator {
