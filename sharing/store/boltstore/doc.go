@@ -34,8 +34,19 @@
 //
 // One Update runs at a time; Views run beside it on a consistent snapshot. A
 // function given to Records may write (for example mark the record it was
-// given inactive): the scan finds its place again after a write. Do not start
+// given inactive): the scan finds its place again after a write, and visits
+// values the function added after its current position. Do not start
 // a transaction inside another on the same store: it can deadlock.
+//
+// # Speed
+//
+// A Merge walks its page in value order. Records are keyed by value, so the
+// values of a page land on leaves all over the tree: once the file holds many
+// more leaves than a page has values, each page of 5,000 new values rewrites
+// about 5,000 4 KiB leaves in its commit. Ingest therefore slows as the file
+// grows (see BenchmarkIngest and BenchmarkIngestInto1M); steady-state pulls,
+// which bring few new values, are not affected. A scan reads leaves in order
+// and is fast.
 //
 // # Times
 //

@@ -14,19 +14,24 @@
 //
 // # Memory
 //
-// A value is kept once; each source's entry is a compact struct (about 96
-// bytes) with interned source names and tag sets and times packed as Unix
-// seconds and nanoseconds. Strings are copied on the way in, so a stored
-// indicator never pins the page it was parsed from. A million sha256
-// indicators from one source with short comments take about 300 bytes each
-// (see BenchmarkHeapPerIndicator). Interned tag sets are never freed: tags
-// unique to each indicator cost a map entry each.
+// Values are found through an open-addressing hash table of 8-byte slots (32
+// bits of hash and a record id), so merging a value hashes it once. Records sit
+// in fixed blocks; a value is copied once into a shared byte block; each
+// source's entry is a compact struct (96 bytes) with interned source names and
+// tag sets and times packed as Unix seconds and nanoseconds. Strings are copied
+// on the way in, so a stored indicator never pins the page it was parsed from.
+// A million sha256 indicators from one source with short comments take about
+// 270 bytes of heap each (BenchmarkHeapPerIndicator). Interned tag sets are
+// never freed: tags unique to each indicator cost a map entry each.
 //
 // # Order
 //
 // Records and LedgerEntries walk values in byte order. New values wait in an
-// unsorted list that the next scan sorts and merges in, so ingest does not pay
-// for the order and a scan after a bulk ingest sorts once.
+// unsorted list that the next scan sorts (by an 8-byte key prefix first) and
+// merges in, so ingest does not pay for the order: the first scan after a bulk
+// ingest of a million values sorts them once. A scan walks the order as it
+// was when the scan began: values merged by the scan's own function are not
+// visited.
 //
 // # Times
 //
