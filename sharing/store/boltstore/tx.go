@@ -26,16 +26,14 @@ type tx struct {
 
 	writes uint64 // bumped by every write; a scan re-seeks when it changed
 
-	arena   []byte            // keys and values handed to Put live until commit
-	enc     []byte            // encoding scratch
-	key     []byte            // lookup scratch
-	cache   map[string]string // shared strings while decoding (sources, tags)
-	scan    sharing.Record    // reused by Records
-	scanTag []string
-	mrec    sharing.Record // reused by Merge
-	mtag    []string
-	one     [1]sharing.Entry
-	order   []int32
+	arena []byte            // keys and values handed to Put live until commit
+	enc   []byte            // encoding scratch
+	key   []byte            // lookup scratch
+	cache map[string]string // shared strings while decoding (sources, tags)
+	mrec  sharing.Record    // reused by Merge
+	mtag  []string
+	one   [1]sharing.Entry
+	order []int32
 }
 
 func newTx(ctx context.Context, btx *bolt.Tx, write bool) *tx {
@@ -206,6 +204,9 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 	if err := t.readable(); err != nil {
 		return err
 	}
+	// the buffers are this call's own, so a scan inside fn cannot clobber them
+	var out sharing.Record
+	var tags []string
 	c := t.bucket(bRecords).Cursor()
 	var last []byte
 	n := 0
@@ -215,12 +216,12 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 				return fmt.Errorf("boltstore: records: %w", err)
 			}
 		}
-		if err := decodeRecord(string(k), v, &t.scan, &t.scanTag, t.str); err != nil {
+		if err := decodeRecord(string(k), v, &out, &tags, t.str); err != nil {
 			return fmt.Errorf("boltstore: record %q: %w", k, err)
 		}
 		last = append(last[:0], k...)
 		w := t.writes
-		if err := fn(&t.scan); err != nil {
+		if err := fn(&out); err != nil {
 			if errors.Is(err, sharing.ErrStop) {
 				return nil
 			}

@@ -30,8 +30,6 @@ type tx struct {
 	ledNew  map[*ledger]map[*sharing.LedgerEntry]bool // ledger entries new in this tx
 	undo    []func()                                  // the rest, run in reverse
 	keyBuf  []byte                                    // scratch for tag-set keys
-	scan    sharing.Record                            // reused by Records
-	tagBuf  []string                                  // reused by Records
 }
 
 type recUndo struct {
@@ -237,14 +235,17 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 	if err := t.readable(); err != nil {
 		return err
 	}
+	// the buffers are this call's own, so a scan inside fn cannot clobber them
+	var out sharing.Record
+	var tags []string
 	for i, r := range t.s.idx.view() {
 		if i&1023 == 1023 {
 			if err := t.ctx.Err(); err != nil {
 				return fmt.Errorf("memstore: records: %w", err)
 			}
 		}
-		t.s.fill(r, &t.scan, &t.tagBuf)
-		if err := fn(&t.scan); err != nil {
+		t.s.fill(r, &out, &tags)
+		if err := fn(&out); err != nil {
 			if errors.Is(err, sharing.ErrStop) {
 				return nil
 			}

@@ -50,6 +50,7 @@ var checks = []struct {
 	{"RecordsStopAndError", testRecordsStopAndError},
 	{"RecordsSeeOwnWrites", testRecordsSeeOwnWrites},
 	{"RecordsWriteDuringScan", testRecordsWriteDuringScan},
+	{"RecordsNestedScan", testRecordsNestedScan},
 	{"ReadsAreCopies", testReadsAreCopies},
 	{"TimesUTC", testTimesUTC},
 	{"Checkpoints", testCheckpoints},
@@ -370,6 +371,28 @@ func testRecordsWriteDuringScan(t *testing.T, s sharing.Store) {
 			return nil
 		})
 	}))
+}
+
+func testRecordsNestedScan(t *testing.T, s sharing.Store) {
+	merge(t, s, "A", []ioc.Indicator{sha(1, t0), sha(2, t0), sha(3, t0)}, t0)
+	merge(t, s, "B", []ioc.Indicator{sha(2, t1)}, t1)
+	want := values(t, s)
+	var outer []string
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		return tx.Records(func(r *sharing.Record) error {
+			v, n := r.Value, len(r.Entries)
+			inner := 0
+			if err := tx.Records(func(*sharing.Record) error { inner++; return nil }); err != nil {
+				return err
+			}
+			assert.Equal(t, 3, inner)
+			assert.Equal(t, v, r.Value, "an inner scan leaves the outer record alone")
+			assert.Len(t, r.Entries, n)
+			outer = append(outer, r.Value)
+			return nil
+		})
+	}))
+	assert.Equal(t, want, outer)
 }
 
 func testReadsAreCopies(t *testing.T, s sharing.Store) {
