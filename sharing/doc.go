@@ -125,9 +125,29 @@
 //
 // # Engine
 //
-// The engine pulls pages from each source, stores them, and shares them through
-// each sharing configuration's rule to the configuration's target, recording
-// every outcome in the ledger and the audit log.
+// [Engine] pulls pages from each source, stores each page with its checkpoint in
+// one transaction, and shares through each sharing configuration's rule to the
+// configuration's target, recording every outcome in the ledger and the audit log.
+//
+//   - Append targets get only what is new or changed. The fingerprint of what is
+//     sent covers type, value, severity, comments and tags, not lastSeen, so a
+//     value reported again is not sent again.
+//   - Replace targets get the whole desired set, packed into the target's
+//     MaxItems and MaxBytes by severity, then lastSeen, then value, and pushed only
+//     when its digest differs from what was last applied. A push that would remove
+//     more than half of an applied list of 20 or more values is refused with an
+//     audit error unless forced ([WithForce], [WithGuardrail]).
+//   - Retryable rejections back off from 1 minute, doubling up to 6 hours;
+//     permanent ones wait until the indicator changes. Nothing is dropped silently:
+//     over-capacity values are recorded and reported.
+//   - Loop prevention: a value is never sent to a destination that is among its
+//     sources, so products do not keep each other's indicators alive forever.
+//   - Aging marks entries inactive after the source's aging period (default 90
+//     days after lastSeen) or at their expiry; inactive values are retracted from
+//     Append targets whose plugin can retract and left out of Replace lists.
+//   - Plan ("Test") and Explain read only; Run syncs each source on its own
+//     interval, one pull per source and one share per configuration at a time,
+//     pushes to one target serialised.
 //
 // # Store
 //
