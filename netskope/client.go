@@ -23,7 +23,7 @@ import (
 // sends more than 24 in any 5 seconds.
 const (
 	V1Rate  rate.Limit = 4
-	V1Burst            = 4
+	V1Burst int        = 4
 )
 
 // Body limits.

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/time/rate"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/netskope/netskopetest"
@@ -43,9 +42,6 @@ func newPlugin(t testing.TB, s *netskopetest.Server, edit func(*Config), opts ..
 	require.NoError(t, err)
 	return p
 }
-
-// noV1Limit lifts the client-side v1 limit for tests that send many v1 calls.
-func noV1Limit() Option { return WithV1RateLimit(rate.Inf, 1) }
 
 // logBuffer collects slog output at Debug.
 type logBuffer struct {
