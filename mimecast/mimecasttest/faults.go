@@ -1,12 +1,11 @@
 package mimecasttest
 
 import (
-	"fmt"
-	"net"
+	"errors"
 	"net/http"
-	"strings"
-	"sync"
 	"time"
+
+	"github.com/ctexchange/cte/internal/fake"
 )
 
 // Fault knobs. Each knob queues a fault for the next n authenticated requests
@@ -18,10 +17,8 @@ import (
 // were accepted, like a real rate limiter. Every knob may be called while the
 // fake serves requests; each panics when n < 1.
 
-// fault is one queued fault.
+// fault is one queued fault; the queue keeps its path and count.
 type fault struct {
-	path    string
-	left    int
 	kind    string
 	status  int
 	reset   time.Duration
@@ -43,60 +40,14 @@ const (
 	FaultStall        = "stall"
 )
 
-func matchPath(pattern, path string) bool {
-	switch {
-	case pattern == "" || pattern == "/":
-		return true
-	case strings.HasSuffix(pattern, "/"):
-		return strings.HasPrefix(path, pattern)
-	}
-	return pattern == path
-}
-
-func (s *Server) addFault(knob string, n int, f *fault) {
-	if n < 1 {
-		panic(fmt.Sprintf("mimecasttest: %s(%q, %d): n must be at least 1", knob, f.path, n))
-	}
-	f.left = n
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, f)
-}
-
-// takeFault consumes one use of the first queued fault matching path.
-func (s *Server) takeFault(path string) *fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if !matchPath(f.path, path) {
-			continue
-		}
-		f.left--
-		if f.left == 0 {
-			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-		}
-		c := *f
-		return &c
-	}
-	return nil
-}
-
 // PendingFaults returns how many faulted requests are still queued.
-func (s *Server) PendingFaults() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, f := range s.faults {
-		n += f.left
-	}
-	return n
-}
+func (s *Server) PendingFaults() int { return s.faults.Pending() }
 
 // RateLimit answers the next n matching requests with 429 and
 // X-RateLimit-Reset: reset in milliseconds (plus X-RateLimit-Limit and
 // X-RateLimit-Remaining: 0), body code err_xdk_rate_limit_exceeded.
 func (s *Server) RateLimit(path string, n int, reset time.Duration) {
-	s.addFault("RateLimit", n, &fault{path: path, kind: FaultRateLimit, reset: reset})
+	s.faults.Add("RateLimit", path, n, fault{kind: FaultRateLimit, reset: reset})
 }
 
 // ServerError answers the next n matching requests with status (500 when 0)
@@ -105,21 +56,21 @@ func (s *Server) ServerError(path string, n int, status int) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
-	s.addFault("ServerError", n, &fault{path: path, kind: FaultServerError, status: status})
+	s.faults.Add("ServerError", path, n, fault{kind: FaultServerError, status: status})
 }
 
 // ResetConnection makes the next n matching requests end with a TCP reset
 // instead of an answer (the request was read, so a create-batch may be
 // considered applied or not: the fake does not apply it).
 func (s *Server) ResetConnection(path string, n int) {
-	s.addFault("ResetConnection", n, &fault{path: path, kind: FaultReset})
+	s.faults.Add("ResetConnection", path, n, fault{kind: FaultReset})
 }
 
 // FailEnvelope answers the next n matching requests with HTTP 200 and a
 // whole-request fail[] carrying code and message, without running the
 // endpoint. On get-feed this is the JSON-instead-of-CSV answer.
 func (s *Server) FailEnvelope(path string, n int, code, message string) {
-	s.addFault("FailEnvelope", n, &fault{path: path, kind: FaultFailEnvelope, code: code, message: message})
+	s.faults.Add("FailEnvelope", path, n, fault{kind: FaultFailEnvelope, code: code, message: message})
 }
 
 // Quota answers the next n matching requests with HTTP 200 and the quota fail
@@ -132,50 +83,36 @@ func (s *Server) Quota(path string, n int) {
 // credential had just become invalid: token_expired for a bearer request,
 // err_xdk_invalid_signature for an HMAC one. Use it for the refresh-once path.
 func (s *Server) Unauthorized(path string, n int) {
-	s.addFault("Unauthorized", n, &fault{path: path, kind: FaultUnauthorized})
+	s.faults.Add("Unauthorized", path, n, fault{kind: FaultUnauthorized})
 }
 
 // SkewDate answers the next n matching requests with 401 "Date Header Too
 // Skewed", whatever their x-mc-date.
 func (s *Server) SkewDate(path string, n int) {
-	s.addFault("SkewDate", n, &fault{path: path, kind: FaultSkew})
+	s.faults.Add("SkewDate", path, n, fault{kind: FaultSkew})
 }
 
 // Delay holds the next n matching requests for d before answering normally
 // (or until the client gives up). Prefer Stall in tests: it needs no sleeping.
 func (s *Server) Delay(path string, n int, d time.Duration) {
-	s.addFault("Delay", n, &fault{path: path, kind: FaultDelay, delay: d})
+	s.faults.Add("Delay", path, n, fault{kind: FaultDelay, delay: d})
 }
 
 // Stall holds the next n matching requests until the returned gate is
 // released (or the client gives up, or the fake is closed), then answers them
 // normally.
 func (s *Server) Stall(path string, n int) *Gate {
-	g := &Gate{arrived: make(chan struct{}, n), release: make(chan struct{})}
-	s.addFault("Stall", n, &fault{path: path, kind: FaultStall, gate: g})
-	s.mu.Lock()
-	s.gates = append(s.gates, g)
-	s.mu.Unlock()
+	g := fake.NewGate(n)
+	s.faults.Add("Stall", path, n, fault{kind: FaultStall, gate: g})
 	return g
 }
 
 // Gate holds stalled requests; see Server.Stall.
-type Gate struct {
-	arrived chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-// Arrived delivers one value per request that reached the gate.
-func (g *Gate) Arrived() <-chan struct{} { return g.arrived }
-
-// Release lets every held request, present and future, proceed. It is safe to
-// call more than once.
-func (g *Gate) Release() { g.once.Do(func() { close(g.release) }) }
+type Gate = fake.Gate
 
 // applyFault answers r according to f. done reports that the answer is
 // written (or the request abandoned); reset that the connection must be reset.
-func (s *Server) applyFault(w *bufWriter, r *http.Request, f *fault) (done, reset bool) {
+func (s *Server) applyFault(w *bufWriter, r *http.Request, f fault) (done, reset bool) {
 	switch f.kind {
 	case FaultRateLimit:
 		limit := s.cfg.rateLimit
@@ -207,32 +144,18 @@ func (s *Server) applyFault(w *bufWriter, r *http.Request, f *fault) (done, rese
 			return true, false
 		}
 	case FaultStall:
-		select {
-		case f.gate.arrived <- struct{}{}:
-		default:
-		}
-		select {
-		case <-f.gate.release:
-			return false, false
-		case <-r.Context().Done():
+		// A closing fake lets held requests through, answered normally.
+		if err := f.gate.Wait(r.Context(), s.srv.Closing()); err != nil && !errors.Is(err, fake.ErrClosed) {
 			return true, false
 		}
+		return false, false
 	}
 	return true, false
 }
 
 // resetConn aborts the connection under w with a TCP RST.
 func resetConn(w http.ResponseWriter) {
-	hj, ok := w.(http.Hijacker)
-	if !ok {
+	if err := fake.ResetConn(w); errors.Is(err, http.ErrNotSupported) {
 		panic("mimecasttest: ResetConnection needs a hijackable connection (HTTP/1.x)")
 	}
-	conn, _, err := hj.Hijack()
-	if err != nil {
-		return
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
 }

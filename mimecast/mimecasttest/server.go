@@ -7,12 +7,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ctexchange/cte/internal/fake"
 )
 
 // Endpoint paths served by the fake. Every one of them answers POST only.
@@ -237,10 +238,13 @@ type Server struct {
 	// URL is the base URL, e.g. http://127.0.0.1:41234. API paths hang off it.
 	URL string
 
-	ts     *httptest.Server
+	srv    *fake.Server
 	cfg    config
 	secret []byte
 	clock  func() time.Time
+
+	faults   *fake.Queue[fault] // locks itself
+	requests *fake.Log[Request] // locks itself
 
 	mu             sync.Mutex
 	creds          Credentials
@@ -259,10 +263,7 @@ type Server struct {
 	rewrites       map[string]string // protect token → original URL
 	managed        []ManagedURL
 	buckets        map[string]*bucket
-	faults         []*fault
-	gates          []*Gate
-	requests       []Request
-	counts         map[string]int
+	counts         map[string]int // arrivals per path
 	seq            int
 }
 
@@ -325,6 +326,8 @@ func New(opts ...Option) *Server {
 		rewrites:     map[string]string{},
 		buckets:      map[string]*bucket{},
 		counts:       map[string]int{},
+		faults:       fake.NewQueue[fault]("mimecasttest"),
+		requests:     fake.NewLog[Request](0),
 	}
 	base := cfg.clock().UTC().Truncate(time.Second)
 	types := make([]string, 0, len(cfg.feedRows))
@@ -336,8 +339,8 @@ func New(opts ...Option) *Server {
 		s.feeds[ft] = generateFeed(nil, cfg.seed, ft, cfg.feedRows[ft], base.Add(-cfg.window), base)
 	}
 	s.clicks = s.generateClickLogs(cfg.clickLogs, base, cfg.window)
-	s.ts = httptest.NewServer(s)
-	s.URL = s.ts.URL
+	s.srv = fake.Start(s)
+	s.URL = s.srv.URL
 	return s
 }
 
@@ -349,20 +352,12 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	return s
 }
 
-// Close releases every stalled request and shuts the fake down.
-func (s *Server) Close() {
-	s.mu.Lock()
-	gates := s.gates
-	s.gates = nil
-	s.mu.Unlock()
-	for _, g := range gates {
-		g.Release()
-	}
-	s.ts.Close()
-}
+// Close releases every stalled request (it is answered normally) and shuts the
+// fake down, waiting for the requests in flight.
+func (s *Server) Close() { s.srv.Close() }
 
 // Client returns an *http.Client that reaches the fake (httptest's client).
-func (s *Server) Client() *http.Client { return s.ts.Client() }
+func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // Credentials returns the credentials the fake accepts.
 func (s *Server) Credentials() Credentials {
@@ -374,17 +369,13 @@ func (s *Server) Credentials() Credentials {
 // Requests returns a copy of the request log, oldest first. A request is logged
 // just before its response is sent, so it is in the log when the client sees the
 // answer.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
+func (s *Server) Requests() []Request { return s.requests.All() }
 
 // ClearRequests empties the request log and the counters.
 func (s *Server) ClearRequests() {
+	s.requests.Clear()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = nil
 	s.counts = map[string]int{}
 }
 
@@ -519,9 +510,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else if entry.Status == 0 {
 		entry.Status = http.StatusOK
 	}
-	s.mu.Lock()
-	s.requests = append(s.requests, entry)
-	s.mu.Unlock()
+	s.requests.Add(entry)
 	if reset {
 		resetConn(w)
 		return
@@ -556,7 +545,7 @@ func (s *Server) serve(w *bufWriter, r *http.Request, body []byte, entry *Reques
 			return false
 		}
 	}
-	if f := s.takeFault(r.URL.Path); f != nil {
+	if f, ok := s.faults.Take(r.URL.Path); ok {
 		entry.Fault = f.kind
 		if done, rst := s.applyFault(w, r, f); done {
 			return rst

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/ctexchange/cte/internal/fake"
 )
 
 // Fault knobs. Each knob queues a fault for the next n requests whose path
@@ -31,34 +31,13 @@ const (
 	FaultStall       = "stall"
 )
 
+// fault is one queued fault; the queue keeps its path and count.
 type fault struct {
 	kind       string
-	path       string
-	left       int
 	status     int
 	body       string
 	retryAfter int
 	gate       *Gate
-}
-
-func matchPath(pattern, path string) bool {
-	switch {
-	case pattern == "" || pattern == "/":
-		return true
-	case strings.HasSuffix(pattern, "/"):
-		return strings.HasPrefix(path, pattern)
-	}
-	return pattern == path
-}
-
-func (s *Server) addFault(knob string, n int, f *fault) {
-	if n < 1 {
-		panic(fmt.Sprintf("netskopetest: %s(%q, %d): n must be at least 1", knob, f.path, n))
-	}
-	f.left = n
-	s.mu.Lock()
-	s.faults = append(s.faults, f)
-	s.mu.Unlock()
 }
 
 // RateLimit answers the next n matching requests with 429, Retry-After: retryAfter
@@ -67,7 +46,7 @@ func (s *Server) addFault(knob string, n int, f *fault) {
 // RateLimit-Reset on v2.
 func (s *Server) RateLimit(path string, n int, retryAfter time.Duration) {
 	secs := int((retryAfter + time.Second - 1) / time.Second)
-	s.addFault("RateLimit", n, &fault{kind: FaultRateLimit, path: path, status: http.StatusTooManyRequests, retryAfter: max(secs, 0)})
+	s.faults.Add("RateLimit", path, n, fault{kind: FaultRateLimit, status: http.StatusTooManyRequests, retryAfter: max(secs, 0)})
 }
 
 // ServerError answers the next n matching requests with status (500 when 0; it must
@@ -79,7 +58,7 @@ func (s *Server) ServerError(path string, n int, status int) {
 	if status < 500 || status > 599 {
 		panic(fmt.Sprintf("netskopetest: ServerError(%q, %d, %d): status is not 5xx", path, n, status))
 	}
-	s.addFault("ServerError", n, &fault{kind: FaultServerError, path: path, status: status})
+	s.faults.Add("ServerError", path, n, fault{kind: FaultServerError, status: status})
 }
 
 // FailStatus answers the next n matching requests with status and body without
@@ -89,74 +68,38 @@ func (s *Server) FailStatus(path string, n int, status int, body string) {
 	if status < 100 || status > 999 {
 		panic(fmt.Sprintf("netskopetest: FailStatus(%q, %d, %d): invalid status", path, n, status))
 	}
-	s.addFault("FailStatus", n, &fault{kind: FaultStatus, path: path, status: status, body: body})
+	s.faults.Add("FailStatus", path, n, fault{kind: FaultStatus, status: status, body: body})
 }
 
 // ResetConnection ends the next n matching requests with a TCP reset instead of an
 // answer; the request is not handled. Go's transport may silently resend an
 // idempotent request once on a reused connection; count that attempt in n.
 func (s *Server) ResetConnection(path string, n int) {
-	s.addFault("ResetConnection", n, &fault{kind: FaultReset, path: path})
+	s.faults.Add("ResetConnection", path, n, fault{kind: FaultReset})
 }
 
 // BreakBody handles the next n matching requests (their effects happen: an iterator
 // cursor moves, a list is replaced), announces the whole answer in Content-Length,
 // sends half of it and drops the connection.
 func (s *Server) BreakBody(path string, n int) {
-	s.addFault("BreakBody", n, &fault{kind: FaultBreak, path: path})
+	s.faults.Add("BreakBody", path, n, fault{kind: FaultBreak})
 }
 
 // Stall holds the next n matching requests until the returned gate is released (or
 // the client gives up, or the server closes), then handles them normally.
 func (s *Server) Stall(path string, n int) *Gate {
-	g := &Gate{arrived: make(chan struct{}, max(n, 1)), release: make(chan struct{})}
-	s.addFault("Stall", n, &fault{kind: FaultStall, path: path, gate: g})
+	g := fake.NewGate(n)
+	s.faults.Add("Stall", path, n, fault{kind: FaultStall, gate: g})
 	return g
 }
 
 // Gate holds stalled requests; see Server.Stall.
-type Gate struct {
-	arrived chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-// Arrived delivers one value per request that reached the gate.
-func (g *Gate) Arrived() <-chan struct{} { return g.arrived }
-
-// Release lets every held request, present and future, proceed. It is safe to call
-// more than once.
-func (g *Gate) Release() { g.once.Do(func() { close(g.release) }) }
+type Gate = fake.Gate
 
 // PendingFaults returns how many faulted requests are still queued.
-func (s *Server) PendingFaults() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, f := range s.faults {
-		n += f.left
-	}
-	return n
-}
+func (s *Server) PendingFaults() int { return s.faults.Pending() }
 
-// takeFault consumes one use of the first queued fault matching path.
-func (s *Server) takeFault(path string) *fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if !matchPath(f.path, path) {
-			continue
-		}
-		f.left--
-		if f.left == 0 {
-			s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
-		}
-		return f
-	}
-	return nil
-}
-
-func (s *Server) faultReply(r *http.Request, f *fault) reply {
+func (s *Server) faultReply(r *http.Request, f fault) reply {
 	v1 := strings.HasPrefix(r.URL.Path, "/api/v1/")
 	var rep reply
 	switch {
@@ -189,14 +132,9 @@ func (s *Server) faultReply(r *http.Request, f *fault) reply {
 
 // resetConn closes the client connection abruptly (RST where possible).
 func resetConn(w http.ResponseWriter) {
-	conn, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
+	if err := fake.ResetConn(w); err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
 }
 
 func acceptsGzip(r *http.Request) bool {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ctexchange/cte/internal/fake"
 )
 
 // Paths the fake serves, relative to Server.URL.
@@ -62,9 +63,9 @@ type Server struct {
 	// URL is the tenant URL, "http://127.0.0.1:<port>", without a trailing slash.
 	URL string
 
-	srv       *httptest.Server
-	closing   chan struct{}
-	closeOnce sync.Once
+	srv    *fake.Server
+	faults *fake.Queue[fault]
+	log    *fake.Log[Request]
 
 	mu        sync.Mutex
 	cfg       config
@@ -74,8 +75,6 @@ type Server struct {
 	urlLists  map[int]*urlList
 	nextID    int
 	deploys   int
-	faults    []*fault
-	log       []Request
 	v1Times   []time.Time
 	v2Windows map[string]*window
 	rng       *rand.Rand
@@ -112,7 +111,8 @@ func New(opts ...Option) *Server {
 	}
 	s := &Server{
 		cfg:       cfg,
-		closing:   make(chan struct{}),
+		faults:    fake.NewQueue[fault]("netskopetest"),
+		log:       fake.NewLog[Request](maxLog),
 		hashLists: map[string]*hashList{},
 		alerts:    map[string]*alertStore{},
 		cursors:   map[cursorKey]*cursor{},
@@ -139,7 +139,7 @@ func New(opts ...Option) *Server {
 	for _, kind := range []string{KindMalware, KindMalsite} {
 		s.seedAlerts(kind, cfg.alertCounts[kind], now)
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.srv = fake.Start(http.HandlerFunc(s.serveHTTP))
 	s.URL = s.srv.URL
 	return s
 }
@@ -153,13 +153,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 }
 
 // Close releases stalled requests and shuts the server down. It is idempotent.
-func (s *Server) Close() {
-	s.closeOnce.Do(func() {
-		s.srv.CloseClientConnections()
-		close(s.closing)
-		s.srv.Close()
-	})
-}
+func (s *Server) Close() { s.srv.Abort() }
 
 // Client returns an HTTP client for the server (a plain one: the fake speaks HTTP).
 func (s *Server) Client() *http.Client { return s.srv.Client() }
@@ -172,50 +166,28 @@ func (s *Server) V2Token() string { return s.cfg.v2Token }
 
 // Requests returns a copy of the request log, oldest first.
 func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Request, len(s.log))
-	for i, r := range s.log {
-		r.Query = cloneValues(r.Query)
-		out[i] = r
+	out := s.log.All()
+	for i := range out {
+		out[i].Query = cloneValues(out[i].Query)
 	}
 	return out
 }
 
 // TokenInURL reports whether any request so far carried a token in its URL.
 func (s *Server) TokenInURL() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, r := range s.log {
-		if r.TokenInURL {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(s.log.All(), func(r Request) bool { return r.TokenInURL })
 }
 
 // ResetRequests empties the request log.
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	s.log = nil
-	s.mu.Unlock()
-}
+func (s *Server) ResetRequests() { s.log.Clear() }
 
 // Now returns the server clock.
 func (s *Server) Now() time.Time { return s.now() }
 
 func (s *Server) now() time.Time { return s.cfg.clock() }
 
+// maxLog bounds the request log; the oldest entries go first.
 const maxLog = 100000
-
-func (s *Server) record(r Request) {
-	s.mu.Lock()
-	if len(s.log) >= maxLog {
-		s.log = slices.Delete(s.log, 0, len(s.log)-maxLog+1)
-	}
-	s.log = append(s.log, r)
-	s.mu.Unlock()
-}
 
 func cloneValues(v url.Values) url.Values {
 	if v == nil {
@@ -279,9 +251,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := Request{Method: r.Method, Path: r.URL.Path, Query: q, TokenInURL: leaked, Time: s.now(),
 		RequestID: fmt.Sprintf("nsk-%08d", s.reqSeq.Add(1))}
 	w.Header().Set("X-Request-Id", rec.RequestID)
-	defer func() { s.record(rec) }()
+	defer func() { s.log.Add(rec) }()
 
-	if f := s.takeFault(r.URL.Path); f != nil {
+	if f, ok := s.faults.Take(r.URL.Path); ok {
 		rec.Fault = f.kind
 		switch f.kind {
 		case FaultRateLimit, FaultServerError, FaultStatus:
@@ -299,15 +271,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeHalf(w, r, rep)
 			return
 		case FaultStall:
-			select {
-			case f.gate.arrived <- struct{}{}:
-			default:
-			}
-			select {
-			case <-f.gate.release:
-			case <-r.Context().Done():
-				panic(http.ErrAbortHandler)
-			case <-s.closing:
+			if f.gate.Wait(r.Context(), s.srv.Closing()) != nil {
 				panic(http.ErrAbortHandler)
 			}
 		}

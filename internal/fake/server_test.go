@@ -1,0 +1,119 @@
+package fake_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte/internal/fake"
+)
+
+// holding starts a server whose handler waits on g and reports Wait's result
+// on res, then answers 200.
+func holding(g *fake.Gate) (*fake.Server, chan error) {
+	res := make(chan error, 1)
+	var srv *fake.Server
+	ready := make(chan struct{})
+	srv = fake.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-ready
+		err := g.Wait(r.Context(), srv.Closing())
+		res <- err
+		if err != nil && !errors.Is(err, fake.ErrClosed) {
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	close(ready)
+	return srv, res
+}
+
+// get sends a GET to srv in the background; the channel gets the status, or 0
+// on a transport error.
+func get(t *testing.T, srv *fake.Server) chan int {
+	t.Helper()
+	done := make(chan int, 1)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/x", nil)
+	require.NoError(t, err)
+	go func() {
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		_ = resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	return done
+}
+
+func TestServerServes(t *testing.T) {
+	t.Parallel()
+	srv := fake.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	t.Cleanup(srv.Close)
+	assert.Regexp(t, `^http://127\.0\.0\.1:\d+$`, srv.URL)
+	assert.Equal(t, http.StatusTeapot, <-get(t, srv))
+	select {
+	case <-srv.Closing():
+		t.Fatal("Closing is closed before Close")
+	default:
+	}
+}
+
+// Close frees held requests with ErrClosed and waits for them to answer.
+func TestServerCloseLetsHeldRequestsFinish(t *testing.T) {
+	t.Parallel()
+	g := fake.NewGate(1)
+	srv, res := holding(g)
+	done := get(t, srv)
+	<-g.Arrived()
+	srv.Close()
+	srv.Close() // idempotent
+	assert.ErrorIs(t, <-res, fake.ErrClosed)
+	assert.Equal(t, http.StatusOK, <-done)
+	<-srv.Closing()
+}
+
+// Abort drops the connections first: the held request sees its context end
+// (or the closing channel) and the client gets no answer.
+func TestServerAbortDropsConnections(t *testing.T) {
+	t.Parallel()
+	g := fake.NewGate(1)
+	srv, res := holding(g)
+	done := get(t, srv)
+	<-g.Arrived()
+	srv.Abort()
+	srv.Close() // nothing more to do
+	assert.Error(t, <-res)
+	assert.Equal(t, 0, <-done, "the client gets a transport error")
+	<-srv.Closing()
+}
+
+func TestResetConn(t *testing.T) {
+	t.Parallel()
+	errc := make(chan error, 1)
+	srv := fake.Start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		errc <- fake.ResetConn(w)
+	}))
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/x", nil)
+	require.NoError(t, err)
+	resp, err := srv.Client().Do(req)
+	if err == nil {
+		_ = resp.Body.Close()
+	}
+	assert.Error(t, err, "a reset connection gives no answer")
+	assert.NoError(t, <-errc)
+}
+
+func TestResetConnNotHijackable(t *testing.T) {
+	t.Parallel()
+	err := fake.ResetConn(httptest.NewRecorder())
+	assert.ErrorIs(t, err, http.ErrNotSupported)
+}
