@@ -14,6 +14,14 @@
 // the latest lastSeen and expiry, the highest severity, the union of tags and the
 // latest comments.
 //
+// # STIX
+//
+// [WriteSTIX] exports indicators as a STIX 2.1 bundle of Indicator objects with
+// deterministic ids ([STIXID]), so a consumer updates instead of duplicating;
+// [ReadSTIX] reads the equality comparisons of file-hash, url, domain-name and IP
+// patterns of a STIX 2.0 or 2.1 bundle back into normalised indicators and counts
+// what it skips and why.
+//
 // # Never shared
 //
 // [NeverShare] names values no destination should ever get: the hashes of the

@@ -29,6 +29,7 @@ type cmdFlags struct {
 	level  string
 	since  string
 	keep   bool
+	stix   bool
 }
 
 func (a *app) syncFlags(fs *flag.FlagSet) {
@@ -43,6 +44,7 @@ func (a *app) testFlags(fs *flag.FlagSet) {
 func (a *app) iocsFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.f.filter, "filter", "", "`QUERY` in the rule language, e.g. 'type == sha256 and severity >= high'")
 	fs.IntVar(&a.f.limit, "limit", 50, "show at most `N` indicators (0: all)")
+	fs.BoolVar(&a.f.stix, "stix", false, "write the active indicators as a STIX 2.1 bundle (use with --limit 0 to export all)")
 }
 
 func (a *app) logsFlags(fs *flag.FlagSet) {
@@ -596,6 +598,9 @@ func (a *app) cmdIOCs(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	if a.f.stix {
+		return a.writeSTIX(recs)
+	}
 	if a.json {
 		out := make([]iocJSON, len(recs))
 		for i, r := range recs {
@@ -606,6 +611,32 @@ func (a *app) cmdIOCs(ctx context.Context, args []string) int {
 	a.printIOCs(recs)
 	if a.f.limit > 0 && len(recs) == a.f.limit {
 		fmt.Fprintf(a.stderr, "(first %d shown; --limit 0 shows all)\n", a.f.limit)
+	}
+	return exitOK
+}
+
+// writeSTIX writes one STIX 2.1 indicator per record, merged over its active
+// source entries (sources joined in x_cte_source); records with none are left out.
+func (a *app) writeSTIX(recs []sharing.Record) int {
+	out := make([]ioc.Indicator, 0, len(recs))
+	for _, r := range recs {
+		var merged ioc.Indicator
+		var sources []string
+		for _, e := range r.Entries {
+			if e.Inactive {
+				continue
+			}
+			merged = ioc.Merge(merged, e.Indicator)
+			sources = append(sources, e.Source)
+		}
+		if len(sources) == 0 {
+			continue
+		}
+		merged.Type, merged.Value, merged.Source = r.Type, r.Value, strings.Join(sources, ",")
+		out = append(out, merged)
+	}
+	if err := ioc.WriteSTIX(a.stdout, out, a.now()); err != nil {
+		return a.fail(err)
 	}
 	return exitOK
 }
