@@ -310,7 +310,7 @@ func PatternComparisons(pattern string) []Comparison {
 	return out
 }
 
-// readQuoted reads the STIX string literal starting at p[i] == '\'' and returns its
+// readQuoted reads the STIX string literal starting at p[i] == '\” and returns its
 // unescaped value and the index after it.
 func readQuoted(p string, i int) (string, int, bool) {
 	var b strings.Builder

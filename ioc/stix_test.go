@@ -93,10 +93,10 @@ func TestPatternComparisons(t *testing.T) {
 	cases := map[string][]Comparison{
 		`[url:value = 'http://a.example/it\'s']`:                       {{"url:value", "http://a.example/it's"}},
 		`([file:hashes.'SHA-256' = 'ab'] OR [file:hashes."MD5"='cd'])`: {{"file:hashes.'SHA-256'", "ab"}, {`file:hashes."MD5"`, "cd"}},
-		`[url:value LIKE 'http://%']`:                                   nil,
-		`[file:size > 5 AND file:name = 'x.exe']`:                       {{"file:name", "x.exe"}},
-		`[url:value = 'unterminated`:                                    nil,
-		``:                                                              nil,
+		`[url:value LIKE 'http://%']`:                                  nil,
+		`[file:size > 5 AND file:name = 'x.exe']`:                      {{"file:name", "x.exe"}},
+		`[url:value = 'unterminated`:                                   nil,
+		``:                                                             nil,
 	}
 	for p, want := range cases {
 		assert.Equal(t, want, PatternComparisons(p), p)
