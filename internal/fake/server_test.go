@@ -66,33 +66,41 @@ func TestServerServes(t *testing.T) {
 	}
 }
 
-// Close frees held requests with ErrClosed and waits for them to answer.
-func TestServerCloseLetsHeldRequestsFinish(t *testing.T) {
+// Close frees held requests with ErrClosed and waits for them to answer;
+// Abort drops the connections first, so the held request sees its context end
+// (or the closing channel) and the client gets no answer. Both are
+// idempotent, whichever comes second.
+func TestServerShutdown(t *testing.T) {
 	t.Parallel()
-	g := fake.NewGate(1)
-	srv, res := holding(g)
-	done := get(t, srv)
-	<-g.Arrived()
-	srv.Close()
-	srv.Close() // idempotent
-	assert.ErrorIs(t, <-res, fake.ErrClosed)
-	assert.Equal(t, http.StatusOK, <-done)
-	<-srv.Closing()
-}
-
-// Abort drops the connections first: the held request sees its context end
-// (or the closing channel) and the client gets no answer.
-func TestServerAbortDropsConnections(t *testing.T) {
-	t.Parallel()
-	g := fake.NewGate(1)
-	srv, res := holding(g)
-	done := get(t, srv)
-	<-g.Arrived()
-	srv.Abort()
-	srv.Close() // nothing more to do
-	assert.Error(t, <-res)
-	assert.Equal(t, 0, <-done, "the client gets a transport error")
-	<-srv.Closing()
+	tests := []struct {
+		name       string
+		first      func(*fake.Server)
+		second     func(*fake.Server)
+		wantErr    error // from Gate.Wait; nil: any error
+		wantStatus int   // 0: a transport error
+	}{
+		{"close", (*fake.Server).Close, (*fake.Server).Close, fake.ErrClosed, http.StatusOK},
+		{"close then abort", (*fake.Server).Close, (*fake.Server).Abort, fake.ErrClosed, http.StatusOK},
+		{"abort", (*fake.Server).Abort, (*fake.Server).Close, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := fake.NewGate(1)
+			srv, res := holding(g)
+			done := get(t, srv)
+			<-g.Arrived()
+			tt.first(srv)
+			tt.second(srv)
+			if err := <-res; tt.wantErr != nil {
+				assert.ErrorIs(t, err, tt.wantErr)
+			} else {
+				assert.Error(t, err)
+			}
+			assert.Equal(t, tt.wantStatus, <-done)
+			<-srv.Closing()
+		})
+	}
 }
 
 func TestResetConn(t *testing.T) {
