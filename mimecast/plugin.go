@@ -163,6 +163,17 @@ func (cp checkpoint) with(feed string, newest time.Time) checkpoint {
 	return out
 }
 
+// notAfter caps a feed's newest timestamp at the end of the window asked for. Rows
+// stamped later (Mimecast's clock ahead of ours, or a feed file holding rows past
+// end) must not move the checkpoint past it: the next pull would start after the
+// events stamped between the two pulls and never ask for them.
+func notAfter(newest, end time.Time) time.Time {
+	if newest.After(end) {
+		return end
+	}
+	return newest
+}
+
 // feedOrder is the order feeds are pulled in.
 var feedOrder = []string{FeedMalwareCustomer, FeedMalwareGrid, FeedMalsite}
 
@@ -222,10 +233,9 @@ func (p *Plugin) selected(feed string) bool {
 // initial range on a first run; never after now.
 func (p *Plugin) start(cp checkpoint, feed string, now time.Time) time.Time {
 	if t, ok := cp.Feeds[feed]; ok && !t.IsZero() {
-		if s := t.Add(-p.cfg.Overlap); s.Before(now) {
-			return s
-		}
-		return now
+		// A checkpoint after now (written before newest was capped at the window's
+		// end) resumes from now, minus the overlap like any other.
+		return notAfter(t, now).Add(-p.cfg.Overlap)
 	}
 	if p.cfg.InitialRangeDays == NoHistory {
 		return now
@@ -269,7 +279,7 @@ func (p *Plugin) pullHashes(ctx context.Context, feed string, cp checkpoint, sta
 			yield(cte.Page{}, fmt.Errorf("mimecast: pull %s page %d: %w", feed, page, err))
 			return cp, false
 		}
-		cp = cp.with(feed, res.newest)
+		cp = cp.with(feed, notAfter(res.newest, end))
 		for _, x := range res.invalid.list {
 			for range x.Count {
 				skipped.add(x.Reason, x.Example)
@@ -352,7 +362,7 @@ func (p *Plugin) pullClicks(ctx context.Context, cp checkpoint, start, end time.
 			ts := dates[d.Input]
 			inds = append(inds, ioc.Indicator{Type: ioc.TypeURL, Value: v, Tags: tags[:1:1], FirstSeen: ts, LastSeen: ts})
 		}
-		cp = cp.with(FeedMalsite, newest)
+		cp = cp.with(FeedMalsite, notAfter(newest, end))
 		for _, x := range inv.list {
 			for range x.Count {
 				skipped.add(x.Reason, x.Example)

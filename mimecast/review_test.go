@@ -1,0 +1,83 @@
+package mimecast
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// feedStarts answers get-feed with body and records the start of every request.
+func feedStarts(mt *httpmock.MockTransport, body string) func() []string {
+	var mu sync.Mutex
+	var starts []string
+	mt.RegisterResponder("POST", "https://mock.test"+pathGetFeed, func(r *http.Request) (*http.Response, error) {
+		b, _ := io.ReadAll(r.Body)
+		var req struct {
+			Data []struct {
+				Start string `json:"start"`
+			} `json:"data"`
+		}
+		_ = json.Unmarshal(b, &req)
+		mu.Lock()
+		if len(req.Data) > 0 {
+			starts = append(starts, req.Data[0].Start)
+		}
+		mu.Unlock()
+		return httpmock.NewStringResponse(200, body), nil
+	})
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), starts...)
+	}
+}
+
+// A feed row stamped after the pull's end (Mimecast's clock ahead of ours by more
+// than the overlap, or a file holding rows past end) must not push the checkpoint
+// past the window: the next pull would start at its own "now" and never ask for
+// the events stamped between the two pulls.
+func TestPullFutureTimestampDoesNotSkipTheNextWindow(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	c, mt := mockClient(t, mockHMAC())
+	p := &Plugin{c: c, cfg: c.cfg, log: c.log, now: clock.Now}
+	p.cfg.FeedTypes = []string{FeedMalwareCustomer}
+	ahead := clock.Now().Add(3 * time.Hour).Format(time.RFC3339)
+	starts := feedStarts(mt, "Timestamp|MD5\n"+ahead+"|"+md5A+"\n")
+
+	pages, err := pullAll(t, p, nil)
+	require.NoError(t, err)
+	require.Len(t, pages, 1)
+	firstEnd := clock.Now()
+
+	clock.Add(30 * time.Minute)
+	_, err = pullAll(t, p, pages[0].Next)
+	require.NoError(t, err)
+	got := starts()
+	require.Len(t, got, 2)
+	start, err := time.Parse(time.RFC3339, got[1])
+	require.NoError(t, err)
+	assert.False(t, start.After(firstEnd), "the second pull starts at %s, after the first pull's end %s: events stamped in between are never asked for", got[1], firstEnd.Format(time.RFC3339))
+}
+
+// A checkpoint already in the future (stored before the cap) resumes from now minus
+// the overlap, not from now.
+func TestPullFutureCheckpointResumesWithOverlap(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	c, mt := mockClient(t, mockHMAC())
+	p := &Plugin{c: c, cfg: c.cfg, log: c.log, now: clock.Now}
+	p.cfg.FeedTypes = []string{FeedMalwareCustomer}
+	starts := feedStarts(mt, "Timestamp|MD5\n")
+	future := checkpoint{V: 1, Feeds: map[string]time.Time{FeedMalwareCustomer: clock.Now().Add(3 * time.Hour)}}
+	_, err := pullAll(t, p, future.encode())
+	require.NoError(t, err)
+	assert.Equal(t, []string{clock.Now().Add(-DefaultOverlap).Format(time.RFC3339)}, starts())
+}
