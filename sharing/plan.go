@@ -197,7 +197,7 @@ func (e *Engine) inactiveWhy(en *Entry, now time.Time) string {
 		aging = p.settings.aging()
 	}
 	if expired(en, aging, now) {
-		if !en.ExpiresAt.IsZero() && !now.Before(en.ExpiresAt) {
+		if ownExpiry(en) && !now.Before(en.ExpiresAt) {
 			return "expired at " + en.ExpiresAt.UTC().Format(time.RFC3339)
 		}
 		return fmt.Sprintf("not seen for more than the aging period (%s)", aging)

@@ -130,7 +130,7 @@ func fingerprint(ind *ioc.Indicator) uint64 {
 
 // expired reports whether an entry is past its own expiry or its source's aging.
 func expired(en *Entry, aging time.Duration, now time.Time) bool {
-	if !en.ExpiresAt.IsZero() && !now.Before(en.ExpiresAt) {
+	if ownExpiry(en) && !now.Before(en.ExpiresAt) {
 		return true
 	}
 	last := en.LastSeen
@@ -138,6 +138,14 @@ func expired(en *Entry, aging time.Duration, now time.Time) bool {
 		last = en.StoredAt
 	}
 	return !last.IsZero() && now.Sub(last) > aging
+}
+
+// ownExpiry reports whether the entry's own ExpiresAt applies. Merging keeps the
+// latest ExpiresAt, so a re-report without one keeps an expiry that passed before
+// the value was seen again; that sighting makes it active again (the aging period
+// then runs from it), so such an expiry no longer applies.
+func ownExpiry(en *Entry) bool {
+	return !en.ExpiresAt.IsZero() && !en.LastSeen.After(en.ExpiresAt)
 }
 
 // neverShare is ioc.NeverShare with a cheap first test: the never-share values are

@@ -80,6 +80,8 @@ func TestExpired(t *testing.T) {
 		{"expiresAt passed", Entry{Indicator: ioc.Indicator{LastSeen: now, ExpiresAt: now}}, true},
 		{"expiresAt ahead", Entry{Indicator: ioc.Indicator{LastSeen: now, ExpiresAt: now.Add(time.Second)}}, false},
 		{"no lastSeen: stored time", Entry{StoredAt: now.Add(-aging - time.Hour)}, true},
+		{"seen again after expiresAt", Entry{Indicator: ioc.Indicator{LastSeen: now.Add(-time.Hour), ExpiresAt: now.Add(-2 * time.Hour)}}, false},
+		{"expiresAt passed, no lastSeen", Entry{Indicator: ioc.Indicator{ExpiresAt: now.Add(-time.Hour)}, StoredAt: now}, true},
 		{"no times at all", Entry{}, false},
 	} {
 		assert.Equal(t, tc.want, expired(&tc.en, aging, now), tc.name)
