@@ -7,7 +7,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/plugintest"
 	"github.com/ctexchange/cte/sharing"
 )
 
@@ -54,4 +56,43 @@ func TestReReportAfterOwnExpirySharesAgain(t *testing.T) {
 	rep, err = w.eng.Age(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Retracted)
+}
+
+// TestAppendOverCapacityRetriedWhenSpaceFrees: values an Append target refuses
+// because it is full are retried (with the growing delay), not rejected for good,
+// so they are shared once retraction frees space.
+func TestAppendOverCapacityRetriedWhenSpaceFrees(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	small := cte.Target{ID: "operation/SMALL", Mode: cte.Append, Types: []ioc.Type{ioc.TypeSHA256}, Limits: cte.Limits{MaxItems: 3}}
+	dst := plugintest.NewFake(small)
+	require.NoError(t, w.eng.AddPlugin("small", dst, sharing.SourceSettings{}))
+	require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "ns-to-small", Source: "netskope", Rule: "malware",
+		Destination: "small", Target: small.ID}))
+	old := engInds("old", 3, ioc.SeverityCritical, engStart)
+	for i := range old {
+		old[i].ExpiresAt = engStart.Add(time.Hour)
+	}
+	later := engInds("later", 2, ioc.SeverityHigh, engStart)
+	w.ns.Feed(append(old, later...)...)
+	rep, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	sr := rep.Shares[1]
+	require.Equal(t, "ns-to-small", sr.Config)
+	assert.Equal(t, 3, sr.Applied)
+	assert.Equal(t, 2, sr.OverCapacity, "reported as over capacity")
+	assert.Zero(t, sr.Rejected, "a full target is not a rejection for good")
+	le, ok := w.ledger(t, "ns-to-small", later[0].Value)
+	require.True(t, ok)
+	assert.Equal(t, sharing.StateRetryable, le.State)
+
+	w.clock.Advance(2 * time.Hour)
+	_, err = w.eng.Age(ctx)
+	require.NoError(t, err)
+	require.Empty(t, dst.Contents(small.ID))
+	rep, err = w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Shares[1].Applied)
+	assert.ElementsMatch(t, engValues(later), dst.Contents(small.ID))
 }

@@ -42,7 +42,7 @@ type ShareReport struct {
 	Rejected     int            // refused for good (this run, or earlier with the same fingerprint)
 	Retrying     int            // refused or not sent this run; retried on a later cycle
 	Waiting      int            // retryable, not due yet
-	OverCapacity int            // left out of a full Replace target
+	OverCapacity int            // left out of a full target (Append: retried with the growing delay)
 	Retracted    int            // removed from the target
 	Pushed       bool           // a Replace target was given a new list
 	Reasons      map[string]int // rejections and deferrals by reason
@@ -728,11 +728,17 @@ func (e *Engine) outcome(batch []item, res cte.PushResult, err error, now time.T
 	for i := range batch {
 		it := &batch[i]
 		if r, ok := rej[it.ind.Value]; ok {
-			out = append(out, e.failed(it, now, r.Retryable, r.Reason, r.Code, true))
+			// A full target is not a refusal for good: it is retried with a
+			// growing delay, so it gets in once retraction frees space.
+			full := r.Reason == cte.ReasonOverCapacity
+			out = append(out, e.failed(it, now, r.Retryable || full, r.Reason, r.Code, true))
 			rep.reason(r.Reason)
-			if r.Retryable {
+			switch {
+			case full:
+				rep.OverCapacity++
+			case r.Retryable:
 				rep.Retrying++
-			} else {
+			default:
 				rep.Rejected++
 			}
 			continue
