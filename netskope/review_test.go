@@ -1,0 +1,60 @@
+package netskope
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A tenant (or something posing as it) that redirects to another host must not get
+// a token sent there: net/http follows redirects and the token is added under the
+// client, so the redirected request would carry the v2 header (or the v1 body of a
+// 307) to the other host.
+func TestRedirectToAnotherHostCarriesNoToken(t *testing.T) {
+	t.Parallel()
+	cl, mt := mockClient(t)
+	redirect := func(status int, to string) httpmock.Responder {
+		return func(*http.Request) (*http.Response, error) {
+			resp := httpmock.NewStringResponse(status, "")
+			resp.Header.Set("Location", to)
+			return resp, nil
+		}
+	}
+	mt.RegisterResponder("GET", mockTenant+"/api/v2/policy/urllist", redirect(302, "https://elsewhere.example/api/v2/policy/urllist"))
+	mt.RegisterResponder("POST", mockTenant+"/api/v1/updateFileHashList", redirect(307, "https://elsewhere.example/api/v1/updateFileHashList"))
+	var mu sync.Mutex
+	var leaked []string
+	record := func(r *http.Request) (*http.Response, error) {
+		var b []byte
+		if r.Body != nil {
+			b, _ = io.ReadAll(r.Body)
+		}
+		mu.Lock()
+		leaked = append(leaked, r.Header.Get("Netskope-Api-Token")+" "+string(b))
+		mu.Unlock()
+		return httpmock.NewStringResponse(200, `[]`), nil
+	}
+	mt.RegisterResponder("GET", "https://elsewhere.example/api/v2/policy/urllist", record)
+	mt.RegisterResponder("POST", "https://elsewhere.example/api/v1/updateFileHashList", record)
+
+	_, err := cl.URLLists(t.Context())
+	require.Error(t, err, "a redirect to another host is not followed")
+	assert.Contains(t, err.Error(), "tenant_url")
+	_, err = cl.UpdateFileHashList(t.Context(), "L", []string{shaA})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "tenant_url")
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, l := range leaked {
+		assert.NotContains(t, l, mockV2)
+		assert.NotContains(t, l, mockV1)
+	}
+	assert.Empty(t, strings.Join(leaked, ""), "nothing reached the other host")
+}
