@@ -1,6 +1,9 @@
 package sharing_test
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -95,4 +98,53 @@ func TestAppendOverCapacityRetriedWhenSpaceFrees(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Shares[1].Applied)
 	assert.ElementsMatch(t, engValues(later), dst.Contents(small.ID))
+}
+
+// brokenRetract is a destination whose retractions fail.
+type brokenRetract struct {
+	*plugintest.Fake
+	err error
+}
+
+func (b *brokenRetract) Retract(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+	if b.err != nil {
+		return cte.PushResult{}, b.err
+	}
+	return b.Fake.Retract(ctx, t, in)
+}
+
+// TestRetractionFailureDoesNotBlockPushes: a destination that fails to retract
+// still gets the new indicators; the retraction is audited and tried again.
+func TestRetractionFailureDoesNotBlockPushes(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	br := &brokenRetract{Fake: w.mc}
+	require.NoError(t, w.eng.AddPlugin("mimecast", br, sharing.SourceSettings{}))
+	old := engInds("old", 2, ioc.SeverityHigh, engStart)
+	w.ns.Feed(old...)
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+
+	w.clock.Advance(31 * 24 * time.Hour)
+	br.err = errors.New("mimecast: DELETE operation refused: HTTP 400 bad request")
+	fresh := engInds("fresh", 2, ioc.SeverityHigh, w.clock.Now())
+	w.ns.Feed(fresh...)
+	rep, err := w.eng.SyncSource(ctx, "netskope")
+	require.ErrorContains(t, err, "DELETE operation refused")
+	sr := rep.Shares[0]
+	assert.Equal(t, 2, sr.Applied, "the new indicators are pushed although the retraction failed")
+	assert.Subset(t, w.mc.Contents(blockTarget.ID), engValues(fresh))
+	le, ok := w.ledger(t, "ns-to-mc", old[0].Value)
+	require.True(t, ok)
+	assert.Equal(t, sharing.StateApplied, le.State, "still on the target until a retraction works")
+	errs := findLogs(t, w.eng, "ns-to-mc", slog.LevelError)
+	require.NotEmpty(t, errs)
+	assert.Contains(t, errs[0].Message, "DELETE operation refused")
+
+	br.err = nil
+	rep, err = w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Shares[0].Retracted)
+	assert.ElementsMatch(t, engValues(fresh), w.mc.Contents(blockTarget.ID))
 }

@@ -799,16 +799,26 @@ func byPriority(a, b item) int {
 }
 
 func (e *Engine) shareAppend(ctx context.Context, cs *configState, dst *pluginState, s *scan, rep *ShareReport) error {
-	now := s.now
-	name := cs.cfg.Name
 	tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
 	if err := tl.lock(ctx); err != nil {
 		return err
 	}
 	defer tl.unlock()
-	if err := e.retractItems(ctx, cs, dst, s.retract, now, rep); err != nil {
-		return err
+	// A failed retraction is audited and tried again on the next share; it does
+	// not keep new indicators from the target, unless the product asked to wait
+	// or the share was stopped.
+	rerr := e.retractItems(ctx, cs, dst, s.retract, s.now, rep)
+	if rerr != nil && (ctx.Err() != nil || errors.Is(rerr, cte.ErrRateLimited)) {
+		return rerr
 	}
+	return errors.Join(rerr, e.pushAppend(ctx, cs, dst, s, rep))
+}
+
+// pushAppend pushes s.send in batches and records the outcomes. The caller
+// holds the target lock.
+func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginState, s *scan, rep *ShareReport) error {
+	now := s.now
+	name := cs.cfg.Name
 	slices.SortFunc(s.send, byPriority)
 	bs := batches(s.send, cs.target.Limits.BatchSize)
 	for i, b := range bs {
