@@ -81,3 +81,56 @@ func TestPullFutureCheckpointResumesWithOverlap(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{clock.Now().Add(-DefaultOverlap).Format(time.RFC3339)}, starts())
 }
+
+// A redirect to another host must not carry credentials there: net/http follows it
+// through the signer (which signs it, access key included) and resends the token
+// request's form body, client secret included, on a 307.
+func TestRedirectToAnotherHostCarriesNoCredentials(t *testing.T) {
+	t.Parallel()
+	redirect := func(status int, to string) httpmock.Responder {
+		return func(*http.Request) (*http.Response, error) {
+			resp := httpmock.NewStringResponse(status, "")
+			resp.Header.Set("Location", to)
+			return resp, nil
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		path   string
+		status int
+		secret string
+	}{
+		{"hmac", mockHMAC(), pathGetAccount, http.StatusFound, string(vecAccessKey)},
+		{"oauth token", mockOAuth(), "/oauth/token", http.StatusTemporaryRedirect, "top-secret-client-secret"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, mt := mockClient(t, tc.cfg)
+			mt.RegisterResponder("POST", "https://mock.test"+tc.path, redirect(tc.status, "https://elsewhere.example"+tc.path))
+			var mu sync.Mutex
+			var seen []string
+			other := func(r *http.Request) (*http.Response, error) {
+				var b []byte
+				if r.Body != nil {
+					b, _ = io.ReadAll(r.Body)
+				}
+				mu.Lock()
+				seen = append(seen, r.Header.Get("Authorization")+" "+string(b))
+				mu.Unlock()
+				return httpmock.NewStringResponse(200, accountOK), nil
+			}
+			mt.RegisterResponder("POST", "https://elsewhere.example"+tc.path, other)
+			mt.RegisterResponder("GET", "https://elsewhere.example"+tc.path, other)
+			_, err := c.GetAccount(t.Context())
+			require.Error(t, err, "a redirect to another host is not followed")
+			assert.Contains(t, err.Error(), "base_url")
+			mu.Lock()
+			defer mu.Unlock()
+			for _, s := range seen {
+				assert.NotContains(t, s, tc.secret)
+			}
+			assert.Empty(t, seen, "nothing reached the other host")
+		})
+	}
+}
