@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,4 +148,69 @@ func TestRetractionFailureDoesNotBlockPushes(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, rep.Shares[0].Retracted)
 	assert.ElementsMatch(t, engValues(fresh), w.mc.Contents(blockTarget.ID))
+}
+
+func (t faultyTx) AppliedSet(config string) (sharing.AppliedSet, bool, error) {
+	if t.s.failing("AppliedSet") {
+		return sharing.AppliedSet{}, false, errDisk
+	}
+	return t.Tx.AppliedSet(config)
+}
+
+// TestStoreErrorsAudited: every store failure that stops a share or a
+// retraction is an audit error entry naming it, not only a returned error.
+func TestStoreErrorsAudited(t *testing.T) {
+	t.Parallel()
+	hasError := func(t *testing.T, eng *sharing.Engine, config, text string) {
+		t.Helper()
+		for _, a := range findLogs(t, eng, config, slog.LevelError) {
+			if strings.Contains(a.Message, text) && strings.Contains(a.Message, errDisk.Error()) && a.Resolution != "" {
+				return
+			}
+		}
+		t.Errorf("no audit error entry of %s says %q and %q", config, text, errDisk)
+	}
+	t.Run("record retraction", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		w.ns.Feed(engInds("ns", 2, ioc.SeverityHigh, engStart)...)
+		_, err := w.eng.SyncSource(ctx, "netskope")
+		require.NoError(t, err)
+		w.clock.Advance(31 * 24 * time.Hour)
+		fs.set("PutLedger", true)
+		_, err = w.eng.Age(ctx)
+		require.ErrorIs(t, err, errDisk)
+		fs.set("PutLedger", false)
+		hasError(t, w.eng, "ns-to-mc", "record retraction")
+	})
+	t.Run("read applied set", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		w.mc.Feed(engInds("mc", 2, ioc.SeverityHigh, engStart)...)
+		fs.set("AppliedSet", true)
+		_, err := w.eng.SyncSource(ctx, "mimecast")
+		require.ErrorIs(t, err, errDisk)
+		fs.set("AppliedSet", false)
+		hasError(t, w.eng, "mc-to-ns", "read applied set")
+	})
+	t.Run("record unchanged list", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		tiny := cte.Target{ID: "file-hash-list/tiny", Mode: cte.Replace, Types: []ioc.Type{ioc.TypeSHA256}, Limits: cte.Limits{MaxItems: 2}}
+		require.NoError(t, w.eng.AddPlugin("tiny", plugintest.NewFake(tiny), sharing.SourceSettings{}))
+		require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "mc-to-tiny", Source: "mimecast", Rule: "hashes",
+			Destination: "tiny", Target: tiny.ID}))
+		w.mc.Feed(engInds("mc", 2, ioc.SeverityCritical, engStart)...)
+		_, err := w.eng.SyncSource(ctx, "mimecast")
+		require.NoError(t, err)
+		// The list does not change; recording that in the ledger fails.
+		fs.set("PutLedger", true)
+		_, err = w.eng.Share(ctx, "mc-to-tiny")
+		fs.set("PutLedger", false)
+		require.ErrorIs(t, err, errDisk)
+		hasError(t, w.eng, "mc-to-tiny", "record")
+	})
 }

@@ -675,6 +675,12 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	})
 }
 
+// auditErr audits err at error level and returns it.
+func (e *Engine) auditErr(ctx context.Context, name string, now time.Time, err error, resolution string) error {
+	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(), Resolution: resolution})
+	return err
+}
+
 // resolution says what to do about a push error.
 func resolution(err error, dest string) string {
 	switch {
@@ -890,7 +896,8 @@ func (e *Engine) retractItems(ctx context.Context, cs *configState, dst *pluginS
 	}
 	items, err := e.othersKeep(ctx, cs, items, now, rep)
 	if err != nil {
-		return fmt.Errorf("sharing %q: retract: %w", name, err)
+		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: retract: %w", name, err),
+			"check the store; retraction is retried on the next share")
 	}
 	for _, b := range batches(items, cs.target.Limits.BatchSize) {
 		res, err := r.Retract(ctx, cs.target, indicators(b))
@@ -912,7 +919,8 @@ func (e *Engine) retractItems(ctx context.Context, cs *configState, dst *pluginS
 			}
 		}
 		if perr := e.putLedger(ctx, name, entries); perr != nil {
-			return fmt.Errorf("sharing %q: record retraction: %w", name, perr)
+			return e.auditErr(ctx, name, now, errors.Join(fmt.Errorf("sharing %q: record retraction: %w", name, perr), err),
+				"check the store; the retraction is recorded when it is sent again on the next share")
 		}
 		if len(res.Rejected) > 0 {
 			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: name,
@@ -1029,7 +1037,8 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sharing %q: read applied set: %w", name, err)
+		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: read applied set: %w", name, err),
+			"check the store; the share is retried on the next cycle")
 	}
 	// overEntries records, for every member, what the list leaves out.
 	overEntries := func(m *scan) []LedgerEntry {
@@ -1044,7 +1053,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		return out
 	}
 	if (haveApplied && applied.Digest == rs.digest) || (!haveApplied && rs.packedN == 0 && rs.appliedN == 0) {
-		return e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 			for _, m := range rs.members {
 				if err := tx.PutLedger(m.cfg.Name, overEntries(m)); err != nil {
 					return err
@@ -1052,6 +1061,11 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 			}
 			return nil
 		})
+		if err != nil {
+			return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: record what does not fit: %w", name, err),
+				"check the store; the share is retried on the next cycle")
+		}
+		return nil
 	}
 	rep.Unchanged = 0
 	if !force && e.guardShare < 1 && rs.appliedN >= e.guardMin && float64(rs.removeN) > e.guardShare*float64(rs.appliedN) {
@@ -1091,7 +1105,8 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sharing %q: read packed indicators: %w", name, err)
+		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: read packed indicators: %w", name, err),
+			"check the store; the share is retried on the next cycle")
 	}
 	slices.SortFunc(push, byPriority)
 	res, perr := dst.p.Push(ctx, cs.target, indicators(push))
