@@ -146,6 +146,7 @@ func (p *Plugin) pushURLList(ctx context.Context, name string, in []ioc.Indicato
 	// entry → the input values that map to it
 	byEntry := map[string][]string{}
 	var order []string
+	var done []string // input values found in the list or appended: what a deploy makes count
 	for _, ind := range in {
 		e, err := URLListEntry(typ, ind)
 		switch {
@@ -153,6 +154,7 @@ func (p *Plugin) pushURLList(ctx context.Context, name string, in []ioc.Indicato
 			res.Rejected = append(res.Rejected, reject(ind.Value, err.Error(), false))
 		case existing[e]:
 			res.Unchanged++
+			done = append(done, ind.Value)
 		default:
 			if _, ok := byEntry[e]; !ok {
 				order = append(order, e)
@@ -175,7 +177,7 @@ func (p *Plugin) pushURLList(ctx context.Context, name string, in []ioc.Indicato
 		n = max(n, 1)
 		batch := order[:n]
 		order = order[n:]
-		if err := p.appendBatch(ctx, l.ID, typ, batch, byEntry, &res); err != nil {
+		if err := p.appendBatch(ctx, l.ID, typ, batch, byEntry, &res, &done); err != nil {
 			for _, e := range order {
 				failAll(&res, byEntry[e], err)
 			}
@@ -183,20 +185,33 @@ func (p *Plugin) pushURLList(ctx context.Context, name string, in []ioc.Indicato
 		}
 	}
 	if err := p.c.DeployURLLists(ctx); err != nil {
+		undeployed(&res, done, err)
 		return res, fmt.Errorf("netskope: push to %s: the values are staged but not deployed: %w", target, err)
 	}
 	return res, nil
 }
 
+// undeployed reports the values a URL-list change wrote, or found staged, as
+// retryable when the deploy failed: the change is staged, not in force, and counting
+// them applied would let the engine forget them while nothing deploys the list. Sent
+// again, they are found staged and the list is deployed.
+func undeployed(res *cte.PushResult, values []string, err error) {
+	res.Applied, res.Unchanged = 0, 0
+	for _, v := range values {
+		res.Rejected = append(res.Rejected, reject(v, "staged but not deployed: "+err.Error(), true))
+	}
+}
+
 // appendBatch appends entries; values the tenant refuses (400) are rejected with its
 // reason and the rest sent once more. On error the batch's values are accounted as
 // retryable rejections.
-func (p *Plugin) appendBatch(ctx context.Context, id int64, typ string, batch []string, byEntry map[string][]string, res *cte.PushResult) error {
+func (p *Plugin) appendBatch(ctx context.Context, id int64, typ string, batch []string, byEntry map[string][]string, res *cte.PushResult, done *[]string) error {
 	for attempt := 0; ; attempt++ {
 		_, err := p.c.AppendURLs(ctx, id, typ, batch)
 		if err == nil {
 			for _, e := range batch {
 				res.Applied += len(byEntry[e])
+				*done = append(*done, byEntry[e]...)
 			}
 			return nil
 		}
@@ -250,7 +265,7 @@ func (p *Plugin) retractURLList(ctx context.Context, name string, in []ioc.Indic
 		present[u] = true
 	}
 	remove := map[string]bool{}
-	var removed []string
+	var removed, absent []string
 	for _, ind := range in {
 		e, err := URLListEntry(typ, ind)
 		switch {
@@ -261,9 +276,18 @@ func (p *Plugin) retractURLList(ctx context.Context, name string, in []ioc.Indic
 			removed = append(removed, ind.Value)
 		default:
 			res.Unchanged++
+			absent = append(absent, ind.Value)
 		}
 	}
 	if len(removed) == 0 {
+		// Nothing to remove. A removal of ours may still be staged (its deploy
+		// failed): finish it, but never publish what an administrator staged.
+		if l.Pending != 0 && strings.EqualFold(l.ModifyBy, ModifiedByAPI) {
+			if err := p.c.DeployURLLists(ctx); err != nil {
+				undeployed(&res, absent, err)
+				return res, fmt.Errorf("netskope: retract from %s: the removal is staged but not deployed: %w", target, err)
+			}
+		}
 		return res, nil
 	}
 	keep := make([]string, 0, len(l.Data.URLs))
@@ -281,6 +305,7 @@ func (p *Plugin) retractURLList(ctx context.Context, name string, in []ioc.Indic
 	}
 	res.Applied = len(removed)
 	if err := p.c.DeployURLLists(ctx); err != nil {
+		undeployed(&res, append(removed, absent...), err)
 		return res, fmt.Errorf("netskope: retract from %s: the removal is staged but not deployed: %w", target, err)
 	}
 	return res, nil

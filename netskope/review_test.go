@@ -10,6 +10,10 @@ import (
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/netskope/netskopetest"
 )
 
 // A tenant (or something posing as it) that redirects to another host must not get
@@ -57,4 +61,32 @@ func TestRedirectToAnotherHostCarriesNoToken(t *testing.T) {
 		assert.NotContains(t, l, mockV1)
 	}
 	assert.Empty(t, strings.Join(leaked, ""), "nothing reached the other host")
+}
+
+// A retraction whose deploy failed is staged, not in force: the values stay
+// retryable, and retracting them again deploys the staged removal, even though the
+// list no longer holds them.
+func TestRetractURLListDeployFailure(t *testing.T) {
+	t.Parallel()
+	s := urlServer(t)
+	p := newPlugin(t, s, nil)
+	tgt := cte.Target{ID: "url-list/CE_Malsites"}
+	in := []ioc.Indicator{{Type: ioc.TypeDomain, Value: "old.example.com"}, {Type: ioc.TypeDomain, Value: "never.example.com"}}
+	s.FailStatus(netskopetest.PathURLListDeploy, 1, 409, `{"statusCode":409,"message":"non-interactive operation on pending profile is not allowed"}`)
+	res, err := p.Retract(t.Context(), tgt, in)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "staged but not deployed")
+	assert.Zero(t, res.Applied+res.Unchanged, "nothing is in force")
+	require.Len(t, res.Rejected, 2)
+	for _, r := range res.Rejected {
+		assert.True(t, r.Retryable, r.Value)
+	}
+	l, _ := s.URLListByName("CE_Malsites")
+	require.Contains(t, l.Deployed, "old.example.com", "still blocking in the tenant")
+
+	res, err = p.Retract(t.Context(), tgt, in)
+	require.NoError(t, err)
+	assert.Equal(t, cte.PushResult{Unchanged: 2}, res)
+	l, _ = s.URLListByName("CE_Malsites")
+	assert.NotContains(t, l.Deployed, "old.example.com", "the staged removal was deployed")
 }

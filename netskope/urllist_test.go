@@ -252,9 +252,12 @@ func TestPushURLListDeployFailure(t *testing.T) {
 	res, err := p.Push(t.Context(), tgt, in)
 	assert.ErrorIs(t, err, ErrPendingChanges)
 	assert.Contains(t, err.Error(), "staged but not deployed")
-	assert.Equal(t, 1, res.Applied, "written, staged")
+	assert.Zero(t, res.Applied, "written but staged: not in force")
+	require.Len(t, res.Rejected, 1, "every value is accounted for")
+	assert.True(t, res.Rejected[0].Retryable, "the engine sends it again")
+	assert.Contains(t, res.Rejected[0].Reason, "staged but not deployed")
 
-	// The next push finds the value staged and deploys the pending change.
+	// Sent again, the value is found staged and the pending change deployed.
 	res, err = p.Push(t.Context(), tgt, in)
 	require.NoError(t, err)
 	assert.Equal(t, cte.PushResult{Unchanged: 1}, res)
