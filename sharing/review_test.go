@@ -214,3 +214,25 @@ func TestStoreErrorsAudited(t *testing.T) {
 		hasError(t, w.eng, "mc-to-tiny", "record")
 	})
 }
+
+// TestValueTooLongAfterNormalising: a value short enough as pulled but longer
+// than a store keeps once normalised (a URL whose non-ASCII path is
+// percent-encoded triples in size) is counted invalid; it does not make its page
+// fail to store on every pull, which would stop the source for good.
+func TestValueTooLongAfterNormalising(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	long := ioc.Indicator{Type: ioc.TypeURL, Value: "http://example.com/" + strings.Repeat("é", 5000), LastSeen: engStart}
+	ok := ioc.Indicator{Type: ioc.TypeURL, Value: "http://example.com/ok", LastSeen: engStart}
+	w.ns.Feed(long, ok)
+	rep, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Pages)
+	assert.Equal(t, 1, rep.Indicators)
+	assert.Equal(t, 1, rep.Invalid)
+	recs, err := w.eng.Indicators(ctx, "type == url", 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 1)
+	assert.Equal(t, ok.Value, recs[0].Value)
+}

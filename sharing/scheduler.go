@@ -153,6 +153,9 @@ func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) 
 				if errors.As(err, &pe) {
 					reason = pe.Type.String() + ": " + pe.Rule
 				}
+			} else if len(v) > maxValueLen {
+				// Normalising can lengthen a value (percent-encoding).
+				reason = fmt.Sprintf("value longer than %d bytes", maxValueLen)
 			}
 		}
 		if out == nil && (reason != "" || v != ind.Value) {
