@@ -92,6 +92,13 @@ func (p *Plugin) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(p.String())
 func (p *Plugin) Validate(ctx context.Context) error {
 	acct, err := p.c.GetAccount(ctx)
 	if err != nil {
+		var e *Error
+		if ctx.Err() == nil && !errors.Is(err, cte.ErrAuth) && !errors.Is(err, cte.ErrRateLimited) &&
+			(!errors.As(err, &e) || e.Status == http.StatusNotFound) {
+			// No answer, not the API's answer, or no such API path: the wrong host.
+			return fmt.Errorf("mimecast: validate against %s: %w; check base_url (%q): write the region code or the API host of the account's region, e.g. https://us-api.mimecast.com, and that this host can reach it",
+				p.c.base, err, p.cfg.BaseURL)
+		}
 		return fmt.Errorf("mimecast: validate against %s: %w", p.c.base, err)
 	}
 	if !acct.HasBYO() {

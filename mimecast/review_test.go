@@ -2,6 +2,7 @@ package mimecast
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -11,6 +12,8 @@ import (
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte"
 )
 
 // feedStarts answers get-feed with body and records the start of every request.
@@ -131,6 +134,27 @@ func TestRedirectToAnotherHostCarriesNoCredentials(t *testing.T) {
 				assert.NotContains(t, s, tc.secret)
 			}
 			assert.Empty(t, seen, "nothing reached the other host")
+		})
+	}
+}
+
+// Validate's error names the key to check when the base URL is wrong: a host that
+// does not answer, or answers 404 for the API path (not Mimecast's API host).
+func TestValidateWrongBaseURLSaysCheckBaseURL(t *testing.T) {
+	t.Parallel()
+	for name, r := range map[string]httpmock.Responder{
+		"404":         httpmock.NewStringResponder(404, "<html>Not Found</html>"),
+		"unreachable": httpmock.NewErrorResponder(errors.New("dial tcp: lookup mock.test: no such host")),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p, mt := mockPlugin(t, mockHMAC())
+			mt.RegisterResponder("POST", "https://mock.test"+pathGetAccount, r)
+			err := p.Validate(t.Context())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "check base_url")
+			assert.Contains(t, err.Error(), "https://mock.test")
+			assert.NotErrorIs(t, err, cte.ErrAuth)
 		})
 	}
 }
