@@ -165,6 +165,10 @@ func classifyHTTP(op, path string, resp *http.Response, body []byte) *Error {
 		default:
 			e.Hint = hintV2Auth
 		}
+	case s == http.StatusConflict && strings.HasPrefix(path, "/api/v2/events/dataexport/"):
+		// The iterator's conflict: another reader holds the index, not a staged change.
+		e.Err, e.Retryable = ErrRejected, true
+		e.Hint = "the Data Export index is in use by another reader: give each configuration reading this tenant its own name; the next sync tries again"
 	case s == http.StatusConflict && (api == "v2" || strings.Contains(strings.ToLower(e.Message), "pending")):
 		e.Err, e.Retryable = ErrPendingChanges, true
 		e.Hint = hintPendingURL

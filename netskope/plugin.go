@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -96,8 +97,9 @@ func (p *Plugin) Validate(ctx context.Context) error {
 			len(cfg.FileHashLists))})
 	}
 	for _, typ := range cfg.AlertTypes {
-		if _, err := p.c.Alerts(ctx, typ, p.index+"_validate", OpTail); err != nil && !errors.Is(err, ErrPendingChanges) {
-			errs = append(errs, err)
+		var e *Error
+		if _, err := p.c.Alerts(ctx, typ, p.index+"_validate", OpTail); err != nil && !(errors.As(err, &e) && e.Status == http.StatusConflict) {
+			errs = append(errs, err) // a 409 (index conflict) means the token was accepted
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("netskope: validate: %w", ctx.Err())

@@ -90,3 +90,21 @@ func TestRetractURLListDeployFailure(t *testing.T) {
 	l, _ = s.URLListByName("CE_Malsites")
 	assert.NotContains(t, l.Deployed, "old.example.com", "the staged removal was deployed")
 }
+
+// A 409 from the Data Export iterator (index conflict) is not a pending URL-list
+// change: the pull error must not send the admin to deploy URL lists, and Validate
+// still takes it as "token accepted" (as the Tenant plugin does).
+func TestDataExport409IsNotPendingURLLists(t *testing.T) {
+	t.Parallel()
+	s := fixedServer(t)
+	p := newPlugin(t, s, func(c *Config) { c.AlertTypes = []string{AlertMalware} })
+	s.FailStatus(netskopetest.PathDataExportAlerts, 1, 409, `{"message":"index is in use"}`)
+	r := pull(t.Context(), p, nil, 0)
+	require.Error(t, r.err)
+	assert.NotErrorIs(t, r.err, ErrPendingChanges)
+	assert.NotContains(t, r.err.Error(), "URL Lists")
+	assert.Contains(t, r.err.Error(), "index is in use")
+
+	s.FailStatus(netskopetest.PathDataExportAlerts, 1, 409, `{"message":"index is in use"}`)
+	require.NoError(t, p.Validate(t.Context()))
+}
