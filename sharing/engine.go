@@ -66,7 +66,8 @@ type Engine struct {
 	plugins map[string]*pluginState
 	rules   map[string]*CompiledRule
 	configs map[string]*configState
-	targets map[string]waitLock // by destination and target ID
+	targets map[string]waitLock  // by destination and target ID
+	waits   map[string]time.Time // by destination and target ID: no push before (a rate-limited product asked)
 }
 
 type pluginState struct {
@@ -146,6 +147,7 @@ func New(s Store, opts ...Option) (*Engine, error) {
 		rules:      map[string]*CompiledRule{},
 		configs:    map[string]*configState{},
 		targets:    map[string]waitLock{},
+		waits:      map[string]time.Time{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -350,6 +352,24 @@ func (e *Engine) targetLock(dest, target string) waitLock {
 		e.targets[key] = m
 	}
 	return m
+}
+
+// pushWait returns until when a target must not be pushed to: a rate-limited
+// product asked to wait.
+func (e *Engine) pushWait(dest, target string) time.Time {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.waits[dest+"\x00"+target]
+}
+
+// holdPushes records that a rate-limited product asked to wait until until.
+func (e *Engine) holdPushes(dest, target string, until time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	key := dest + "\x00" + target
+	if until.After(e.waits[key]) {
+		e.waits[key] = until
+	}
 }
 
 // waitLock is a mutex whose waiters give up when their context ends. (It is a

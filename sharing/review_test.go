@@ -3,6 +3,7 @@ package sharing_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/plugintest"
 	"github.com/ctexchange/cte/sharing"
@@ -235,4 +237,88 @@ func TestValueTooLongAfterNormalising(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	assert.Equal(t, ok.Value, recs[0].Value)
+}
+
+// TestRateLimitWaitHoldsTheTarget: after a product asks for a wait, nothing is
+// pushed to that target before it ends: neither a Replace list again, nor new
+// indicators for an Append target (they are recorded to go when it ends).
+func TestRateLimitWaitHoldsTheTarget(t *testing.T) {
+	t.Parallel()
+	limited := fmt.Errorf("push: %w", &httpx.RateLimitError{Wait: 30 * time.Minute, Status: 429})
+	t.Run("replace", func(t *testing.T) {
+		t.Parallel()
+		w := newEngWorld(t)
+		ctx := t.Context()
+		fp := &failingPlugin{Fake: w.ns, failAt: 1, err: limited}
+		require.NoError(t, w.eng.AddPlugin("netskope", fp, sharing.SourceSettings{Aging: 30 * 24 * time.Hour}))
+		w.mc.Feed(engInds("mc", 3, ioc.SeverityHigh, engStart)...)
+		_, err := w.eng.SyncSource(ctx, "mimecast")
+		require.ErrorIs(t, err, cte.ErrRateLimited)
+
+		w.clock.Advance(10 * time.Minute)
+		rep, err := w.eng.SyncSource(ctx, "mimecast")
+		require.NoError(t, err)
+		assert.Equal(t, 1, fp.calls, "no push while the product asked to wait")
+		assert.False(t, rep.Shares[0].Pushed)
+		assert.Equal(t, 3, rep.Shares[0].Retrying)
+
+		w.clock.Advance(21 * time.Minute)
+		rep, err = w.eng.SyncSource(ctx, "mimecast")
+		require.NoError(t, err)
+		assert.True(t, rep.Shares[0].Pushed)
+		assert.Len(t, w.ns.Contents(hashListTarget.ID), 3)
+	})
+	t.Run("append", func(t *testing.T) {
+		t.Parallel()
+		w := newEngWorld(t)
+		ctx := t.Context()
+		fp := &failingPlugin{Fake: w.mc, failAt: 1, err: limited}
+		require.NoError(t, w.eng.AddPlugin("mimecast", fp, sharing.SourceSettings{}))
+		w.ns.Feed(engInds("ns", 2, ioc.SeverityHigh, engStart)...)
+		_, err := w.eng.SyncSource(ctx, "netskope")
+		require.ErrorIs(t, err, cte.ErrRateLimited)
+
+		w.clock.Advance(10 * time.Minute)
+		fresh := engInd("fresh", 0, ioc.SeverityHigh, w.clock.Now())
+		w.ns.Feed(fresh)
+		rep, err := w.eng.SyncSource(ctx, "netskope")
+		require.NoError(t, err)
+		assert.Equal(t, 1, fp.calls, "no push while the product asked to wait")
+		assert.Equal(t, 1, rep.Shares[0].Retrying)
+		le, ok := w.ledger(t, "ns-to-mc", fresh.Value)
+		require.True(t, ok, "the held indicator is recorded")
+		assert.Equal(t, sharing.StateRetryable, le.State)
+		assert.Equal(t, engStart.Add(30*time.Minute), le.NextAttempt)
+
+		w.clock.Advance(21 * time.Minute)
+		rep, err = w.eng.SyncSource(ctx, "netskope")
+		require.NoError(t, err)
+		assert.Equal(t, 3, rep.Shares[0].Applied)
+	})
+	t.Run("retraction", func(t *testing.T) {
+		t.Parallel()
+		w := newEngWorld(t)
+		ctx := t.Context()
+		fp := &failingPlugin{Fake: w.mc, failAt: 2, err: limited}
+		require.NoError(t, w.eng.AddPlugin("mimecast", fp, sharing.SourceSettings{}))
+		old := engInds("ns", 2, ioc.SeverityHigh, engStart)
+		w.ns.Feed(old...)
+		_, err := w.eng.SyncSource(ctx, "netskope")
+		require.NoError(t, err)
+		w.clock.Advance(30*24*time.Hour - 10*time.Minute)
+		w.ns.Feed(engInd("fresh", 0, ioc.SeverityHigh, w.clock.Now()))
+		_, err = w.eng.SyncSource(ctx, "netskope")
+		require.ErrorIs(t, err, cte.ErrRateLimited)
+
+		w.clock.Advance(20 * time.Minute) // old aged out; still inside the wait
+		rep, err := w.eng.Age(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, rep.Retracted)
+		assert.Empty(t, w.mc.Retractions(), "no retraction while the product asked to wait")
+
+		w.clock.Advance(15 * time.Minute)
+		rep, err = w.eng.Age(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 2, rep.Retracted)
+	})
 }

@@ -167,6 +167,9 @@ const (
 
 const reasonCannotRetract = "inactive, destination cannot retract"
 
+// reasonRateLimited counts what was held back because the product asked to wait.
+const reasonRateLimited = "held: the product asked to wait"
+
 // item is an indicator on its way to a target with its previous ledger entry.
 type item struct {
 	ind  ioc.Indicator
@@ -565,7 +568,9 @@ func digestOf(sorted []string) string {
 // Share pushes what a sharing configuration's target should have and records
 // every outcome; see Engine. A push error (quota, rate limit, credentials) stops
 // the share: what was not sent is recorded retryable and sent on a later cycle, and
-// the error is returned. A muted rule shares nothing.
+// the error is returned. A product that asks to wait (rate limited) gets no push
+// or retraction on that target until the wait ends; what is held back is
+// counted as retrying. A muted rule shares nothing.
 func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (ShareReport, error) {
 	var o shareOptions
 	for _, f := range opts {
@@ -825,6 +830,20 @@ func (e *Engine) shareAppend(ctx context.Context, cs *configState, dst *pluginSt
 func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginState, s *scan, rep *ShareReport) error {
 	now := s.now
 	name := cs.cfg.Name
+	if until := e.pushWait(cs.cfg.Destination, cs.target.ID); now.Before(until) && len(s.send) > 0 {
+		entries := make([]LedgerEntry, len(s.send))
+		for i := range s.send {
+			entries[i] = e.failed(&s.send[i], now, true, "not sent: the product asked to wait until "+until.UTC().Format(time.RFC3339), "", false)
+			entries[i].NextAttempt = until
+		}
+		rep.Retrying += len(entries)
+		rep.reason(reasonRateLimited)
+		if err := e.putLedger(ctx, name, entries); err != nil {
+			return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: record held indicators: %w", name, err),
+				"check the store; the held indicators are sent when the wait ends")
+		}
+		return nil
+	}
 	slices.SortFunc(s.send, byPriority)
 	bs := batches(s.send, cs.target.Limits.BatchSize)
 	for i, b := range bs {
@@ -841,6 +860,7 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 			}
 			// Honour the wait a rate-limited product asked for.
 			if wait := serverWait(err); wait > 0 {
+				e.holdPushes(cs.cfg.Destination, cs.target.ID, now.Add(wait))
 				for k := range entries {
 					if entries[k].State == StateRetryable && entries[k].NextAttempt.Before(now.Add(wait)) {
 						entries[k].NextAttempt = now.Add(wait)
@@ -894,6 +914,10 @@ func (e *Engine) retractItems(ctx context.Context, cs *configState, dst *pluginS
 		rep.reason(reasonCannotRetract)
 		return nil
 	}
+	if now.Before(e.pushWait(cs.cfg.Destination, cs.target.ID)) {
+		rep.reason(reasonRateLimited) // still applied: retracted when the wait ends
+		return nil
+	}
 	items, err := e.othersKeep(ctx, cs, items, now, rep)
 	if err != nil {
 		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: retract: %w", name, err),
@@ -929,6 +953,9 @@ func (e *Engine) retractItems(ctx context.Context, cs *configState, dst *pluginS
 				Resolution: "they stay applied and are retracted again on the next cycle"})
 		}
 		if err != nil {
+			if wait := serverWait(err); wait > 0 {
+				e.holdPushes(cs.cfg.Destination, cs.target.ID, now.Add(wait))
+			}
 			err = fmt.Errorf("sharing %q: retract from %s %s: %w", name, cs.cfg.Destination, cs.target.ID, err)
 			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
 				Resolution: resolution(err, cs.cfg.Destination)})
@@ -1076,6 +1103,11 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 			Resolution: "check the source and the rule; if the removal is intended, share again with force"})
 		return err
 	}
+	if until := e.pushWait(cs.cfg.Destination, cs.target.ID); now.Before(until) {
+		rep.Retrying = rs.packedN
+		rep.reason(reasonRateLimited)
+		return nil
+	}
 	// Read the packed indicators whole, each from the first member that selects it.
 	var push []item
 	skipped := map[string]bool{}
@@ -1112,6 +1144,9 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 	res, perr := dst.p.Push(ctx, cs.target, indicators(push))
 	rep.Sent = len(push)
 	if perr != nil {
+		if wait := serverWait(perr); wait > 0 {
+			e.holdPushes(cs.cfg.Destination, cs.target.ID, now.Add(wait))
+		}
 		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)
 		rep.Retrying = len(push)
 		rep.reason("push failed")
