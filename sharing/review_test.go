@@ -322,3 +322,19 @@ func TestRateLimitWaitHoldsTheTarget(t *testing.T) {
 		assert.Equal(t, 2, rep.Retracted)
 	})
 }
+
+// TestGuardrailNegativeShare: a negative share means "refuse any removal", like
+// 0; it does not refuse pushes that remove nothing.
+func TestGuardrailNegativeShare(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t, sharing.WithGuardrail(-0.5, 1))
+	ctx := t.Context()
+	w.mc.Feed(engInds("mc", 2, ioc.SeverityHigh, engStart)...)
+	_, err := w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	w.mc.Feed(engInd("more", 0, ioc.SeverityHigh, engStart))
+	rep, err := w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err, "adding removes nothing")
+	assert.True(t, rep.Shares[0].Pushed)
+	assert.Len(t, w.ns.Contents(hashListTarget.ID), 3)
+}
