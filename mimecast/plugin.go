@@ -673,7 +673,11 @@ func (p *Plugin) pushURLs(ctx context.Context, target, action string, in []ioc.I
 			case !failed:
 				res.Applied++
 			case f.Code == CodeManagedExists:
-				res.Unchanged++
+				if r := p.existsAs(ctx, it, values[i]); r != nil {
+					res.Rejected = append(res.Rejected, *r)
+				} else {
+					res.Unchanged++
+				}
 			case strings.Contains(f.Message, invalidURLText):
 				res.Rejected = append(res.Rejected, cte.Rejected{Value: values[i], Reason: f.Message, Code: f.Code})
 			default:
@@ -682,6 +686,39 @@ func (p *Plugin) pushURLs(ctx context.Context, target, action string, in []ioc.I
 		}
 	}
 	return res, nil
+}
+
+// existsAs checks a managed URL Mimecast says already exists: it is Unchanged (nil)
+// when an entry with the same action is there, and rejected when Mimecast holds it
+// with the other action (the entry is keyed by URL and match type, so the create did
+// nothing and the URL is, say, permitted rather than blocked).
+func (p *Plugin) existsAs(ctx context.Context, it ManagedURL, value string) *cte.Rejected {
+	key := it.URL
+	if it.MatchType == "domain" {
+		key = strings.TrimPrefix(it.URL, "https://")
+	}
+	found, err := p.c.FindManagedURLs(ctx, key)
+	if err != nil {
+		r := rejection(value, err)
+		r.Reason = "already exists; reading its action failed: " + r.Reason
+		r.Retryable = true
+		return &r
+	}
+	other := ""
+	for _, m := range found {
+		if m.MatchType != "" && m.MatchType != it.MatchType {
+			continue
+		}
+		if m.Action == it.Action {
+			return nil
+		}
+		other = m.Action
+	}
+	if other == "" {
+		return nil // not found by the lookup: trust "already exists"
+	}
+	return &cte.Rejected{Value: value, Code: CodeManagedExists, Reason: fmt.Sprintf(
+		"Mimecast already holds this URL (%s match) with action %s; to %s it, delete the managed URL in Mimecast first", it.MatchType, other, it.Action)}
 }
 
 // retractURLs deletes the managed URLs matching in with the target's action: one

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/mimecast/mimecasttest"
 )
 
 // feedStarts answers get-feed with body and records the start of every request.
@@ -157,4 +159,34 @@ func TestValidateWrongBaseURLSaysCheckBaseURL(t *testing.T) {
 			assert.NotErrorIs(t, err, cte.ErrAuth)
 		})
 	}
+}
+
+// Mimecast answers "already exists" for a URL it holds with the other action (the
+// managed URL is keyed by URL and match type). Counting that as Unchanged reported a
+// URL blocked while Mimecast permits it: it is rejected, saying what is there.
+func TestPushManagedURLExistingWithOtherAction(t *testing.T) {
+	t.Parallel()
+	s := mimecasttest.NewServer(t)
+	p := newTestPlugin(t, s, hmacConfig(s), time.Now)
+	in := []ioc.Indicator{{Type: ioc.TypeURL, Value: "https://evil.example/dl"}, {Type: ioc.TypeDomain, Value: "bad.example"}}
+	res, err := p.Push(t.Context(), target(TargetManagedPermit), in)
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Applied)
+
+	res, err = p.Push(t.Context(), target(TargetManagedBlock), in)
+	require.NoError(t, err)
+	assert.Zero(t, res.Applied+res.Unchanged, "neither is blocked")
+	require.Len(t, res.Rejected, 2)
+	for _, r := range res.Rejected {
+		assert.Contains(t, r.Reason, "permit", r.Value)
+		assert.False(t, r.Retryable, "sending it again does not change it")
+	}
+	for _, m := range s.ManagedURLs() {
+		assert.Equal(t, "permit", m.Action)
+	}
+
+	// The same action again is Unchanged.
+	res, err = p.Push(t.Context(), target(TargetManagedPermit), in)
+	require.NoError(t, err)
+	assert.Equal(t, cte.PushResult{Unchanged: 2}, res)
 }
