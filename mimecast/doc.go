@@ -34,8 +34,9 @@
 // x-mc-threat-feed-next-token header; get-logs pages with meta.pagination.next.
 // Both stop on a missing, empty or repeated token and after Config.MaxPages pages.
 // Each page is one cte.Page whose checkpoint holds, per feed type, the newest
-// event time seen (never "now"); the next pull resumes Config.Overlap (default one
-// hour) before it, so events that arrive late are not missed. All times are sent
+// event time seen (never "now", and never after the end of the window asked for);
+// the next pull resumes Config.Overlap (default one hour) before it, so events that
+// arrive late are not missed. All times are sent
 // as UTC RFC 3339. Values that are not valid indicators (null, empty, malformed)
 // are counted in Page.Invalid and logged once per pull, never yielded.
 //

@@ -406,7 +406,8 @@ func targetOf(id string) (kind, op string, err error) {
 // a failed batch does not stop the others; a spent quota stops the push, marks the
 // unsent rest retryable and returns an error wrapping cte.ErrQuota with the partial
 // result. URLs and domains go to create-managed-url in batches of MaxCreateManaged;
-// one that already exists counts as Unchanged.
+// one that already exists with the target's action counts as Unchanged, one Mimecast
+// holds with the other action is rejected.
 func (p *Plugin) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
 	kind, op, err := targetOf(t.ID)
 	if err != nil {

@@ -63,6 +63,8 @@
 // values the list lacks, then deploys; values the tenant refuses (400) are rejected
 // with its reason and the rest are sent once more. Retract replaces the list with its
 // entries minus the retracted ones ([URLListPlaceholder] if none remain), then deploys.
+// When the deploy fails, the values are reported retryable (the change is staged, not
+// in force); sent again, they are found staged and the list is deployed.
 //
 // # Rate limits and retries
 //
