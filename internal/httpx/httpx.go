@@ -4,6 +4,10 @@
 //
 // # Retries
 //
+// Redirects are followed only within the same scheme and host: a redirect
+// elsewhere fails with ErrRedirect before anything is sent there, so credentials
+// never leave for another host.
+//
 // Connection errors, 429 and 5xx answers (but 501) are retried up to RetryMax times.
 // The wait is what the server asked for (Retry-After in seconds or as an HTTP date,
 // X-RateLimit-Reset in milliseconds as Mimecast sends it, RateLimit-Reset in seconds
@@ -96,7 +100,7 @@ func New(o Options) *Client {
 	}
 	c := &Client{agent: "cte/" + o.Version, maxWait: o.MaxWait}
 	rc := retryablehttp.NewClient()
-	rc.HTTPClient = &http.Client{Transport: o.Transport, Timeout: o.Timeout}
+	rc.HTTPClient = &http.Client{Transport: o.Transport, Timeout: o.Timeout, CheckRedirect: checkRedirect}
 	rc.Logger = leveled{o.Logger}
 	rc.RetryMax = o.RetryMax
 	rc.RetryWaitMin = o.WaitMin
@@ -150,6 +154,22 @@ type roundTripper struct{ c *Client }
 
 func (r roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return r.c.Do(req) }
 
+// ErrRedirect is wrapped by the error of a request whose answer redirects to
+// another host or scheme: following it would hand our credentials to that host.
+var ErrRedirect = errors.New("redirect to another host refused")
+
+// checkRedirect follows redirects only within the same scheme and host, at most 5.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	if req.URL.Scheme != first.Scheme || !strings.EqualFold(req.URL.Host, first.Host) {
+		return fmt.Errorf("%w: %s://%s answered with a redirect to %s://%s; check the configured URL", ErrRedirect, first.Scheme, first.Host, req.URL.Scheme, req.URL.Host)
+	}
+	if len(via) >= 5 {
+		return fmt.Errorf("%w: more than 5 redirects from %s", ErrRedirect, first.Host)
+	}
+	return nil
+}
+
 // RateLimitError reports that the server asked for a wait longer than we accept.
 type RateLimitError struct {
 	Wait   time.Duration // what the server asked for
@@ -170,6 +190,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return false, err
+		}
+		if errors.Is(err, ErrRedirect) {
 			return false, err
 		}
 		var ue *url.Error

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -363,4 +364,38 @@ func TestPacerStopsOnCancel(t *testing.T) {
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.Equal(t, 1, s.attempts())
 	})
+}
+
+func TestRedirectToAnotherHostIsRefusedBeforeSending(t *testing.T) {
+	t.Parallel()
+	var other, same, first int
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { other++ }))
+	defer evil.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			first++
+			http.Redirect(w, r, evil.URL+"/steal", http.StatusTemporaryRedirect)
+		case "/here":
+			http.Redirect(w, r, "/there", http.StatusFound)
+		case "/there":
+			same++
+		}
+	}))
+	defer srv.Close()
+	c := New(Options{})
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/away", strings.NewReader("token=s3cret"))
+	req.Header.Set("Authorization", "MC key:sig")
+	_, err := c.Do(req)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrRedirect)
+	assert.Contains(t, err.Error(), "check the configured URL")
+	assert.Equal(t, 0, other, "nothing reaches the other host")
+	assert.Equal(t, 1, first, "a refused redirect is not retried")
+
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/here", nil)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 1, same, "redirects within the host are followed")
 }
