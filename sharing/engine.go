@@ -204,7 +204,10 @@ func (e *Engine) AddRule(r Rule) error {
 // match a type the target accepts. Several configurations may share a target: a
 // Replace target then holds the union of what they select, packed together. A
 // new configuration shares the existing
-// matching active indicators of its source on its first Share.
+// matching active indicators of its source on its first Share. A name added
+// again with another destination or target starts its ledger again on its next
+// share, so everything it selects reaches the new target; the old target keeps
+// what it was given.
 func (e *Engine) AddSharing(ctx context.Context, c Config) error {
 	if err := c.check(); err != nil {
 		return err
@@ -257,6 +260,74 @@ func (e *Engine) AddSharing(ctx context.Context, c Config) error {
 		l = old.share // a share of the replaced configuration may still run
 	}
 	e.configs[c.Name] = &configState{cfg: c, target: t, share: l}
+	return nil
+}
+
+// boundTo names the destination and target of a configuration as its
+// AppliedSet records them.
+func (cs *configState) boundTo() string { return cs.cfg.Destination + " " + cs.target.ID }
+
+// boundElsewhere returns the target the ledger of cs is about when it is not
+// cs's own: the configuration was moved and has not shared since.
+func boundElsewhere(tx Tx, cs *configState) (string, error) {
+	set, ok, err := tx.AppliedSet(cs.cfg.Name)
+	if err != nil || !ok || set.Target == "" || set.Target == cs.boundTo() {
+		return "", err
+	}
+	return set.Target, nil
+}
+
+// bind records which destination and target the ledger of cs is about. When the
+// configuration shared to another one before (the same name in an edited
+// configuration), its ledger and applied set start again: they describe the old
+// target, and would keep everything from the new one. The caller holds the share
+// lock.
+func (e *Engine) bind(ctx context.Context, cs *configState) error {
+	c, to := cs.cfg, cs.boundTo()
+	now := e.now()
+	var was string
+	err := e.store.Update(ctx, func(tx Tx) error {
+		was = ""
+		set, ok, err := tx.AppliedSet(c.Name)
+		switch {
+		case err != nil:
+			return err
+		case ok && set.Target == to:
+			return nil
+		case !ok || set.Target == "": // new, or stored before targets were kept
+			set.Target = to
+			return tx.PutAppliedSet(c.Name, set)
+		}
+		was = set.Target
+		var reset []LedgerEntry
+		err = tx.LedgerEntries(c.Name, func(le *LedgerEntry) error {
+			if le.State != StateRetracted {
+				reset = append(reset, LedgerEntry{Value: le.Value, Type: le.Type, State: StateRetracted,
+					Fingerprint: le.Fingerprint, Reason: "the configuration moved to " + to, At: now})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(reset) == 0 && set.Digest == "" {
+			was = "" // it never shared anything there: nothing to say
+		}
+		if err := tx.PutLedger(c.Name, reset); err != nil {
+			return err
+		}
+		return tx.PutAppliedSet(c.Name, AppliedSet{Target: to, At: now})
+	})
+	if err != nil {
+		return e.auditErr(ctx, c.Name, now, fmt.Errorf("sharing %q: record its target: %w", c.Name, err),
+			"check the store; the share is retried on the next cycle")
+	}
+	if was == "" {
+		return nil
+	}
+	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: c.Name,
+		Message:    fmt.Sprintf("sharing %q now shares to %s (was %s): its ledger starts again and everything it selects is shared there", c.Name, to, was),
+		Resolution: "what was shared to the old target stays there; remove it by hand if it should go"})
 	return nil
 }
 

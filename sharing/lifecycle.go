@@ -104,6 +104,9 @@ func (e *Engine) retractInactive(ctx context.Context, name string) (int, error) 
 		return 0, err
 	}
 	defer cs.share.unlock()
+	if err := e.bind(ctx, cs); err != nil {
+		return 0, err
+	}
 	now := e.now()
 	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true, retractOnly: true}
 	if err := e.store.View(ctx, s.run); err != nil {

@@ -75,6 +75,12 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 	var haveApplied bool
 	err = e.store.View(ctx, func(tx Tx) error {
 		if cs.target.Mode == cte.Append {
+			// A moved configuration starts its ledger again on its next share.
+			was, err := boundElsewhere(tx, cs)
+			if err != nil {
+				return err
+			}
+			s.fresh = was != ""
 			return s.run(tx)
 		}
 		var err error
@@ -84,6 +90,7 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 		s = rs.members[0]
 		s.samples = rs.samples
 		applied, haveApplied, err = tx.AppliedSet(name)
+		haveApplied = haveApplied && applied.Digest != "" && !s.fresh
 		return err
 	})
 	if err != nil {
@@ -216,7 +223,11 @@ func (e *Engine) decide(tx Tx, r *Record, name string, now time.Time) (SharingDe
 	if err != nil {
 		return d, err
 	}
-	if ok {
+	was, err := boundElsewhere(tx, cs)
+	if err != nil {
+		return d, err
+	}
+	if ok && was == "" { // a moved configuration's ledger is about its old target
 		d.Ledger = &le
 	}
 	en, ok := r.Entry(c.Source)

@@ -195,7 +195,7 @@ func TestStoreErrorsAudited(t *testing.T) {
 		_, err := w.eng.SyncSource(ctx, "mimecast")
 		require.ErrorIs(t, err, errDisk)
 		fs.set("AppliedSet", false)
-		hasError(t, w.eng, "mc-to-ns", "read applied set")
+		hasError(t, w.eng, "mc-to-ns", "record its target") // the first read of it
 	})
 	t.Run("record unchanged list", func(t *testing.T) {
 		t.Parallel()
@@ -337,4 +337,67 @@ func TestGuardrailNegativeShare(t *testing.T) {
 	require.NoError(t, err, "adding removes nothing")
 	assert.True(t, rep.Shares[0].Pushed)
 	assert.Len(t, w.ns.Contents(hashListTarget.ID), 3)
+}
+
+// TestChangedTargetSharesAgain: a sharing configuration given another
+// destination or target under the same name (an edited configuration file on
+// restart) shares everything to the new target; the old ledger does not make it
+// look applied there already.
+func TestChangedTargetSharesAgain(t *testing.T) {
+	t.Parallel()
+	t.Run("append", func(t *testing.T) {
+		t.Parallel()
+		w := newEngWorld(t)
+		ctx := t.Context()
+		w.ns.Feed(engInds("ns", 3, ioc.SeverityHigh, engStart)...)
+		_, err := w.eng.SyncSource(ctx, "netskope")
+		require.NoError(t, err)
+		require.Len(t, w.mc.Contents(blockTarget.ID), 3)
+
+		other := plugintest.NewFake(blockTarget)
+		eng := w.newEngine(t, w.store) // a restart with the edited configuration
+		require.NoError(t, eng.AddPlugin("other", other, sharing.SourceSettings{}))
+		require.NoError(t, eng.AddSharing(ctx, sharing.Config{Name: "ns-to-mc", Source: "netskope", Rule: "malware",
+			Destination: "other", Target: blockTarget.ID}))
+		p, err := eng.Plan(ctx, "ns-to-mc", 0)
+		require.NoError(t, err)
+		assert.Equal(t, 3, p.New, "the plan agrees")
+		ex, err := eng.Explain(ctx, engHash("ns", 0))
+		require.NoError(t, err)
+		require.Len(t, ex.Sharing, 2)
+		assert.Nil(t, ex.Sharing[1].Ledger, "the old target's ledger is not this one's")
+		assert.Contains(t, ex.Sharing[1].Why, "ledger: new")
+		rep, err := eng.Share(ctx, "ns-to-mc")
+		require.NoError(t, err)
+		assert.Equal(t, 3, rep.Applied)
+		assert.Len(t, other.Contents(blockTarget.ID), 3)
+	})
+	t.Run("replace", func(t *testing.T) {
+		t.Parallel()
+		w := newEngWorld(t)
+		ctx := t.Context()
+		w.mc.Feed(engInds("mc", 3, ioc.SeverityHigh, engStart)...)
+		_, err := w.eng.SyncSource(ctx, "mimecast")
+		require.NoError(t, err)
+		require.Len(t, w.ns.Contents(hashListTarget.ID), 3)
+
+		second := hashListTarget
+		second.ID = "file-hash-list/Second"
+		other := plugintest.NewFake(second)
+		require.NoError(t, w.eng.AddPlugin("other", other, sharing.SourceSettings{}))
+		require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "mc-to-ns", Source: "mimecast", Rule: "hashes",
+			Destination: "other", Target: second.ID}))
+		p, err := w.eng.Plan(ctx, "mc-to-ns", 0)
+		require.NoError(t, err)
+		assert.True(t, p.WouldPush, "the plan agrees")
+		assert.Equal(t, 3, p.New)
+		rep, err := w.eng.Share(ctx, "mc-to-ns")
+		require.NoError(t, err)
+		assert.True(t, rep.Pushed)
+		assert.Equal(t, 3, rep.Applied)
+		assert.Len(t, other.Contents(second.ID), 3)
+		warn := findLogs(t, w.eng, "mc-to-ns", slog.LevelWarn)
+		require.NotEmpty(t, warn)
+		assert.Contains(t, warn[0].Message, "file-hash-list/Second")
+	})
 }

@@ -214,6 +214,9 @@ type scan struct {
 	sample int       // how many PlanItems to keep
 	// retractOnly looks for applied inactive indicators only (Append).
 	retractOnly bool
+	// fresh ignores the ledger: it is about another target (Plan of a moved
+	// configuration that has not shared since).
+	fresh bool
 
 	matched  int
 	counts   [len(actionNames)]int
@@ -257,7 +260,7 @@ func (s *scan) run(tx Tx) error {
 			if !appendMode {
 				return nil
 			}
-			le, ok, err := tx.Ledger(s.cfg.Name, r.Value)
+			le, ok, err := s.ledger(tx, r.Value)
 			if err != nil {
 				return err
 			}
@@ -297,7 +300,7 @@ func (s *scan) run(tx Tx) error {
 			s.types[en.Type].Bytes += listBytes(r.Value)
 		}
 		fp := fingerprint(&en.Indicator)
-		le, has, err := tx.Ledger(s.cfg.Name, r.Value)
+		le, has, err := s.ledger(tx, r.Value)
 		if err != nil {
 			return err
 		}
@@ -352,6 +355,14 @@ func (s *scan) run(tx Tx) error {
 	return nil
 }
 
+// ledger returns the configuration's ledger entry of value; none when fresh.
+func (s *scan) ledger(tx Tx, value string) (LedgerEntry, bool, error) {
+	if s.fresh {
+		return LedgerEntry{}, false, nil
+	}
+	return tx.Ledger(s.cfg.Name, value)
+}
+
 // replaceSet is the desired content of a Replace target: the union of what its
 // sharing configurations select, packed into the target's limits.
 type replaceSet struct {
@@ -379,6 +390,7 @@ func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
 func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int) (*replaceSet, error) {
 	rs := &replaceSet{target: cs.target, sample: sample}
 	rs.members = append(rs.members, &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: aging, now: now, since: since})
+	states := []*configState{cs}
 	e.mu.RLock()
 	var names []string
 	for n, o := range e.configs {
@@ -394,9 +406,17 @@ func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging ti
 			continue
 		}
 		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: r, aging: src.settings.aging(), now: now, since: since})
+		states = append(states, o)
 	}
 	e.mu.RUnlock()
 	for i, m := range rs.members {
+		// A member moved here that has not shared since: its ledger is about
+		// another target. Its own next share starts it again.
+		was, err := boundElsewhere(tx, states[i])
+		if err != nil {
+			return nil, err
+		}
+		m.fresh = was != ""
 		if err := m.run(tx); err != nil {
 			return nil, err
 		}
@@ -508,6 +528,9 @@ func (rs *replaceSet) pack() {
 // removals finds the values m has applied that the packed list leaves out, and
 // those m no longer selects at all (its retractVals).
 func (rs *replaceSet) removals(tx Tx, m *scan) error {
+	if m.fresh {
+		return nil
+	}
 	j, k := 0, 0
 	return tx.LedgerEntries(m.cfg.Name, func(le *LedgerEntry) error {
 		if le.State != StateApplied {
@@ -585,6 +608,9 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 		return rep, fmt.Errorf("sharing %q: %w", name, err)
 	}
 	defer cs.share.unlock()
+	if err := e.bind(ctx, cs); err != nil {
+		return rep, err
+	}
 	now := e.now()
 	if rule.Rule().Muted {
 		rep.Muted = true
@@ -1061,6 +1087,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 	err := e.store.View(ctx, func(tx Tx) error {
 		var err error
 		applied, haveApplied, err = tx.AppliedSet(name)
+		haveApplied = haveApplied && applied.Digest != ""
 		return err
 	})
 	if err != nil {
@@ -1082,6 +1109,9 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 	if (haveApplied && applied.Digest == rs.digest) || (!haveApplied && rs.packedN == 0 && rs.appliedN == 0) {
 		err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 			for _, m := range rs.members {
+				if m.fresh {
+					continue
+				}
 				if err := tx.PutLedger(m.cfg.Name, overEntries(m)); err != nil {
 					return err
 				}
@@ -1166,13 +1196,16 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		}
 	}
 	slices.Sort(kept)
-	set := AppliedSet{Digest: digestOf(kept), Count: len(kept), At: now}
+	set := AppliedSet{Digest: digestOf(kept), Count: len(kept), At: now, Target: cs.cfg.Destination + " " + cs.target.ID}
 	for _, r := range res.Rejected {
 		rep.reason(r.Reason)
 	}
 	rep.Pushed = true
 	err = e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 		for mi, m := range rs.members {
+			if m.fresh {
+				continue // recorded when it shares: its ledger starts again then
+			}
 			entries := overEntries(m)
 			for i := range m.cands {
 				c := &m.cands[i]

@@ -151,11 +151,14 @@ type LedgerEntry struct {
 	At          time.Time // when State was set
 }
 
-// AppliedSet is what a Replace target was last given.
+// AppliedSet is what a Replace target was last given. Every sharing
+// configuration has one naming the target its ledger is about, so that a
+// configuration moved to another target starts its ledger again.
 type AppliedSet struct {
-	Digest string // of the sorted values
+	Digest string // of the sorted values; empty when nothing was pushed yet
 	Count  int
 	At     time.Time
+	Target string // "destination target-ID"; empty in sets stored before it was kept
 }
 
 // AuditEntry is one audit log line: every pull, share, retraction and error.
