@@ -18,6 +18,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 )
 
 // DateFormat is the layout of the x-mc-date header (always UTC, English names).
@@ -161,6 +162,9 @@ func tokenError(err error) error {
 	var me *Error
 	if errors.As(err, &me) {
 		return me
+	}
+	if errors.Is(err, httpx.ErrRedirect) {
+		return fmt.Errorf("mimecast /oauth/token: %w (check base_url is the Mimecast API host of the account's region)", err)
 	}
 	return fmt.Errorf("mimecast /oauth/token: %w", err)
 }

@@ -176,6 +176,9 @@ func (c *Client) post(ctx context.Context, path string, in any, limit int64) (*a
 			if resp != nil {
 				resp.Body.Close()
 			}
+			if errors.Is(err, httpx.ErrRedirect) {
+				return nil, fmt.Errorf("mimecast %s: %w (check base_url is the Mimecast API host of the account's region)", path, err)
+			}
 			return nil, fmt.Errorf("mimecast %s: %w", path, err)
 		}
 		reqID := requestID(resp)

@@ -293,6 +293,10 @@ func (c *Client) transportError(ctx context.Context, k call, err error) error {
 		return c.scrub(&Error{Op: k.op, API: apiOf(k.path), Status: rl.Status, Err: cte.ErrRateLimited, Retryable: true,
 			Message: rl.Error(), Hint: "the next sync continues after the wait"})
 	}
+	if errors.Is(err, httpx.ErrRedirect) {
+		return c.scrub(&Error{Op: k.op, API: apiOf(k.path), Err: ErrUnavailable,
+			Message: httpx.RedactError(err), Hint: "check tenant_url is the tenant's own host, e.g. https://acme.goskope.com"})
+	}
 	return c.scrub(&Error{Op: k.op, API: apiOf(k.path), Err: ErrUnavailable, Retryable: true,
 		Message: httpx.RedactError(err), Hint: "check tenant_url and the network path to the tenant"})
 }
