@@ -285,39 +285,50 @@ func boundElsewhere(tx Tx, cs *configState) (string, error) {
 func (e *Engine) bind(ctx context.Context, cs *configState) error {
 	c, to := cs.cfg, cs.boundTo()
 	now := e.now()
-	var was string
-	err := e.store.Update(ctx, func(tx Tx) error {
-		was = ""
+	var bound bool
+	err := e.store.View(ctx, func(tx Tx) error { // the usual case writes nothing
 		set, ok, err := tx.AppliedSet(c.Name)
-		switch {
-		case err != nil:
-			return err
-		case ok && set.Target == to:
-			return nil
-		case !ok || set.Target == "": // new, or stored before targets were kept
-			set.Target = to
-			return tx.PutAppliedSet(c.Name, set)
-		}
-		was = set.Target
-		var reset []LedgerEntry
-		err = tx.LedgerEntries(c.Name, func(le *LedgerEntry) error {
-			if le.State != StateRetracted {
-				reset = append(reset, LedgerEntry{Value: le.Value, Type: le.Type, State: StateRetracted,
-					Fingerprint: le.Fingerprint, Reason: "the configuration moved to " + to, At: now})
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if len(reset) == 0 && set.Digest == "" {
-			was = "" // it never shared anything there: nothing to say
-		}
-		if err := tx.PutLedger(c.Name, reset); err != nil {
-			return err
-		}
-		return tx.PutAppliedSet(c.Name, AppliedSet{Target: to, At: now})
+		bound = ok && set.Target == to
+		return err
 	})
+	if bound {
+		return nil
+	}
+	var was string
+	if err == nil {
+		err = e.store.Update(ctx, func(tx Tx) error {
+			was = ""
+			set, ok, err := tx.AppliedSet(c.Name)
+			switch {
+			case err != nil:
+				return err
+			case ok && set.Target == to:
+				return nil
+			case !ok || set.Target == "": // new, or stored before targets were kept
+				set.Target = to
+				return tx.PutAppliedSet(c.Name, set)
+			}
+			was = set.Target
+			var reset []LedgerEntry
+			err = tx.LedgerEntries(c.Name, func(le *LedgerEntry) error {
+				if le.State != StateRetracted {
+					reset = append(reset, LedgerEntry{Value: le.Value, Type: le.Type, State: StateRetracted,
+						Fingerprint: le.Fingerprint, Reason: "the configuration moved to " + to, At: now})
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if len(reset) == 0 && set.Digest == "" {
+				was = "" // it never shared anything there: nothing to say
+			}
+			if err := tx.PutLedger(c.Name, reset); err != nil {
+				return err
+			}
+			return tx.PutAppliedSet(c.Name, AppliedSet{Target: to, At: now})
+		})
+	}
 	if err != nil {
 		return e.auditErr(ctx, c.Name, now, fmt.Errorf("sharing %q: record its target: %w", c.Name, err),
 			"check the store; the share is retried on the next cycle")
