@@ -401,3 +401,81 @@ func TestChangedTargetSharesAgain(t *testing.T) {
 		assert.Contains(t, warn[0].Message, "file-hash-list/Second")
 	})
 }
+
+// TestRefusedUpdateStillRetracted: when the new version of an applied indicator
+// is refused (for good or for now), the target still holds the old one, so it is
+// retracted when the indicator ages out; a retryable refusal is retried.
+func TestRefusedUpdateStillRetracted(t *testing.T) {
+	t.Parallel()
+	for _, retryable := range []bool{false, true} {
+		t.Run(fmt.Sprint("retryable=", retryable), func(t *testing.T) {
+			t.Parallel()
+			w := newEngWorld(t)
+			ctx := t.Context()
+			ind := engInd("upd", 0, ioc.SeverityHigh, engStart)
+			w.ns.Feed(ind)
+			_, err := w.eng.SyncSource(ctx, "netskope")
+			require.NoError(t, err)
+			require.Equal(t, []string{ind.Value}, w.mc.Contents(blockTarget.ID))
+
+			w.mc.SetReject(func(_ string, in ioc.Indicator) *cte.Rejected {
+				if in.Comments == "too long" {
+					return &cte.Rejected{Reason: "description too long", Retryable: retryable}
+				}
+				return nil
+			})
+			changed := ind
+			changed.Comments = "too long"
+			w.ns.Feed(changed)
+			rep, err := w.eng.SyncSource(ctx, "netskope")
+			require.NoError(t, err)
+			if retryable {
+				assert.Equal(t, 1, rep.Shares[0].Retrying)
+			} else {
+				assert.Equal(t, 1, rep.Shares[0].Rejected)
+			}
+			w.clock.Advance(time.Hour)
+			before := len(w.mc.Pushes())
+			rep, err = w.eng.SyncSource(ctx, "netskope")
+			require.NoError(t, err)
+			if retryable {
+				assert.Len(t, w.mc.Pushes(), before+1, "a retryable refusal is retried")
+			} else {
+				assert.Len(t, w.mc.Pushes(), before, "not sent again until it changes")
+				assert.Equal(t, 1, rep.Shares[0].Rejected)
+			}
+
+			w.clock.Advance(31 * 24 * time.Hour)
+			age, err := w.eng.Age(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, 1, age.Retracted, "the target held the old version")
+			assert.Empty(t, w.mc.Contents(blockTarget.ID))
+		})
+	}
+}
+
+// TestReplaceRefusalOfAppliedValue: a Replace list that refuses a value it held
+// before no longer holds it: the ledger says rejected, not applied.
+func TestReplaceRefusalOfAppliedValue(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	feed := engInds("mc", 2, ioc.SeverityHigh, engStart)
+	w.mc.Feed(feed...)
+	_, err := w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	w.ns.SetReject(func(_ string, in ioc.Indicator) *cte.Rejected {
+		if in.Value == feed[0].Value {
+			return &cte.Rejected{Reason: "listed as clean"}
+		}
+		return nil
+	})
+	w.mc.Feed(engInd("mc-new", 0, ioc.SeverityHigh, engStart))
+	rep, err := w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Shares[0].Rejected)
+	assert.NotContains(t, w.ns.Contents(hashListTarget.ID), feed[0].Value)
+	le, ok := w.ledger(t, "mc-to-ns", feed[0].Value)
+	require.True(t, ok)
+	assert.Equal(t, sharing.StateRejected, le.State)
+}

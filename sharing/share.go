@@ -80,10 +80,17 @@ func decide(prev *LedgerEntry, fp uint64, now time.Time) action {
 	}
 	switch prev.State {
 	case StateApplied:
-		if prev.Fingerprint == fp {
+		switch {
+		case prev.Fingerprint != fp:
+			return actChanged
+		case prev.Reason == "":
 			return actUnchanged
+		case prev.NextAttempt.IsZero(): // this version was refused for good
+			return actRejected
+		case !now.Before(prev.NextAttempt): // this version was refused for now
+			return actRetry
 		}
-		return actChanged
+		return actWaiting
 	case StateRejected:
 		if prev.Fingerprint == fp {
 			return actRejected
@@ -736,14 +743,27 @@ func (e *Engine) backoff(attempts int) time.Duration {
 }
 
 // failed returns the ledger entry of an item refused or not sent for reason.
+// An item the target holds an earlier version of (an update) stays
+// StateApplied, so that it is still retracted when it ages out; its Reason and
+// NextAttempt say that this version was refused (see decide).
 func (e *Engine) failed(it *item, now time.Time, retryable bool, reason, code string, attempted bool) LedgerEntry {
+	held := it.prev != nil && it.prev.State == StateApplied
+	if held && reason == "" {
+		reason = "refused"
+	}
 	le := LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, Fingerprint: it.fp, Reason: reason, Code: code, At: now}
 	if !retryable {
 		le.State = StateRejected
+		if held {
+			le.State = StateApplied
+		}
 		return le
 	}
 	le.State = StateRetryable
-	if it.prev != nil && it.prev.State == StateRetryable {
+	if held {
+		le.State = StateApplied
+	}
+	if it.prev != nil && (it.prev.State == StateRetryable || held && it.prev.Reason != "") {
 		le.Attempts = it.prev.Attempts
 	}
 	le.NextAttempt = now
@@ -1216,7 +1236,11 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 					// The product counting its limits differently from the
 					// target's Limits reports over capacity: left out with a
 					// growing delay, so the list is not pushed every cycle.
-					it := item{ind: ioc.Indicator{Type: c.typ, Value: c.value}, fp: c.fp, prev: c.prevEntry()}
+					prev := c.prevEntry()
+					if prev != nil && prev.State == StateApplied {
+						prev = nil // the new list does not hold it: not an Append update
+					}
+					it := item{ind: ioc.Indicator{Type: c.typ, Value: c.value}, fp: c.fp, prev: prev}
 					entries = append(entries, e.failed(&it, now, r.Retryable || r.Reason == cte.ReasonOverCapacity, r.Reason, r.Code, true))
 					if mi == 0 {
 						switch {

@@ -59,6 +59,10 @@ func TestDecide(t *testing.T) {
 		{"retryable waiting", le(StateRetryable, 1, now.Add(time.Second)), actWaiting},
 		{"retryable changed", le(StateRetryable, 2, now.Add(time.Hour)), actChanged},
 		{"retracted", le(StateRetracted, 1, time.Time{}), actNew},
+		{"update refused for good", &LedgerEntry{State: StateApplied, Fingerprint: 1, Reason: "too long"}, actRejected},
+		{"update refused, due", &LedgerEntry{State: StateApplied, Fingerprint: 1, Reason: "busy", NextAttempt: now}, actRetry},
+		{"update refused, waiting", &LedgerEntry{State: StateApplied, Fingerprint: 1, Reason: "busy", NextAttempt: now.Add(time.Second)}, actWaiting},
+		{"update refused, changed again", &LedgerEntry{State: StateApplied, Fingerprint: 2, Reason: "too long"}, actChanged},
 		{"over capacity", le(StateOverCapacity, 1, time.Time{}), actNew},
 	} {
 		assert.Equal(t, tc.want, decide(tc.prev, 1, now), tc.name)

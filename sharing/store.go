@@ -121,7 +121,7 @@ type LedgerState uint8
 
 // Ledger states.
 const (
-	StateApplied      LedgerState = iota + 1 // the target has it
+	StateApplied      LedgerState = iota + 1 // the target has it (with a Reason: an earlier version; this one was refused)
 	StateRejected                            // refused for good until the indicator changes
 	StateRetryable                           // refused for now; retried at NextAttempt
 	StateRetracted                           // removed from the target
