@@ -99,36 +99,19 @@ type typedHash struct {
 }
 
 // patternHashes finds the comparisons file:hashes.<algo> = '<value>' in a STIX
-// pattern. Algorithms other than MD5 and SHA-256 are ignored.
+// pattern (read by ioc.PatternComparisons). Algorithms other than MD5 and SHA-256
+// are ignored.
 func patternHashes(pattern string) []typedHash {
 	var out []typedHash
-	rest := pattern
-	for {
-		i := strings.Index(rest, "file:hashes.")
-		if i < 0 {
-			return out
-		}
-		rest = rest[i+len("file:hashes."):]
-		eq := strings.IndexByte(rest, '=')
-		if eq < 0 {
-			return out
-		}
-		algo := strings.ToUpper(strings.Trim(strings.TrimSpace(rest[:eq]), `'"`))
-		rest = strings.TrimLeft(rest[eq+1:], " \t")
-		if !strings.HasPrefix(rest, "'") {
-			continue
-		}
-		end := strings.IndexByte(rest[1:], '\'')
-		if end < 0 {
-			return out
-		}
-		v := rest[1 : 1+end]
-		rest = rest[2+end:]
-		switch strings.ReplaceAll(algo, "-", "") {
-		case "MD5":
-			out = append(out, typedHash{ioc.TypeMD5, v})
-		case "SHA256":
-			out = append(out, typedHash{ioc.TypeSHA256, v})
+	for _, c := range ioc.PatternComparisons(pattern) {
+		switch strings.ToUpper(hashPathCleaner.Replace(c.Path)) {
+		case "FILE:HASHES.MD5":
+			out = append(out, typedHash{ioc.TypeMD5, c.Value})
+		case "FILE:HASHES.SHA256":
+			out = append(out, typedHash{ioc.TypeSHA256, c.Value})
 		}
 	}
+	return out
 }
+
+var hashPathCleaner = strings.NewReplacer("'", "", `"`, "", "-", "")
