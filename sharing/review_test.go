@@ -479,3 +479,33 @@ func TestReplaceRefusalOfAppliedValue(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, sharing.StateRejected, le.State)
 }
+
+// TestRetryableThatAgesOutIsSettled: a value still waiting for a retry when it
+// ages out is not left retryable for ever (the status would count it as waiting);
+// it is recorded as retracted without asking the target, which never had it.
+func TestRetryableThatAgesOutIsSettled(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	ind := engInd("busy", 0, ioc.SeverityHigh, engStart)
+	w.mc.SetReject(func(string, ioc.Indicator) *cte.Rejected { return &cte.Rejected{Reason: "busy", Retryable: true} })
+	w.ns.Feed(ind)
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	le, ok := w.ledger(t, "ns-to-mc", ind.Value)
+	require.True(t, ok)
+	require.Equal(t, sharing.StateRetryable, le.State)
+
+	w.clock.Advance(31 * 24 * time.Hour)
+	_, err = w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	le, ok = w.ledger(t, "ns-to-mc", ind.Value)
+	require.True(t, ok)
+	assert.Equal(t, sharing.StateRetracted, le.State)
+	assert.Empty(t, w.mc.Retractions(), "the target never had it")
+	st, err := w.eng.Sharing(ctx)
+	require.NoError(t, err)
+	for _, s := range st {
+		assert.Zero(t, s.Retryable, s.Name)
+	}
+}

@@ -230,8 +230,9 @@ type scan struct {
 	types    [8]TypeCount // by ioc.Type
 	byType   map[ioc.Type]TypeCount
 	excluded map[string]int
-	send     []item // Append, keep: to push
-	retract  []item // Append, keep: applied but inactive now
+	send     []item        // Append, keep: to push
+	retract  []item        // Append, keep: applied but inactive now
+	settled  []LedgerEntry // Append, keep: retryable but inactive now
 	toRetrct int
 	cands    []cand   // Replace: in value order
 	chunks   [][]cand // cands while scanning, to avoid regrowing one huge slice
@@ -278,6 +279,11 @@ func (s *scan) run(tx Tx) error {
 					cp := le
 					s.retract = append(s.retract, item{ind: cloneIndicator(&en.Indicator), fp: le.Fingerprint, prev: &cp})
 				}
+			}
+			if ok && le.State == StateRetryable && s.keep {
+				// Never reached the target and never will: not waiting any more.
+				s.settled = append(s.settled, LedgerEntry{Value: r.Value, Type: en.Type, State: StateRetracted,
+					Fingerprint: le.Fingerprint, Reason: "inactive before it could be shared", At: s.now})
 			}
 			return nil
 		}
@@ -861,6 +867,10 @@ func (e *Engine) shareAppend(ctx context.Context, cs *configState, dst *pluginSt
 		return err
 	}
 	defer tl.unlock()
+	if err := e.putLedger(ctx, cs.cfg.Name, s.settled); err != nil {
+		return e.auditErr(ctx, cs.cfg.Name, s.now, fmt.Errorf("sharing %q: record inactive retryable indicators: %w", cs.cfg.Name, err),
+			"check the store; they are recorded on the next share")
+	}
 	// A failed retraction is audited and tried again on the next share; it does
 	// not keep new indicators from the target, unless the product asked to wait
 	// or the share was stopped.
