@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -507,5 +508,49 @@ func TestRetryableThatAgesOutIsSettled(t *testing.T) {
 	require.NoError(t, err)
 	for _, s := range st {
 		assert.Zero(t, s.Retryable, s.Name)
+	}
+}
+
+// TestConcurrentUse runs syncs, shares, aging, plans, explanations and
+// reconfiguration at once (run it with -race); afterwards one more cycle leaves
+// every target exactly as the ledger says.
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	third := plugintest.NewFake()
+	require.NoError(t, w.eng.AddPlugin("third", third, sharing.SourceSettings{}))
+	require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "third-to-mc", Source: "third", Rule: "malware",
+		Destination: "mimecast", Target: blockTarget.ID}))
+	require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "third-to-ns", Source: "third", Rule: "hashes",
+		Destination: "netskope", Target: hashListTarget.ID}))
+	w.mc.Feed(engInds("mc", 40, ioc.SeverityHigh, engStart)...)
+	w.ns.Feed(engInds("ns", 40, ioc.SeverityHigh, engStart)...)
+	third.Feed(engInds("ns", 10, ioc.SeverityCritical, engStart)...) // also netskope's: never sent back to it
+	third.Feed(engInds("third", 10, ioc.SeverityCritical, engStart)...)
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() { _, _ = w.eng.SyncSource(ctx, "mimecast") })
+		wg.Go(func() { _, _ = w.eng.SyncSource(ctx, "netskope") })
+		wg.Go(func() { _, _ = w.eng.SyncSource(ctx, "third") })
+		wg.Go(func() { _, _ = w.eng.Age(ctx) })
+		wg.Go(func() { _, _ = w.eng.Plan(ctx, "mc-to-ns", 0) })
+		wg.Go(func() { _, _ = w.eng.Explain(ctx, engHash("ns", i)) })
+		wg.Go(func() { _, _ = w.eng.Sharing(ctx) })
+		wg.Go(func() {
+			_ = w.eng.AddRule(sharing.Rule{Name: "malware", Filter: "severity >= medium"})
+		})
+	}
+	wg.Wait()
+	for _, src := range []string{"mimecast", "netskope", "third"} {
+		_, err := w.eng.SyncSource(ctx, src)
+		require.NoError(t, err)
+	}
+	assert.Len(t, w.mc.Contents(blockTarget.ID), 50)
+	assert.Len(t, w.ns.Contents(hashListTarget.ID), 50)
+	st, err := w.eng.Sharing(ctx)
+	require.NoError(t, err)
+	for _, s := range st {
+		assert.Zero(t, s.Retryable+s.Rejected+s.OverCapacity, s.Name)
 	}
 }
