@@ -68,26 +68,41 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 			return nil
 		})
 	})
-	done := 0
+	done, marked := 0, 0
 	for err == nil && done < len(values) {
 		chunk := values[done:min(done+inactiveChunk, len(values))]
-		err = e.store.Update(ctx, func(tx Tx) error { return tx.SetInactive(source, chunk, now) })
+		var still []string
+		err = e.store.Update(ctx, func(tx Tx) error {
+			// A pull may have stored a fresh report since the scan: check again.
+			still = still[:0]
+			for _, v := range chunk {
+				r, ok, err := tx.Record(v)
+				if err != nil {
+					return err
+				}
+				if en, ok2 := r.Entry(source); ok && ok2 && !en.Inactive && expired(en, aging, now) {
+					still = append(still, v)
+				}
+			}
+			return tx.SetInactive(source, still, now)
+		})
 		if err == nil {
 			done += len(chunk)
+			marked += len(still)
 		}
 	}
 	if err != nil {
 		err = fmt.Errorf("sharing: age source %q: %w", source, err)
 		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: source, Message: err.Error(),
-			Details: details("marked inactive", done), Resolution: "check the store; aging is retried on the next pass"})
-		return done, err
+			Details: details("marked inactive", marked), Resolution: "check the store; aging is retried on the next pass"})
+		return marked, err
 	}
-	if done > 0 {
+	if marked > 0 {
 		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelInfo, Config: source,
-			Message: fmt.Sprintf("%d indicator(s) of %s aged out and are no longer shared", done, source),
-			Details: details("inactive", done, "aging", aging.String(), "examples", strings.Join(values[:min(3, len(values))], ", "))})
+			Message: fmt.Sprintf("%d indicator(s) of %s aged out and are no longer shared", marked, source),
+			Details: details("inactive", marked, "aging", aging.String(), "examples", strings.Join(values[:min(3, len(values))], ", "))})
 	}
-	return done, nil
+	return marked, nil
 }
 
 // retractInactive retracts the applied, now inactive indicators of an Append

@@ -554,3 +554,74 @@ func TestConcurrentUse(t *testing.T) {
 		assert.Zero(t, s.Retryable+s.Rejected+s.OverCapacity, s.Name)
 	}
 }
+
+// afterScanStore runs hook once, after the first read transaction that scanned
+// the records: a write that lands between a scan and the writes based on it.
+type afterScanStore struct {
+	sharing.Store
+	mu   sync.Mutex
+	skip int // scans to let pass first
+	hook func()
+}
+
+type scanTx struct {
+	sharing.Tx
+	scanned *bool
+}
+
+func (t scanTx) Records(fn func(r *sharing.Record) error) error {
+	*t.scanned = true
+	return t.Tx.Records(fn)
+}
+
+func (s *afterScanStore) View(ctx context.Context, fn func(sharing.Tx) error) error {
+	scanned := false
+	err := s.Store.View(ctx, func(tx sharing.Tx) error { return fn(scanTx{tx, &scanned}) })
+	s.mu.Lock()
+	var hook func()
+	switch {
+	case scanned && s.skip > 0:
+		s.skip--
+	case scanned:
+		hook, s.hook = s.hook, nil
+	}
+	s.mu.Unlock()
+	if scanned && hook != nil {
+		hook()
+	}
+	return err
+}
+
+// TestAgingDoesNotDeactivateAFreshReport: a report stored between the aging
+// scan and its write (a pull running meanwhile) keeps the indicator active.
+func TestAgingDoesNotDeactivateAFreshReport(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	st := &afterScanStore{Store: w.store}
+	w.eng = w.newEngine(t, st)
+	ind := engInd("fresh", 0, ioc.SeverityHigh, engStart)
+	w.ns.Feed(ind)
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+
+	w.clock.Advance(31 * 24 * time.Hour)
+	st.skip = 1 // Age scans mimecast first, then netskope
+	st.hook = func() {
+		again := ind
+		again.LastSeen = w.clock.Now()
+		require.NoError(t, w.store.Update(ctx, func(tx sharing.Tx) error {
+			_, err := tx.Merge("netskope", []ioc.Indicator{again}, w.clock.Now())
+			return err
+		}))
+	}
+	rep, err := w.eng.Age(ctx)
+	require.NoError(t, err)
+	assert.Zero(t, rep.Inactive["netskope"])
+	assert.Zero(t, rep.Retracted)
+	assert.Equal(t, []string{ind.Value}, w.mc.Contents(blockTarget.ID))
+	ex, err := w.eng.Explain(ctx, ind.Value)
+	require.NoError(t, err)
+	require.Len(t, ex.Sources, 1)
+	assert.True(t, ex.Sources[0].Active, ex.Sources[0].Why)
+}
