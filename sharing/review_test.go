@@ -625,3 +625,27 @@ func TestAgingDoesNotDeactivateAFreshReport(t *testing.T) {
 	require.Len(t, ex.Sources, 1)
 	assert.True(t, ex.Sources[0].Active, ex.Sources[0].Why)
 }
+
+// TestRateLimitedUpdateWaits: an update of an applied indicator that a
+// rate-limited push did not deliver waits as long as the product asked, like a
+// new one (the ledger keeps the wait, so it holds across a restart).
+func TestRateLimitedUpdateWaits(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	ind := engInd("upd", 0, ioc.SeverityHigh, engStart)
+	w.ns.Feed(ind)
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	fp := &failingPlugin{Fake: w.mc, failAt: 1, err: fmt.Errorf("push: %w", &httpx.RateLimitError{Wait: 30 * time.Minute, Status: 429})}
+	require.NoError(t, w.eng.AddPlugin("mimecast", fp, sharing.SourceSettings{}))
+	changed := ind
+	changed.Comments = "new comment"
+	w.ns.Feed(changed)
+	_, err = w.eng.SyncSource(ctx, "netskope")
+	require.ErrorIs(t, err, cte.ErrRateLimited)
+	le, ok := w.ledger(t, "ns-to-mc", ind.Value)
+	require.True(t, ok)
+	assert.Equal(t, sharing.StateApplied, le.State, "the old version is still on the target")
+	assert.Equal(t, engStart.Add(30*time.Minute), le.NextAttempt)
+}

@@ -918,7 +918,8 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 			if wait := serverWait(err); wait > 0 {
 				e.holdPushes(cs.cfg.Destination, cs.target.ID, now.Add(wait))
 				for k := range entries {
-					if entries[k].State == StateRetryable && entries[k].NextAttempt.Before(now.Add(wait)) {
+					retry := entries[k].State == StateRetryable || entries[k].State == StateApplied && !entries[k].NextAttempt.IsZero()
+					if retry && entries[k].NextAttempt.Before(now.Add(wait)) {
 						entries[k].NextAttempt = now.Add(wait)
 					}
 				}
