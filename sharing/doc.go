@@ -139,12 +139,18 @@
 //     audit error unless forced ([WithForce], [WithGuardrail]).
 //   - Retryable rejections back off from 1 minute, doubling up to 6 hours;
 //     permanent ones wait until the indicator changes. Nothing is dropped silently:
-//     over-capacity values are recorded and reported.
+//     over-capacity values are recorded, reported and retried (a full Append
+//     target takes them once retraction frees space). A product that asks to wait
+//     (rate limited) gets no push or retraction on that target before the wait ends.
+//   - A sharing configuration moved to another destination or target under the
+//     same name starts its ledger again, so the new target gets everything.
 //   - Loop prevention: a value is never sent to a destination that is among its
 //     sources, so products do not keep each other's indicators alive forever.
 //   - Aging marks entries inactive after the source's aging period (default 90
 //     days after lastSeen) or at their expiry; inactive values are retracted from
-//     Append targets whose plugin can retract and left out of Replace lists.
+//     Append targets whose plugin can retract and left out of Replace lists. A
+//     value reported again is active again (an expiry that passed before the new
+//     sighting no longer applies) and shared again.
 //   - Plan ("Test") and Explain read only; Run syncs each source on its own
 //     interval, one pull per source and one share per configuration at a time,
 //     pushes to one target serialised.
