@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,7 +20,7 @@ var _ sharing.Store = (*Store)(nil)
 
 // SchemaVersion is the layout this package reads and writes. A file with a
 // higher version was written by a newer cte and is refused.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // format marks a bbolt file as a cte state file.
 const format = "cte-state"
@@ -32,8 +34,9 @@ var (
 	bApplied     = []byte("applied")
 	bAudit       = []byte("audit") // keys: big-endian sequence numbers
 	bRuns        = []byte("runs")
+	bStaged      = []byte("staged") // record versions not yet folded into records
 
-	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns}
+	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns, bStaged}
 
 	kFormat = []byte("format")
 	kSchema = []byte("schema")
@@ -42,8 +45,13 @@ var (
 // Store is a sharing.Store in one bbolt file. It is safe for concurrent use:
 // one Update at a time, any number of Views beside it.
 type Store struct {
-	db   *bolt.DB
-	path string
+	db     *bolt.DB
+	path   string
+	foldAt int
+
+	wmu    sync.Mutex // held by Update from its start until its index change is final
+	idx    atomic.Pointer[index]
+	filter *keyFilter // keys of the records bucket; used and changed by Updates only
 }
 
 // Option changes how Open opens a file.
@@ -51,6 +59,7 @@ type Option func(*options)
 
 type options struct {
 	lockTimeout time.Duration
+	foldAt      int
 }
 
 // WithLockTimeout sets how long Open waits for another process to release the
@@ -63,7 +72,7 @@ func WithLockTimeout(d time.Duration) Option {
 // fails with a clear error when another process holds the file, when the file
 // is not a cte state file, or when a newer cte wrote it.
 func Open(path string, opts ...Option) (*Store, error) {
-	o := options{lockTimeout: time.Second}
+	o := options{lockTimeout: time.Second, foldAt: defaultFoldAt}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -73,6 +82,9 @@ func Open(path string, opts ...Option) (*Store, error) {
 		// commits stay fast as the file grows, and nothing durable depends on it.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
+		// Address space, not disk: the file is remapped (which waits for
+		// every View) only once it outgrows this.
+		InitialMmapSize: 256 << 20,
 	})
 	switch {
 	case errors.Is(err, berrors.ErrTimeout):
@@ -86,7 +98,22 @@ func Open(path string, opts ...Option) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	return &Store{db: db, path: path}, nil
+	s := &Store{db: db, path: path, foldAt: max(o.foldAt, 1)}
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bStaged)
+		x, err := buildIndex(b, b.Sequence())
+		if err != nil {
+			return fmt.Errorf("boltstore: state file %s: %w: it is damaged", path, err)
+		}
+		s.idx.Store(x)
+		s.filter = buildFilter(tx.Bucket(bRecords))
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // setup creates the buckets of a new file and checks those of an existing one.
@@ -121,6 +148,11 @@ func setup(tx *bolt.Tx, path string) error {
 		return fmt.Errorf("boltstore: state file %s has no readable schema version: it is damaged", path)
 	case v > SchemaVersion:
 		return fmt.Errorf("boltstore: state file %s has schema version %d, newer than this cte reads (%d): upgrade cte", path, v, SchemaVersion)
+	case v < SchemaVersion:
+		// version 2 adds the staging log, which an older cte would not read
+		if err := meta.Put(kSchema, binary.AppendUvarint(nil, SchemaVersion)); err != nil {
+			return fmt.Errorf("boltstore: upgrade %s: %w", path, err)
+		}
 	}
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -139,7 +171,7 @@ func (s *Store) View(ctx context.Context, fn func(sharing.Tx) error) error {
 		return fmt.Errorf("boltstore: view: %w", err)
 	}
 	err := s.db.View(func(btx *bolt.Tx) error {
-		t := newTx(ctx, btx, false)
+		t := newTx(ctx, btx, false, s)
 		defer t.close()
 		return fn(t)
 	})
@@ -161,11 +193,23 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: update: %w", err)
 	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var t *tx
 	err := s.db.Update(func(btx *bolt.Tx) error {
-		t := newTx(ctx, btx, true)
+		t = newTx(ctx, btx, true, s)
 		defer t.close()
-		return fn(t)
+		if err := fn(t); err != nil {
+			return err
+		}
+		// Published before the commit: Views skip versions above their
+		// snapshot, and a failed commit takes them back below.
+		t.publish()
+		return nil
 	})
+	if err != nil && t != nil {
+		t.unpublish()
+	}
 	return s.closedErr(err)
 }
 
@@ -175,4 +219,10 @@ func (s *Store) Close() error {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// withFoldAt sets how many staged record versions an Update folds into the
+// records bucket (tests use small numbers to fold often).
+func withFoldAt(n int) Option {
+	return func(o *options) { o.foldAt = n }
 }

@@ -30,7 +30,12 @@ func TestMain(m *testing.M) {
 
 func open(t *testing.T, path string) *boltstore.Store {
 	t.Helper()
-	s, err := boltstore.Open(path)
+	return openWith(t, path)
+}
+
+func openWith(t *testing.T, path string, opts ...boltstore.Option) *boltstore.Store {
+	t.Helper()
+	s, err := boltstore.Open(path, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -41,6 +46,72 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) sharing.Store {
 		return open(t, filepath.Join(t.TempDir(), "state.db"))
 	})
+}
+
+// TestStoreFolding runs the suite with a staging log folded every few
+// versions, so every operation meets both staged and folded records.
+func TestStoreFolding(t *testing.T) {
+	t.Parallel()
+	for _, foldAt := range []int{1, 7} {
+		t.Run(fmt.Sprint("fold at ", foldAt), func(t *testing.T) {
+			t.Parallel()
+			storetest.Run(t, func(t *testing.T) sharing.Store {
+				return openWith(t, filepath.Join(t.TempDir(), "state.db"), boltstore.WithFoldAt(foldAt))
+			})
+		})
+	}
+}
+
+// TestViewAcrossFold checks that a View keeps its snapshot while Updates fold
+// the staging log and stage more: it reads its own copy of the old log.
+func TestViewAcrossFold(t *testing.T) {
+	t.Parallel()
+	const size = 8
+	s := openWith(t, filepath.Join(t.TempDir(), "state.db"), boltstore.WithFoldAt(2*size))
+	require.NoError(t, ingest(s, 0, size)) // staged
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		require.NoError(t, ingest(s, 1, size)) // folds pages 0 and 1
+		require.NoError(t, ingest(s, 2, size)) // staged after the fold
+		n := 0
+		require.NoError(t, tx.Records(func(r *sharing.Record) error {
+			assert.Contains(t, r.Entries[0].Comments, "page 0 item ")
+			n++
+			return nil
+		}))
+		assert.Equal(t, size, n)
+		for p, want := range []bool{true, false, false} {
+			_, ok, err := tx.Record(page(p, size)[3].Value)
+			require.NoError(t, err)
+			assert.Equal(t, want, ok, "page %d", p)
+		}
+		return nil
+	}))
+	verify(t, s, 2, size)
+}
+
+// TestCorruptStaged checks that a damaged staging log is reported on Open.
+func TestCorruptStaged(t *testing.T) {
+	t.Parallel()
+	for name, entry := range map[string][2][]byte{
+		"short key":   {{1, 2}, []byte("\x02ab\x01")},
+		"short value": {{0, 0, 0, 0, 0, 0, 0, 9}, {70, 'a'}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "state.db")
+			open(t, path).Close()
+			db, err := bolt.Open(path, 0o600, nil)
+			require.NoError(t, err)
+			require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket([]byte("staged")).Put(entry[0], entry[1])
+			}))
+			require.NoError(t, db.Close())
+			_, err = boltstore.Open(path)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "state file "+path+": staged entry")
+			assert.Contains(t, err.Error(), "it is damaged")
+		})
+	}
 }
 
 func TestOpenLocked(t *testing.T) {
@@ -215,10 +286,24 @@ func verify(t *testing.T, s sharing.Store, last, size int) {
 
 func TestCloseAndReopenAtEveryStep(t *testing.T) {
 	t.Parallel()
+	// 0: the default, nothing is folded; 100: folded every few pages
+	for _, foldAt := range []int{0, 100} {
+		t.Run(fmt.Sprint("fold at ", foldAt), func(t *testing.T) {
+			t.Parallel()
+			closeAndReopen(t, foldAt)
+		})
+	}
+}
+
+func closeAndReopen(t *testing.T, foldAt int) {
 	const pages, size = 12, 40
+	var opts []boltstore.Option
+	if foldAt > 0 {
+		opts = append(opts, boltstore.WithFoldAt(foldAt))
+	}
 	path := filepath.Join(t.TempDir(), "state.db")
 	for p := range pages {
-		s, err := boltstore.Open(path)
+		s, err := boltstore.Open(path, opts...)
 		require.NoError(t, err)
 		verify(t, s, p-1, size)
 		// a page whose transaction fails before the end leaves nothing behind
@@ -235,7 +320,7 @@ func TestCloseAndReopenAtEveryStep(t *testing.T) {
 		require.ErrorIs(t, err, boom)
 		require.NoError(t, s.Close())
 
-		s, err = boltstore.Open(path)
+		s, err = boltstore.Open(path, opts...)
 		require.NoError(t, err)
 		verify(t, s, p-1, size)
 		require.NoError(t, ingest(s, p, size))

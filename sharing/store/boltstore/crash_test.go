@@ -28,7 +28,8 @@ const (
 // crashChild resumes ingest from the stored checkpoint, as the engine does,
 // and prints "ack N" once page N's transaction has committed.
 func crashChild(path string) {
-	s, err := boltstore.Open(path)
+	// folded every few pages, so kills land in folds too
+	s, err := boltstore.Open(path, boltstore.WithFoldAt(3*crashPageSize-100))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)

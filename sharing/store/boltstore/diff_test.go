@@ -13,6 +13,7 @@ import (
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/boltstore"
 	"github.com/ctexchange/cte/sharing/store/memstore"
 	"github.com/ctexchange/cte/sharing/store/storetest"
 )
@@ -22,10 +23,24 @@ import (
 // every step.
 func TestSameAsMemstore(t *testing.T) {
 	t.Parallel()
+	// 0: the default, nothing is folded; 1: folded at every Merge
+	for _, foldAt := range []int{0, 1, 40} {
+		t.Run(fmt.Sprint("fold at ", foldAt), func(t *testing.T) {
+			t.Parallel()
+			sameAsMemstore(t, foldAt)
+		})
+	}
+}
+
+func sameAsMemstore(t *testing.T, foldAt int) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	mem := memstore.New()
 	t.Cleanup(func() { _ = mem.Close() })
-	bolt := open(t, filepath.Join(t.TempDir(), "state.db"))
+	var opts []boltstore.Option
+	if foldAt > 0 {
+		opts = append(opts, boltstore.WithFoldAt(foldAt))
+	}
+	bolt := openWith(t, filepath.Join(t.TempDir(), "state.db"), opts...)
 	stores := []sharing.Store{mem, bolt}
 
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -51,6 +66,7 @@ func TestSameAsMemstore(t *testing.T) {
 		}
 		inactiveSrc := sources[rng.IntN(len(sources))]
 		fail := rng.IntN(5) == 0
+		scan := rng.IntN(4) == 0 // an Update's scan that writes
 		now := base.Add(time.Duration(step) * time.Hour)
 		var stats []sharing.MergeStats
 		for _, s := range stores {
@@ -62,6 +78,17 @@ func TestSameAsMemstore(t *testing.T) {
 				stats = append(stats, st)
 				if err := tx.SetInactive(inactiveSrc, inactive, now); err != nil {
 					return err
+				}
+				if scan {
+					err := tx.Records(func(r *sharing.Record) error {
+						if r.Value[0] < '4' {
+							return tx.SetInactive(src, []string{r.Value}, now)
+						}
+						return nil
+					})
+					if err != nil {
+						return err
+					}
 				}
 				if fail {
 					return errors.New("fail")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -21,13 +22,24 @@ import (
 type tx struct {
 	ctx   context.Context
 	btx   *bolt.Tx
+	s     *Store
 	write bool
 	done  bool
+
+	// staging (see staging.go)
+	idx     *index            // the store's index as this tx found it
+	priv    bool              // idx was built for this View: its snapshot is older than the last fold
+	max     uint64            // a View sees staged versions up to here
+	pending map[string]uint64 // an Update's staged versions by value
+	direct  bool              // an Update writes records directly: staging is empty (folded)
+	newIdx  *index            // the index after this Update's fold
+	seqBuf  [8]byte
 
 	writes uint64 // bumped by every write; a scan re-seeks when it changed
 
 	arena []byte            // keys and values handed to Put live until commit
 	enc   []byte            // encoding scratch
+	stage []byte            // staged entry scratch
 	key   []byte            // lookup scratch
 	cache map[string]string // shared strings while decoding (sources, tags)
 	mrec  sharing.Record    // reused by Merge
@@ -36,8 +48,184 @@ type tx struct {
 	order []int32
 }
 
-func newTx(ctx context.Context, btx *bolt.Tx, write bool) *tx {
-	return &tx{ctx: ctx, btx: btx, write: write}
+func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {
+	// The snapshot is taken before the index is loaded: an index changed by a
+	// later Update holds versions this View skips (above max), or, after a
+	// fold, starts above max and is not used.
+	t := &tx{ctx: ctx, btx: btx, s: s, write: write, idx: s.idx.Load()}
+	if !write {
+		t.max = btx.Bucket(bStaged).Sequence()
+		t.priv = t.max < t.idx.base
+	}
+	return t
+}
+
+// view returns the index a View reads, building its own from the snapshot
+// when the store's index started after it (a fold committed since).
+func (t *tx) view() (*index, error) {
+	if t.priv && t.idx.base > t.max {
+		x, err := buildIndex(t.bucket(bStaged), 0)
+		if err != nil {
+			return nil, fmt.Errorf("boltstore: %w", err)
+		}
+		t.idx = x
+	}
+	return t.idx, nil
+}
+
+// stagedSeq returns the sequence of the staged version of value this tx sees.
+func (t *tx) stagedSeq(value string) (uint64, bool, error) {
+	if t.write {
+		if t.direct {
+			return 0, false, nil
+		}
+		if seq, ok := t.pending[value]; ok {
+			return seq, true, nil
+		}
+		seq, ok := t.idx.head(value)
+		return seq, ok, nil
+	}
+	x, err := t.view()
+	if err != nil {
+		return 0, false, err
+	}
+	seq, ok := x.lookup(value, t.max)
+	return seq, ok, nil
+}
+
+// getRecord returns the encoded record of value, nil when there is none. The
+// bytes are valid until the next write.
+func (t *tx) getRecord(value string) ([]byte, error) {
+	seq, ok, err := t.stagedSeq(value)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		e := t.bucket(bStaged).Get(seqKey(t.seqBuf[:0], seq))
+		if e == nil {
+			return nil, fmt.Errorf("boltstore: record %q: %w: staged version %d is missing", storeutil.Trunc(value), errCorrupt, seq)
+		}
+		_, rec, err := splitStaged(e)
+		if err != nil {
+			return nil, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
+		}
+		return rec, nil
+	}
+	t.key = append(t.key[:0], value...)
+	if t.write && !t.s.filter.mayHave(t.key) {
+		return nil, nil
+	}
+	return t.bucket(bRecords).Get(t.key), nil
+}
+
+// putKey puts a record into the records bucket and its key into the filter.
+func (t *tx) putKey(b *bolt.Bucket, value string, rec []byte) error {
+	t.key = append(t.key[:0], value...)
+	if err := t.put(b, t.key, rec); err != nil {
+		return err
+	}
+	t.s.filter.add(t.key)
+	if t.s.filter.full() {
+		t.s.filter = buildFilter(b)
+	}
+	return nil
+}
+
+// putRecord stores the encoded record of value: appended to the staging log,
+// or into the records bucket once this Update has folded it.
+func (t *tx) putRecord(value string, rec []byte) error {
+	if t.direct {
+		return t.putKey(t.bucket(bRecords), value, rec)
+	}
+	b := t.bucket(bStaged)
+	b.FillPercent = 1 // keys only grow: full leaves
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	t.stage = appendStaged(t.stage[:0], value, rec)
+	if err := t.put(b, seqKey(t.seqBuf[:0], seq), t.stage); err != nil {
+		return err
+	}
+	if t.pending == nil {
+		t.pending = make(map[string]uint64)
+	}
+	if _, ok := t.pending[value]; ok {
+		t.pending[value] = seq
+	} else {
+		// a copy: the caller's value may share a large string (a response body)
+		t.pending[strings.Clone(value)] = seq
+	}
+	return nil
+}
+
+// staged returns how many record versions the staging log holds.
+func (t *tx) staged() int { return t.idx.n + len(t.pending) }
+
+// fold moves the newest staged version of every value into the records
+// bucket, in value order, and empties the staging log; the rest of the Update
+// writes records directly.
+func (t *tx) fold() error {
+	if t.direct {
+		return nil
+	}
+	if t.staged() > 0 {
+		vals := make([]string, 0, len(t.idx.m)+len(t.pending))
+		for v := range t.idx.m {
+			if _, ok := t.pending[v]; !ok {
+				vals = append(vals, v)
+			}
+		}
+		for v := range t.pending {
+			vals = append(vals, v)
+		}
+		slices.Sort(vals)
+		rb := t.bucket(bRecords)
+		for _, v := range vals {
+			rec, err := t.getRecord(v)
+			if err != nil {
+				return err
+			}
+			if err := t.putKey(rb, v, rec); err != nil {
+				return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(v), err)
+			}
+		}
+		seq := t.bucket(bStaged).Sequence() + 1
+		if err := t.btx.DeleteBucket(bStaged); err != nil {
+			return fmt.Errorf("boltstore: fold: %w", err)
+		}
+		b, err := t.btx.CreateBucket(bStaged)
+		if err != nil {
+			return fmt.Errorf("boltstore: fold: %w", err)
+		}
+		if err := b.SetSequence(seq); err != nil {
+			return fmt.Errorf("boltstore: fold: %w", err)
+		}
+		t.newIdx = newIndex(seq)
+	}
+	t.direct, t.pending = true, nil
+	return nil
+}
+
+// publish makes this Update's staging visible to the next transactions; it
+// runs just before the commit.
+func (t *tx) publish() {
+	switch {
+	case t.newIdx != nil:
+		t.s.idx.Store(t.newIdx)
+	case len(t.pending) > 0:
+		t.idx.publish(t.pending)
+	}
+}
+
+// unpublish takes publish back when the commit failed.
+func (t *tx) unpublish() {
+	switch {
+	case t.newIdx != nil:
+		t.s.idx.Store(t.idx)
+	case len(t.pending) > 0:
+		t.idx.unpublish(t.pending)
+	}
 }
 
 func (t *tx) close() { t.done = true }
@@ -108,10 +296,10 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	}
 	// A failed Put below leaves the page half merged; the caller's Update
 	// must then fail, which rolls the whole transaction back.
-	b := t.bucket(bRecords)
 	now = storeutil.Time(now)
-	// In value order the tree is walked left to right: each leaf is found
-	// warm. The sort is stable, so a value twice in a page merges in order.
+	// In value order the records bucket is walked left to right: each leaf
+	// is found warm. The sort is stable, so a value twice in a page merges in
+	// order.
 	t.order = t.order[:0]
 	for i := range in {
 		t.order = append(t.order, int32(i))
@@ -119,8 +307,10 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	slices.SortStableFunc(t.order, func(a, b int32) int { return cmpString(in[a].Value, in[b].Value) })
 	for _, i := range t.order {
 		x := &in[i]
-		t.key = append(t.key[:0], x.Value...)
-		v := b.Get(t.key)
+		v, err := t.getRecord(x.Value)
+		if err != nil {
+			return st, err
+		}
 		if v == nil {
 			e := &t.one[0]
 			*e = sharing.Entry{Indicator: *x, StoredAt: now}
@@ -128,7 +318,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			normTimes(e)
 			t.enc = appendRecord(t.enc[:0], x.Type, t.one[:])
 			e.Indicator = ioc.Indicator{}
-			if err := t.put(b, t.key, t.enc); err != nil {
+			if err := t.putRecord(x.Value, t.enc); err != nil {
 				return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
 			}
 			st.New++
@@ -156,8 +346,13 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			st.Added++
 		}
 		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
-		if err := t.put(b, t.key, t.enc); err != nil {
+		if err := t.putRecord(x.Value, t.enc); err != nil {
 			return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
+		}
+	}
+	if !t.direct && t.staged() >= t.s.foldAt {
+		if err := t.fold(); err != nil {
+			return st, err
 		}
 	}
 	return st, nil
@@ -184,10 +379,9 @@ func (t *tx) Record(value string) (sharing.Record, bool, error) {
 	if err := t.readable(); err != nil {
 		return sharing.Record{}, false, err
 	}
-	t.key = append(t.key[:0], value...)
-	v := t.bucket(bRecords).Get(t.key)
-	if v == nil {
-		return sharing.Record{}, false, nil
+	v, err := t.getRecord(value)
+	if err != nil || v == nil {
+		return sharing.Record{}, false, err
 	}
 	var r sharing.Record
 	var tags []string
@@ -202,6 +396,14 @@ func (t *tx) Record(value string) (sharing.Record, bool, error) {
 // them. It checks the transaction's context every 1,024 records.
 func (t *tx) Records(fn func(r *sharing.Record) error) error {
 	if err := t.readable(); err != nil {
+		return err
+	}
+	if !t.write {
+		return t.viewRecords(fn)
+	}
+	// Writes made by fn must be found by the scan: the staging log is folded
+	// first and the rest of the Update writes records directly.
+	if err := t.fold(); err != nil {
 		return err
 	}
 	// the buffers are this call's own, so a scan inside fn cannot clobber them
@@ -238,6 +440,53 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 	return nil
 }
 
+// viewRecords is Records in a View: the records bucket and the staged values
+// merged in value order, a staged version winning over the bucket's.
+func (t *tx) viewRecords(fn func(r *sharing.Record) error) error {
+	x, err := t.view()
+	if err != nil {
+		return err
+	}
+	staged := x.values(t.max)
+	var out sharing.Record
+	var tags []string
+	c := t.bucket(bRecords).Cursor()
+	k, v := c.First()
+	for n := 0; ; n++ {
+		if n&1023 == 1023 {
+			if err := t.ctx.Err(); err != nil {
+				return fmt.Errorf("boltstore: records: %w", err)
+			}
+		}
+		var value string
+		var enc []byte
+		switch {
+		case len(staged) > 0 && (k == nil || staged[0] <= string(k)):
+			value, staged = staged[0], staged[1:]
+			if k != nil && string(k) == value {
+				k, v = c.Next()
+			}
+			if enc, err = t.getRecord(value); err != nil {
+				return err
+			}
+		case k != nil:
+			value, enc = string(k), v
+			k, v = c.Next()
+		default:
+			return nil
+		}
+		if err := decodeRecord(value, enc, &out, &tags, t.str); err != nil {
+			return fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
+		}
+		if err := fn(&out); err != nil {
+			if errors.Is(err, sharing.ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
 // SetInactive implements sharing.Tx. An entry already inactive keeps the time
 // it became so.
 func (t *tx) SetInactive(source string, values []string, at time.Time) error {
@@ -245,11 +494,12 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 		return err
 	}
 	at = storeutil.Time(at)
-	b := t.bucket(bRecords)
 	r := &t.mrec
 	for _, value := range values {
-		t.key = append(t.key[:0], value...)
-		v := b.Get(t.key)
+		v, err := t.getRecord(value)
+		if err != nil {
+			return err
+		}
 		if v == nil {
 			continue
 		}
@@ -262,7 +512,7 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 		}
 		e.Inactive, e.InactiveAt = true, at
 		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
-		if err := t.put(b, t.key, t.enc); err != nil {
+		if err := t.putRecord(value, t.enc); err != nil {
 			return fmt.Errorf("boltstore: set %q inactive: %w", value, err)
 		}
 	}

@@ -1,0 +1,4 @@
+package boltstore
+
+// WithFoldAt is withFoldAt for the tests.
+var WithFoldAt = withFoldAt
