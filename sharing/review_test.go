@@ -198,6 +198,37 @@ func TestStoreErrorsAudited(t *testing.T) {
 		fs.set("AppliedSet", false)
 		hasError(t, w.eng, "mc-to-ns", "record its target") // the first read of it
 	})
+	t.Run("record inactive retryable", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		w.mc.SetReject(func(string, ioc.Indicator) *cte.Rejected { return &cte.Rejected{Reason: "busy", Retryable: true} })
+		w.ns.Feed(engInds("ns", 1, ioc.SeverityHigh, engStart)...)
+		_, err := w.eng.SyncSource(ctx, "netskope")
+		require.NoError(t, err)
+		w.clock.Advance(31 * 24 * time.Hour)
+		fs.set("PutLedger", true)
+		_, err = w.eng.Share(ctx, "ns-to-mc")
+		fs.set("PutLedger", false)
+		require.ErrorIs(t, err, errDisk)
+		hasError(t, w.eng, "ns-to-mc", "record inactive retryable")
+	})
+	t.Run("record held", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		fp := &failingPlugin{Fake: w.mc, failAt: 1, err: fmt.Errorf("push: %w", &httpx.RateLimitError{Wait: time.Hour, Status: 429})}
+		require.NoError(t, w.eng.AddPlugin("mimecast", fp, sharing.SourceSettings{}))
+		w.ns.Feed(engInds("ns", 1, ioc.SeverityHigh, engStart)...)
+		_, err := w.eng.SyncSource(ctx, "netskope")
+		require.ErrorIs(t, err, cte.ErrRateLimited)
+		w.ns.Feed(engInds("ns2", 1, ioc.SeverityHigh, engStart)...)
+		fs.set("PutLedger", true)
+		_, err = w.eng.SyncSource(ctx, "netskope") // the new one is held
+		fs.set("PutLedger", false)
+		require.ErrorIs(t, err, errDisk)
+		hasError(t, w.eng, "ns-to-mc", "record held indicators")
+	})
 	t.Run("record unchanged list", func(t *testing.T) {
 		t.Parallel()
 		w, fs := newFaultyWorld(t)
