@@ -268,9 +268,13 @@ func (s *scan) run(tx Tx) error {
 			if !appendMode {
 				return nil
 			}
-			le, ok, err := s.ledger(tx, r.Value)
-			if err != nil {
-				return err
+			var le LedgerEntry
+			var ok bool
+			var err error
+			if !s.fresh {
+				if le, ok, err = tx.Ledger(s.cfg.Name, r.Value); err != nil {
+					return err
+				}
 			}
 			if ok && le.State == StateApplied {
 				s.toRetrct++
@@ -313,9 +317,13 @@ func (s *scan) run(tx Tx) error {
 			s.types[en.Type].Bytes += listBytes(r.Value)
 		}
 		fp := fingerprint(&en.Indicator)
-		le, has, err := s.ledger(tx, r.Value)
-		if err != nil {
-			return err
+		var le LedgerEntry
+		var has bool
+		if !s.fresh { // else its ledger is about another target
+			var err error
+			if le, has, err = tx.Ledger(s.cfg.Name, r.Value); err != nil {
+				return err
+			}
 		}
 		var act action
 		if has {
@@ -366,14 +374,6 @@ func (s *scan) run(tx Tx) error {
 	}
 	s.chunks = nil
 	return nil
-}
-
-// ledger returns the configuration's ledger entry of value; none when fresh.
-func (s *scan) ledger(tx Tx, value string) (LedgerEntry, bool, error) {
-	if s.fresh {
-		return LedgerEntry{}, false, nil
-	}
-	return tx.Ledger(s.cfg.Name, value)
 }
 
 // replaceSet is the desired content of a Replace target: the union of what its
