@@ -136,7 +136,9 @@
 //     MaxItems and MaxBytes by severity, then lastSeen, then value, and pushed only
 //     when its digest differs from what was last applied. A push that would remove
 //     more than half of an applied list of 20 or more values is refused with an
-//     audit error unless forced ([WithForce], [WithGuardrail]).
+//     audit error unless forced ([WithForce], [WithGuardrail]). Values leaving
+//     because they aged out or expired do not count: the guardrail is for
+//     surprises such as a rule edit or a source that lost its data.
 //   - Retryable rejections back off from 1 minute, doubling up to 6 hours;
 //     permanent ones wait until the indicator changes. Nothing is dropped silently:
 //     over-capacity values are recorded, reported and retried (a full Append

@@ -1122,3 +1122,33 @@ func TestExplainDecisions(t *testing.T) {
 	require.NoError(t, w.eng.AddRule(sharing.Rule{Name: "malware", Filter: "severity >= medium", Muted: true}))
 	assert.Contains(t, why(refused.Value), "muted")
 }
+
+// Values that leave a Replace list because they aged out are the lifecycle
+// working: they do not count against the guardrail, which guards against rule edits
+// and sources that lost their data.
+func TestGuardrailIgnoresAgedOutValues(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	old := engInds("mc-old", 30, ioc.SeverityHigh, engStart)
+	w.mc.Feed(old...)
+	_, err := w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	require.Len(t, w.ns.Contents(hashListTarget.ID), 30)
+
+	w.clock.Advance(60 * 24 * time.Hour)
+	fresh := engInds("mc-new", 10, ioc.SeverityHigh, w.clock.Now())
+	w.mc.Feed(fresh...)
+	_, err = w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	require.Len(t, w.ns.Contents(hashListTarget.ID), 40)
+
+	// Mimecast's 90-day aging takes the 30 old values: 30 of 40 leave the list.
+	w.clock.Advance(31 * 24 * time.Hour)
+	p, err := w.eng.Plan(ctx, "mc-to-ns", 0)
+	require.NoError(t, err)
+	assert.False(t, p.Guardrail, "aged-out values do not trip the guardrail")
+	_, err = w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, engValues(fresh), w.ns.Contents(hashListTarget.ID))
+}

@@ -554,7 +554,16 @@ func (rs *replaceSet) removals(tx Tx, m *scan) error {
 			j++
 		}
 		if j >= len(rs.list) || rs.list[j].value != le.Value || !rs.list[j].packed {
-			rs.removeN++
+			// The guardrail guards against surprises (a rule edit, a source that
+			// lost its data); values leaving because they aged out or expired are
+			// the lifecycle working, so they do not count against it.
+			aged, err := agedOut(tx, m, le.Value)
+			if err != nil {
+				return err
+			}
+			if !aged {
+				rs.removeN++
+			}
 		}
 		for k < len(m.cands) && m.cands[k].value < le.Value {
 			k++
@@ -566,6 +575,17 @@ func (rs *replaceSet) removals(tx Tx, m *scan) error {
 		rs.addSample(le.Value, le.Type, "retract")
 		return nil
 	})
+}
+
+// agedOut reports whether the member's source entry of value is inactive or past
+// its expiry or aging, so the value leaves the list through the lifecycle.
+func agedOut(tx Tx, m *scan, value string) (bool, error) {
+	r, ok, err := tx.Record(value)
+	if err != nil || !ok {
+		return false, err
+	}
+	en, ok := r.Entry(m.cfg.Source)
+	return ok && (en.Inactive || expired(en, m.aging, m.now)), nil
 }
 
 // counts returns what the list means for one member: its values new to the
