@@ -105,10 +105,9 @@ func WithClock(now func() time.Time) Option {
 	}
 }
 
-// WithGuardrail sets when Share refuses a Replace push: when it would remove (for
-// reasons other than aging or expiry) more
-// than share (0 to 1) of an applied list holding at least minApplied values. The
-// default is 0.5 of at least 20. A share of 1 or more disables the guardrail; 0
+// WithGuardrail sets when Share refuses a Replace push: when it would remove, for
+// reasons other than aging or expiry, more than share (0 to 1) of an applied list
+// holding at least minApplied values. The default is 0.5 of at least 20. A share of 1 or more disables the guardrail; 0
 // (or less) refuses any removal.
 func WithGuardrail(share float64, minApplied int) Option {
 	return func(e *Engine) {
