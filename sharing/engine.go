@@ -309,24 +309,11 @@ func (e *Engine) bind(ctx context.Context, cs *configState) error {
 				return tx.PutAppliedSet(c.Name, set)
 			}
 			was = set.Target
-			var reset []LedgerEntry
-			err = tx.LedgerEntries(c.Name, func(le *LedgerEntry) error {
-				if le.State != StateRetracted {
-					reset = append(reset, LedgerEntry{Value: le.Value, Type: le.Type, State: StateRetracted,
-						Fingerprint: le.Fingerprint, Reason: "the configuration moved to " + to, At: now})
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			if len(reset) == 0 && set.Digest == "" {
+			n, err := resetLedger(tx, c.Name, to, "the configuration moved to "+to, now)
+			if n == 0 && set.Digest == "" {
 				was = "" // it never shared anything there: nothing to say
 			}
-			if err := tx.PutLedger(c.Name, reset); err != nil {
-				return err
-			}
-			return tx.PutAppliedSet(c.Name, AppliedSet{Target: to, At: now})
+			return err
 		})
 	}
 	if err != nil {
@@ -340,6 +327,28 @@ func (e *Engine) bind(ctx context.Context, cs *configState) error {
 		Message:    fmt.Sprintf("sharing %q now shares to %s (was %s): its ledger starts again and everything it selects is shared there", c.Name, to, was),
 		Resolution: "what was shared to the old target stays there; remove it by hand if it should go"})
 	return nil
+}
+
+// resetLedger starts the ledger of a configuration again: every entry not already
+// retracted is recorded retracted with reason, so the next share treats the values
+// as never sent, and the applied set is emptied (keeping its target, to). It
+// returns how many entries it reset.
+func resetLedger(tx Tx, name, to, reason string, now time.Time) (int, error) {
+	var reset []LedgerEntry
+	err := tx.LedgerEntries(name, func(le *LedgerEntry) error {
+		if le.State != StateRetracted {
+			reset = append(reset, LedgerEntry{Value: le.Value, Type: le.Type, State: StateRetracted,
+				Fingerprint: le.Fingerprint, Reason: reason, At: now})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.PutLedger(name, reset); err != nil {
+		return 0, err
+	}
+	return len(reset), tx.PutAppliedSet(name, AppliedSet{Target: to, At: now})
 }
 
 func typeList(ts []ioc.Type) string {

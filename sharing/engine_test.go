@@ -1152,3 +1152,53 @@ func TestGuardrailIgnoresAgedOutValues(t *testing.T) {
 	require.NoError(t, err)
 	assert.ElementsMatch(t, engValues(fresh), w.ns.Contents(hashListTarget.ID))
 }
+
+// A product that lost what it was given gets everything again on a replay, with
+// no checkpoint edits and no new configuration.
+func TestReplaySendsEverythingAgain(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	w.mc.Feed(engInds("mc", 25, ioc.SeverityHigh, engStart)...)
+	w.ns.Feed(engInds("ns", 7, ioc.SeverityHigh, engStart)...)
+	_, err := w.eng.SyncSource(ctx, "mimecast")
+	require.NoError(t, err)
+	_, err = w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+
+	// A normal share sends nothing new.
+	nsPushes, mcPushes := len(w.ns.Pushes()), len(w.mc.Pushes())
+	rep, err := w.eng.Share(ctx, "mc-to-ns")
+	require.NoError(t, err)
+	assert.False(t, rep.Pushed)
+	rep, err = w.eng.Share(ctx, "ns-to-mc")
+	require.NoError(t, err)
+	assert.Zero(t, rep.Sent)
+	require.Len(t, w.ns.Pushes(), nsPushes)
+	require.Len(t, w.mc.Pushes(), mcPushes)
+
+	// A replay sends everything again, to the Replace list and the Append target.
+	rep, err = w.eng.Share(ctx, "mc-to-ns", sharing.WithReplay())
+	require.NoError(t, err)
+	assert.True(t, rep.Pushed)
+	assert.Len(t, w.ns.Pushes(), nsPushes+1)
+	assert.Len(t, w.ns.Contents(hashListTarget.ID), 25)
+	rep, err = w.eng.Share(ctx, "ns-to-mc", sharing.WithReplay())
+	require.NoError(t, err)
+	assert.Equal(t, 7, rep.Sent)
+	assert.Equal(t, 7, rep.Applied)
+	assert.Greater(t, len(w.mc.Pushes()), mcPushes)
+	var replays int
+	for _, e := range findLogs(t, w.eng, "", slog.LevelWarn) {
+		if strings.Contains(e.Message, "replay requested") {
+			replays++
+		}
+	}
+	assert.Equal(t, 2, replays, "each replay is audited")
+
+	// And afterwards the ledger is whole again: nothing more is sent.
+	rep, err = w.eng.Share(ctx, "ns-to-mc")
+	require.NoError(t, err)
+	assert.Zero(t, rep.Sent)
+	assert.Equal(t, 7, rep.Unchanged)
+}

@@ -25,10 +25,17 @@ var ErrGuardrail = errors.New("sharing: guardrail: push would remove too much of
 // ShareOption changes one Share call.
 type ShareOption func(*shareOptions)
 
-type shareOptions struct{ force bool }
+type shareOptions struct{ force, replay bool }
 
 // WithForce lets a Replace push through the guardrail.
 func WithForce() ShareOption { return func(o *shareOptions) { o.force = true } }
+
+// WithReplay sends again everything the configuration selects, as if it had never
+// shared: its ledger starts again (the entries are recorded retracted, reason
+// "replay requested") and a Replace list is pushed whole. Use it when a product
+// lost what it was given, instead of editing checkpoints or re-creating the
+// configuration. The guardrail does not apply, as nothing counts as applied.
+func WithReplay() ShareOption { return func(o *shareOptions) { o.replay = true } }
 
 // ShareReport says what one Share did.
 type ShareReport struct {
@@ -645,6 +652,21 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 		return rep, err
 	}
 	now := e.now()
+	if o.replay {
+		var n int
+		err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+			var err error
+			n, err = resetLedger(tx, name, cs.boundTo(), "replay requested", now)
+			return err
+		})
+		if err != nil {
+			return rep, e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: replay: %w", name, err), "check the store and replay again")
+		}
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: name,
+			Message:    fmt.Sprintf("replay requested: the ledger of %d value(s) starts again and everything selected is sent to %s %s", n, cs.cfg.Destination, cs.target.ID),
+			Details:    details("reset", n),
+			Resolution: "none needed; this is what was asked"})
+	}
 	if rule.Rule().Muted {
 		rep.Muted = true
 		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelInfo, Config: name,

@@ -377,6 +377,55 @@ func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
+// ---- replay ----
+
+type replayJSON struct {
+	sharing.ShareReport
+	Error string `json:"error,omitempty"`
+}
+
+// cmdReplay sends everything a sharing configuration selects again now, for a
+// product that lost what it was given (the reference core makes operators edit
+// "Last Run" or re-create the configuration for this).
+func (a *app) cmdReplay(ctx context.Context, args []string) int {
+	if len(args) != 1 {
+		return a.usageErr("replay", "needs the name of one sharing configuration")
+	}
+	cfg, code := a.loadConfig()
+	if cfg == nil {
+		return code
+	}
+	if _, ok := cfg.SharingByName(args[0]); !ok {
+		names := make([]string, len(cfg.Sharing))
+		for i, s := range cfg.Sharing {
+			names[i] = s.Name
+		}
+		return a.usageErr("replay", "no sharing configuration named %q%s; configured: %s", args[0], suggest(args[0], names), listOrNone(names))
+	}
+	s, code := a.openSession(ctx, withSharing)
+	if s == nil {
+		return code
+	}
+	defer s.Close()
+	rep, err := s.eng.Share(ctx, args[0], sharing.WithReplay())
+	if a.json {
+		j := replayJSON{ShareReport: rep}
+		if err != nil {
+			j.Error = err.Error()
+		}
+		a.writeJSON(j)
+	} else {
+		fmt.Fprintf(a.stdout, "replay %s\n", shareLine(rep))
+		for _, r := range sortedKeys(rep.Reasons) {
+			fmt.Fprintf(a.stdout, "  not applied: %s: %d\n", r, rep.Reasons[r])
+		}
+	}
+	if err != nil {
+		return a.fail(err)
+	}
+	return exitOK
+}
+
 // ---- run ----
 
 func (a *app) cmdRun(ctx context.Context, args []string) int {

@@ -88,6 +88,7 @@ func commands() []*command {
 		{name: "sync", args: "[--source NAME]", summary: "pull every source (or one) and share, once, now", run: (*app).cmdSync, flags: (*app).syncFlags},
 		{name: "run", summary: "sync each source on its interval until interrupted (SIGINT/SIGTERM stop it cleanly)", run: (*app).cmdRun},
 		{name: "sharing", summary: "show the sharing table: rule, source, destination, target, last run, counts", run: (*app).cmdSharing},
+		{name: "replay", args: "SHARING", summary: "send everything SHARING selects again now (a product lost what it was given)", run: (*app).cmdReplay},
 		{name: "test", args: "SHARING [--days N] [--value V]", summary: "dry-run one sharing configuration: what would be shared and why", run: (*app).cmdTest, flags: (*app).testFlags},
 		{name: "iocs", args: "[--filter QUERY] [--limit N]", summary: "list stored indicators, filtered with the rule query language", run: (*app).cmdIOCs, flags: (*app).iocsFlags},
 		{name: "explain", args: "VALUE", summary: "show everything known about one indicator value", run: (*app).cmdExplain},
