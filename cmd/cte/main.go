@@ -90,7 +90,7 @@ func commands() []*command {
 		{name: "sharing", summary: "show the sharing table: rule, source, destination, target, last run, counts", run: (*app).cmdSharing},
 		{name: "replay", args: "SHARING", summary: "send everything SHARING selects again now (a product lost what it was given)", run: (*app).cmdReplay},
 		{name: "test", args: "SHARING [--days N] [--value V]", summary: "dry-run one sharing configuration: what would be shared and why", run: (*app).cmdTest, flags: (*app).testFlags},
-		{name: "iocs", args: "[--filter QUERY] [--limit N]", summary: "list stored indicators, filtered with the rule query language", run: (*app).cmdIOCs, flags: (*app).iocsFlags},
+		{name: "iocs", args: "[--filter QUERY] [--limit N] [--stix]", summary: "list stored indicators, filtered with the rule query language", run: (*app).cmdIOCs, flags: (*app).iocsFlags},
 		{name: "explain", args: "VALUE", summary: "show everything known about one indicator value", run: (*app).cmdExplain},
 		{name: "logs", args: "[--level L] [--since D] [--limit N]", summary: "show the audit log", run: (*app).cmdLogs, flags: (*app).logsFlags},
 		{name: "demo", args: "[--keep]", summary: "run the whole exchange against built-in fake Mimecast and Netskope services", run: (*app).cmdDemo, flags: (*app).demoFlags},
