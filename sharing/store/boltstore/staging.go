@@ -32,7 +32,7 @@ type index struct {
 	n    int    // staged versions, about (an Update's repeats of a value count once)
 
 	mu     sync.RWMutex
-	m      map[string]*version
+	m      map[string]version
 	sorted []string // cache: the values with a version at or below sortedAt, sorted
 	at     uint64   // sortedAt + 1; 0 when the cache is empty
 }
@@ -42,16 +42,27 @@ type version struct {
 	prev *version
 }
 
+// push returns v with a newer version seq in front; the zero version is none.
+func (v version) push(seq uint64) version {
+	if v.seq == 0 {
+		return version{seq: seq}
+	}
+	return version{seq: seq, prev: &v}
+}
+
 func newIndex(base uint64) *index {
-	return &index{base: base, m: make(map[string]*version)}
+	return &index{base: base, m: make(map[string]version)}
 }
 
 // lookup returns the sequence of value's newest version at or below max.
 func (x *index) lookup(value string, max uint64) (uint64, bool) {
 	x.mu.RLock()
-	v := x.m[value]
+	head, ok := x.m[value]
 	x.mu.RUnlock()
-	for ; v != nil; v = v.prev {
+	if !ok {
+		return 0, false
+	}
+	for v := &head; v != nil; v = v.prev {
 		if v.seq <= max {
 			return v.seq, true
 		}
@@ -69,8 +80,8 @@ func (x *index) values(max uint64) []string {
 		return s
 	}
 	out := make([]string, 0, len(x.m))
-	for k, v := range x.m {
-		for ; v != nil; v = v.prev {
+	for k, head := range x.m {
+		for v := &head; v != nil; v = v.prev {
 			if v.seq <= max {
 				out = append(out, k)
 				break
@@ -90,7 +101,7 @@ func (x *index) publish(pending map[string]uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for k, seq := range pending {
-		x.m[k] = &version{seq: seq, prev: x.m[k]}
+		x.m[k] = x.m[k].push(seq)
 	}
 	x.n += len(pending)
 }
@@ -100,15 +111,15 @@ func (x *index) unpublish(pending map[string]uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for k, seq := range pending {
-		v := x.m[k]
-		if v == nil || v.seq != seq {
+		v, ok := x.m[k]
+		if !ok || v.seq != seq {
 			continue
 		}
 		x.n--
 		if v.prev == nil {
 			delete(x.m, k)
 		} else {
-			x.m[k] = v.prev
+			x.m[k] = *v.prev
 		}
 	}
 	x.sorted, x.at = nil, 0
@@ -117,10 +128,8 @@ func (x *index) unpublish(pending map[string]uint64) {
 // head returns the newest staged sequence of value, for the Update (which sees
 // every committed version).
 func (x *index) head(value string) (uint64, bool) {
-	if v := x.m[value]; v != nil {
-		return v.seq, true
-	}
-	return 0, false
+	v, ok := x.m[value]
+	return v.seq, ok
 }
 
 func seqKey(dst []byte, seq uint64) []byte { return binary.BigEndian.AppendUint64(dst, seq) }
@@ -153,7 +162,7 @@ func buildIndex(b *bolt.Bucket, base uint64) (*index, error) {
 			return nil, fmt.Errorf("staged entry %x: %w", k, err)
 		}
 		s := string(value)
-		x.m[s] = &version{seq: binary.BigEndian.Uint64(k), prev: x.m[s]}
+		x.m[s] = x.m[s].push(binary.BigEndian.Uint64(k))
 		x.n++
 	}
 	return x, nil

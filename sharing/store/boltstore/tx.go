@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -27,13 +28,14 @@ type tx struct {
 	done  bool
 
 	// staging (see staging.go)
-	idx     *index            // the store's index as this tx found it
-	priv    bool              // idx was built for this View: its snapshot is older than the last fold
-	max     uint64            // a View sees staged versions up to here
-	pending map[string]uint64 // an Update's staged versions by value
-	direct  bool              // an Update writes records directly: staging is empty (folded)
-	newIdx  *index            // the index after this Update's fold
-	seqBuf  [8]byte
+	idx       *index            // the store's index as this tx found it
+	priv      bool              // idx was built for this View: its snapshot is older than the last fold
+	max       uint64            // a View sees staged versions up to here
+	pending   map[string]uint64 // an Update's staged versions by value
+	direct    bool              // an Update writes records directly: staging is empty (folded)
+	noPending bool              // Merge knows the value is not in pending
+	newIdx    *index            // the index after this Update's fold
+	seqBuf    [8]byte
 
 	writes uint64 // bumped by every write; a scan re-seeks when it changed
 
@@ -79,8 +81,10 @@ func (t *tx) stagedSeq(value string) (uint64, bool, error) {
 		if t.direct {
 			return 0, false, nil
 		}
-		if seq, ok := t.pending[value]; ok {
-			return seq, true, nil
+		if !t.noPending {
+			if seq, ok := t.pending[value]; ok {
+				return seq, true, nil
+			}
 		}
 		seq, ok := t.idx.head(value)
 		return seq, ok, nil
@@ -119,12 +123,11 @@ func (t *tx) getRecord(value string) ([]byte, error) {
 }
 
 // putKey puts a record into the records bucket and its key into the filter.
-func (t *tx) putKey(b *bolt.Bucket, value string, rec []byte) error {
-	t.key = append(t.key[:0], value...)
-	if err := t.put(b, t.key, rec); err != nil {
+func (t *tx) putKey(b *bolt.Bucket, key, rec []byte) error {
+	if err := t.put(b, key, rec); err != nil {
 		return err
 	}
-	t.s.filter.add(t.key)
+	t.s.filter.add(key)
 	if t.s.filter.full() {
 		t.s.filter = buildFilter(b)
 	}
@@ -135,7 +138,8 @@ func (t *tx) putKey(b *bolt.Bucket, value string, rec []byte) error {
 // or into the records bucket once this Update has folded it.
 func (t *tx) putRecord(value string, rec []byte) error {
 	if t.direct {
-		return t.putKey(t.bucket(bRecords), value, rec)
+		t.key = append(t.key[:0], value...)
+		return t.putKey(t.bucket(bRecords), t.key, rec)
 	}
 	b := t.bucket(bStaged)
 	b.FillPercent = 1 // keys only grow: full leaves
@@ -170,24 +174,34 @@ func (t *tx) fold() error {
 		return nil
 	}
 	if t.staged() > 0 {
-		vals := make([]string, 0, len(t.idx.m)+len(t.pending))
-		for v := range t.idx.m {
-			if _, ok := t.pending[v]; !ok {
-				vals = append(vals, v)
+		// The log is read in order, the newest version of each value kept,
+		// and those put into records in value order.
+		type staged struct{ value, rec []byte }
+		all := make([]staged, 0, t.staged())
+		c := t.bucket(bStaged).Cursor()
+		for k, e := c.First(); k != nil; k, e = c.Next() {
+			value, rec, err := splitStaged(e)
+			if err == nil && len(k) != 8 {
+				err = fmt.Errorf("%w: the key is not a sequence number", errCorrupt)
 			}
-		}
-		for v := range t.pending {
-			vals = append(vals, v)
-		}
-		slices.Sort(vals)
-		rb := t.bucket(bRecords)
-		for _, v := range vals {
-			rec, err := t.getRecord(v)
 			if err != nil {
-				return err
+				return fmt.Errorf("boltstore: fold: staged entry %x: %w", k, err)
 			}
-			if err := t.putKey(rb, v, rec); err != nil {
-				return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(v), err)
+			head, ok := t.pending[string(value)]
+			if !ok {
+				var v version
+				v, ok = t.idx.m[string(value)]
+				head = v.seq
+			}
+			if ok && head == binary.BigEndian.Uint64(k) {
+				all = append(all, staged{value, rec})
+			}
+		}
+		slices.SortFunc(all, func(a, b staged) int { return bytes.Compare(a.value, b.value) })
+		rb := t.bucket(bRecords)
+		for _, x := range all {
+			if err := t.putKey(rb, x.value, x.rec); err != nil {
+				return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
 			}
 		}
 		seq := t.bucket(bStaged).Sequence() + 1
@@ -305,9 +319,15 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		t.order = append(t.order, int32(i))
 	}
 	slices.SortStableFunc(t.order, func(a, b int32) int { return cmpString(in[a].Value, in[b].Value) })
+	// Before this Merge staged anything, a value can be pending only when it
+	// is the one just merged: the pending map need not be searched.
+	prior, prev := len(t.pending) > 0, ""
 	for _, i := range t.order {
 		x := &in[i]
+		t.noPending = !prior && x.Value != prev
+		prev = x.Value
 		v, err := t.getRecord(x.Value)
+		t.noPending = false
 		if err != nil {
 			return st, err
 		}
