@@ -27,6 +27,8 @@ type tx struct {
 	write bool
 	done  bool
 
+	curStaged, curRecords *bolt.Cursor // for get
+
 	// staging (see staging.go)
 	idx       *index            // the store's index as this tx found it
 	priv      bool              // idx was built for this View: its snapshot is older than the last fold
@@ -105,7 +107,7 @@ func (t *tx) getRecord(value string) ([]byte, error) {
 		return nil, err
 	}
 	if ok {
-		e := t.bucket(bStaged).Get(seqKey(t.seqBuf[:0], seq))
+		e := t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq))
 		if e == nil {
 			return nil, fmt.Errorf("boltstore: record %q: %w: staged version %d is missing", storeutil.Trunc(value), errCorrupt, seq)
 		}
@@ -119,7 +121,21 @@ func (t *tx) getRecord(value string) ([]byte, error) {
 	if t.write && !t.s.filter.mayHave(t.key) {
 		return nil, nil
 	}
-	return t.bucket(bRecords).Get(t.key), nil
+	return t.get(&t.curRecords, bRecords, t.key), nil
+}
+
+// get is Bucket.Get through a cursor kept for the tx: a Get allocates a
+// cursor, and a View opens the bucket anew, each time. Seek starts from the
+// root, so the cursor stays right after writes.
+func (t *tx) get(c **bolt.Cursor, bucket, key []byte) []byte {
+	if *c == nil {
+		*c = t.bucket(bucket).Cursor()
+	}
+	k, v := (*c).Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
 }
 
 // putKey puts a record into the records bucket and its key into the filter.
@@ -216,6 +232,7 @@ func (t *tx) fold() error {
 			return fmt.Errorf("boltstore: fold: %w", err)
 		}
 		t.newIdx = newIndex(seq)
+		t.curStaged, t.curRecords = nil, nil // the bucket was replaced
 	}
 	t.direct, t.pending = true, nil
 	return nil
