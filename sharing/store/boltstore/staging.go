@@ -13,7 +13,7 @@ import (
 // Update folds them into the records bucket. Folding rewrites the leaves the
 // staged values land on, about once per leaf, so the larger the log the cheaper
 // each value; its in-memory index costs about 130 bytes per staged value.
-const defaultFoldAt = 256 << 10
+const defaultFoldAt = 512 << 10
 
 // The staging log (bucket staged) keeps the record versions written since the
 // last fold under increasing sequence numbers: a commit appends to the end of
