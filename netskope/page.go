@@ -577,7 +577,7 @@ func decodePage(b []byte) (*pageEnvelope, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.peek() != 0 {
+	if d.peek(); d.i < len(d.b) { // not peek() != 0: a NUL byte is not the end
 		return nil, nil, d.syntax("the end of the page")
 	}
 	if resultBad != "" {
