@@ -377,6 +377,26 @@ func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
 
+// checkSharingArg checks that args is the name of one configured sharing
+// configuration, and says which exist when it is not.
+func (a *app) checkSharingArg(cmd string, args []string) int {
+	if len(args) != 1 {
+		return a.usageErr(cmd, "needs the name of one sharing configuration")
+	}
+	cfg, code := a.loadConfig()
+	if cfg == nil {
+		return code
+	}
+	if _, ok := cfg.SharingByName(args[0]); !ok {
+		names := make([]string, len(cfg.Sharing))
+		for i, s := range cfg.Sharing {
+			names[i] = s.Name
+		}
+		return a.usageErr(cmd, "no sharing configuration named %q%s; configured: %s", args[0], suggest(args[0], names), listOrNone(names))
+	}
+	return exitOK
+}
+
 // ---- replay ----
 
 type replayJSON struct {
@@ -388,19 +408,8 @@ type replayJSON struct {
 // product that lost what it was given (the reference core makes operators edit
 // "Last Run" or re-create the configuration for this).
 func (a *app) cmdReplay(ctx context.Context, args []string) int {
-	if len(args) != 1 {
-		return a.usageErr("replay", "needs the name of one sharing configuration")
-	}
-	cfg, code := a.loadConfig()
-	if cfg == nil {
+	if code := a.checkSharingArg("replay", args); code != exitOK {
 		return code
-	}
-	if _, ok := cfg.SharingByName(args[0]); !ok {
-		names := make([]string, len(cfg.Sharing))
-		for i, s := range cfg.Sharing {
-			names[i] = s.Name
-		}
-		return a.usageErr("replay", "no sharing configuration named %q%s; configured: %s", args[0], suggest(args[0], names), listOrNone(names))
 	}
 	s, code := a.openSession(ctx, withSharing)
 	if s == nil {
@@ -502,22 +511,11 @@ func (a *app) when(t time.Time) string {
 // ---- test ----
 
 func (a *app) cmdTest(ctx context.Context, args []string) int {
-	if len(args) != 1 {
-		return a.usageErr("test", "needs the name of one sharing configuration")
-	}
 	if a.f.days < 0 {
 		return a.usageErr("test", "--days %d: write a number of days, 0 for everything stored", a.f.days)
 	}
-	cfg, code := a.loadConfig()
-	if cfg == nil {
+	if code := a.checkSharingArg("test", args); code != exitOK {
 		return code
-	}
-	if _, ok := cfg.SharingByName(args[0]); !ok {
-		names := make([]string, len(cfg.Sharing))
-		for i, s := range cfg.Sharing {
-			names[i] = s.Name
-		}
-		return a.usageErr("test", "no sharing configuration named %q%s; configured: %s", args[0], suggest(args[0], names), listOrNone(names))
 	}
 	s, code := a.openSession(ctx, withSharing)
 	if s == nil {
