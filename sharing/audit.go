@@ -54,6 +54,45 @@ func (e *Engine) Logs(ctx context.Context, f LogFilter) ([]AuditEntry, error) {
 	return out, nil
 }
 
+// PruneLogs deletes the audit entries older than the log retention
+// (WithLogRetention) and returns how many it deleted; with a retention of 0 it
+// does nothing. Run calls it once when it starts and then every
+// LogPruneInterval; hosts that drive the engine step by step call it
+// themselves, e.g. daily. A prune that deletes entries logs one entry saying how
+// many and the cutoff, in the same transaction; a failure is audited and
+// returned.
+func (e *Engine) PruneLogs(ctx context.Context) (int, error) {
+	if e.logKeep == 0 {
+		return 0, nil
+	}
+	now := e.now()
+	cutoff := now.Add(-e.logKeep)
+	note := AuditEntry{Time: now, Level: slog.LevelInfo}
+	n := 0
+	err := e.store.Update(ctx, func(tx Tx) error {
+		var err error
+		if n, err = tx.PruneLogs(cutoff); err != nil || n == 0 {
+			return err
+		}
+		note.Message = fmt.Sprintf("deleted %d audit entries older than %s (log retention %s)",
+			n, cutoff.UTC().Format(time.RFC3339), e.logKeep)
+		note.Details = details("deleted", n, "cutoff", cutoff.UTC().Format(time.RFC3339Nano), "retention", e.logKeep.String())
+		return tx.Log(note)
+	})
+	if err != nil {
+		err = fmt.Errorf("sharing: prune audit log before %s: %w", cutoff.UTC().Format(time.RFC3339), err)
+		if ctx.Err() == nil {
+			e.audit(ctx, AuditEntry{Level: slog.LevelError, Message: err.Error(),
+				Resolution: "the audit log keeps its old entries until a prune succeeds; check the state store (disk space, permissions)"})
+		}
+		return 0, err
+	}
+	if n > 0 {
+		e.emit(ctx, note)
+	}
+	return n, nil
+}
+
 // details builds an audit Details map from key, value pairs; ints are formatted.
 func details(kv ...any) map[string]string {
 	m := make(map[string]string, len(kv)/2)

@@ -160,5 +160,7 @@
 // # Store
 //
 // A Store keeps indicators (one entry per source), checkpoints, the ledger, the
-// applied sets, the audit log and run state, with transactions.
+// applied sets, the audit log and run state, with transactions. Audit entries
+// older than the log retention (default 90 days, [WithLogRetention]) are
+// deleted by [Engine.PruneLogs], which Run calls daily.
 package sharing

@@ -61,6 +61,7 @@ type Engine struct {
 	guardMin   int
 	retryBase  time.Duration
 	retryMax   time.Duration
+	logKeep    time.Duration // audit retention; 0 keeps everything
 
 	mu      sync.RWMutex
 	plugins map[string]*pluginState
@@ -131,6 +132,21 @@ func WithRetryBackoff(base, max time.Duration) Option {
 	}
 }
 
+// DefaultLogRetention is how long audit entries are kept unless
+// WithLogRetention says otherwise.
+const DefaultLogRetention = 90 * 24 * time.Hour
+
+// LogPruneInterval is how often Run deletes the audit entries older than the
+// log retention (once when it starts, then on this interval).
+const LogPruneInterval = 24 * time.Hour
+
+// WithLogRetention sets how long audit entries are kept: Run and PruneLogs
+// delete those older than d. The default is DefaultLogRetention (90 days); 0
+// keeps everything. A negative d makes New fail.
+func WithLogRetention(d time.Duration) Option {
+	return func(e *Engine) { e.logKeep = d }
+}
+
 // New returns an Engine keeping its state in s.
 func New(s Store, opts ...Option) (*Engine, error) {
 	if s == nil {
@@ -144,6 +160,7 @@ func New(s Store, opts ...Option) (*Engine, error) {
 		guardMin:   20,
 		retryBase:  time.Minute,
 		retryMax:   6 * time.Hour,
+		logKeep:    DefaultLogRetention,
 		plugins:    map[string]*pluginState{},
 		rules:      map[string]*CompiledRule{},
 		configs:    map[string]*configState{},
@@ -154,6 +171,9 @@ func New(s Store, opts ...Option) (*Engine, error) {
 		if o != nil {
 			o(e)
 		}
+	}
+	if e.logKeep < 0 {
+		return nil, fmt.Errorf("sharing: New: log retention %s is negative; give how long to keep audit entries (e.g. 2160h for 90 days) or 0 to keep them all", e.logKeep)
 	}
 	return e, nil
 }

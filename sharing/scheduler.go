@@ -186,7 +186,8 @@ func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) 
 // running syncs to stop and returns nil. Errors are audited, never fatal. Plugins
 // and configurations added while Run runs are used from their source's next sync,
 // but a plugin added after Run started is not scheduled. An interval under
-// MinSyncInterval works but is audited as a warning.
+// MinSyncInterval works but is audited as a warning. Run also prunes the audit
+// log (PruneLogs) when it starts and then every LogPruneInterval.
 func (e *Engine) Run(ctx context.Context) error {
 	type sched struct {
 		name  string
@@ -205,6 +206,23 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	slices.SortFunc(ss, func(a, b sched) int { return strings.Compare(a.name, b.name) })
 	var wg sync.WaitGroup
+	if e.logKeep > 0 {
+		wg.Go(func() {
+			t := time.NewTicker(LogPruneInterval)
+			defer t.Stop()
+			for {
+				_, _ = e.PruneLogs(ctx) // audited
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if ctx.Err() != nil {
+						return
+					}
+				}
+			}
+		})
+	}
 	for _, s := range ss {
 		if s.every < MinSyncInterval {
 			e.audit(ctx, AuditEntry{Level: slog.LevelWarn, Config: s.name,

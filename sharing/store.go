@@ -65,6 +65,13 @@ type Tx interface {
 	Log(e AuditEntry) error
 	// Logs calls fn for the entries that pass f, oldest first.
 	Logs(f LogFilter, fn func(e AuditEntry) error) error
+	// PruneLogs deletes the audit entries older than before and returns how many
+	// it deleted (ErrReadOnly inside View). It walks the log from the oldest
+	// entry in Seq order and stops at the first one not older than before, so
+	// it reads only what it deletes; an older entry logged after a newer one
+	// stays until the entries before it go. Seq keeps increasing after a prune:
+	// a deleted number is never assigned again.
+	PruneLogs(before time.Time) (int, error)
 
 	// RunState returns the run state of a sharing configuration or source.
 	RunState(name string) (RunState, bool, error)

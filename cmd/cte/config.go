@@ -27,12 +27,15 @@ const (
 
 // Config is a loaded and checked configuration file.
 type Config struct {
-	Path     string          // the file as given
-	State    string          // the state file, relative paths resolved against the file's folder
-	Plugins  []*PluginConfig // in file order
-	Rules    []sharing.Rule  // in file order
-	Sharing  []SharingConfig // in file order
-	Warnings []string        // file:line: problems that do not stop cte
+	Path    string          // the file as given
+	State   string          // the state file, relative paths resolved against the file's folder
+	Plugins []*PluginConfig // in file order
+	Rules   []sharing.Rule  // in file order
+	Sharing []SharingConfig // in file order
+	// LogRetention is how long audit entries are kept (log_retention; default
+	// sharing.DefaultLogRetention, 0 keeps everything).
+	LogRetention time.Duration
+	Warnings     []string // file:line: problems that do not stop cte
 
 	secrets []string // configured secret values, scrubbed from every output
 }
@@ -204,7 +207,7 @@ func (l *loader) addSecret(s string) {
 	}
 }
 
-var topKeys = []string{"state", "plugins", "rules", "sharing"}
+var topKeys = []string{"state", "log_retention", "plugins", "rules", "sharing"}
 
 func (l *loader) parse(data []byte) *Config {
 	cfg := &Config{Path: l.file}
@@ -236,6 +239,7 @@ func (l *loader) parse(data []byte) *Config {
 		state = filepath.Join(filepath.Dir(l.file), state)
 	}
 	cfg.State = state
+	cfg.LogRetention = l.logRetention(m)
 
 	if n, ok := m["plugins"]; !ok {
 		l.errorf(root, "plugins", "is missing; configure at least one plugin (see testdata/cte.yaml)")
@@ -250,6 +254,29 @@ func (l *loader) parse(data []byte) *Config {
 	}
 	cfg.Warnings = l.warns
 	return cfg
+}
+
+// logRetention reads the optional log_retention key: a duration, or 0 to keep
+// the whole audit log.
+func (l *loader) logRetention(m map[string]entry) time.Duration {
+	n, ok := m["log_retention"]
+	if !ok {
+		return sharing.DefaultLogRetention
+	}
+	s, ok := l.str(n.val, "log_retention")
+	if !ok {
+		return sharing.DefaultLogRetention
+	}
+	d, err := parseDuration(s)
+	switch {
+	case err != nil:
+		l.errorf(n.val, "log_retention", "%q is not a duration; write e.g. 30d or 2160h, or 0 to keep every audit entry", s)
+	case d < 0:
+		l.errorf(n.val, "log_retention", "%q is negative; write how long to keep audit entries, e.g. 30d, or 0 to keep them all", s)
+	default:
+		return d
+	}
+	return sharing.DefaultLogRetention
 }
 
 // yamlError turns "yaml: line 3: did not find expected key" into a LineError.

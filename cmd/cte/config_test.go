@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -149,6 +153,84 @@ func TestParseConfigDefaultsAndForms(t *testing.T) {
 	assert.Equal(t, 36*time.Hour, cfg.Plugins[0].Aging)
 }
 
+func TestParseConfigLogRetention(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig("cte.yaml", []byte(goodConfig), newRegistry(), testEnv())
+	require.NoError(t, err)
+	assert.Equal(t, sharing.DefaultLogRetention, cfg.LogRetention, "absent: 90 days")
+	for in, want := range map[string]time.Duration{
+		"30d":    30 * 24 * time.Hour,
+		"2160h":  90 * 24 * time.Hour,
+		"0":      0,
+		"0s":     0,
+		"${RET}": 7 * 24 * time.Hour,
+	} {
+		y := edit(t, "state: state.db\n", "state: state.db\nlog_retention: "+in+"\n")
+		cfg, err := ParseConfig("cte.yaml", []byte(y), newRegistry(), testEnv("RET", "7d"))
+		require.NoError(t, err, in)
+		assert.Equal(t, want, cfg.LogRetention, in)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes, as the *os.File
+// cte writes to in production is.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestLogRetentionReachesEngine runs "cte run" on a state file holding an old
+// audit entry: log_retention decides whether it survives.
+func TestLogRetentionReachesEngine(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		retention string
+		kept      bool
+	}{{"30d", false}, {"0", true}} {
+		t.Run(c.retention, func(t *testing.T) {
+			t.Parallel()
+			f := newFakes(t, strings.Replace(fakeConfig, "state: state.db\n", "state: state.db\nlog_retention: "+c.retention+"\n", 1))
+			st, err := openStateFile(filepath.Join(f.dir, "state.db"))
+			require.NoError(t, err)
+			require.NoError(t, st.Update(t.Context(), func(tx sharing.Tx) error {
+				return tx.Log(sharing.AuditEntry{Time: time.Now().Add(-40 * 24 * time.Hour), Level: slog.LevelInfo, Message: "ancient entry"})
+			}))
+			require.NoError(t, st.Close())
+
+			ctx, cancel := context.WithCancel(t.Context())
+			var out, errb lockedBuffer // the engine and each plugin log on handlers of their own
+			done := make(chan int)
+			go func() { done <- run(ctx, []string{"--config", f.path, "run"}, &out, &errb, f.lookup) }()
+			require.Eventually(t, func() bool { return len(f.ns.FileHashList("CE_Malware_Hashes")) > 1 }, 30*time.Second, 10*time.Millisecond)
+			cancel()
+			require.Equal(t, exitOK, <-done, errb.String())
+
+			code, stdout, stderr := f.cte(t, "logs", "--level", "debug")
+			require.Equal(t, exitOK, code, stderr)
+			if c.kept {
+				assert.Contains(t, stdout, "ancient entry")
+				assert.NotContains(t, stdout, "deleted 1 audit entries")
+			} else {
+				assert.NotContains(t, stdout, "ancient entry")
+				assert.Contains(t, stdout, "deleted 1 audit entries older than")
+				assert.Contains(t, stdout, "log retention 720h0m0s")
+			}
+		})
+	}
+}
+
 func TestParseConfigWarnsShortInterval(t *testing.T) {
 	t.Parallel()
 	cfg, err := ParseConfig("cte.yaml", []byte(edit(t, "sync_interval: 5m", "sync_interval: 30s")), newRegistry(), testEnv())
@@ -210,6 +292,12 @@ func TestConfigErrorMessages(t *testing.T) {
 			`cte.yaml:6: plugins.mimecast.sync_interval: "5 minutes" is not a duration; write e.g. 5m or 1h`},
 		{"number as duration", edit(t, "sync_interval: 5m", "sync_interval: 300"), nil,
 			`cte.yaml:6: plugins.mimecast.sync_interval: "300" is not a duration; write e.g. 5m or 1h`},
+		{"bad log retention", edit(t, "state: state.db\n", "state: state.db\nlog_retention: forever\n"), nil,
+			`cte.yaml:3: log_retention: "forever" is not a duration; write e.g. 30d or 2160h, or 0 to keep every audit entry`},
+		{"negative log retention", edit(t, "state: state.db\n", "state: state.db\nlog_retention: -1h\n"), nil,
+			`cte.yaml:3: log_retention: "-1h" is negative; write how long to keep audit entries, e.g. 30d, or 0 to keep them all`},
+		{"log retention not a value", edit(t, "state: state.db\n", "state: state.db\nlog_retention: [30d]\n"), nil,
+			`cte.yaml:3: log_retention: must be a single value, not a list`},
 		{"bad aging", edit(t, "aging: 30d", "aging: 30 days"), nil,
 			`cte.yaml:7: plugins.mimecast.aging: "30 days" is not a duration; write e.g. 90d or 720h`},
 		{"zero interval", edit(t, "sync_interval: 5m", "sync_interval: 0s"), nil,
@@ -219,7 +307,7 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"unknown plugin key", edit(t, "sync_interval: 5m", "sync_intervall: 5m"), nil,
 			`cte.yaml:6: plugins.mimecast.sync_intervall: unknown key (did you mean sync_interval?); known keys: type, sync_interval, aging, config`},
 		{"unknown top key", edit(t, "state: state.db", "stat: state.db"), nil,
-			`cte.yaml:2: stat: unknown key (did you mean state?); known keys: state, plugins, rules, sharing`},
+			`cte.yaml:2: stat: unknown key (did you mean state?); known keys: state, log_retention, plugins, rules, sharing`},
 		{"unknown config key", edit(t, "base_url: us", "baseurl: us"), nil,
 			`cte.yaml:9: plugins.mimecast.config.baseurl: unknown key for mimecast; known keys: base_url, auth, app_id, app_key, access_key, secret_key, client_id, client_secret, feed_types, hash_types, initial_range_days, provider`},
 		{"missing required config", edit(t, "      tenant_url: https://acme.goskope.com\n", ""), nil,
@@ -294,7 +382,7 @@ cte.yaml:26: rules.all-hashes.exceptions[0]: needs a query or tags; write e.g. q
 		{"rule a word", "plugins:\n  mimecast: {type: mimecast, config: {base_url: us}}\nrules:\n  r: x\n", nil,
 			`cte.yaml:4: rules.r: must be a mapping with the keys filter, exceptions, muted`},
 		{"file a list", "- a\n", nil,
-			`cte.yaml:1: the file must be a mapping with the keys state, plugins, rules, sharing`},
+			`cte.yaml:1: the file must be a mapping with the keys state, log_retention, plugins, rules, sharing`},
 		{"bad plugin name", edit(t, "  netskope:\n    type: netskope", "  net skope:\n    type: netskope"), nil,
 			`cte.yaml:15: plugins.net skope: "net skope" is not a usable name; use letters, digits, '-', '_' and '.', at most 64
 cte.yaml:36: sharing[0].destination: no plugin named "netskope"; plugins: mimecast

@@ -12,6 +12,7 @@
 // is a commented example of the usual setup. The keys:
 //
 //	state: ./cte-state.db            # the bbolt state file; relative to the config file's folder
+//	log_retention: 90d               # audit entries older than this are deleted daily; default 90d; 0 keeps all
 //	plugins:                         # name -> plugin configuration
 //	  mimecast:
 //	    type: mimecast               # mimecast | netskope

@@ -110,7 +110,7 @@ func (a *app) openSession(ctx context.Context, mode sessionMode) (*session, int)
 		return nil, a.fail(fmt.Errorf("open state file %s: %w", cfg.State, err))
 	}
 	s.store = st
-	eng, err := sharing.New(st, sharing.WithLogger(a.logger()), sharing.WithClock(a.now))
+	eng, err := sharing.New(st, sharing.WithLogger(a.logger()), sharing.WithClock(a.now), sharing.WithLogRetention(cfg.LogRetention))
 	if err != nil {
 		_ = st.Close()
 		return nil, a.fail(err)

@@ -746,6 +746,35 @@ func (t *tx) Log(e sharing.AuditEntry) error {
 	return t.putJSON(bAudit, binary.BigEndian.AppendUint64(nil, seq), e)
 }
 
+// PruneLogs implements sharing.Tx. Keys are sequence numbers in the order the
+// entries were logged, so it deletes from the first key while the entry's Time
+// is before the cutoff, decoding only the time of the entries it reads. The
+// bucket's sequence is untouched: numbers are never reused.
+func (t *tx) PruneLogs(before time.Time) (int, error) {
+	if err := t.writable("prune logs"); err != nil {
+		return 0, err
+	}
+	before = storeutil.Time(before)
+	b := t.bucket(bAudit)
+	c := b.Cursor()
+	n := 0
+	// After a Delete, First finds the next key (Next after Delete can skip one).
+	for k, v := c.First(); k != nil; k, v = c.First() {
+		var e struct{ Time time.Time }
+		if err := json.Unmarshal(v, &e); err != nil {
+			return n, fmt.Errorf("boltstore: prune logs: audit entry %x: %w", k, err)
+		}
+		if !e.Time.Before(before) {
+			break
+		}
+		if err := c.Delete(); err != nil {
+			return n, fmt.Errorf("boltstore: prune logs: delete %x: %w", k, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 // Logs implements sharing.Tx. With a Limit it reads from the newest entry back.
 func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) error {
 	if err := t.readable(); err != nil {

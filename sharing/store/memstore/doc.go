@@ -7,10 +7,10 @@
 // Views run together. An Update changes the store in place and keeps an undo
 // log: the entries of each record before its first change, the records it
 // created, and the previous value of every checkpoint, ledger entry, applied
-// set, run state and the audit log's length. When the function returns an error
-// or panics, the log is replayed before the lock is released, so no reader ever
-// sees a failed Update. Do not start a transaction inside another on the same
-// store: it deadlocks.
+// set, run state, the audit log's length and the audit log before a prune.
+// When the function returns an error or panics, the log is replayed before the
+// lock is released, so no reader ever sees a failed Update. Do not start a
+// transaction inside another on the same store: it deadlocks.
 //
 // # Memory
 //

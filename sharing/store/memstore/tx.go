@@ -455,6 +455,27 @@ func (t *tx) Log(e sharing.AuditEntry) error {
 	return nil
 }
 
+// PruneLogs implements sharing.Tx. The kept entries move to a new slice, so
+// the memory of the pruned ones is freed when the Update commits.
+func (t *tx) PruneLogs(before time.Time) (int, error) {
+	if err := t.writable("prune logs"); err != nil {
+		return 0, err
+	}
+	s := t.s
+	before = utc(before)
+	n := 0
+	for n < len(s.audit) && s.audit[n].Time.Before(before) {
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	old := s.audit
+	t.undo = append(t.undo, func() { s.audit = old })
+	s.audit = slices.Clone(s.audit[n:])
+	return n, nil
+}
+
 // Logs implements sharing.Tx.
 func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) error {
 	if err := t.readable(); err != nil {

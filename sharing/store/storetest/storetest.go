@@ -58,6 +58,8 @@ var checks = []struct {
 	{"LedgerRejectsBadInput", testLedgerRejectsBadInput},
 	{"AppliedSets", testAppliedSets},
 	{"AuditSeqAndFilters", testAuditSeqAndFilters},
+	{"PruneLogs", testPruneLogs},
+	{"PruneLogsRollback", testPruneLogsRollback},
 	{"RunState", testRunState},
 	{"RollbackOnError", testRollbackOnError},
 	{"RollbackOnPanic", testRollbackOnPanic},
@@ -660,6 +662,125 @@ func testAuditSeqAndFilters(t *testing.T, s sharing.Store) {
 	assert.ErrorIs(t, err, boom)
 }
 
+// logAt stores one Info entry per minute offset from t0, messages m<offset>.
+func logAt(t *testing.T, s sharing.Store, minutes ...int) {
+	t.Helper()
+	update(t, s, func(tx sharing.Tx) error {
+		for _, m := range minutes {
+			err := tx.Log(sharing.AuditEntry{Time: t0.Add(time.Duration(m) * time.Minute), Level: slog.LevelInfo,
+				Config: "c1", Message: fmt.Sprintf("m%d", m), Details: map[string]string{"m": fmt.Sprint(m)}})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func prune(t *testing.T, s sharing.Store, before time.Time) int {
+	t.Helper()
+	var n int
+	update(t, s, func(tx sharing.Tx) error {
+		var err error
+		n, err = tx.PruneLogs(before)
+		return err
+	})
+	return n
+}
+
+func testPruneLogs(t *testing.T, s sharing.Store) {
+	assert.Equal(t, 0, prune(t, s, t2), "an empty log")
+	logAt(t, s, 0, 1, 2, 3, 4, 5)
+	all := logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug})
+	require.Len(t, all, 6)
+
+	assert.Equal(t, 0, prune(t, s, t0), "nothing is older than the first entry")
+	assert.Equal(t, 3, prune(t, s, t0.Add(3*time.Minute)), "strictly older: m3 stays")
+	left := logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug})
+	assert.Equal(t, []string{"m3", "m4", "m5"}, messages(left))
+	assert.Equal(t, all[3:], left, "the kept entries are unchanged, Seq included")
+	assert.Equal(t, 0, prune(t, s, t0.Add(3*time.Minute)), "a second prune finds nothing")
+
+	// A cutoff in another zone is the same instant.
+	assert.Equal(t, 1, prune(t, s, t0.Add(4*time.Minute).In(time.FixedZone("X", 5*3600))))
+	assert.Equal(t, []string{"m4", "m5"}, messages(logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug})))
+
+	// New entries keep numbers above every number given before, even pruned ones.
+	assert.Equal(t, 2, prune(t, s, t2))
+	assert.Empty(t, logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug}))
+	logAt(t, s, 200, 201)
+	after := logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug})
+	require.Len(t, after, 2)
+	assert.Greater(t, after[0].Seq, all[5].Seq)
+	assert.Greater(t, after[1].Seq, after[0].Seq)
+	assert.Equal(t, map[string]string{"m": "200"}, after[0].Details)
+
+	// The walk stops at the first entry not older than the cutoff: an older one
+	// logged after it stays (entries are nearly in time order; it goes next time).
+	logAt(t, s, 300, 250, 301)
+	assert.Equal(t, 2, prune(t, s, t0.Add(290*time.Minute)))
+	assert.Equal(t, []string{"m300", "m250", "m301"}, messages(logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug})))
+	assert.Equal(t, 3, prune(t, s, t0.Add(400*time.Minute)))
+
+	// Inside View it refuses and deletes nothing.
+	logAt(t, s, 500)
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		n, err := tx.PruneLogs(t0.Add(600 * time.Minute))
+		assert.ErrorIs(t, err, sharing.ErrReadOnly)
+		assert.Zero(t, n)
+		return nil
+	}))
+	assert.Len(t, logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug}), 1)
+}
+
+func testPruneLogsRollback(t *testing.T, s sharing.Store) {
+	logAt(t, s, 0, 1, 2)
+	before := logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug})
+	boom := errors.New("boom")
+	err := s.Update(t.Context(), func(tx sharing.Tx) error {
+		if err := tx.Log(sharing.AuditEntry{Time: t0.Add(3 * time.Minute), Message: "m3"}); err != nil {
+			return err
+		}
+		n, err := tx.PruneLogs(t0.Add(2 * time.Minute))
+		if err != nil {
+			return err
+		}
+		if n != 2 {
+			return fmt.Errorf("pruned %d, want 2", n)
+		}
+		if err := tx.Log(sharing.AuditEntry{Time: t0.Add(4 * time.Minute), Message: "m4"}); err != nil {
+			return err
+		}
+		var seen []string
+		if err := tx.Logs(sharing.LogFilter{MinLevel: slog.LevelDebug}, func(e sharing.AuditEntry) error {
+			seen = append(seen, e.Message)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if !slices.Equal(seen, []string{"m2", "m3", "m4"}) {
+			return fmt.Errorf("inside the transaction: %v", seen)
+		}
+		return boom
+	})
+	require.ErrorIs(t, err, boom, "the prune is seen inside the transaction")
+	assert.Equal(t, before, logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug}), "a failed Update prunes nothing")
+
+	assert.PanicsWithValue(t, "boom", func() {
+		_ = s.Update(context.Background(), func(tx sharing.Tx) error {
+			_, _ = tx.PruneLogs(t2)
+			panic("boom")
+		})
+	})
+	assert.Equal(t, before, logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug}), "a panicking Update prunes nothing")
+
+	assert.Equal(t, 3, prune(t, s, t2), "the store is still usable")
+	logAt(t, s, 10)
+	got := logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug})
+	require.Len(t, got, 1)
+	assert.Greater(t, got[0].Seq, before[2].Seq, "numbers taken by the rolled-back entries may be skipped, never reused below")
+}
+
 func testRunState(t *testing.T, s sharing.Store) {
 	r := sharing.RunState{Name: "mimecast", LastRun: t1, LastOK: t0, LastError: "mimecast: 429",
 		Counts: map[string]int{"pulled": 5000, "invalid": 2}}
@@ -867,7 +988,11 @@ func testReadOnlyView(t *testing.T, s sharing.Store) {
 		},
 		"PutAppliedSet": func(tx sharing.Tx) error { return tx.PutAppliedSet("c", sharing.AppliedSet{Digest: "d"}) },
 		"Log":           func(tx sharing.Tx) error { return tx.Log(sharing.AuditEntry{Message: "m"}) },
-		"PutRunState":   func(tx sharing.Tx) error { return tx.PutRunState(sharing.RunState{Name: "c"}) },
+		"PruneLogs": func(tx sharing.Tx) error {
+			_, err := tx.PruneLogs(t2)
+			return err
+		},
+		"PutRunState": func(tx sharing.Tx) error { return tx.PutRunState(sharing.RunState{Name: "c"}) },
 	}
 	for name, w := range writes {
 		err := s.View(t.Context(), func(tx sharing.Tx) error {
