@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,7 +268,7 @@ func TestScrubWriter(t *testing.T) {
 	var buf bytes.Buffer
 	set := &secretSet{}
 	set.set([]string{"hunter22"})
-	w := scrubWriter{w: &buf, secrets: set}
+	w := scrubWriter{w: &buf, secrets: set, mu: new(sync.Mutex)}
 	n, err := w.Write([]byte("token=hunter22 ok"))
 	require.NoError(t, err)
 	assert.Equal(t, 17, n)
@@ -507,4 +508,31 @@ func TestReplay(t *testing.T) {
 	code, _, errs = f.cte(t, "replay", "nope")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errs, `no sharing configuration named "nope"`)
+}
+
+// The engine and the plugins log from their own goroutines: run must serialise
+// what reaches a writer that is not safe for concurrent use (run with -race).
+func TestOutputWritesAreSerialised(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer // not safe for concurrent use
+	var mu sync.Mutex
+	set := &secretSet{}
+	out := scrubWriter{w: &buf, secrets: set, mu: &mu}
+	errw := scrubWriter{w: &buf, secrets: set, mu: &mu}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := out
+			if i%2 == 1 {
+				w = errw
+			}
+			for range 100 {
+				_, _ = w.Write([]byte("line\n"))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 800, strings.Count(buf.String(), "line\n"))
 }

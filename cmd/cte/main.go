@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -137,8 +138,9 @@ func (a *app) usage() string {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
 	secrets := &secretSet{}
+	var mu sync.Mutex
 	a := &app{
-		stdout: scrubWriter{w: stdout, secrets: secrets}, stderr: scrubWriter{w: stderr, secrets: secrets},
+		stdout: scrubWriter{w: stdout, secrets: secrets, mu: &mu}, stderr: scrubWriter{w: stderr, secrets: secrets, mu: &mu},
 		env: env, reg: newRegistry(), now: time.Now, progress: isTerminal(stderr),
 		secrets: secrets, openStore: openStateFile,
 	}

@@ -269,10 +269,13 @@ func (s *secretSet) set(secrets []string) {
 
 // scrubWriter replaces configured secrets with [redacted] in everything written,
 // a second line of defence behind cte.Secret: no output of cte carries a secret
-// from the configuration.
+// from the configuration. Writes are serialised through mu (shared by stdout and
+// stderr), because the engine and each plugin log from their own goroutines and
+// the writer given to run need not be safe for concurrent use.
 type scrubWriter struct {
 	w       io.Writer
 	secrets *secretSet
+	mu      *sync.Mutex
 }
 
 func (s scrubWriter) Write(p []byte) (int, error) {
@@ -284,6 +287,8 @@ func (s scrubWriter) Write(p []byte) (int, error) {
 		}
 	}
 	s.secrets.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, err := s.w.Write(out); err != nil {
 		return 0, err
 	}
