@@ -446,21 +446,30 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 	// the buffers are this call's own, so a scan inside fn cannot clobber them
 	var out sharing.Record
 	var tags []string
-	c := t.bucket(bRecords).Cursor()
+	return t.scan(t.bucket(bRecords).Cursor(), "records", func(k, v []byte) error {
+		if err := decodeRecord(string(k), v, &out, &tags, t.str); err != nil {
+			return fmt.Errorf("boltstore: record %q: %w", k, err)
+		}
+		return fn(&out)
+	})
+}
+
+// scan calls visit for each key of c in order, in a write transaction whose
+// visit may write: after a write the cursor is no longer valid, so the scan seeks
+// its place again and goes on after the key it visited. It checks the
+// transaction's context every 1,024 keys; ErrStop from visit ends it without error.
+func (t *tx) scan(c *bolt.Cursor, what string, visit func(k, v []byte) error) error {
 	var last []byte
 	n := 0
 	for k, v := c.First(); k != nil; n++ {
 		if n&1023 == 1023 {
 			if err := t.ctx.Err(); err != nil {
-				return fmt.Errorf("boltstore: records: %w", err)
+				return fmt.Errorf("boltstore: %s: %w", what, err)
 			}
-		}
-		if err := decodeRecord(string(k), v, &out, &tags, t.str); err != nil {
-			return fmt.Errorf("boltstore: record %q: %w", k, err)
 		}
 		last = append(last[:0], k...)
 		w := t.writes
-		if err := fn(&out); err != nil {
+		if err := visit(k, v); err != nil {
 			if errors.Is(err, sharing.ErrStop) {
 				return nil
 			}
@@ -621,36 +630,13 @@ func (t *tx) LedgerEntries(config string, fn func(e *sharing.LedgerEntry) error)
 	if b == nil {
 		return nil
 	}
-	c := b.Cursor()
-	var last []byte
-	n := 0
-	for k, v := c.First(); k != nil; n++ {
-		if n&1023 == 1023 {
-			if err := t.ctx.Err(); err != nil {
-				return fmt.Errorf("boltstore: ledger entries: %w", err)
-			}
-		}
+	return t.scan(b.Cursor(), "ledger entries", func(k, v []byte) error {
 		e := sharing.LedgerEntry{Value: string(k)}
 		if err := decodeLedger(v, &e); err != nil {
 			return fmt.Errorf("boltstore: ledger %q of %q: %w", k, config, err)
 		}
-		last = append(last[:0], k...)
-		w := t.writes
-		if err := fn(&e); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
-		}
-		if t.writes == w {
-			k, v = c.Next()
-			continue
-		}
-		if k, v = c.Seek(last); k != nil && string(k) == string(last) {
-			k, v = c.Next()
-		}
-	}
-	return nil
+		return fn(&e)
+	})
 }
 
 // PutLedger implements sharing.Tx.
@@ -658,13 +644,8 @@ func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
 	if err := t.writable("put ledger"); err != nil {
 		return err
 	}
-	if err := storeutil.CheckSource("sharing configuration", config); err != nil {
+	if err := storeutil.CheckLedger(config, entries); err != nil {
 		return fmt.Errorf("boltstore: put ledger: %w", err)
-	}
-	for i := range entries {
-		if entries[i].Value == "" {
-			return fmt.Errorf("boltstore: put ledger of %q: entry %d has an empty value", config, i)
-		}
 	}
 	if len(entries) == 0 {
 		return nil

@@ -364,13 +364,8 @@ func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
 	if err := t.writable("put ledger"); err != nil {
 		return err
 	}
-	if err := storeutil.CheckSource("sharing configuration", config); err != nil {
+	if err := storeutil.CheckLedger(config, entries); err != nil {
 		return fmt.Errorf("memstore: put ledger: %w", err)
-	}
-	for i := range entries {
-		if entries[i].Value == "" {
-			return fmt.Errorf("memstore: put ledger of %q: entry %d has an empty value", config, i)
-		}
 	}
 	s := t.s
 	l := s.ledgers[config]

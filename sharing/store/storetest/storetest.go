@@ -56,6 +56,7 @@ var checks = []struct {
 	{"Checkpoints", testCheckpoints},
 	{"Ledger", testLedger},
 	{"LedgerRejectsBadInput", testLedgerRejectsBadInput},
+	{"LedgerWriteDuringScan", testLedgerWriteDuringScan},
 	{"AppliedSets", testAppliedSets},
 	{"AuditSeqAndFilters", testAuditSeqAndFilters},
 	{"PruneLogs", testPruneLogs},
@@ -372,6 +373,45 @@ func testRecordsWriteDuringScan(t *testing.T, s sharing.Store) {
 			assert.True(t, r.Entries[0].Inactive, r.Value)
 			return nil
 		})
+	}))
+}
+
+// The engine records outcomes while it walks a ledger: every entry is still seen
+// once, in order, and each write lands.
+func testLedgerWriteDuringScan(t *testing.T, s sharing.Store) {
+	entries := make([]sharing.LedgerEntry, 2000)
+	for i := range entries {
+		entries[i] = sharing.LedgerEntry{Value: Hash(i), Type: ioc.TypeSHA256, State: sharing.StateApplied, At: t0}
+	}
+	update(t, s, func(tx sharing.Tx) error { return tx.PutLedger("cfg", entries) })
+	var seen []string
+	update(t, s, func(tx sharing.Tx) error {
+		return tx.LedgerEntries("cfg", func(e *sharing.LedgerEntry) error {
+			seen = append(seen, e.Value)
+			e.State, e.At = sharing.StateRetracted, t1
+			// and an entry that sorts before every scanned one, so the scan must
+			// not visit it but must survive the page splits it causes
+			added := sharing.LedgerEntry{Value: "!" + e.Value, Type: ioc.TypeSHA256, State: sharing.StateApplied, At: t1}
+			return tx.PutLedger("cfg", []sharing.LedgerEntry{*e, added})
+		})
+	})
+	want := make([]string, len(entries))
+	for i := range entries {
+		want[i] = entries[i].Value
+	}
+	slices.Sort(want)
+	assert.Equal(t, want, seen, "every entry seen once, in order, while writing")
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		n := 0
+		err := tx.LedgerEntries("cfg", func(e *sharing.LedgerEntry) error {
+			n++
+			if !strings.HasPrefix(e.Value, "!") {
+				assert.Equal(t, sharing.StateRetracted, e.State, e.Value)
+			}
+			return nil
+		})
+		assert.Equal(t, 2*len(entries), n)
+		return err
 	}))
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
 )
 
 // ErrTxDone is returned by a Tx method called after its transaction's function
@@ -19,6 +20,20 @@ var ErrTxDone = errors.New("sharing store: transaction used after its function r
 func CheckSource(what, name string) error {
 	if name == "" {
 		return fmt.Errorf("empty %s name: every %s must be named", what, what)
+	}
+	return nil
+}
+
+// CheckLedger reports a ledger write the store must refuse: an unnamed sharing
+// configuration or an entry without a value.
+func CheckLedger(config string, entries []sharing.LedgerEntry) error {
+	if err := CheckSource("sharing configuration", config); err != nil {
+		return err
+	}
+	for i := range entries {
+		if entries[i].Value == "" {
+			return fmt.Errorf("ledger of %q: entry %d has an empty value", config, i)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
 )
 
 func TestPackUnpack(t *testing.T) {
@@ -43,4 +44,11 @@ func TestCheckIndicator(t *testing.T) {
 	assert.Error(t, CheckSource("source", ""))
 	assert.NoError(t, CheckSource("source", "a"))
 	assert.Equal(t, 80+len("…"), len(Trunc(strings.Repeat("x", 100))))
+}
+
+func TestCheckLedger(t *testing.T) {
+	t.Parallel()
+	assert.NoError(t, CheckLedger("cfg", []sharing.LedgerEntry{{Value: "v"}}))
+	assert.EqualError(t, CheckLedger("", nil), "empty sharing configuration name: every sharing configuration must be named")
+	assert.EqualError(t, CheckLedger("cfg", []sharing.LedgerEntry{{Value: "v"}, {}}), `ledger of "cfg": entry 1 has an empty value`)
 }
