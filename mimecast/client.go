@@ -9,8 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/ctexchange/cte"
@@ -97,10 +95,6 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		transport = http.DefaultTransport
 	}
 	transport = rateLimitAlias{transport}
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, &cte.ConfigError{Field: "base_url", Reason: err.Error()}
-	}
 	c := &Client{cfg: cfg, base: base, log: o.logger, now: o.now}
 	switch cfg.Auth {
 	case AuthHMAC:
@@ -109,10 +103,10 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			return nil, err
 		}
 		c.signer = s
-		hx.Transport = sameHost{host: u.Host, next: s}
+		hx.Transport = s
 		c.http = httpx.New(hx)
 	default:
-		hx.Transport = sameHost{host: u.Host, next: transport}
+		hx.Transport = transport
 		c.http = httpx.New(hx)
 		c.tokens = newTokenSource(base, cfg, c.http.StandardClient(), o.now)
 	}
@@ -298,21 +292,3 @@ func (a rateLimitAlias) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// sameHost sends nothing to a host other than the API's. net/http follows redirects
-// through the transport: without it, the signer would sign a redirected request
-// (access key included) for whatever host the Location names, and a 307 from
-// /oauth/token would resend the form body with the client secret there.
-type sameHost struct {
-	host string
-	next http.RoundTripper
-}
-
-func (g sameHost) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !strings.EqualFold(req.URL.Host, g.host) {
-		if req.Body != nil {
-			_ = req.Body.Close()
-		}
-		return nil, fmt.Errorf("not following a redirect from %s to %s: check base_url is the Mimecast API host of the account's region", g.host, req.URL.Host)
-	}
-	return g.next.RoundTrip(req)
-}

@@ -112,7 +112,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		timeout = o.httpClient.Timeout
 	}
 	transport = &logTransport{next: transport, log: o.logger}
-	transport = &authTransport{next: transport, host: base.Host, v2: cfg.V2Token, v1: c.v1}
+	transport = &authTransport{next: transport, v2: cfg.V2Token, v1: c.v1}
 	transport = httpx.NewPacer(transport, o.clock)
 	c.hc = httpx.New(httpx.Options{
 		Logger:    o.logger,
@@ -140,25 +140,17 @@ func (c *Client) Tenant() string { return c.tenant }
 func (c *Client) Config() Config { return c.cfg }
 
 // authTransport adds the v2 header to /api/v2/ requests and holds /api/v1/ requests
-// to the v1 rate limit. It sits under the retries, so every attempt counts. It sends
-// nothing to a host other than the tenant's: net/http follows redirects through it,
-// and the redirected request would get the v2 header (or resend a v1 body with the
-// token) wherever the Location points.
+// to the v1 rate limit. It sits under the retries, so every attempt counts. A
+// redirect to another host never reaches it: internal/httpx refuses those before
+// sending (httpx.ErrRedirect).
 type authTransport struct {
 	next http.RoundTripper
-	host string // the tenant's host[:port]
 	v2   cte.Secret
 	v1   *rate.Limiter
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !strings.EqualFold(req.URL.Host, t.host) {
-		if req.Body != nil {
-			_ = req.Body.Close()
-		}
-		return nil, fmt.Errorf("not following a redirect from the tenant %s to %s: check tenant_url is the tenant's own host, e.g. https://acme.goskope.com", t.host, req.URL.Host)
-	}
 	switch {
 	case strings.HasPrefix(req.URL.Path, "/api/v2/"):
 		req = req.Clone(req.Context())
