@@ -291,4 +291,3 @@ func (a rateLimitAlias) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
-
