@@ -153,6 +153,8 @@
 //     Append targets whose plugin can retract and left out of Replace lists. A
 //     value reported again is active again (an expiry that passed before the new
 //     sighting no longer applies) and shared again.
+//   - Share with [WithReplay] starts a configuration's ledger again and sends
+//     everything it selects, for a product that lost what it was given.
 //   - Plan ("Test") and Explain read only; Run syncs each source on its own
 //     interval, one pull per source and one share per configuration at a time,
 //     pushes to one target serialised.
