@@ -89,8 +89,14 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 			now := e.now()
 			var st MergeStats
 			err = e.store.Update(ctx, func(tx Tx) error {
-				var err error
+				before, err := tx.Version(source)
+				if err != nil {
+					return err
+				}
 				if st, err = tx.Merge(source, valid, now); err != nil {
+					return err
+				}
+				if err := lowerAging(tx, source, p.settings.aging(), before, valid, now); err != nil {
 					return err
 				}
 				if len(page.Next) == 0 {
