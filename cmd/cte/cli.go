@@ -31,7 +31,8 @@ func commands() []*command {
 		{name: "explain", args: "VALUE", summary: "show everything known about one indicator value", run: (*app).cmdExplain},
 		{name: "logs", args: "[--level L] [--since D] [--limit N]", summary: "show the audit log", run: (*app).cmdLogs, flags: (*app).logsFlags},
 		{name: "demo", args: "[--keep]", summary: "run the whole exchange against built-in fake Mimecast and Netskope services", run: (*app).cmdDemo, flags: (*app).demoFlags},
-		{name: "version", summary: "print the version", run: (*app).cmdVersion},
+		{name: "completion", args: "bash|zsh|fish", summary: "print the shell completion script, e.g. source <(cte completion bash)", run: (*app).cmdCompletion},
+		{name: "version", summary: "print the version (also cte --version)", run: (*app).cmdVersion},
 	}
 }
 
@@ -39,11 +40,12 @@ const helpText = `cte shares threat indicators between Mimecast and Netskope.
 
 Usage:
   cte [--config FILE] [--json] COMMAND [flags] [arguments]
+  cte --version
 
 Commands:
 %s
 Flags accepted by every command:
-  --config FILE   configuration file (default cte.yaml)
+  --config FILE   configuration file (default: $CTE_CONFIG, or else cte.yaml)
   --json          write JSON for machines instead of tables for people
   --log-level L   debug, info, warn or error for log lines on stderr (default info)
 
@@ -55,6 +57,7 @@ Exit codes:
   3  part of the work failed: some plugins did not validate, or some sources
      did not sync. Values a product refuses are recorded and shown (cte
      sharing, cte explain); they do not change the exit code.
+  130 interrupted (Ctrl-C); what was stored so far is kept
 
 Try it without any account:  cte demo
 Run "cte COMMAND --help" for the flags of one command.
@@ -73,7 +76,12 @@ func (a *app) usage() string {
 }
 
 func (a *app) globalFlags(fs *flag.FlagSet) {
-	fs.StringVar(&a.configPath, "config", defaultConfigFile, "configuration `file`")
+	def := defaultConfigFile
+	if v, ok := a.env("CTE_CONFIG"); ok && v != "" {
+		def = v
+	}
+	fs.StringVar(&a.configPath, "config", def, "configuration `file` (default: $CTE_CONFIG, or else cte.yaml)")
+	fs.BoolVar(&a.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&a.json, "json", false, "write JSON instead of tables")
 	fs.StringVar(&a.logLevel, "log-level", "info", "log `level` on stderr: debug, info, warn, error")
 }
@@ -87,8 +95,11 @@ func (a *app) main(ctx context.Context, args []string) int {
 			fmt.Fprint(a.stdout, a.usage())
 			return exitOK
 		}
-		fmt.Fprintf(a.stderr, "cte: %v\n\n%s", err, a.usage())
+		fmt.Fprintf(a.stderr, "cte: %v\n\n%s", flagError(err), a.usage())
 		return exitUsage
+	}
+	if a.showVersion {
+		return a.cmdVersion(ctx, nil)
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintf(a.stderr, "cte: no command given\n\n%s", a.usage())
@@ -132,7 +143,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 			a.commandHelp(cmd, cfs)
 			return exitOK
 		}
-		fmt.Fprintf(a.stderr, "cte %s: %v\nRun \"cte %s --help\" for its flags.\n", cmd.name, err, cmd.name)
+		fmt.Fprintf(a.stderr, "cte %s: %v\nRun \"cte %s --help\" for its flags.\n", cmd.name, flagError(err), cmd.name)
 		return exitUsage
 	}
 	cfs.Visit(func(f *flag.Flag) { a.logLevelSet = a.logLevelSet || f.Name == "log-level" })
@@ -169,8 +180,32 @@ func (a *app) commandHelp(cmd *command, fs *flag.FlagSet) {
 		syn += " " + cmd.args
 	}
 	fmt.Fprintf(a.stdout, "Usage: %s\n\n%s.\n\nFlags:\n", syn, upperFirst(cmd.summary))
-	fs.SetOutput(a.stdout)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-	fmt.Fprint(a.stdout, "\nExit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 partial failure.\n")
+	printFlags(a.stdout, fs)
+	fmt.Fprint(a.stdout, "\nExit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 partial failure, 130 interrupted.\n")
+}
+
+// printFlags lists the flags of fs the way the help text writes them: --name,
+// two dashes (the flag package accepts both, and prints one).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		head := "  --" + f.Name
+		if name != "" {
+			head += " " + name
+		}
+		if def := f.DefValue; def != "" && def != "false" && def != "0" && !strings.Contains(usage, "(default") {
+			usage += fmt.Sprintf(" (default %q)", def)
+		}
+		fmt.Fprintf(w, "%s\n      %s\n", head, usage)
+	})
+}
+
+// flagError rewrites the flag package's "-name" as "--name", the form the help
+// text uses.
+func flagError(err error) string {
+	s := err.Error()
+	for _, p := range []string{"defined: -", "argument: -", "flag -"} {
+		s = strings.Replace(s, p, p+"-", 1)
+	}
+	return s
 }

@@ -203,9 +203,8 @@ func (a *app) heading(s string) {
 
 // demoSync syncs every source once and prints what happened.
 func (a *app) demoSync(ctx context.Context, s *session) int {
-	for _, src := range sourceNames(s.cfg, a.reg) {
-		rep, err := s.eng.SyncSource(ctx, src)
-		errs := errorsOf(err)
+	for _, src := range s.cfg.pulled(a.reg) {
+		rep, errs := a.syncSource(ctx, s, src)
 		a.printSync(rep, errs)
 		if len(errs) > 0 {
 			return exitFailure

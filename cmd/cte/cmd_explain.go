@@ -20,12 +20,16 @@ func (a *app) cmdExplain(ctx context.Context, args []string) int {
 		return a.fail(err)
 	}
 	if a.json {
-		return a.writeJSON(ex)
+		if code := a.writeJSON(ex); code != exitOK {
+			return code
+		}
+		return foundCode(ex.Found)
 	}
 	w := a.stdout
 	if !ex.Found {
+		// Like grep finding nothing: a script can test for it.
 		fmt.Fprintf(w, "%s: not stored; no source has reported it\n", ex.Value)
-		return exitOK
+		return exitFailure
 	}
 	fmt.Fprintf(w, "%s (%s)\n", ex.Value, ex.Type)
 	for _, src := range ex.Sources {
@@ -50,4 +54,13 @@ func (a *app) cmdExplain(ctx context.Context, args []string) int {
 		}
 	}
 	return exitOK
+}
+
+// foundCode is exitOK for a value that is stored and exitFailure for one that
+// is not.
+func foundCode(found bool) int {
+	if found {
+		return exitOK
+	}
+	return exitFailure
 }

@@ -20,13 +20,13 @@ func (a *app) logsFlags(fs *flag.FlagSet) {
 }
 
 type logJSON struct {
-	Seq        uint64            `json:"seq"`
-	Time       time.Time         `json:"time"`
-	Level      string            `json:"level"`
-	Config     string            `json:"config,omitempty"`
-	Message    string            `json:"message"`
-	Details    map[string]string `json:"details,omitempty"`
-	Resolution string            `json:"resolution,omitempty"`
+	Seq        uint64         `json:"seq"`
+	Time       time.Time      `json:"time"`
+	Level      string         `json:"level"`
+	Config     string         `json:"config,omitempty"`
+	Message    string         `json:"message"`
+	Details    map[string]any `json:"details,omitempty"`
+	Resolution string         `json:"resolution,omitempty"`
 }
 
 func (a *app) cmdLogs(ctx context.Context, args []string) int {
@@ -60,7 +60,7 @@ func (a *app) cmdLogs(ctx context.Context, args []string) int {
 	if a.json {
 		out := make([]logJSON, len(entries))
 		for i, e := range entries {
-			out[i] = logJSON{Seq: e.Seq, Time: e.Time.UTC(), Level: e.Level.String(), Config: e.Config, Message: e.Message, Details: e.Details, Resolution: e.Resolution}
+			out[i] = logJSON{Seq: e.Seq, Time: e.Time.UTC(), Level: e.Level.String(), Config: e.Config, Message: e.Message, Details: details(e.Details), Resolution: e.Resolution}
 		}
 		return a.writeJSON(out)
 	}
@@ -106,4 +106,16 @@ func parseLevel(s string) (slog.Level, bool) {
 		return 0, false
 	}
 	return l, true
+}
+
+// details converts audit details for JSON: counts become numbers.
+func details(d map[string]string) map[string]any {
+	if len(d) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(d))
+	for k, v := range d {
+		out[k] = detailValue(v)
+	}
+	return out
 }

@@ -24,8 +24,12 @@ func (a *app) printSharing(ctx context.Context, eng *sharing.Engine) int {
 	if err != nil {
 		return a.fail(err)
 	}
+	pulls, err := eng.Pulls(ctx)
+	if err != nil {
+		return a.fail(err)
+	}
 	if a.json {
-		return a.writeJSON(st)
+		return a.writeJSON(sharingJSON{Sharing: st, Pulls: pulls})
 	}
 	if len(st) == 0 {
 		fmt.Fprintln(a.stdout, "no sharing configurations: add some under sharing: in the configuration file")
@@ -43,5 +47,17 @@ func (a *app) printSharing(ctx context.Context, eng *sharing.Engine) int {
 			fmt.Fprintf(a.stdout, "%s: last run failed: %s\n", x.Name, x.LastError)
 		}
 	}
+	for _, p := range pulls {
+		if p.LastError != "" {
+			fmt.Fprintf(a.stdout, "%s: last pull (%s) incomplete after %s: %s\n", p.Source, a.when(p.LastRun), plural(p.Pages, "page"), p.LastError)
+		}
+	}
 	return exitOK
+}
+
+// sharingJSON is "cte sharing --json": the sharing table and the last pull of
+// each source.
+type sharingJSON struct {
+	Sharing []sharing.SharingStatus
+	Pulls   []sharing.PullStatus
 }

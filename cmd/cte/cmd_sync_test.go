@@ -28,5 +28,5 @@ func TestSyncPartialFailure(t *testing.T) {
 
 	code, _, errs = f.cte(t, "sync", "--source", "nope")
 	assert.Equal(t, exitUsage, code)
-	assert.Contains(t, errs, `--source "nope" is not a plugin that pulls; sources: mimecast, netskope`)
+	assert.Contains(t, errs, `--source "nope" is not a configured plugin; pulled: mimecast, netskope`)
 }

@@ -49,7 +49,7 @@ func (a *app) cmdTest(ctx context.Context, args []string) int {
 	if a.json {
 		return a.writeJSON(struct {
 			sharing.PlanReport
-			Value *sharing.SharingDecision `json:"ValueDecision,omitempty"`
+			Value *sharing.SharingDecision `json:"valueDecision,omitempty"`
 		}{p, why})
 	}
 	w := a.stdout

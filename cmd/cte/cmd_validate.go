@@ -42,19 +42,7 @@ func (a *app) cmdValidate(ctx context.Context, args []string) int {
 		if !ok {
 			continue
 		}
-		r := validateResult{Name: p.Name, Type: p.Type, OK: true}
-		if err := pl.Validate(ctx); err != nil {
-			// A missing capability (e.g. Mimecast without the BYO package) is a warning
-			// unless a sharing configuration needs a target the plugin no longer offers.
-			if errors.Is(err, cte.ErrNotSupported) {
-				r.Warning = err.Error()
-				if missing := missingTargets(ctx, cfg, p.Name, pl); missing != "" {
-					r.OK, r.Error = false, err.Error()+"; "+missing
-				}
-			} else {
-				r.OK, r.Error = false, err.Error()
-			}
-		}
+		r := a.validatePlugin(ctx, cfg, p, pl)
 		if !r.OK {
 			failed++
 		}
@@ -75,8 +63,33 @@ func (a *app) cmdValidate(ctx context.Context, args []string) int {
 	return partialCode(failed, len(results))
 }
 
-// missingTargets names the sharing configurations whose destination is plugin name
-// and whose target the plugin does not offer now, or returns "".
+// validatePlugin validates one plugin against its product, then checks that
+// it offers the target of every sharing configuration that sends to it.
+func (a *app) validatePlugin(ctx context.Context, cfg *config, p *pluginEntry, pl cte.Plugin) validateResult {
+	r := validateResult{Name: p.Name, Type: p.Type, OK: true}
+	if err := pl.Validate(ctx); err != nil {
+		// A missing capability (e.g. Mimecast without the BYO package) is a
+		// warning, unless a sharing configuration needs a target the plugin does
+		// not offer (checked below).
+		if !errors.Is(err, cte.ErrNotSupported) {
+			r.OK, r.Error = false, err.Error()
+			return r
+		}
+		r.Warning = err.Error()
+	}
+	if missing := missingTargets(ctx, cfg, p.Name, pl); missing != "" {
+		r.OK, r.Error = false, missing
+		if r.Warning != "" {
+			r.Error = r.Warning + "; " + missing
+			r.Warning = ""
+		}
+	}
+	return r
+}
+
+// missingTargets names the sharing configurations whose destination is plugin
+// name and whose target the plugin does not offer, each at its file and line
+// with the targets it does offer, or returns "".
 func missingTargets(ctx context.Context, cfg *config, name string, pl cte.Plugin) string {
 	var need []sharingEntry
 	for _, sc := range cfg.Sharing {
@@ -89,13 +102,30 @@ func missingTargets(ctx context.Context, cfg *config, name string, pl cte.Plugin
 	}
 	targets, err := pl.GetTargets(ctx)
 	if err != nil {
-		return "cannot list its targets: " + err.Error()
+		return err.Error()
+	}
+	ids := make([]string, len(targets))
+	for i, t := range targets {
+		ids[i] = t.ID
 	}
 	var missing []string
 	for _, sc := range need {
-		if !slices.ContainsFunc(targets, func(t cte.Target) bool { return t.ID == sc.Target }) {
-			missing = append(missing, fmt.Sprintf("sharing %q needs target %s, which it does not offer", sc.Name, sc.Target))
+		if slices.Contains(ids, sc.Target) {
+			continue
 		}
+		msg := fmt.Sprintf("sharing %q needs target %s, which it does not offer%s; targets: %s", sc.Name, sc.Target, suggestTarget(sc.Target, ids), listOrNone(ids))
+		missing = append(missing, cfg.sharingError(sc, errors.New(msg)).Error())
 	}
 	return strings.Join(missing, "; ")
+}
+
+// suggestTarget is suggest for target IDs, where a bare name (BLOCK) is
+// usually the last part of the ID meant (operation/BLOCK).
+func suggestTarget(s string, ids []string) string {
+	for _, id := range ids {
+		if _, last, ok := strings.Cut(id, "/"); ok && strings.EqualFold(last, s) {
+			return fmt.Sprintf(" (did you mean %s?)", id)
+		}
+	}
+	return suggest(s, ids)
 }

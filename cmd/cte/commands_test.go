@@ -51,9 +51,13 @@ func TestCommandsAgainstFakes(t *testing.T) {
 
 	code, out, errs = f.cte(t, "--json", "sharing")
 	require.Equal(t, exitOK, code, errs)
-	var st []map[string]any
+	var st struct {
+		Sharing []map[string]any `json:"sharing"`
+		Pulls   []map[string]any `json:"pulls"`
+	}
 	require.NoError(t, json.Unmarshal([]byte(out), &st))
-	require.Len(t, st, 2)
+	require.Len(t, st.Sharing, 2)
+	require.Len(t, st.Pulls, 2)
 
 	code, out, errs = f.cte(t, "iocs", "--filter", "type == sha256 and source == mimecast", "--limit", "5")
 	require.Equal(t, exitOK, code, errs)

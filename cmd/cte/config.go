@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -43,7 +44,10 @@ type pluginEntry struct {
 	Type         string // the driver name
 	SyncInterval time.Duration
 	Aging        time.Duration
-	Config       json.RawMessage // checked against the driver's manifest, defaults filled in
+	// Pull is the pull key: pull this plugin even when no sharing configuration
+	// has it as its source (its indicators are then stored, for iocs and explain).
+	Pull   bool
+	Config json.RawMessage // checked against the driver's manifest, defaults filled in
 
 	cfgLine  int            // of its config key, or its name when absent
 	keyLines map[string]int // config key -> line
@@ -57,7 +61,7 @@ type sharingEntry struct {
 	fieldLine map[string]int // key -> line
 }
 
-// Plugin returns the plugin configuration called name.
+// plugin returns the plugin configuration called name.
 func (c *config) plugin(name string) (*pluginEntry, bool) {
 	for _, p := range c.Plugins {
 		if p.Name == name {
@@ -67,7 +71,7 @@ func (c *config) plugin(name string) (*pluginEntry, bool) {
 	return nil, false
 }
 
-// Rule returns the rule called name.
+// rule returns the rule called name.
 func (c *config) rule(name string) (sharing.Rule, bool) {
 	for _, r := range c.Rules {
 		if r.Name == name {
@@ -77,7 +81,22 @@ func (c *config) rule(name string) (sharing.Rule, bool) {
 	return sharing.Rule{}, false
 }
 
-// SharingByName returns the sharing configuration called name.
+// pulled lists, in file order, the plugins cte pulls: those that can pull and
+// are the source of a sharing configuration or set pull: true.
+func (c *config) pulled(reg *cte.Registry) []string {
+	var out []string
+	for _, p := range c.Plugins {
+		if d, ok := reg.Driver(p.Type); !ok || !d.Manifest.Capabilities.Pull {
+			continue
+		}
+		if p.Pull || slices.ContainsFunc(c.Sharing, func(s sharingEntry) bool { return s.Source == p.Name }) {
+			out = append(out, p.Name)
+		}
+	}
+	return out
+}
+
+// sharingByName returns the sharing configuration called name.
 func (c *config) sharingByName(name string) (sharingEntry, bool) {
 	for _, s := range c.Sharing {
 		if s.Name == name {
@@ -147,6 +166,9 @@ func loadConfigFile(path string, reg *cte.Registry, env func(string) (string, bo
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, configErrors{{File: path, Msg: "no such file; write one (start from testdata/cte.yaml) or name it with --config"}}
 		}
+		if st, serr := os.Stat(path); serr == nil && st.IsDir() {
+			return nil, configErrors{{File: path, Msg: fmt.Sprintf("is a folder, not a configuration file; name the file, e.g. --config %s", filepath.Join(path, defaultConfigFile))}}
+		}
 		return nil, fmt.Errorf("read configuration: %w", err)
 	}
 	return parseConfig(path, data, reg, env)
@@ -172,7 +194,7 @@ func parseConfig(name string, data []byte, reg *cte.Registry, env func(string) (
 	return cfg, nil
 }
 
-// OpenPlugin opens one configured plugin through reg. A configuration the driver
+// openPlugin opens one configured plugin through reg. A configuration the driver
 // refuses is reported like a file problem, at the line of the key it names.
 func (c *config) openPlugin(ctx context.Context, reg *cte.Registry, p *pluginEntry, opts ...cte.Option) (cte.Plugin, error) {
 	opts = append([]cte.Option{cte.WithName(p.Name)}, opts...)

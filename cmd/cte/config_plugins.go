@@ -12,7 +12,7 @@ import (
 	"github.com/ctexchange/cte/sharing"
 )
 
-var pluginKeys = []string{"type", "sync_interval", "aging", "config"}
+var pluginKeys = []string{"type", "sync_interval", "aging", "pull", "config"}
 
 func (l *loader) plugins(n *yaml.Node) []*pluginEntry {
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
@@ -41,19 +41,7 @@ func (l *loader) plugins(n *yaml.Node) []*pluginEntry {
 			}
 			p.Type = s
 		}
-		if d, ok := m["sync_interval"]; ok {
-			if v, ok := l.duration(d.val, path+".sync_interval", "5m or 1h"); ok {
-				p.SyncInterval = v
-				if v < sharing.MinSyncInterval {
-					l.warnf(d.val, path+".sync_interval", "%s is shorter than %s; the product may rate-limit cte", v, sharing.MinSyncInterval)
-				}
-			}
-		}
-		if d, ok := m["aging"]; ok {
-			if v, ok := l.duration(d.val, path+".aging", "90d or 720h"); ok {
-				p.Aging = v
-			}
-		}
+		l.pluginSettings(m, path, p, drv, typeOK)
 		c, hasCfg := m["config"]
 		if hasCfg {
 			p.cfgLine = c.key.Line
@@ -68,6 +56,36 @@ func (l *loader) plugins(n *yaml.Node) []*pluginEntry {
 		out = append(out, p)
 	}
 	return out
+}
+
+// pluginSettings reads the sync_interval, aging and pull keys of a plugin.
+func (l *loader) pluginSettings(m map[string]entry, path string, p *pluginEntry, drv cte.Driver, typeOK bool) {
+	if d, ok := m["sync_interval"]; ok {
+		if v, ok := l.duration(d.val, path+".sync_interval", "5m or 1h"); ok {
+			p.SyncInterval = v
+			if v < sharing.MinSyncInterval {
+				l.warnf(d.val, path+".sync_interval", "%s is shorter than %s; the product may rate-limit cte", v, sharing.MinSyncInterval)
+			}
+		}
+	}
+	if d, ok := m["aging"]; ok {
+		if v, ok := l.duration(d.val, path+".aging", "90d or 720h"); ok {
+			p.Aging = v
+		}
+	}
+	if b, ok := m["pull"]; ok {
+		if s, ok := l.str(b.val, path+".pull"); ok {
+			v, err := strconv.ParseBool(s)
+			switch {
+			case err != nil:
+				l.errorf(b.val, path+".pull", "%q is not true or false", s)
+			case v && typeOK && !drv.Manifest.Capabilities.Pull:
+				l.errorf(b.val, path+".pull", "plugin type %s cannot pull indicators; remove pull: true", p.Type)
+			default:
+				p.Pull = v
+			}
+		}
+	}
 }
 
 // pluginConfig converts the config mapping to JSON, typed by the manifest, and

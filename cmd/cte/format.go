@@ -91,3 +91,11 @@ func errorsOf(err error) []error {
 	}
 	return []error{err}
 }
+
+// plural is "1 page" or "2 pages".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

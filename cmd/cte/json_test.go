@@ -46,9 +46,9 @@ func TestJSONOutputs(t *testing.T) {
 
 	code, out, errs = f.cte(t, "test", "netskope-to-mimecast", "--json")
 	require.Equal(t, exitOK, code, errs)
-	assert.Contains(t, out, `"Config": "netskope-to-mimecast"`)
+	assert.Contains(t, out, `"config": "netskope-to-mimecast"`)
 
 	code, out, errs = f.cte(t, "explain", strings.Repeat("ab", 32))
-	require.Equal(t, exitOK, code, errs)
+	require.Equal(t, exitFailure, code, "a value not stored exits 1, as grep does: %s", errs)
 	assert.Equal(t, strings.Repeat("ab", 32)+": not stored; no source has reported it\n", out)
 }

@@ -31,20 +31,31 @@ type cmdFlags struct {
 
 // Exit codes, documented in the help text.
 const (
-	exitOK      = 0 // everything worked
-	exitFailure = 1 // the work failed: a product refused or could not be reached, the state file is unusable
-	exitUsage   = 2 // the command line or the configuration file is wrong; nothing was done
-	exitPartial = 3 // some of the work failed, e.g. one plugin of two did not validate
+	exitOK          = 0   // everything worked
+	exitFailure     = 1   // the work failed: a product refused or could not be reached, the state file is unusable
+	exitUsage       = 2   // the command line or the configuration file is wrong; nothing was done
+	exitPartial     = 3   // some of the work failed, e.g. one plugin of two did not validate
+	exitInterrupted = 130 // stopped by SIGINT (Ctrl-C), as shells report 128+2
 )
 
+// errInterrupted is the cause of the context of a run stopped by SIGINT.
+var errInterrupted = errors.New("interrupted")
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills at once
+		sig := <-sigs
+		signal.Stop(sigs) // a second Ctrl-C kills at once
+		if sig == os.Interrupt {
+			cancel(errInterrupted)
+		} else {
+			cancel(fmt.Errorf("terminated (%v)", sig))
+		}
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
-	stop()
+	signal.Stop(sigs)
 	os.Exit(code)
 }
 
@@ -54,14 +65,16 @@ type app struct {
 	env            func(string) (string, bool)
 	reg            *cte.Registry
 	now            func() time.Time
-	// progress is true when stderr is a terminal: long work shows a progress line
-	// instead of log lines.
-	progress bool
+	// term owns stderr (and stdout when it is the same screen) when stderr is a
+	// terminal: long work shows a status line, and log lines go above it. nil
+	// otherwise.
+	term *terminal
 
 	configPath  string
 	json        bool
 	logLevel    string
 	logLevelSet bool // --log-level was given
+	showVersion bool // --version
 
 	cfg       *config                             // loaded once per invocation
 	f         cmdFlags                            // the command's own flags
@@ -69,15 +82,39 @@ type app struct {
 	openStore func(string) (sharing.Store, error) // opens the state file
 }
 
+// run is one invocation of cte with its arguments, output streams and
+// environment; it returns the exit code. A context cancelled with the cause
+// errInterrupted (SIGINT) makes it exitInterrupted.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
+	return newApp(stdout, stderr, env, isTerminal(stderr)).exec(ctx, args)
+}
+
+// exec runs the command line args and returns the exit code: exitInterrupted
+// when ctx was cancelled by SIGINT, whatever the command returned.
+func (a *app) exec(ctx context.Context, args []string) int {
+	code := a.main(ctx, args)
+	if errors.Is(context.Cause(ctx), errInterrupted) {
+		return exitInterrupted
+	}
+	return code
+}
+
+// newApp returns an app writing to stdout and stderr; onTerminal says that
+// stderr is a terminal.
+func newApp(stdout, stderr io.Writer, env func(string) (string, bool), onTerminal bool) *app {
 	secrets := &secretSet{}
 	var mu sync.Mutex
-	a := &app{
-		stdout: scrubWriter{w: stdout, secrets: secrets, mu: &mu}, stderr: scrubWriter{w: stderr, secrets: secrets, mu: &mu},
-		env: env, reg: newRegistry(), now: time.Now, progress: isTerminal(stderr),
-		secrets: secrets, openStore: openStateFile,
+	a := &app{env: env, reg: newRegistry(), now: time.Now, secrets: secrets, openStore: openStateFile}
+	if onTerminal {
+		a.term = newTerminal(stderr)
+		if isTerminal(stdout) {
+			stdout = a.term.writer(stdout)
+		}
+		stderr = a.term
 	}
-	return a.main(ctx, args)
+	a.stdout = scrubWriter{w: stdout, secrets: secrets, mu: &mu}
+	a.stderr = scrubWriter{w: stderr, secrets: secrets, mu: &mu}
+	return a
 }
 
 // usageErr prints a usage problem of a command and returns exitUsage.
@@ -102,11 +139,12 @@ func (a *app) fail(err error) int {
 	return exitFailure
 }
 
-// writeJSON writes v as indented JSON on stdout.
+// writeJSON writes v as indented JSON on stdout, in the one key style of
+// jsonValue.
 func (a *app) writeJSON(v any) int {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := enc.Encode(jsonValue(v)); err != nil {
 		fmt.Fprintf(a.stderr, "cte: write JSON: %v\n", err)
 		return exitFailure
 	}

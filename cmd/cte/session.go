@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -38,6 +38,9 @@ type session struct {
 	store   sharing.Store
 	eng     *sharing.Engine
 	plugins map[string]cte.Plugin
+	// waiting holds the sharing configurations that could not be added because
+	// their destination could not list its targets, with that error.
+	waiting map[string]error
 }
 
 // close closes the store; closing twice is harmless.
@@ -71,7 +74,7 @@ func (a *app) loadConfig() (*config, int) {
 // level is warn, so progress lines are not drowned by info lines.
 func (a *app) logger() *slog.Logger {
 	lvl, _ := parseLevel(a.logLevel)
-	if a.progress && !a.logLevelSet {
+	if a.term != nil && !a.logLevelSet {
 		lvl = slog.LevelWarn
 	}
 	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: lvl}))
@@ -89,9 +92,9 @@ func (a *app) openPlugins(ctx context.Context, cfg *config, names ...string) (ma
 		if err != nil {
 			return nil, a.fail(err)
 		}
-		var progress io.Writer
-		if a.progress {
-			progress = a.stderr
+		var progress progressSink
+		if a.term != nil {
+			progress = a.term
 		}
 		out[p.Name] = wrapPlugin(pl, p.Name, progress, a.now)
 	}
@@ -108,7 +111,7 @@ const (
 
 // openSession loads the configuration, opens the state file and builds the
 // engine. With withSharing it also opens the plugins and registers the rules and
-// sharing configurations (which asks each destination for its targets). The
+// sharing configurations; no product is asked anything. The
 // caller closes the session; on a failure it is closed here.
 func (a *app) openSession(ctx context.Context, mode sessionMode) (_ *session, code int) {
 	cfg, code := a.loadConfig()
@@ -144,12 +147,14 @@ func (a *app) openSession(ctx context.Context, mode sessionMode) (_ *session, co
 }
 
 // addSharing registers the plugins, rules and sharing configurations of the
-// session's configuration with its engine.
+// session's configuration with its engine. It asks no product anything: a
+// destination that cannot list its targets now fails the shares to it when they
+// run, and the other direction goes on.
 func (a *app) addSharing(ctx context.Context, s *session) error {
 	cfg, eng := s.cfg, s.eng
+	pulled := cfg.pulled(a.reg)
 	for _, p := range cfg.Plugins {
-		d, _ := a.reg.Driver(p.Type)
-		set := sharing.SourceSettings{SyncInterval: p.SyncInterval, Aging: p.Aging, PushOnly: !d.Manifest.Capabilities.Pull}
+		set := sharing.SourceSettings{SyncInterval: p.SyncInterval, Aging: p.Aging, PushOnly: !slices.Contains(pulled, p.Name)}
 		if err := eng.AddPlugin(p.Name, s.plugins[p.Name], set); err != nil {
 			return err
 		}
@@ -159,21 +164,21 @@ func (a *app) addSharing(ctx context.Context, s *session) error {
 			return err
 		}
 	}
-	// Ask each destination for its targets once, so that a product that cannot be
-	// reached is a failure (exit 1), and AddSharing's complaints are about the file.
-	asked := map[string]bool{}
-	for _, sc := range cfg.Sharing {
-		if asked[sc.Destination] {
-			continue
-		}
-		asked[sc.Destination] = true
-		if _, err := s.plugins[sc.Destination].GetTargets(ctx); err != nil {
-			return fmt.Errorf("list the targets of %s: %w", sc.Destination, err)
-		}
-	}
 	var problems configErrors
 	for _, sc := range cfg.Sharing {
-		if err := eng.AddSharing(ctx, sc.Config); err != nil {
+		err := eng.AddSharing(ctx, sc.Config)
+		var te *targetsError
+		switch {
+		case err == nil:
+		case errors.As(err, &te):
+			// An engine that checks the target when adding (instead of when
+			// sharing) could not reach the destination: this configuration
+			// waits, the others go on.
+			if s.waiting == nil {
+				s.waiting = map[string]error{}
+			}
+			s.waiting[sc.Name] = te
+		default:
 			problems = append(problems, cfg.sharingError(sc, err))
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
@@ -24,22 +25,42 @@ func TestConfigErrorExitCode(t *testing.T) {
 	assert.Equal(t, f.path+`:5: plugins.mimecast.sync_interval: "5 minutes" is not a duration; write e.g. 5m or 1h`+"\n", errs)
 }
 
-func TestUnknownTargetIsAConfigError(t *testing.T) {
+// Issue 12 item 19: validate checks each sharing configuration's target on its
+// destination, at the file and line, with the target meant (target: BLOCK used
+// to pass validate and fail only in sync).
+func TestValidateChecksSharingTargets(t *testing.T) {
 	t.Parallel()
-	f := newFakes(t, strings.Replace(fakeConfig, "target: operation/BLOCK", "target: operation/BLOK", 1))
-	code, _, errs := f.cte(t, "sharing")
-	assert.Equal(t, exitUsage, code)
-	assert.Equal(t, f.path+`:35: sharing[1].target: target "operation/BLOK" is not a target of destination "mimecast": choose one of operation/BLOCK, operation/ALLOW, operation/DELETE, managed-url/block, managed-url/permit`+"\n", errs)
+	f := newFakes(t, strings.Replace(fakeConfig, "target: operation/BLOCK", "target: BLOCK", 1))
+	code, out, errs := f.cte(t, "validate")
+	assert.Equal(t, exitPartial, code, errs)
+	assert.Contains(t, out, "ok    netskope (netskope)\n")
+	assert.Contains(t, out, "FAIL  mimecast (mimecast): "+f.path+`:35: sharing[1].target: sharing "netskope-to-mimecast" needs target BLOCK, which it does not offer (did you mean operation/BLOCK?); targets: operation/BLOCK, operation/ALLOW, operation/DELETE, managed-url/block, managed-url/permit`)
+
+	g := newFakes(t, strings.Replace(fakeConfig, "target: operation/BLOCK", "target: operation/BLOK", 1))
+	_, out, _ = g.cte(t, "validate", "mimecast")
+	assert.Contains(t, out, "needs target operation/BLOK, which it does not offer (did you mean operation/BLOCK?)")
 }
 
-func TestUnreachableProductIsAFailure(t *testing.T) {
+// --config naming a folder is a command-line mistake: exit 2 and what to write.
+func TestConfigIsAFolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"--config", dir, "validate"}, &out, &errb, func(string) (string, bool) { return "", false })
+	assert.Equal(t, exitUsage, code)
+	assert.Equal(t, dir+": is a folder, not a configuration file; name the file, e.g. --config "+filepath.Join(dir, "cte.yaml")+"\n", errb.String())
+}
+
+// A destination that cannot be asked for its targets fails the shares to it
+// only; the commands that read the state file need no product.
+func TestUnreachableProductFailsItsSharesOnly(t *testing.T) {
 	t.Parallel()
 	f := newFakes(t, fakeConfig)
 	f.mc.Unauthorized(mimecasttest.PathGetAccount, 1000)
-	code, out, errs := f.cte(t, "sharing")
-	assert.Equal(t, exitFailure, code)
-	assert.Empty(t, out)
-	assert.Contains(t, errs, "cte: list the targets of mimecast: ")
+	code, out, errs := f.cte(t, "sync")
+	assert.Equal(t, exitPartial, code, "stdout:\n%s\nstderr:\n%s", out, errs)
+	assert.Contains(t, out, "mimecast-to-netskope: ")
+	assert.Greater(t, len(f.ns.FileHashList("CE_Malware_Hashes")), 100, "mimecast → netskope was shared")
 
 	code, _, errs = f.cte(t, "iocs")
 	assert.Equal(t, exitOK, code, "iocs reads the state file only: %s", errs)
