@@ -81,10 +81,11 @@ func TestCreateBatchMetaStatusWithoutFail(t *testing.T) {
 	p, mt := mockPlugin(t, mockHMAC())
 	mt.RegisterResponder("POST", "https://mock.test"+pathCreateBatch, jsonResponder(200, `{"meta":{"status":500},"data":[],"fail":[]}`))
 	res, err := p.Push(t.Context(), target(TargetBlock), sha256s(3))
-	require.NoError(t, err)
+	require.Error(t, err, "a batch not applied is a failed push")
 	assert.Zero(t, res.Applied)
 	require.Len(t, res.Rejected, 3, "a whole-batch failure rejects every hash of the batch")
 	assert.Contains(t, res.Rejected[0].Reason, "meta.status 500")
+	assert.True(t, res.Rejected[0].Retryable, "and leaves them retryable")
 }
 
 func TestDecodeURLsWholeRequestFailure(t *testing.T) {

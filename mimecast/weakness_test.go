@@ -51,18 +51,20 @@ func requestBodies(t *testing.T, s *mimecasttest.Server, path string) []map[stri
 	return out
 }
 
-// W1: a batch with failures (or an HTTP error) does not stop the later batches.
+// W1: a batch with failures (or an HTTP error) does not stop the later batches;
+// its hashes are retryable (a whole-batch failure is no verdict on each hash) and
+// the push reports the failure.
 func TestW1FailedBatchDoesNotStopOthers(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name  string
-		fault func(s *mimecasttest.Server)
-		retry bool
+		name   string
+		fault  func(s *mimecasttest.Server)
+		status int
 	}{
 		{"fail envelope", func(s *mimecasttest.Server) {
 			s.FailEnvelope(mimecasttest.PathCreateBatch, 1, "err_internal", "Batch could not be stored")
-		}, false},
-		{"HTTP 500 after retries", func(s *mimecasttest.Server) { s.ServerError(mimecasttest.PathCreateBatch, 3, 500) }, true},
+		}, http.StatusOK},
+		{"HTTP 500 after retries", func(s *mimecasttest.Server) { s.ServerError(mimecasttest.PathCreateBatch, 3, 500) }, 500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -71,11 +73,17 @@ func TestW1FailedBatchDoesNotStopOthers(t *testing.T) {
 			tc.fault(s)
 			in := sha256s(2500)
 			res, err := p.Push(t.Context(), target(TargetBlock), in)
-			require.NoError(t, err)
+			require.Error(t, err, "a batch not applied is a failed push")
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tc.status, e.Status)
+			assert.Contains(t, err.Error(), "1 of 3 batches not applied")
 			assert.Equal(t, 1500, res.Applied)
 			require.Len(t, res.Rejected, 1000)
 			assert.Equal(t, in[0].Value, res.Rejected[0].Value)
-			assert.Equal(t, tc.retry, res.Rejected[0].Retryable)
+			for _, r := range res.Rejected {
+				require.True(t, r.Retryable, "%s: a failed batch is retried", r.Value)
+			}
 			assert.NotEmpty(t, res.Rejected[0].Reason)
 			assert.Len(t, s.Hashes(), 1500)
 			assert.Contains(t, s.Hashes(), in[2499].Value, "the last batch was sent")
