@@ -36,6 +36,8 @@ type Plugin struct {
 	name string
 	log  *slog.Logger
 	now  func() time.Time
+	// feedChunk overrides feedChunk (tests).
+	feedChunk int
 }
 
 var (

@@ -1,6 +1,7 @@
 package mimecast
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -39,8 +40,11 @@ func TestGetFeedJSONSuccessIsAnEmptyPage(t *testing.T) {
 	mt.RegisterResponder("POST", "https://mock.test"+pathGetFeed, jsonResponder(200, `{"meta":{"status":200},"data":[],"fail":[]}`))
 	fp, err := c.GetFeed(t.Context(), FeedRequest{FeedType: FeedMalwareGrid})
 	require.NoError(t, err)
-	assert.Empty(t, fp.Body)
+	b, err := io.ReadAll(fp.Body)
+	require.NoError(t, err)
+	assert.Empty(t, b)
 	assert.Empty(t, fp.NextToken)
+	require.NoError(t, fp.Close())
 
 	mt.RegisterResponder("POST", "https://mock.test"+pathGetFeed, jsonResponder(200, `{"meta":`))
 	_, err = c.GetFeed(t.Context(), FeedRequest{FeedType: FeedMalwareGrid})

@@ -270,17 +270,20 @@ func TestW7CheckpointIsNewestTimestampPerFeed(t *testing.T) {
 }
 
 // W8: paging stops on a missing, empty or repeated token and at the page cap.
+// A repeated token leaves the feed incomplete: the pull ends with an error
+// (issue 12 item 3), after yielding the pages read.
 func TestW8PagingStops(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name     string
 		mode     mimecasttest.FeedMode
 		requests int
+		wantErr  string
 	}{
-		{"endless fresh tokens stop at the cap", mimecasttest.FeedEndless, 5},
-		{"repeated token", mimecasttest.FeedRepeatToken, 2},
-		{"empty body", mimecasttest.FeedEmptyBody, 1},
-		{"header only", mimecasttest.FeedHeaderOnly, 1},
+		{"endless fresh tokens stop at the cap", mimecasttest.FeedEndless, 5, ""},
+		{"repeated token", mimecasttest.FeedRepeatToken, 2, "page 2 gave the page token of an earlier page"},
+		{"empty body", mimecasttest.FeedEmptyBody, 1, ""},
+		{"header only", mimecasttest.FeedHeaderOnly, 1, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -289,8 +292,14 @@ func TestW8PagingStops(t *testing.T) {
 			cfg := hmacConfig(s)
 			cfg.FeedTypes = []string{FeedMalwareCustomer}
 			cfg.MaxPages = 5
-			_, err := pullAll(t, newTestPlugin(t, s, cfg, time.Now), nil)
-			require.NoError(t, err)
+			pages, err := pullAll(t, newTestPlugin(t, s, cfg, time.Now), nil)
+			if tc.wantErr != "" {
+				require.ErrorIs(t, err, ErrProtocol)
+				assert.ErrorContains(t, err, tc.wantErr)
+				assert.Len(t, pages, 2, "the pages read before are yielded")
+			} else {
+				require.NoError(t, err)
+			}
 			assert.Equal(t, tc.requests, s.Count(mimecasttest.PathGetFeed))
 		})
 	}

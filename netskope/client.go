@@ -28,8 +28,10 @@ const (
 
 // Body limits.
 const (
-	maxPageBytes = 512 << 20 // one Data Export page of 10,000 alerts
-	maxBodyBytes = 64 << 20  // any other answer (URL lists are at most 8 MB)
+	// maxPageBytes bounds one Data Export page: at most 10,000 alerts of 1–3 KB.
+	// The page decoder needs the page whole, so memory is bounded by this.
+	maxPageBytes = 64 << 20
+	maxBodyBytes = 64 << 20 // any other answer (URL lists are at most 8 MB)
 )
 
 // Client calls a Netskope tenant: REST API v2 with the Netskope-Api-Token header and

@@ -399,3 +399,16 @@ func TestRedirectToAnotherHostIsRefusedBeforeSending(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 1, same, "redirects within the host are followed")
 }
+
+// A reader past its limit fails naming the limit, after handing on exactly the
+// bytes up to it; the bytes beyond are never read into memory.
+func TestLimitBodyNamesTheLimit(t *testing.T) {
+	t.Parallel()
+	r := LimitBody(strings.NewReader(strings.Repeat("x", 10<<20)), 1<<20)
+	n, err := io.Copy(io.Discard, r)
+	require.ErrorIs(t, err, ErrBodyTooLarge)
+	assert.Equal(t, int64(1<<20), n)
+	assert.ErrorContains(t, err, "more than 1048576 bytes (1 MiB)")
+	_, err = r.Read(make([]byte, 10))
+	assert.ErrorIs(t, err, ErrBodyTooLarge, "and keeps failing")
+}
