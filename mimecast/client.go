@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte"
@@ -86,7 +88,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	hx := httpx.Options{
 		Logger: o.logger, RetryMax: o.retry.Max, WaitMin: o.retry.WaitMin, WaitMax: o.retry.WaitMax,
-		MaxWait: o.retry.MaxWait, Version: "mimecast-" + Version,
+		MaxWait: o.retry.MaxWait, Version: "mimecast-" + Version, ServerWait: resetWait,
 	}
 	var transport http.RoundTripper
 	if o.hc != nil {
@@ -96,7 +98,6 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	transport = rateLimitAlias{transport}
 	c := &Client{cfg: cfg, base: base, log: o.logger, now: o.now, feedLimit: maxFeedBody}
 	switch cfg.Auth {
 	case AuthHMAC:
@@ -199,6 +200,9 @@ func (c *Client) send(ctx context.Context, path string, in any) (*http.Response,
 		body := httpx.ReadErrorBody(resp.Body)
 		resp.Body.Close()
 		e := httpError(path, resp.StatusCode, body, reqID)
+		if wait, ok := c.http.ServerWait(resp); ok && resp.StatusCode == http.StatusTooManyRequests {
+			e.sentinels = []error{&cte.RateLimitError{Wait: wait, Reason: "HTTP 429"}} // the wait reaches the host
+		}
 		if resp.StatusCode == http.StatusUnauthorized {
 			if c.signer != nil && errors.Is(e, ErrClockSkew) && !skewRetried {
 				skewRetried = true
@@ -296,16 +300,15 @@ type requestPagination struct {
 	PageToken string `json:"pageToken"`
 }
 
-// rateLimitAlias copies the misspelled X-Rate-Limit-Reset header some Mimecast
-// answers and integrations use into X-RateLimit-Reset, which the retry layer reads.
-type rateLimitAlias struct{ next http.RoundTripper }
-
-func (a rateLimitAlias) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := a.next.RoundTrip(req)
-	if resp != nil && resp.Header.Get("X-RateLimit-Reset") == "" {
-		if v := resp.Header.Get("X-Rate-Limit-Reset"); v != "" {
-			resp.Header.Set("X-RateLimit-Reset", v)
+// resetWait reads Mimecast's rate-limit reset, in milliseconds: X-RateLimit-Reset,
+// or the spelling X-Rate-Limit-Reset some answers and integrations use.
+func resetWait(resp *http.Response) (time.Duration, bool) {
+	for _, h := range []string{"X-RateLimit-Reset", "X-Rate-Limit-Reset"} {
+		if v := strings.TrimSpace(resp.Header.Get(h)); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				return time.Duration(n) * time.Millisecond, true
+			}
 		}
 	}
-	return resp, err
+	return 0, false
 }

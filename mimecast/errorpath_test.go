@@ -1,8 +1,10 @@
 package mimecast
 
 import (
+	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -224,3 +226,29 @@ func slogTo(w *strings.Builder) *slog.Logger {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Issue 12 item 13: validate against a host that cannot be reached fails at once:
+// a connection error is not retried there, and a name that does not resolve is
+// never retried.
+func TestValidateUnreachableFailsFast(t *testing.T) {
+	t.Parallel()
+	for name, fail := range map[string]error{
+		"refused":      &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")},
+		"no such host": &net.DNSError{Err: "no such host", Name: "mock.test", IsNotFound: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p, mt := mockPlugin(t, mockHMAC())
+			mt.RegisterResponder("POST", "https://mock.test"+pathGetAccount, httpmock.NewErrorResponder(fail))
+			err := p.Validate(t.Context())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "check base_url")
+			assert.Equal(t, 1, mt.GetTotalCallCount(), "no retries")
+			if name == "no such host" {
+				_, err := p.c.GetAccount(t.Context())
+				require.Error(t, err)
+				assert.Equal(t, 2, mt.GetTotalCallCount(), "not retried outside validate either")
+			}
+		})
+	}
+}

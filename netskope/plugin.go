@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -88,7 +89,11 @@ func ExportIndex(name string) string {
 // index) and on the URL lists, the v1 token on /api/v1/app_instances. A refused token
 // or a missing scope wraps cte.ErrAuth and names the token and scope. With
 // file_hash_lists set and no v1_token, pushing is not offered and Validate says so.
+//
+// A tenant that does not answer fails at once (no retries of connection errors,
+// 10 seconds without an answer).
 func (p *Plugin) Validate(ctx context.Context) error {
+	ctx = httpx.Quick(ctx)
 	cfg := p.c.cfg
 	var errs []error
 	if len(cfg.FileHashLists) > 0 && cfg.V1Token == "" {
