@@ -149,11 +149,11 @@ type storedEntry struct {
 }
 
 // storedFor reads the stored values among values: this source's entry when
-// there is one, else any entry (for the record's type).
+// there is one, else any entry (for the record's type, which all share).
 func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, error) {
-	rows, err := t.pg.Query(t.ctx, `SELECT DISTINCT ON (value) value, rec_type, source = $2, type, severity, reputation,
+	rows, err := t.pg.Query(t.ctx, `SELECT value, rec_type, source = $2, type, severity, reputation,
 		comments, tags, first_seen, last_seen, expires_at, ns
-		FROM cte_entries WHERE value = ANY($1) ORDER BY value, source = $2 DESC`, values, source)
+		FROM cte_entries WHERE value = ANY($1)`, values, source)
 	if err != nil {
 		return nil, fmt.Errorf("read stored values: %w", err)
 	}
@@ -170,6 +170,9 @@ func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, 
 		var ns int64
 		if err := rows.Scan(&v, &recType, &mine, &typ, &sev, &rep, &comments, &tags, &first, &last, &exp, &ns); err != nil {
 			return nil, fmt.Errorf("read stored values: %w", err)
+		}
+		if old, ok := out[v]; ok && old.mine {
+			continue // another source's entry of a value this source reported
 		}
 		out[v] = storedEntry{recType: ioc.Type(recType), mine: mine, ind: ioc.Indicator{
 			Type: ioc.Type(typ), Value: v, Severity: ioc.Severity(sev), Reputation: int(rep), Comments: comments,
