@@ -62,6 +62,7 @@ type Engine struct {
 	retryBase  time.Duration
 	retryMax   time.Duration
 	logKeep    time.Duration // audit retention; 0 keeps everything
+	leases     leaseState    // with a Leaser store: see lease.go
 
 	mu      sync.RWMutex
 	plugins map[string]*pluginState
