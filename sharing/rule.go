@@ -39,7 +39,7 @@ type CompiledRule struct {
 }
 
 type compiledException struct {
-	label string // `exception "name"` or `exception 2`
+	label string      // `exception "name"` or `exception 2`
 	query *rule.Query // nil when the exception has no query
 	tags  []string
 }
