@@ -77,6 +77,56 @@ type Tx interface {
 	RunState(name string) (RunState, bool, error)
 	// PutRunState stores it.
 	PutRunState(s RunState) error
+
+	// PutRecord stores r as the record of r.Value, replacing all of its
+	// entries (an operator's edit: tags added or removed). r must have at least
+	// one entry; entries are stored sorted by Source, each with its Inactive,
+	// InactiveAt and StoredAt as given.
+	PutRecord(r Record) error
+	// DeleteRecord removes the record of value with all its entries; an
+	// unknown value is ignored. The ledger and marks of the value stay.
+	DeleteRecord(value string) error
+	// Marks calls fn for every mark in value order until fn returns an error
+	// (ErrStop ends the scan without error). Marks are few (an operator sets
+	// them one by one): the engine reads them all once per share.
+	Marks(fn func(m Mark) error) error
+	// PutMark stores m, replacing the mark of the same value.
+	PutMark(m Mark) error
+	// DeleteMark removes the mark of value; an unknown value is ignored.
+	DeleteMark(value string) error
+}
+
+// MarkKind is why an operator took a value out of sharing.
+type MarkKind uint8
+
+// Mark kinds.
+const (
+	// MarkSafe is a false positive: the value is never shared while marked
+	// and is retracted from every target that has it.
+	MarkSafe MarkKind = iota + 1
+	// MarkDeleted is a deleted record whose retraction is not finished yet: the
+	// engine removes the mark once no target of the value's sharing
+	// configurations holds it.
+	MarkDeleted
+)
+
+var markNames = [...]string{"", "safe", "deleted"}
+
+// String returns the kind's name: safe or deleted.
+func (k MarkKind) String() string {
+	if int(k) < len(markNames) && k > 0 {
+		return markNames[k]
+	}
+	return fmt.Sprintf("MarkKind(%d)", uint8(k))
+}
+
+// Mark takes one value out of sharing, whichever source reports it.
+type Mark struct {
+	Value  string
+	Type   ioc.Type
+	Kind   MarkKind
+	Reason string    // the operator's words, audited
+	At     time.Time // when it was set
 }
 
 // ErrStop ends a scan early without error.

@@ -35,8 +35,9 @@ var (
 	bAudit       = []byte("audit") // keys: big-endian sequence numbers
 	bRuns        = []byte("runs")
 	bStaged      = []byte("staged") // record versions not yet folded into records
+	bMarks       = []byte("marks")  // values taken out of sharing by an operator, JSON by value
 
-	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns, bStaged}
+	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns, bStaged, bMarks}
 
 	kFormat = []byte("format")
 	kSchema = []byte("schema")

@@ -47,6 +47,7 @@ type Store struct {
 	audit       []sharing.AuditEntry
 	seq         uint64
 	runs        map[string]sharing.RunState
+	marks       map[string]sharing.Mark
 }
 
 // New returns an empty store.
@@ -62,6 +63,7 @@ func New() *Store {
 		ledgers:     make(map[string]*ledger),
 		applied:     make(map[string]sharing.AppliedSet),
 		runs:        make(map[string]sharing.RunState),
+		marks:       make(map[string]sharing.Mark),
 	}
 }
 
@@ -184,7 +186,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.recs, s.idx.all, s.idx.pending, s.strArena = table{}, nil, nil, nil
 	s.srcIDs, s.srcNames, s.tagIDs, s.tagSets = nil, nil, nil, nil
-	s.checkpoints, s.ledgers, s.applied, s.audit, s.runs = nil, nil, nil, nil, nil
+	s.checkpoints, s.ledgers, s.applied, s.audit, s.runs, s.marks = nil, nil, nil, nil, nil, nil
 	return nil
 }
 

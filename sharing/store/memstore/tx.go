@@ -244,6 +244,9 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 				return fmt.Errorf("memstore: records: %w", err)
 			}
 		}
+		if r.value == "" {
+			continue // deleted by fn during this scan
+		}
 		t.s.fill(r, &out, &tags)
 		if err := fn(&out); err != nil {
 			if errors.Is(err, sharing.ErrStop) {
