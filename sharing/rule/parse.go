@@ -93,52 +93,51 @@ func (p *parser) isWord(t token, w string) bool {
 	return t.kind == tWord && strings.EqualFold(t.text, w)
 }
 
-func (p *parser) orExpr() (expr, error) {
-	var xs []expr
-	for {
-		x, err := p.andExpr()
-		if err != nil {
-			return nil, err
-		}
-		if o, ok := x.(orExpr); ok {
-			xs = append(xs, o.xs...)
-		} else {
-			xs = append(xs, x)
-		}
-		t := p.peek()
-		if t.kind != tOr && !p.isWord(t, "or") {
-			break
-		}
-		p.next()
-	}
-	if len(xs) == 1 {
-		return xs[0], nil
-	}
-	return orExpr{xs: xs}, nil
-}
+// orExpr parses operands of "and" joined by "or" (or ||).
+func (p *parser) orExpr() (expr, error) { return p.joined(tOr, "or", p.andExpr) }
 
-func (p *parser) andExpr() (expr, error) {
+// andExpr parses unary operands joined by "and" (or &&).
+func (p *parser) andExpr() (expr, error) { return p.joined(tAnd, "and", p.unary) }
+
+// joined parses one or more operands separated by the operator sym (tAnd or
+// tOr) or its keyword word. An operand that is itself that operator (from
+// parentheses) is flattened into the result; a single operand is returned as
+// it is.
+func (p *parser) joined(sym tokKind, word string, operand func() (expr, error)) (expr, error) {
 	var xs []expr
 	for {
-		x, err := p.unary()
+		x, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		if a, ok := x.(andExpr); ok {
-			xs = append(xs, a.xs...)
+		if inner, ok := sameOp(sym, x); ok {
+			xs = append(xs, inner...)
 		} else {
 			xs = append(xs, x)
 		}
-		t := p.peek()
-		if t.kind != tAnd && !p.isWord(t, "and") {
+		if t := p.peek(); t.kind != sym && !p.isWord(t, word) {
 			break
 		}
 		p.next()
 	}
-	if len(xs) == 1 {
+	switch {
+	case len(xs) == 1:
 		return xs[0], nil
+	case sym == tOr:
+		return orExpr{xs: xs}, nil
 	}
 	return andExpr{xs: xs}, nil
+}
+
+// sameOp returns the operands of x when x is the operator sym stands for.
+func sameOp(sym tokKind, x expr) ([]expr, bool) {
+	switch x := x.(type) {
+	case orExpr:
+		return x.xs, sym == tOr
+	case andExpr:
+		return x.xs, sym == tAnd
+	}
+	return nil, false
 }
 
 const expectPrimary = `expected a field name, "not", "all" or "("`
