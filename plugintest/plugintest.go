@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
@@ -22,6 +23,12 @@ type Harness struct {
 	// it resumes after (for plugins that resume with an overlap window). Losing an
 	// indicator is never allowed.
 	AllowRepeats bool
+	// RateLimit makes the backend answer the plugin's next requests with a rate
+	// limit asking to wait the given time (e.g. a fake's 429 with Retry-After), for
+	// the RateLimitWait check: a push must then fail with an error wrapping
+	// cte.ErrRateLimited that carries that wait (cte.RetryAfter), so a host can hold
+	// its pushes until then.
+	RateLimit func(wait time.Duration)
 }
 
 // Run runs the conformance checks as subtests, each on a fresh harness.
@@ -54,6 +61,7 @@ var checks = []check{
 	{"PushUnknownTarget", checkPushUnknown},
 	{"PushAccounting", checkPushAccounting},
 	{"Cancel", checkCancel},
+	{"RateLimitWait", checkRateLimitWait},
 }
 
 func checkValidate(ctx context.Context, h Harness) error {
@@ -290,6 +298,34 @@ func checkCancel(ctx context.Context, h Harness) error {
 		if _, err := h.Plugin.Push(ctx, t, Samples(t.Types[0])); !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("Push to %s with a cancelled context: %v, want an error wrapping context.Canceled", t.ID, err)
 		}
+	}
+	return nil
+}
+
+// rateLimitWait is what RateLimitWait asks the backend to demand: longer than any
+// plugin waits by itself.
+const rateLimitWait = 2 * time.Hour
+
+func checkRateLimitWait(ctx context.Context, h Harness) error {
+	if h.RateLimit == nil {
+		return errors.New("Harness.RateLimit is nil: give a function that makes the backend answer with a rate limit (429 and a wait)")
+	}
+	ts, err := h.Plugin.GetTargets(ctx)
+	if err != nil {
+		return fmt.Errorf("GetTargets: %v", err)
+	}
+	if len(ts) == 0 {
+		return nil // a pull-only plugin pushes nowhere
+	}
+	t := ts[0]
+	h.RateLimit(rateLimitWait)
+	_, err = h.Plugin.Push(ctx, t, Samples(t.Types[0]))
+	if !errors.Is(err, cte.ErrRateLimited) {
+		return fmt.Errorf("Push to %s while rate limited: %v, want an error wrapping cte.ErrRateLimited", t.ID, err)
+	}
+	wait, ok := cte.RetryAfter(err)
+	if !ok || wait < rateLimitWait-time.Minute || wait > rateLimitWait+time.Minute {
+		return fmt.Errorf("Push to %s while rate limited: the error carries a wait of %v, want about %v (cte.RateLimitError or a RetryAfter method): %v", t.ID, wait, rateLimitWait, err)
 	}
 	return nil
 }

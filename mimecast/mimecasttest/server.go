@@ -546,9 +546,12 @@ func (s *Server) serve(w *bufWriter, r *http.Request, body []byte, entry *Reques
 			return false
 		}
 	}
+	miscount := -1
 	if f, ok := s.faults.Take(r.URL.Path); ok {
 		entry.Fault = f.kind
-		if done, rst := s.applyFault(w, r, f); done {
+		if f.kind == FaultHashCount {
+			miscount = f.count
+		} else if done, rst := s.applyFault(w, r, f); done {
 			return rst
 		}
 	}
@@ -566,6 +569,9 @@ func (s *Server) serve(w *bufWriter, r *http.Request, body []byte, entry *Reques
 		return false
 	}
 	h(s, w, req, r)
+	if miscount >= 0 {
+		rewriteHashCount(w, miscount)
+	}
 	return false
 }
 
