@@ -63,34 +63,7 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 	}
 	now := e.now()
 	aging := p.settings.aging()
-	var values []string
-	var skip bool
-	var ver uint64    // the version the scan read
-	var due time.Time // the earliest expiry of what stays active
-	err = e.store.View(ctx, func(tx Tx) error {
-		var err error
-		if ver, err = tx.Version(source); err != nil {
-			return err
-		}
-		rs, found, err := tx.RunState(agingKey(source))
-		if err != nil {
-			return err
-		}
-		if skip = canSkip(rs, found, agingInputs(source, aging, ver), now); skip {
-			return nil
-		}
-		return tx.Records(func(r *Record) error {
-			en, ok := r.Entry(source)
-			switch {
-			case !ok || en.Inactive:
-			case expired(en, aging, now):
-				values = append(values, r.Value)
-			default:
-				due = earliest(due, dueAt(en, aging))
-			}
-			return nil
-		})
-	})
+	values, due, ver, skip, err := e.ageScan(ctx, source, aging, now)
 	if err != nil || skip {
 		return 0, err
 	}
@@ -142,6 +115,36 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 			Details: details("inactive", marked, "aging", aging.String(), "examples", strings.Join(values[:min(3, len(values))], ", "))})
 	}
 	return marked, nil
+}
+
+// ageScan finds the expired entries of source, and the earliest expiry of
+// the others, unless the aging record says nothing can have expired (skip).
+func (e *Engine) ageScan(ctx context.Context, source string, aging time.Duration, now time.Time) (values []string, due time.Time, ver uint64, skip bool, err error) {
+	err = e.store.View(ctx, func(tx Tx) error {
+		var err error
+		if ver, err = tx.Version(source); err != nil {
+			return err
+		}
+		rs, found, err := tx.RunState(agingKey(source))
+		if err != nil {
+			return err
+		}
+		if skip = canSkip(rs, found, agingInputs(source, aging, ver), now); skip {
+			return nil
+		}
+		return tx.Records(func(r *Record) error {
+			en, ok := r.Entry(source)
+			switch {
+			case !ok || en.Inactive:
+			case expired(en, aging, now):
+				values = append(values, r.Value)
+			default:
+				due = earliest(due, dueAt(en, aging))
+			}
+			return nil
+		})
+	})
+	return values, due, ver, skip, err
 }
 
 // agingKey is the run state that records a source's last aging pass.

@@ -110,9 +110,8 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 	p.New, p.Unchanged, p.OverCapacity = s.listCounts()
 	if window == 0 {
 		p.ToRetract = len(s.retractVals)
-		p.WouldPush = haveApplied && applied.Digest != rs.digest || !haveApplied && (rs.packedN > 0 || rs.appliedN > 0)
-		p.Guardrail = p.WouldPush && e.guardShare < 1 && rs.appliedN >= e.guardMin &&
-			float64(rs.removeN) > e.guardShare*float64(rs.appliedN)
+		p.WouldPush = rs.differs(applied, haveApplied)
+		p.Guardrail = p.WouldPush && e.guardrailHit(rs)
 	}
 	return p, nil
 }
@@ -238,14 +237,16 @@ func (e *Engine) decide(tx Tx, r *Record, name string, now time.Time) (SharingDe
 	case e.inactiveWhy(en, now) != "":
 		d.Why = "inactive at the source: " + e.inactiveWhy(en, now)
 		return d, nil
-	case ioc.NeverShare(r.Value):
+	}
+	// The same predicate as Share; the rule's explanation says why it matched.
+	switch excl, _ := selects(c, cs.target, rule, r, en, now); excl {
+	case exclNeverShare:
 		d.Why = "never shared: an empty-file hash or the placeholder value"
 		return d, nil
-	case !cs.target.Accepts(en.Type):
+	case exclType:
 		d.Why = fmt.Sprintf("target %q does not accept %s", cs.target.ID, en.Type)
 		return d, nil
-	}
-	if _, loop := r.Entry(c.Destination); loop {
+	case exclLoop:
 		d.Why = fmt.Sprintf("also reported by the destination %q: never pushed back to a product it came from", c.Destination)
 		return d, nil
 	}

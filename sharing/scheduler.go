@@ -97,24 +97,8 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 				}
 			}
 			valid := checkPage(page.Indicators, &rep, examples)
-			now := e.now()
 			var st MergeStats
-			err = e.store.Update(ctx, func(tx Tx) error {
-				before, err := tx.Version(source)
-				if err != nil {
-					return err
-				}
-				if st, err = tx.Merge(source, valid, now); err != nil {
-					return err
-				}
-				if err := lowerAging(tx, source, p.settings.aging(), before, valid, now); err != nil {
-					return err
-				}
-				if len(page.Next) == 0 {
-					return nil
-				}
-				return tx.SetCheckpoint(source, page.Next)
-			})
+			st, err = e.storePage(ctx, p, valid, page.Next)
 			if err != nil {
 				err = fmt.Errorf("sharing: store a page of %q: %w", source, err)
 				break
@@ -150,6 +134,30 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 	}
 	e.putRun(ctx, sourceKey(source), start, err, map[string]int{"pages": rep.Pages, "indicators": rep.Indicators, "invalid": rep.Invalid})
 	return rep, err
+}
+
+// storePage stores one pulled page with its checkpoint, in one transaction,
+// and keeps the source's aging record current.
+func (e *Engine) storePage(ctx context.Context, p *pluginState, valid []ioc.Indicator, next cte.Checkpoint) (MergeStats, error) {
+	now := e.now()
+	var st MergeStats
+	err := e.store.Update(ctx, func(tx Tx) error {
+		before, err := tx.Version(p.name)
+		if err != nil {
+			return err
+		}
+		if st, err = tx.Merge(p.name, valid, now); err != nil {
+			return err
+		}
+		if err := lowerAging(tx, p.name, p.settings.aging(), before, valid, now); err != nil {
+			return err
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		return tx.SetCheckpoint(p.name, next)
+	})
+	return st, err
 }
 
 // maxValueLen is the longest value the stores keep; a longer one would make the
