@@ -152,6 +152,11 @@ func (e *Engine) storePage(ctx context.Context, p *pluginState, valid []ioc.Indi
 		if err := lowerAging(tx, p.name, p.settings.aging(), before, valid, now); err != nil {
 			return err
 		}
+		if st.Added > 0 {
+			if err := countOverlap(tx, p.name, now); err != nil {
+				return err
+			}
+		}
 		if len(next) == 0 {
 			return nil
 		}
