@@ -146,13 +146,17 @@ func (e *Engine) storePage(ctx context.Context, p *pluginState, valid []ioc.Indi
 		if err != nil {
 			return err
 		}
+		unshared, err := neverShareAdded(tx, p.name, valid)
+		if err != nil {
+			return err
+		}
 		if st, err = tx.Merge(p.name, valid, now); err != nil {
 			return err
 		}
 		if err := lowerAging(tx, p.name, p.settings.aging(), before, valid, now); err != nil {
 			return err
 		}
-		if st.Added > 0 {
+		if st.Added > unshared {
 			if err := countOverlap(tx, p.name, now); err != nil {
 				return err
 			}
@@ -163,6 +167,33 @@ func (e *Engine) storePage(ctx context.Context, p *pluginState, valid []ioc.Indi
 		return tx.SetCheckpoint(p.name, next)
 	})
 	return st, err
+}
+
+// neverShareAdded counts the never-share values of in (the empty-file hashes,
+// found in every feed) that another source reported and source did not: a
+// Merge counts them Added, yet no sharing configuration selects them, so they
+// do not count as overlaps (see countOverlap).
+func neverShareAdded(tx Tx, source string, in []ioc.Indicator) (int, error) {
+	var seen map[string]bool
+	n := 0
+	for i := range in {
+		v := in[i].Value
+		if !neverShare(in[i].Type, v) || seen[v] {
+			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		seen[v] = true
+		r, ok, err := tx.Record(v)
+		if err != nil {
+			return 0, err
+		}
+		if _, has := r.Entry(source); ok && !has {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // maxValueLen is the longest value the stores keep; a longer one would make the

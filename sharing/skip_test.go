@@ -75,6 +75,20 @@ func TestSkipRunsAgain(t *testing.T) {
 		_, err = w.eng.Share(t.Context(), "mc-to-ns")
 		require.ErrorIs(t, err, errDisk, "the destination's entries changed: the list is computed again")
 	})
+	t.Run("never-share value from the destination", func(t *testing.T) {
+		t.Parallel()
+		w, fs := syncedFaultyWorld(t)
+		empty := ioc.Indicator{Type: ioc.TypeSHA256, Value: ioc.EmptySHA256, Severity: ioc.SeverityHigh, LastSeen: engStart}
+		w.mc.Feed(empty)
+		_, err := w.eng.SyncSource(t.Context(), "mimecast")
+		require.NoError(t, err)
+		w.ns.Feed(empty) // the empty-file hash from both: no list can hold it
+		_, err = w.eng.SyncSource(t.Context(), "netskope")
+		require.NoError(t, err)
+		fs.set("Records", true)
+		_, err = w.eng.Share(t.Context(), "mc-to-ns")
+		require.NoError(t, err, "a value no configuration shares does not count as a loop")
+	})
 	t.Run("retry falls due", func(t *testing.T) {
 		t.Parallel()
 		w, fs := newFaultyWorld(t)
