@@ -58,7 +58,7 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 	for i, b := range bs {
 		res, err := dst.p.Push(ctx, cs.target, indicators(b))
 		rep.Sent += len(b)
-		entries := e.outcome(b, res, err, now, rep)
+		entries := e.outcome(b, res, err, now, ctx.Err() != nil, rep)
 		if err != nil {
 			for _, rest := range bs[i+1:] {
 				for j := range rest {

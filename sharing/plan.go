@@ -84,7 +84,7 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 			return s.run(tx)
 		}
 		var err error
-		if rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, since, planSample); err != nil {
+		if rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, since, planSample, false); err != nil {
 			return err
 		}
 		s = rs.members[0]

@@ -43,11 +43,11 @@ func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
 
 // replaceSet selects, for the Replace target of cs, what cs and every other
 // configuration of the same target want, and packs the union.
-func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int) (*replaceSet, error) {
+func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int, retryNow bool) (*replaceSet, error) {
 	rs := &replaceSet{target: cs.target, sample: sample}
 	states, rules, agings := e.replaceMembers(cs, rule, aging)
 	for i, o := range states {
-		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: rules[i], aging: agings[i], now: now, since: since})
+		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: rules[i], aging: agings[i], now: now, since: since, retryNow: retryNow})
 	}
 	for i, m := range rs.members {
 		// A member moved here that has not shared since: its ledger is about
@@ -300,7 +300,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 			Resolution: resolution(perr, cs.cfg.Destination) + "; the list on the target is unchanged"})
 		return perr
 	}
-	return e.recordPushed(ctx, cs, rs, push, skipped, res, rep)
+	return e.recordPushed(ctx, cs, rs, push, skipped, res, ctx.Err() != nil, rep)
 }
 
 // differs reports whether the packed list is not what the target was last
@@ -398,7 +398,7 @@ func (e *Engine) readPacked(ctx context.Context, rs *replaceSet) (push []item, s
 
 // recordPushed records a pushed list: for every member its ledger (applied,
 // refused, over capacity, retracted) and the applied set, in one Update.
-func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceSet, push []item, skipped map[string]bool, res cte.PushResult, rep *ShareReport) error {
+func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceSet, push []item, skipped map[string]bool, res cte.PushResult, stopped bool, rep *ShareReport) error {
 	now, name := rs.members[0].now, cs.cfg.Name
 	rej := make(map[string]cte.Rejected, len(res.Rejected))
 	for _, r := range res.Rejected {
@@ -425,7 +425,7 @@ func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceS
 			if mi == 0 {
 				r = rep
 			}
-			if err := tx.PutLedger(m.cfg.Name, e.memberEntries(m, rej, skipped, now, r)); err != nil {
+			if err := tx.PutLedger(m.cfg.Name, e.memberEntries(m, rej, skipped, now, stopped, r)); err != nil {
 				return err
 			}
 			if err := tx.PutAppliedSet(m.cfg.Name, set); err != nil {
@@ -445,7 +445,7 @@ func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceS
 
 // memberEntries returns the ledger entries of one member after a push, and
 // counts them into rep when it is the configuration shared (else nil).
-func (e *Engine) memberEntries(m *scan, rej map[string]cte.Rejected, skipped map[string]bool, now time.Time, rep *ShareReport) []LedgerEntry {
+func (e *Engine) memberEntries(m *scan, rej map[string]cte.Rejected, skipped map[string]bool, now time.Time, stopped bool, rep *ShareReport) []LedgerEntry {
 	entries := overEntries(m, now)
 	for i := range m.cands {
 		c := &m.cands[i]
@@ -461,7 +461,8 @@ func (e *Engine) memberEntries(m *scan, rej map[string]cte.Rejected, skipped map
 				prev = nil // the new list does not hold it: not an Append update
 			}
 			it := item{ind: ioc.Indicator{Type: c.typ, Value: c.value}, fp: c.fp, prev: prev}
-			entries = append(entries, e.failed(&it, now, r.Retryable || r.Reason == cte.ReasonOverCapacity, r.Reason, r.Code, true))
+			// A stopped push is no failed attempt (see outcome).
+			entries = append(entries, e.failed(&it, now, r.Retryable || r.Reason == cte.ReasonOverCapacity, r.Reason, r.Code, !(stopped && r.Retryable)))
 			if rep != nil {
 				switch {
 				case r.Reason == cte.ReasonOverCapacity:

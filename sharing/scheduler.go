@@ -32,8 +32,8 @@ type SyncReport struct {
 // checkpoint in one transaction, marks its expired indicators inactive, then
 // shares for every sharing configuration of the source. A pull error keeps the
 // pages stored before it and still shares them; errors are audited and returned
-// joined.
-func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, error) {
+// joined. The options apply to every share (e.g. WithRetryNow).
+func (e *Engine) SyncSource(ctx context.Context, source string, opts ...ShareOption) (SyncReport, error) {
 	p, err := e.plugin(source)
 	if err != nil {
 		return SyncReport{Source: source}, err
@@ -58,7 +58,7 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 			errs = append(errs, ctx.Err())
 			break
 		}
-		sr, ran, err := e.shareLeased(ctx, name)
+		sr, ran, err := e.shareLeased(ctx, name, opts...)
 		if ran {
 			rep.Shares = append(rep.Shares, sr)
 		}

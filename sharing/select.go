@@ -192,7 +192,8 @@ type scan struct {
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
 
-	until time.Time // the earliest expiry or retry of what the scan selected; zero for never
+	until    time.Time // the earliest expiry or retry of what the scan selected; zero for never
+	retryNow bool      // retryable indicators are due now (WithRetryNow)
 }
 
 func (s *scan) addSample(value string, t ioc.Type, what string) {
@@ -319,6 +320,9 @@ func (s *scan) active(tx Tx, r *Record, en *Entry) error {
 		prev = &le
 	}
 	act := decide(prev, fp, s.now)
+	if act == actWaiting && s.retryNow {
+		act = actRetry
+	}
 	s.counts[act]++
 	s.until = earliest(s.until, dueAt(en, s.aging))
 	if act == actWaiting {

@@ -21,10 +21,15 @@ var ErrGuardrail = errors.New("sharing: guardrail: push would remove too much of
 // ShareOption changes one Share call.
 type ShareOption func(*shareOptions)
 
-type shareOptions struct{ force, replay bool }
+type shareOptions struct{ force, replay, retryNow bool }
 
 // WithForce lets a Replace push through the guardrail.
 func WithForce() ShareOption { return func(o *shareOptions) { o.force = true } }
+
+// WithRetryNow sends the retryable indicators now, without waiting for their
+// next attempt (after an outage has cleared). A wait a rate-limited product
+// asked for is still honoured.
+func WithRetryNow() ShareOption { return func(o *shareOptions) { o.retryNow = true } }
 
 // WithReplay sends again everything the configuration selects, as if it had never
 // shared: its ledger starts again (the entries are recorded retracted, reason
@@ -132,7 +137,7 @@ func (e *Engine) shareReplaceConfig(ctx context.Context, cs *configState, rule *
 			return err
 		}
 		var err error
-		rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, time.Time{}, 0)
+		rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, time.Time{}, 0, o.retryNow)
 		return err
 	})
 	if err != nil {
@@ -149,14 +154,14 @@ func (e *Engine) shareReplaceConfig(ctx context.Context, cs *configState, rule *
 	for _, m := range rs.members {
 		in.until = earliest(in.until, m.until)
 	}
-	e.report(ctx, cs, now, &rep, err, in.done(e, &rep, now))
+	e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now))
 	return rep, err
 }
 
 // shareAppendConfig shares a configuration of an Append target.
 func (e *Engine) shareAppendConfig(ctx context.Context, cs *configState, rule *CompiledRule, src, dst *pluginState, now time.Time, o shareOptions, rep ShareReport) (ShareReport, error) {
 	name := cs.cfg.Name
-	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true}
+	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true, retryNow: o.retryNow}
 	var in shareRun
 	err := e.store.View(ctx, func(tx Tx) error {
 		if err := in.check(tx, []*configState{cs}, []*CompiledRule{rule}, name, now, o); err != nil || in.skip {
@@ -178,7 +183,7 @@ func (e *Engine) shareAppendConfig(ctx context.Context, cs *configState, rule *C
 	rep.Waiting = s.counts[actWaiting]
 	err = e.shareAppend(ctx, cs, dst, s, &rep)
 	in.until = earliest(in.until, s.until)
-	e.report(ctx, cs, now, &rep, err, in.done(e, &rep, now))
+	e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now))
 	return rep, err
 }
 
@@ -293,7 +298,12 @@ func (e *Engine) failed(it *item, now time.Time, retryable bool, reason, code st
 }
 
 // outcome turns the result of pushing batch into ledger entries.
-func (e *Engine) outcome(batch []item, res cte.PushResult, err error, now time.Time, rep *ShareReport) []LedgerEntry {
+//
+// When the share was stopped (stopped: its context was cancelled), nothing
+// counts as a failed attempt: a product's client may report the values it
+// could not send as retryable rejections, and they are sent on the next run
+// without a delay.
+func (e *Engine) outcome(batch []item, res cte.PushResult, err error, now time.Time, stopped bool, rep *ShareReport) []LedgerEntry {
 	rej := make(map[string]cte.Rejected, len(res.Rejected))
 	for _, r := range res.Rejected {
 		rej[r.Value] = r
@@ -306,7 +316,7 @@ func (e *Engine) outcome(batch []item, res cte.PushResult, err error, now time.T
 			// A full target is not a refusal for good: it is retried with a
 			// growing delay, so it gets in once retraction frees space.
 			full := r.Reason == cte.ReasonOverCapacity
-			out = append(out, e.failed(it, now, r.Retryable || full, r.Reason, r.Code, true))
+			out = append(out, e.failed(it, now, r.Retryable || full, r.Reason, r.Code, !(stopped && r.Retryable)))
 			rep.reason(r.Reason)
 			switch {
 			case full:
@@ -325,7 +335,7 @@ func (e *Engine) outcome(batch []item, res cte.PushResult, err error, now time.T
 		}
 		// A cancelled share (the process stopping) is not the product's failure:
 		// no delay, the next run sends it again.
-		stopped := errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+		stopped := stopped || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 		out = append(out, e.failed(it, now, true, "push failed: "+err.Error(), "", !stopped))
 		rep.Retrying++
 		rep.reason("push failed")

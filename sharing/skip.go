@@ -245,7 +245,7 @@ func (r *shareRun) check(tx Tx, states []*configState, rules []*CompiledRule, na
 	if err != nil {
 		return err
 	}
-	if !o.force && !o.replay && canSkip(prev, found, r.inputs, now) {
+	if !o.force && !o.replay && !o.retryNow && canSkip(prev, found, r.inputs, now) {
 		r.skip, r.prev = true, prev
 	}
 	return nil
@@ -259,10 +259,10 @@ type skipState struct {
 }
 
 // done returns what the run state of a completed share records: its inputs,
-// unless the share stopped, was held back by the product or left values to
+// unless the share stopped (its context ended), was held back by the product or left values to
 // retry now.
-func (r *shareRun) done(e *Engine, rep *ShareReport, now time.Time) skipState {
-	if r.inputs == "" || rep.Reasons[reasonRateLimited] > 0 {
+func (r *shareRun) done(ctx context.Context, e *Engine, rep *ShareReport, now time.Time) skipState {
+	if r.inputs == "" || rep.Reasons[reasonRateLimited] > 0 || ctx.Err() != nil {
 		return skipState{}
 	}
 	until := r.until

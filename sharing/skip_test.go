@@ -1,6 +1,7 @@
 package sharing_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -157,4 +158,52 @@ func TestAgingFollowsPulls(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.Inactive, "the old one aged out")
 	assert.NotContains(t, w.mc.Contents(blockTarget.ID), engHash("old", 0))
+}
+
+// TestRetryNow: WithRetryNow sends the retryable indicators before their next
+// attempt is due.
+func TestRetryNow(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	w.mc.SetReject(func(string, ioc.Indicator) *cte.Rejected { return &cte.Rejected{Reason: "busy", Retryable: true} })
+	w.ns.Feed(engInds("ns", 3, ioc.SeverityHigh, engStart)...)
+	rep, err := w.eng.SyncSource(t.Context(), "netskope")
+	require.NoError(t, err)
+	require.Equal(t, 3, rep.Shares[0].Retrying)
+	w.mc.SetReject(nil)
+	rep, err = w.eng.SyncSource(t.Context(), "netskope")
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.Shares[0].Waiting, "not due for a minute")
+	rep, err = w.eng.SyncSource(t.Context(), "netskope", sharing.WithRetryNow())
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.Shares[0].Applied, "sent now")
+	assert.Len(t, w.mc.Contents(blockTarget.ID), 3)
+}
+
+// TestStoppedPushIsNoAttempt: a push stopped by its context, reported by the
+// plugin as retryable rejections, starts no backoff: the next share sends
+// the values at once.
+func TestStoppedPushIsNoAttempt(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	w.ns.Feed(engInds("ns", 3, ioc.SeverityHigh, engStart)...)
+	ctx, cancel := context.WithCancel(t.Context())
+	w.mc.SetReject(func(string, ioc.Indicator) *cte.Rejected {
+		cancel() // Ctrl-C while the batch is on its way
+		return &cte.Rejected{Reason: "not sent: context canceled", Retryable: true}
+	})
+	_, _ = w.eng.SyncSource(ctx, "netskope")
+	w.mc.SetReject(nil)
+	var le sharing.LedgerEntry
+	require.NoError(t, w.store.View(t.Context(), func(tx sharing.Tx) error {
+		var err error
+		le, _, err = tx.Ledger("ns-to-mc", engHash("ns", 0))
+		return err
+	}))
+	assert.Equal(t, sharing.StateRetryable, le.State)
+	assert.Zero(t, le.Attempts, "a stopped push is no failed attempt")
+	assert.False(t, le.NextAttempt.After(engStart), "due at once")
+	rep, err := w.eng.Share(t.Context(), "ns-to-mc")
+	require.NoError(t, err)
+	assert.Equal(t, 3, rep.Applied, "sent on the next run without waiting")
 }
