@@ -3,6 +3,7 @@ package sharing
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,6 +115,29 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 		p.Guardrail = p.WouldPush && e.guardrailHit(rs)
 	}
 	return p, nil
+}
+
+// overCapacity reports whether a Replace list leaves value out. Without a
+// ledger entry saying so (a value never on the list has none), the list is
+// packed as Share would pack it: a full read of the source, fine for one
+// operator question.
+func (e *Engine) overCapacity(tx Tx, cs *configState, rule *CompiledRule, le *LedgerEntry, value string, now time.Time) (bool, error) {
+	switch {
+	case cs.target.Mode != cte.Replace:
+		return false, nil
+	case le != nil:
+		return le.State == StateOverCapacity, nil
+	}
+	aging := DefaultAging
+	if p, err := e.plugin(cs.cfg.Source); err == nil {
+		aging = p.settings.aging()
+	}
+	rs, err := e.replaceSet(tx, cs, rule, aging, now, time.Time{}, 0, false)
+	if err != nil {
+		return false, err
+	}
+	i, found := slices.BinarySearchFunc(rs.list, value, func(c cand, v string) int { return strings.Compare(c.value, v) })
+	return found && !rs.list[i].packed, nil
 }
 
 // Explanation says where a value came from and, for each sharing configuration,
@@ -267,7 +291,11 @@ func (e *Engine) decide(tx Tx, r *Record, name string, now time.Time) (SharingDe
 	case actWaiting:
 		d.Why += fmt.Sprintf("; retryable, next attempt at %s", d.Ledger.NextAttempt.UTC().Format(time.RFC3339))
 	default:
-		if d.Ledger != nil && d.Ledger.State == StateOverCapacity && cs.target.Mode == cte.Replace {
+		over, err := e.overCapacity(tx, cs, rule, d.Ledger, r.Value, now)
+		if err != nil {
+			return d, err
+		}
+		if over {
 			d.Shared = false
 			d.Why += "; left out of the full target (over capacity)"
 		} else {

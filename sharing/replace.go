@@ -329,12 +329,15 @@ func (e *Engine) auditOverCapacity(ctx context.Context, cs *configState, rs *rep
 }
 
 // overEntries records, for a member, what the list leaves out that its
-// ledger does not show over capacity yet.
+// ledger shows in another state (applied before, retracted, refused). A value
+// that never had an entry gets none: the list never held it, and Plan,
+// Explain and the sharing table compute what does not fit from the packing,
+// so a large source over a small list writes no entry per value left out.
 func overEntries(m *scan, now time.Time) []LedgerEntry {
 	var out []LedgerEntry
 	for i := range m.cands {
 		c := &m.cands[i]
-		if !c.packed && c.prevState != StateOverCapacity {
+		if !c.packed && c.prevState != 0 && c.prevState != StateOverCapacity {
 			out = append(out, LedgerEntry{Value: c.value, Type: c.typ, State: StateOverCapacity, Fingerprint: c.fp,
 				Reason: cte.ReasonOverCapacity, At: now})
 		}

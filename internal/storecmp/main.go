@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	bolt "go.etcd.io/bbolt"
 	_ "modernc.org/sqlite"
 )
@@ -171,7 +172,13 @@ func (quiet) Fatalf(f string, a ...any) {
 }
 
 func openPebble(dir string) (engine, error) {
-	db, err := pebble.Open(filepath.Join(dir, "pebble"), &pebble.Options{Logger: quiet{}})
+	// Tuned as a store would be: Bloom filters (a merge reads every key,
+	// most of them absent) and 64 MiB memtables.
+	o := &pebble.Options{Logger: quiet{}, MemTableSize: 64 << 20}
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	db, err := pebble.Open(filepath.Join(dir, "pebble"), o)
 	return &pebbleEngine{db}, err
 }
 
