@@ -194,6 +194,24 @@ func TestDriverOpen(t *testing.T) {
 	assert.ErrorIs(t, err, cte.ErrInvalidConfig)
 }
 
+// Issue 12 item 12: file_hash_lists is a list field: the JSON array a YAML list
+// renders to opens, and so does the older comma string.
+func TestDriverOpenFileHashListsAsList(t *testing.T) {
+	t.Parallel()
+	var r cte.Registry
+	r.Register(Driver())
+	f, ok := Manifest().Field("file_hash_lists")
+	require.True(t, ok)
+	assert.Equal(t, cte.FieldList, f.Type)
+	for _, lists := range []string{`["CE_Malware_Hashes","Other"]`, `"CE_Malware_Hashes, Other"`} {
+		p, err := r.Open(t.Context(), DriverName, json.RawMessage(`{"tenant_url":"acme","v2_token":"v2","v1_token":"v1","file_hash_lists":`+lists+`,"file_hash_list_types":["sha256","md5"]}`))
+		require.NoError(t, err, lists)
+		cfg := p.(*Plugin).Client().Config()
+		assert.Equal(t, []string{"CE_Malware_Hashes", "Other"}, cfg.FileHashLists, lists)
+		assert.ElementsMatch(t, []ioc.Type{ioc.TypeMD5, ioc.TypeSHA256}, cfg.FileHashListTypes)
+	}
+}
+
 func TestExportIndex(t *testing.T) {
 	t.Parallel()
 	a, b := ExportIndex("Netskope Prod"), ExportIndex("Netskope Prod")

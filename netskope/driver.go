@@ -66,8 +66,8 @@ func Manifest() cte.Manifest {
 				Description: "How many days of alerts the first pull reads; 0 starts now.",
 			},
 			{
-				Key: "file_hash_lists", Label: "File Hash List names", Type: cte.FieldText,
-				Description: "Comma-separated names of the File Profile hash lists to push to, created in Policies > Profiles > File (the API cannot list them). Case-sensitive. Needs v1_token.",
+				Key: "file_hash_lists", Label: "File Hash List names", Type: cte.FieldList,
+				Description: "The names of the File Profile hash lists to push to (a list; a comma-separated string is read too), created in Policies > Profiles > File (the API cannot list them). Case-sensitive. Needs v1_token.",
 			},
 			{
 				Key: "file_hash_list_types", Label: "File Hash List hash types", Type: cte.FieldMultiChoice,
