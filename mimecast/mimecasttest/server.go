@@ -253,7 +253,7 @@ type Server struct {
 	tokens         map[string]time.Time // bearer → expiry
 	seenReqIDs     map[string]time.Time // x-mc-req-id → x-mc-date
 	bindingExpired bool
-	feeds          map[string][]FeedRow
+	feeds          map[string][]feedRow
 	feedModes      map[string]FeedMode
 	feedCursors    map[string]feedCursor
 	feedPageSize   int
@@ -317,7 +317,7 @@ func New(opts ...Option) *Server {
 		rng:          rand.New(rand.NewPCG(uint64(cfg.seed), 0x6d696d6563617374)),
 		tokens:       map[string]time.Time{},
 		seenReqIDs:   map[string]time.Time{},
-		feeds:        map[string][]FeedRow{},
+		feeds:        map[string][]feedRow{},
 		feedModes:    map[string]FeedMode{},
 		feedCursors:  map[string]feedCursor{},
 		feedPageSize: cfg.feedPageSize,
