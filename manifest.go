@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/ctexchange/cte/internal/text"
 )
 
 // FieldType is the kind of a configuration field, as a host renders it.
@@ -139,11 +141,7 @@ func (f Field) shown(raw json.RawMessage) string {
 	if f.Type == FieldPassword {
 		return "the value given"
 	}
-	s := string(raw)
-	if len(s) > 60 {
-		s = s[:60] + "…"
-	}
-	return s
+	return text.Truncate(string(raw), 60)
 }
 
 func (f Field) check(raw json.RawMessage) (any, error) {
