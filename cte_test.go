@@ -78,6 +78,7 @@ func TestRegistryOpenErrors(t *testing.T) {
 		{"not an object", `[1,2]`, "invalid configuration: acme configuration must be a JSON object of key: value pairs (got a JSON array)"},
 		{"syntax", `{"url":`, "invalid configuration: acme configuration must be a JSON object of key: value pairs"},
 		{"password never echoed", `{"url":"u","token":12345678}`, "invalid configuration: token: the value given is not a string"},
+		{"redacted placeholder", `{"url":"u","token":"[redacted]"}`, `invalid configuration: token: is "[redacted]", what a secret prints as`},
 	}
 	for _, tc := range cases {
 		_, err := r.Open(t.Context(), "acme", json.RawMessage(tc.cfg))

@@ -155,6 +155,9 @@ func (f Field) check(raw json.RawMessage) (any, error) {
 			return nil, bad("a string")
 		}
 		s = strings.TrimSpace(s)
+		if f.Type == FieldPassword && s == redacted {
+			return nil, &ConfigError{Field: f.Key, Reason: `is "` + redacted + `", what a secret prints as: json.Marshal of a typed configuration redacts its secrets; give the secret itself, e.g. from the plugin's Config.JSON`}
+		}
 		if f.Type == FieldChoice && !f.offers(s) {
 			return nil, &ConfigError{Field: f.Key, Reason: fmt.Sprintf("%q is not one of %s", s, f.choiceList())}
 		}

@@ -202,8 +202,7 @@ func TestPushHashCountMismatchIsUnconfirmed(t *testing.T) {
 	t.Parallel()
 	s := mimecasttest.NewServer(t)
 	var logs syncBuilder
-	o := cte.ApplyOptions(cte.WithHTTPClient(s.Client()), cte.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
-	p, err := NewPlugin(hmacConfig(s), o, fastRetry)
+	p, err := NewPlugin(hmacConfig(s), WithHTTPClient(s.Client()), WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))), fastRetry)
 	require.NoError(t, err)
 	s.MiscountBatch(1, 0)
 	in := sha256s(1500)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -41,26 +42,50 @@ const (
 type Config struct {
 	// TenantURL is the tenant, https://<name>.goskope.com or a regional host. A bare
 	// tenant name such as "acme" means https://acme.goskope.com; see ParseTenantURL.
-	TenantURL string
+	TenantURL string `json:"tenant_url"`
 	// V2Token is the REST API v2 token, sent in the Netskope-Api-Token header. It needs
 	// the Data Export alerts scopes to pull and the URL list (Read+Write) scope to push.
-	V2Token cte.Secret
+	V2Token cte.Secret `json:"v2_token"`
 	// V1Token is the REST API v1 token, only needed to update File Hash Lists. It is
 	// sent in the request body, never in a URL.
-	V1Token cte.Secret
+	V1Token cte.Secret `json:"v1_token"`
 	// AlertTypes are the alert types pulled: AlertMalware, AlertMalsite.
-	AlertTypes []string
+	AlertTypes []string `json:"alert_types"`
 	// HashTypes are the hash types taken from malware alerts: ioc.TypeSHA256, ioc.TypeMD5.
-	HashTypes []ioc.Type
+	HashTypes []ioc.Type `json:"hash_types"`
 	// InitialRangeDays is how many days back the first pull starts (0–365; 0 = now).
-	InitialRangeDays int
+	InitialRangeDays int `json:"initial_range_days"`
 	// FileHashLists are the names of the File Profile hash lists to push to. The API
 	// cannot list them, so the admin names them here; matching is case-sensitive.
-	FileHashLists []string
+	FileHashLists []string `json:"file_hash_lists"`
 	// FileHashListTypes are the hash types those lists take (default sha256 only).
-	FileHashListTypes []ioc.Type
+	FileHashListTypes []ioc.Type `json:"file_hash_list_types"`
 	// MaxListMB caps a File Hash List, as the comma-joined list, in MiB (1–8).
-	MaxListMB int
+	MaxListMB int `json:"max_list_mb"`
+}
+
+// JSON returns the configuration in the driver's JSON form, secrets included:
+// what cte.Registry.Open (and ParseConfig) reads. It is the one way to turn a
+// Config into that form (json.Marshal writes the same keys but redacts the
+// tokens); keep its result where secrets belong and never log it. Zero fields are
+// left out, so they take the manifest's defaults, except InitialRangeDays, whose 0
+// (start now) is written.
+func (c Config) JSON() (json.RawMessage, error) {
+	w := map[string]any{"initial_range_days": c.InitialRangeDays}
+	for k, v := range map[string]string{"tenant_url": c.TenantURL, "v2_token": c.V2Token.Reveal(), "v1_token": c.V1Token.Reveal()} {
+		if v != "" {
+			w[k] = v
+		}
+	}
+	for k, v := range map[string]any{"alert_types": c.AlertTypes, "hash_types": c.HashTypes, "file_hash_lists": c.FileHashLists, "file_hash_list_types": c.FileHashListTypes} {
+		if !reflect.ValueOf(v).IsNil() {
+			w[k] = v
+		}
+	}
+	if c.MaxListMB != 0 {
+		w["max_list_mb"] = c.MaxListMB
+	}
+	return json.Marshal(w)
 }
 
 // ParseTenantURL normalises a tenant to scheme://host with no trailing slash. It takes

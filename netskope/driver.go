@@ -24,7 +24,13 @@ func open(_ context.Context, config json.RawMessage, o cte.Options) (cte.Plugin,
 	if err != nil {
 		return nil, err
 	}
-	return NewPlugin(cfg, o)
+	return NewPlugin(cfg, fromHost(o)...)
+}
+
+// fromHost turns what a host injects (cte.Options) into this package's options:
+// the one place the two option layers meet.
+func fromHost(o cte.Options) []Option {
+	return []Option{WithName(o.Name), WithLogger(o.Logger), WithClock(o.Clock), WithHTTPClient(o.HTTPClient)}
 }
 
 // Manifest describes the configuration form of the Netskope plugin.

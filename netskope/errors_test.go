@@ -28,7 +28,7 @@ func mockClient(t *testing.T, opts ...Option) (*Client, *httpmock.MockTransport)
 	t.Helper()
 	mt := httpmock.NewMockTransport()
 	c, err := New(Config{TenantURL: mockTenant, V2Token: mockV2, V1Token: mockV1},
-		append([]Option{WithHTTPClient(&http.Client{Transport: mt}), WithRetry(2, time.Millisecond, 2*time.Millisecond)}, opts...)...)
+		append([]Option{WithHTTPClient(&http.Client{Transport: mt}), WithRetry(Retry{Max: 2, WaitMin: time.Millisecond, WaitMax: 2 * time.Millisecond})}, opts...)...)
 	require.NoError(t, err)
 	return c, mt
 }
