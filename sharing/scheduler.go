@@ -172,11 +172,7 @@ func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) 
 		default:
 			var err error
 			if v, err = ioc.Parse(ind.Type, ind.Value); err != nil {
-				reason = err.Error()
-				var pe *ioc.ParseError
-				if errors.As(err, &pe) {
-					reason = pe.Type.String() + ": " + pe.Rule
-				}
+				reason = ioc.Reason(err)
 			} else if len(v) > maxValueLen {
 				// Normalising can lengthen a value (percent-encoding).
 				reason = fmt.Sprintf("value longer than %d bytes", maxValueLen)
