@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -36,6 +37,8 @@ type Plugin struct {
 	name string
 	log  *slog.Logger
 	now  func() time.Time
+	// feedChunk overrides feedChunk (tests).
+	feedChunk int
 }
 
 var (
@@ -86,8 +89,11 @@ func (p *Plugin) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(p.String())
 
 // Validate reads the account. Refused keys wrap cte.ErrAuth and name the keys to
 // check; a missing BYO package is ErrNoBYO.
+//
+// A host that does not answer fails at once (no retries of connection errors,
+// 10 seconds without an answer): see httpx.Quick.
 func (p *Plugin) Validate(ctx context.Context) error {
-	acct, err := p.c.GetAccount(ctx)
+	acct, err := p.c.GetAccount(httpx.Quick(ctx))
 	if err != nil {
 		var e *Error
 		if ctx.Err() == nil && !errors.Is(err, cte.ErrAuth) && !errors.Is(err, cte.ErrRateLimited) &&

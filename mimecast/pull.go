@@ -3,6 +3,7 @@ package mimecast
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -97,13 +98,12 @@ func (p *Plugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Pa
 				continue
 			}
 			start := p.start(cp, feed, now)
-			var ok bool
-			if feed == FeedMalsite {
-				cp, ok = p.pullClicks(ctx, cp, start, now, &skipped, yield)
-			} else {
-				cp, ok = p.pullHashes(ctx, feed, cp, start, now, &skipped, yield)
+			read := p.readClickPage(start, now)
+			if feed != FeedMalsite {
+				read = p.readFeedPage(feed, start, now)
 			}
-			if !ok {
+			var ok bool
+			if cp, ok = p.follow(ctx, feed, cp, &skipped, read, yield); !ok {
 				return
 			}
 		}
@@ -142,69 +142,108 @@ func (p *Plugin) wantHash(t string) bool {
 	return false
 }
 
-// pullHashes follows one hash feed's pages. It stops on a missing, empty or repeated
-// token and after MaxPages pages.
-func (p *Plugin) pullHashes(ctx context.Context, feed string, cp checkpoint, start, end time.Time, skipped *invalids, yield func(cte.Page, error) bool) (checkpoint, bool) {
-	parser := &feedParser{md5: p.wantHash(HashMD5), sha256: p.wantHash(HashSHA256), tags: []string{feed}}
-	parser.tags = parser.tags[:1:1]
+// errStopped ends a page loop whose consumer stopped the iteration.
+var errStopped = errors.New("stopped by the consumer")
+
+// pageFunc reads the page at token (empty: the first), hands its indicators to
+// emit as one cte.Page or, for a large feed file, several, and returns the
+// checkpoint after the page and the next page's token ("" on the last page).
+// It returns errStopped when emit returned false.
+type pageFunc func(ctx context.Context, cp checkpoint, token string, emit func(cte.Page) bool) (checkpoint, string, error)
+
+// follow is the page-token loop of every paginated feed. It stops after the
+// last page and after MaxPages pages (the next pull goes on from the
+// checkpoint). A token the feed gave before would loop for ever or skip pages:
+// the pull ends with an error wrapping ErrProtocol, so the host reports it as
+// incomplete; what was read before stays stored.
+func (p *Plugin) follow(ctx context.Context, feed string, cp checkpoint, skipped *invalids, read pageFunc, yield func(cte.Page, error) bool) (checkpoint, bool) {
 	seen := map[string]bool{}
 	token := ""
+	emit := func(pg cte.Page) bool {
+		skipped.merge(pg.Invalid)
+		return yield(pg, nil)
+	}
 	for page := 1; ; page++ {
 		if page > p.cfg.MaxPages {
-			p.log.Warn("mimecast: feed page cap reached; the next pull continues from the checkpoint", "feed", feed, "pages", p.cfg.MaxPages)
+			p.log.Warn("mimecast: page cap reached; the next pull continues from the checkpoint", "feed", feed, "pages", p.cfg.MaxPages)
 			return cp, true
 		}
-		fp, err := p.c.GetFeed(ctx, FeedRequest{FeedType: feed, Start: start, End: end, Token: token, FileType: p.cfg.FileType})
-		if err != nil {
-			yield(cte.Page{}, fmt.Errorf("mimecast: pull %s page %d: %w", feed, page, err))
-			return cp, false
-		}
-		var res feedResult
-		if p.cfg.FileType == FileSTIX {
-			res, err = parser.parseSTIX(fp.Body)
-		} else {
-			res, err = parser.parse(fp.Body, nil)
+		next, nextToken, err := read(ctx, cp, token, emit)
+		if errors.Is(err, errStopped) {
+			return next, false
 		}
 		if err != nil {
 			yield(cte.Page{}, fmt.Errorf("mimecast: pull %s page %d: %w", feed, page, err))
 			return cp, false
 		}
-		cp = cp.with(feed, notAfter(res.newest, end))
-		for _, x := range res.invalid.list {
-			for range x.Count {
-				skipped.add(x.Reason, x.Example)
-			}
-		}
-		if !yield(cte.Page{Indicators: res.indicators, Next: cp.encode(), Invalid: res.invalid.list}, nil) {
-			return cp, false
-		}
-		next := fp.NextToken
+		cp = next
 		switch {
-		case next == "":
+		case nextToken == "":
 			return cp, true
-		case seen[next] || next == token:
-			p.log.Warn("mimecast: feed repeated a page token; stopping this feed", "feed", feed, "page", page)
-			return cp, true
+		case seen[nextToken] || nextToken == token:
+			yield(cte.Page{}, fmt.Errorf("mimecast: pull %s: page %d gave the page token of an earlier page, so the rest of the feed cannot be read: %w; the %d pages read are kept, and the next pull asks for the feed again from the checkpoint",
+				feed, page, ErrProtocol, page))
+			return cp, false
 		}
-		seen[next] = true
-		token = next
+		seen[nextToken] = true
+		token = nextToken
 	}
 }
 
-// pullClicks follows the malicious click logs and decodes their URLs.
-func (p *Plugin) pullClicks(ctx context.Context, cp checkpoint, start, end time.Time, skipped *invalids, yield func(cte.Page, error) bool) (checkpoint, bool) {
-	seen := map[string]bool{}
-	token := ""
-	tags := []string{FeedMalsite}
-	for page := 1; ; page++ {
-		if page > p.cfg.MaxPages {
-			p.log.Warn("mimecast: click log page cap reached; the next pull continues from the checkpoint", "pages", p.cfg.MaxPages)
-			return cp, true
+// feedChunk is the most indicators one cte.Page of a feed file holds: a
+// larger file gives several pages, so memory stays bounded by a chunk.
+const feedChunk = 50_000
+
+// readFeedPage returns the pageFunc of a hash feed. The pages of one feed file
+// but the last carry the checkpoint from before the file: a pull stopped in
+// the middle of a file reads it again rather than skip its rest.
+func (p *Plugin) readFeedPage(feed string, start, end time.Time) pageFunc {
+	parser := &feedParser{md5: p.wantHash(HashMD5), sha256: p.wantHash(HashSHA256), tags: []string{feed}}
+	parser.tags = parser.tags[:1:1]
+	return func(ctx context.Context, cp checkpoint, token string, emit func(cte.Page) bool) (checkpoint, string, error) {
+		fp, err := p.c.GetFeed(ctx, FeedRequest{FeedType: feed, Start: start, End: end, Token: token, FileType: p.cfg.FileType})
+		if err != nil {
+			return cp, "", err
 		}
+		defer fp.Close()
+		var newest time.Time
+		next := cp
+		handle := func(res *feedResult, last bool) error {
+			if res.newest.After(newest) {
+				newest = res.newest
+			}
+			if last {
+				next = cp.with(feed, notAfter(newest, end))
+			}
+			if !emit(cte.Page{Indicators: res.indicators, Next: next.encode(), Invalid: res.invalid.list}) {
+				return errStopped
+			}
+			return nil
+		}
+		if p.cfg.FileType == FileSTIX {
+			err = parser.streamSTIX(fp.Body, handle)
+		} else {
+			err = parser.stream(fp.Body, p.chunk(), handle)
+		}
+		return next, fp.NextToken, err
+	}
+}
+
+func (p *Plugin) chunk() int {
+	if p.feedChunk > 0 {
+		return p.feedChunk
+	}
+	return feedChunk
+}
+
+// readClickPage is the pageFunc of the malicious click logs: each page's URLs
+// are decoded with decode-url.
+func (p *Plugin) readClickPage(start, end time.Time) pageFunc {
+	tags := []string{FeedMalsite}
+	return func(ctx context.Context, cp checkpoint, token string, emit func(cte.Page) bool) (checkpoint, string, error) {
 		lp, err := p.c.GetMaliciousClicks(ctx, LogsRequest{From: start, To: end, PageToken: token})
 		if err != nil {
-			yield(cte.Page{}, fmt.Errorf("mimecast: pull malsite page %d: %w", page, err))
-			return cp, false
+			return cp, "", err
 		}
 		var inv invalids
 		var urls []string
@@ -231,8 +270,7 @@ func (p *Plugin) pullClicks(ctx context.Context, cp checkpoint, start, end time.
 		}
 		decoded, err := p.c.DecodeURLs(ctx, urls)
 		if err != nil {
-			yield(cte.Page{}, fmt.Errorf("mimecast: pull malsite page %d: decode URLs: %w", page, err))
-			return cp, false
+			return cp, "", fmt.Errorf("decode URLs: %w", err)
 		}
 		var inds []ioc.Indicator
 		for _, d := range decoded {
@@ -242,33 +280,16 @@ func (p *Plugin) pullClicks(ctx context.Context, cp checkpoint, start, end time.
 			}
 			v, err := ioc.Parse(ioc.TypeURL, d.URL)
 			if err != nil {
-				rule := err.Error()
-				if pe, ok := err.(*ioc.ParseError); ok {
-					rule = pe.Rule
-				}
-				inv.add("url: "+rule, d.URL)
+				inv.add(ioc.Reason(err), d.URL)
 				continue
 			}
 			ts := dates[d.Input]
 			inds = append(inds, ioc.Indicator{Type: ioc.TypeURL, Value: v, Tags: tags[:1:1], FirstSeen: ts, LastSeen: ts})
 		}
 		cp = cp.with(FeedMalsite, notAfter(newest, end))
-		for _, x := range inv.list {
-			for range x.Count {
-				skipped.add(x.Reason, x.Example)
-			}
+		if !emit(cte.Page{Indicators: inds, Next: cp.encode(), Invalid: inv.list}) {
+			return cp, "", errStopped
 		}
-		if !yield(cte.Page{Indicators: inds, Next: cp.encode(), Invalid: inv.list}, nil) {
-			return cp, false
-		}
-		switch {
-		case lp.Next == "":
-			return cp, true
-		case seen[lp.Next] || lp.Next == token:
-			p.log.Warn("mimecast: click logs repeated a page token; stopping", "page", page)
-			return cp, true
-		}
-		seen[lp.Next] = true
-		token = lp.Next
+		return cp, lp.Next, nil
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,17 @@ func runChild(specJSON string, w io.Writer) error {
 	var sp spec
 	if err := json.Unmarshal([]byte(specJSON), &sp); err != nil {
 		return fmt.Errorf("spec: %w", err)
+	}
+	if path := os.Getenv("CTE_BENCHJOB_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	stop := sampleHeap()
 	start := time.Now()

@@ -65,6 +65,7 @@ type flags struct {
 	pageSize int
 	store    string
 	dir      string
+	profile  string
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -76,6 +77,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.IntVar(&f.pageSize, "page-size", 5000, "rows per Mimecast get-feed page")
 	fs.StringVar(&f.store, "store", "", "the embedded store engine to measure (empty: the default)")
 	fs.StringVar(&f.dir, "dir", "", "folder for the state files (default: a new temporary folder)")
+	fs.StringVar(&f.profile, "cpuprofile", "", "write each child's CPU profile to this path plus .SCENARIO.EVENTS.RUN")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -190,7 +192,11 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		if sc == "1%-new" {
 			mc.GrowFeed(mimecasttest.FeedMalwareCustomer, events/100)
 		}
-		r, err := runChild1(exe, sp, sc, events)
+		var env []string
+		if f.profile != "" {
+			env = append(env, fmt.Sprintf("CTE_BENCHJOB_CPUPROFILE=%s.%s.%d.%d", f.profile, sc, events, run))
+		}
+		r, err := runChild1(exe, sp, sc, events, env)
 		if err != nil {
 			return nil, err
 		}
@@ -200,13 +206,13 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 }
 
 // runChild1 runs one child and reads its rusage.
-func runChild1(exe string, sp spec, scenario string, events int) (result, error) {
+func runChild1(exe string, sp spec, scenario string, events int, env []string) (result, error) {
 	b, err := json.Marshal(sp)
 	if err != nil {
 		return result{}, err
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"="+string(b))
+	cmd.Env = append(append(os.Environ(), env...), childEnv+"="+string(b))
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
 	cmd.Stderr = os.Stderr
