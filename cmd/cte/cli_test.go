@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -131,4 +132,14 @@ func TestPlural(t *testing.T) {
 	assert.Equal(t, "1 page", plural(1, "page"))
 	assert.Equal(t, "0 pages", plural(0, "page"))
 	assert.Equal(t, "2 invalid values", plural(2, "invalid value"))
+}
+
+// The README's command table lists every command.
+func TestREADMEListsEveryCommand(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	for _, c := range commands() {
+		assert.Contains(t, string(readme), "| `cte "+c.name, c.name)
+	}
 }
