@@ -53,6 +53,7 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 		rep.Shares = append(rep.Shares, sr)
 		errs = append(errs, err)
 	}
+	errs = append(errs, e.settleDeleted(ctx)) // deleted values retracted everywhere are forgotten
 	return rep, errors.Join(errs...)
 }
 
@@ -102,6 +103,7 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 				err = fmt.Errorf("sharing: store a page of %q: %w", source, err)
 				break
 			}
+			e.recordsChanged()
 			rep.Pages++
 			rep.Indicators += len(valid)
 			rep.New += st.New
