@@ -148,7 +148,11 @@ func (a *app) openSession(ctx context.Context, mode sessionMode) (*session, int)
 	}
 	var problems ConfigErrors
 	for _, sc := range cfg.Sharing {
-		if err := eng.AddSharing(ctx, sc.Config); err != nil {
+		err := eng.AddSharing(ctx, sc.Config)
+		if err == nil {
+			_, err = eng.CheckTarget(ctx, sc.Name) // the plugins cache the targets listed above
+		}
+		if err != nil {
 			problems = append(problems, cfg.sharingError(sc, err))
 		}
 	}
