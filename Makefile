@@ -6,7 +6,7 @@ PKGS     ?= ./...
 FUZZTIME ?= 100000x
 BENCH    ?= .
 
-.PHONY: test race lint bench fuzz cover demo
+.PHONY: test race lint bench bench-job fuzz cover demo
 
 ## test: lint, then every test with the race detector
 test: lint race
@@ -23,6 +23,13 @@ lint:
 ## bench: every benchmark with allocation counts
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(PKGS)
+
+## bench-job: the whole-job benchmark (both products' fakes, the default store, real fsync);
+## e.g. make bench-job JOBFLAGS='-events 200000 -count 5'
+JOBFLAGS ?= -events 200000,1000000 -count 3
+bench-job:
+	$(GO) build -o bin/benchjob ./internal/benchjob
+	./bin/benchjob $(JOBFLAGS)
 
 ## fuzz: each fuzz target for FUZZTIME (default 100000x executions; e.g. make fuzz FUZZTIME=60s)
 fuzz:

@@ -63,6 +63,7 @@ type Engine struct {
 	retryBase  time.Duration
 	retryMax   time.Duration
 	logKeep    time.Duration // audit retention; 0 keeps everything
+	leases     leaseState    // with a Leaser store: see lease.go
 
 	listGen atomic.Uint64 // bumped when records change (recordsChanged)
 	lists   listCache     // the last sorted listing (List)

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 // Indicators returns up to limit stored records (all when limit <= 0), in value
 // order, of which at least one source entry matches query (the rule language;
 // empty matches everything).
 func (e *Engine) Indicators(ctx context.Context, query string, limit int) ([]Record, error) {
-	q, err := ParseQuery(query)
+	q, err := rule.Parse(query)
 	if err != nil {
 		return nil, fmt.Errorf("sharing: indicators: query: %w", err)
 	}
@@ -145,7 +146,7 @@ func (e *Engine) List(ctx context.Context, o ListOptions) (IndicatorPage, error)
 	if o.State != ListAll && o.State != ListActive && o.State != ListInactive {
 		return IndicatorPage{}, fmt.Errorf("sharing: list: state %q is unknown: give active, inactive or nothing", o.State)
 	}
-	q, err := ParseQuery(o.Query)
+	q, err := rule.Parse(o.Query)
 	if err != nil {
 		return IndicatorPage{}, fmt.Errorf("sharing: list: query: %w", err)
 	}
@@ -187,7 +188,7 @@ func (e *Engine) List(ctx context.Context, o ListOptions) (IndicatorPage, error)
 
 // valueKeys returns the first depth matches in value order, and sets More and
 // Total.
-func valueKeys(tx Tx, q *Query, state ListState, aging map[string]time.Duration, now time.Time, depth int, page *IndicatorPage) ([]listKey, error) {
+func valueKeys(tx Tx, q *rule.Query, state ListState, aging map[string]time.Duration, now time.Time, depth int, page *IndicatorPage) ([]listKey, error) {
 	var keys []listKey
 	page.Total = -1
 	n, err := scanKeys(tx, q, state, aging, now, func(k listKey) bool {
@@ -207,7 +208,7 @@ func valueKeys(tx Tx, q *Query, state ListState, aging map[string]time.Duration,
 
 // scanKeys calls offer with the key of every match until it returns false,
 // and returns how many matched.
-func scanKeys(tx Tx, q *Query, state ListState, aging map[string]time.Duration, now time.Time, offer func(listKey) bool) (int, error) {
+func scanKeys(tx Tx, q *rule.Query, state ListState, aging map[string]time.Duration, now time.Time, offer func(listKey) bool) (int, error) {
 	n := 0
 	err := tx.Records(func(r *Record) error {
 		k, ok := matchKey(r, q, state, aging, now)
@@ -269,7 +270,7 @@ func (h *topK) sorted() []listKey {
 }
 
 // matchKey reports whether r matches and returns its sort key.
-func matchKey(r *Record, q *Query, state ListState, aging map[string]time.Duration, now time.Time) (listKey, bool) {
+func matchKey(r *Record, q *rule.Query, state ListState, aging map[string]time.Duration, now time.Time) (listKey, bool) {
 	matched, active := false, false
 	k := listKey{value: r.Value, last: math.MinInt64}
 	for i := range r.Entries {

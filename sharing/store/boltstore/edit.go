@@ -23,9 +23,36 @@ func (t *tx) PutRecord(r sharing.Record) error {
 		normTimes(e)
 		e.InactiveAt, e.StoredAt = storeutil.Time(e.InactiveAt), storeutil.Time(e.StoredAt)
 	}
+	if err := t.bumpRecord(r.Value); err != nil {
+		return err
+	}
+	for i := range entries {
+		if err := t.bump(entries[i].Source); err != nil {
+			return err
+		}
+	}
 	t.enc = appendRecord(t.enc[:0], r.Type, entries)
 	if err := t.putRecord(r.Value, t.enc); err != nil {
 		return fmt.Errorf("boltstore: put record %q: %w", storeutil.Trunc(r.Value), err)
+	}
+	return nil
+}
+
+// bumpRecord increases the version of every source with an entry in the
+// stored record of value.
+func (t *tx) bumpRecord(value string) error {
+	v, err := t.getRecord(value)
+	if err != nil || v == nil {
+		return err
+	}
+	r := &t.mrec
+	if err := decodeRecord(value, v, r, &t.mtag, t.str); err != nil {
+		return fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
+	}
+	for _, src := range r.Sources() {
+		if err := t.bump(src); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -34,6 +61,9 @@ func (t *tx) PutRecord(r sharing.Record) error {
 // log has no tombstones), so the rest of the Update writes records directly.
 func (t *tx) DeleteRecord(value string) error {
 	if err := t.writable("delete record"); err != nil {
+		return err
+	}
+	if err := t.bumpRecord(value); err != nil {
 		return err
 	}
 	if err := t.fold(); err != nil {

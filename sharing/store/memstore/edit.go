@@ -38,8 +38,17 @@ func (t *tx) PutRecord(r sharing.Record) error {
 	} else {
 		t.touch(rc)
 	}
+	t.bumpRecord(rc)
 	rc.first, rc.more = packed[0], packed[1:]
+	t.bumpRecord(rc)
 	return nil
+}
+
+// bumpRecord increases the version of every source with an entry in r.
+func (t *tx) bumpRecord(r *rec) {
+	for i := range r.len() {
+		t.bump(t.s.srcNames[r.at(i).source])
+	}
 }
 
 // DeleteRecord implements sharing.Tx. It costs a pass over the value order,
@@ -53,6 +62,7 @@ func (t *tx) DeleteRecord(value string) error {
 	if r == nil {
 		return nil
 	}
+	t.bumpRecord(r)
 	old := rec{value: r.value, typ: r.typ, first: r.first, more: slices.Clone(r.more)}
 	for i := range t.saved { // a record changed earlier in this tx is restored from its saved copy
 		if t.saved[i].r == r {

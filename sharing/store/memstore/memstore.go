@@ -47,6 +47,7 @@ type Store struct {
 	audit       []sharing.AuditEntry
 	seq         uint64
 	runs        map[string]sharing.RunState
+	versions    map[string]uint64 // by source, see sharing.Tx.Version
 	marks       map[string]sharing.Mark
 }
 
@@ -57,6 +58,7 @@ func New() *Store {
 		idx:         sorted[rec]{key: func(r *rec) string { return r.value }},
 		srcNames:    []string{""},
 		srcIDs:      make(map[string]uint32),
+		versions:    make(map[string]uint64),
 		tagSets:     [][]string{nil},
 		tagIDs:      make(map[string]uint32),
 		checkpoints: make(map[string]cte.Checkpoint),

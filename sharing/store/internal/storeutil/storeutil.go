@@ -1,6 +1,3 @@
-// Package storeutil holds the checks and conversions every sharing.Store
-// implementation in this module applies the same way, so memstore and boltstore
-// cannot drift apart.
 package storeutil
 
 import (
@@ -137,4 +134,16 @@ func CheckMark(m *sharing.Mark) error {
 		return fmt.Errorf("mark of %q has unknown kind %d: use sharing.MarkSafe or sharing.MarkDeleted", Trunc(m.Value), uint8(m.Kind))
 	}
 	return nil
+}
+
+// SeenChange reports whether a merge changed what a selection sees of an
+// entry (see sharing.Tx.Version): anything but StoredAt, or StoredAt too when
+// the entry has no LastSeen.
+func SeenChange(old, cur *sharing.Entry) bool {
+	a, b := &old.Indicator, &cur.Indicator
+	return a.Type != b.Type || a.Value != b.Value || a.Severity != b.Severity || a.Reputation != b.Reputation ||
+		a.Comments != b.Comments || !slices.Equal(a.Tags, b.Tags) || a.Source != b.Source ||
+		!a.FirstSeen.Equal(b.FirstSeen) || !a.LastSeen.Equal(b.LastSeen) || !a.ExpiresAt.Equal(b.ExpiresAt) ||
+		old.Inactive != cur.Inactive || !old.InactiveAt.Equal(cur.InactiveAt) ||
+		(a.LastSeen.IsZero() && !old.StoredAt.Equal(cur.StoredAt))
 }
