@@ -6,7 +6,7 @@ PKGS     ?= ./...
 FUZZTIME ?= 100000x
 BENCH    ?= .
 
-.PHONY: test race race-pg lint bench bench-pg fuzz cover demo
+.PHONY: test race race-pg lint bench bench-pg bench-job fuzz cover demo
 
 ## test: lint, then every test with the race detector, the PostgreSQL ones included
 test: lint race-pg
@@ -43,6 +43,13 @@ bench:
 ## bench-pg: the PostgreSQL store's benchmarks (ingest) against a throwaway cluster
 bench-pg:
 	$(call with-pg,$(GO) test -run '^$$' -bench . -benchmem ./sharing/store/pgstore/)
+
+## bench-job: the whole-job benchmark (both products' fakes, the default store, real fsync);
+## e.g. make bench-job JOBFLAGS='-events 200000 -count 5'
+JOBFLAGS ?= -events 200000,1000000 -count 3
+bench-job:
+	$(GO) build -o bin/benchjob ./internal/benchjob
+	./bin/benchjob $(JOBFLAGS)
 
 ## fuzz: each fuzz target for FUZZTIME (default 100000x executions; e.g. make fuzz FUZZTIME=60s)
 fuzz:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 )
 
 // Sentinel errors. Plugins and clients wrap them; callers match with errors.Is.
@@ -22,6 +23,48 @@ var (
 	// ErrQuota reports a product quota that is exhausted; retrying later may succeed.
 	ErrQuota = errors.New("quota exhausted")
 )
+
+// RateLimitError reports that a product asked for a wait before the next request,
+// longer than the plugin waits by itself. It wraps ErrRateLimited. A plugin returns
+// it (wrapped or not) from any method; a host holds its calls to that product, e.g.
+// the pushes to that target, until Wait has passed. Plugins with error types of
+// their own may instead give those a RetryAfter() time.Duration method: see
+// RetryAfter.
+type RateLimitError struct {
+	Wait   time.Duration // how long the product asked to wait; 0 when it did not say
+	Reason string        // what the product answered, e.g. "HTTP 429"
+}
+
+// Error implements error.
+func (e *RateLimitError) Error() string {
+	msg := "rate limited"
+	if e.Reason != "" {
+		msg += " (" + e.Reason + ")"
+	}
+	if e.Wait > 0 {
+		msg += fmt.Sprintf(": the product asks to wait %s; try again after that", e.Wait.Round(time.Second))
+	}
+	return msg
+}
+
+// Unwrap returns ErrRateLimited.
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
+
+// RetryAfter returns Wait.
+func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
+
+// RetryAfter returns the wait a rate-limited product asked for: that of the first
+// error in err's tree with a RetryAfter() time.Duration method (such as
+// *RateLimitError) and a positive wait. It reports false when there is none.
+func RetryAfter(err error) (time.Duration, bool) {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		if w := ra.RetryAfter(); w > 0 {
+			return w, true
+		}
+	}
+	return 0, false
+}
 
 // ConfigError is a configuration problem with one field. It wraps ErrInvalidConfig.
 type ConfigError struct {

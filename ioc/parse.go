@@ -30,6 +30,21 @@ func (e *ParseError) Error() string {
 // Unwrap returns ErrInvalid.
 func (e *ParseError) Unwrap() error { return ErrInvalid }
 
+// Reason says why the value is invalid without repeating it: the type and the
+// rule broken, e.g. "sha256: not 64 hex digits". Plugins use it as the
+// cte.Invalid and cte.Rejected reason, so values failing one rule group together.
+func (e *ParseError) Reason() string { return e.Type.String() + ": " + e.Rule }
+
+// Reason returns (*ParseError).Reason for an error that is or wraps a
+// *ParseError, and err's text for any other error.
+func Reason(err error) string {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return pe.Reason()
+	}
+	return err.Error()
+}
+
 const maxShown = 80
 
 func truncate(s string) string {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte"
@@ -25,6 +27,8 @@ type Client struct {
 	tokens *tokenSource // API 2.0, else nil
 	log    *slog.Logger
 	now    func() time.Time
+	// feedLimit bounds one get-feed page (maxFeedBody; lowered by tests).
+	feedLimit int64
 }
 
 // Option configures a Client.
@@ -84,7 +88,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	hx := httpx.Options{
 		Logger: o.logger, RetryMax: o.retry.Max, WaitMin: o.retry.WaitMin, WaitMax: o.retry.WaitMax,
-		MaxWait: o.retry.MaxWait, Version: "mimecast-" + Version,
+		MaxWait: o.retry.MaxWait, Version: "mimecast-" + Version, ServerWait: resetWait,
 	}
 	var transport http.RoundTripper
 	if o.hc != nil {
@@ -94,8 +98,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	transport = rateLimitAlias{transport}
-	c := &Client{cfg: cfg, base: base, log: o.logger, now: o.now}
+	c := &Client{cfg: cfg, base: base, log: o.logger, now: o.now, feedLimit: maxFeedBody}
 	switch cfg.Auth {
 	case AuthHMAC:
 		s, err := newSigner(transport, cfg, o.now)
@@ -140,27 +143,43 @@ type answer struct {
 	reqID  string
 }
 
-// post sends a JSON body to path and returns the 2xx answer. Non-2xx answers are an
-// *Error. A 401 "Date Header Too Skewed" (API 1.0) is retried once with fresh
-// headers and then reported as a clock problem; a 401 token_expired (API 2.0) makes
-// one token refresh and retry, then ErrAuth.
+// post sends a JSON body to path and returns the 2xx answer, read whole up to
+// limit. Non-2xx answers are an *Error (see send).
 func (c *Client) post(ctx context.Context, path string, in any, limit int64) (*answer, error) {
+	resp, reqID, err := c.send(ctx, path, in)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := httpx.ReadBody(resp.Body, limit)
+	if err != nil {
+		return nil, fmt.Errorf("mimecast %s: read answer: %w", path, err)
+	}
+	return &answer{status: resp.StatusCode, header: resp.Header, body: body, reqID: reqID}, nil
+}
+
+// send sends a JSON body to path and returns the 2xx response with its body
+// open, for the caller to read and close, and its request id. Non-2xx answers
+// are an *Error. A 401 "Date Header Too Skewed" (API 1.0) is retried once with
+// fresh headers and then reported as a clock problem; a 401 token_expired (API
+// 2.0) makes one token refresh and retry, then ErrAuth.
+func (c *Client) send(ctx context.Context, path string, in any) (*http.Response, string, error) {
 	payload, err := json.Marshal(in)
 	if err != nil {
-		return nil, fmt.Errorf("mimecast %s: encode request: %w", path, err)
+		return nil, "", fmt.Errorf("mimecast %s: encode request: %w", path, err)
 	}
 	skewRetried, refreshed := false, false
 	for attempt := 1; ; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(payload))
 		if err != nil {
-			return nil, fmt.Errorf("mimecast %s: %w", path, err)
+			return nil, "", fmt.Errorf("mimecast %s: %w", path, err)
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json")
 		var tok string
 		if c.tokens != nil {
 			if tok, err = c.tokens.get(ctx); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
@@ -170,41 +189,44 @@ func (c *Client) post(ctx context.Context, path string, in any, limit int64) (*a
 			if resp != nil {
 				resp.Body.Close()
 			}
-			if errors.Is(err, httpx.ErrRedirect) {
-				return nil, fmt.Errorf("mimecast %s: %w (check base_url is the Mimecast API host of the account's region)", path, err)
-			}
-			return nil, fmt.Errorf("mimecast %s: %w", path, err)
+			return nil, "", c.transportError(path, err)
 		}
 		reqID := requestID(resp)
 		c.log.Debug("mimecast: request", "method", http.MethodPost, "path", path, "status", resp.StatusCode,
 			"attempt", attempt, "request_id", reqID, "elapsed", c.now().Sub(start))
-		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			body := httpx.ReadErrorBody(resp.Body)
-			resp.Body.Close()
-			e := httpError(path, resp.StatusCode, body, reqID)
-			if resp.StatusCode == http.StatusUnauthorized {
-				if c.signer != nil && errors.Is(e, ErrClockSkew) && !skewRetried {
-					skewRetried = true
-					c.log.Debug("mimecast: date header too skewed, signing again", "path", path)
-					continue
-				}
-				if c.tokens != nil && e.Code == CodeTokenExpired && !refreshed {
-					refreshed = true
-					c.tokens.invalidate(tok)
-					c.log.Debug("mimecast: access token expired, fetching a new one", "path", path)
-					continue
-				}
-			}
-			c.explain(e)
-			return nil, e
+		if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+			return resp, reqID, nil
 		}
-		body, err := httpx.ReadBody(resp.Body, limit)
+		body := httpx.ReadErrorBody(resp.Body)
 		resp.Body.Close()
-		if err != nil {
-			return nil, fmt.Errorf("mimecast %s: read answer: %w", path, err)
+		e := httpError(path, resp.StatusCode, body, reqID)
+		if wait, ok := c.http.ServerWait(resp); ok && resp.StatusCode == http.StatusTooManyRequests {
+			e.sentinels = []error{&cte.RateLimitError{Wait: wait, Reason: "HTTP 429"}} // the wait reaches the host
 		}
-		return &answer{status: resp.StatusCode, header: resp.Header, body: body, reqID: reqID}, nil
+		if resp.StatusCode == http.StatusUnauthorized {
+			if c.signer != nil && errors.Is(e, ErrClockSkew) && !skewRetried {
+				skewRetried = true
+				c.log.Debug("mimecast: date header too skewed, signing again", "path", path)
+				continue
+			}
+			if c.tokens != nil && e.Code == CodeTokenExpired && !refreshed {
+				refreshed = true
+				c.tokens.invalidate(tok)
+				c.log.Debug("mimecast: access token expired, fetching a new one", "path", path)
+				continue
+			}
+		}
+		c.explain(e)
+		return nil, "", e
 	}
+}
+
+// transportError wraps an error of httpx.Client.Do with the path and what to check.
+func (c *Client) transportError(path string, err error) error {
+	if errors.Is(err, httpx.ErrRedirect) {
+		return fmt.Errorf("mimecast %s: %w (check base_url is the Mimecast API host of the account's region)", path, err)
+	}
+	return fmt.Errorf("mimecast %s: %w", path, err)
 }
 
 // explain adds what to do to auth errors.
@@ -278,16 +300,15 @@ type requestPagination struct {
 	PageToken string `json:"pageToken"`
 }
 
-// rateLimitAlias copies the misspelled X-Rate-Limit-Reset header some Mimecast
-// answers and integrations use into X-RateLimit-Reset, which the retry layer reads.
-type rateLimitAlias struct{ next http.RoundTripper }
-
-func (a rateLimitAlias) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := a.next.RoundTrip(req)
-	if resp != nil && resp.Header.Get("X-RateLimit-Reset") == "" {
-		if v := resp.Header.Get("X-Rate-Limit-Reset"); v != "" {
-			resp.Header.Set("X-RateLimit-Reset", v)
+// resetWait reads Mimecast's rate-limit reset, in milliseconds: X-RateLimit-Reset,
+// or the spelling X-Rate-Limit-Reset some answers and integrations use.
+func resetWait(resp *http.Response) (time.Duration, bool) {
+	for _, h := range []string{"X-RateLimit-Reset", "X-Rate-Limit-Reset"} {
+		if v := strings.TrimSpace(resp.Header.Get(h)); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
+				return time.Duration(n) * time.Millisecond, true
+			}
 		}
 	}
-	return resp, err
+	return 0, false
 }

@@ -1,7 +1,10 @@
 package mimecast
 
 import (
+	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,8 +42,11 @@ func TestGetFeedJSONSuccessIsAnEmptyPage(t *testing.T) {
 	mt.RegisterResponder("POST", "https://mock.test"+pathGetFeed, jsonResponder(200, `{"meta":{"status":200},"data":[],"fail":[]}`))
 	fp, err := c.GetFeed(t.Context(), FeedRequest{FeedType: FeedMalwareGrid})
 	require.NoError(t, err)
-	assert.Empty(t, fp.Body)
+	b, err := io.ReadAll(fp.Body)
+	require.NoError(t, err)
+	assert.Empty(t, b)
 	assert.Empty(t, fp.NextToken)
+	require.NoError(t, fp.Close())
 
 	mt.RegisterResponder("POST", "https://mock.test"+pathGetFeed, jsonResponder(200, `{"meta":`))
 	_, err = c.GetFeed(t.Context(), FeedRequest{FeedType: FeedMalwareGrid})
@@ -81,10 +87,11 @@ func TestCreateBatchMetaStatusWithoutFail(t *testing.T) {
 	p, mt := mockPlugin(t, mockHMAC())
 	mt.RegisterResponder("POST", "https://mock.test"+pathCreateBatch, jsonResponder(200, `{"meta":{"status":500},"data":[],"fail":[]}`))
 	res, err := p.Push(t.Context(), target(TargetBlock), sha256s(3))
-	require.NoError(t, err)
+	require.Error(t, err, "a batch not applied is a failed push")
 	assert.Zero(t, res.Applied)
 	require.Len(t, res.Rejected, 3, "a whole-batch failure rejects every hash of the batch")
 	assert.Contains(t, res.Rejected[0].Reason, "meta.status 500")
+	assert.True(t, res.Rejected[0].Retryable, "and leaves them retryable")
 }
 
 func TestDecodeURLsWholeRequestFailure(t *testing.T) {
@@ -219,3 +226,29 @@ func slogTo(w *strings.Builder) *slog.Logger {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Issue 12 item 13: validate against a host that cannot be reached fails at once:
+// a connection error is not retried there, and a name that does not resolve is
+// never retried.
+func TestValidateUnreachableFailsFast(t *testing.T) {
+	t.Parallel()
+	for name, fail := range map[string]error{
+		"refused":      &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")},
+		"no such host": &net.DNSError{Err: "no such host", Name: "mock.test", IsNotFound: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			p, mt := mockPlugin(t, mockHMAC())
+			mt.RegisterResponder("POST", "https://mock.test"+pathGetAccount, httpmock.NewErrorResponder(fail))
+			err := p.Validate(t.Context())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "check base_url")
+			assert.Equal(t, 1, mt.GetTotalCallCount(), "no retries")
+			if name == "no such host" {
+				_, err := p.c.GetAccount(t.Context())
+				require.Error(t, err)
+				assert.Equal(t, 2, mt.GetTotalCallCount(), "not retried outside validate either")
+			}
+		})
+	}
+}

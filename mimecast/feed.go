@@ -1,16 +1,19 @@
 package mimecast
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -36,11 +39,22 @@ type FeedRequest struct {
 	FileType string    // FileCSV (default) or FileSTIX
 }
 
-// FeedPage is one page of the feed: the raw body and the token of the next page.
+// FeedPage is one page of the feed, open for reading. Body streams the
+// pipe-delimited CSV (with a header line) or the STIX 2.0 bundle; reading more
+// than the body limit fails with an error naming it. Close the page when done.
 type FeedPage struct {
-	Body      []byte // pipe-delimited CSV with a header line, or a STIX 2.0 bundle
+	Body      io.Reader
 	NextToken string // empty on the last page
 	RequestID string
+	closer    io.Closer
+}
+
+// Close closes the answer's body.
+func (f *FeedPage) Close() error {
+	if f.closer == nil {
+		return nil
+	}
+	return f.closer.Close()
 }
 
 type feedBody struct {
@@ -59,32 +73,45 @@ func timeFormat(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// GetFeed reads one page of the hash feed. A JSON answer (Mimecast's way of failing
-// with HTTP 200) is decoded as an envelope and returned as an *Error, never parsed as
-// CSV.
+// GetFeed opens one page of the hash feed; the caller reads Body and closes the
+// page. A JSON answer (Mimecast's way of failing with HTTP 200) is decoded as an
+// envelope and returned as an *Error, never parsed as CSV.
 func (c *Client) GetFeed(ctx context.Context, fr FeedRequest) (*FeedPage, error) {
 	ft := fr.FileType
 	if ft == "" {
 		ft = FileCSV
 	}
 	body := feedBody{FileType: ft, FeedType: fr.FeedType, Start: timeFormat(fr.Start), End: timeFormat(fr.End), Token: fr.Token}
-	a, err := c.post(ctx, pathGetFeed, request{Data: []any{body}}, maxFeedBody)
+	resp, reqID, err := c.send(ctx, pathGetFeed, request{Data: []any{body}})
 	if err != nil {
 		return nil, err
 	}
-	if looksJSON(a.body) && !(ft == FileSTIX && isBundle(a.body)) {
-		env, err := decodeEnvelope(a.body)
-		if err != nil {
-			return nil, fmt.Errorf("mimecast %s: %w", pathGetFeed, err)
-		}
-		if e := envelopeError(pathGetFeed, http.StatusOK, env, a.reqID); e != nil {
-			c.explain(e)
-			return nil, e
-		}
-		// A JSON success without a file: treat as an empty page.
-		return &FeedPage{RequestID: a.reqID}, nil
+	br := bufio.NewReaderSize(httpx.LimitBody(resp.Body, c.feedLimit), 64<<10)
+	head, _ := br.Peek(512)
+	if !looksJSON(head) {
+		return &FeedPage{Body: br, NextToken: strings.TrimSpace(resp.Header.Get(headerFeedNextPage)), RequestID: reqID, closer: resp.Body}, nil
 	}
-	return &FeedPage{Body: a.body, NextToken: strings.TrimSpace(a.header.Get(headerFeedNextPage)), RequestID: a.reqID}, nil
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(br, maxJSONBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("mimecast %s: read answer: %w", pathGetFeed, err)
+	}
+	if len(b) > maxJSONBody {
+		return nil, fmt.Errorf("mimecast %s: %w: a JSON answer of more than %d bytes", pathGetFeed, httpx.ErrBodyTooLarge, maxJSONBody)
+	}
+	if ft == FileSTIX && isBundle(b) {
+		return &FeedPage{Body: bytes.NewReader(b), NextToken: strings.TrimSpace(resp.Header.Get(headerFeedNextPage)), RequestID: reqID}, nil
+	}
+	env, err := decodeEnvelope(b)
+	if err != nil {
+		return nil, fmt.Errorf("mimecast %s: %w", pathGetFeed, err)
+	}
+	if e := envelopeError(pathGetFeed, http.StatusOK, env, reqID); e != nil {
+		c.explain(e)
+		return nil, e
+	}
+	// A JSON success without a file: an empty page.
+	return &FeedPage{Body: bytes.NewReader(nil), RequestID: reqID}, nil
 }
 
 // isBundle reports whether a JSON body is a STIX bundle rather than an envelope.
@@ -135,6 +162,21 @@ func (v *invalids) add(reason, example string) {
 	v.list = append(v.list, cte.Invalid{Reason: reason, Count: 1, Example: strings.Clone(example)})
 }
 
+// merge adds the counts of list.
+func (v *invalids) merge(list []cte.Invalid) {
+	for _, x := range list {
+		if v.idx == nil {
+			v.idx = map[string]int{}
+		}
+		if i, ok := v.idx[x.Reason]; ok {
+			v.list[i].Count += x.Count
+			continue
+		}
+		v.idx[x.Reason] = len(v.list)
+		v.list = append(v.list, x)
+	}
+}
+
 func (v *invalids) total() int {
 	n := 0
 	for _, x := range v.list {
@@ -159,106 +201,175 @@ type feedResult struct {
 	invalid    invalids
 }
 
-// parse parses one CSV page: a header line naming the columns (Timestamp,
-// SenderAddress, MD5, SHA256, others ignored), then one row per file. Fields are
-// separated by '|'; a field may be double-quoted. Indicators are appended to out.
+// maxFeedLine bounds one line of a feed file.
+const maxFeedLine = 1 << 20
+
+// feedColumns are the positions of the columns the parser reads; -1 when absent.
+type feedColumns struct{ ts, sender, md5, sha, n int }
+
+// parse parses a whole CSV page held in memory; see stream.
 func (p *feedParser) parse(body []byte, out []ioc.Indicator) (feedResult, error) {
-	res := feedResult{indicators: out}
-	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf"))
-	if len(bytes.TrimSpace(body)) == 0 {
-		return res, nil // an empty feed
+	var all feedResult
+	all.indicators = out
+	err := p.stream(bytes.NewReader(body), 0, func(res *feedResult, _ bool) error {
+		all.indicators = append(all.indicators, res.indicators...)
+		all.rows += res.rows
+		if res.newest.After(all.newest) {
+			all.newest = res.newest
+		}
+		all.invalid.merge(res.invalid.list)
+		return nil
+	})
+	return all, err
+}
+
+// stream parses one CSV page read from r: a header line naming the columns
+// (Timestamp, SenderAddress, MD5, SHA256, others ignored), then one row per
+// file. Fields are separated by '|'; a field may be double-quoted. Every chunk
+// indicators (0: no chunking) and at the end of the page, emit gets what was
+// parsed since the last call, so memory stays bounded by a chunk and a line
+// whatever the size of the page. last is true on the final call.
+func (p *feedParser) stream(r io.Reader, chunk int, emit func(res *feedResult, last bool) error) error {
+	lr := lineReader{r: bufio.NewReaderSize(r, 64<<10)}
+	var res feedResult
+	header, err := lr.next(true)
+	if err == io.EOF {
+		return emit(&res, true) // an empty feed
 	}
-	nl := bytes.IndexByte(body, '\n')
-	if nl < 0 {
-		nl = len(body) // a header line without rows
+	if err != nil {
+		return err
 	}
 	var fields [32][]byte
-	header := splitRow(trimCR(body[:nl]), fields[:0])
-	colTS, colSender, colMD5, colSHA := -1, -1, -1, -1
-	for i, h := range header {
+	cols := feedColumns{ts: -1, sender: -1, md5: -1, sha: -1}
+	hdr := splitRow(header, fields[:0])
+	for i, h := range hdr {
 		switch string(bytes.TrimSpace(h)) {
 		case "Timestamp":
-			colTS = i
+			cols.ts = i
 		case "SenderAddress":
-			colSender = i
+			cols.sender = i
 		case "MD5":
-			colMD5 = i
+			cols.md5 = i
 		case "SHA256":
-			colSHA = i
+			cols.sha = i
 		}
 	}
-	if colMD5 < 0 && colSHA < 0 {
-		return res, fmt.Errorf("%w: feed header %s names neither an MD5 nor a SHA256 column", ErrProtocol, snippet(body[:nl]))
+	if cols.md5 < 0 && cols.sha < 0 {
+		return fmt.Errorf("%w: feed header %s names neither an MD5 nor a SHA256 column", ErrProtocol, snippet(header))
 	}
-	ncol := len(header)
-	if res.indicators == nil {
-		res.indicators = make([]ioc.Indicator, 0, bytes.Count(body, []byte{'\n'})*2)
+	cols.n = len(hdr)
+	for {
+		line, err := lr.next(false)
+		if err == io.EOF {
+			return emit(&res, true)
+		}
+		if err != nil {
+			return err
+		}
+		p.row(&res, cols, line, fields[:0])
+		if chunk > 0 && len(res.indicators) >= chunk {
+			if err := emit(&res, false); err != nil {
+				return err
+			}
+			res = feedResult{}
+		}
 	}
-	rest := body[min(nl+1, len(body)):]
-	for len(rest) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
+}
+
+// row parses one non-empty data line into res.
+func (p *feedParser) row(res *feedResult, cols feedColumns, line []byte, fields [][]byte) {
+	res.rows++
+	row := splitRow(line, fields)
+	if len(row) != cols.n {
+		res.invalid.add(fmt.Sprintf("row: want %d fields, got %d", cols.n, len(row)), string(line))
+		return
+	}
+	var ts time.Time
+	if cols.ts >= 0 {
+		if t, ok := parseTimestamp(row[cols.ts]); ok {
+			ts = t
+			if t.After(res.newest) {
+				res.newest = t
+			}
 		} else {
-			line, rest = rest, nil
-		}
-		line = trimCR(line)
-		if len(line) == 0 {
-			continue
-		}
-		res.rows++
-		row := splitRow(line, fields[:0])
-		if len(row) != ncol {
-			res.invalid.add(fmt.Sprintf("row: want %d fields, got %d", ncol, len(row)), string(line))
-			continue
-		}
-		var ts time.Time
-		if colTS >= 0 {
-			t, ok := parseTimestamp(row[colTS])
-			if ok {
-				ts = t
-				if t.After(res.newest) {
-					res.newest = t
-				}
-			} else {
-				res.invalid.add("timestamp: not RFC 3339", string(row[colTS]))
-			}
-		}
-		// One string per row holds the comment and both hashes in normal form.
-		buf := p.buf[:0]
-		if colSender >= 0 {
-			if snd := asciiTrim(row[colSender]); len(snd) > 0 && string(snd) != "null" {
-				buf = append(buf, "Sent from "...)
-				buf = append(buf, snd...)
-			}
-		}
-		commentEnd, shaAt, md5At := len(buf), -1, -1
-		if p.sha256 && colSHA >= 0 {
-			if h, ok := hashField(&res.invalid, ioc.TypeSHA256, row[colSHA]); ok {
-				shaAt = len(buf)
-				buf = appendLower(buf, h)
-			}
-		}
-		if p.md5 && colMD5 >= 0 {
-			if h, ok := hashField(&res.invalid, ioc.TypeMD5, row[colMD5]); ok {
-				md5At = len(buf)
-				buf = appendLower(buf, h)
-			}
-		}
-		p.buf = buf
-		if shaAt < 0 && md5At < 0 {
-			continue
-		}
-		str := string(buf)
-		comment := str[:commentEnd]
-		if shaAt >= 0 {
-			res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeSHA256, Value: str[shaAt : shaAt+64], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
-		}
-		if md5At >= 0 {
-			res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeMD5, Value: str[md5At : md5At+32], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+			res.invalid.add("timestamp: not RFC 3339", string(row[cols.ts]))
 		}
 	}
-	return res, nil
+	// One string per row holds the comment and both hashes in normal form.
+	buf := p.buf[:0]
+	if cols.sender >= 0 {
+		if snd := asciiTrim(row[cols.sender]); len(snd) > 0 && string(snd) != "null" {
+			buf = append(buf, "Sent from "...)
+			buf = append(buf, snd...)
+		}
+	}
+	commentEnd, shaAt, md5At := len(buf), -1, -1
+	if p.sha256 && cols.sha >= 0 {
+		if h, ok := hashField(&res.invalid, ioc.TypeSHA256, row[cols.sha]); ok {
+			shaAt = len(buf)
+			buf = appendLower(buf, h)
+		}
+	}
+	if p.md5 && cols.md5 >= 0 {
+		if h, ok := hashField(&res.invalid, ioc.TypeMD5, row[cols.md5]); ok {
+			md5At = len(buf)
+			buf = appendLower(buf, h)
+		}
+	}
+	p.buf = buf
+	if shaAt < 0 && md5At < 0 {
+		return
+	}
+	str := string(buf)
+	comment := str[:commentEnd]
+	if shaAt >= 0 {
+		res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeSHA256, Value: str[shaAt : shaAt+64], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+	}
+	if md5At >= 0 {
+		res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeMD5, Value: str[md5At : md5At+32], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+	}
+}
+
+// lineReader reads the lines of a feed file without copying those that fit
+// its buffer. A line is valid until the next call.
+type lineReader struct {
+	r       *bufio.Reader
+	long    []byte // a line longer than the buffer
+	started bool
+}
+
+// next returns the next non-empty line without its end of line (and, first, a
+// byte order mark); io.EOF at the end. A line over maxFeedLine is an error.
+func (l *lineReader) next(first bool) ([]byte, error) {
+	for {
+		line, err := l.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			l.long = append(l.long[:0], line...)
+			for err == bufio.ErrBufferFull {
+				line, err = l.r.ReadSlice('\n')
+				l.long = append(l.long, line...)
+				if len(l.long) > maxFeedLine {
+					return nil, fmt.Errorf("%w: a feed line is longer than %d bytes", ErrProtocol, maxFeedLine)
+				}
+			}
+			line = l.long
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("read feed page: %w", err)
+		}
+		if !l.started {
+			l.started = true
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		}
+		line = trimCR(bytes.TrimSuffix(line, []byte{'\n'}))
+		if first && len(bytes.TrimSpace(line)) == 0 || len(line) == 0 {
+			if err == io.EOF {
+				return nil, io.EOF
+			}
+			continue
+		}
+		return line, nil
+	}
 }
 
 // hashField checks one hash cell: it returns the trimmed value when it is hex of

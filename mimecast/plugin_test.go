@@ -174,6 +174,7 @@ func TestPluginConformance(t *testing.T) {
 					Plugin:       newTestPlugin(t, s, cfg, time.Now),
 					BadAuth:      newTestPlugin(t, s, bad, time.Now),
 					AllowRepeats: true,
+					RateLimit:    func(wait time.Duration) { s.RateLimit("/api/", 10, wait) },
 				}
 			})
 		})

@@ -2,6 +2,9 @@ package mimecast
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/mimecast/mimecasttest"
 )
@@ -158,4 +163,82 @@ func TestPullCancelled(t *testing.T) {
 	ccancel()
 	err := <-done
 	require.ErrorIs(t, err, context.Canceled)
+}
+
+// rowSource is an endless get-feed CSV body: a header, then valid rows.
+type rowSource struct {
+	buf []byte
+	n   int
+}
+
+func (r *rowSource) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 {
+		if r.n == 0 {
+			r.buf = []byte("Timestamp|SenderAddress|MD5|SHA256\n")
+		} else {
+			r.buf = fmt.Appendf(nil, "2024-05-01T10:00:00Z|s@evil.example|%032x|%064x\n", r.n, r.n)
+		}
+		r.n++
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+// Issue 12 item 8: a feed page is parsed as it streams in, handed on in chunks,
+// and a page past the body limit fails with an error naming the limit; memory
+// stays bounded by a chunk whatever the product sends.
+func TestPullStreamsFeedPageInChunks(t *testing.T) {
+	t.Parallel()
+	c, mt := mockClient(t, mockHMAC())
+	c.feedLimit = 1 << 20
+	mt.RegisterResponder("POST", "https://mock.test"+pathGetFeed, func(r *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(&rowSource{}), Request: r}, nil
+	})
+	cfg := c.cfg
+	cfg.FeedTypes = []string{FeedMalwareGrid}
+	p := &Plugin{c: c, cfg: cfg, log: c.log, now: time.Now, feedChunk: 1000}
+	var pages []cte.Page
+	var err error
+	for pg, e := range p.Pull(t.Context(), nil) {
+		if e != nil {
+			err = e
+			break
+		}
+		require.LessOrEqual(t, len(pg.Indicators), 1000, "a page holds at most a chunk")
+		pages = append(pages, pg)
+	}
+	require.ErrorIs(t, err, httpx.ErrBodyTooLarge)
+	assert.ErrorContains(t, err, "more than 1048576 bytes")
+	require.Greater(t, len(pages), 5, "chunks were handed on before the limit")
+	first := decodeCP(t, pages[0].Next)
+	assert.Empty(t, first.Feeds, "a chunk before the end of the file keeps the checkpoint from before it")
+}
+
+// The last chunk of a feed file carries the checkpoint after it.
+func TestPullChunksLastCarriesCheckpoint(t *testing.T) {
+	t.Parallel()
+	s := mimecasttest.NewServer(t, mimecasttest.WithFeed(FeedMalwareCustomer, 250), mimecasttest.WithFeedPageSize(1000))
+	cfg := hmacConfig(s)
+	cfg.FeedTypes = []string{FeedMalwareCustomer}
+	p := newTestPlugin(t, s, cfg, time.Now)
+	p.feedChunk = 100
+	pages, err := pullAll(t, p, nil)
+	require.NoError(t, err)
+	require.Greater(t, len(pages), 3, "about 500 indicators in chunks of 100")
+	last := len(pages) - 1
+	for _, pg := range pages[:last] {
+		assert.InDelta(t, 100, len(pg.Indicators), 1, "a row gives at most 2 indicators")
+		assert.Empty(t, decodeCP(t, pg.Next).Feeds)
+	}
+	assert.LessOrEqual(t, len(pages[last].Indicators), 100)
+	rows := s.Feed(FeedMalwareCustomer)
+	assert.Equal(t, rows[len(rows)-1].Timestamp.UTC(), decodeCP(t, pages[last].Next).Feeds[FeedMalwareCustomer])
+}
+
+func decodeCP(t *testing.T, b cte.Checkpoint) checkpoint {
+	t.Helper()
+	cp, err := decodeCheckpoint(b)
+	require.NoError(t, err)
+	return cp
 }

@@ -3,6 +3,9 @@ package mimecast
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -146,4 +149,120 @@ func TestCutRunes(t *testing.T) {
 	assert.Equal(t, "abc", cutRunes("abc", 20))
 	assert.Equal(t, "ééééé", cutRunes("éééééé", 5))
 	assert.Equal(t, "", cutRunes("abc", 0))
+}
+
+// Issue 12 item 1: create-batch answering 500 until the retries are spent is a
+// failed push (the host exits non-zero), not per-value rejections and nil; two
+// batches failing in a row stop the push, the rest not sent and retryable.
+func TestPushOutageIsAnError(t *testing.T) {
+	t.Parallel()
+	s := mimecasttest.NewServer(t)
+	p := newTestPlugin(t, s, hmacConfig(s), time.Now, WithRetry(Retry{Max: 2, WaitMin: time.Millisecond, WaitMax: time.Millisecond}))
+	s.ServerError(mimecasttest.PathCreateBatch, 100, 500)
+	in := sha256s(4000)
+	res, err := p.Push(t.Context(), target(TargetBlock), in)
+	require.Error(t, err)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, 500, e.Status)
+	assert.Contains(t, err.Error(), "stopped after 2 failed batches in a row, 2000 hashes not sent")
+	assert.Zero(t, res.Applied)
+	require.Len(t, res.Rejected, 4000, "every hash is accounted for")
+	for _, r := range res.Rejected {
+		require.True(t, r.Retryable)
+	}
+	assert.Equal(t, 6, s.Count(mimecasttest.PathCreateBatch), "2 batches of 3 attempts, then no more")
+}
+
+// Issue 12 item 2: a fail entry without a key (a failure of the whole batch),
+// even with retryable false, is no verdict on each hash: they are retried.
+func TestPushWholeBatchFailIsRetryable(t *testing.T) {
+	t.Parallel()
+	s := mimecasttest.NewServer(t)
+	p := newTestPlugin(t, s, hmacConfig(s), time.Now)
+	s.FailEnvelope(mimecasttest.PathCreateBatch, 1, "err_validation", "Batch rejected")
+	in := sha256s(10)
+	res, err := p.Push(t.Context(), target(TargetBlock), in)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Batch rejected")
+	assert.Zero(t, res.Applied)
+	require.Len(t, res.Rejected, 10)
+	for _, r := range res.Rejected {
+		assert.True(t, r.Retryable)
+		assert.Equal(t, "err_validation", r.Code)
+		assert.Equal(t, "batch not applied: Batch rejected", r.Reason)
+	}
+	// A per-hash failure stays Mimecast's verdict on that hash.
+	bad := ioc.Indicator{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", 999)}
+	out, err := batchOutcome(BatchResult{HashCount: 1, Failures: []HashFailure{{Hash: bad.Value, Code: "err_invalid_hash", Message: "bad"}}},
+		[]Hash{{Hash: in[0].Value}, {Hash: bad.Value}}, []string{in[0].Value, bad.Value})
+	require.NoError(t, err)
+	assert.Equal(t, 1, out.Applied)
+	require.Len(t, out.Rejected, 1)
+	assert.False(t, out.Rejected[0].Retryable)
+}
+
+// Issue 12 item 9: an answer whose hashCount differs from the hashes sent
+// without a failure confirms nothing: those hashes are retryable, the push
+// fails and the mismatch is logged.
+func TestPushHashCountMismatchIsUnconfirmed(t *testing.T) {
+	t.Parallel()
+	s := mimecasttest.NewServer(t)
+	var logs syncBuilder
+	o := cte.ApplyOptions(cte.WithHTTPClient(s.Client()), cte.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+	p, err := NewPlugin(hmacConfig(s), o, fastRetry)
+	require.NoError(t, err)
+	s.MiscountBatch(1, 0)
+	in := sha256s(1500)
+	res, err := p.Push(t.Context(), target(TargetBlock), in)
+	require.ErrorIs(t, err, ErrProtocol)
+	assert.Contains(t, err.Error(), "hashCount 0, but 1000 hashes were sent without a failure")
+	assert.Equal(t, 500, res.Applied, "the second batch was confirmed")
+	require.Len(t, res.Rejected, 1000)
+	for _, r := range res.Rejected {
+		require.True(t, r.Retryable)
+		require.Equal(t, CodeUnconfirmed, r.Code)
+	}
+	assert.Contains(t, logs.String(), "create-batch not applied")
+}
+
+// A push stopped by its context leaves the hashes it did not send unaccounted:
+// they were not attempted, so the host sends them again without a backoff.
+func TestPushCancelledLeavesUnsentUnaccounted(t *testing.T) {
+	t.Parallel()
+	s := mimecasttest.NewServer(t)
+	p := newTestPlugin(t, s, hmacConfig(s), time.Now)
+	ctx, cancel := context.WithCancel(t.Context())
+	gate := s.Stall(mimecasttest.PathCreateBatch, 1)
+	done := make(chan struct{})
+	var res cte.PushResult
+	var err error
+	go func() {
+		defer close(done)
+		res, err = p.Push(ctx, target(TargetBlock), sha256s(2000))
+	}()
+	<-gate.Arrived()
+	cancel()
+	<-done
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, res.Applied)
+	assert.Empty(t, res.Rejected)
+}
+
+// syncBuilder is a strings.Builder safe for the logger's goroutines.
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

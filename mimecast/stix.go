@@ -3,6 +3,7 @@ package mimecast
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -115,3 +116,21 @@ func patternHashes(pattern string) []typedHash {
 }
 
 var hashPathCleaner = strings.NewReplacer("'", "", `"`, "", "-", "")
+
+// streamSTIX parses a STIX bundle read from r (held whole: its relationships
+// refer across it; GetFeed bounds a JSON answer at 64 MiB) and hands the result
+// to emit as the last chunk.
+func (p *feedParser) streamSTIX(r io.Reader, emit func(res *feedResult, last bool) error) error {
+	body, err := io.ReadAll(io.LimitReader(r, maxJSONBody+1))
+	if err != nil {
+		return fmt.Errorf("read STIX bundle: %w", err)
+	}
+	if len(body) > maxJSONBody {
+		return fmt.Errorf("%w: STIX bundle of more than %d bytes", ErrProtocol, maxJSONBody)
+	}
+	res, err := p.parseSTIX(body)
+	if err != nil {
+		return err
+	}
+	return emit(&res, true)
+}

@@ -28,8 +28,10 @@ const (
 
 // Body limits.
 const (
-	maxPageBytes = 512 << 20 // one Data Export page of 10,000 alerts
-	maxBodyBytes = 64 << 20  // any other answer (URL lists are at most 8 MB)
+	// maxPageBytes bounds one Data Export page: at most 10,000 alerts of 1–3 KB.
+	// The page decoder needs the page whole, so memory is bounded by this.
+	maxPageBytes = 64 << 20
+	maxBodyBytes = 64 << 20 // any other answer (URL lists are at most 8 MB)
 )
 
 // Client calls a Netskope tenant: REST API v2 with the Netskope-Api-Token header and
@@ -245,6 +247,9 @@ func (c *Client) do(ctx context.Context, k call) (answer, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := classifyHTTP(k.op, k.path, resp, httpx.ReadErrorBody(resp.Body))
+		if wait, ok := c.hc.ServerWait(resp); ok && resp.StatusCode == http.StatusTooManyRequests {
+			e.Err = &cte.RateLimitError{Wait: wait, Reason: "HTTP 429"} // the wait reaches the host
+		}
 		return answer{}, c.scrub(e)
 	}
 	limit := k.limit
@@ -280,10 +285,10 @@ func (c *Client) transportError(ctx context.Context, k call, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("netskope: %s: %w", k.op, err)
 	}
-	var rl *httpx.RateLimitError
+	var rl *cte.RateLimitError
 	if errors.As(err, &rl) {
-		return c.scrub(&Error{Op: k.op, API: apiOf(k.path), Status: rl.Status, Err: cte.ErrRateLimited, Retryable: true,
-			Message: rl.Error(), Hint: "the next sync continues after the wait"})
+		return c.scrub(&Error{Op: k.op, API: apiOf(k.path), Status: http.StatusTooManyRequests, Err: rl, Retryable: true,
+			Hint: "the next sync continues after the wait"})
 	}
 	if errors.Is(err, httpx.ErrRedirect) {
 		return c.scrub(&Error{Op: k.op, API: apiOf(k.path), Err: ErrUnavailable,

@@ -2,6 +2,7 @@ package netskope
 
 import (
 	"testing"
+	"time"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/netskope/netskopetest"
@@ -20,6 +21,7 @@ func TestConformance(t *testing.T) {
 			c.V2Token = cte.Secret("wrong-v2-token")
 			c.V1Token = cte.Secret("wrong-v1-token")
 		})
-		return plugintest.Harness{Plugin: newPlugin(t, s, nil), BadAuth: bad}
+		return plugintest.Harness{Plugin: newPlugin(t, s, nil), BadAuth: bad,
+			RateLimit: func(wait time.Duration) { s.RateLimit("", 10, wait) }}
 	})
 }

@@ -183,7 +183,10 @@ func TestRateLimitedAfterRetries(t *testing.T) {
 	assert.ErrorIs(t, err, cte.ErrRateLimited)
 	var e *Error
 	require.ErrorAs(t, err, &e)
-	assert.Contains(t, e.Message, "1h0m0s")
+	assert.Contains(t, e.Error(), "1h0m0s")
+	wait, ok := cte.RetryAfter(err)
+	assert.True(t, ok, "the wait reaches the host")
+	assert.Equal(t, time.Hour, wait)
 	assert.Equal(t, 1, calls)
 }
 

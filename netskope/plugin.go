@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -88,7 +89,11 @@ func ExportIndex(name string) string {
 // index) and on the URL lists, the v1 token on /api/v1/app_instances. A refused token
 // or a missing scope wraps cte.ErrAuth and names the token and scope. With
 // file_hash_lists set and no v1_token, pushing is not offered and Validate says so.
+//
+// A tenant that does not answer fails at once (no retries of connection errors,
+// 10 seconds without an answer).
 func (p *Plugin) Validate(ctx context.Context) error {
+	ctx = httpx.Quick(ctx)
 	cfg := p.c.cfg
 	var errs []error
 	if len(cfg.FileHashLists) > 0 && cfg.V1Token == "" {
@@ -142,8 +147,16 @@ func (c *Client) CheckV1Token(ctx context.Context) error {
 }
 
 // GetTargets lists a File Hash List target for each configured list (when a v1 token
-// is set) and a URL list target for each URL list of the tenant. A v2 token without
-// the URL list scope gives no URL list targets and a warning in the log.
+// is set) and a URL list target for each URL list of the tenant.
+//
+// URL lists are optional: when listing them fails (a v2 token without the URL list
+// scope, a 5xx, no answer) and File Hash List targets are configured, GetTargets
+// returns those with a nil error and logs a warning naming the failure, so a
+// configuration that only pushes hashes keeps working while the URL list API is
+// down; the URL lists are offered again once it answers. GetTargets fails only when
+// it could list nothing (no File Hash List is configured and the URL lists failed
+// for another reason than the missing scope), when the v2 token is refused, or
+// when the context ended.
 func (p *Plugin) GetTargets(ctx context.Context) ([]cte.Target, error) {
 	cfg := p.c.cfg
 	var out []cte.Target
@@ -155,8 +168,14 @@ func (p *Plugin) GetTargets(ctx context.Context) ([]cte.Target, error) {
 	lists, err := p.c.URLLists(ctx)
 	if err != nil {
 		var e *Error
-		if errors.As(err, &e) && e.Status == 403 {
+		switch {
+		case ctx.Err() != nil, errors.Is(err, cte.ErrAuth) && !(errors.As(err, &e) && e.Status == 403):
+			return nil, fmt.Errorf("netskope: get targets: %w", err)
+		case errors.As(err, &e) && e.Status == 403:
 			p.log.Warn("netskope: the v2 token cannot read URL lists; none are offered as targets", "hint", e.Hint)
+			return out, nil
+		case len(out) > 0:
+			p.log.Warn("netskope: listing URL lists failed; only the File Hash List targets are offered until it answers", "error", err.Error())
 			return out, nil
 		}
 		return nil, fmt.Errorf("netskope: get targets: %w", err)

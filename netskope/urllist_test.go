@@ -3,6 +3,7 @@ package netskope
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,6 +97,27 @@ func TestURLListTargets(t *testing.T) {
 	bad := newPlugin(t, s, func(c *Config) { c.V2Token = "wrong" })
 	_, err = bad.GetTargets(t.Context())
 	assert.ErrorIs(t, err, cte.ErrAuth)
+}
+
+// Issue 12 item 4: URL lists are optional. A 5xx listing them does not keep the
+// File Hash List targets from a configuration that only pushes hashes; it is a
+// warning. With nothing else to offer, it is the error.
+func TestURLListOutageKeepsFileHashTargets(t *testing.T) {
+	t.Parallel()
+	s := urlServer(t)
+	var logs logBuffer
+	p := newPlugin(t, s, nil, WithLogger(logs.logger()), WithRetry(1, time.Millisecond, time.Millisecond))
+	s.ServerError(netskopetest.PathURLList, 2, 503)
+	ts, err := p.GetTargets(t.Context())
+	require.NoError(t, err)
+	require.Len(t, ts, 1)
+	assert.Equal(t, "file-hash-list/CE_Malware_Hashes", ts[0].ID)
+	assert.Contains(t, logs.String(), "listing URL lists failed")
+
+	only := newPlugin(t, s, func(c *Config) { c.FileHashLists = nil }, WithRetry(1, time.Millisecond, time.Millisecond))
+	s.ServerError(netskopetest.PathURLList, 2, 503)
+	_, err = only.GetTargets(t.Context())
+	require.ErrorIs(t, err, ErrUnavailable)
 }
 
 func TestPushURLListAppendsAndDeploys(t *testing.T) {

@@ -1,21 +1,3 @@
-// Package plugintest is the conformance kit for cte plugins and an in-memory plugin
-// for tests of code that drives plugins.
-//
-// # Conformance
-//
-// A plugin author calls [Run] from a test with a function that builds a [Harness]:
-// the plugin configured against a backend (usually the product's public fake, such
-// as mimecasttest or netskopetest) and the same plugin with wrong credentials. Run
-// checks the contract every host relies on: Validate refuses bad credentials with
-// cte.ErrAuth; pages resume from their checkpoints without losing indicators; an
-// empty push is a no-op; an unknown target is an error; every rejection names a
-// value that was pushed and every pushed value is accounted for; a cancelled context
-// stops Pull and Push.
-//
-// # The fake plugin
-//
-// [Fake] serves a feed in pages, keeps target contents, records calls and can reject
-// or fail on demand. The sharing engine's tests run on it.
 package plugintest
 
 import (
@@ -24,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
@@ -40,6 +23,12 @@ type Harness struct {
 	// it resumes after (for plugins that resume with an overlap window). Losing an
 	// indicator is never allowed.
 	AllowRepeats bool
+	// RateLimit makes the backend answer the plugin's next requests with a rate
+	// limit asking to wait the given time (e.g. a fake's 429 with Retry-After), for
+	// the RateLimitWait check: a push must then fail with an error wrapping
+	// cte.ErrRateLimited that carries that wait (cte.RetryAfter), so a host can hold
+	// its pushes until then.
+	RateLimit func(wait time.Duration)
 }
 
 // Run runs the conformance checks as subtests, each on a fresh harness.
@@ -72,6 +61,7 @@ var checks = []check{
 	{"PushUnknownTarget", checkPushUnknown},
 	{"PushAccounting", checkPushAccounting},
 	{"Cancel", checkCancel},
+	{"RateLimitWait", checkRateLimitWait},
 }
 
 func checkValidate(ctx context.Context, h Harness) error {
@@ -308,6 +298,34 @@ func checkCancel(ctx context.Context, h Harness) error {
 		if _, err := h.Plugin.Push(ctx, t, Samples(t.Types[0])); !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("Push to %s with a cancelled context: %v, want an error wrapping context.Canceled", t.ID, err)
 		}
+	}
+	return nil
+}
+
+// rateLimitWait is what RateLimitWait asks the backend to demand: longer than any
+// plugin waits by itself.
+const rateLimitWait = 2 * time.Hour
+
+func checkRateLimitWait(ctx context.Context, h Harness) error {
+	if h.RateLimit == nil {
+		return errors.New("Harness.RateLimit is nil: give a function that makes the backend answer with a rate limit (429 and a wait)")
+	}
+	ts, err := h.Plugin.GetTargets(ctx)
+	if err != nil {
+		return fmt.Errorf("GetTargets: %v", err)
+	}
+	if len(ts) == 0 {
+		return nil // a pull-only plugin pushes nowhere
+	}
+	t := ts[0]
+	h.RateLimit(rateLimitWait)
+	_, err = h.Plugin.Push(ctx, t, Samples(t.Types[0]))
+	if !errors.Is(err, cte.ErrRateLimited) {
+		return fmt.Errorf("Push to %s while rate limited: %v, want an error wrapping cte.ErrRateLimited", t.ID, err)
+	}
+	wait, ok := cte.RetryAfter(err)
+	if !ok || wait < rateLimitWait-time.Minute || wait > rateLimitWait+time.Minute {
+		return fmt.Errorf("Push to %s while rate limited: the error carries a wait of %v, want about %v (cte.RateLimitError or a RetryAfter method): %v", t.ID, wait, rateLimitWait, err)
 	}
 	return nil
 }

@@ -34,7 +34,9 @@ func fakeHarness(t *testing.T) Harness {
 	good.Feed(hashes(30)...)
 	bad := NewFake(appendTarget)
 	bad.SetBadAuth(true)
-	return Harness{Plugin: good, BadAuth: bad}
+	return Harness{Plugin: good, BadAuth: bad, RateLimit: func(wait time.Duration) {
+		good.FailNextPush(fmt.Errorf("fake: %w", &cte.RateLimitError{Wait: wait, Reason: "HTTP 429"}))
+	}}
 }
 
 func TestFakeConforms(t *testing.T) {
@@ -131,6 +133,12 @@ func TestChecksCatchBrokenPlugins(t *testing.T) {
 			}}
 			return h
 		}, "unknown target returned no error"},
+		{"rate limit without its wait", checkRateLimitWait, func(h Harness) Harness {
+			h.Plugin = broken{Plugin: h.Plugin, push: func(context.Context, cte.Target, []ioc.Indicator) (cte.PushResult, error) {
+				return cte.PushResult{}, fmt.Errorf("busy: %w", cte.ErrRateLimited)
+			}}
+			return h
+		}, "carries a wait of 0s"},
 		{"ignores cancel", checkCancel, func(h Harness) Harness {
 			inner := h.Plugin
 			h.Plugin = broken{Plugin: inner, pull: func(_ context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/memstore"
@@ -251,7 +250,7 @@ func TestRateLimitWaitHonoured(t *testing.T) {
 	t.Parallel()
 	w := newEngWorld(t)
 	ctx := t.Context()
-	fp := &failingPlugin{Fake: w.mc, failAt: 1, err: fmt.Errorf("mimecast: create batch: %w", &httpx.RateLimitError{Wait: 30 * time.Minute, Status: 429})}
+	fp := &failingPlugin{Fake: w.mc, failAt: 1, err: fmt.Errorf("mimecast: create batch: %w", &cte.RateLimitError{Wait: 30 * time.Minute, Reason: "HTTP 429"})}
 	require.NoError(t, w.eng.AddPlugin("mimecast", fp, sharing.SourceSettings{}))
 	w.ns.Feed(engInds("ns", 6, ioc.SeverityHigh, engStart)...)
 	_, err := w.eng.SyncSource(ctx, "netskope")

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/plugintest"
 	"github.com/ctexchange/cte/sharing"
@@ -217,7 +216,7 @@ func TestStoreErrorsAudited(t *testing.T) {
 		t.Parallel()
 		w, fs := newFaultyWorld(t)
 		ctx := t.Context()
-		fp := &failingPlugin{Fake: w.mc, failAt: 1, err: fmt.Errorf("push: %w", &httpx.RateLimitError{Wait: time.Hour, Status: 429})}
+		fp := &failingPlugin{Fake: w.mc, failAt: 1, err: fmt.Errorf("push: %w", &cte.RateLimitError{Wait: time.Hour, Reason: "HTTP 429"})}
 		require.NoError(t, w.eng.AddPlugin("mimecast", fp, sharing.SourceSettings{}))
 		w.ns.Feed(engInds("ns", 1, ioc.SeverityHigh, engStart)...)
 		_, err := w.eng.SyncSource(ctx, "netskope")
@@ -276,7 +275,7 @@ func TestValueTooLongAfterNormalising(t *testing.T) {
 // indicators for an Append target (they are recorded to go when it ends).
 func TestRateLimitWaitHoldsTheTarget(t *testing.T) {
 	t.Parallel()
-	limited := fmt.Errorf("push: %w", &httpx.RateLimitError{Wait: 30 * time.Minute, Status: 429})
+	limited := fmt.Errorf("push: %w", &cte.RateLimitError{Wait: 30 * time.Minute, Reason: "HTTP 429"})
 	t.Run("replace", func(t *testing.T) {
 		t.Parallel()
 		w := newEngWorld(t)
@@ -668,7 +667,7 @@ func TestRateLimitedUpdateWaits(t *testing.T) {
 	w.ns.Feed(ind)
 	_, err := w.eng.SyncSource(ctx, "netskope")
 	require.NoError(t, err)
-	fp := &failingPlugin{Fake: w.mc, failAt: 1, err: fmt.Errorf("push: %w", &httpx.RateLimitError{Wait: 30 * time.Minute, Status: 429})}
+	fp := &failingPlugin{Fake: w.mc, failAt: 1, err: fmt.Errorf("push: %w", &cte.RateLimitError{Wait: 30 * time.Minute, Reason: "HTTP 429"})}
 	require.NoError(t, w.eng.AddPlugin("mimecast", fp, sharing.SourceSettings{}))
 	changed := ind
 	changed.Comments = "new comment"

@@ -20,6 +20,7 @@ type SyncReport struct {
 	Pages      int            // pages stored
 	Indicators int            // indicators stored
 	New        int            // values never stored before
+	Added      int            // values stored before from another source, new for this source
 	Updated    int            // values this source reported before
 	Invalid    int            // values refused by the plugin or the engine, never stored
 	Reasons    map[string]int // invalid values by reason
@@ -46,9 +47,12 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 	}
 	defer release()
 	rep, pullErr := e.pull(ctx, p)
-	n, ageErr := e.ageSource(ctx, source)
-	rep.Inactive = n
-	errs := []error{pullErr, ageErr}
+	errs := []error{pullErr}
+	if ctx.Err() == nil { // interrupted: no aging pass to fail and audit
+		n, ageErr := e.ageSource(ctx, source)
+		rep.Inactive = n
+		errs = append(errs, ageErr)
+	}
 	for _, name := range e.configsOf(source) {
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err())
@@ -112,10 +116,11 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 			rep.Pages++
 			rep.Indicators += len(valid)
 			rep.New += st.New
+			rep.Added += st.Added
 			rep.Updated += st.Updated
 		}
 	}
-	d := details("pages", rep.Pages, "indicators", rep.Indicators, "new", rep.New, "updated", rep.Updated, "invalid", rep.Invalid)
+	d := details("pages", rep.Pages, "indicators", rep.Indicators, "new", rep.New, "added", rep.Added, "updated", rep.Updated, "invalid", rep.Invalid)
 	for r, n := range rep.Reasons {
 		d["invalid: "+r] = fmt.Sprintf("%d (e.g. %s)", n, examples[r])
 	}
@@ -126,7 +131,13 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 	e.audit(ctx, AuditEntry{Time: start, Level: lvl, Config: source,
 		Message: fmt.Sprintf("pulled %d indicator(s) in %d page(s) from %s (%d invalid)", rep.Indicators, rep.Pages, source, rep.Invalid),
 		Details: d, Resolution: res})
-	if err != nil {
+	switch {
+	case err != nil && errors.Is(err, context.Canceled):
+		// An operator's interrupt is not a failure of the product.
+		e.audit(ctx, AuditEntry{Time: e.now(), Level: slog.LevelInfo, Config: source,
+			Message: fmt.Sprintf("pull of %s interrupted after %d page(s); it resumes after the last stored page", source, rep.Pages),
+			Details: details("pages stored", rep.Pages)})
+	case err != nil:
 		e.audit(ctx, AuditEntry{Time: e.now(), Level: slog.LevelError, Config: source, Message: err.Error(),
 			Details:    details("pages stored", rep.Pages),
 			Resolution: resolution(err, source) + "; the pull resumes after the last stored page"})
@@ -201,6 +212,13 @@ func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) 
 // fair share of them among the live instances, and shares to a target only
 // under the target's lease; see Leaser and WithInstance.
 func (e *Engine) Run(ctx context.Context) error {
+	return e.RunNotify(ctx, nil)
+}
+
+// RunNotify is Run, calling done (when not nil) after each sync with its
+// report, its error and when the source syncs next. done is called from the
+// source's goroutine: calls for different sources may overlap.
+func (e *Engine) RunNotify(ctx context.Context, done func(rep SyncReport, err error, next time.Time)) error {
 	type sched struct {
 		name  string
 		every time.Duration
@@ -249,7 +267,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			t := time.NewTicker(s.every)
 			defer t.Stop()
 			for {
-				e.syncLeased(ctx, s.name, len(ss)) // audited
+				rep, ran, err := e.syncLeased(ctx, s.name, len(ss)) // audited
+				if ran && done != nil && ctx.Err() == nil {
+					done(rep, err, e.now().Add(s.every))
+				}
 				select {
 				case <-ctx.Done():
 					return
@@ -259,5 +280,47 @@ func (e *Engine) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	if l := e.leaser(); l != nil {
+		e.releaseAll(l) // another instance takes the sources over at once
+	}
 	return nil
+}
+
+// PullStatus is the last pull of one source: when it ran, when it last
+// completed, and why the last one did not (a pull that stops early, e.g. on a
+// repeated page token, stores what it got and fails with an error).
+type PullStatus struct {
+	Source     string
+	LastRun    time.Time // zero before the first pull
+	LastOK     time.Time
+	LastError  string // of the last pull; empty when it completed
+	Pages      int    // stored by the last pull
+	Indicators int
+	Invalid    int
+}
+
+// Pulls lists the last pull of each plugin that pulls, by name.
+func (e *Engine) Pulls(ctx context.Context) ([]PullStatus, error) {
+	e.mu.RLock()
+	var names []string
+	for n, p := range e.plugins {
+		if !p.settings.PushOnly {
+			names = append(names, n)
+		}
+	}
+	e.mu.RUnlock()
+	slices.Sort(names)
+	out := make([]PullStatus, 0, len(names))
+	err := e.store.View(ctx, func(tx Tx) error {
+		for _, n := range names {
+			rs, _, err := tx.RunState(sourceKey(n))
+			if err != nil {
+				return err
+			}
+			out = append(out, PullStatus{Source: n, LastRun: rs.LastRun, LastOK: rs.LastOK, LastError: rs.LastError,
+				Pages: rs.Counts["pages"], Indicators: rs.Counts["indicators"], Invalid: rs.Counts["invalid"]})
+		}
+		return nil
+	})
+	return out, err
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -986,11 +985,8 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 
 // serverWait returns the wait a rate-limited product asked for, or 0.
 func serverWait(err error) time.Duration {
-	var rl *httpx.RateLimitError
-	if errors.As(err, &rl) {
-		return rl.Wait
-	}
-	return 0
+	wait, _ := cte.RetryAfter(err)
+	return wait
 }
 
 func countRest(bs [][]item) int {

@@ -30,6 +30,14 @@ type Store interface {
 var ErrReadOnly = errors.New("sharing: write in a read-only transaction")
 
 // Tx is one transaction. It must not be used after its function returns.
+//
+// Scans (Records, LedgerEntries, Logs, Marks) take a function rather than
+// returning an iter.Seq2, on purpose: a scan lives inside its transaction, and
+// a callback cannot outlive it, whereas an iterator could be kept and ranged
+// over after the View or Update returned, on a snapshot that is gone. The
+// callback's error ends the scan and comes back unchanged, fn may write
+// during a scan of an Update (the store finds its place again), and the
+// shape maps one to one to a SQL cursor loop.
 type Tx interface {
 	// Merge stores indicators reported by source: a value seen before from the same
 	// source is combined with ioc.Merge, a value new to this source adds an entry.
@@ -43,6 +51,16 @@ type Tx interface {
 	// SetInactive marks the entries of source for values inactive (aged or
 	// expired) at the given time. Unknown values are ignored.
 	SetInactive(source string, values []string, at time.Time) error
+	// Version returns the change number of source's entries: 0 before any,
+	// then greater after every write that changes what a selection can see
+	// of them. Merge adding an entry or changing one, SetInactive marking
+	// one, PutRecord and DeleteRecord touching one all increase it (once per
+	// call is enough); a Merge that only moves an entry's StoredAt does not,
+	// unless the entry has no LastSeen (its aging then runs from StoredAt).
+	// It is durable and increases across restarts. The engine compares it
+	// with the version its last share or aging pass read, to skip the work
+	// nothing changed.
+	Version(source string) (uint64, error)
 	// Checkpoint returns the stored checkpoint of a source; nil before its first page.
 	Checkpoint(source string) (cte.Checkpoint, error)
 	// SetCheckpoint stores a source's checkpoint.
@@ -77,6 +95,56 @@ type Tx interface {
 	RunState(name string) (RunState, bool, error)
 	// PutRunState stores it.
 	PutRunState(s RunState) error
+
+	// PutRecord stores r as the record of r.Value, replacing all of its
+	// entries (an operator's edit: tags added or removed). r must have at least
+	// one entry; entries are stored sorted by Source, each with its Inactive,
+	// InactiveAt and StoredAt as given.
+	PutRecord(r Record) error
+	// DeleteRecord removes the record of value with all its entries; an
+	// unknown value is ignored. The ledger and marks of the value stay.
+	DeleteRecord(value string) error
+	// Marks calls fn for every mark in value order until fn returns an error
+	// (ErrStop ends the scan without error). Marks are few (an operator sets
+	// them one by one): the engine reads them all once per share.
+	Marks(fn func(m Mark) error) error
+	// PutMark stores m, replacing the mark of the same value.
+	PutMark(m Mark) error
+	// DeleteMark removes the mark of value; an unknown value is ignored.
+	DeleteMark(value string) error
+}
+
+// MarkKind is why an operator took a value out of sharing.
+type MarkKind uint8
+
+// Mark kinds.
+const (
+	// MarkSafe is a false positive: the value is never shared while marked
+	// and is retracted from every target that has it.
+	MarkSafe MarkKind = iota + 1
+	// MarkDeleted is a deleted record whose retraction is not finished yet: the
+	// engine removes the mark once no target of the value's sharing
+	// configurations holds it.
+	MarkDeleted
+)
+
+var markNames = [...]string{"", "safe", "deleted"}
+
+// String returns the kind's name: safe or deleted.
+func (k MarkKind) String() string {
+	if int(k) < len(markNames) && k > 0 {
+		return markNames[k]
+	}
+	return fmt.Sprintf("MarkKind(%d)", uint8(k))
+}
+
+// Mark takes one value out of sharing, whichever source reports it.
+type Mark struct {
+	Value  string
+	Type   ioc.Type
+	Kind   MarkKind
+	Reason string    // the operator's words, audited
+	At     time.Time // when it was set
 }
 
 // ErrStop ends a scan early without error.
@@ -194,4 +262,11 @@ type RunState struct {
 	LastOK    time.Time
 	LastError string
 	Counts    map[string]int // e.g. "applied", "rejected", "pulled"
+	// Inputs and Until let the engine skip a share or an aging pass that
+	// nothing changed: Inputs is an opaque fingerprint of what the last
+	// complete run read (store versions, rules, target), Until the time from
+	// which it must run again anyway (an expiry, a retry falling due). An
+	// empty Inputs never skips. Stores keep both as they are given.
+	Inputs string
+	Until  time.Time
 }

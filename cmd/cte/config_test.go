@@ -1,15 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,86 +16,9 @@ import (
 	"github.com/ctexchange/cte/sharing"
 )
 
-// Secret values used in test configurations; none may appear in any output.
-const (
-	secAppKey    = "APPKEY-7f3a9c1e5b"
-	secAccessKey = "ACCESS-mc-1d2e3f4a5b"
-	secSecretKey = "c2VjcmV0LWtleS12YWx1ZS0xMjM0NTY3OA=="
-	secV2        = "V2TOKEN-9a8b7c6d5e"
-	secV1        = "V1TOKEN-0f1e2d3c4b"
-)
-
-func testEnv(extra ...string) func(string) (string, bool) {
-	m := map[string]string{
-		"MC_APP_ID":     "app-id-1234",
-		"MC_APP_KEY":    secAppKey,
-		"MC_ACCESS_KEY": secAccessKey,
-		"MC_SECRET_KEY": secSecretKey,
-		"NS_V2":         secV2,
-		"NS_V1":         secV1,
-	}
-	for i := 0; i+1 < len(extra); i += 2 {
-		m[extra[i]] = extra[i+1]
-	}
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
-// goodConfig is a complete, valid configuration; tests derive broken ones from it
-// with edit, so the line numbers in expected messages refer to this text.
-const goodConfig = `# test configuration
-state: state.db
-plugins:
-  mimecast:
-    type: mimecast
-    sync_interval: 5m
-    aging: 30d
-    config:
-      base_url: us
-      app_id: ${MC_APP_ID}
-      app_key: ${MC_APP_KEY}
-      access_key: ${MC_ACCESS_KEY}
-      secret_key: ${MC_SECRET_KEY}
-      initial_range_days: 3
-  netskope:
-    type: netskope
-    config:
-      tenant_url: https://acme.goskope.com
-      v2_token: ${NS_V2}
-      v1_token: ${NS_V1}
-      file_hash_lists: CE_Malware_Hashes
-rules:
-  all-hashes:
-    filter: type in (sha256, md5)
-    exceptions:
-      - tags has benign
-      - name: low
-        query: severity == low
-  sha256-only:
-    filter: type == sha256
-    muted: false
-sharing:
-  - name: mimecast-to-netskope
-    source: mimecast
-    rule: sha256-only
-    destination: netskope
-    target: file-hash-list/CE_Malware_Hashes
-  - name: netskope-to-mimecast
-    source: netskope
-    rule: all-hashes
-    destination: mimecast
-    target: operation/BLOCK
-`
-
-// edit replaces old (which must occur once) with new in goodConfig.
-func edit(t *testing.T, old, new string) string {
-	t.Helper()
-	require.Equal(t, 1, strings.Count(goodConfig, old), "edit target %q", old)
-	return strings.Replace(goodConfig, old, new, 1)
-}
-
 func TestParseConfigGood(t *testing.T) {
 	t.Parallel()
-	cfg, err := ParseConfig("/etc/cte/cte.yaml", []byte(goodConfig), newRegistry(), testEnv())
+	cfg, err := parseConfig("/etc/cte/cte.yaml", []byte(goodConfig), newRegistry(), testEnv())
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join("/etc/cte", "state.db"), cfg.State)
 	require.Len(t, cfg.Plugins, 2)
@@ -128,10 +47,10 @@ func TestParseConfigGood(t *testing.T) {
 	assert.Equal(t, "netskope-to-mimecast", cfg.Sharing[1].Name)
 	assert.Equal(t, "operation/BLOCK", cfg.Sharing[1].Target)
 	assert.Empty(t, cfg.Warnings)
-	s, ok := cfg.SharingByName("mimecast-to-netskope")
+	s, ok := cfg.sharingByName("mimecast-to-netskope")
 	require.True(t, ok)
 	assert.Equal(t, "sha256-only", s.Rule)
-	_, ok = cfg.SharingByName("nope")
+	_, ok = cfg.sharingByName("nope")
 	assert.False(t, ok)
 }
 
@@ -142,7 +61,7 @@ func TestParseConfigDefaultsAndForms(t *testing.T) {
 	y = strings.Replace(y, "app_id: ${MC_APP_ID}", "app_id: 12345", 1)
 	y = strings.Replace(y, "sync_interval: 5m", "sync_interval: 1h30m", 1)
 	y = strings.Replace(y, "aging: 30d", "aging: 1.5d", 1)
-	cfg, err := ParseConfig("cte.yaml", []byte(y), newRegistry(), testEnv("DAYS", "14"))
+	cfg, err := parseConfig("cte.yaml", []byte(y), newRegistry(), testEnv("DAYS", "14"))
 	require.NoError(t, err)
 	assert.Equal(t, defaultState, cfg.State)
 	var got map[string]any
@@ -155,7 +74,7 @@ func TestParseConfigDefaultsAndForms(t *testing.T) {
 
 func TestParseConfigLogRetention(t *testing.T) {
 	t.Parallel()
-	cfg, err := ParseConfig("cte.yaml", []byte(goodConfig), newRegistry(), testEnv())
+	cfg, err := parseConfig("cte.yaml", []byte(goodConfig), newRegistry(), testEnv())
 	require.NoError(t, err)
 	assert.Equal(t, sharing.DefaultLogRetention, cfg.LogRetention, "absent: 90 days")
 	for in, want := range map[string]time.Duration{
@@ -166,117 +85,17 @@ func TestParseConfigLogRetention(t *testing.T) {
 		"${RET}": 7 * 24 * time.Hour,
 	} {
 		y := edit(t, "state: state.db\n", "state: state.db\nlog_retention: "+in+"\n")
-		cfg, err := ParseConfig("cte.yaml", []byte(y), newRegistry(), testEnv("RET", "7d"))
+		cfg, err := parseConfig("cte.yaml", []byte(y), newRegistry(), testEnv("RET", "7d"))
 		require.NoError(t, err, in)
 		assert.Equal(t, want, cfg.LogRetention, in)
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writes, as the *os.File
-// cte writes to in production is.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// TestLogRetentionReachesEngine runs "cte run" on a state file holding an old
-// audit entry: log_retention decides whether it survives.
-func TestLogRetentionReachesEngine(t *testing.T) {
-	t.Parallel()
-	for _, c := range []struct {
-		retention string
-		kept      bool
-	}{{"30d", false}, {"0", true}} {
-		t.Run(c.retention, func(t *testing.T) {
-			t.Parallel()
-			f := newFakes(t, strings.Replace(fakeConfig, "state: state.db\n", "state: state.db\nlog_retention: "+c.retention+"\n", 1))
-			st, err := openStateFile(filepath.Join(f.dir, "state.db"))
-			require.NoError(t, err)
-			require.NoError(t, st.Update(t.Context(), func(tx sharing.Tx) error {
-				return tx.Log(sharing.AuditEntry{Time: time.Now().Add(-40 * 24 * time.Hour), Level: slog.LevelInfo, Message: "ancient entry"})
-			}))
-			require.NoError(t, st.Close())
-
-			ctx, cancel := context.WithCancel(t.Context())
-			var out, errb lockedBuffer // the engine and each plugin log on handlers of their own
-			done := make(chan int)
-			go func() { done <- run(ctx, []string{"--config", f.path, "run"}, &out, &errb, f.lookup) }()
-			require.Eventually(t, func() bool { return len(f.ns.FileHashList("CE_Malware_Hashes")) > 1 }, 30*time.Second, 10*time.Millisecond)
-			cancel()
-			require.Equal(t, exitOK, <-done, errb.String())
-
-			code, stdout, stderr := f.cte(t, "logs", "--level", "debug")
-			require.Equal(t, exitOK, code, stderr)
-			if c.kept {
-				assert.Contains(t, stdout, "ancient entry")
-				assert.NotContains(t, stdout, "deleted 1 audit entries")
-			} else {
-				assert.NotContains(t, stdout, "ancient entry")
-				assert.Contains(t, stdout, "deleted 1 audit entries older than")
-				assert.Contains(t, stdout, "log retention 720h0m0s")
-			}
-		})
-	}
-}
-
 func TestParseConfigWarnsShortInterval(t *testing.T) {
 	t.Parallel()
-	cfg, err := ParseConfig("cte.yaml", []byte(edit(t, "sync_interval: 5m", "sync_interval: 30s")), newRegistry(), testEnv())
+	cfg, err := parseConfig("cte.yaml", []byte(edit(t, "sync_interval: 5m", "sync_interval: 30s")), newRegistry(), testEnv())
 	require.NoError(t, err)
 	assert.Equal(t, []string{"cte.yaml:6: plugins.mimecast.sync_interval: 30s is shorter than 5m0s; the product may rate-limit cte"}, cfg.Warnings)
-}
-
-func TestExpand(t *testing.T) {
-	t.Parallel()
-	env := testEnv("EMPTY", "", "X", "x")
-	for _, tc := range []struct{ in, want, err string }{
-		{in: "plain", want: "plain"},
-		{in: "a${X}b${X}", want: "axbx"},
-		{in: "$${X}", want: "${X}"},
-		{in: "${EMPTY:-dflt}", want: "dflt"},
-		{in: "${UNSET:-}", want: ""},
-		{in: "${X:-dflt}", want: "x"},
-		{in: "${EMPTY}", want: ""},
-		{in: "${UNSET}", err: "environment variable UNSET is not set; export it, or write ${UNSET:-} to allow it to be empty"},
-		{in: "${X", err: "${ without a closing }; write ${NAME}"},
-		{in: "${1X}", err: "${1X} is not a variable reference; write ${NAME} with letters, digits and _"},
-		{in: "${}", err: "${} is not a variable reference; write ${NAME} with letters, digits and _"},
-	} {
-		got, err := expand(tc.in, env)
-		if tc.err != "" {
-			assert.EqualError(t, err, tc.err, tc.in)
-			continue
-		}
-		require.NoError(t, err, tc.in)
-		assert.Equal(t, tc.want, got, tc.in)
-	}
-}
-
-func TestParseDuration(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]time.Duration{
-		"5m": 5 * time.Minute, "1h30m": 90 * time.Minute, "30d": 30 * 24 * time.Hour, "0.5d": 12 * time.Hour, " 2d ": 48 * time.Hour,
-	} {
-		got, err := parseDuration(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got, in)
-	}
-	for _, in := range []string{"5 minutes", "300", "d", "-1d", "1e3d", "30days", "", "0x10d"} {
-		_, err := parseDuration(in)
-		assert.Error(t, err, in)
-	}
 }
 
 // TestConfigErrorMessages checks, word for word, what the common mistakes print.
@@ -305,7 +124,7 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"missing variable", goodConfig, testEnvWithout("MC_SECRET_KEY"),
 			`cte.yaml:13: plugins.mimecast.config.secret_key: environment variable MC_SECRET_KEY is not set; export it, or write ${MC_SECRET_KEY:-} to allow it to be empty`},
 		{"unknown plugin key", edit(t, "sync_interval: 5m", "sync_intervall: 5m"), nil,
-			`cte.yaml:6: plugins.mimecast.sync_intervall: unknown key (did you mean sync_interval?); known keys: type, sync_interval, aging, config`},
+			`cte.yaml:6: plugins.mimecast.sync_intervall: unknown key (did you mean sync_interval?); known keys: type, sync_interval, aging, pull, config`},
 		{"unknown top key", edit(t, "state: state.db", "stat: state.db"), nil,
 			`cte.yaml:2: stat: unknown key (did you mean state?); known keys: state, log_retention, plugins, rules, sharing`},
 		{"unknown config key", edit(t, "base_url: us", "baseurl: us"), nil,
@@ -376,7 +195,7 @@ cte.yaml:26: rules.all-hashes.exceptions[0]: needs a query or tags; write e.g. q
 		{"plugins a list", "plugins: []\n", nil,
 			`cte.yaml:1: plugins: must map plugin names to their settings, e.g. plugins: {mimecast: {type: mimecast, config: {...}}}`},
 		{"plugin a word", "plugins:\n  mimecast: x\n", nil,
-			`cte.yaml:2: plugins.mimecast: must be a mapping with the keys type, sync_interval, aging, config`},
+			`cte.yaml:2: plugins.mimecast: must be a mapping with the keys type, sync_interval, aging, pull, config`},
 		{"rules a list", "plugins:\n  mimecast: {type: mimecast}\nrules: [a]\n", nil,
 			`cte.yaml:3: rules: must map rule names to rules, e.g. rules: {all-hashes: {filter: "type in (sha256, md5)"}}`},
 		{"rule a word", "plugins:\n  mimecast: {type: mimecast, config: {base_url: us}}\nrules:\n  r: x\n", nil,
@@ -395,7 +214,7 @@ cte.yaml:39: sharing[1].source: no plugin named "netskope"; plugins: mimecast`},
 			if env == nil {
 				env = testEnv()
 			}
-			_, err := ParseConfig("cte.yaml", []byte(tc.yaml), newRegistry(), env)
+			_, err := parseConfig("cte.yaml", []byte(tc.yaml), newRegistry(), env)
 			require.Error(t, err)
 			assert.True(t, errors.Is(err, cte.ErrInvalidConfig), "wraps cte.ErrInvalidConfig")
 			assert.Equal(t, tc.want, err.Error())
@@ -403,21 +222,11 @@ cte.yaml:39: sharing[1].source: no plugin named "netskope"; plugins: mimecast`},
 	}
 }
 
-func testEnvWithout(name string) func(string) (string, bool) {
-	env := testEnv()
-	return func(k string) (string, bool) {
-		if k == name {
-			return "", false
-		}
-		return env(k)
-	}
-}
-
 func TestParseConfigReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	y := edit(t, "sync_interval: 5m", "sync_interval: soon")
 	y = strings.Replace(y, "type: netskope", "type: netskop", 1)
-	_, err := ParseConfig("cte.yaml", []byte(y), newRegistry(), testEnv())
+	_, err := parseConfig("cte.yaml", []byte(y), newRegistry(), testEnv())
 	require.Error(t, err)
 	assert.Equal(t, `cte.yaml:6: plugins.mimecast.sync_interval: "soon" is not a duration; write e.g. 5m or 1h
 cte.yaml:16: plugins.netskope.type: "netskop" is not a plugin type; write one of: mimecast, netskope`, err.Error())
@@ -437,7 +246,7 @@ func TestConfigErrorsNeverShowSecrets(t *testing.T) {
 		"secret as duration":    edit(t, "sync_interval: 5m", "sync_interval: ${NS_V1}"),
 	}
 	for name, y := range cases {
-		_, err := ParseConfig("cte.yaml", []byte(y), newRegistry(), testEnv())
+		_, err := parseConfig("cte.yaml", []byte(y), newRegistry(), testEnv())
 		require.Error(t, err, name)
 		for _, s := range []string{secAppKey, secAccessKey, secSecretKey, secV2, secV1, literal} {
 			assert.NotContains(t, err.Error(), s, name)
@@ -448,11 +257,11 @@ func TestConfigErrorsNeverShowSecrets(t *testing.T) {
 func TestLoadConfigMissingFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "cte.yaml")
-	_, err := LoadConfig(path, newRegistry(), testEnv())
+	_, err := loadConfigFile(path, newRegistry(), testEnv())
 	require.Error(t, err)
 	assert.Equal(t, path+": no such file; write one (start from testdata/cte.yaml) or name it with --config", err.Error())
 	require.NoError(t, os.WriteFile(path, []byte(goodConfig), 0o600))
-	cfg, err := LoadConfig(path, newRegistry(), testEnv())
+	cfg, err := loadConfigFile(path, newRegistry(), testEnv())
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join(filepath.Dir(path), "state.db"), cfg.State)
 }
@@ -461,22 +270,15 @@ func TestExampleConfigLoads(t *testing.T) {
 	t.Parallel()
 	env := testEnv("MIMECAST_APP_ID", "id", "MIMECAST_APP_KEY", "k1", "MIMECAST_ACCESS_KEY", "k2",
 		"MIMECAST_SECRET_KEY", "c2VjcmV0", "NETSKOPE_V2_TOKEN", "t2", "NETSKOPE_V1_TOKEN", "t1")
-	cfg, err := LoadConfig(filepath.Join("..", "..", "testdata", "cte.yaml"), newRegistry(), env)
+	cfg, err := loadConfigFile(filepath.Join("..", "..", "testdata", "cte.yaml"), newRegistry(), env)
 	require.NoError(t, err)
 	assert.Len(t, cfg.Plugins, 2)
 	assert.Len(t, cfg.Sharing, 2)
 	assert.Equal(t, 5*time.Minute, cfg.Plugins[0].SyncInterval)
-	r, ok := cfg.Rule("all-file-hashes")
+	r, ok := cfg.rule("all-file-hashes")
 	require.True(t, ok)
 	assert.Equal(t, []sharing.Exception{{Name: "benign", Tags: []string{"benign", "false-positive"}}}, r.Exceptions)
 	assert.Equal(t, "operation/BLOCK", cfg.Sharing[1].Target)
-}
-
-func TestSuggest(t *testing.T) {
-	t.Parallel()
-	assert.Equal(t, " (did you mean sync_interval?)", suggest("sync_intreval", pluginKeys))
-	assert.Equal(t, "", suggest("completely_else", pluginKeys))
-	assert.Equal(t, "", suggest("type", pluginKeys))
 }
 
 func TestOpenPluginPlacesDriverErrors(t *testing.T) {
@@ -488,9 +290,9 @@ func TestOpenPluginPlacesDriverErrors(t *testing.T) {
 		{"secret_key: ${MC_SECRET_KEY}", "secret_key: not*base64!" + secAppKey,
 			"cte.yaml:13: plugins.mimecast.config.secret_key: is not valid base64: paste the Secret Key exactly as Mimecast showed it when the keys were created"},
 	} {
-		cfg, err := ParseConfig("cte.yaml", []byte(edit(t, tc.old, tc.new)), reg, testEnv())
+		cfg, err := parseConfig("cte.yaml", []byte(edit(t, tc.old, tc.new)), reg, testEnv())
 		require.NoError(t, err)
-		_, err = cfg.OpenPlugin(t.Context(), reg, cfg.Plugins[0])
+		_, err = cfg.openPlugin(t.Context(), reg, cfg.Plugins[0])
 		require.Error(t, err)
 		assert.Equal(t, tc.want, err.Error())
 		assert.True(t, errors.Is(err, cte.ErrInvalidConfig))
@@ -508,7 +310,7 @@ func TestREADMEConfigLoads(t *testing.T) {
 	require.True(t, ok)
 	env := testEnv("MIMECAST_APP_ID", "id", "MIMECAST_APP_KEY", "k1", "MIMECAST_ACCESS_KEY", "k2",
 		"MIMECAST_SECRET_KEY", "c2VjcmV0", "NETSKOPE_V2_TOKEN", "t2", "NETSKOPE_V1_TOKEN", "t1")
-	cfg, err := ParseConfig("cte.yaml", []byte(block), newRegistry(), env)
+	cfg, err := parseConfig("cte.yaml", []byte(block), newRegistry(), env)
 	require.NoError(t, err)
 	assert.Len(t, cfg.Sharing, 2)
 }

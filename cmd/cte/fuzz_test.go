@@ -18,7 +18,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add("\t")
 	env := testEnv()
 	f.Fuzz(func(t *testing.T, data string) {
-		cfg, err := ParseConfig("cte.yaml", []byte(data), newRegistry(), env)
+		cfg, err := parseConfig("cte.yaml", []byte(data), newRegistry(), env)
 		if err == nil {
 			if cfg == nil {
 				t.Fatal("nil config without error")

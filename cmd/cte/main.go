@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,36 +16,46 @@ import (
 	"github.com/ctexchange/cte/sharing"
 )
 
-// Exit codes, documented in the help text.
-const (
-	exitOK      = 0 // everything worked
-	exitFailure = 1 // the work failed: a product refused or could not be reached, the state file is unusable
-	exitUsage   = 2 // the command line or the configuration file is wrong; nothing was done
-	exitPartial = 3 // some of the work failed, e.g. one plugin of two did not validate
-)
-
-// version is set at build time with -ldflags "-X main.version=v1.2.3"; otherwise
-// the module version from the build information is used.
-var version = ""
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
+// Command flags.
+type cmdFlags struct {
+	source string
+	days   int
+	value  string
+	filter string
+	limit  int
+	level  string
+	since  string
+	keep   bool
+	stix   bool
 }
 
+// Exit codes, documented in the help text.
+const (
+	exitOK          = 0   // everything worked
+	exitFailure     = 1   // the work failed: a product refused or could not be reached, the state file is unusable
+	exitUsage       = 2   // the command line or the configuration file is wrong; nothing was done
+	exitPartial     = 3   // some of the work failed, e.g. one plugin of two did not validate
+	exitInterrupted = 130 // stopped by SIGINT (Ctrl-C), as shells report 128+2
+)
+
+// errInterrupted is the cause of the context of a run stopped by SIGINT.
+var errInterrupted = errors.New("interrupted")
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-ctx.Done()
-		stop() // a second Ctrl-C kills at once
+		sig := <-sigs
+		signal.Stop(sigs) // a second Ctrl-C kills at once
+		if sig == os.Interrupt {
+			cancel(errInterrupted)
+		} else {
+			cancel(fmt.Errorf("terminated (%v)", sig))
+		}
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
-	stop()
+	signal.Stop(sigs)
 	os.Exit(code)
 }
 
@@ -58,213 +65,56 @@ type app struct {
 	env            func(string) (string, bool)
 	reg            *cte.Registry
 	now            func() time.Time
-	// progress is true when stderr is a terminal: long work shows a progress line
-	// instead of log lines.
-	progress bool
+	// term owns stderr (and stdout when it is the same screen) when stderr is a
+	// terminal: long work shows a status line, and log lines go above it. nil
+	// otherwise.
+	term *terminal
 
 	configPath  string
 	json        bool
 	logLevel    string
 	logLevelSet bool // --log-level was given
+	showVersion bool // --version
 
-	cfg       *Config                             // loaded once per invocation
+	cfg       *config                             // loaded once per invocation
 	f         cmdFlags                            // the command's own flags
 	secrets   *secretSet                          // configured secrets, scrubbed from stdout and stderr
 	openStore func(string) (sharing.Store, error) // opens the state file
 }
 
-// command is one subcommand.
-type command struct {
-	name    string
-	args    string // argument synopsis
-	summary string
-	run     func(a *app, ctx context.Context, args []string) int
-	flags   func(a *app, fs *flag.FlagSet) // adds the command's own flags
-}
-
-func commands() []*command {
-	return []*command{
-		{name: "validate", args: "[NAME]", summary: "check each plugin's configuration and credentials against its product", run: (*app).cmdValidate},
-		{name: "targets", args: "NAME", summary: "list where plugin NAME can share to", run: (*app).cmdTargets},
-		{name: "sync", args: "[--source NAME]", summary: "pull every source (or one) and share, once, now", run: (*app).cmdSync, flags: (*app).syncFlags},
-		{name: "run", summary: "sync each source on its interval until interrupted (SIGINT/SIGTERM stop it cleanly)", run: (*app).cmdRun},
-		{name: "sharing", summary: "show the sharing table: rule, source, destination, target, last run, counts", run: (*app).cmdSharing},
-		{name: "replay", args: "SHARING", summary: "send everything SHARING selects again now (a product lost what it was given)", run: (*app).cmdReplay},
-		{name: "test", args: "SHARING [--days N] [--value V]", summary: "dry-run one sharing configuration: what would be shared and why", run: (*app).cmdTest, flags: (*app).testFlags},
-		{name: "iocs", args: "[--filter QUERY] [--limit N] [--stix]", summary: "list stored indicators, filtered with the rule query language", run: (*app).cmdIOCs, flags: (*app).iocsFlags},
-		{name: "explain", args: "VALUE", summary: "show everything known about one indicator value", run: (*app).cmdExplain},
-		{name: "logs", args: "[--level L] [--since D] [--limit N]", summary: "show the audit log", run: (*app).cmdLogs, flags: (*app).logsFlags},
-		{name: "demo", args: "[--keep]", summary: "run the whole exchange against built-in fake Mimecast and Netskope services", run: (*app).cmdDemo, flags: (*app).demoFlags},
-		{name: "version", summary: "print the version", run: (*app).cmdVersion},
-	}
-}
-
-const helpText = `cte shares threat indicators between Mimecast and Netskope.
-
-Usage:
-  cte [--config FILE] [--json] COMMAND [flags] [arguments]
-
-Commands:
-%s
-Flags accepted by every command:
-  --config FILE   configuration file (default cte.yaml)
-  --json          write JSON for machines instead of tables for people
-  --log-level L   debug, info, warn or error for log lines on stderr (default info)
-
-Exit codes:
-  0  everything worked
-  1  the work failed: a product refused or could not be reached, or the state
-     file could not be used
-  2  the command line or the configuration file is wrong; nothing was done
-  3  part of the work failed: some plugins did not validate, or some sources
-     did not sync. Values a product refuses are recorded and shown (cte
-     sharing, cte explain); they do not change the exit code.
-
-Try it without any account:  cte demo
-Run "cte COMMAND --help" for the flags of one command.
-`
-
-func (a *app) usage() string {
-	var b strings.Builder
-	for _, c := range commands() {
-		syn := c.name
-		if c.args != "" {
-			syn += " " + c.args
-		}
-		fmt.Fprintf(&b, "  %-44s %s\n", syn, c.summary)
-	}
-	return fmt.Sprintf(helpText, b.String())
-}
-
+// run is one invocation of cte with its arguments, output streams and
+// environment; it returns the exit code. A context cancelled with the cause
+// errInterrupted (SIGINT) makes it exitInterrupted.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) (string, bool)) int {
+	return newApp(stdout, stderr, env, isTerminal(stderr)).exec(ctx, args)
+}
+
+// exec runs the command line args and returns the exit code: exitInterrupted
+// when ctx was cancelled by SIGINT, whatever the command returned.
+func (a *app) exec(ctx context.Context, args []string) int {
+	code := a.main(ctx, args)
+	if errors.Is(context.Cause(ctx), errInterrupted) {
+		return exitInterrupted
+	}
+	return code
+}
+
+// newApp returns an app writing to stdout and stderr; onTerminal says that
+// stderr is a terminal.
+func newApp(stdout, stderr io.Writer, env func(string) (string, bool), onTerminal bool) *app {
 	secrets := &secretSet{}
 	var mu sync.Mutex
-	a := &app{
-		stdout: scrubWriter{w: stdout, secrets: secrets, mu: &mu}, stderr: scrubWriter{w: stderr, secrets: secrets, mu: &mu},
-		env: env, reg: newRegistry(), now: time.Now, progress: isTerminal(stderr),
-		secrets: secrets, openStore: openStateFile,
-	}
-	return a.main(ctx, args)
-}
-
-func (a *app) globalFlags(fs *flag.FlagSet) {
-	fs.StringVar(&a.configPath, "config", defaultConfigFile, "configuration `file`")
-	fs.BoolVar(&a.json, "json", false, "write JSON instead of tables")
-	fs.StringVar(&a.logLevel, "log-level", "info", "log `level` on stderr: debug, info, warn, error")
-}
-
-func (a *app) main(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("cte", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	a.globalFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(a.stdout, a.usage())
-			return exitOK
+	a := &app{env: env, reg: newRegistry(), now: time.Now, secrets: secrets, openStore: openStateFile}
+	if onTerminal {
+		a.term = newTerminal(stderr)
+		if isTerminal(stdout) {
+			stdout = a.term.writer(stdout)
 		}
-		fmt.Fprintf(a.stderr, "cte: %v\n\n%s", err, a.usage())
-		return exitUsage
+		stderr = a.term
 	}
-	if fs.NArg() == 0 {
-		fmt.Fprintf(a.stderr, "cte: no command given\n\n%s", a.usage())
-		return exitUsage
-	}
-	name := fs.Arg(0)
-	if name == "help" {
-		if fs.NArg() > 1 {
-			return a.main(ctx, []string{fs.Arg(1), "--help"})
-		}
-		fmt.Fprint(a.stdout, a.usage())
-		return exitOK
-	}
-	var cmd *command
-	var names []string
-	for _, c := range commands() {
-		names = append(names, c.name)
-		if c.name == name {
-			cmd = c
-		}
-	}
-	if cmd == nil {
-		fmt.Fprintf(a.stderr, "cte: unknown command %q%s; commands: %s\n", name, suggest(name, names), strings.Join(names, ", "))
-		return exitUsage
-	}
-	// Values given before the command stay the defaults after it.
-	given := map[string]string{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
-	cfs := flag.NewFlagSet("cte "+cmd.name, flag.ContinueOnError)
-	cfs.SetOutput(io.Discard)
-	a.globalFlags(cfs)
-	for k, v := range given {
-		_ = cfs.Set(k, v)
-	}
-	if cmd.flags != nil {
-		cmd.flags(a, cfs)
-	}
-	rest, err := parseInterspersed(cfs, fs.Args()[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			a.commandHelp(cmd, cfs)
-			return exitOK
-		}
-		fmt.Fprintf(a.stderr, "cte %s: %v\nRun \"cte %s --help\" for its flags.\n", cmd.name, err, cmd.name)
-		return exitUsage
-	}
-	cfs.Visit(func(f *flag.Flag) { a.logLevelSet = a.logLevelSet || f.Name == "log-level" })
-	if _, ok := parseLevel(a.logLevel); !ok {
-		fmt.Fprintf(a.stderr, "cte: --log-level %q: write debug, info, warn or error\n", a.logLevel)
-		return exitUsage
-	}
-	return cmd.run(a, ctx, rest)
-}
-
-// parseInterspersed parses flags that may come before or after the positional
-// arguments, as in "cte test NAME --days 7".
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var rest []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return rest, nil
-		}
-		if args[0] == "--" {
-			return append(rest, args[1:]...), nil
-		}
-		rest = append(rest, args[0])
-		args = args[1:]
-	}
-}
-
-func (a *app) commandHelp(cmd *command, fs *flag.FlagSet) {
-	syn := "cte " + cmd.name
-	if cmd.args != "" {
-		syn += " " + cmd.args
-	}
-	fmt.Fprintf(a.stdout, "Usage: %s\n\n%s.\n\nFlags:\n", syn, upperFirst(cmd.summary))
-	fs.SetOutput(a.stdout)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-	fmt.Fprint(a.stdout, "\nExit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 partial failure.\n")
-}
-
-func upperFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	a.stdout = scrubWriter{w: stdout, secrets: secrets, mu: &mu}
+	a.stderr = scrubWriter{w: stderr, secrets: secrets, mu: &mu}
+	return a
 }
 
 // usageErr prints a usage problem of a command and returns exitUsage.
@@ -277,7 +127,7 @@ func (a *app) usageErr(cmd, format string, args ...any) int {
 // configuration problem, exitFailure otherwise.
 func (a *app) fail(err error) int {
 	if errors.Is(err, cte.ErrInvalidConfig) {
-		var ce ConfigErrors
+		var ce configErrors
 		if errors.As(err, &ce) {
 			fmt.Fprintln(a.stderr, err)
 			return exitUsage
@@ -289,24 +139,14 @@ func (a *app) fail(err error) int {
 	return exitFailure
 }
 
-// writeJSON writes v as indented JSON on stdout.
+// writeJSON writes v as indented JSON on stdout, in the one key style of
+// jsonValue.
 func (a *app) writeJSON(v any) int {
 	enc := json.NewEncoder(a.stdout)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
+	if err := enc.Encode(jsonValue(v)); err != nil {
 		fmt.Fprintf(a.stderr, "cte: write JSON: %v\n", err)
 		return exitFailure
 	}
-	return exitOK
-}
-
-func (a *app) cmdVersion(_ context.Context, args []string) int {
-	if len(args) > 0 {
-		return a.usageErr("version", "takes no arguments")
-	}
-	if a.json {
-		return a.writeJSON(map[string]string{"version": buildVersion()})
-	}
-	fmt.Fprintf(a.stdout, "cte %s\n", buildVersion())
 	return exitOK
 }

@@ -3,12 +3,16 @@ package httpx
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,15 +82,15 @@ func TestRetryHonoursServerWaits(t *testing.T) {
 		want time.Duration
 	}{
 		{"Retry-After seconds", []string{"Retry-After", "7"}, 7 * time.Second},
-		{"X-RateLimit-Reset milliseconds (Mimecast)", []string{"X-RateLimit-Reset", "1500"}, 1500 * time.Millisecond},
-		{"RateLimit-Reset seconds (Netskope)", []string{"RateLimit-Reset", "3"}, 3 * time.Second},
+		{"a product header read by Options.ServerWait", []string{"X-Product-Reset", "1500"}, 1500 * time.Millisecond},
+		{"RateLimit-Reset seconds (IETF draft)", []string{"RateLimit-Reset", "3"}, 3 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				s := &script{answers: []func(*http.Request) (*http.Response, error){status(429, tc.hdr...), status(200)}}
-				c := New(Options{Transport: s})
+				c := New(Options{Transport: s, ServerWait: productWait})
 				resp, err := post(t, t.Context(), c, "payload")
 				require.NoError(t, err)
 				defer resp.Body.Close()
@@ -123,10 +127,13 @@ func TestLongServerWaitFailsFast(t *testing.T) {
 		}
 		require.Error(t, err)
 		assert.ErrorIs(t, err, cte.ErrRateLimited)
-		var rl *RateLimitError
+		var rl *cte.RateLimitError
 		require.ErrorAs(t, err, &rl)
 		assert.Equal(t, time.Hour, rl.Wait)
-		assert.Equal(t, 429, rl.Status)
+		assert.Equal(t, "HTTP 429", rl.Reason)
+		wait, ok := cte.RetryAfter(err)
+		assert.True(t, ok)
+		assert.Equal(t, time.Hour, wait, "the contract carries the wait")
 		assert.Equal(t, 1, s.attempts())
 		assert.Zero(t, time.Since(start), "no waiting before failing")
 		assert.Contains(t, err.Error(), "wait 1h0m0s")
@@ -212,16 +219,17 @@ func TestCancelDuringBackoffStopsWaiting(t *testing.T) {
 
 func TestBackoffIsBoundedAndGrows(t *testing.T) {
 	t.Parallel()
+	c := New(Options{})
 	for attempt := range 40 {
-		d := Backoff(time.Second, 30*time.Second, attempt, nil)
+		d := c.backoff(time.Second, 30*time.Second, attempt, nil)
 		assert.GreaterOrEqual(t, d, time.Second)
 		assert.LessOrEqual(t, d, 30*time.Second)
 	}
 	for range 50 {
-		assert.LessOrEqual(t, Backoff(time.Second, time.Minute, 1, nil), 2*time.Second)
+		assert.LessOrEqual(t, c.backoff(time.Second, time.Minute, 1, nil), 2*time.Second)
 	}
 	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"9"}}}
-	assert.Equal(t, 9*time.Second, Backoff(time.Second, 2*time.Second, 0, resp), "a server wait beats the backoff cap")
+	assert.Equal(t, 9*time.Second, c.backoff(time.Second, 2*time.Second, 0, resp), "a server wait beats the backoff cap")
 }
 
 func TestServerWaitIgnoresGarbage(t *testing.T) {
@@ -230,12 +238,12 @@ func TestServerWaitIgnoresGarbage(t *testing.T) {
 		{},
 		{"Retry-After": {"soon"}},
 		{"Retry-After": {"-3"}},
-		{"X-Ratelimit-Reset": {"x"}},
+		{"X-Product-Reset": {"x"}},
 	} {
-		_, ok := ServerWait(&http.Response{StatusCode: 429, Header: h}, time.Now())
+		_, ok := New(Options{ServerWait: productWait}).ServerWait(&http.Response{StatusCode: 429, Header: h})
 		assert.False(t, ok, "%v", h)
 	}
-	_, ok := ServerWait(&http.Response{StatusCode: 200, Header: http.Header{"Ratelimit-Reset": {"5"}}}, time.Now())
+	_, ok := New(Options{}).ServerWait(&http.Response{StatusCode: 200, Header: http.Header{"Ratelimit-Reset": {"5"}}})
 	assert.False(t, ok, "RateLimit-Reset on a success is pacing, not a retry wait")
 }
 
@@ -306,13 +314,6 @@ func TestRedaction(t *testing.T) {
 		assert.NotContains(t, got, secret)
 	}
 	assert.Contains(t, got, "name=list")
-	h := http.Header{"Authorization": {"MC a:b"}, "Netskope-Api-Token": {"tok"}, "X-Mc-App-Id": {"app"}, "Content-Type": {"x"}}
-	r := RedactHeader(h)
-	assert.Equal(t, "redacted", r.Get("Authorization"))
-	assert.Equal(t, "redacted", r.Get("Netskope-Api-Token"))
-	assert.Equal(t, "app", r.Get("X-Mc-App-Id"))
-	assert.Equal(t, "MC a:b", h.Get("Authorization"), "the original header is not modified")
-	assert.Equal(t, "POST https://t.example.com/?token=redacted (status: 500)", RedactText("POST https://t.example.com/?token=abc (status: 500)"))
 }
 
 func TestRetryLogsCarryNoSecrets(t *testing.T) {
@@ -324,7 +325,11 @@ func TestRetryLogsCarryNoSecrets(t *testing.T) {
 		resp, err := post(t, t.Context(), New(Options{Transport: s, Logger: log}), "")
 		require.NoError(t, err)
 		resp.Body.Close()
-		assert.Contains(t, buf.String(), "retrying request")
+		assert.Contains(t, buf.String(), "http: retrying")
+		assert.Equal(t, 1, strings.Count(buf.String(), "level=WARN"), "the first retry at Warn, later ones at Debug")
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			assert.Equal(t, 1, strings.Count(line, "api.example.com"), "the URL once per line: %s", line)
+		}
 		assert.NotContains(t, buf.String(), "SECRET")
 	})
 }
@@ -399,3 +404,121 @@ func TestRedirectToAnotherHostIsRefusedBeforeSending(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 1, same, "redirects within the host are followed")
 }
+
+// A reader past its limit fails naming the limit, after handing on exactly the
+// bytes up to it; the bytes beyond are never read into memory.
+func TestLimitBodyNamesTheLimit(t *testing.T) {
+	t.Parallel()
+	r := LimitBody(strings.NewReader(strings.Repeat("x", 10<<20)), 1<<20)
+	n, err := io.Copy(io.Discard, r)
+	require.ErrorIs(t, err, ErrBodyTooLarge)
+	assert.Equal(t, int64(1<<20), n)
+	assert.ErrorContains(t, err, "more than 1048576 bytes (1 MiB)")
+	_, err = r.Read(make([]byte, 10))
+	assert.ErrorIs(t, err, ErrBodyTooLarge, "and keeps failing")
+}
+
+// productWait reads a product's own reset header, in milliseconds.
+func productWait(resp *http.Response) (time.Duration, bool) {
+	n, err := strconv.ParseInt(resp.Header.Get("X-Product-Reset"), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return time.Duration(n) * time.Millisecond, true
+}
+
+// Issue 12 items 10 and 13: what cannot heal is not retried (a name that does not
+// resolve, a certificate that does not verify); an attempt without an answer
+// times out and is retried once; retrying stops at MaxRetryTime; giving up is one
+// Error line.
+func TestRetryJudgesFailures(t *testing.T) {
+	t.Parallel()
+	dnsErr := func(*http.Request) (*http.Response, error) {
+		return nil, &net.DNSError{Err: "no such host", Name: "nope.example", IsNotFound: true}
+	}
+	tlsErr := func(*http.Request) (*http.Response, error) {
+		return nil, &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}
+	}
+	for name, answer := range map[string]func(*http.Request) (*http.Response, error){"dns": dnsErr, "tls": tlsErr} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := &script{answers: []func(*http.Request) (*http.Response, error){answer}}
+			_, err := post(t, t.Context(), New(Options{Transport: s}), "")
+			require.Error(t, err)
+			assert.Equal(t, 1, s.attempts(), "not retried")
+		})
+	}
+	t.Run("a slow answer times out and is retried once", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			var buf syncBuf
+			slow := func(r *http.Request) (*http.Response, error) {
+				select {
+				case <-r.Context().Done():
+					return nil, r.Context().Err()
+				case <-time.After(65 * time.Second):
+					return status(200)(r)
+				}
+			}
+			s := &script{answers: []func(*http.Request) (*http.Response, error){slow}}
+			log := slog.New(slog.NewTextHandler(&buf, nil))
+			start := time.Now()
+			_, err := post(t, t.Context(), New(Options{Transport: s, Logger: log, AttemptTimeout: 20 * time.Second, WaitMin: time.Second, WaitMax: time.Second}), "")
+			require.ErrorIs(t, err, errAttemptTimeout)
+			assert.ErrorContains(t, err, "nothing for 20s from api.example.com")
+			assert.Equal(t, 2, s.attempts())
+			assert.Equal(t, 41*time.Second, time.Since(start))
+			assert.Equal(t, 1, strings.Count(buf.String(), "level=ERROR"), "%s", buf.String())
+			assert.Contains(t, buf.String(), "giving up")
+		})
+	})
+	t.Run("no retry starts after MaxRetryTime", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			s := &script{answers: []func(*http.Request) (*http.Response, error){status(503, "Retry-After", "40")}}
+			resp, err := post(t, t.Context(), New(Options{Transport: s, RetryMax: 10, MaxRetryTime: time.Minute}), "")
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, 503, resp.StatusCode)
+			assert.Equal(t, 3, s.attempts(), "at 0s, 40s and 80s; none after a minute")
+		})
+	})
+	t.Run("quick: connection errors are not retried", func(t *testing.T) {
+		t.Parallel()
+		s := &script{answers: []func(*http.Request) (*http.Response, error){connErr}}
+		_, err := post(t, Quick(t.Context()), New(Options{Transport: s}), "")
+		require.Error(t, err)
+		assert.Equal(t, 1, s.attempts())
+	})
+}
+
+// A body that stops arriving fails the read after AttemptTimeout.
+func TestStalledBodyTimesOut(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		s := &script{answers: []func(*http.Request) (*http.Response, error){func(r *http.Request) (*http.Response, error) {
+			go func() {
+				<-r.Context().Done()
+				pw.CloseWithError(r.Context().Err())
+			}()
+			return &http.Response{StatusCode: 200, Header: http.Header{}, Body: pr, Request: r}, nil
+		}}}
+		resp, err := post(t, t.Context(), New(Options{Transport: s, AttemptTimeout: 10 * time.Second}), "")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		start := time.Now()
+		_, err = io.ReadAll(resp.Body)
+		require.ErrorIs(t, err, errAttemptTimeout)
+		assert.Equal(t, 10*time.Second, time.Since(start))
+	})
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

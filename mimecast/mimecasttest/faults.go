@@ -1,7 +1,9 @@
 package mimecasttest
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -26,6 +28,7 @@ type fault struct {
 	message string
 	delay   time.Duration
 	gate    *Gate
+	count   int
 }
 
 // Fault kinds, as recorded in Request.Fault.
@@ -38,6 +41,7 @@ const (
 	FaultSkew         = "skew"
 	FaultDelay        = "delay"
 	FaultStall        = "stall"
+	FaultHashCount    = "hash_count"
 )
 
 // PendingFaults returns how many faulted requests are still queued.
@@ -105,6 +109,36 @@ func (s *Server) Stall(path string, n int) *Gate {
 	g := fake.NewGate(n)
 	s.faults.Add("Stall", path, n, fault{kind: FaultStall, gate: g})
 	return g
+}
+
+// MiscountBatch makes the next n create-batch requests apply their hashes as
+// usual but answer with hashCount set to count in every data item, as a
+// Mimecast answer that does not confirm what it took. count must be at least 0.
+func (s *Server) MiscountBatch(n, count int) {
+	if count < 0 {
+		panic(fmt.Sprintf("mimecasttest: MiscountBatch(%d, %d): count must be at least 0", n, count))
+	}
+	s.faults.Add("MiscountBatch", PathCreateBatch, n, fault{kind: FaultHashCount, count: count})
+}
+
+// rewriteHashCount sets hashCount in every data item of the envelope in w.
+func rewriteHashCount(w *bufWriter, count int) {
+	var env map[string]any
+	if json.Unmarshal(w.body.Bytes(), &env) != nil {
+		return
+	}
+	items, _ := env["data"].([]any)
+	for _, it := range items {
+		if m, ok := it.(map[string]any); ok {
+			m["hashCount"] = count
+		}
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return
+	}
+	w.body.Reset()
+	w.body.Write(b)
 }
 
 // Gate holds stalled requests; see Server.Stall.

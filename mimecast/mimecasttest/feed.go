@@ -64,55 +64,112 @@ const (
 	FeedRepeatToken
 )
 
+// feedRow is one row of a feed as the fake keeps it: a generated row is kept
+// as its number and time and rendered when a page is served, so a feed of
+// millions of rows costs a few bytes a row; a row added with AddFeedRows (or a
+// generated row that copies another's hashes) is kept whole.
+type feedRow struct {
+	ts  int64    // Timestamp, Unix nanoseconds
+	gen int64    // the generated row's number; -1 when x holds the row
+	x   *FeedRow // the whole row, or nil for a generated one
+}
+
+// row returns the row whole.
+func (r *feedRow) row(seed int64, feedType string) FeedRow {
+	if r.x != nil {
+		return *r.x
+	}
+	return genRow(seed, feedType, int(r.gen), time.Unix(0, r.ts).UTC())
+}
+
+// feedExts are the file extensions of generated rows.
+var feedExts = [...]string{"docm", "zip", "exe", "js", "xlsm", "pdf", "iso", "lnk"}
+
+// genSum returns the SHA-256 a generated row number i is built from.
+func genSum(seed int64, feedType string, i int) [32]byte {
+	var buf [96]byte
+	b := strconv.AppendInt(buf[:0], seed, 10)
+	b = append(append(append(b, '|'), feedType...), '|')
+	b = strconv.AppendInt(b, int64(i), 10)
+	return sha256.Sum256(b)
+}
+
+// genRow builds generated row number i (all but the copied hashes of row
+// numbers i%50 == 43, which generateFeed keeps whole).
+func genRow(seed int64, feedType string, i int, ts time.Time) FeedRow {
+	sum := genSum(seed, feedType, i)
+	m := md5.Sum(sum[:])
+	ext := feedExts[int(sum[0])%len(feedExts)]
+	num := func(b []byte, v, width int) []byte {
+		s := strconv.Itoa(v)
+		for range width - len(s) {
+			b = append(b, '0')
+		}
+		return append(b, s...)
+	}
+	var sb []byte
+	sb = num(append(sb, "sender"...), int(sum[2]), 3)
+	sb = num(append(sb, "@evil"...), int(sum[3])%20, 2)
+	sb = append(sb, ".example"...)
+	rb := num([]byte("user"), int(sum[4]), 3)
+	rb = append(rb, "@acme.example"...)
+	fb := append([]byte("file-"), feedType...)
+	fb = strconv.AppendInt(append(fb, '-'), int64(i), 10)
+	fb = append(append(fb, '.'), ext...)
+	row := FeedRow{
+		Timestamp:        ts,
+		SenderAddress:    string(sb),
+		RecipientAddress: string(rb),
+		FileName:         string(fb),
+		FileType:         ext,
+		MD5:              hex.EncodeToString(m[:]),
+		SHA256:           hex.EncodeToString(sum[:]),
+	}
+	switch i % 50 {
+	case 7:
+		row.MD5 = "null"
+	case 13:
+		row.SHA256 = ""
+	case 19:
+		row.MD5, row.SHA256 = "", "null"
+	case 23:
+		row.MD5 = row.MD5[:31]
+	case 29:
+		row.SHA256 = "zz" + row.SHA256[2:]
+	case 31:
+		row.MD5, row.SHA256 = EmptyMD5, EmptySHA256
+	case 37:
+		row.SenderAddress = ""
+	case 41:
+		row.MD5 = strings.ToUpper(row.MD5)
+	}
+	return row
+}
+
 // generateFeed appends n deterministic rows to rows, numbered from len(rows)
 // and spread over (start, end), oldest first. Oddities by row number: see
 // WithFeed.
-func generateFeed(rows []FeedRow, seed int64, feedType string, n int, start, end time.Time) []FeedRow {
+func generateFeed(rows []feedRow, seed int64, feedType string, n int, start, end time.Time) []feedRow {
 	if n <= 0 {
 		return rows
 	}
 	rows = slices.Grow(rows, n)
-	exts := [...]string{"docm", "zip", "exe", "js", "xlsm", "pdf", "iso", "lnk"}
 	step := end.Sub(start) / time.Duration(n+1)
 	first := len(rows)
 	for k := range n {
 		i := first + k
-		sum := sha256.Sum256([]byte(fmt.Sprintf("%d|%s|%d", seed, feedType, i)))
-		m := md5.Sum(sum[:])
-		ext := exts[int(sum[0])%len(exts)]
-		row := FeedRow{
-			// Millisecond jitter below one step keeps the rows in order.
-			Timestamp:        start.Add(step*time.Duration(k+1) + time.Duration(int64(sum[1])*int64(step)/512)).Truncate(time.Millisecond),
-			SenderAddress:    fmt.Sprintf("sender%03d@evil%02d.example", int(sum[2]), int(sum[3])%20),
-			RecipientAddress: fmt.Sprintf("user%03d@acme.example", int(sum[4])),
-			FileName:         fmt.Sprintf("file-%s-%d.%s", feedType, i, ext),
-			FileType:         ext,
-			MD5:              hex.EncodeToString(m[:]),
-			SHA256:           hex.EncodeToString(sum[:]),
+		sum := genSum(seed, feedType, i)
+		// Millisecond jitter below one step keeps the rows in order.
+		ts := start.Add(step*time.Duration(k+1) + time.Duration(int64(sum[1])*int64(step)/512)).Truncate(time.Millisecond)
+		r := feedRow{ts: ts.UnixNano(), gen: int64(i)}
+		if i%50 == 43 && i > 0 {
+			// The same hashes as the row before.
+			row := genRow(seed, feedType, i, ts)
+			prev := rows[i-1].row(seed, feedType)
+			row.MD5, row.SHA256 = prev.MD5, prev.SHA256
+			r = feedRow{ts: r.ts, gen: -1, x: &row}
 		}
-		switch i % 50 {
-		case 7:
-			row.MD5 = "null"
-		case 13:
-			row.SHA256 = ""
-		case 19:
-			row.MD5, row.SHA256 = "", "null"
-		case 23:
-			row.MD5 = row.MD5[:31]
-		case 29:
-			row.SHA256 = "zz" + row.SHA256[2:]
-		case 31:
-			row.MD5, row.SHA256 = EmptyMD5, EmptySHA256
-		case 37:
-			row.SenderAddress = ""
-		case 41:
-			row.MD5 = strings.ToUpper(row.MD5)
-		case 43:
-			if i > 0 {
-				row.MD5, row.SHA256 = rows[i-1].MD5, rows[i-1].SHA256
-			}
-		}
-		rows = append(rows, row)
+		rows = append(rows, r)
 	}
 	return rows
 }
@@ -126,8 +183,8 @@ func (s *Server) GrowFeed(feedType string, n int) {
 	now := s.clock().UTC()
 	start := now.Add(-s.cfg.window)
 	rows := s.feeds[feedType]
-	if len(rows) > 0 && rows[len(rows)-1].Timestamp.After(start) {
-		start = rows[len(rows)-1].Timestamp
+	if n := len(rows); n > 0 && rows[n-1].ts > start.UnixNano() {
+		start = time.Unix(0, rows[n-1].ts).UTC()
 	}
 	s.feeds[feedType] = generateFeed(rows, s.cfg.seed, feedType, n, start, now)
 }
@@ -136,7 +193,12 @@ func (s *Server) GrowFeed(feedType string, n int) {
 func (s *Server) Feed(feedType string) []FeedRow {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]FeedRow(nil), s.feeds[feedType]...)
+	rows := s.feeds[feedType]
+	out := make([]FeedRow, len(rows))
+	for i := range rows {
+		out[i] = rows[i].row(s.cfg.seed, feedType)
+	}
+	return out
 }
 
 // AddFeedRows adds rows to feedType (creating it), keeping the feed sorted by
@@ -144,8 +206,11 @@ func (s *Server) Feed(feedType string) []FeedRow {
 func (s *Server) AddFeedRows(feedType string, rows ...FeedRow) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f := append(s.feeds[feedType], rows...)
-	sort.SliceStable(f, func(i, j int) bool { return f[i].Timestamp.Before(f[j].Timestamp) })
+	f := s.feeds[feedType]
+	for _, r := range rows {
+		f = append(f, feedRow{ts: r.Timestamp.UnixNano(), gen: -1, x: &r})
+	}
+	sort.SliceStable(f, func(i, j int) bool { return f[i].ts < f[j].ts })
 	s.feeds[feedType] = f
 }
 
@@ -276,12 +341,15 @@ func (s *Server) handleGetFeed(w *bufWriter, req *apiRequest, _ *http.Request) {
 	}
 
 	rows := s.feeds[cur.feedType]
-	lo := sort.Search(len(rows), func(i int) bool { return !rows[i].Timestamp.Before(cur.start) })
-	hi := sort.Search(len(rows), func(i int) bool { return !rows[i].Timestamp.Before(cur.end) })
+	lo := sort.Search(len(rows), func(i int) bool { return rows[i].ts >= cur.start.UnixNano() })
+	hi := sort.Search(len(rows), func(i int) bool { return rows[i].ts >= cur.end.UnixNano() })
 	rows = rows[lo:hi]
 	from := min(cur.offset, len(rows))
 	to := min(from+s.feedPageSize, len(rows))
-	page := rows[from:to]
+	page := make([]FeedRow, to-from)
+	for i := range page {
+		page[i] = rows[from+i].row(s.cfg.seed, cur.feedType)
+	}
 	s.writeFeedHeaders(w, cur, now)
 	switch {
 	case mode == FeedRepeatToken && fr.Token != "":

@@ -29,7 +29,7 @@ const (
 	PathDeleteManagedURL  = "/api/ttp/url/delete-managed-url"
 )
 
-// Limits the fake enforces (spec sections 5 and 9).
+// Limits the fake enforces, those of the Mimecast API.
 const (
 	MaxHashesPerBatch    = 1000    // hashList entries per create-batch request
 	MaxProviderLen       = 10      // characters of hashList[].provider
@@ -93,8 +93,8 @@ type Credentials struct {
 }
 
 // DefaultCredentials returns the credentials a fake accepts unless
-// WithCredentials says otherwise. The API 1.0 keys are those of the worked
-// vectors in spec section 2.2.
+// WithCredentials says otherwise. The API 1.0 keys are made up; they are those
+// of the worked signature vectors the tests check.
 func DefaultCredentials() Credentials {
 	return Credentials{
 		AppID:        "11111111-2222-3333-4444-555555555555",
@@ -207,8 +207,9 @@ func WithPackages(pkgs ...string) Option {
 func WithoutBYO() Option { return func(cfg *config) { cfg.noBYO = true } }
 
 // WithReplayCheck turns the refusal of a reused x-mc-req-id on or off (default
-// on). A real server is believed to accept reuse inside the skew window (spec
-// 2.3.6); the default is strict so a client that reuses signed headers fails.
+// on). A real server is believed to accept reuse inside the skew window (the
+// reference plugin signs once per pagination and works); the default is strict
+// so a client that reuses signed headers fails.
 func WithReplayCheck(on bool) Option { return func(cfg *config) { cfg.replayCheck = on } }
 
 // WithAuthMode restricts the API endpoints to the given modes (default: both
@@ -253,7 +254,7 @@ type Server struct {
 	tokens         map[string]time.Time // bearer → expiry
 	seenReqIDs     map[string]time.Time // x-mc-req-id → x-mc-date
 	bindingExpired bool
-	feeds          map[string][]FeedRow
+	feeds          map[string][]feedRow
 	feedModes      map[string]FeedMode
 	feedCursors    map[string]feedCursor
 	feedPageSize   int
@@ -317,7 +318,7 @@ func New(opts ...Option) *Server {
 		rng:          rand.New(rand.NewPCG(uint64(cfg.seed), 0x6d696d6563617374)),
 		tokens:       map[string]time.Time{},
 		seenReqIDs:   map[string]time.Time{},
-		feeds:        map[string][]FeedRow{},
+		feeds:        map[string][]feedRow{},
 		feedModes:    map[string]FeedMode{},
 		feedCursors:  map[string]feedCursor{},
 		feedPageSize: cfg.feedPageSize,
@@ -545,9 +546,12 @@ func (s *Server) serve(w *bufWriter, r *http.Request, body []byte, entry *Reques
 			return false
 		}
 	}
+	miscount := -1
 	if f, ok := s.faults.Take(r.URL.Path); ok {
 		entry.Fault = f.kind
-		if done, rst := s.applyFault(w, r, f); done {
+		if f.kind == FaultHashCount {
+			miscount = f.count
+		} else if done, rst := s.applyFault(w, r, f); done {
 			return rst
 		}
 	}
@@ -565,6 +569,9 @@ func (s *Server) serve(w *bufWriter, r *http.Request, body []byte, entry *Reques
 		return false
 	}
 	h(s, w, req, r)
+	if miscount >= 0 {
+		rewriteHashCount(w, miscount)
+	}
 	return false
 }
 

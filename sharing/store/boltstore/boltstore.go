@@ -35,8 +35,11 @@ var (
 	bAudit       = []byte("audit") // keys: big-endian sequence numbers
 	bRuns        = []byte("runs")
 	bStaged      = []byte("staged") // record versions not yet folded into records
+	bMarks       = []byte("marks")  // values taken out of sharing by an operator, JSON by value
 
-	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns, bStaged}
+	bVersions = []byte("versions") // source → big-endian change number (sharing.Tx.Version)
+
+	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns, bStaged, bMarks, bVersions}
 
 	kFormat = []byte("format")
 	kSchema = []byte("schema")

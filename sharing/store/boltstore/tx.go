@@ -339,6 +339,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	// Before this Merge staged anything, a value can be pending only when it
 	// is the one just merged: the pending map need not be searched.
 	prior, prev := len(t.pending) > 0, ""
+	changed := false
 	for _, i := range t.order {
 		x := &in[i]
 		t.noPending = !prior && x.Value != prev
@@ -359,6 +360,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 				return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
 			}
 			st.New++
+			changed = true
 			continue
 		}
 		r := &t.mrec
@@ -370,21 +372,29 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		})
 		if found {
 			e := &r.Entries[pos]
+			old := *e
 			e.Indicator = ioc.Merge(e.Indicator, *x)
 			e.Source = source
 			e.Inactive, e.InactiveAt, e.StoredAt = false, time.Time{}, now
 			normTimes(e)
 			st.Updated++
+			changed = changed || storeutil.SeenChange(&old, e)
 		} else {
 			e := sharing.Entry{Indicator: *x, StoredAt: now}
 			e.Source = source
 			normTimes(&e)
 			r.Entries = slices.Insert(r.Entries, pos, e)
 			st.Added++
+			changed = true
 		}
 		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
 		if err := t.putRecord(x.Value, t.enc); err != nil {
 			return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
+		}
+	}
+	if changed {
+		if err := t.bump(source); err != nil {
+			return st, err
 		}
 	}
 	if !t.direct && t.staged() >= t.s.foldAt {
@@ -541,6 +551,7 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 	}
 	at = storeutil.Time(at)
 	r := &t.mrec
+	changed := false
 	for _, value := range values {
 		v, err := t.getRecord(value)
 		if err != nil {
@@ -561,8 +572,42 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 		if err := t.putRecord(value, t.enc); err != nil {
 			return fmt.Errorf("boltstore: set %q inactive: %w", value, err)
 		}
+		changed = true
+	}
+	if changed {
+		return t.bump(source)
 	}
 	return nil
+}
+
+// bump increases the version of source (see sharing.Tx.Version).
+func (t *tx) bump(source string) error {
+	b := t.bucket(bVersions)
+	n := uint64(0)
+	if v := b.Get([]byte(source)); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], n+1)
+	if err := t.put(b, []byte(source), buf[:]); err != nil {
+		return fmt.Errorf("boltstore: version of %q: %w", source, err)
+	}
+	return nil
+}
+
+// Version implements sharing.Tx.
+func (t *tx) Version(source string) (uint64, error) {
+	if err := t.readable(); err != nil {
+		return 0, err
+	}
+	v := t.bucket(bVersions).Get([]byte(source))
+	switch len(v) {
+	case 0:
+		return 0, nil
+	case 8:
+		return binary.BigEndian.Uint64(v), nil
+	}
+	return 0, fmt.Errorf("boltstore: version of %q: %w: %d bytes", source, errCorrupt, len(v))
 }
 
 // Checkpoint implements sharing.Tx.
@@ -654,8 +699,19 @@ func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
 	if err != nil {
 		return fmt.Errorf("boltstore: put ledger of %q: %w", config, err)
 	}
-	for i := range entries {
+	// In key order: bolt inserts into a node's sorted slice, and random
+	// order shifts it for every put (quadratic in the entries of a node).
+	// The last entry of a value wins, as if put one by one.
+	order := make([]int32, len(entries))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmpString(entries[a].Value, entries[b].Value) })
+	for k, i := range order {
 		e := &entries[i]
+		if k+1 < len(order) && entries[order[k+1]].Value == e.Value {
+			continue
+		}
 		t.enc = appendLedger(t.enc[:0], e)
 		if err := t.put(b, []byte(e.Value), t.enc); err != nil {
 			return fmt.Errorf("boltstore: put ledger %q of %q: %w", e.Value, config, err)
@@ -823,7 +879,7 @@ func (t *tx) RunState(name string) (sharing.RunState, bool, error) {
 	if err != nil {
 		return sharing.RunState{}, false, err
 	}
-	r.LastRun, r.LastOK = storeutil.Time(r.LastRun), storeutil.Time(r.LastOK)
+	r.LastRun, r.LastOK, r.Until = storeutil.Time(r.LastRun), storeutil.Time(r.LastOK), storeutil.Time(r.Until)
 	return r, ok, nil
 }
 
@@ -835,6 +891,6 @@ func (t *tx) PutRunState(r sharing.RunState) error {
 	if err := storeutil.CheckSource("run state", r.Name); err != nil {
 		return fmt.Errorf("boltstore: put run state: %w", err)
 	}
-	r.LastRun, r.LastOK = storeutil.Time(r.LastRun), storeutil.Time(r.LastOK)
+	r.LastRun, r.LastOK, r.Until = storeutil.Time(r.LastRun), storeutil.Time(r.LastOK), storeutil.Time(r.Until)
 	return t.putJSON(bRuns, []byte(r.Name), r)
 }

@@ -47,6 +47,8 @@ type Store struct {
 	audit       []sharing.AuditEntry
 	seq         uint64
 	runs        map[string]sharing.RunState
+	versions    map[string]uint64 // by source, see sharing.Tx.Version
+	marks       map[string]sharing.Mark
 }
 
 // New returns an empty store.
@@ -56,12 +58,14 @@ func New() *Store {
 		idx:         sorted[rec]{key: func(r *rec) string { return r.value }},
 		srcNames:    []string{""},
 		srcIDs:      make(map[string]uint32),
+		versions:    make(map[string]uint64),
 		tagSets:     [][]string{nil},
 		tagIDs:      make(map[string]uint32),
 		checkpoints: make(map[string]cte.Checkpoint),
 		ledgers:     make(map[string]*ledger),
 		applied:     make(map[string]sharing.AppliedSet),
 		runs:        make(map[string]sharing.RunState),
+		marks:       make(map[string]sharing.Mark),
 	}
 }
 
@@ -184,7 +188,7 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.recs, s.idx.all, s.idx.pending, s.strArena = table{}, nil, nil, nil
 	s.srcIDs, s.srcNames, s.tagIDs, s.tagSets = nil, nil, nil, nil
-	s.checkpoints, s.ledgers, s.applied, s.audit, s.runs = nil, nil, nil, nil, nil
+	s.checkpoints, s.ledgers, s.applied, s.audit, s.runs, s.marks = nil, nil, nil, nil, nil, nil
 	return nil
 }
 

@@ -112,6 +112,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	src := s.sourceID(source)
 	now = utc(now)
 	firstNew := len(t.created)
+	changed := false
 	s.recs.reserve(len(in))
 	for i := range in {
 		x := &in[i]
@@ -122,6 +123,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			r.first = t.pack(x, src, now, "")
 			t.created = append(t.created, r)
 			st.New++
+			changed = true
 			continue
 		}
 		t.touch(r)
@@ -129,15 +131,55 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		if found {
 			e := r.at(pos)
 			m := ioc.Merge(s.indicator(e), *x)
+			old := *e
 			*e = t.pack(&m, src, now, e.comments)
+			changed = changed || seenChange(&old, e)
 			st.Updated++
 			continue
 		}
 		r.insert(pos, t.pack(x, src, now, ""))
 		st.Added++
+		changed = true
 	}
 	s.idx.add(t.created[firstNew:]...)
+	if changed {
+		t.bump(source)
+	}
 	return st, nil
+}
+
+// seenChange reports whether a merge changed what a selection sees of an
+// entry: anything but StoredAt, or StoredAt too when the entry has no
+// LastSeen.
+func seenChange(old, cur *entry) bool {
+	if old.sec[tLast] == storeutil.ZeroSec && old.nsec[tLast] == 0 && old.sec[tStored] != cur.sec[tStored] {
+		return true
+	}
+	a, b := *old, *cur
+	a.sec[tStored], a.nsec[tStored], b.sec[tStored], b.nsec[tStored] = 0, 0, 0, 0
+	return a != b
+}
+
+// bump increases the version of source (see sharing.Tx.Version).
+func (t *tx) bump(source string) {
+	s := t.s
+	old, had := s.versions[source]
+	t.undo = append(t.undo, func() {
+		if had {
+			s.versions[source] = old
+		} else {
+			delete(s.versions, source)
+		}
+	})
+	s.versions[strings.Clone(source)] = old + 1
+}
+
+// Version implements sharing.Tx.
+func (t *tx) Version(source string) (uint64, error) {
+	if err := t.readable(); err != nil {
+		return 0, err
+	}
+	return t.s.versions[source], nil
 }
 
 // find returns the position of source's entry in r, or where it belongs.
@@ -244,6 +286,9 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 				return fmt.Errorf("memstore: records: %w", err)
 			}
 		}
+		if r.value == "" {
+			continue // deleted by fn during this scan
+		}
 		t.s.fill(r, &out, &tags)
 		if err := fn(&out); err != nil {
 			if errors.Is(err, sharing.ErrStop) {
@@ -266,6 +311,7 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 		return nil
 	}
 	sec, nsec := storeutil.Pack(utc(at))
+	changed := false
 	for _, v := range values {
 		r := s.recs.get(v)
 		if r == nil {
@@ -279,6 +325,10 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 		e := r.at(pos)
 		e.inactive = true
 		e.sec[tInactive], e.nsec[tInactive] = sec, nsec
+		changed = true
+	}
+	if changed {
+		t.bump(source)
 	}
 	return nil
 }
@@ -536,7 +586,7 @@ func (t *tx) PutRunState(r sharing.RunState) error {
 		}
 	})
 	r.Name = strings.Clone(r.Name)
-	r.LastRun, r.LastOK = utc(r.LastRun), utc(r.LastOK)
+	r.LastRun, r.LastOK, r.Until = utc(r.LastRun), utc(r.LastOK), utc(r.Until)
 	r.Counts = copyCounts(r.Counts)
 	s.runs[r.Name] = r
 	return nil

@@ -1,11 +1,10 @@
-// Package storeutil holds the checks and conversions every sharing.Store
-// implementation in this module applies the same way, so memstore and boltstore
-// cannot drift apart.
 package storeutil
 
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte/ioc"
@@ -93,3 +92,58 @@ func Unpack(sec int64, nsec uint32) time.Time {
 
 // ZeroSec is Pack's seconds for the zero time.
 var ZeroSec = time.Time{}.Unix()
+
+// CheckRecord reports a record PutRecord must refuse: no entries, an entry of
+// another value or type, an unnamed or repeated source, or an indicator
+// CheckIndicator refuses. It returns the entries sorted by source, a copy.
+func CheckRecord(r *sharing.Record) ([]sharing.Entry, error) {
+	if len(r.Entries) == 0 {
+		return nil, fmt.Errorf("record %q has no entries: delete it with DeleteRecord instead", Trunc(r.Value))
+	}
+	out := slices.Clone(r.Entries)
+	slices.SortFunc(out, func(a, b sharing.Entry) int { return strings.Compare(a.Source, b.Source) })
+	for i := range out {
+		e := &out[i]
+		if err := CheckSource("source", e.Source); err != nil {
+			return nil, fmt.Errorf("record %q: %w", Trunc(r.Value), err)
+		}
+		if i > 0 && out[i-1].Source == e.Source {
+			return nil, fmt.Errorf("record %q has two entries of source %q: give one per source", Trunc(r.Value), e.Source)
+		}
+		if e.Value != r.Value || e.Type != r.Type {
+			return nil, fmt.Errorf("record %q (%s): entry of %q is %s %q: an entry must have the record's type and value", Trunc(r.Value), r.Type, e.Source, e.Type, Trunc(e.Value))
+		}
+		if err := CheckIndicator(&e.Indicator); err != nil {
+			return nil, err
+		}
+		e.Tags = slices.Clone(e.Tags)
+	}
+	return out, nil
+}
+
+// CheckMark reports a mark PutMark must refuse: no value, an invalid type or
+// an unknown kind.
+func CheckMark(m *sharing.Mark) error {
+	if m.Value == "" {
+		return errors.New("mark has an empty value: name the value to mark")
+	}
+	if !m.Type.Valid() {
+		return fmt.Errorf("mark of %q has invalid type %d: give the value's type", Trunc(m.Value), uint8(m.Type))
+	}
+	if m.Kind != sharing.MarkSafe && m.Kind != sharing.MarkDeleted {
+		return fmt.Errorf("mark of %q has unknown kind %d: use sharing.MarkSafe or sharing.MarkDeleted", Trunc(m.Value), uint8(m.Kind))
+	}
+	return nil
+}
+
+// SeenChange reports whether a merge changed what a selection sees of an
+// entry (see sharing.Tx.Version): anything but StoredAt, or StoredAt too when
+// the entry has no LastSeen.
+func SeenChange(old, cur *sharing.Entry) bool {
+	a, b := &old.Indicator, &cur.Indicator
+	return a.Type != b.Type || a.Value != b.Value || a.Severity != b.Severity || a.Reputation != b.Reputation ||
+		a.Comments != b.Comments || !slices.Equal(a.Tags, b.Tags) || a.Source != b.Source ||
+		!a.FirstSeen.Equal(b.FirstSeen) || !a.LastSeen.Equal(b.LastSeen) || !a.ExpiresAt.Equal(b.ExpiresAt) ||
+		old.Inactive != cur.Inactive || !old.InactiveAt.Equal(cur.InactiveAt) ||
+		(a.LastSeen.IsZero() && !old.StoredAt.Equal(cur.StoredAt))
+}

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,6 +16,41 @@ import (
 
 	"github.com/ctexchange/cte/mimecast/mimecasttest"
 )
+
+func TestDemoKeep(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"demo", "--keep"}, pw, io.Discard, func(string) (string, bool) { return "", false })
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var config string
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "  cte --config "); ok && strings.HasSuffix(rest, " validate") {
+			config = strings.TrimSuffix(rest, " validate")
+			break
+		}
+	}
+	require.NotEmpty(t, config, "demo --keep prints the commands to try")
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	t.Cleanup(func() { _ = os.RemoveAll(filepath.Dir(config)) })
+
+	var out, errb bytes.Buffer
+	code := run(t.Context(), []string{"--config", config, "iocs", "--filter", "source == netskope", "--limit", "2"}, &out, &errb, func(string) (string, bool) { return "", false })
+	require.Equal(t, exitOK, code, errb.String())
+	assert.Contains(t, out.String(), "netskope")
+	out.Reset()
+	code = run(t.Context(), []string{"--config", config, "sync"}, &out, &errb, func(string) (string, bool) { return "", false })
+	require.Equal(t, exitOK, code, errb.String())
+	assert.Contains(t, out.String(), "(list unchanged, not sent)")
+
+	cancel()
+	assert.Equal(t, exitOK, <-done)
+}
 
 // TestDemoBinary builds the cte binary and runs "cte demo" as a new user would.
 func TestDemoBinary(t *testing.T) {
@@ -51,13 +89,4 @@ func TestDemoBinary(t *testing.T) {
 		assert.NotContains(t, got, s)
 		assert.NotContains(t, stderr.String(), s)
 	}
-}
-
-func countIn(t *testing.T, s, pattern string) int {
-	t.Helper()
-	m := regexp.MustCompile(pattern).FindStringSubmatch(s)
-	require.NotNil(t, m, "no match for %q in:\n%s", pattern, s)
-	n, err := strconv.Atoi(m[1])
-	require.NoError(t, err)
-	return n
 }

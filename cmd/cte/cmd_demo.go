@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,10 @@ import (
 	"github.com/ctexchange/cte/netskope/netskopetest"
 	"github.com/ctexchange/cte/sharing"
 )
+
+func (a *app) demoFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&a.f.keep, "keep", false, "keep the fake services running after the demo (until Ctrl-C) to try the other commands")
+}
 
 // Demo data sizes: thousands of hashes and alerts, with the malformed values the
 // fakes salt in (null and truncated hashes, non-hex digits, empty-file hashes).
@@ -110,7 +115,7 @@ func (a *app) cmdDemo(ctx context.Context, args []string) int {
 	if s == nil {
 		return code
 	}
-	defer s.Close()
+	defer s.close()
 
 	a.heading("2. One full bidirectional sync (cte sync): Mimecast feed → Netskope list, Netskope alerts → Mimecast BLOCK")
 	if code := a.demoSync(ctx, s); code != exitOK {
@@ -173,8 +178,7 @@ func (a *app) cmdDemo(ctx context.Context, args []string) int {
 		fmt.Fprintln(w, "Run \"cte demo --keep\" to keep the fakes running and try the other commands against them.")
 		return exitOK
 	}
-	_ = s.Close()
-	s.store = nil
+	s.close() // release the state file so the other commands can use it
 	fmt.Fprintf(w, "\nThe fakes keep running until Ctrl-C. In another terminal, try:\n")
 	for _, cmd := range []string{"validate", "targets netskope", "sharing", "iocs --filter 'type == sha256' --limit 10",
 		"test mimecast-to-netskope", "explain " + firstValue(recs), "logs --level warn", "sync"} {
@@ -199,9 +203,8 @@ func (a *app) heading(s string) {
 
 // demoSync syncs every source once and prints what happened.
 func (a *app) demoSync(ctx context.Context, s *session) int {
-	for _, src := range sourceNames(s.cfg, a.reg) {
-		rep, err := s.eng.SyncSource(ctx, src)
-		errs := errorsOf(err)
+	for _, src := range s.cfg.pulled(a.reg) {
+		rep, errs := a.syncSource(ctx, s, src)
 		a.printSync(rep, errs)
 		if len(errs) > 0 {
 			return exitFailure

@@ -26,8 +26,9 @@ func TestCLIPlugin(t *testing.T) {
 		fake.Feed(ioc.Indicator{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", i+1), Severity: ioc.SeverityHigh})
 	}
 	var w bytes.Buffer
+	term := newTerminal(&w)
 	clock := time.Unix(0, 0)
-	p := wrapPlugin(fake, "src", &w, func() time.Time { clock = clock.Add(time.Second); return clock })
+	p := wrapPlugin(fake, "src", term, func() time.Time { clock = clock.Add(time.Second); return clock })
 	_, isRetractor := p.(cte.Retractor)
 	assert.True(t, isRetractor, "a Retractor stays a Retractor")
 
@@ -38,7 +39,7 @@ func TestCLIPlugin(t *testing.T) {
 	}
 	assert.Equal(t, 5, n)
 	out := w.String()
-	assert.Contains(t, out, "src: page 1, 2 indicators, 2/s")
+	assert.Contains(t, out, "src: page 1, 2 indicators, 2 indicators/s")
 	assert.Contains(t, out, "src: page 3, 5 indicators")
 	assert.True(t, strings.HasSuffix(out, "\r\033[Ksrc: pulled 3 pages, 5 indicators\n"), "%q", out)
 
@@ -46,10 +47,10 @@ func TestCLIPlugin(t *testing.T) {
 	res, err := p.Push(t.Context(), target, []ioc.Indicator{{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", 9)}})
 	require.NoError(t, err)
 	assert.Equal(t, 1, res.Applied)
-	assert.Equal(t, "\r\033[Ksrc: sending 1 indicators to list/x…\r\033[K", w.String())
+	assert.Equal(t, "src: sending 1 indicator to list/x…\r\033[K", w.String())
 
 	type pullOnly struct{ cte.Plugin }
-	_, isRetractor = wrapPlugin(pullOnly{fake}, "src", &w, time.Now).(cte.Retractor)
+	_, isRetractor = wrapPlugin(pullOnly{fake}, "src", term, time.Now).(cte.Retractor)
 	assert.False(t, isRetractor, "a plugin without Retract does not gain one")
 
 	w.Reset()

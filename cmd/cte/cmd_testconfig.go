@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+)
+
+func (a *app) testFlags(fs *flag.FlagSet) {
+	fs.IntVar(&a.f.days, "days", 0, "only indicators fetched in the last `N` days (default: all stored)")
+	fs.StringVar(&a.f.value, "value", "", "also say why indicator `V` is or is not shared by this configuration")
+}
+
+func (a *app) cmdTest(ctx context.Context, args []string) int {
+	if a.f.days < 0 {
+		return a.usageErr("test", "--days %d: write a number of days, 0 for everything stored", a.f.days)
+	}
+	if code := a.checkSharingArg("test", args); code != exitOK {
+		return code
+	}
+	s, code := a.openSession(ctx, withSharing)
+	if s == nil {
+		return code
+	}
+	defer s.close()
+	p, err := s.eng.Plan(ctx, args[0], time.Duration(a.f.days)*24*time.Hour)
+	if err != nil {
+		return a.fail(err)
+	}
+	var why *sharing.SharingDecision
+	if a.f.value != "" {
+		ex, err := s.eng.Explain(ctx, a.f.value)
+		if err != nil {
+			return a.fail(err)
+		}
+		why = &sharing.SharingDecision{Config: args[0], Why: "not stored: no source has reported it"}
+		for _, d := range ex.Sharing {
+			if d.Config == args[0] {
+				why = &d
+			}
+		}
+	}
+	if a.json {
+		return a.writeJSON(struct {
+			sharing.PlanReport
+			Value *sharing.SharingDecision `json:"valueDecision,omitempty"`
+		}{p, why})
+	}
+	w := a.stdout
+	defer func() {
+		if why != nil {
+			fmt.Fprintf(w, "  %s: %s: %s\n", a.f.value, sharedText(why.Shared), why.Why)
+		}
+	}()
+	window := "every stored indicator"
+	if p.Window > 0 {
+		window = fmt.Sprintf("indicators fetched in the last %d days", a.f.days)
+	}
+	fmt.Fprintf(w, "Dry run of %s → %s %s (%s), over %s. Nothing is sent.\n", p.Config, p.Destination, p.Target, p.Mode, window)
+	if p.Muted {
+		fmt.Fprintln(w, "The rule is muted: a share would send nothing. Counts below are what it would do unmuted.")
+	}
+	fmt.Fprintf(w, "  matched:        %d", p.Matched)
+	if len(p.ByType) > 0 {
+		var parts []string
+		for _, t := range ioc.Types() {
+			if c, ok := p.ByType[t]; ok {
+				parts = append(parts, fmt.Sprintf("%s %d, %s", t, c.Count, byteSize(c.Bytes)))
+			}
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, "; "))
+	}
+	fmt.Fprintln(w)
+	rows := []struct {
+		label string
+		n     int
+	}{{"new", p.New}, {"changed", p.Changed}, {"retry", p.Retry}, {"unchanged", p.Unchanged}, {"rejected", p.Rejected},
+		{"waiting", p.Waiting}, {"over capacity", p.OverCapacity}, {"to retract", p.ToRetract}}
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-15s %d\n", r.label+":", r.n)
+	}
+	if p.Mode == cte.Replace {
+		fmt.Fprintf(w, "  list size:      %s\n", byteSize(p.Bytes))
+		if p.Window == 0 {
+			fmt.Fprintf(w, "  would push:     %s\n", yesNo(p.WouldPush))
+			if p.Guardrail {
+				fmt.Fprintln(w, "  guardrail:      the push would remove most of the list and would be refused")
+			}
+		}
+	}
+	for _, k := range sortedKeys(p.Excluded) {
+		fmt.Fprintf(w, "  left out: %s: %d\n", k, p.Excluded[k])
+	}
+	if len(p.Sample) > 0 {
+		fmt.Fprintln(w, "  sample:")
+		for _, it := range p.Sample {
+			fmt.Fprintf(w, "    %-13s %-7s %s\n", it.Action, it.Type, it.Value)
+		}
+	}
+	return exitOK
+}

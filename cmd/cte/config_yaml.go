@@ -1,0 +1,286 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/sharing"
+)
+
+type loader struct {
+	file    string
+	env     func(string) (string, bool)
+	reg     *cte.Registry
+	errs    []*lineError
+	warns   []string
+	secrets []string // values of password fields
+	// envValues are the values ${VAR} brought in; they never appear in an error.
+	envValues []string
+	// brokenRules are rules with a reported problem.
+	brokenRules []string
+}
+
+func (l *loader) errorf(n *yaml.Node, path, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	l.errs = append(l.errs, &lineError{File: l.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (l *loader) warnf(n *yaml.Node, path, format string, args ...any) {
+	e := &lineError{File: l.file, Line: n.Line, Path: path, Msg: fmt.Sprintf(format, args...)}
+	l.warns = append(l.warns, e.Error())
+}
+
+func (l *loader) addSecret(s string) {
+	if len(s) >= 4 && !slices.Contains(l.secrets, s) {
+		l.secrets = append(l.secrets, s)
+	}
+}
+
+var topKeys = []string{"state", "log_retention", "plugins", "rules", "sharing"}
+
+func (l *loader) parse(data []byte) *config {
+	cfg := &config{Path: l.file}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		l.yamlError(err)
+		return cfg
+	}
+	if len(doc.Content) == 0 {
+		l.errorf(nil, "", "the file is empty; start from testdata/cte.yaml")
+		return cfg
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		l.errorf(root, "", "the file must be a mapping with the keys %s", strings.Join(topKeys, ", "))
+		return cfg
+	}
+	m := l.mapping(root, "", topKeys)
+	state := defaultState
+	if n, ok := m["state"]; ok {
+		if s, ok := l.str(n.val, "state"); ok {
+			if s == "" {
+				l.errorf(n.val, "state", "is empty; write the path of the state file, e.g. %s", defaultState)
+			}
+			state = s
+		}
+	}
+	if !filepath.IsAbs(state) {
+		state = filepath.Join(filepath.Dir(l.file), state)
+	}
+	cfg.State = state
+	cfg.LogRetention = l.logRetention(m)
+
+	if n, ok := m["plugins"]; !ok {
+		l.errorf(root, "plugins", "is missing; configure at least one plugin (see testdata/cte.yaml)")
+	} else {
+		cfg.Plugins = l.plugins(n.val)
+	}
+	if n, ok := m["rules"]; ok {
+		cfg.Rules = l.rules(n.val)
+	}
+	if n, ok := m["sharing"]; ok {
+		cfg.Sharing = l.sharing(n.val, cfg)
+	}
+	cfg.Warnings = l.warns
+	return cfg
+}
+
+// logRetention reads the optional log_retention key: a duration, or 0 to keep
+// the whole audit log.
+func (l *loader) logRetention(m map[string]entry) time.Duration {
+	n, ok := m["log_retention"]
+	if !ok {
+		return sharing.DefaultLogRetention
+	}
+	s, ok := l.str(n.val, "log_retention")
+	if !ok {
+		return sharing.DefaultLogRetention
+	}
+	d, err := parseDuration(s)
+	switch {
+	case err != nil:
+		l.errorf(n.val, "log_retention", "%q is not a duration; write e.g. 30d or 2160h, or 0 to keep every audit entry", s)
+	case d < 0:
+		l.errorf(n.val, "log_retention", "%q is negative; write how long to keep audit entries, e.g. 30d, or 0 to keep them all", s)
+	default:
+		return d
+	}
+	return sharing.DefaultLogRetention
+}
+
+// yamlError turns "yaml: line 3: did not find expected key" into a lineError.
+func (l *loader) yamlError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				line, msg = n, rest[i+2:]
+			}
+		}
+	}
+	l.errs = append(l.errs, &lineError{File: l.file, Line: line, Msg: "not valid YAML: " + msg})
+}
+
+// entry is one key: value pair of a mapping.
+type entry struct {
+	key, val *yaml.Node
+}
+
+// mapping returns the entries of n by key, reporting unknown keys (when known is
+// not nil) and keys given twice.
+func (l *loader) mapping(n *yaml.Node, path string, known []string) map[string]entry {
+	out := map[string]entry{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		kp := join(path, k.Value)
+		if k.Kind != yaml.ScalarNode {
+			l.errorf(k, path, "a key must be a plain word")
+			continue
+		}
+		if known != nil && !slices.Contains(known, k.Value) {
+			l.errorf(k, kp, "unknown key%s; known keys: %s", suggest(k.Value, known), strings.Join(known, ", "))
+			continue
+		}
+		if prev, dup := out[k.Value]; dup {
+			l.errorf(k, kp, "given twice (first at line %d); keep one", prev.key.Line)
+			continue
+		}
+		out[k.Value] = entry{key: k, val: v}
+	}
+	return out
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// str returns the string value of a scalar with ${VAR} expanded.
+func (l *loader) str(n *yaml.Node, path string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		l.errorf(n, path, "must be a single value, not %s", kindName(n))
+		return "", false
+	}
+	if n.Tag == "!!null" {
+		return "", true
+	}
+	s, err := expand(n.Value, func(name string) (string, bool) {
+		v, ok := l.env(name)
+		if len(v) >= 4 && !slices.Contains(l.envValues, v) {
+			l.envValues = append(l.envValues, v)
+		}
+		return v, ok
+	})
+	if err != nil {
+		l.errorf(n, path, "%v", err)
+		return "", false
+	}
+	return s, true
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias (*name); write the value itself"
+	}
+	return "a value"
+}
+
+// validName reports whether s can name a plugin, rule or sharing configuration.
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c == '-' || c == '.' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *loader) checkName(k *yaml.Node, path string) bool {
+	if !validName(k.Value) {
+		l.errorf(k, path, "%q is not a usable name; use letters, digits, '-', '_' and '.', at most 64", clipRef(k.Value))
+		return false
+	}
+	return true
+}
+
+// orderedMapping returns the entries of a mapping in file order, reporting names
+// given twice.
+func (l *loader) orderedMapping(n *yaml.Node, path string) []entry {
+	seen := map[string]int{}
+	var out []entry
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			l.errorf(k, path, "a name must be a plain word")
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			l.errorf(k, join(path, k.Value), "given twice (first at line %d); keep one", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		out = append(out, entry{key: k, val: v})
+	}
+	return out
+}
+
+func (l *loader) driverNames() []string {
+	var names []string
+	for _, d := range l.reg.Drivers() {
+		names = append(names, d.Name)
+	}
+	return names
+}
+
+// parseDuration accepts Go durations (90m, 1h30m) and whole or decimal days (30d).
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		f, err := strconv.ParseFloat(days, 64)
+		if err != nil || f < 0 || f > 36500 || strings.ContainsAny(days, "eE+xXpP_") {
+			return 0, errors.New("not a duration")
+		}
+		return time.Duration(f * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(s)
+}
+
+func (l *loader) duration(n *yaml.Node, path, example string) (time.Duration, bool) {
+	s, ok := l.str(n, path)
+	if !ok {
+		return 0, false
+	}
+	d, err := parseDuration(s)
+	if err != nil {
+		l.errorf(n, path, "%q is not a duration; write e.g. %s", s, example)
+		return 0, false
+	}
+	if d <= 0 {
+		l.errorf(n, path, "%q must be longer than 0; write e.g. %s", s, example)
+		return 0, false
+	}
+	return d, true
+}

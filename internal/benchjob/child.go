@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/metrics"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/mimecast"
+	"github.com/ctexchange/cte/netskope"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/boltstore"
+)
+
+// runChild runs one sync of both sources as cte sync does and prints a
+// childReport as JSON on w.
+func runChild(specJSON string, w io.Writer) error {
+	var sp spec
+	if err := json.Unmarshal([]byte(specJSON), &sp); err != nil {
+		return fmt.Errorf("spec: %w", err)
+	}
+	if path := os.Getenv("CTE_BENCHJOB_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	stop := sampleHeap()
+	start := time.Now()
+	rep, err := syncOnce(sp)
+	rep.SyncWall = int64(time.Since(start))
+	rep.Heap = stop()
+	if err != nil {
+		rep.Errors = err.Error()
+	}
+	return json.NewEncoder(w).Encode(rep)
+}
+
+// openStore opens the state file with the engine named (empty: the default).
+func openStore(sp spec) (sharing.Store, error) {
+	switch sp.Store {
+	case "", "bolt":
+		return boltstore.Open(sp.State)
+	}
+	return nil, fmt.Errorf("unknown store %q", sp.Store)
+}
+
+// syncOnce wires the job the README describes and syncs both sources once.
+func syncOnce(sp spec) (childReport, error) {
+	var rep childReport
+	c := ctx()
+	st, err := openStore(sp)
+	if err != nil {
+		return rep, err
+	}
+	defer st.Close()
+	eng, err := sharing.New(st)
+	if err != nil {
+		return rep, err
+	}
+	var reg cte.Registry
+	reg.Register(mimecast.Driver())
+	reg.Register(netskope.Driver())
+	mcfg, _ := json.Marshal(map[string]any{"base_url": sp.MimecastURL, "app_id": sp.AppID, "app_key": sp.AppKey,
+		"access_key": sp.AccessKey, "secret_key": sp.SecretKey})
+	ncfg, _ := json.Marshal(map[string]any{"tenant_url": sp.NetskopeURL, "v2_token": sp.V2Token, "v1_token": sp.V1Token,
+		"alert_types": []string{"malware"}, "file_hash_lists": hashList, "file_hash_list_types": []string{"sha256"}})
+	for _, p := range []struct {
+		name string
+		cfg  []byte
+	}{{"mimecast", mcfg}, {"netskope", ncfg}} {
+		pl, err := reg.Open(c, p.name, p.cfg, cte.WithName(p.name))
+		if err != nil {
+			return rep, err
+		}
+		if err := eng.AddPlugin(p.name, pl, sharing.SourceSettings{}); err != nil {
+			return rep, err
+		}
+	}
+	if err := eng.AddRule(sharing.Rule{Name: "all-file-hashes", Filter: "type in (sha256, md5)"}); err != nil {
+		return rep, err
+	}
+	for _, sc := range []sharing.Config{
+		{Name: "mimecast-to-netskope", Source: "mimecast", Rule: "all-file-hashes", Destination: "netskope", Target: "file-hash-list/" + hashList},
+		{Name: "netskope-to-mimecast", Source: "netskope", Rule: "all-file-hashes", Destination: "mimecast", Target: "operation/BLOCK"},
+	} {
+		if err := eng.AddSharing(c, sc); err != nil {
+			return rep, err
+		}
+	}
+	var errs []error
+	for _, src := range []string{"mimecast", "netskope"} {
+		r, err := eng.SyncSource(c, src)
+		errs = append(errs, err)
+		rep.Pulled += r.Indicators
+		rep.New += r.New
+		for _, s := range r.Shares {
+			rep.Sent += s.Sent
+			rep.Applied += s.Applied
+			rep.Unchanged += s.Unchanged
+			rep.Over += s.OverCapacity
+		}
+	}
+	return rep, errors.Join(errs...)
+}
+
+// sampleHeap samples the live Go heap every 5 ms until the returned function
+// is called, which returns the peak.
+func sampleHeap() func() uint64 {
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	read := func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		metrics.Read(s)
+		if v := s[0].Value.Uint64(); v > peak.Load() {
+			peak.Store(v)
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				read()
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		read()
+		return peak.Load()
+	}
+}

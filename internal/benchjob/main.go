@@ -1,0 +1,280 @@
+// Command benchjob is the whole-job benchmark (make bench-job): the
+// bidirectional job of the README, run the way an operator runs cte sync,
+// measured as a whole process.
+//
+// The parent process starts the in-process fakes of both products
+// (mimecasttest with a feed of N events, netskopetest with 5,000 malware
+// alerts and an empty SHA256 File Hash List), then runs each scenario as a
+// child process (this binary again) that opens the default embedded store in
+// a temporary folder (real fsync), wires the real plugins, the two sharing
+// configurations (Mimecast feed → Netskope SHA256 list, Replace; Netskope
+// malware alerts → Mimecast operation/BLOCK, Append) and syncs both sources
+// once. The child's CPU (user+sys) and peak RSS come from wait4's rusage, so
+// they are the whole process's; the peak Go heap is sampled in the child. The
+// fakes' own work runs in the parent and is not counted.
+//
+// Scenarios, for each feed size: the first sync into an empty store; a second
+// sync with nothing new; a sync after 1% more feed events arrived.
+//
+//	go run ./internal/benchjob -events 200000,1000000 -count 3
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/mimecast/mimecasttest"
+	"github.com/ctexchange/cte/netskope/netskopetest"
+)
+
+// childEnv carries a child's job description; its presence makes the process a child.
+const childEnv = "CTE_BENCHJOB_CHILD"
+
+const hashList = "CE_Malware_Hashes"
+
+func main() {
+	if spec := os.Getenv(childEnv); spec != "" {
+		if err := runChild(spec, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "benchjob child:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := runParent(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchjob:", err)
+		os.Exit(1)
+	}
+}
+
+type flags struct {
+	events   []int
+	alerts   int
+	count    int
+	pageSize int
+	store    string
+	dir      string
+	profile  string
+}
+
+func parseFlags(args []string) (flags, error) {
+	fs := flag.NewFlagSet("benchjob", flag.ContinueOnError)
+	events := fs.String("events", "200000,1000000", "feed event counts, comma-separated")
+	f := flags{}
+	fs.IntVar(&f.alerts, "alerts", 5000, "Netskope malware alerts")
+	fs.IntVar(&f.count, "count", 3, "runs of each scenario")
+	fs.IntVar(&f.pageSize, "page-size", 5000, "rows per Mimecast get-feed page")
+	fs.StringVar(&f.store, "store", "", "the embedded store engine to measure (empty: the default)")
+	fs.StringVar(&f.dir, "dir", "", "folder for the state files (default: a new temporary folder)")
+	fs.StringVar(&f.profile, "cpuprofile", "", "write each child's CPU profile to this path plus .SCENARIO.EVENTS.RUN")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	for _, s := range strings.Split(*events, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return f, fmt.Errorf("-events %q: want positive counts separated by commas", *events)
+		}
+		f.events = append(f.events, n)
+	}
+	if f.count < 1 {
+		return f, fmt.Errorf("-count %d: want at least 1", f.count)
+	}
+	return f, nil
+}
+
+// spec is what a child is told: where the fakes and the state file are.
+type spec struct {
+	State       string `json:"state"`
+	Store       string `json:"store"`
+	MimecastURL string `json:"mimecastURL"`
+	AppID       string `json:"appID"`
+	AppKey      string `json:"appKey"`
+	AccessKey   string `json:"accessKey"`
+	SecretKey   string `json:"secretKey"`
+	NetskopeURL string `json:"netskopeURL"`
+	V1Token     string `json:"v1Token"`
+	V2Token     string `json:"v2Token"`
+}
+
+// result is one measured child process.
+type result struct {
+	Scenario string
+	Events   int
+	CPU      time.Duration // user + sys
+	User     time.Duration
+	Sys      time.Duration
+	Wall     time.Duration
+	MaxRSS   int64  // bytes
+	Heap     uint64 // peak Go heap (live objects), bytes
+	Child    childReport
+}
+
+// childReport is what a child prints on stdout.
+type childReport struct {
+	Heap      uint64 `json:"heap"`
+	Pulled    int    `json:"pulled"`
+	New       int    `json:"new"`
+	Sent      int    `json:"sent"`
+	Applied   int    `json:"applied"`
+	Unchanged int    `json:"unchanged"`
+	Over      int    `json:"overCapacity"`
+	Errors    string `json:"errors,omitempty"`
+	SyncWall  int64  `json:"syncWallNs"`
+}
+
+func runParent(args []string, out io.Writer) error {
+	f, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir := f.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "cte-benchjob-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	var all []result
+	for _, n := range f.events {
+		for run := range f.count {
+			rs, err := runJob(exe, dir, f, n, run)
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				fmt.Fprintf(os.Stderr, "%-12s %8d events: cpu %6.2fs wall %6.2fs rss %5d MB heap %5d MB  pulled %d sent %d applied %d over %d %s\n",
+					r.Scenario, r.Events, r.CPU.Seconds(), r.Wall.Seconds(), r.MaxRSS>>20, r.Heap>>20,
+					r.Child.Pulled, r.Child.Sent, r.Child.Applied, r.Child.Over, r.Child.Errors)
+			}
+			all = append(all, rs...)
+		}
+	}
+	printTable(out, f, all)
+	return nil
+}
+
+// runJob runs the scenarios of one feed size against fresh fakes and a new state file.
+func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
+	mc := mimecasttest.New(
+		mimecasttest.WithFeed(mimecasttest.FeedMalwareCustomer, events/2),
+		mimecasttest.WithFeed(mimecasttest.FeedMalwareGrid, events-events/2),
+		mimecasttest.WithFeedPageSize(f.pageSize),
+		mimecasttest.WithClickLogs(0))
+	defer mc.Close()
+	ns := netskopetest.New(
+		netskopetest.WithFileHashList(hashList, ioc.Placeholder),
+		netskopetest.WithFileHashListTypes(hashList, "sha256"),
+		netskopetest.WithAlerts(netskopetest.KindMalware, f.alerts))
+	defer ns.Close()
+	c := mc.Credentials()
+	state := filepath.Join(dir, fmt.Sprintf("state-%d-%d.db", events, run))
+	defer os.RemoveAll(state)
+	sp := spec{State: state, Store: f.store, MimecastURL: mc.URL, AppID: c.AppID, AppKey: c.AppKey, AccessKey: c.AccessKey,
+		SecretKey: c.SecretKey, NetskopeURL: ns.URL, V1Token: ns.V1Token(), V2Token: ns.V2Token()}
+	var out []result
+	for _, sc := range []string{"first", "no-change", "1%-new"} {
+		if sc == "1%-new" {
+			mc.GrowFeed(mimecasttest.FeedMalwareCustomer, events/100)
+		}
+		var env []string
+		if f.profile != "" {
+			env = append(env, fmt.Sprintf("CTE_BENCHJOB_CPUPROFILE=%s.%s.%d.%d", f.profile, sc, events, run))
+		}
+		r, err := runChild1(exe, sp, sc, events, env)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// runChild1 runs one child and reads its rusage.
+func runChild1(exe string, sp spec, scenario string, events int, env []string) (result, error) {
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(append(os.Environ(), env...), childEnv+"="+string(b))
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return result{}, fmt.Errorf("%s sync of %d events: %w", scenario, events, err)
+	}
+	wall := time.Since(start)
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return result{}, fmt.Errorf("no rusage for the child on this system")
+	}
+	var rep childReport
+	if err := json.Unmarshal([]byte(stdout.String()), &rep); err != nil {
+		return result{}, fmt.Errorf("%s sync: child report %q: %w", scenario, stdout.String(), err)
+	}
+	user := time.Duration(ru.Utime.Nano())
+	sys := time.Duration(ru.Stime.Nano())
+	return result{Scenario: scenario, Events: events, CPU: user + sys, User: user, Sys: sys, Wall: wall,
+		MaxRSS: ru.Maxrss << 10, Heap: rep.Heap, Child: rep}, nil
+}
+
+// printTable prints the median of each scenario with every run's CPU.
+func printTable(w io.Writer, f flags, all []result) {
+	fmt.Fprintf(w, "\nwhole job (make bench-job): %d run(s) each, median [min–max]; CPU = user+sys of the whole cte process\n\n", f.count)
+	fmt.Fprintln(w, "| scenario | feed events | CPU s | wall s | peak RSS MB | peak heap MB | pulled | sent |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	for _, n := range f.events {
+		for _, sc := range []string{"first", "no-change", "1%-new"} {
+			var rs []result
+			for _, r := range all {
+				if r.Events == n && r.Scenario == sc {
+					rs = append(rs, r)
+				}
+			}
+			if len(rs) == 0 {
+				continue
+			}
+			cpu := stat(rs, func(r result) float64 { return r.CPU.Seconds() })
+			wall := stat(rs, func(r result) float64 { return r.Wall.Seconds() })
+			rss := stat(rs, func(r result) float64 { return float64(r.MaxRSS) / (1 << 20) })
+			heap := stat(rs, func(r result) float64 { return float64(r.Heap) / (1 << 20) })
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d | %d |\n", sc, n,
+				cpu.fmt("%.2f"), wall.fmt("%.2f"), rss.fmt("%.0f"), heap.fmt("%.0f"), rs[0].Child.Pulled, rs[0].Child.Sent)
+		}
+	}
+}
+
+type summary struct{ med, lo, hi float64 }
+
+func (s summary) fmt(f string) string {
+	return fmt.Sprintf(f+" ["+f+"–"+f+"]", s.med, s.lo, s.hi)
+}
+
+func stat(rs []result, f func(result) float64) summary {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	return summary{med: v[len(v)/2], lo: v[0], hi: v[len(v)-1]}
+}
+
+// ctx is the child's context.
+func ctx() context.Context { return context.Background() }

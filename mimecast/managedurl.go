@@ -1,0 +1,237 @@
+package mimecast
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+)
+
+// urlComment labels managed URLs with where they came from.
+func (p *Plugin) urlComment() string {
+	if p.name == "" {
+		return "cte"
+	}
+	return "cte | " + p.name
+}
+
+// managedItem turns an indicator into a managed URL, or explains why not.
+func managedItem(ind ioc.Indicator, action, comment string) (ManagedURL, *cte.Rejected) {
+	switch ind.Type {
+	case ioc.TypeURL:
+		v, err := ioc.Parse(ioc.TypeURL, ind.Value)
+		if err != nil {
+			return ManagedURL{}, &cte.Rejected{Value: ind.Value, Code: "invalid_value", Reason: "not a valid url: " + ruleOf(err)}
+		}
+		if i := strings.IndexByte(v, '#'); i >= 0 {
+			v = v[:i]
+		}
+		return ManagedURL{URL: v, Action: action, MatchType: "explicit", Comment: comment}, nil
+	case ioc.TypeDomain:
+		v, err := ioc.Parse(ioc.TypeDomain, ind.Value)
+		if err != nil {
+			return ManagedURL{}, &cte.Rejected{Value: ind.Value, Code: "invalid_value", Reason: "not a valid domain: " + ruleOf(err)}
+		}
+		return ManagedURL{URL: "https://" + v, Action: action, MatchType: "domain", Comment: comment}, nil
+	}
+	return ManagedURL{}, &cte.Rejected{Value: ind.Value, Code: "unsupported_type", Reason: fmt.Sprintf("managed URLs take url and domain indicators, not %s", ind.Type)}
+}
+
+func ruleOf(err error) string {
+	if pe, ok := err.(*ioc.ParseError); ok {
+		return pe.Rule
+	}
+	return err.Error()
+}
+
+func (p *Plugin) pushURLs(ctx context.Context, target, action string, in []ioc.Indicator) (cte.PushResult, error) {
+	var res cte.PushResult
+	items := make([]ManagedURL, 0, len(in))
+	orig := make([]string, 0, len(in))
+	for _, ind := range in {
+		it, rej := managedItem(ind, action, p.urlComment())
+		if rej != nil {
+			res.Rejected = append(res.Rejected, *rej)
+			continue
+		}
+		items = append(items, it)
+		orig = append(orig, ind.Value)
+	}
+	for lo := 0; lo < len(items); lo += MaxCreateManaged {
+		hi := min(lo+MaxCreateManaged, len(items))
+		batch, values := items[lo:hi], orig[lo:hi]
+		_, fails, err := p.c.CreateManagedURLs(ctx, batch)
+		if err != nil && stopping(ctx, err) {
+			for _, v := range orig[lo:] {
+				r := rejection(v, err)
+				r.Retryable = true
+				res.Rejected = append(res.Rejected, r)
+			}
+			return res, fmt.Errorf("mimecast: push to %s: %d URLs not sent: %w", target, len(orig)-lo, err)
+		}
+		if err != nil {
+			p.log.Warn("mimecast: create-managed-url failed; continuing with the next batch", "target", target, "err", err)
+			for _, v := range values {
+				res.Rejected = append(res.Rejected, rejection(v, err))
+			}
+			continue
+		}
+		byURL := map[string]ItemFailure{}
+		var whole *ItemFailure
+		for i, f := range fails {
+			if f.Key == "" {
+				whole = &fails[i]
+				continue
+			}
+			byURL[f.Key] = f
+		}
+		for i, it := range batch {
+			f, failed := byURL[it.URL]
+			if !failed && whole != nil {
+				f, failed = *whole, true
+			}
+			switch {
+			case !failed:
+				res.Applied++
+			case f.Code == CodeManagedExists:
+				if r := p.existsAs(ctx, it, values[i]); r != nil {
+					res.Rejected = append(res.Rejected, *r)
+				} else {
+					res.Unchanged++
+				}
+			case strings.Contains(f.Message, invalidURLText):
+				res.Rejected = append(res.Rejected, cte.Rejected{Value: values[i], Reason: f.Message, Code: f.Code})
+			default:
+				res.Rejected = append(res.Rejected, cte.Rejected{Value: values[i], Reason: f.Message, Code: f.Code, Retryable: f.Retryable})
+			}
+		}
+	}
+	return res, nil
+}
+
+// existsAs checks a managed URL Mimecast says already exists: it is Unchanged (nil)
+// when an entry with the same action is there, and rejected when Mimecast holds it
+// with the other action (the entry is keyed by URL and match type, so the create did
+// nothing and the URL is, say, permitted rather than blocked).
+func (p *Plugin) existsAs(ctx context.Context, it ManagedURL, value string) *cte.Rejected {
+	key := it.URL
+	if it.MatchType == "domain" {
+		key = strings.TrimPrefix(it.URL, "https://")
+	}
+	found, err := p.c.FindManagedURLs(ctx, key)
+	if err != nil {
+		r := rejection(value, err)
+		r.Reason = "already exists; reading its action failed: " + r.Reason
+		r.Retryable = true
+		return &r
+	}
+	other := ""
+	for _, m := range found {
+		if m.MatchType != "" && m.MatchType != it.MatchType {
+			continue
+		}
+		if m.Action == it.Action {
+			return nil
+		}
+		other = m.Action
+	}
+	if other == "" {
+		return nil // not found by the lookup: trust "already exists"
+	}
+	return &cte.Rejected{Value: value, Code: CodeManagedExists, Reason: fmt.Sprintf(
+		"Mimecast already holds this URL (%s match) with action %s; to %s it, delete the managed URL in Mimecast first", it.MatchType, other, it.Action)}
+}
+
+// retractURLs deletes the managed URLs matching in with the target's action: one
+// lookup per value and one delete per MaxCreateManaged ids.
+func (p *Plugin) retractURLs(ctx context.Context, target, action string, in []ioc.Indicator) (cte.PushResult, error) {
+	var res cte.PushResult
+	type group struct {
+		value string
+		ids   []string
+	}
+	var pending []group
+	nIDs := 0
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		var ids []string
+		for _, g := range pending {
+			ids = append(ids, g.ids...)
+		}
+		fails, err := p.c.DeleteManagedURLs(ctx, ids)
+		if err == nil {
+			for _, f := range fails {
+				if f.Code != "err_managed_url_not_found" {
+					err = &Error{Status: http.StatusOK, Code: f.Code, Message: f.Message, Retryable: true, Op: pathDeleteManaged}
+					break
+				}
+			}
+		}
+		for _, g := range pending {
+			if err != nil {
+				res.Rejected = append(res.Rejected, rejection(g.value, err))
+			} else {
+				res.Applied++
+			}
+		}
+		pending, nIDs = nil, 0
+		if err != nil && stopping(ctx, err) {
+			return err
+		}
+		return nil
+	}
+	for i, ind := range in {
+		it, rej := managedItem(ind, action, "")
+		if rej != nil {
+			res.Rejected = append(res.Rejected, *rej)
+			continue
+		}
+		key := it.URL
+		if it.MatchType == "domain" {
+			key = strings.TrimPrefix(it.URL, "https://")
+		}
+		found, err := p.c.FindManagedURLs(ctx, key)
+		if err != nil {
+			if stopping(ctx, err) {
+				for _, rest := range in[i:] {
+					res.Rejected = append(res.Rejected, rejection(rest.Value, err))
+				}
+				for _, g := range pending {
+					res.Rejected = append(res.Rejected, rejection(g.value, err))
+				}
+				return res, fmt.Errorf("mimecast: retract from %s: %w", target, err)
+			}
+			res.Rejected = append(res.Rejected, rejection(ind.Value, err))
+			continue
+		}
+		g := group{value: ind.Value}
+		for _, m := range found {
+			if m.Action == action && (m.MatchType == "" || m.MatchType == it.MatchType) && m.ID != "" {
+				g.ids = append(g.ids, m.ID)
+			}
+		}
+		if len(g.ids) == 0 {
+			res.Unchanged++
+			continue
+		}
+		pending = append(pending, g)
+		nIDs += len(g.ids)
+		if nIDs >= MaxCreateManaged {
+			if err := flush(); err != nil {
+				for _, rest := range in[i+1:] {
+					res.Rejected = append(res.Rejected, rejection(rest.Value, err))
+				}
+				return res, fmt.Errorf("mimecast: retract from %s: %w", target, err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return res, fmt.Errorf("mimecast: retract from %s: %w", target, err)
+	}
+	return res, nil
+}
