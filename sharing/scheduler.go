@@ -284,6 +284,9 @@ func (e *Engine) RunNotify(ctx context.Context, done func(rep SyncReport, err er
 		})
 	}
 	wg.Wait()
+	if l := e.leaser(); l != nil {
+		e.releaseAll(l) // another instance takes the sources over at once
+	}
 	return nil
 }
 

@@ -47,7 +47,7 @@ func (l *loader) addSecret(s string) {
 	}
 }
 
-var topKeys = []string{"state", "log_retention", "plugins", "rules", "sharing"}
+var topKeys = []string{"state", "log_retention", "plugins", "rules", "sharing", "lease"}
 
 func (l *loader) parse(data []byte) *config {
 	cfg := &config{Path: l.file}
@@ -75,10 +75,13 @@ func (l *loader) parse(data []byte) *config {
 			state = s
 		}
 	}
-	if !filepath.IsAbs(state) {
+	if isPostgres(state) {
+		l.postgresState(m["state"].val, state)
+	} else if !filepath.IsAbs(state) {
 		state = filepath.Join(filepath.Dir(l.file), state)
 	}
 	cfg.State = state
+	cfg.Lease = l.lease(m, state)
 	cfg.LogRetention = l.logRetention(m)
 
 	if n, ok := m["plugins"]; !ok {
