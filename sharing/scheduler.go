@@ -64,6 +64,7 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 		}
 		errs = append(errs, err)
 	}
+	errs = append(errs, e.settleDeleted(ctx)) // deleted values retracted everywhere are forgotten
 	return rep, errors.Join(errs...)
 }
 
@@ -119,6 +120,7 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 				err = fmt.Errorf("sharing: store a page of %q: %w", source, err)
 				break
 			}
+			e.recordsChanged()
 			rep.Pages++
 			rep.Indicators += len(valid)
 			rep.New += st.New
@@ -282,6 +284,9 @@ func (e *Engine) RunNotify(ctx context.Context, done func(rep SyncReport, err er
 		})
 	}
 	wg.Wait()
+	if l := e.leaser(); l != nil {
+		e.releaseAll(l) // another instance takes the sources over at once
+	}
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ctexchange/cte/internal/text"
 )
 
 // Error is a query that does not parse: the column (1-based, in characters)
@@ -43,14 +45,5 @@ func (e *Error) Pointer() string {
 	return e.Src[start:end] + "\n" + pad.String() + "^"
 }
 
-// clipN shortens s to at most n bytes and a "…", cutting on a character
-// boundary.
-func clipN(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
-}
-
 // clip shortens a value quoted in an error message.
-func clip(s string) string { return clipN(s, 40) }
+func clip(s string) string { return text.Truncate(s, 40) }
