@@ -328,3 +328,13 @@ func (e *Engine) Pulls(ctx context.Context) ([]PullStatus, error) {
 	})
 	return out, err
 }
+
+// errorLevel is the audit level of a failed pull or push: INFO when an
+// operator stopped it (a cancelled context is an interrupt, not a failure of
+// the product), ERROR otherwise.
+func errorLevel(err error) slog.Level {
+	if errors.Is(err, context.Canceled) {
+		return slog.LevelInfo
+	}
+	return slog.LevelError
+}

@@ -761,7 +761,7 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	res := ""
 	switch {
 	case err != nil:
-		lvl = slog.LevelError
+		lvl = errorLevel(err)
 	case len(rep.Reasons) > 0, rep.OverCapacity > 0, rep.Retrying > 0:
 		lvl = slog.LevelWarn
 	case rep.Sent == 0 && rep.Retracted == 0 && !rep.Pushed:
@@ -1012,7 +1012,7 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 		}
 		if err != nil {
 			err = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, err)
-			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+			e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(err), Config: name, Message: err.Error(),
 				Details:    details("batch", i+1, "batches", len(bs), "not sent", countRest(bs[i+1:])),
 				Resolution: resolution(err, cs.cfg.Destination)})
 			return err
@@ -1294,7 +1294,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)
 		rep.Retrying = len(push)
 		rep.reason("push failed")
-		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: perr.Error(),
+		e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(perr), Config: name, Message: perr.Error(),
 			Details:    details("list size", len(push)),
 			Resolution: resolution(perr, cs.cfg.Destination) + "; the list on the target is unchanged"})
 		return perr
