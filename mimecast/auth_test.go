@@ -12,7 +12,8 @@ import (
 	"github.com/ctexchange/cte"
 )
 
-// Spec section 2.2 test vectors.
+// Worked HMAC-SHA1 test vectors: made-up keys, signatures computed
+// independently with Python's hmac, hashlib and base64.
 const (
 	vecSecret    = "bmV0c2tvcGUtZmFrZS1taW1lY2FzdC1zZWNyZXQtMDAwMQ=="
 	vecAccessKey = "AK-test-0001"

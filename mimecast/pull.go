@@ -88,7 +88,9 @@ func (p *Plugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Pa
 				for _, x := range skipped.list {
 					args = append(args, slog.Group("reason", "text", x.Reason, "count", x.Count))
 				}
-				p.log.Warn("mimecast: skipped values that are not valid indicators", args...)
+				// Debug: the pages report them (Page.Invalid), and the host's
+				// audit shows them once, with their reasons.
+				p.log.Debug("mimecast: skipped values that are not valid indicators", args...)
 			}
 		}()
 		for _, feed := range feedOrder {

@@ -1,7 +1,9 @@
 package mimecast
 
-// One test per weakness W1–W16 of the reference plugin (spec section 8). Each
-// checks that this client does not have it.
+// One test per weakness W1–W16 of the reference plugin (the Python Mimecast
+// plugin of Netskope Cloud Exchange that this package replaces). The comment on
+// each test states the behaviour required instead; the test checks that this
+// client has it.
 
 import (
 	"context"

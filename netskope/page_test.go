@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// specPage is the example page of spec/netskope-api.md §3.5.
+// specPage is a Data Export alerts page in the tenant's documented shape: a
+// malware alert whose reported and local hashes differ in what they fill in, and
+// a malsite alert with a scheme-less URL and a category list.
 const specPage = `{"ok":1,"wait_time":0,"timestamp_hwm":1716200500,"result":[
  {"_id":"a1","alert_type":"Malware","severity":"high","timestamp":1716200400,
   "object":"invoice.exe","malware_name":"Gen.Trojan","malware_type":"Trojan",

@@ -59,15 +59,6 @@ func BenchmarkRuleRegex(b *testing.B) {
 	benchRule(b, Rule{Name: "re", Filter: `value matches "^http://[a-z]+\\.example/"`})
 }
 
-func BenchmarkRuleParse(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := ParseQuery("type in (sha256, md5) and severity >= medium and not (tags has benign)"); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // BenchmarkRuleAllowlist is an exception listing 1,000 hashes: bisected, not scanned.
 func BenchmarkRuleAllowlist(b *testing.B) {
 	var q strings.Builder

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 // Engine routes indicators from source plugins to destination targets through
@@ -62,6 +63,7 @@ type Engine struct {
 	retryBase  time.Duration
 	retryMax   time.Duration
 	logKeep    time.Duration // audit retention; 0 keeps everything
+	leases     leaseState    // with a Leaser store: see lease.go
 
 	mu      sync.RWMutex
 	plugins map[string]*pluginState
@@ -567,7 +569,7 @@ func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
 // order, of which at least one source entry matches query (the rule language;
 // empty matches everything).
 func (e *Engine) Indicators(ctx context.Context, query string, limit int) ([]Record, error) {
-	q, err := ParseQuery(query)
+	q, err := rule.Parse(query)
 	if err != nil {
 		return nil, fmt.Errorf("sharing: indicators: query: %w", err)
 	}

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
-// Rule is a business rule as plain data: a filter query, exceptions that exclude
-// indicators the filter lets through, and a mute flag. Compile it with
-// CompileRule.
+// Rule is a business rule as plain data: a filter query in the language of
+// package rule, exceptions that exclude indicators the filter lets through, and
+// a mute flag. Compile it with CompileRule.
 type Rule struct {
 	Name       string      `json:"name" yaml:"name"`
 	Filter     string      `json:"filter,omitempty" yaml:"filter,omitempty"` // query; empty matches everything
@@ -33,25 +34,25 @@ type Exception struct {
 // CompiledRule is a Rule ready to evaluate. It is safe for concurrent use.
 type CompiledRule struct {
 	rule   Rule
-	filter *Query
+	filter *rule.Query
 	excs   []compiledException
 }
 
 type compiledException struct {
-	label string // `exception "name"` or `exception 2`
-	query *Query // nil when the exception has no query
+	label string      // `exception "name"` or `exception 2`
+	query *rule.Query // nil when the exception has no query
 	tags  []string
 }
 
 // CompileRule parses the filter and every exception of r. Errors name the rule
-// and the exception and wrap the *QueryError, e.g.
+// and the exception and wrap the *rule.Error, e.g.
 // `rule "hashes": exception "benign": column 6: unknown field "tag": ...`.
 func CompileRule(r Rule) (*CompiledRule, error) {
 	name := "rule " + strconv.Quote(r.Name)
 	if r.Name == "" {
 		name = "unnamed rule"
 	}
-	f, err := ParseQuery(r.Filter)
+	f, err := rule.Parse(r.Filter)
 	if err != nil {
 		return nil, fmt.Errorf("%s: filter: %w", name, err)
 	}
@@ -73,7 +74,7 @@ func CompileRule(r Rule) (*CompiledRule, error) {
 			}
 		}
 		if strings.TrimSpace(e.Query) != "" {
-			if ce.query, err = ParseQuery(e.Query); err != nil {
+			if ce.query, err = rule.Parse(e.Query); err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", name, ce.label, err)
 			}
 		}
@@ -87,12 +88,12 @@ func CompileRule(r Rule) (*CompiledRule, error) {
 func (c *CompiledRule) Rule() Rule { return c.rule }
 
 // Filter returns the compiled filter.
-func (c *CompiledRule) Filter() *Query { return c.filter }
+func (c *CompiledRule) Filter() *rule.Query { return c.filter }
 
 // Match reports whether the filter matches ind (one source entry of an
 // indicator) and no exception does. It ignores Muted.
 func (c *CompiledRule) Match(ind *ioc.Indicator, now time.Time) bool {
-	if ind == nil || !c.filter.eval(ind, now) {
+	if !c.filter.Match(ind, now) {
 		return false
 	}
 	for i := range c.excs {
@@ -104,7 +105,7 @@ func (c *CompiledRule) Match(ind *ioc.Indicator, now time.Time) bool {
 }
 
 func (e *compiledException) match(ind *ioc.Indicator, now time.Time) bool {
-	return e.tag(ind) >= 0 || (e.query != nil && e.query.eval(ind, now))
+	return e.tag(ind) >= 0 || (e.query != nil && e.query.Match(ind, now))
 }
 
 // tag returns the index in ind.Tags of the first tag the exception names, or -1.
@@ -129,17 +130,17 @@ func (c *CompiledRule) Explain(ind *ioc.Indicator, now time.Time) (matched bool,
 	if ind == nil {
 		return false, "no indicator"
 	}
-	ok, fwhy := explain(c.filter.root, ind, now)
+	ok, fwhy := c.filter.Explain(ind, now)
 	if !ok {
 		return false, "filter did not match: " + fwhy
 	}
 	for i := range c.excs {
 		e := &c.excs[i]
 		if j := e.tag(ind); j >= 0 {
-			return false, "excluded by " + e.label + ": tag " + strconv.Quote(clip(ind.Tags[j]))
+			return false, "excluded by " + e.label + ": tag " + strconv.Quote(clipTag(ind.Tags[j]))
 		}
 		if e.query != nil {
-			if r, why := explain(e.query.root, ind, now); r {
+			if r, why := e.query.Explain(ind, now); r {
 				return false, "excluded by " + e.label + ": " + why
 			}
 		}
@@ -151,85 +152,26 @@ func (c *CompiledRule) Explain(ind *ioc.Indicator, now time.Time) (matched bool,
 	return true, s
 }
 
+// clipTag shortens a tag quoted in an explanation, on a character boundary.
+func clipTag(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	return strings.ToValidUTF8(s[:40], "") + "…"
+}
+
 // Types returns the indicator types the rule can possibly match, in ioc.Types
 // order: every type unless the filter (or an exception) constrains type. A rule
 // whose types do not meet a target's types can never share anything to it.
 func (c *CompiledRule) Types() []ioc.Type {
-	can := typeSets(c.filter.root).canTrue
+	out := c.filter.Types()
 	for i := range c.excs {
 		e := &c.excs[i]
 		if e.query == nil {
 			continue // a tag-only exception can exclude any type, or none
 		}
-		can &= typeSets(e.query.root).canFalse
-	}
-	var out []ioc.Type
-	for _, t := range ioc.Types() {
-		if can>>t&1 != 0 {
-			out = append(out, t)
-		}
+		can := e.query.TypesUnmatched()
+		out = slices.DeleteFunc(out, func(t ioc.Type) bool { return !slices.Contains(can, t) })
 	}
 	return out
-}
-
-// Types returns the indicator types the query can possibly match, in ioc.Types
-// order.
-func (q *Query) Types() []ioc.Type {
-	can := typeSets(q.root).canTrue
-	var out []ioc.Type
-	for _, t := range ioc.Types() {
-		if can>>t&1 != 0 {
-			out = append(out, t)
-		}
-	}
-	return out
-}
-
-// typeSet is a bit set of ioc.Type (bit t for type t).
-type typeSet uint32
-
-var allTypes = func() typeSet {
-	var s typeSet
-	for _, t := range ioc.Types() {
-		s |= 1 << t
-	}
-	return s
-}()
-
-// sets holds, for a query node, the types for which it can be true and the
-// types for which it can be false. Only clauses on type narrow them; any other
-// clause can go either way for every type.
-type sets struct{ canTrue, canFalse typeSet }
-
-func typeSets(e expr) sets {
-	switch e := e.(type) {
-	case allExpr:
-		return sets{canTrue: allTypes}
-	case notExpr:
-		s := typeSets(e.x)
-		return sets{canTrue: s.canFalse, canFalse: s.canTrue}
-	case andExpr:
-		out := sets{canTrue: allTypes}
-		for _, x := range e.xs {
-			s := typeSets(x)
-			out.canTrue &= s.canTrue
-			out.canFalse |= s.canFalse
-		}
-		return out
-	case orExpr:
-		out := sets{canFalse: allTypes}
-		for _, x := range e.xs {
-			s := typeSets(x)
-			out.canTrue |= s.canTrue
-			out.canFalse &= s.canFalse
-		}
-		return out
-	case *cmpExpr:
-		if e.field != fType {
-			return sets{canTrue: allTypes, canFalse: allTypes}
-		}
-		m := typeSet(domainMask(1, int(ioc.TypeIPv6), e, func(v literal) int { return int(v.typ) }))
-		return sets{canTrue: m, canFalse: allTypes &^ m}
-	}
-	panic("sharing: unknown query node")
 }

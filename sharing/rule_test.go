@@ -4,12 +4,34 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing/rule"
 )
+
+var testNow = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+// fixture is one source entry: a medium sha256 from "Mimecast Feed", first seen
+// 10 days ago, last seen 2 days ago, expiring in 3 days.
+func fixture() *ioc.Indicator {
+	const day = 24 * time.Hour
+	return &ioc.Indicator{
+		Type:       ioc.TypeSHA256,
+		Value:      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		Severity:   ioc.SeverityMedium,
+		Reputation: 7,
+		Comments:   "Emotet dropper seen in Phishing",
+		Tags:       []string{"Malware", "emotet"},
+		FirstSeen:  testNow.Add(-10 * day),
+		LastSeen:   testNow.Add(-2 * day),
+		ExpiresAt:  testNow.Add(3 * day),
+		Source:     "Mimecast Feed",
+	}
+}
 
 func TestCompileRuleErrors(t *testing.T) {
 	t.Parallel()
@@ -17,7 +39,7 @@ func TestCompileRuleErrors(t *testing.T) {
 		name string
 		rule Rule
 		want string
-		col  int // of the wrapped *QueryError; 0 when there is none
+		col  int // of the wrapped *rule.Error; 0 when there is none
 	}{
 		{"bad filter", Rule{Name: "hashes", Filter: "severity > 5"},
 			`rule "hashes": filter: column 12: "5" is not a severity: want unknown, low, medium, high or critical`, 12},
@@ -39,8 +61,8 @@ func TestCompileRuleErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Nil(t, c)
 			assert.Equal(t, tt.want, err.Error())
-			var qe *QueryError
-			assert.Equal(t, tt.col != 0, errors.As(err, &qe), "wraps *QueryError")
+			var qe *rule.Error
+			assert.Equal(t, tt.col != 0, errors.As(err, &qe), "wraps *rule.Error")
 			if tt.col != 0 {
 				assert.Equal(t, tt.col, qe.Col)
 			}

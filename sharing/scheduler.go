@@ -41,6 +41,11 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 	if p.settings.PushOnly {
 		return SyncReport{Source: source}, fmt.Errorf("sharing: sync %q: the plugin cannot pull (PushOnly)", source)
 	}
+	ctx, release, err := e.leaseSync(ctx, source)
+	if err != nil {
+		return SyncReport{Source: source}, err
+	}
+	defer release()
 	rep, pullErr := e.pull(ctx, p)
 	errs := []error{pullErr}
 	if ctx.Err() == nil { // interrupted: no aging pass to fail and audit
@@ -53,8 +58,10 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 			errs = append(errs, ctx.Err())
 			break
 		}
-		sr, err := e.Share(ctx, name)
-		rep.Shares = append(rep.Shares, sr)
+		sr, ran, err := e.shareLeased(ctx, name)
+		if ran {
+			rep.Shares = append(rep.Shares, sr)
+		}
 		errs = append(errs, err)
 	}
 	return rep, errors.Join(errs...)
@@ -93,8 +100,14 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 			now := e.now()
 			var st MergeStats
 			err = e.store.Update(ctx, func(tx Tx) error {
-				var err error
+				before, err := tx.Version(source)
+				if err != nil {
+					return err
+				}
 				if st, err = tx.Merge(source, valid, now); err != nil {
+					return err
+				}
+				if err := lowerAging(tx, source, p.settings.aging(), before, valid, now); err != nil {
 					return err
 				}
 				if len(page.Next) == 0 {
@@ -195,6 +208,11 @@ func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) 
 // but a plugin added after Run started is not scheduled. An interval under
 // MinSyncInterval works but is audited as a warning. Run also prunes the audit
 // log (PruneLogs) when it starts and then every LogPruneInterval.
+//
+// When the store is a Leaser (shared by several instances), Run syncs a
+// source only while it holds the source's lease, taking free sources up to its
+// fair share of them among the live instances, and shares to a target only
+// under the target's lease; see Leaser and WithInstance.
 func (e *Engine) Run(ctx context.Context) error {
 	return e.RunNotify(ctx, nil)
 }
@@ -220,6 +238,10 @@ func (e *Engine) RunNotify(ctx context.Context, done func(rep SyncReport, err er
 	}
 	slices.SortFunc(ss, func(a, b sched) int { return strings.Compare(a.name, b.name) })
 	var wg sync.WaitGroup
+	if l := e.leaser(); l != nil {
+		e.renewAll(ctx, l) // registered before the first sync counts the instances
+		wg.Go(func() { e.heartbeat(ctx, l) })
+	}
 	if e.logKeep > 0 {
 		wg.Go(func() {
 			t := time.NewTicker(LogPruneInterval)
@@ -247,8 +269,8 @@ func (e *Engine) RunNotify(ctx context.Context, done func(rep SyncReport, err er
 			t := time.NewTicker(s.every)
 			defer t.Stop()
 			for {
-				rep, err := e.SyncSource(ctx, s.name) // audited
-				if done != nil && ctx.Err() == nil {
+				rep, ran, err := e.syncLeased(ctx, s.name, len(ss)) // audited
+				if ran && done != nil && ctx.Err() == nil {
 					done(rep, err, e.now().Add(s.every))
 				}
 				select {

@@ -2,7 +2,8 @@ package mimecasttest
 
 import "net/http"
 
-// account is the get-account answer (spec 5.1).
+// account is the data item of the get-account answer: the account's settings
+// and the packages it holds (BYOPackage allows hash pushes).
 type account struct {
 	MaxRetention          int      `json:"maxRetention"`
 	AccountCode           string   `json:"accountCode"`

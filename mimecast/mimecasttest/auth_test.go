@@ -19,7 +19,9 @@ import (
 	"github.com/ctexchange/cte/mimecast/mimecasttest"
 )
 
-// The worked vectors of spec section 2.2, checked against the fake's verifier:
+// The worked HMAC-SHA1 vectors (made-up keys, the fake's default credentials;
+// signatures computed independently with Python's hmac), checked against the
+// fake's verifier:
 // a request carrying exactly these headers is accepted at the vector's time, and
 // the negative vectors are refused.
 func TestGoldenVectorsAccepted(t *testing.T) {
@@ -47,7 +49,7 @@ func TestGoldenVectorsAccepted(t *testing.T) {
 			t.Parallel()
 			s := mimecasttest.NewServer(t, mimecasttest.WithClock(func() time.Time { return at }))
 			c := s.Credentials()
-			require.Equal(t, "AK-test-0001", c.AccessKey, "the default credentials are the spec's")
+			require.Equal(t, "AK-test-0001", c.AccessKey, "the default credentials are the worked vectors' keys")
 			body := `{"data":[]}`
 			if tc.path == mimecasttest.PathCreateBatch {
 				body = `{"data":[{"operationType":"BLOCK","hashList":[{"hash":"4b61fd53c077baffe40a70f0b2c1c7f5f66e9e7b590aa13feaaf8a2711f3dd9d","provider":"NetskopeCE","description":"Morris worm"}]}]}`
@@ -139,7 +141,9 @@ func TestHMACRefusals(t *testing.T) {
 	}
 }
 
-// The suggested skew body of spec 2.4, whole.
+// The skewed-date answer, whole: HTTP 401 with code
+// err_xdk_date_header_too_skewed and the text "Date Header Too Skewed", the
+// substring clients look for before signing again.
 func TestSkewBody(t *testing.T) {
 	t.Parallel()
 	s, clk := fake(t)

@@ -3,9 +3,8 @@
 // network: the mimecast client and plugin, the sharing engine and `cte demo`.
 //
 // It never imports package mimecast: the signature check, the envelopes and the
-// limits are re-implemented from the project's Mimecast API notes
-// (spec/mimecast-api.md), so a client bug fails a test instead of being
-// mirrored by the fake.
+// limits are re-implemented from Mimecast's documented API behaviour (described
+// below), so a client bug fails a test instead of being mirrored by the fake.
 //
 //	s := mimecasttest.NewServer(t) // closed by t.Cleanup
 //	c := s.Credentials()           // the keys the fake accepts

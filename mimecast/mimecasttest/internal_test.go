@@ -11,7 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The fake's signature function against the worked vectors of spec 2.2.
+// The fake's signature function against the worked HMAC-SHA1 vectors (made-up
+// keys; signatures computed independently with Python's hmac).
 func TestSignatureGoldenVectors(t *testing.T) {
 	t.Parallel()
 	secret, err := base64.StdEncoding.DecodeString("bmV0c2tvcGUtZmFrZS1taW1lY2FzdC1zZWNyZXQtMDAwMQ==")

@@ -28,7 +28,7 @@ const (
 	PathDeleteManagedURL  = "/api/ttp/url/delete-managed-url"
 )
 
-// Limits the fake enforces (spec sections 5 and 9).
+// Limits the fake enforces, those of the Mimecast API.
 const (
 	MaxHashesPerBatch    = 1000    // hashList entries per create-batch request
 	MaxProviderLen       = 10      // characters of hashList[].provider
@@ -92,8 +92,8 @@ type Credentials struct {
 }
 
 // DefaultCredentials returns the credentials a fake accepts unless
-// WithCredentials says otherwise. The API 1.0 keys are those of the worked
-// vectors in spec section 2.2.
+// WithCredentials says otherwise. The API 1.0 keys are made up; they are those
+// of the worked signature vectors the tests check.
 func DefaultCredentials() Credentials {
 	return Credentials{
 		AppID:        "11111111-2222-3333-4444-555555555555",
@@ -206,8 +206,9 @@ func WithPackages(pkgs ...string) Option {
 func WithoutBYO() Option { return func(cfg *config) { cfg.noBYO = true } }
 
 // WithReplayCheck turns the refusal of a reused x-mc-req-id on or off (default
-// on). A real server is believed to accept reuse inside the skew window (spec
-// 2.3.6); the default is strict so a client that reuses signed headers fails.
+// on). A real server is believed to accept reuse inside the skew window (the
+// reference plugin signs once per pagination and works); the default is strict
+// so a client that reuses signed headers fails.
 func WithReplayCheck(on bool) Option { return func(cfg *config) { cfg.replayCheck = on } }
 
 // WithAuthMode restricts the API endpoints to the given modes (default: both

@@ -1,8 +1,9 @@
 // Package netskopetest runs an in-process fake Netskope tenant for tests, in the style
 // of net/http/httptest.
 //
-// The fake re-implements the tenant from the API notes (spec/netskope-api.md), not
-// from package netskope, so a client bug fails a test instead of being mirrored:
+// The fake re-implements the tenant's documented behaviour (endpoints, envelopes,
+// limits and errors, described below), not package netskope, so a client bug
+// fails a test instead of being mirrored:
 //
 //	s := netskopetest.NewServer(t,
 //		netskopetest.WithFileHashList("CE_Malware_Hashes"),

@@ -1,4 +1,4 @@
-package sharing
+package rule
 
 import (
 	"fmt"
@@ -166,11 +166,11 @@ func TestQueryMatchOperators(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.q, func(t *testing.T) {
 			t.Parallel()
-			q, err := ParseQuery(tt.q)
+			q, err := Parse(tt.q)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, q.Match(ind, testNow))
 			// The canonical form means the same thing.
-			again, err := ParseQuery(q.String())
+			again, err := Parse(q.String())
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, again.Match(ind, testNow), "canonical %q", q.String())
 		})
@@ -210,7 +210,7 @@ func TestQueryMatchUnsetFields(t *testing.T) {
 		{`comments contains ""`, true},
 	}
 	for _, tt := range tests {
-		q, err := ParseQuery(tt.q)
+		q, err := Parse(tt.q)
 		require.NoError(t, err, tt.q)
 		assert.Equal(t, tt.want, q.Match(blank, testNow), tt.q)
 	}
@@ -222,21 +222,23 @@ func TestQueryMatchOutOfRangeValues(t *testing.T) {
 	// even a negative one, and never panic.
 	odd := &ioc.Indicator{Type: ioc.Type(200), Severity: ioc.Severity(77), Reputation: 99}
 	for _, s := range []string{"type != md5", "type not in (md5)", "severity != low", "severity > critical"} {
-		q, err := ParseQuery(s)
+		q, err := Parse(s)
 		require.NoError(t, err)
 		assert.False(t, q.Match(odd, testNow), s)
 	}
-	q, err := ParseQuery("reputation == 10") // Rep() clamps to 1–10
+	q, err := Parse("reputation == 10") // Rep() clamps to 1–10
 	require.NoError(t, err)
 	assert.True(t, q.Match(odd, testNow))
 }
 
 func TestQueryMatchNil(t *testing.T) {
 	t.Parallel()
-	q, err := ParseQuery("")
+	q, err := Parse("")
 	require.NoError(t, err)
 	assert.False(t, q.Match(nil, testNow))
-	assert.Equal(t, "no indicator", q.Explain(nil, testNow))
+	matched, why := q.Explain(nil, testNow)
+	assert.False(t, matched)
+	assert.Equal(t, "no indicator", why)
 }
 
 func TestContainsNonASCII(t *testing.T) {
@@ -256,101 +258,9 @@ func TestContainsNonASCII(t *testing.T) {
 		{"tags has ÄRGER", true},
 	}
 	for _, tt := range tests {
-		q, err := ParseQuery(tt.q)
+		q, err := Parse(tt.q)
 		require.NoError(t, err, tt.q)
 		assert.Equal(t, tt.want, q.Match(ind, testNow), tt.q)
-	}
-}
-
-func TestQueryExplain(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		q, want string
-	}{
-		{"", "all: true"},
-		{"severity >= high", "severity >= high: false (severity is medium)"},
-		{"type in (sha256, md5)", "type in (sha256, md5): true (type is sha256)"},
-		{"reputation > 8", "reputation > 8: false (reputation is 7)"},
-		{"value == abc", `value == "abc": false (value is "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")`},
-		{"source == x", `source == "x": false (source is "Mimecast Feed")`},
-		{"comments contains Emotet", `comments contains "Emotet": true (comments is "Emotet dropper seen in Phishing")`},
-		{"tags has benign", `tags has "benign": false (tags are "Malware", "emotet")`},
-		{"age < 7d", "age < 7d: false (age is 10d)"},
-		{"lastSeen > 1d", "lastSeen > 1d: false (lastSeen is 2026-11-28T12:00:00Z, 1d ago is 2026-11-29T12:00:00Z)"},
-		{"expiresAt < +1d", "expiresAt < +1d: false (expiresAt is 2026-12-03T12:00:00Z, +1d is 2026-12-01T12:00:00Z)"},
-		{"expiresAt > now", "expiresAt > now: true (expiresAt is 2026-12-03T12:00:00Z, now is 2026-11-30T12:00:00Z)"},
-		{"firstSeen < 2026-01-01", "firstSeen < 2026-01-01T00:00:00Z: false (firstSeen is 2026-11-20T12:00:00Z)"},
-		// and: the first false clause decides; when all hold, all are listed
-		{"type == sha256 and severity >= high and tags has malware",
-			"severity >= high: false (severity is medium)"},
-		{"type == sha256 and tags has malware",
-			`type == sha256: true (type is sha256); tags has "malware": true (tags are "Malware", "emotet")`},
-		// or: the first true clause decides; when none holds, all are listed
-		{"type == md5 or severity == medium or tags has x", "severity == medium: true (severity is medium)"},
-		{"type == md5 or severity == high",
-			"type == md5: false (type is sha256); severity == high: false (severity is medium)"},
-		// not wraps the explanation of its operand
-		{"type in (sha256, md5) and severity >= medium and not (tags has emotet)",
-			`not (tags has "emotet": true (tags are "Malware", "emotet"))`},
-		{"not (type == md5 or severity == high)",
-			"not (type == md5: false (type is sha256); severity == high: false (severity is medium))"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.q, func(t *testing.T) {
-			t.Parallel()
-			q, err := ParseQuery(tt.q)
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, q.Explain(fixture(), testNow))
-		})
-	}
-}
-
-func TestQueryExplainClipsLongStrings(t *testing.T) {
-	t.Parallel()
-	long := fixture()
-	long.Comments = strings.Repeat("é", 80) // 160 bytes, shown clipped to 100
-	q, err := ParseQuery("comments == x")
-	require.NoError(t, err)
-	assert.Equal(t, `comments == "x": false (comments is "`+strings.Repeat("é", 50)+`…")`, q.Explain(long, testNow))
-}
-
-func TestQueryExplainUnset(t *testing.T) {
-	t.Parallel()
-	blank := &ioc.Indicator{Type: ioc.TypeMD5}
-	tests := []struct{ q, want string }{
-		{"age > 1d", "age > 1d: false (age is unknown: firstSeen is unset)"},
-		{"firstSeen > 2026-01-01", "firstSeen > 2026-01-01T00:00:00Z: false (firstSeen is unset)"},
-		{"tags has x", `tags has "x": false (no tags)`},
-		{"reputation == 5", "reputation == 5: true (reputation is 5, the default)"},
-	}
-	for _, tt := range tests {
-		q, err := ParseQuery(tt.q)
-		require.NoError(t, err)
-		assert.Equal(t, tt.want, q.Explain(blank, testNow), tt.q)
-	}
-	// A first-seen time in the future gives a negative age.
-	q, err := ParseQuery("age > 0s")
-	require.NoError(t, err)
-	future := &ioc.Indicator{FirstSeen: testNow.Add(90 * time.Minute)}
-	assert.Equal(t, "age > 0s: false (age is -1h30m)", q.Explain(future, testNow))
-}
-
-// Explain and Match must agree: Explain's decision is recomputed from the AST.
-func TestExplainAgreesWithMatch(t *testing.T) {
-	t.Parallel()
-	queries := []string{
-		"type == md5 or not (severity >= high and tags has x) and age < 3d",
-		"not not (lastSeen > 1d or expiresAt < now) and reputation in (1, 7)",
-		"(value contains 9f or comments matches \"^E\") and not source == y",
-	}
-	inds := []*ioc.Indicator{fixture(), {Type: ioc.TypeMD5}, {Type: ioc.TypeURL, Severity: ioc.SeverityHigh, Tags: []string{"x"}, FirstSeen: testNow}}
-	for _, s := range queries {
-		q, err := ParseQuery(s)
-		require.NoError(t, err)
-		for _, ind := range inds {
-			r, _ := explain(q.root, ind, testNow)
-			assert.Equal(t, q.Match(ind, testNow), r, "%s on %+v", s, ind)
-		}
 	}
 }
 
@@ -363,11 +273,11 @@ func TestInLongList(t *testing.T) {
 	}
 	vals = append(vals, "Ärger", "\u212Aelvin", "x") // non-ASCII values, one folding to ASCII "kelvin"
 	list := "(" + strings.Join(vals, ", ") + ")"
-	in, err := ParseQuery("value in " + list)
+	in, err := Parse("value in " + list)
 	require.NoError(t, err)
-	notIn, err := ParseQuery("value not in " + list)
+	notIn, err := Parse("value not in " + list)
 	require.NoError(t, err)
-	tags, err := ParseQuery("tags in " + list)
+	tags, err := Parse("tags in " + list)
 	require.NoError(t, err)
 	for _, tt := range []struct {
 		value string

@@ -1,4 +1,4 @@
-package sharing
+package rule
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"github.com/ctexchange/cte/ioc"
 )
 
-// FuzzParseQuery checks that the parser never panics, that every error is a
-// *QueryError pointing inside the query, and that any query that parses prints
+// FuzzParse checks that the parser never panics, that every error is a
+// *Error pointing inside the query, and that any query that parses prints
 // to a canonical form that parses back to the same AST and prints the same.
-func FuzzParseQuery(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"",
 		"all",
@@ -31,39 +31,37 @@ func FuzzParseQuery(f *testing.F) {
 	}
 	ind := fixture()
 	f.Fuzz(func(t *testing.T, src string) {
-		q, err := ParseQuery(src)
+		q, err := Parse(src)
 		if err != nil {
-			var qe *QueryError
+			var qe *Error
 			if !errors.As(err, &qe) {
-				t.Fatalf("ParseQuery(%q): error %T, want *QueryError", src, err)
+				t.Fatalf("Parse(%q): error %T, want *Error", src, err)
 			}
 			if qe.Col < 1 || qe.Col > utf8.RuneCountInString(src)+1 {
-				t.Fatalf("ParseQuery(%q): column %d outside the query", src, qe.Col)
+				t.Fatalf("Parse(%q): column %d outside the query", src, qe.Col)
 			}
 			if qe.Msg == "" {
-				t.Fatalf("ParseQuery(%q): empty message", src)
+				t.Fatalf("Parse(%q): empty message", src)
 			}
 			_ = qe.Pointer()
 			return
 		}
 		printed := q.String()
-		again, err := ParseQuery(printed)
+		again, err := Parse(printed)
 		if err != nil {
-			t.Fatalf("ParseQuery(%q) printed %q, which does not parse: %v", src, printed, err)
+			t.Fatalf("Parse(%q) printed %q, which does not parse: %v", src, printed, err)
 		}
 		if !equalExpr(q.root, again.root) {
-			t.Fatalf("ParseQuery(%q) printed %q, which parses to a different AST", src, printed)
+			t.Fatalf("Parse(%q) printed %q, which parses to a different AST", src, printed)
 		}
 		if again.String() != printed {
 			t.Fatalf("canonical form is not stable: %q then %q", printed, again.String())
 		}
 		// Evaluation never panics and Explain agrees with Match.
 		for _, in := range []*ioc.Indicator{ind, {}} {
-			r, _ := explain(q.root, in, testNow)
-			if r != q.Match(in, testNow) {
+			if r, _ := q.Explain(in, testNow); r != q.Match(in, testNow) {
 				t.Fatalf("%q: Explain and Match disagree", printed)
 			}
-			_ = q.Explain(in, testNow)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package sharing
+package rule
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestParseQueryCanonical(t *testing.T) {
+func TestParseCanonical(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ src, want string }{
 		// match-all spellings
@@ -55,6 +55,12 @@ func TestParseQueryCanonical(t *testing.T) {
 		{"age < 90m", "age < 1h30m"},
 		{"age >= 0s", "age >= 0s"},
 		{"age == 1d1h1m1s", "age == 1d1h1m1s"},
+		{"age < 1.5d", "age < 1d12h"},
+		{"age < 0.25h", "age < 15m"},
+		{"age > 0", "age > 0s"},
+		{"age > 1w1d", "age > 8d"},
+		{"lastSeen > 1.5w", "lastSeen > 10d12h"},
+		{"expiresAt < +0", "expiresAt < now"},
 		{"sources.severity in (high, critical)", "severity in (high, critical)"},
 		{"SOURCES.lastSeen > 1d", "lastSeen > 1d"},
 		// quoting and escapes
@@ -83,10 +89,10 @@ func TestParseQueryCanonical(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
 			t.Parallel()
-			q, err := ParseQuery(tt.src)
+			q, err := Parse(tt.src)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, q.String())
-			again, err := ParseQuery(q.String())
+			again, err := Parse(q.String())
 			require.NoError(t, err, "canonical form must re-parse")
 			assert.True(t, equalExpr(q.root, again.root), "re-parsed AST differs")
 			assert.Equal(t, q.String(), again.String())
@@ -94,7 +100,7 @@ func TestParseQueryCanonical(t *testing.T) {
 	}
 }
 
-func TestParseQueryErrors(t *testing.T) {
+func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	const fields = "type, value, severity, reputation, source, tags, comments, firstSeen, lastSeen, age, expiresAt"
 	const ops = "(==, !=, <, <=, >, >=, in, not in, contains, matches or has)"
@@ -154,12 +160,16 @@ func TestParseQueryErrors(t *testing.T) {
 		{`reputation > high`, `column 14: "high" is not a reputation: want a whole number from 1 to 10`},
 		{`reputation > 0`, `column 14: "0" is not a reputation: want a whole number from 1 to 10`},
 		{`reputation > 11`, `column 14: "11" is not a reputation: want a whole number from 1 to 10`},
-		{`age > 5`, `column 7: "5" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h or 90m`},
-		{`age > 5y`, `column 7: "5y" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h or 90m`},
-		{`age > -5d`, `column 7: "-5d" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h or 90m`},
-		{`age > 1d2`, `column 7: "1d2" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h or 90m`},
+		{`age > 5`, `column 7: "5" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h, 1d12h or 1.5d`},
+		{`age > 5y`, `column 7: "5y" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h, 1d12h or 1.5d`},
+		{`age > -5d`, `column 7: "-5d" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h, 1d12h or 1.5d`},
+		{`age > 1d2`, `column 7: "1d2" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h, 1d12h or 1.5d`},
 		{`age > 36501d`, `column 7: duration "36501d" is too long: at most 36500d`},
-		{`age > 99999999999d`, `column 7: "99999999999d" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h or 90m`},
+		{`age > 99999999999d`, `column 7: duration "99999999999d" is too long: at most 36500d`},
+		{`age > 99999999999x`, `column 7: "99999999999x" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h, 1d12h or 1.5d`},
+		{`age > 1.5s`, `column 7: duration "1.5s" has a fraction of a second: write whole seconds, e.g. 90s or 1.5m`},
+		{`age > 1.d`, `column 7: "1.d" is not a duration: want a number and a unit (w, d, h, m or s), like 30d, 12h, 1d12h or 1.5d`},
+		{`lastSeen > +0.0001h`, `column 12: duration "+0.0001h" has a fraction of a second: write whole seconds, e.g. 90s or 1.5m`},
 		{`lastSeen > 9999999h`, `column 12: duration "9999999h" is too long: at most 36500d`},
 		{`lastSeen > yesterday`, `column 12: "yesterday" is not a time: want an RFC 3339 time (2024-05-01T12:00:00Z), a date (2024-05-01), now, a duration ago (7d) or ahead (+7d)`},
 		{`lastSeen > 2024-13-01`, `column 12: "2024-13-01" is not a time: want an RFC 3339 time (2024-05-01T12:00:00Z), a date (2024-05-01), now, a duration ago (7d) or ahead (+7d)`},
@@ -170,11 +180,11 @@ func TestParseQueryErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
 			t.Parallel()
-			q, err := ParseQuery(tt.src)
+			q, err := Parse(tt.src)
 			require.Error(t, err)
 			assert.Nil(t, q)
-			var qe *QueryError
-			require.True(t, errors.As(err, &qe), "error is %T, want *QueryError", err)
+			var qe *Error
+			require.True(t, errors.As(err, &qe), "error is %T, want *Error", err)
 			assert.Equal(t, tt.src, qe.Src)
 			assert.Equal(t, tt.want, err.Error())
 		})
@@ -195,7 +205,7 @@ func TestStringEscapes(t *testing.T) {
 		{`""`, ``},
 	}
 	for _, tt := range tests {
-		q, err := ParseQuery("comments == " + tt.src)
+		q, err := Parse("comments == " + tt.src)
 		require.NoError(t, err, tt.src)
 		c, ok := q.root.(*cmpExpr)
 		require.True(t, ok)
@@ -203,35 +213,35 @@ func TestStringEscapes(t *testing.T) {
 	}
 }
 
-func TestQueryErrorPointer(t *testing.T) {
+func TestErrorPointer(t *testing.T) {
 	t.Parallel()
-	_, err := ParseQuery("type == md5 and severity > 5")
-	var qe *QueryError
+	_, err := Parse("type == md5 and severity > 5")
+	var qe *Error
 	require.ErrorAs(t, err, &qe)
 	assert.Equal(t, 28, qe.Col)
 	assert.Equal(t, "type == md5 and severity > 5\n                           ^", qe.Pointer())
 }
 
-func TestQueryErrorPointerMultiLine(t *testing.T) {
+func TestErrorPointerMultiLine(t *testing.T) {
 	t.Parallel()
-	_, err := ParseQuery("type == md5\nand\tseverity > 5\nor tags has x")
-	var qe *QueryError
+	_, err := Parse("type == md5\nand\tseverity > 5\nor tags has x")
+	var qe *Error
 	require.ErrorAs(t, err, &qe)
 	assert.Equal(t, 28, qe.Col, "columns count from the start of the query")
 	assert.Equal(t, "and\tseverity > 5\n   \t           ^", qe.Pointer())
 
-	_, err = ParseQuery("type ==")
+	_, err = Parse("type ==")
 	require.ErrorAs(t, err, &qe)
 	assert.Equal(t, "type ==\n       ^", qe.Pointer(), "caret after the end")
 
-	odd := &QueryError{Src: "abc", Col: 99}
+	odd := &Error{Src: "abc", Col: 99}
 	assert.Equal(t, "abc\n   ^", odd.Pointer(), "a column past the end does not panic")
 }
 
-func TestQueryErrorColumnCountsCharacters(t *testing.T) {
+func TestErrorColumnCountsCharacters(t *testing.T) {
 	t.Parallel()
-	_, err := ParseQuery(`comments == "héllo" and bogus == 1`)
-	var qe *QueryError
+	_, err := Parse(`comments == "héllo" and bogus == 1`)
+	var qe *Error
 	require.ErrorAs(t, err, &qe)
 	assert.Equal(t, 25, qe.Col, "é is one column, not two bytes")
 }
@@ -239,7 +249,7 @@ func TestQueryErrorColumnCountsCharacters(t *testing.T) {
 func TestEqualExpr(t *testing.T) {
 	t.Parallel()
 	parse := func(s string) expr {
-		q, err := ParseQuery(s)
+		q, err := Parse(s)
 		require.NoError(t, err)
 		return q.root
 	}
@@ -288,7 +298,16 @@ func TestDocExamplesParse(t *testing.T) {
 		`comments contains emotet or tags matches "^apt[0-9]+$"`,
 		`lastSeen > 7d`, `firstSeen < 90d`, `expiresAt < +2d`, `expiresAt < now`, `age < 30d`,
 	} {
-		_, err := ParseQuery(s)
+		_, err := Parse(s)
 		assert.NoError(t, err, s)
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("type in (sha256, md5) and severity >= medium and not (tags has benign)"); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -1,0 +1,393 @@
+package sharing
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Leaser is an optional Store capability for stores that several engines (cte
+// instances, usually on several machines) share, such as sharing/store/pgstore.
+// When the Store given to New implements it, Run pulls a source only while it
+// holds the source's lease, and pushes to a target only while it holds the
+// target's lease, so each source is pulled and each target pushed by one
+// instance at a time. Stores of one process (memstore, boltstore) do not
+// implement it and need no leases.
+//
+// Fencing: Update must refuse to commit, with an error wrapping ErrLeaseLost,
+// when a lease carried by its context (LeasesFrom) is no longer held by its
+// holder with its token, so an instance that stalled past its lease's expiry
+// cannot write after another took the lease over.
+type Leaser interface {
+	// Acquire takes the lease name for holder until ttl from now, or renews it
+	// when holder holds it already (keeping its token). It returns ok false,
+	// and no error, while another holder's lease has not expired.
+	Acquire(ctx context.Context, name, holder string, ttl time.Duration) (l Lease, ok bool, err error)
+	// Release ends l now, when it is still held with l's token.
+	Release(ctx context.Context, l Lease) error
+	// Leases lists the unexpired leases whose names start with prefix, by name.
+	Leases(ctx context.Context, prefix string) ([]Lease, error)
+}
+
+// Lease is a lease on a name held by a holder until Expires.
+type Lease struct {
+	Name    string
+	Holder  string
+	Token   int64     // fencing token: grows whenever the lease changes hands or is taken after expiring
+	Expires time.Time // by the store's clock
+}
+
+// ErrLeaseLost is wrapped by the error of an Update whose context carries a
+// lease the instance no longer holds.
+var ErrLeaseLost = errors.New("sharing: lease lost: another instance took over")
+
+type leasesKey struct{}
+
+// WithLeases returns a context carrying leases in addition to those ctx carries:
+// a Leaser store's Update under it commits only while they are all held.
+func WithLeases(ctx context.Context, ls ...Lease) context.Context {
+	all := append(slices.Clone(LeasesFrom(ctx)), ls...)
+	return context.WithValue(ctx, leasesKey{}, all)
+}
+
+// LeasesFrom returns the leases ctx carries.
+func LeasesFrom(ctx context.Context) []Lease {
+	ls, _ := ctx.Value(leasesKey{}).([]Lease)
+	return ls
+}
+
+// DefaultLeaseTTL is how long a lease lasts without renewal unless
+// WithInstance says otherwise: an instance that dies holds its sources and
+// targets for at most this long.
+const DefaultLeaseTTL = 30 * time.Second
+
+// WithInstance names this engine among those sharing a Leaser store (the
+// default is host name, process id and a random suffix) and sets the lease time
+// (DefaultLeaseTTL when ttl <= 0). A stopped instance's sources are taken over
+// within one sync interval plus ttl. Stores without leases ignore it.
+func WithInstance(name string, ttl time.Duration) Option {
+	return func(e *Engine) {
+		if name != "" {
+			e.leases.instance = name
+		}
+		if ttl > 0 {
+			e.leases.ttl = ttl
+		}
+	}
+}
+
+// Instance returns the name this engine holds leases under.
+func (e *Engine) Instance() string {
+	e.leases.init()
+	return e.leases.instance
+}
+
+// leaseState is what an engine knows of its leases. The zero value is ready:
+// init fills the defaults.
+type leaseState struct {
+	once     sync.Once
+	instance string
+	ttl      time.Duration
+	mu       sync.Mutex
+	held     map[string]Lease // by name
+}
+
+func (s *leaseState) init() {
+	s.once.Do(func() {
+		if s.instance == "" {
+			host, _ := os.Hostname()
+			var b [4]byte
+			_, _ = rand.Read(b[:])
+			s.instance = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		}
+		if s.ttl <= 0 {
+			s.ttl = DefaultLeaseTTL
+		}
+		s.mu.Lock()
+		s.held = map[string]Lease{}
+		s.mu.Unlock()
+	})
+}
+
+// HeldLeases returns the source and target leases this engine holds now, by
+// name (empty for a store without leases).
+func (e *Engine) HeldLeases() []Lease {
+	e.leases.init()
+	e.leases.mu.Lock()
+	defer e.leases.mu.Unlock()
+	out := make([]Lease, 0, len(e.leases.held))
+	for _, l := range e.leases.held {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b Lease) int { return cmpString(a.Name, b.Name) })
+	return out
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Lease names.
+const (
+	leaseInstance = "instance/"
+	leaseSource   = "source/"
+	leaseTarget   = "target/"
+)
+
+// leaser returns the store's leases, or nil.
+func (e *Engine) leaser() Leaser {
+	l, _ := e.store.(Leaser)
+	if l != nil {
+		e.leases.init()
+	}
+	return l
+}
+
+// heartbeat keeps this instance's lease and the source leases it holds alive
+// until ctx ends, then releases them.
+func (e *Engine) heartbeat(ctx context.Context, l Leaser) {
+	t := time.NewTicker(e.leases.ttl / 3)
+	defer t.Stop()
+	for {
+		e.renewAll(ctx, l)
+		select {
+		case <-ctx.Done():
+			e.releaseAll(l)
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (e *Engine) renewAll(ctx context.Context, l Leaser) {
+	self := leaseInstance + e.leases.instance
+	names := []string{self}
+	for _, h := range e.HeldLeases() {
+		if strings.HasPrefix(h.Name, leaseSource) {
+			names = append(names, h.Name) // target leases are renewed by the share holding them
+		}
+	}
+	for _, name := range names {
+		e.leases.mu.Lock()
+		h, had := e.leases.held[name]
+		e.leases.mu.Unlock()
+		nl, ok, err := l.Acquire(ctx, name, e.leases.instance, e.leases.ttl)
+		e.leases.mu.Lock()
+		switch {
+		case err != nil:
+			// keep it: the write fencing refuses writes if it is really gone
+			if ctx.Err() == nil {
+				e.log.Warn("lease: renew", "lease", name, "error", err)
+			}
+		case !ok || (had && name != self && nl.Token != h.Token):
+			delete(e.leases.held, name) // lost: another instance has it now
+		default:
+			e.leases.held[name] = nl
+		}
+		e.leases.mu.Unlock()
+	}
+}
+
+func (e *Engine) releaseAll(l Leaser) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, h := range e.HeldLeases() {
+		if err := l.Release(ctx, h); err != nil {
+			e.log.Warn("lease: release", "lease", h.Name, "error", err)
+		}
+	}
+	e.leases.mu.Lock()
+	clear(e.leases.held)
+	e.leases.mu.Unlock()
+}
+
+// takeSource returns the lease of source when this instance holds it or may
+// take it now: it takes a free source only while it holds fewer than its fair
+// share of the total sources among the live instances.
+func (e *Engine) takeSource(ctx context.Context, l Leaser, source string, total int) (Lease, bool) {
+	name := leaseSource + source
+	e.leases.mu.Lock()
+	h, holding := e.leases.held[name]
+	n := len(e.sourceLeases())
+	e.leases.mu.Unlock()
+	if !holding && n >= e.fairShare(ctx, l, total) {
+		return Lease{}, false
+	}
+	nl, ok, err := l.Acquire(ctx, name, e.leases.instance, e.leases.ttl)
+	e.leases.mu.Lock()
+	defer e.leases.mu.Unlock()
+	if err != nil || !ok || (holding && nl.Token != h.Token) {
+		delete(e.leases.held, name)
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("lease: acquire", "lease", name, "error", err)
+		}
+		if !ok || err != nil {
+			return Lease{}, false
+		}
+	}
+	e.leases.held[name] = nl
+	return nl, true
+}
+
+// sourceLeases returns the names of the source leases held (leaseMu held).
+func (e *Engine) sourceLeases() []string {
+	var out []string
+	for n := range e.leases.held {
+		if strings.HasPrefix(n, leaseSource) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// fairShare is how many of total sources one instance takes: total divided by
+// the live instances, rounded up.
+func (e *Engine) fairShare(ctx context.Context, l Leaser, total int) int {
+	live, err := l.Leases(ctx, leaseInstance)
+	if err != nil || len(live) == 0 {
+		return total
+	}
+	return (total + len(live) - 1) / len(live)
+}
+
+// shedSource gives a source up after its sync when this instance holds more
+// than its fair share, so that an instance that joined later gets work.
+func (e *Engine) shedSource(ctx context.Context, l Leaser, lease Lease, total int) {
+	e.leases.mu.Lock()
+	n := len(e.sourceLeases())
+	e.leases.mu.Unlock()
+	if n <= e.fairShare(ctx, l, total) {
+		return
+	}
+	e.leases.mu.Lock()
+	delete(e.leases.held, lease.Name)
+	e.leases.mu.Unlock()
+	if err := l.Release(ctx, lease); err != nil && ctx.Err() == nil {
+		e.log.Warn("lease: release", "lease", lease.Name, "error", err)
+	}
+}
+
+// syncLeased is one scheduled sync of source: with a Leaser store, only under
+// the source's lease (and skipped, ran false, when another instance holds it).
+func (e *Engine) syncLeased(ctx context.Context, source string, total int) (rep SyncReport, ran bool, err error) {
+	l := e.leaser()
+	if l == nil {
+		rep, err = e.SyncSource(ctx, source) // audited
+		return rep, true, err
+	}
+	lease, ok := e.takeSource(ctx, l, source, total)
+	if !ok {
+		return SyncReport{Source: source}, false, nil
+	}
+	rep, err = e.SyncSource(WithLeases(ctx, lease), source) // audited
+	e.shedSource(ctx, l, lease, total)
+	return rep, true, err
+}
+
+// shareLeased runs Share for a configuration. With a Leaser store it first
+// takes the lease of the configuration's target, renews it while the share
+// runs and releases it after; when another instance holds it, the share waits
+// for the next sync and ok is false.
+func (e *Engine) shareLeased(ctx context.Context, name string) (rep ShareReport, ok bool, err error) {
+	l := e.leaser()
+	if l == nil {
+		rep, err = e.Share(ctx, name)
+		return rep, true, err
+	}
+	cs, _, _, _, err := e.config(name)
+	if err != nil {
+		rep, err = e.Share(ctx, name)
+		return rep, true, err
+	}
+	lname := leaseTarget + cs.cfg.Destination + "/" + cs.target.ID
+	lease, got, err := l.Acquire(ctx, lname, e.leases.instance, e.leases.ttl)
+	if err != nil {
+		return ShareReport{Config: name}, false, fmt.Errorf("sharing %q: lease of target %s: %w", name, lname, err)
+	}
+	if !got {
+		e.log.Debug("lease: target held by another instance; sharing next sync", "sharing", name, "lease", lname)
+		return ShareReport{Config: name}, false, nil
+	}
+	sctx, stop := e.hold(ctx, l, lease)
+	defer stop()
+	rep, err = e.Share(sctx, name)
+	return rep, true, err
+}
+
+// hold records lease as held and renews it while the returned context lives;
+// the context carries it for fencing and ends when it is lost. stop ends the
+// renewal and releases the lease.
+func (e *Engine) hold(ctx context.Context, l Leaser, lease Lease) (context.Context, func()) {
+	e.leases.mu.Lock()
+	e.leases.held[lease.Name] = lease
+	e.leases.mu.Unlock()
+	hctx, cancel := context.WithCancel(WithLeases(ctx, lease))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(e.leases.ttl / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-t.C:
+				nl, ok, err := l.Acquire(hctx, lease.Name, e.leases.instance, e.leases.ttl)
+				if err == nil && (!ok || nl.Token != lease.Token) {
+					e.log.Warn("lease: lost while working; stopping", "lease", lease.Name, "instance", e.leases.instance)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return hctx, func() {
+		cancel()
+		<-done
+		e.leases.mu.Lock()
+		delete(e.leases.held, lease.Name)
+		e.leases.mu.Unlock()
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer rcancel()
+		if err := l.Release(rctx, lease); err != nil {
+			e.log.Warn("lease: release", "lease", lease.Name, "error", err)
+		}
+	}
+}
+
+// carries reports whether ctx carries a lease named name.
+func carries(ctx context.Context, name string) bool {
+	return slices.ContainsFunc(LeasesFrom(ctx), func(l Lease) bool { return l.Name == name })
+}
+
+// leaseSync takes the lease of source for a sync not started by Run (cte sync),
+// unless ctx carries it already. It fails when another instance holds it.
+func (e *Engine) leaseSync(ctx context.Context, source string) (context.Context, func(), error) {
+	l := e.leaser()
+	name := leaseSource + source
+	if l == nil || carries(ctx, name) {
+		return ctx, func() {}, nil
+	}
+	lease, ok, err := l.Acquire(ctx, name, e.leases.instance, e.leases.ttl)
+	if err != nil {
+		return ctx, nil, fmt.Errorf("sharing: sync %q: take its lease: %w", source, err)
+	}
+	if !ok {
+		return ctx, nil, fmt.Errorf("sharing: sync %q: another cte instance is syncing it (lease %s): let it, or stop that instance first", source, name)
+	}
+	hctx, stop := e.hold(ctx, l, lease)
+	return hctx, stop, nil
+}

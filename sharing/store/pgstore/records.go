@@ -1,0 +1,308 @@
+package pgstore
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+)
+
+// entryCols are the columns of cte_entries in table order.
+var entryCols = []string{"value", "source", "rec_type", "type", "severity", "reputation", "comments", "tags",
+	"first_seen", "last_seen", "expires_at", "inactive", "inactive_at", "stored_at", "ns"}
+
+const selectEntries = `SELECT value, source, rec_type, type, severity, reputation, comments, tags,
+	first_seen, last_seen, expires_at, inactive, inactive_at, stored_at, ns FROM cte_entries `
+
+// scanChunk is how many rows a scan reads per query; the scan's function runs
+// between queries, so it may read and write in the same transaction.
+const scanChunk = 1000
+
+// Merge implements sharing.Tx. It reads the page's values that are stored
+// already in one query, merges in memory, then writes the new entries with
+// COPY and the changed ones with COPY into a temporary table and one UPDATE:
+// four round trips per page at most, whatever its size.
+func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
+	var st sharing.MergeStats
+	if err := t.writable("merge"); err != nil {
+		return st, err
+	}
+	if err := storeutil.CheckSource("source", source); err != nil {
+		return st, fmt.Errorf("pgstore: merge: %w", err)
+	}
+	for i := range in {
+		if err := storeutil.CheckIndicator(&in[i]); err != nil {
+			return st, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+		}
+		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
+			return st, fmt.Errorf("pgstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
+		}
+	}
+	if len(in) == 0 {
+		return st, nil
+	}
+	type work struct {
+		ind     ioc.Indicator
+		recType ioc.Type
+		inDB    bool // this source's entry is stored: update it
+	}
+	idx := make(map[string]int, len(in))
+	values := make([]string, 0, len(in))
+	for i := range in {
+		if _, ok := idx[in[i].Value]; !ok {
+			idx[in[i].Value] = len(values)
+			values = append(values, in[i].Value)
+		}
+	}
+	stored, err := t.storedFor(source, values)
+	if err != nil {
+		return st, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+	}
+	ws := make([]work, len(values))
+	seen := make([]bool, len(values))
+	for i := range in {
+		x := in[i]
+		k := idx[x.Value]
+		w := &ws[k]
+		switch old, ok := stored[x.Value]; {
+		case seen[k]:
+			w.ind = ioc.Merge(w.ind, x)
+			st.Updated++
+		case ok && old.mine:
+			*w = work{ind: ioc.Merge(old.ind, x), recType: old.recType, inDB: true}
+			st.Updated++
+		case ok:
+			*w = work{ind: x, recType: old.recType}
+			st.Added++
+		default:
+			*w = work{ind: x, recType: x.Type}
+			st.New++
+		}
+		seen[k] = true
+	}
+	var ins, upd [][]any
+	for k := range ws {
+		w := &ws[k]
+		row := entryRow(values[k], source, w.recType, &w.ind, now)
+		if w.inDB {
+			upd = append(upd, row)
+		} else {
+			ins = append(ins, row)
+		}
+	}
+	if err := t.writeEntries(ins, upd); err != nil {
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+	}
+	return st, nil
+}
+
+// entryRow is an active entry's row in entryCols order.
+func entryRow(value, source string, recType ioc.Type, x *ioc.Indicator, now time.Time) []any {
+	times, ns := packTimes(x.FirstSeen, x.LastSeen, x.ExpiresAt, time.Time{}, now)
+	var tags any
+	if len(x.Tags) > 0 {
+		tags = x.Tags
+	}
+	return []any{value, source, int16(recType), int16(x.Type), int16(x.Severity), int32(x.Reputation), x.Comments, tags,
+		times[0], times[1], times[2], false, nil, times[4], ns}
+}
+
+func (t *tx) writeEntries(ins, upd [][]any) error {
+	if len(ins) > 0 {
+		if _, err := t.pg.CopyFrom(t.ctx, pgx.Identifier{"cte_entries"}, entryCols, pgx.CopyFromRows(ins)); err != nil {
+			return fmt.Errorf("copy %d new entries: %w", len(ins), err)
+		}
+	}
+	if len(upd) == 0 {
+		return nil
+	}
+	tmp, err := t.tempTable("cte_entries")
+	if err != nil {
+		return err
+	}
+	if _, err := t.pg.CopyFrom(t.ctx, pgx.Identifier{tmp}, entryCols, pgx.CopyFromRows(upd)); err != nil {
+		return fmt.Errorf("copy %d changed entries: %w", len(upd), err)
+	}
+	_, err = t.pg.Exec(t.ctx, `UPDATE cte_entries e SET type = m.type, severity = m.severity, reputation = m.reputation,
+		comments = m.comments, tags = m.tags, first_seen = m.first_seen, last_seen = m.last_seen, expires_at = m.expires_at,
+		inactive = false, inactive_at = NULL, stored_at = m.stored_at, ns = m.ns
+		FROM `+tmp+` m WHERE e.value = m.value AND e.source = m.source; TRUNCATE `+tmp)
+	if err != nil {
+		return fmt.Errorf("update %d entries: %w", len(upd), err)
+	}
+	return nil
+}
+
+// storedEntry is what Merge needs of a stored value: the record's type and
+// this source's entry, when it has one.
+type storedEntry struct {
+	recType ioc.Type
+	mine    bool
+	ind     ioc.Indicator
+}
+
+// storedFor reads the stored values among values: this source's entry when
+// there is one, else any entry (for the record's type, which all share).
+func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, error) {
+	rows, err := t.pg.Query(t.ctx, `SELECT value, rec_type, source = $2, type, severity, reputation,
+		comments, tags, first_seen, last_seen, expires_at, ns
+		FROM cte_entries WHERE value = ANY($1)`, values, source)
+	if err != nil {
+		return nil, fmt.Errorf("read stored values: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]storedEntry{}
+	for rows.Next() {
+		var v string
+		var recType, typ, sev int16
+		var rep int32
+		var mine bool
+		var comments string
+		var tags []string
+		var first, last, exp pgtype.Timestamptz
+		var ns int64
+		if err := rows.Scan(&v, &recType, &mine, &typ, &sev, &rep, &comments, &tags, &first, &last, &exp, &ns); err != nil {
+			return nil, fmt.Errorf("read stored values: %w", err)
+		}
+		if old, ok := out[v]; ok && old.mine {
+			continue // another source's entry of a value this source reported
+		}
+		out[v] = storedEntry{recType: ioc.Type(recType), mine: mine, ind: ioc.Indicator{
+			Type: ioc.Type(typ), Value: v, Severity: ioc.Severity(sev), Reputation: int(rep), Comments: comments,
+			Tags: nilIfEmpty(tags), FirstSeen: goTime(first, ns, 0), LastSeen: goTime(last, ns, 1),
+			ExpiresAt: goTime(exp, ns, 2), Source: source}}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stored values: %w", err)
+	}
+	return out, nil
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// readRecords runs a query over selectEntries ordered by value and source and
+// groups its rows into records.
+func (t *tx) readRecords(where string, args ...any) ([]sharing.Record, int, error) {
+	rows, err := t.pg.Query(t.ctx, selectEntries+where, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []sharing.Record
+	n := 0
+	for rows.Next() {
+		n++
+		var v, src, comments string
+		var recType, typ, sev int16
+		var rep int32
+		var tags []string
+		var first, last, exp, inAt, stored pgtype.Timestamptz
+		var inactive bool
+		var ns int64
+		if err := rows.Scan(&v, &src, &recType, &typ, &sev, &rep, &comments, &tags, &first, &last, &exp,
+			&inactive, &inAt, &stored, &ns); err != nil {
+			return nil, 0, err
+		}
+		if len(out) == 0 || out[len(out)-1].Value != v {
+			out = append(out, sharing.Record{Type: ioc.Type(recType), Value: v})
+		}
+		r := &out[len(out)-1]
+		r.Entries = append(r.Entries, sharing.Entry{
+			Indicator: ioc.Indicator{Type: ioc.Type(typ), Value: v, Severity: ioc.Severity(sev), Reputation: int(rep),
+				Comments: comments, Tags: nilIfEmpty(tags), FirstSeen: goTime(first, ns, 0), LastSeen: goTime(last, ns, 1),
+				ExpiresAt: goTime(exp, ns, 2), Source: src},
+			Inactive: inactive, InactiveAt: goTime(inAt, ns, 3), StoredAt: goTime(stored, ns, 4),
+		})
+	}
+	return out, n, rows.Err()
+}
+
+// Record implements sharing.Tx.
+func (t *tx) Record(value string) (sharing.Record, bool, error) {
+	if err := t.readable(); err != nil {
+		return sharing.Record{}, false, err
+	}
+	recs, _, err := t.readRecords(`WHERE value = $1 ORDER BY source`, value)
+	if err != nil {
+		return sharing.Record{}, false, fmt.Errorf("pgstore: record %q: %w", storeutil.Trunc(value), err)
+	}
+	if len(recs) == 0 {
+		return sharing.Record{}, false, nil
+	}
+	return recs[0], true, nil
+}
+
+// Records implements sharing.Tx. It reads scanChunk rows per query, after the
+// last value it gave fn, so fn may write, and sees the writes made after its
+// position. It checks the context before each record.
+func (t *tx) Records(fn func(r *sharing.Record) error) error {
+	if err := t.readable(); err != nil {
+		return err
+	}
+	after := ""
+	for {
+		if err := t.cancelled("records"); err != nil {
+			return err
+		}
+		recs, n, err := t.readRecords(`WHERE value > $1 ORDER BY value, source LIMIT $2`, after, scanChunk)
+		if err != nil {
+			return fmt.Errorf("pgstore: records: %w", err)
+		}
+		full := n == scanChunk
+		if full && len(recs) > 1 {
+			recs = recs[:len(recs)-1] // the last value may have more entries: read it again with the next chunk
+		} else if full {
+			r, _, err := t.Record(recs[0].Value) // one value with scanChunk sources or more
+			if err != nil {
+				return err
+			}
+			recs[0] = r
+		}
+		for i := range recs {
+			if err := t.cancelled("records"); err != nil {
+				return err
+			}
+			if err := fn(&recs[i]); err != nil {
+				if errors.Is(err, sharing.ErrStop) {
+					return nil
+				}
+				return err
+			}
+		}
+		if !full {
+			return nil
+		}
+		after = recs[len(recs)-1].Value
+	}
+}
+
+// SetInactive implements sharing.Tx. An entry already inactive keeps the time
+// it became so.
+func (t *tx) SetInactive(source string, values []string, at time.Time) error {
+	if err := t.writable("set inactive"); err != nil {
+		return err
+	}
+	if len(values) == 0 {
+		return nil
+	}
+	ts, rem := dbTime(at)
+	_, err := t.pg.Exec(t.ctx, `UPDATE cte_entries SET inactive = true, inactive_at = $3,
+		ns = (ns & ~(1023::bigint << 30)) | ($4::bigint << 30)
+		WHERE source = $1 AND value = ANY($2) AND NOT inactive`, source, values, ts, rem)
+	if err != nil {
+		return fmt.Errorf("pgstore: set %d value(s) of %q inactive: %w", len(values), source, err)
+	}
+	return nil
+}
