@@ -55,7 +55,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/text"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // Defaults of Options.
@@ -408,7 +408,7 @@ func (b *timedBody) Close() error {
 func CheckBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("%q is not an absolute https URL: write it like https://host.example.com", text.Truncate(raw, 80))
+		return nil, fmt.Errorf("%q is not an absolute https URL: write it like https://host.example.com", ioc.Truncate(raw, 80))
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("URL %q must not carry a user name or password: put credentials in their own fields", u.Redacted())
