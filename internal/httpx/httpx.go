@@ -250,7 +250,8 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if st.n == 1 {
 		level = slog.LevelWarn
 	}
-	c.log.Log(ctx, level, "http: retrying", "method", st.method, "url", st.url, "attempt", st.n+1, "of", c.retryMax+1, "after", why)
+	c.log.Log(ctx, level, "http: retrying", "method", st.method, "url", st.url, "attempt", st.n+1, "of", c.retryMax+1,
+		"after", why, "wait", c.waitText(st.n, resp))
 	return true, nil
 }
 
@@ -306,6 +307,18 @@ func (c *Client) backoff(lo, hi time.Duration, attemptNum int, resp *http.Respon
 	ceil := float64(lo) * float64(uint64(1)<<min(attemptNum, 30))
 	ceil = min(ceil, float64(hi))
 	return max(time.Duration(float64(lo)+rand.Float64()*(ceil-float64(lo))), lo)
+}
+
+// waitText says how long the retry after attempt n waits: what the server asked
+// for, or the bound of the backoff.
+func (c *Client) waitText(n int, resp *http.Response) string {
+	if resp != nil {
+		if wait, ok := c.serverWait(resp, time.Now()); ok {
+			return wait.String() + ", as the server asked"
+		}
+	}
+	ceil := min(float64(c.o.WaitMin)*float64(uint64(1)<<min(n-1, 30)), float64(c.o.WaitMax)) // retryablehttp counts attempts from 0
+	return "up to " + time.Duration(ceil).Round(time.Millisecond).String()
 }
 
 // serverWait reads how long the server asked us to wait: Retry-After (seconds or
