@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ctexchange/cte/internal/text"
 	"golang.org/x/net/idna"
 )
 
@@ -45,21 +46,8 @@ func Reason(err error) string {
 	return err.Error()
 }
 
-const maxShown = 80
-
-func truncate(s string) string {
-	if len(s) <= maxShown {
-		return s
-	}
-	cut := maxShown
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 func perr(t Type, raw, rule string) error {
-	return &ParseError{Type: t, Value: truncate(raw), Rule: rule}
+	return &ParseError{Type: t, Value: text.Truncate(raw, 80), Rule: rule}
 }
 
 // Parse validates raw as an indicator of type t and returns its normal form:

@@ -24,7 +24,7 @@ func managedItem(ind ioc.Indicator, action, comment string) (ManagedURL, *cte.Re
 	case ioc.TypeURL:
 		v, err := ioc.Parse(ioc.TypeURL, ind.Value)
 		if err != nil {
-			return ManagedURL{}, &cte.Rejected{Value: ind.Value, Code: "invalid_value", Reason: "not a valid url: " + ruleOf(err)}
+			return ManagedURL{}, &cte.Rejected{Value: ind.Value, Code: "invalid_value", Reason: "invalid " + ioc.Reason(err)}
 		}
 		if i := strings.IndexByte(v, '#'); i >= 0 {
 			v = v[:i]
@@ -33,18 +33,11 @@ func managedItem(ind ioc.Indicator, action, comment string) (ManagedURL, *cte.Re
 	case ioc.TypeDomain:
 		v, err := ioc.Parse(ioc.TypeDomain, ind.Value)
 		if err != nil {
-			return ManagedURL{}, &cte.Rejected{Value: ind.Value, Code: "invalid_value", Reason: "not a valid domain: " + ruleOf(err)}
+			return ManagedURL{}, &cte.Rejected{Value: ind.Value, Code: "invalid_value", Reason: "invalid " + ioc.Reason(err)}
 		}
 		return ManagedURL{URL: "https://" + v, Action: action, MatchType: "domain", Comment: comment}, nil
 	}
 	return ManagedURL{}, &cte.Rejected{Value: ind.Value, Code: "unsupported_type", Reason: fmt.Sprintf("managed URLs take url and domain indicators, not %s", ind.Type)}
-}
-
-func ruleOf(err error) string {
-	if pe, ok := err.(*ioc.ParseError); ok {
-		return pe.Rule
-	}
-	return err.Error()
 }
 
 func (p *Plugin) pushURLs(ctx context.Context, target, action string, in []ioc.Indicator) (cte.PushResult, error) {

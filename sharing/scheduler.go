@@ -104,8 +104,14 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 			now := e.now()
 			var st MergeStats
 			err = e.store.Update(ctx, func(tx Tx) error {
-				var err error
+				before, err := tx.Version(source)
+				if err != nil {
+					return err
+				}
 				if st, err = tx.Merge(source, valid, now); err != nil {
+					return err
+				}
+				if err := lowerAging(tx, source, p.settings.aging(), before, valid, now); err != nil {
 					return err
 				}
 				if len(page.Next) == 0 {
@@ -171,11 +177,7 @@ func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) 
 		default:
 			var err error
 			if v, err = ioc.Parse(ind.Type, ind.Value); err != nil {
-				reason = err.Error()
-				var pe *ioc.ParseError
-				if errors.As(err, &pe) {
-					reason = pe.Type.String() + ": " + pe.Rule
-				}
+				reason = ioc.Reason(err)
 			} else if len(v) > maxValueLen {
 				// Normalising can lengthen a value (percent-encoding).
 				reason = fmt.Sprintf("value longer than %d bytes", maxValueLen)

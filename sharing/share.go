@@ -247,6 +247,8 @@ type scan struct {
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
 	marks       markSet       // values an operator took out of sharing (actions.go)
+
+	until time.Time // the earliest expiry or retry of what the scan selected; zero for never
 }
 
 func (s *scan) addSample(value string, t ioc.Type, what string) {
@@ -348,6 +350,10 @@ func (s *scan) run(tx Tx) error {
 			act = decide(nil, fp, s.now)
 		}
 		s.counts[act]++
+		s.until = earliest(s.until, dueAt(en, s.aging))
+		if act == actWaiting {
+			s.until = earliest(s.until, le.NextAttempt)
+		}
 		if appendMode {
 			if act.sends() {
 				s.addSample(r.Value, en.Type, act.String())
@@ -421,26 +427,10 @@ func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
 // configuration of the same target want, and packs the union.
 func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int) (*replaceSet, error) {
 	rs := &replaceSet{target: cs.target, sample: sample}
-	rs.members = append(rs.members, &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: aging, now: now, since: since})
-	states := []*configState{cs}
-	e.mu.RLock()
-	var names []string
-	for n, o := range e.configs {
-		if n != cs.cfg.Name && o.cfg.Destination == cs.cfg.Destination && o.target.ID == cs.target.ID {
-			names = append(names, n)
-		}
+	states, rules, agings := e.replaceMembers(cs, rule, aging)
+	for i, o := range states {
+		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: rules[i], aging: agings[i], now: now, since: since})
 	}
-	slices.Sort(names)
-	for _, n := range names {
-		o := e.configs[n]
-		r, src := e.rules[o.cfg.Rule], e.plugins[o.cfg.Source]
-		if r == nil || src == nil {
-			continue
-		}
-		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: r, aging: src.settings.aging(), now: now, since: since})
-		states = append(states, o)
-	}
-	e.mu.RUnlock()
 	for i, m := range rs.members {
 		// A member moved here that has not shared since: its ledger is about
 		// another target. Its own next share starts it again.
@@ -705,8 +695,13 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 			return rep, fmt.Errorf("sharing %q: %w", name, err)
 		}
 		defer tl.unlock()
+		states, rules, _ := e.replaceMembers(cs, rule, src.settings.aging())
 		var rs *replaceSet
+		var in shareRun
 		err := e.store.View(ctx, func(tx Tx) error {
+			if err := in.check(tx, states, rules, name, now, o); err != nil || in.skip {
+				return err
+			}
 			var err error
 			rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, time.Time{}, 0)
 			return err
@@ -716,24 +711,41 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 			e.fail(ctx, name, now, err, "check the store; the share is retried on the next cycle")
 			return rep, err
 		}
+		if in.skip {
+			return e.skipped(ctx, cs, now, in)
+		}
 		own := rs.members[0]
 		rep.Matched, rep.Rejected, rep.Waiting = own.matched, own.counts[actRejected], own.counts[actWaiting]
 		err = e.shareReplace(ctx, cs, dst, rs, o.force, &rep)
-		e.report(ctx, cs, now, &rep, err)
+		for _, m := range rs.members {
+			in.until = earliest(in.until, m.until)
+		}
+		e.report(ctx, cs, now, &rep, err, in.done(e, &rep, now))
 		return rep, err
 	}
 	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true}
-	if err := e.store.View(ctx, s.run); err != nil {
+	var in shareRun
+	err = e.store.View(ctx, func(tx Tx) error {
+		if err := in.check(tx, []*configState{cs}, []*CompiledRule{rule}, name, now, o); err != nil || in.skip {
+			return err
+		}
+		return s.run(tx)
+	})
+	if err != nil {
 		err = fmt.Errorf("sharing %q: select indicators: %w", name, err)
 		e.fail(ctx, name, now, err, "check the store; the share is retried on the next cycle")
 		return rep, err
+	}
+	if in.skip {
+		return e.skipped(ctx, cs, now, in)
 	}
 	rep.Matched = s.matched
 	rep.Unchanged = s.counts[actUnchanged]
 	rep.Rejected = s.counts[actRejected]
 	rep.Waiting = s.counts[actWaiting]
 	err = e.shareAppend(ctx, cs, dst, s, &rep)
-	e.report(ctx, cs, now, &rep, err)
+	in.until = earliest(in.until, s.until)
+	e.report(ctx, cs, now, &rep, err, in.done(e, &rep, now))
 	return rep, err
 }
 
@@ -744,7 +756,7 @@ func (e *Engine) fail(ctx context.Context, name string, now time.Time, err error
 }
 
 // report writes the audit summary and run state of a share.
-func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep *ShareReport, err error) {
+func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep *ShareReport, err error, sk skipState) {
 	lvl := slog.LevelInfo
 	res := ""
 	switch {
@@ -776,11 +788,14 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	if err != nil {
 		msg = "share stopped: " + msg
 	}
+	if sk.skipped {
+		d["skipped"] = "nothing it reads changed since the last share"
+	}
 	e.audit(ctx, AuditEntry{Time: now, Level: lvl, Config: cs.cfg.Name, Message: msg, Details: d, Resolution: res})
-	e.putRun(ctx, shareKey(cs.cfg.Name), now, err, map[string]int{
+	e.putRunSkip(ctx, shareKey(cs.cfg.Name), now, err, map[string]int{
 		"matched": rep.Matched, "sent": rep.Sent, "applied": rep.Applied, "unchanged": rep.Unchanged, "rejected": rep.Rejected,
-		"retrying": rep.Retrying, "overCapacity": rep.OverCapacity, "retracted": rep.Retracted,
-	})
+		"retrying": rep.Retrying, "overCapacity": rep.OverCapacity, "retracted": rep.Retracted, "waiting": rep.Waiting,
+	}, sk)
 }
 
 // auditErr audits err at error level and returns it.

@@ -52,11 +52,7 @@ func (a *app) cmdIOCs(ctx context.Context, args []string) int {
 		return a.writeSTIX(recs)
 	}
 	if a.json {
-		out := make([]iocJSON, len(recs))
-		for i, r := range recs {
-			out[i] = iocJSON{Value: r.Value, Type: r.Type, Sources: r.Entries}
-		}
-		return a.writeJSON(out)
+		return a.writeJSON(iocsJSON(recs))
 	}
 	a.printIOCs(recs)
 	if a.f.limit > 0 && len(recs) == a.f.limit {
@@ -116,4 +112,13 @@ func (a *app) printIOCs(recs []sharing.Record) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Type, r.Value, sev, strings.Join(r.Sources(), ","), a.when(last), state)
 	}
 	_ = tw.Flush()
+}
+
+// iocsJSON is the --json shape of stored indicators.
+func iocsJSON(recs []sharing.Record) []iocJSON {
+	out := make([]iocJSON, len(recs))
+	for i, r := range recs {
+		out[i] = iocJSON{Value: r.Value, Type: r.Type, Sources: r.Entries}
+	}
+	return out
 }

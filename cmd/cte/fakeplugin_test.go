@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"os"
 	"path/filepath"
@@ -123,7 +124,7 @@ func newFakeWorld(t *testing.T, config string, names ...string) *fakeWorld {
 }
 
 // app returns an app for this world; onTerminal pretends stderr is a terminal.
-func (w *fakeWorld) app(stdout, stderr *bytes.Buffer, onTerminal bool) *app {
+func (w *fakeWorld) app(stdout, stderr io.Writer, onTerminal bool) *app {
 	a := newApp(stdout, stderr, func(string) (string, bool) { return "", false }, onTerminal)
 	a.reg, a.openStore = w.reg, w.openStore
 	return a
