@@ -65,7 +65,7 @@ type NewIndicator struct {
 func (e *Engine) MarkSafe(ctx context.Context, values []string, reason string, opts ...ActionOption) (ActionReport, error) {
 	rep := ActionReport{Action: "mark-safe"}
 	if strings.TrimSpace(reason) == "" {
-		return rep, errors.New("sharing: mark safe: no reason given: say why the values are safe (it is audited)")
+		return rep, invalid(errors.New("sharing: mark safe: no reason given: say why the values are safe (it is audited)"))
 	}
 	now := e.now()
 	err := e.store.Update(ctx, func(tx Tx) error {
@@ -84,6 +84,7 @@ func (e *Engine) MarkSafe(ctx context.Context, values []string, reason string, o
 	if err != nil {
 		return rep, fmt.Errorf("sharing: mark safe: %w", err)
 	}
+	e.recordsChanged() // listings show marks
 	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: operator,
 		Message: fmt.Sprintf("marked %d value(s) safe: they are not shared and are retracted from every target", len(rep.Values)),
 		Details: details("reason", reason, "values", clipList(rep.Values)), Resolution: "unmark them to share them again"})
@@ -118,6 +119,7 @@ func (e *Engine) UnmarkSafe(ctx context.Context, values []string, opts ...Action
 	if err != nil {
 		return rep, fmt.Errorf("sharing: unmark safe: %w", err)
 	}
+	e.recordsChanged() // listings show marks
 	if len(rep.Values) > 0 {
 		e.audit(ctx, AuditEntry{Level: slog.LevelInfo, Config: operator,
 			Message: fmt.Sprintf("unmarked %d value(s): they are shared again", len(rep.Values)),
@@ -136,10 +138,10 @@ func (e *Engine) AddIndicators(ctx context.Context, in []NewIndicator, opts ...A
 	for _, x := range in {
 		t, v, err := parseValue(x.Type, x.Value)
 		if err != nil {
-			return rep, fmt.Errorf("sharing: add: %w", err)
+			return rep, invalid(fmt.Errorf("sharing: add: %w", err))
 		}
 		if !x.ExpiresAt.IsZero() && !x.ExpiresAt.After(now) {
-			return rep, fmt.Errorf("sharing: add %q: expiry %s is not in the future: give a later time or none", clipValue(v), x.ExpiresAt.UTC().Format(time.RFC3339))
+			return rep, invalid(fmt.Errorf("sharing: add %q: expiry %s is not in the future: give a later time or none", clipValue(v), x.ExpiresAt.UTC().Format(time.RFC3339)))
 		}
 		tags := slices.Clone(x.Tags)
 		slices.Sort(tags)
@@ -148,7 +150,7 @@ func (e *Engine) AddIndicators(ctx context.Context, in []NewIndicator, opts ...A
 		rep.Values = append(rep.Values, v)
 	}
 	if len(inds) == 0 {
-		return rep, errors.New("sharing: add: no indicators given")
+		return rep, invalid(errors.New("sharing: add: no indicators given"))
 	}
 	e.addManual()
 	err := e.store.Update(ctx, func(tx Tx) error {
@@ -179,7 +181,7 @@ func (e *Engine) retag(ctx context.Context, action string, values, tags []string
 	rep := ActionReport{Action: action}
 	tags = slices.DeleteFunc(slices.Clone(tags), func(t string) bool { return strings.TrimSpace(t) == "" })
 	if len(tags) == 0 {
-		return rep, fmt.Errorf("sharing: %s: no tags given", action)
+		return rep, invalid(fmt.Errorf("sharing: %s: no tags given", action))
 	}
 	err := e.store.Update(ctx, func(tx Tx) error {
 		rep.Values, rep.Unknown = nil, nil
@@ -493,7 +495,7 @@ func parseValue(t ioc.Type, raw string) (ioc.Type, string, error) {
 	if t == 0 {
 		var ok bool
 		if t, ok = ioc.Detect(raw); !ok {
-			return 0, "", fmt.Errorf("%q is not an indicator cte knows (sha256, md5, url, domain, hostname, ipv4, ipv6): give its type", clipValue(raw))
+			return 0, "", invalid(fmt.Errorf("%q is not an indicator cte knows (sha256, md5, url, domain, hostname, ipv4, ipv6): give its type", clipValue(raw)))
 		}
 	}
 	return ioc.Normalize(t, raw)
@@ -546,3 +548,24 @@ func markedWhy(tx Tx, value string) string {
 	})
 	return why
 }
+
+// ErrNotFound is matched (errors.Is) by the errors about a plugin or sharing
+// configuration that is not registered.
+var ErrNotFound = errors.New("sharing: not found")
+
+// ErrInvalid is matched by the errors about input that List and the
+// indicator actions refuse: an option out of range, a bad query, a value that
+// is no indicator, a missing reason or tag.
+var ErrInvalid = errors.New("sharing: invalid input")
+
+// kindError gives err a kind that errors.Is finds, keeping its message.
+type kindError struct {
+	error
+	kind error
+}
+
+func (k kindError) Is(target error) bool { return target == k.kind }
+func (k kindError) Unwrap() error        { return k.error }
+
+func notFound(err error) error { return kindError{err, ErrNotFound} }
+func invalid(err error) error  { return kindError{err, ErrInvalid} }

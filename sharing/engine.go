@@ -404,7 +404,7 @@ func (e *Engine) plugin(name string) (*pluginState, error) {
 	defer e.mu.RUnlock()
 	p, ok := e.plugins[name]
 	if !ok {
-		return nil, fmt.Errorf("sharing: plugin %q is not configured", name)
+		return nil, notFound(fmt.Errorf("sharing: plugin %q is not configured", name))
 	}
 	return p, nil
 }
@@ -415,7 +415,7 @@ func (e *Engine) config(name string) (*configState, *CompiledRule, *pluginState,
 	defer e.mu.RUnlock()
 	c, ok := e.configs[name]
 	if !ok {
-		return nil, nil, nil, nil, fmt.Errorf("sharing: sharing configuration %q is not defined", name)
+		return nil, nil, nil, nil, notFound(fmt.Errorf("sharing: sharing configuration %q is not defined", name))
 	}
 	r, ok := e.rules[c.cfg.Rule]
 	if !ok {

@@ -116,6 +116,11 @@ type listCache struct {
 	what  string
 	keys  []listKey
 	total int
+
+	counts    StoreCounts // Counts, by the same rule
+	countsGen uint64
+	countsAt  int64
+	countsOK  bool
 }
 
 // recordsChanged says that stored records changed, so a cached listing is
@@ -134,9 +139,9 @@ func (e *Engine) List(ctx context.Context, o ListOptions) (IndicatorPage, error)
 	o.Limit = cmp.Or(o.Limit, DefaultListLimit)
 	switch {
 	case o.Limit < 0 || o.Limit > MaxListLimit:
-		return IndicatorPage{}, fmt.Errorf("sharing: list: limit %d is out of range: give 1 to %d", o.Limit, MaxListLimit)
+		return IndicatorPage{}, invalid(fmt.Errorf("sharing: list: limit %d is out of range: give 1 to %d", o.Limit, MaxListLimit))
 	case o.Offset < 0 || o.Offset+o.Limit > MaxListDepth:
-		return IndicatorPage{}, fmt.Errorf("sharing: list: offset %d is out of range: give 0 to %d, or narrow the query", o.Offset, MaxListDepth-o.Limit)
+		return IndicatorPage{}, invalid(fmt.Errorf("sharing: list: offset %d is out of range: give 0 to %d, or narrow the query", o.Offset, MaxListDepth-o.Limit))
 	}
 	o.Sort = cmp.Or(o.Sort, SortValue)
 	cmpKey, err := listOrder(o.Sort)
@@ -144,11 +149,11 @@ func (e *Engine) List(ctx context.Context, o ListOptions) (IndicatorPage, error)
 		return IndicatorPage{}, err
 	}
 	if o.State != ListAll && o.State != ListActive && o.State != ListInactive {
-		return IndicatorPage{}, fmt.Errorf("sharing: list: state %q is unknown: give active, inactive or nothing", o.State)
+		return IndicatorPage{}, invalid(fmt.Errorf("sharing: list: state %q is unknown: give active, inactive or nothing", o.State))
 	}
 	q, err := rule.Parse(o.Query)
 	if err != nil {
-		return IndicatorPage{}, fmt.Errorf("sharing: list: query: %w", err)
+		return IndicatorPage{}, invalid(fmt.Errorf("sharing: list: query: %w", err))
 	}
 	now := e.now()
 	aging := e.agings()
@@ -302,7 +307,7 @@ func listOrder(by SortBy) (func(a, b listKey) int, error) {
 			return cmp.Or(cmp.Compare(b.sev, a.sev), cmp.Compare(b.last, a.last), strings.Compare(a.value, b.value))
 		}, nil
 	}
-	return nil, fmt.Errorf("sharing: list: sort %q is unknown: give value, lastSeen or severity", by)
+	return nil, invalid(fmt.Errorf("sharing: list: sort %q is unknown: give value, lastSeen or severity", by))
 }
 
 // fillPage reads the records of keys into page.
@@ -355,4 +360,48 @@ func entryInactive(en *Entry, aging map[string]time.Duration, now time.Time) boo
 		a = DefaultAging
 	}
 	return en.Inactive || expired(en, a, now)
+}
+
+// StoreCounts is how many records the store holds by state.
+type StoreCounts struct {
+	Active   int // at least one source entry active
+	Inactive int // every entry aged out or expired
+	Marked   int // marks (safe or deleted values, stored or not)
+}
+
+// Counts counts the stored records by state. It reads every record, and
+// caches the answer until a record changes (at most a minute), so a metrics
+// scrape costs a scan only after a pull, aging or an action.
+func (e *Engine) Counts(ctx context.Context) (StoreCounts, error) {
+	now := e.now()
+	aging := e.agings()
+	gen := e.listGen.Load()
+	e.lists.mu.Lock()
+	defer e.lists.mu.Unlock()
+	c := &e.lists
+	if c.countsGen == gen && c.countsAt == now.Unix()/60 && c.countsOK {
+		return c.counts, nil
+	}
+	var out StoreCounts
+	err := e.store.View(ctx, func(tx Tx) error {
+		err := tx.Records(func(r *Record) error {
+			for i := range r.Entries {
+				if !entryInactive(&r.Entries[i], aging, now) {
+					out.Active++
+					return nil
+				}
+			}
+			out.Inactive++
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Marks(func(Mark) error { out.Marked++; return nil })
+	})
+	if err != nil {
+		return StoreCounts{}, fmt.Errorf("sharing: counts: %w", err)
+	}
+	c.counts, c.countsGen, c.countsAt, c.countsOK = out, gen, now.Unix()/60, true
+	return out, nil
 }

@@ -26,6 +26,7 @@ type SyncReport struct {
 	Reasons    map[string]int // invalid values by reason
 	Inactive   int            // indicators of the source that aged out
 	Shares     []ShareReport  // one per sharing configuration of the source
+	Took       time.Duration  // from the start of the pull to the end of the last share
 }
 
 // SyncSource pulls a source from its stored checkpoint, storing each page and its
@@ -46,6 +47,7 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 		return SyncReport{Source: source}, err
 	}
 	defer release()
+	start := e.now()
 	rep, pullErr := e.pull(ctx, p)
 	errs := []error{pullErr}
 	if ctx.Err() == nil { // interrupted: no aging pass to fail and audit
@@ -65,6 +67,7 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 		errs = append(errs, err)
 	}
 	errs = append(errs, e.settleDeleted(ctx)) // deleted values retracted everywhere are forgotten
+	rep.Took = e.now().Sub(start)
 	return rep, errors.Join(errs...)
 }
 

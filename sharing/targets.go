@@ -39,7 +39,7 @@ func (e *Engine) resolve(ctx context.Context, name string, online bool) (*config
 	e.mu.RUnlock()
 	switch {
 	case cs == nil:
-		return nil, fmt.Errorf("sharing: sharing configuration %q is not defined", name)
+		return nil, notFound(fmt.Errorf("sharing: sharing configuration %q is not defined", name))
 	case cs.listed || cs.known && !online:
 		return cs, nil
 	case dst == nil:
