@@ -6,7 +6,11 @@ PKGS     ?= ./...
 FUZZTIME ?= 100000x
 BENCH    ?= .
 
-.PHONY: test race race-pg lint bench bench-pg bench-job fuzz cover demo
+.PHONY: build test race race-pg lint bench bench-pg bench-job fuzz cover demo
+
+## build: the cte command as ./bin/cte
+build:
+	$(GO) build -o bin/cte ./cmd/cte
 
 ## test: lint, then every test with the race detector, the PostgreSQL ones included
 test: lint race-pg

@@ -112,17 +112,19 @@ func details(kv ...any) map[string]string {
 
 // putRun records the outcome of a run of a source or configuration.
 func (e *Engine) putRun(ctx context.Context, key string, at time.Time, runErr error, counts map[string]int) {
+	e.putRunSkip(ctx, key, at, runErr, counts, skipState{})
+}
+
+// updateRun changes the run state of key in one Update; a store error is
+// logged, as the run itself is done.
+func (e *Engine) updateRun(ctx context.Context, key string, fn func(rs *RunState)) {
 	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 		rs, _, err := tx.RunState(key)
 		if err != nil {
 			return err
 		}
-		rs.Name, rs.LastRun, rs.Counts = key, at, counts
-		if runErr != nil {
-			rs.LastError = runErr.Error()
-		} else {
-			rs.LastOK, rs.LastError = at, ""
-		}
+		rs.Name = key
+		fn(&rs)
 		return tx.PutRunState(rs)
 	})
 	if err != nil {

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // AgeReport says what one Age pass did.
@@ -51,7 +53,9 @@ func (e *Engine) Age(ctx context.Context) (AgeReport, error) {
 	return rep, errors.Join(errs...)
 }
 
-// ageSource marks the expired entries of a source inactive.
+// ageSource marks the expired entries of a source inactive. It reads the
+// whole source only when its aging state (see agingInputs) says something may
+// have expired since the last pass.
 func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 	p, err := e.plugin(source)
 	if err != nil {
@@ -60,15 +64,38 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 	now := e.now()
 	aging := p.settings.aging()
 	var values []string
+	var skip bool
+	var ver uint64    // the version the scan read
+	var due time.Time // the earliest expiry of what stays active
 	err = e.store.View(ctx, func(tx Tx) error {
+		var err error
+		if ver, err = tx.Version(source); err != nil {
+			return err
+		}
+		rs, found, err := tx.RunState(agingKey(source))
+		if err != nil {
+			return err
+		}
+		if skip = canSkip(rs, found, agingInputs(source, aging, ver), now); skip {
+			return nil
+		}
 		return tx.Records(func(r *Record) error {
-			if en, ok := r.Entry(source); ok && !en.Inactive && expired(en, aging, now) {
+			en, ok := r.Entry(source)
+			switch {
+			case !ok || en.Inactive:
+			case expired(en, aging, now):
 				values = append(values, r.Value)
+			default:
+				due = earliest(due, dueAt(en, aging))
 			}
 			return nil
 		})
 	})
+	if err != nil || skip {
+		return 0, err
+	}
 	done, marked := 0, 0
+	tainted := false // another writer changed the source since the scan
 	for err == nil && done < len(values) {
 		chunk := values[done:min(done+inactiveChunk, len(values))]
 		var still []string
@@ -84,12 +111,25 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 					still = append(still, v)
 				}
 			}
-			return tx.SetInactive(source, still, now)
+			before, err := tx.Version(source)
+			if err != nil {
+				return err
+			}
+			tainted = tainted || before != ver
+			if err := tx.SetInactive(source, still, now); err != nil {
+				return err
+			}
+			ver, err = tx.Version(source)
+			return err
 		})
 		if err == nil {
 			done += len(chunk)
 			marked += len(still)
+			e.recordsChanged()
 		}
+	}
+	if err == nil {
+		err = e.saveAging(ctx, source, aging, ver, due, tainted)
 	}
 	if err != nil {
 		err = fmt.Errorf("sharing: age source %q: %w", source, err)
@@ -105,9 +145,64 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 	return marked, nil
 }
 
+// agingKey is the run state that records a source's last aging pass.
+func agingKey(source string) string { return "aging/" + source }
+
+// agingInputs fingerprints what an aging pass of source reads.
+func agingInputs(source string, aging time.Duration, version uint64) string {
+	f := newFingerprinter("aging")
+	f.add(source, aging, version)
+	return f.sum()
+}
+
+// saveAging records a complete aging pass: nothing of source expires before
+// due unless the source changes (a pull keeps the record up to date, see
+// lowerAging). A pass another writer overlapped records nothing.
+func (e *Engine) saveAging(ctx context.Context, source string, aging time.Duration, ver uint64, due time.Time, tainted bool) error {
+	return e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		now, err := tx.Version(source)
+		if err != nil {
+			return err
+		}
+		rs, _, err := tx.RunState(agingKey(source))
+		if err != nil {
+			return err
+		}
+		rs.Name, rs.LastRun, rs.LastOK, rs.LastError = agingKey(source), e.now(), e.now(), ""
+		rs.Inputs, rs.Until = "", time.Time{}
+		if !tainted && now == ver {
+			rs.Inputs, rs.Until = agingInputs(source, aging, ver), untilOr(due)
+		}
+		return tx.PutRunState(rs)
+	})
+}
+
+// lowerAging keeps the aging record of source current through a Merge of in
+// (in the same transaction): when it was current before the Merge, it stays
+// so with the new version, and its due time no later than the earliest expiry
+// in. Otherwise the next aging pass reads the whole source.
+func lowerAging(tx Tx, source string, aging time.Duration, before uint64, in []ioc.Indicator, now time.Time) error {
+	rs, found, err := tx.RunState(agingKey(source))
+	if err != nil || !found || rs.Inputs != agingInputs(source, aging, before) {
+		return err
+	}
+	after, err := tx.Version(source)
+	if err != nil || after == before {
+		return err
+	}
+	due := rs.Until
+	for i := range in {
+		en := Entry{Indicator: in[i], StoredAt: now}
+		due = earliest(due, dueAt(&en, aging))
+	}
+	rs.Inputs, rs.Until = agingInputs(source, aging, after), due
+	return tx.PutRunState(rs)
+}
+
 // retractInactive retracts the applied, now inactive indicators of an Append
 // sharing configuration whose destination implements cte.Retractor.
 func (e *Engine) retractInactive(ctx context.Context, name string) (int, error) {
+	_, _ = e.resolve(ctx, name, false) // an unknown target is listed by the next share
 	cs, rule, src, dst, err := e.config(name)
 	if err != nil {
 		return 0, err
@@ -124,7 +219,17 @@ func (e *Engine) retractInactive(ctx context.Context, name string) (int, error) 
 	}
 	now := e.now()
 	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true, retractOnly: true}
-	if err := e.store.View(ctx, s.run); err != nil {
+	var in shareRun // nothing changed since the last complete share: nothing to retract
+	err = e.store.View(ctx, func(tx Tx) error {
+		if err := in.check(tx, []*configState{cs}, []*CompiledRule{rule}, name, now, shareOptions{}); err != nil || in.skip {
+			return err
+		}
+		return s.run(tx)
+	})
+	if in.skip {
+		return 0, nil
+	}
+	if err != nil {
 		err = fmt.Errorf("sharing %q: find indicators to retract: %w", name, err)
 		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
 			Resolution: "check the store; retraction is retried on the next pass"})

@@ -239,9 +239,11 @@ func TestStoreErrorsAudited(t *testing.T) {
 		w.mc.Feed(engInds("mc", 2, ioc.SeverityCritical, engStart)...)
 		_, err := w.eng.SyncSource(ctx, "mimecast")
 		require.NoError(t, err)
-		// The list does not change; recording that in the ledger fails.
+		// A new value that does not fit: the list does not change; recording
+		// that in the ledger fails. (With nothing new the share is skipped.)
+		w.mc.Feed(engInds("mc-low", 1, ioc.SeverityLow, engStart)...)
 		fs.set("PutLedger", true)
-		_, err = w.eng.Share(ctx, "mc-to-tiny")
+		_, err = w.eng.SyncSource(ctx, "mimecast")
 		fs.set("PutLedger", false)
 		require.ErrorIs(t, err, errDisk)
 		hasError(t, w.eng, "mc-to-tiny", "record")

@@ -176,6 +176,7 @@ const (
 	exclNeverShare = "never share"
 	exclLoop       = "came from the destination"
 	exclType       = "type not accepted by the target"
+	exclMarked     = "marked safe or deleted"
 )
 
 const reasonCannotRetract = "inactive, destination cannot retract"
@@ -245,6 +246,9 @@ type scan struct {
 	samples  []PlanItem
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
+	marks       markSet       // values an operator took out of sharing (actions.go)
+
+	until time.Time // the earliest expiry or retry of what the scan selected; zero for never
 }
 
 func (s *scan) addSample(value string, t ioc.Type, what string) {
@@ -257,6 +261,10 @@ func (s *scan) addSample(value string, t ioc.Type, what string) {
 func (s *scan) run(tx Tx) error {
 	s.excluded = map[string]int{}
 	appendMode := s.target.Mode == cte.Append
+	var err error
+	if s.marks, err = loadMarks(tx); err != nil {
+		return err
+	}
 	defer func() {
 		s.byType = map[ioc.Type]TypeCount{}
 		for t, c := range s.types {
@@ -265,9 +273,13 @@ func (s *scan) run(tx Tx) error {
 			}
 		}
 	}()
-	err := tx.Records(func(r *Record) error {
+	err = tx.Records(func(r *Record) error {
 		en, ok := r.Entry(s.cfg.Source)
 		if !ok || (!s.since.IsZero() && en.StoredAt.Before(s.since)) {
+			return nil
+		}
+		if s.marks.excluded(r.Value) { // retracted by retractMarked
+			s.excluded[exclMarked]++
 			return nil
 		}
 		if en.Inactive || expired(en, s.aging, s.now) {
@@ -338,6 +350,10 @@ func (s *scan) run(tx Tx) error {
 			act = decide(nil, fp, s.now)
 		}
 		s.counts[act]++
+		s.until = earliest(s.until, dueAt(en, s.aging))
+		if act == actWaiting {
+			s.until = earliest(s.until, le.NextAttempt)
+		}
 		if appendMode {
 			if act.sends() {
 				s.addSample(r.Value, en.Type, act.String())
@@ -367,6 +383,9 @@ func (s *scan) run(tx Tx) error {
 		*last = append(*last, c)
 		return nil
 	})
+	if err == nil && appendMode {
+		err = s.retractMarked(tx)
+	}
 	if err != nil || appendMode {
 		return err
 	}
@@ -408,26 +427,10 @@ func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
 // configuration of the same target want, and packs the union.
 func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int) (*replaceSet, error) {
 	rs := &replaceSet{target: cs.target, sample: sample}
-	rs.members = append(rs.members, &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: aging, now: now, since: since})
-	states := []*configState{cs}
-	e.mu.RLock()
-	var names []string
-	for n, o := range e.configs {
-		if n != cs.cfg.Name && o.cfg.Destination == cs.cfg.Destination && o.target.ID == cs.target.ID {
-			names = append(names, n)
-		}
+	states, rules, agings := e.replaceMembers(cs, rule, aging)
+	for i, o := range states {
+		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: rules[i], aging: agings[i], now: now, since: since})
 	}
-	slices.Sort(names)
-	for _, n := range names {
-		o := e.configs[n]
-		r, src := e.rules[o.cfg.Rule], e.plugins[o.cfg.Source]
-		if r == nil || src == nil {
-			continue
-		}
-		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: r, aging: src.settings.aging(), now: now, since: since})
-		states = append(states, o)
-	}
-	e.mu.RUnlock()
 	for i, m := range rs.members {
 		// A member moved here that has not shared since: its ledger is about
 		// another target. Its own next share starts it again.
@@ -586,6 +589,9 @@ func (rs *replaceSet) removals(tx Tx, m *scan) error {
 // agedOut reports whether the member's source entry of value is inactive or past
 // its expiry or aging, so the value leaves the list through the lifecycle.
 func agedOut(tx Tx, m *scan, value string) (bool, error) {
+	if m.marks.excluded(value) {
+		return true, nil // the operator took it out
+	}
 	r, ok, err := tx.Record(value)
 	if err != nil || !ok {
 		return false, err
@@ -639,6 +645,13 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 		f(&o)
 	}
 	cs, rule, src, dst, err := e.config(name)
+	if err == nil {
+		if _, err = e.resolve(ctx, name, true); err != nil { // the target is listed on the first share
+			e.fail(ctx, name, e.now(), err, "check that the destination is reachable and lists the target; the share is retried on the next cycle")
+			return ShareReport{Config: name}, err
+		}
+		cs, rule, src, dst, err = e.config(name)
+	}
 	if err != nil {
 		return ShareReport{Config: name}, err
 	}
@@ -682,8 +695,13 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 			return rep, fmt.Errorf("sharing %q: %w", name, err)
 		}
 		defer tl.unlock()
+		states, rules, _ := e.replaceMembers(cs, rule, src.settings.aging())
 		var rs *replaceSet
+		var in shareRun
 		err := e.store.View(ctx, func(tx Tx) error {
+			if err := in.check(tx, states, rules, name, now, o); err != nil || in.skip {
+				return err
+			}
 			var err error
 			rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, time.Time{}, 0)
 			return err
@@ -693,24 +711,41 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 			e.fail(ctx, name, now, err, "check the store; the share is retried on the next cycle")
 			return rep, err
 		}
+		if in.skip {
+			return e.skipped(ctx, cs, now, in)
+		}
 		own := rs.members[0]
 		rep.Matched, rep.Rejected, rep.Waiting = own.matched, own.counts[actRejected], own.counts[actWaiting]
 		err = e.shareReplace(ctx, cs, dst, rs, o.force, &rep)
-		e.report(ctx, cs, now, &rep, err)
+		for _, m := range rs.members {
+			in.until = earliest(in.until, m.until)
+		}
+		e.report(ctx, cs, now, &rep, err, in.done(e, &rep, now))
 		return rep, err
 	}
 	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, keep: true}
-	if err := e.store.View(ctx, s.run); err != nil {
+	var in shareRun
+	err = e.store.View(ctx, func(tx Tx) error {
+		if err := in.check(tx, []*configState{cs}, []*CompiledRule{rule}, name, now, o); err != nil || in.skip {
+			return err
+		}
+		return s.run(tx)
+	})
+	if err != nil {
 		err = fmt.Errorf("sharing %q: select indicators: %w", name, err)
 		e.fail(ctx, name, now, err, "check the store; the share is retried on the next cycle")
 		return rep, err
+	}
+	if in.skip {
+		return e.skipped(ctx, cs, now, in)
 	}
 	rep.Matched = s.matched
 	rep.Unchanged = s.counts[actUnchanged]
 	rep.Rejected = s.counts[actRejected]
 	rep.Waiting = s.counts[actWaiting]
 	err = e.shareAppend(ctx, cs, dst, s, &rep)
-	e.report(ctx, cs, now, &rep, err)
+	in.until = earliest(in.until, s.until)
+	e.report(ctx, cs, now, &rep, err, in.done(e, &rep, now))
 	return rep, err
 }
 
@@ -721,12 +756,12 @@ func (e *Engine) fail(ctx context.Context, name string, now time.Time, err error
 }
 
 // report writes the audit summary and run state of a share.
-func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep *ShareReport, err error) {
+func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep *ShareReport, err error, sk skipState) {
 	lvl := slog.LevelInfo
 	res := ""
 	switch {
 	case err != nil:
-		lvl = slog.LevelError
+		lvl = errorLevel(err)
 	case len(rep.Reasons) > 0, rep.OverCapacity > 0, rep.Retrying > 0:
 		lvl = slog.LevelWarn
 	case rep.Sent == 0 && rep.Retracted == 0 && !rep.Pushed:
@@ -753,11 +788,14 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	if err != nil {
 		msg = "share stopped: " + msg
 	}
+	if sk.skipped {
+		d["skipped"] = "nothing it reads changed since the last share"
+	}
 	e.audit(ctx, AuditEntry{Time: now, Level: lvl, Config: cs.cfg.Name, Message: msg, Details: d, Resolution: res})
-	e.putRun(ctx, shareKey(cs.cfg.Name), now, err, map[string]int{
+	e.putRunSkip(ctx, shareKey(cs.cfg.Name), now, err, map[string]int{
 		"matched": rep.Matched, "sent": rep.Sent, "applied": rep.Applied, "unchanged": rep.Unchanged, "rejected": rep.Rejected,
-		"retrying": rep.Retrying, "overCapacity": rep.OverCapacity, "retracted": rep.Retracted,
-	})
+		"retrying": rep.Retrying, "overCapacity": rep.OverCapacity, "retracted": rep.Retracted, "waiting": rep.Waiting,
+	}, sk)
 }
 
 // auditErr audits err at error level and returns it.
@@ -974,7 +1012,7 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 		}
 		if err != nil {
 			err = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, err)
-			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+			e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(err), Config: name, Message: err.Error(),
 				Details:    details("batch", i+1, "batches", len(bs), "not sent", countRest(bs[i+1:])),
 				Resolution: resolution(err, cs.cfg.Destination)})
 			return err
@@ -1091,9 +1129,16 @@ func (e *Engine) othersKeep(ctx context.Context, cs *configState, items []item, 
 	var out []item
 	var kept []LedgerEntry
 	err := e.store.View(ctx, func(tx Tx) error {
+		marks, err := loadMarks(tx)
+		if err != nil {
+			return err
+		}
 		for i := range items {
 			it := &items[i]
 			by, err := func() (string, error) {
+				if marks.excluded(it.ind.Value) {
+					return "", nil // no configuration keeps a marked value
+				}
 				r, ok, err := tx.Record(it.ind.Value)
 				if err != nil || !ok {
 					return "", err
@@ -1249,7 +1294,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)
 		rep.Retrying = len(push)
 		rep.reason("push failed")
-		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: perr.Error(),
+		e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(perr), Config: name, Message: perr.Error(),
 			Details:    details("list size", len(push)),
 			Resolution: resolution(perr, cs.cfg.Destination) + "; the list on the target is unchanged"})
 		return perr

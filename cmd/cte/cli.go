@@ -30,6 +30,7 @@ func commands() []*command {
 		{name: "iocs", args: "[--filter QUERY] [--limit N] [--stix]", summary: "list stored indicators, filtered with the rule query language", run: (*app).cmdIOCs, flags: (*app).iocsFlags},
 		{name: "explain", args: "VALUE", summary: "show everything known about one indicator value", run: (*app).cmdExplain},
 		{name: "logs", args: "[--level L] [--since D] [--limit N]", summary: "show the audit log", run: (*app).cmdLogs, flags: (*app).logsFlags},
+		{name: "state", args: "check | backup FILE", summary: "check the state file for damage, or copy it (consistent) to FILE", run: (*app).cmdState},
 		{name: "demo", args: "[--keep]", summary: "run the whole exchange against built-in fake Mimecast and Netskope services", run: (*app).cmdDemo, flags: (*app).demoFlags},
 		{name: "completion", args: "bash|zsh|fish", summary: "print the shell completion script, e.g. source <(cte completion bash)", run: (*app).cmdCompletion},
 		{name: "version", summary: "print the version (also cte --version)", run: (*app).cmdVersion},
@@ -80,10 +81,10 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	if v, ok := a.env("CTE_CONFIG"); ok && v != "" {
 		def = v
 	}
-	fs.StringVar(&a.configPath, "config", def, "configuration `file` (default: $CTE_CONFIG, or else cte.yaml)")
+	fs.StringVar(&a.configPath, "config", def, "configuration `FILE` (default: $CTE_CONFIG, or else cte.yaml)")
 	fs.BoolVar(&a.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&a.json, "json", false, "write JSON instead of tables")
-	fs.StringVar(&a.logLevel, "log-level", "info", "log `level` on stderr: debug, info, warn, error")
+	fs.StringVar(&a.logLevel, "log-level", "info", "log `LEVEL` on stderr: debug, info, warn, error")
 }
 
 func (a *app) main(ctx context.Context, args []string) int {
