@@ -96,7 +96,7 @@ func TestArchitecture(t *testing.T) {
 			case under(pkg, "sharing/rule") && mod && imp != module+"/ioc":
 				forbid(pkg, imp, "the rule language imports ioc only")
 			case under(pkg, "sharing") && !under(pkg, "sharing/store") &&
-				(under(imp, "mimecast") || under(imp, "netskope") || under(imp, "internal/httpx") ||
+				(under(imp, "mimecast") || under(imp, "netskope") || under(imp, "internal") ||
 					under(imp, "sharing/store") || imp == "net/http"):
 				forbid(pkg, imp, "the engine knows no product, no concrete store and no HTTP stack")
 			case strings.HasSuffix(imp, "test") && mod && !strings.HasSuffix(pkg, "test") &&

@@ -14,8 +14,6 @@ import (
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
-
-	"github.com/ctexchange/cte/internal/text"
 )
 
 // Paths of the endpoints used.
@@ -152,7 +150,7 @@ func (v *invalids) add(reason, example string) {
 		v.list[i].Count++
 		return
 	}
-	example = text.Truncate(example, 80)
+	example = ioc.Truncate(example, 80)
 	v.idx[reason] = len(v.list)
 	v.list = append(v.list, cte.Invalid{Reason: reason, Count: 1, Example: strings.Clone(example)})
 }

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ctexchange/cte/internal/text"
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing/rule"
 )
@@ -138,7 +137,7 @@ func (c *CompiledRule) Explain(ind *ioc.Indicator, now time.Time) (matched bool,
 	for i := range c.excs {
 		e := &c.excs[i]
 		if j := e.tag(ind); j >= 0 {
-			return false, "excluded by " + e.label + ": tag " + strconv.Quote(text.Truncate(ind.Tags[j], 40))
+			return false, "excluded by " + e.label + ": tag " + strconv.Quote(ioc.Truncate(ind.Tags[j], 40))
 		}
 		if e.query != nil {
 			if r, why := e.query.Explain(ind, now); r {

@@ -22,7 +22,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/text"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // Defaults of Options.
@@ -217,7 +217,8 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if st.n == 1 {
 		level = slog.LevelWarn
 	}
-	c.log.Log(ctx, level, "http: retrying", "method", st.method, "url", st.url, "attempt", st.n+1, "of", c.retryMax+1, "after", why)
+	c.log.Log(ctx, level, "http: retrying", "method", st.method, "url", st.url, "attempt", st.n+1, "of", c.retryMax+1,
+		"after", why, "wait", c.waitText(st.n, resp))
 	return true, nil
 }
 
@@ -273,6 +274,18 @@ func (c *Client) backoff(lo, hi time.Duration, attemptNum int, resp *http.Respon
 	ceil := float64(lo) * float64(uint64(1)<<min(attemptNum, 30))
 	ceil = min(ceil, float64(hi))
 	return max(time.Duration(float64(lo)+rand.Float64()*(ceil-float64(lo))), lo)
+}
+
+// waitText says how long the retry after attempt n waits: what the server asked
+// for, or the bound of the backoff.
+func (c *Client) waitText(n int, resp *http.Response) string {
+	if resp != nil {
+		if wait, ok := c.serverWait(resp, time.Now()); ok {
+			return wait.String() + ", as the server asked"
+		}
+	}
+	ceil := min(float64(c.o.WaitMin)*float64(uint64(1)<<min(n-1, 30)), float64(c.o.WaitMax)) // retryablehttp counts attempts from 0
+	return "up to " + time.Duration(ceil).Round(time.Millisecond).String()
 }
 
 // serverWait reads how long the server asked us to wait: Retry-After (seconds or
@@ -375,7 +388,7 @@ func (b *timedBody) Close() error {
 func CheckBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("%q is not an absolute https URL: write it like https://host.example.com", text.Truncate(raw, 80))
+		return nil, fmt.Errorf("%q is not an absolute https URL: write it like https://host.example.com", ioc.Truncate(raw, 80))
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("URL %q must not carry a user name or password: put credentials in their own fields", u.Redacted())

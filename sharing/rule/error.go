@@ -2,10 +2,9 @@ package rule
 
 import (
 	"fmt"
+	"github.com/ctexchange/cte/ioc"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/ctexchange/cte/internal/text"
 )
 
 // Error is a query that does not parse: the column (1-based, in characters)
@@ -46,4 +45,4 @@ func (e *Error) Pointer() string {
 }
 
 // clip shortens a value quoted in an error message.
-func clip(s string) string { return text.Truncate(s, 40) }
+func clip(s string) string { return ioc.Truncate(s, 40) }
