@@ -78,6 +78,7 @@ func TestRegistryOpenErrors(t *testing.T) {
 		{"not an object", `[1,2]`, "invalid configuration: acme configuration must be a JSON object of key: value pairs (got a JSON array)"},
 		{"syntax", `{"url":`, "invalid configuration: acme configuration must be a JSON object of key: value pairs"},
 		{"password never echoed", `{"url":"u","token":12345678}`, "invalid configuration: token: the value given is not a string"},
+		{"redacted placeholder", `{"url":"u","token":"[redacted]"}`, `invalid configuration: token: is "[redacted]", what a secret prints as`},
 	}
 	for _, tc := range cases {
 		_, err := r.Open(t.Context(), "acme", json.RawMessage(tc.cfg))
@@ -103,6 +104,29 @@ func TestMultichoiceAcceptsCommaString(t *testing.T) {
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(out, &m))
 	assert.Equal(t, []any{"a", "b"}, m["kinds"])
+}
+
+// Issue 12 item 12: a field holding several free values takes a JSON array (what
+// a YAML list renders to) and, for older configurations, one comma string.
+func TestListFieldThroughRegistryOpen(t *testing.T) {
+	t.Parallel()
+	m := cte.Manifest{ID: "lists", Name: "Lists", Config: []cte.Field{{Key: "names", Label: "Names", Type: cte.FieldList}}}
+	require.NoError(t, m.Validate())
+	var r cte.Registry
+	r.Register(cte.Driver{Name: "lists", Manifest: m, Open: driver().Open})
+	for cfg, want := range map[string]string{
+		`{"names":["CE_Malware_Hashes"]}`:           `{"names":["CE_Malware_Hashes"]}`,
+		`{"names":[" a ","b","a",""]}`:              `{"names":["a","b"]}`,
+		`{"names":"CE_Malware_Hashes, Other_List"}`: `{"names":["CE_Malware_Hashes","Other_List"]}`,
+		`{"names":[]}`:                              `{"names":[]}`,
+	} {
+		p, err := r.Open(t.Context(), "lists", json.RawMessage(cfg))
+		require.NoError(t, err, cfg)
+		assert.JSONEq(t, want, string(p.(nopPlugin).cfg), cfg)
+	}
+	_, err := r.Open(t.Context(), "lists", json.RawMessage(`{"names":[1,2]}`))
+	require.ErrorIs(t, err, cte.ErrInvalidConfig)
+	assert.ErrorContains(t, err, "names: [1,2] is not a list of strings")
 }
 
 func TestRegistryOpenerErrorIsWrapped(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/ctexchange/cte/ioc"
 )
 
 // FieldType is the kind of a configuration field, as a host renders it.
@@ -20,7 +22,11 @@ const (
 	FieldNumber      FieldType = "number"
 	FieldChoice      FieldType = "choice"
 	FieldMultiChoice FieldType = "multichoice"
-	FieldBool        FieldType = "bool"
+	// FieldList holds several free values, such as list names: a JSON array of
+	// strings, or (for configurations written before) one comma-separated string.
+	// Normalize returns it as an array, values trimmed, empty ones dropped.
+	FieldList FieldType = "list"
+	FieldBool FieldType = "bool"
 )
 
 // Choice is one option of a choice or multichoice field.
@@ -135,11 +141,7 @@ func (f Field) shown(raw json.RawMessage) string {
 	if f.Type == FieldPassword {
 		return "the value given"
 	}
-	s := string(raw)
-	if len(s) > 60 {
-		s = s[:60] + "…"
-	}
-	return s
+	return ioc.Truncate(string(raw), 60)
 }
 
 func (f Field) check(raw json.RawMessage) (any, error) {
@@ -153,6 +155,9 @@ func (f Field) check(raw json.RawMessage) (any, error) {
 			return nil, bad("a string")
 		}
 		s = strings.TrimSpace(s)
+		if f.Type == FieldPassword && s == redacted {
+			return nil, &ConfigError{Field: f.Key, Reason: `is "` + redacted + `", what a secret prints as: json.Marshal of a typed configuration redacts its secrets; give the secret itself, e.g. from the plugin's Config.JSON`}
+		}
 		if f.Type == FieldChoice && !f.offers(s) {
 			return nil, &ConfigError{Field: f.Key, Reason: fmt.Sprintf("%q is not one of %s", s, f.choiceList())}
 		}
@@ -160,22 +165,29 @@ func (f Field) check(raw json.RawMessage) (any, error) {
 			return nil, &ConfigError{Field: f.Key, Reason: fmt.Sprintf("%q is longer than %g characters", s, *f.Max)}
 		}
 		return s, nil
-	case FieldMultiChoice:
+	case FieldMultiChoice, FieldList:
 		var ss []string
 		if json.Unmarshal(raw, &ss) != nil {
 			var one string
 			if json.Unmarshal(raw, &one) != nil {
-				return nil, bad("a list of strings")
+				return nil, bad("a list of strings (a JSON array, or one comma-separated string)")
 			}
 			ss = splitList(one)
 		}
-		for i := range ss {
-			ss[i] = strings.TrimSpace(ss[i])
-			if len(f.Choices) > 0 && !f.offers(ss[i]) {
-				return nil, &ConfigError{Field: f.Key, Reason: fmt.Sprintf("%q is not one of %s", ss[i], f.choiceList())}
+		out := make([]string, 0, len(ss))
+		for _, v := range ss {
+			v = strings.TrimSpace(v)
+			if f.Type == FieldList && v == "" {
+				continue
+			}
+			if f.Type == FieldMultiChoice && !f.offers(v) {
+				return nil, &ConfigError{Field: f.Key, Reason: fmt.Sprintf("%q is not one of %s", v, f.choiceList())}
+			}
+			if !slices.Contains(out, v) {
+				out = append(out, v)
 			}
 		}
-		return slices.Compact(ss), nil
+		return out, nil
 	case FieldNumber:
 		var n float64
 		if json.Unmarshal(raw, &n) != nil || math.IsNaN(n) {

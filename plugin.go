@@ -24,7 +24,11 @@ type Plugin interface {
 	// result accounts for every input indicator: applied, unchanged or rejected. A
 	// non-nil error with a non-zero result means part of the work was done.
 	Push(ctx context.Context, t Target, in []ioc.Indicator) (PushResult, error)
-	// GetTargets lists where Push can write. A pull-only plugin returns none.
+	// GetTargets lists where Push can write. A pull-only plugin returns none. When
+	// listing an optional kind of target fails (an API the configuration may not
+	// use), the plugin returns the targets it could list with a nil error and logs
+	// a warning; it fails only when it could list nothing, or the credentials were
+	// refused.
 	GetTargets(ctx context.Context) ([]Target, error)
 }
 

@@ -45,21 +45,8 @@ func Reason(err error) string {
 	return err.Error()
 }
 
-const maxShown = 80
-
-func truncate(s string) string {
-	if len(s) <= maxShown {
-		return s
-	}
-	cut := maxShown
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
 func perr(t Type, raw, rule string) error {
-	return &ParseError{Type: t, Value: truncate(raw), Rule: rule}
+	return &ParseError{Type: t, Value: Truncate(raw, 80), Rule: rule}
 }
 
 // Parse validates raw as an indicator of type t and returns its normal form:

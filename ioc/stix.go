@@ -164,7 +164,7 @@ func ReadSTIX(r io.Reader, limit int64) (STIXResult, error) {
 		return res, fmt.Errorf("ioc: %w: %v", ErrSTIX, err)
 	}
 	if b.Type != "bundle" {
-		return res, fmt.Errorf("ioc: %w: type is %q, want bundle", ErrSTIX, truncate(b.Type))
+		return res, fmt.Errorf("ioc: %w: type is %q, want bundle", ErrSTIX, Truncate(b.Type, 80))
 	}
 	for _, raw := range b.Objects {
 		var o stixIndicator
@@ -172,7 +172,7 @@ func ReadSTIX(r io.Reader, limit int64) (STIXResult, error) {
 			continue
 		}
 		if o.PatternType != "" && o.PatternType != "stix" {
-			res.skip("pattern type " + truncate(o.PatternType))
+			res.skip("pattern type " + Truncate(o.PatternType, 80))
 			continue
 		}
 		base := Indicator{Comments: o.Description, Tags: slices.Clone(o.Labels), Source: o.Source}
@@ -195,7 +195,7 @@ func ReadSTIX(r io.Reader, limit int64) (STIXResult, error) {
 		for _, c := range comps {
 			typ, ok := stixPathType(c.Path)
 			if !ok {
-				res.skip("object path " + truncate(c.Path))
+				res.skip("object path " + Truncate(c.Path, 80))
 				continue
 			}
 			typ, v, err := Normalize(typ, c.Value)

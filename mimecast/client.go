@@ -29,9 +29,11 @@ type Client struct {
 	now    func() time.Time
 	// feedLimit bounds one get-feed page (maxFeedBody; lowered by tests).
 	feedLimit int64
+	name      string // WithName, for the Plugin
 }
 
-// Option configures a Client.
+// Option configures a Client and its Plugin. Zero values keep the defaults: a
+// discarding logger, time.Now, http.DefaultTransport and the retry defaults.
 type Option func(*options)
 
 type options struct {
@@ -39,29 +41,38 @@ type options struct {
 	logger *slog.Logger
 	now    func() time.Time
 	retry  Retry
+	name   string
 }
 
 // Retry tunes the retries of transient failures (connection errors, 429, 5xx).
-// Zero fields keep the defaults of internal/httpx: 4 retries, 500ms–30s backoff,
-// and a server-requested wait of at most 5 minutes.
+// Zero fields keep the defaults: 4 retries, 500ms–30s backoff, a server-requested
+// wait of at most 5 minutes, 30 seconds without an answer per attempt, and no
+// retry started after 2 minutes. netskope.Retry is the same type.
 type Retry struct {
 	Max              int           // retries after the first attempt; negative for none
 	WaitMin, WaitMax time.Duration // backoff bounds when the server asks for no wait
 	MaxWait          time.Duration // longest server-requested wait accepted
+	AttemptTimeout   time.Duration // longest an attempt may go without an answer
+	MaxRetryTime     time.Duration // how long after the first attempt a retry may start
 }
 
 // WithHTTPClient sets the HTTP client whose Transport and Timeout are used. The
-// client is not modified.
+// client is not modified; nil keeps the default.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.hc = c } }
 
-// WithLogger sets the logger; the default discards.
+// WithLogger sets the logger; nil keeps the default, which discards.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithClock sets the clock used for signatures, token expiry and pull windows.
+// WithClock sets the clock used for signatures, token expiry and pull windows; nil
+// keeps time.Now.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithRetry tunes retries.
 func WithRetry(r Retry) Option { return func(o *options) { o.retry = r } }
+
+// WithName sets the configuration name a host gives the plugin, used in messages
+// and in the comment of pushed managed URLs.
+func WithName(name string) Option { return func(o *options) { o.name = name } }
 
 // New returns a client for cfg. A configuration that cannot work is a
 // *cte.ConfigError.
@@ -88,7 +99,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	hx := httpx.Options{
 		Logger: o.logger, RetryMax: o.retry.Max, WaitMin: o.retry.WaitMin, WaitMax: o.retry.WaitMax,
-		MaxWait: o.retry.MaxWait, Version: "mimecast-" + Version, ServerWait: resetWait,
+		MaxWait: o.retry.MaxWait, AttemptTimeout: o.retry.AttemptTimeout, MaxRetryTime: o.retry.MaxRetryTime,
+		Version: "mimecast-" + Version, ServerWait: resetWait,
 	}
 	var transport http.RoundTripper
 	if o.hc != nil {
@@ -98,7 +110,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	c := &Client{cfg: cfg, base: base, log: o.logger, now: o.now, feedLimit: maxFeedBody}
+	c := &Client{cfg: cfg, base: base, log: o.logger, now: o.now, feedLimit: maxFeedBody, name: o.name}
 	switch cfg.Auth {
 	case AuthHMAC:
 		s, err := newSigner(transport, cfg, o.now)

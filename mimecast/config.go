@@ -13,6 +13,7 @@ import (
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/internal/httpx"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // Auth modes of Config.Auth.
@@ -26,12 +27,6 @@ const (
 	FeedMalwareCustomer = "malware_customer" // hashes seen in this account's mail
 	FeedMalwareGrid     = "malware_grid"     // hashes seen on the account's regional grid
 	FeedMalsite         = "malsite"          // malicious URLs users clicked (URL Protect logs)
-)
-
-// Hash types of Config.HashTypes.
-const (
-	HashSHA256 = "sha256"
-	HashMD5    = "md5"
 )
 
 // GlobalAPI2 is the API 2.0 base URL used when an OAuth configuration names no region.
@@ -74,7 +69,10 @@ var regions2 = map[string]string{
 }
 
 // Config is the configuration of a Client and its Plugin. The JSON keys are those of
-// the manifest; secrets are cte.Secret so the value never prints.
+// the manifest; secrets are cte.Secret, so they never print, not even through
+// json.Marshal, which writes "[redacted]" for them. To open the plugin through a
+// cte.Registry from a Config, pass Config.JSON: the one form that carries the
+// secrets.
 type Config struct {
 	// BaseURL is the API base URL, a region code (us, usb, eu, de, ca, za, au, je) or
 	// the admin console address (https://login-<region>.mimecast.com/...). Empty
@@ -91,8 +89,8 @@ type Config struct {
 	ClientID     string     `json:"client_id"`     // API 2.0 client id
 	ClientSecret cte.Secret `json:"client_secret"` // API 2.0 client secret
 
-	FeedTypes []string `json:"feed_types"` // default malware_customer, malware_grid
-	HashTypes []string `json:"hash_types"` // default sha256, md5
+	FeedTypes []string   `json:"feed_types"` // default malware_customer, malware_grid
+	HashTypes []ioc.Type `json:"hash_types"` // default sha256, md5
 	// InitialRangeDays is how far back the first pull goes, 1–365 days; 0 means
 	// DefaultInitialRangeDays and NoHistory (the manifest's 0) starts at the first
 	// pull's time.
@@ -137,7 +135,17 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 	cfg := Config{
 		BaseURL: rc.BaseURL, Auth: rc.Auth, AppID: rc.AppID, AppKey: rc.AppKey, AccessKey: rc.AccessKey,
 		SecretKey: rc.SecretKey, ClientID: rc.ClientID, ClientSecret: rc.ClientSecret,
-		FeedTypes: rc.FeedTypes, HashTypes: rc.HashTypes,
+		FeedTypes: rc.FeedTypes,
+	}
+	if rc.HashTypes != nil {
+		cfg.HashTypes = []ioc.Type{}
+		for _, h := range rc.HashTypes {
+			t, err := ioc.ParseType(strings.TrimSpace(h))
+			if err != nil || !t.IsHash() {
+				return Config{}, &cte.ConfigError{Field: "hash_types", Reason: fmt.Sprintf("%q is not sha256 or md5", h)}
+			}
+			cfg.HashTypes = append(cfg.HashTypes, t)
+		}
 	}
 	if rc.InitialRangeDays != nil {
 		n := *rc.InitialRangeDays
@@ -160,13 +168,19 @@ func jsonReason(err error) string {
 	return err.Error()
 }
 
-// withDefaults fills unset fields.
+// defaultFeedTypes and defaultHashTypes are the defaults of Config.FeedTypes and
+// Config.HashTypes, declared once for withDefaults and the manifest.
+func defaultFeedTypes() []string   { return []string{FeedMalwareCustomer, FeedMalwareGrid} }
+func defaultHashTypes() []ioc.Type { return []ioc.Type{ioc.TypeSHA256, ioc.TypeMD5} }
+
+// withDefaults fills unset fields. New and Validate apply it; the manifest declares
+// the same defaults to a host's form from the same functions and constants.
 func (c Config) withDefaults() Config {
 	if c.FeedTypes == nil {
-		c.FeedTypes = []string{FeedMalwareCustomer, FeedMalwareGrid}
+		c.FeedTypes = defaultFeedTypes()
 	}
 	if c.HashTypes == nil {
-		c.HashTypes = []string{HashSHA256, HashMD5}
+		c.HashTypes = defaultHashTypes()
 	}
 	if c.InitialRangeDays == 0 {
 		c.InitialRangeDays = DefaultInitialRangeDays
@@ -240,7 +254,7 @@ func (c Config) Validate() error {
 		return &cte.ConfigError{Field: "hash_types", Reason: "select sha256, md5 or both"}
 	}
 	for _, h := range c.HashTypes {
-		if h != HashSHA256 && h != HashMD5 {
+		if !h.IsHash() {
 			return &cte.ConfigError{Field: "hash_types", Reason: fmt.Sprintf("%q is not sha256 or md5", h)}
 		}
 	}
@@ -330,46 +344,45 @@ func regionURL(region, auth string) (string, bool) {
 	return regions[region], true
 }
 
-// Manifest returns the driver manifest: the configuration form a host renders.
-func Manifest() cte.Manifest {
-	return cte.Manifest{
-		ID:          "mimecast",
-		Name:        "Mimecast",
-		Version:     Version,
-		Description: "Mimecast email security: pulls malware file hashes (threat-intel feed) and clicked malicious URLs; pushes hashes as Bring-Your-Own Threat Intelligence BLOCK/ALLOW/DELETE operations and URLs as managed URLs.",
-		Capabilities: cte.Capabilities{
-			Pull: true, Push: true, Retract: true,
-		},
-		Config: []cte.Field{
-			{Key: "base_url", Label: "Base URL or region", Type: cte.FieldText,
-				Description: "API base URL, region code (us, usb, eu, de, ca, za, au, je) or the admin console address https://login-<region>.mimecast.com/...; empty with OAuth means https://api.services.mimecast.com"},
-			{Key: "auth", Label: "Authentication", Type: cte.FieldChoice,
-				Choices:     []cte.Choice{{Key: "API 1.0 (HMAC keys)", Value: AuthHMAC}, {Key: "API 2.0 (OAuth2 client credentials)", Value: AuthOAuth}},
-				Description: "default: whichever credential set is filled in"},
-			{Key: "app_id", Label: "Application ID (API 1.0)", Type: cte.FieldText},
-			{Key: "app_key", Label: "Application Key (API 1.0)", Type: cte.FieldPassword},
-			{Key: "access_key", Label: "Access Key (API 1.0)", Type: cte.FieldPassword},
-			{Key: "secret_key", Label: "Secret Key (API 1.0)", Type: cte.FieldPassword},
-			{Key: "client_id", Label: "Client ID (API 2.0)", Type: cte.FieldText},
-			{Key: "client_secret", Label: "Client Secret (API 2.0)", Type: cte.FieldPassword},
-			{Key: "feed_types", Label: "Feeds to pull", Type: cte.FieldMultiChoice,
-				Choices: []cte.Choice{
-					{Key: "Malware (customer)", Value: FeedMalwareCustomer},
-					{Key: "Malware (grid)", Value: FeedMalwareGrid},
-					{Key: "Malicious URLs clicked", Value: FeedMalsite},
-				},
-				Default: []string{FeedMalwareCustomer, FeedMalwareGrid}},
-			{Key: "hash_types", Label: "Hash types to pull", Type: cte.FieldMultiChoice,
-				Choices: []cte.Choice{{Key: "SHA256", Value: HashSHA256}, {Key: "MD5", Value: HashMD5}},
-				Default: []string{HashSHA256, HashMD5}},
-			{Key: "initial_range_days", Label: "Initial range (days)", Type: cte.FieldNumber,
-				Default: DefaultInitialRangeDays, Min: cte.Float(0), Max: cte.Float(365),
-				Description: "how far back the first pull goes"},
-			{Key: "provider", Label: "Provider label", Type: cte.FieldText, Default: DefaultProvider, Max: cte.Float(MaxProviderLen),
-				Description: "label Mimecast stores with pushed hashes, at most 10 characters"},
-		},
-	}
-}
-
 // Version is the plugin version reported in the manifest.
 const Version = "1.0.0"
+
+// JSON returns the configuration in the driver's JSON form, secrets included:
+// what cte.Registry.Open (and ParseConfig) reads. It is the one way to turn a
+// Config into that form (json.Marshal redacts the secrets); keep its result where
+// secrets belong and never log it. Overlap, FileType and MaxPages are not part of
+// the form.
+func (c Config) JSON() (json.RawMessage, error) {
+	w := map[string]any{}
+	for k, v := range map[string]string{
+		"base_url": c.BaseURL, "auth": c.Auth, "app_id": c.AppID, "client_id": c.ClientID, "provider": c.Provider,
+		"app_key": c.AppKey.Reveal(), "access_key": c.AccessKey.Reveal(), "secret_key": c.SecretKey.Reveal(),
+		"client_secret": c.ClientSecret.Reveal(),
+	} {
+		if v != "" {
+			w[k] = v
+		}
+	}
+	if c.FeedTypes != nil {
+		w["feed_types"] = c.FeedTypes
+	}
+	if c.HashTypes != nil {
+		w["hash_types"] = typeNames(c.HashTypes)
+	}
+	switch c.InitialRangeDays {
+	case 0:
+	case NoHistory:
+		w["initial_range_days"] = 0
+	default:
+		w["initial_range_days"] = c.InitialRangeDays
+	}
+	return json.Marshal(w)
+}
+
+func typeNames(ts []ioc.Type) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.String()
+	}
+	return out
+}

@@ -2,6 +2,9 @@ package mimecast
 
 import (
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/mimecast/mimecasttest"
 )
 
@@ -32,7 +36,7 @@ func TestManifestKeysAndDefaults(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, AuthOAuth, cfg.Auth, "the filled-in credential set picks the mode")
 	assert.Equal(t, []string{FeedMalwareCustomer, FeedMalwareGrid}, cfg.FeedTypes)
-	assert.Equal(t, []string{HashSHA256, HashMD5}, cfg.HashTypes)
+	assert.Equal(t, []ioc.Type{ioc.TypeSHA256, ioc.TypeMD5}, cfg.HashTypes)
 	assert.Equal(t, 7, cfg.InitialRangeDays)
 	assert.Equal(t, "cte", cfg.Provider)
 	assert.Equal(t, time.Hour, cfg.Overlap)
@@ -79,8 +83,8 @@ func TestConfigValidate(t *testing.T) {
 		{"hmac without region", "base_url", func(c *Config) { c.BaseURL = "" }},
 		{"unknown feed", "feed_types", func(c *Config) { c.FeedTypes = []string{"spam"} }},
 		{"no feed", "feed_types", func(c *Config) { c.FeedTypes = []string{} }},
-		{"unknown hash", "hash_types", func(c *Config) { c.HashTypes = []string{"sha1"} }},
-		{"no hash", "hash_types", func(c *Config) { c.HashTypes = []string{} }},
+		{"unknown hash", "hash_types", func(c *Config) { c.HashTypes = []ioc.Type{ioc.TypeURL} }},
+		{"no hash", "hash_types", func(c *Config) { c.HashTypes = []ioc.Type{} }},
 		{"long provider", "provider", func(c *Config) { c.Provider = "NetskopeCE-1" }},
 		{"range", "initial_range_days", func(c *Config) { c.InitialRangeDays = 366 }},
 		{"overlap", "Overlap", func(c *Config) { c.Overlap = -time.Second }},
@@ -154,4 +158,42 @@ func TestDriverOpenThroughRegistry(t *testing.T) {
 	var ce *cte.ConfigError
 	require.ErrorAs(t, err, &ce)
 	assert.Equal(t, "secret_key", ce.Field)
+}
+
+// Issue 13 item 4: a host goes from the typed Config to Registry.Open with
+// Config.JSON; json.Marshal, %v and slog keep redacting the secrets, and the
+// redacted form is refused with a message that says what to use.
+func TestConfigJSONRoundTripsThroughRegistry(t *testing.T) {
+	t.Parallel()
+	s := mimecasttest.NewServer(t)
+	cfg := hmacConfig(s)
+	cfg.FeedTypes = []string{FeedMalwareGrid}
+	cfg.HashTypes = []ioc.Type{ioc.TypeSHA256}
+	cfg.InitialRangeDays = NoHistory
+	var reg cte.Registry
+	reg.Register(Driver())
+	raw, err := cfg.JSON()
+	require.NoError(t, err)
+	p, err := reg.Open(t.Context(), DriverName, raw, cte.WithHTTPClient(s.Client()))
+	require.NoError(t, err)
+	require.NoError(t, p.Validate(t.Context()))
+	got := p.(*Plugin).cfg
+	assert.Equal(t, cfg.SecretKey.Reveal(), got.SecretKey.Reveal())
+	assert.Equal(t, cfg.HashTypes, got.HashTypes)
+	assert.Equal(t, NoHistory, got.InitialRangeDays)
+	assert.Equal(t, cfg.FeedTypes, got.FeedTypes)
+
+	b, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", cfg)
+	for _, shown := range []string{string(b), fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg), logs.String()} {
+		for _, secret := range []cte.Secret{cfg.AppKey, cfg.AccessKey, cfg.SecretKey} {
+			assert.NotContains(t, shown, secret.Reveal())
+		}
+	}
+	_, err = reg.Open(t.Context(), DriverName, b)
+	var ce *cte.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Contains(t, ce.Reason, "Config.JSON")
 }

@@ -4,8 +4,10 @@
 // BLOCK, ALLOW and DELETE operations and URLs as managed URLs.
 //
 // Hosts register [Driver] and open it with a JSON configuration rendered from
-// [Manifest]; Go programs can also build a [Client] with [New] or a [Plugin] with
-// [NewPlugin]. The base URL may be the API URL, a region code (us, usb, eu, de,
+// [Manifest], or from a typed [Config] with [Config.JSON] (json.Marshal redacts the
+// secrets); Go programs can also build a [Client] with [New] or a [Plugin] with
+// [NewPlugin], both configured with the same [Option] values ([WithRetry],
+// [WithName], ...). The base URL may be the API URL, a region code (us, usb, eu, de,
 // ca, za, au, je) or the admin console address
 // (https://login-<region>.mimecast.com/...); [ResolveBaseURL] turns it into the
 // region's API host.
@@ -32,8 +34,13 @@
 //
 // get-feed answers pipe-delimited CSV and the next page's token in the
 // x-mc-threat-feed-next-token header; get-logs pages with meta.pagination.next.
-// Both stop on a missing, empty or repeated token and after Config.MaxPages pages.
-// Each page is one cte.Page whose checkpoint holds, per feed type, the newest
+// One page-token loop follows both: it stops on a missing or empty token and after
+// Config.MaxPages pages; a token the feed gave before ends the pull with an error
+// wrapping [ErrProtocol] (the rest of the feed cannot be read, and the host must
+// know the pull was incomplete). A feed page is parsed as it streams in and handed
+// on in chunks of at most 50,000 indicators, so memory is bounded by a chunk
+// whatever the size of the file; a page over 512 MiB fails with an error naming the
+// limit. Each page is one cte.Page whose checkpoint holds, per feed type, the newest
 // event time seen (never "now", and never after the end of the window asked for);
 // the next pull resumes Config.Overlap (default one hour) before it, so events that
 // arrive late are not missed. All times are sent
@@ -50,19 +57,26 @@
 // cte.ErrQuota ("Quota not available to create the batch") or [ErrClockSkew].
 // A JSON answer from get-feed is decoded as an envelope, never parsed as CSV.
 // Connection errors, 429 and 5xx are retried by internal/httpx, honouring
-// X-RateLimit-Reset.
+// X-RateLimit-Reset (milliseconds); a 429 that outlasts the retries, or asks for
+// more than the longest wait accepted, carries the wait as a *cte.RateLimitError.
 //
 // Validate reads the account: refused keys wrap cte.ErrAuth and name the keys to
 // check; an account without the "BYO: Threat Intelligence [1089]" package gives
 // [ErrNoBYO] (which wraps cte.ErrNotSupported): GetTargets then offers only the
 // managed-url targets, and pulls still work.
 //
-// Push accounts for every indicator: a batch that fails does not stop the others;
-// every per-hash failure becomes a cte.Rejected with Mimecast's code, message and
-// retryable flag; a spent quota stops the push, marks the unsent rest retryable and
-// returns an error wrapping cte.ErrQuota with the partial result. Hashes are
-// checked before sending (32 hex digits for md5, 64 for sha256).
+// Push accounts for every indicator. Every per-hash failure becomes a cte.Rejected
+// with Mimecast's code, message and retryable flag. A batch Mimecast did not take as
+// a whole (an HTTP or connection failure after the retries, a fail entry without a
+// key, or a hashCount that differs from the hashes sent without a failure) is no
+// verdict on its hashes: they are rejected as retryable, later batches are still
+// sent (two failed in a row stop the push), and Push returns an error, so the host
+// counts the push as failed. A spent quota stops the push, marks the unsent rest
+// retryable and returns an error wrapping cte.ErrQuota with the partial result; a
+// cancelled context leaves the hashes not sent unaccounted. Hashes are checked
+// before sending (32 hex digits for md5, 64 for sha256).
 //
 // Secrets are cte.Secret values: the configuration, the client and the plugin
-// print and marshal without them, and no error carries them.
+// print, log and marshal without them, and no error carries them; only
+// [Config.JSON] writes them, for Registry.Open.
 package mimecast

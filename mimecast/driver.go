@@ -46,36 +46,40 @@ var (
 	_ cte.Retractor = (*Plugin)(nil)
 )
 
-// Driver returns the driver hosts register: name "mimecast", Manifest and Open.
+// DriverName is the name Driver registers under.
+const DriverName = "mimecast"
+
+// Driver returns the driver hosts register: DriverName, Manifest and Open. Open
+// reads a configuration Manifest().Normalize accepted (ParseConfig) and takes the
+// host's name, logger, HTTP client and clock from cte.Options.
 func Driver() cte.Driver {
 	return cte.Driver{
-		Name:     "mimecast",
+		Name:     DriverName,
 		Manifest: Manifest(),
 		Open: func(_ context.Context, raw json.RawMessage, o cte.Options) (cte.Plugin, error) {
 			cfg, err := ParseConfig(raw)
 			if err != nil {
 				return nil, err
 			}
-			return NewPlugin(cfg, o)
+			return NewPlugin(cfg, fromHost(o)...)
 		},
 	}
 }
 
-// NewPlugin returns the plugin for cfg. o supplies the name, logger, HTTP client and
-// clock; opts tune the client further (e.g. WithRetry).
-func NewPlugin(cfg Config, o cte.Options, opts ...Option) (*Plugin, error) {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
-	all := append([]Option{WithLogger(o.Logger), WithClock(o.Clock), WithHTTPClient(o.HTTPClient)}, opts...)
-	c, err := New(cfg, all...)
+// fromHost turns what a host injects (cte.Options) into this package's options:
+// the one place the two option layers meet.
+func fromHost(o cte.Options) []Option {
+	return []Option{WithName(o.Name), WithLogger(o.Logger), WithClock(o.Clock), WithHTTPClient(o.HTTPClient)}
+}
+
+// NewPlugin returns the plugin for cfg: the Client New(cfg, opts...) returns, named
+// by WithName in messages and managed-URL comments.
+func NewPlugin(cfg Config, opts ...Option) (*Plugin, error) {
+	c, err := New(cfg, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Plugin{c: c, cfg: c.cfg, name: o.Name, log: o.Logger, now: o.Clock}, nil
+	return &Plugin{c: c, cfg: c.cfg, name: c.name, log: c.log, now: c.now}, nil
 }
 
 // Client returns the plugin's API client.
@@ -133,4 +137,45 @@ func (p *Plugin) GetTargets(ctx context.Context) ([]cte.Target, error) {
 		cte.Target{ID: TargetManagedPermit, Label: "Permit URLs (URL Protect managed URLs)", Mode: cte.Append, Types: urls, Limits: cte.Limits{BatchSize: MaxCreateManaged}},
 	)
 	return ts, nil
+}
+
+// Manifest returns the driver manifest: the configuration form a host renders.
+func Manifest() cte.Manifest {
+	return cte.Manifest{
+		ID:          "mimecast",
+		Name:        "Mimecast",
+		Version:     Version,
+		Description: "Mimecast email security: pulls malware file hashes (threat-intel feed) and clicked malicious URLs; pushes hashes as Bring-Your-Own Threat Intelligence BLOCK/ALLOW/DELETE operations and URLs as managed URLs.",
+		Capabilities: cte.Capabilities{
+			Pull: true, Push: true, Retract: true,
+		},
+		Config: []cte.Field{
+			{Key: "base_url", Label: "Base URL or region", Type: cte.FieldText,
+				Description: "API base URL, region code (us, usb, eu, de, ca, za, au, je) or the admin console address https://login-<region>.mimecast.com/...; empty with OAuth means https://api.services.mimecast.com"},
+			{Key: "auth", Label: "Authentication", Type: cte.FieldChoice,
+				Choices:     []cte.Choice{{Key: "API 1.0 (HMAC keys)", Value: AuthHMAC}, {Key: "API 2.0 (OAuth2 client credentials)", Value: AuthOAuth}},
+				Description: "default: whichever credential set is filled in"},
+			{Key: "app_id", Label: "Application ID (API 1.0)", Type: cte.FieldText},
+			{Key: "app_key", Label: "Application Key (API 1.0)", Type: cte.FieldPassword},
+			{Key: "access_key", Label: "Access Key (API 1.0)", Type: cte.FieldPassword},
+			{Key: "secret_key", Label: "Secret Key (API 1.0)", Type: cte.FieldPassword},
+			{Key: "client_id", Label: "Client ID (API 2.0)", Type: cte.FieldText},
+			{Key: "client_secret", Label: "Client Secret (API 2.0)", Type: cte.FieldPassword},
+			{Key: "feed_types", Label: "Feeds to pull", Type: cte.FieldMultiChoice,
+				Choices: []cte.Choice{
+					{Key: "Malware (customer)", Value: FeedMalwareCustomer},
+					{Key: "Malware (grid)", Value: FeedMalwareGrid},
+					{Key: "Malicious URLs clicked", Value: FeedMalsite},
+				},
+				Default: defaultFeedTypes()},
+			{Key: "hash_types", Label: "Hash types to pull", Type: cte.FieldMultiChoice,
+				Choices: []cte.Choice{{Key: "SHA256", Value: ioc.TypeSHA256.String()}, {Key: "MD5", Value: ioc.TypeMD5.String()}},
+				Default: typeNames(defaultHashTypes())},
+			{Key: "initial_range_days", Label: "Initial range (days)", Type: cte.FieldNumber,
+				Default: DefaultInitialRangeDays, Min: cte.Float(0), Max: cte.Float(365),
+				Description: "how far back the first pull goes"},
+			{Key: "provider", Label: "Provider label", Type: cte.FieldText, Default: DefaultProvider, Max: cte.Float(MaxProviderLen),
+				Description: "label Mimecast stores with pushed hashes, at most 10 characters"},
+		},
+	}
 }

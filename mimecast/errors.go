@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/ctexchange/cte"
+
+	"github.com/ctexchange/cte/ioc"
 )
 
 // ErrClockSkew is wrapped by the *Error of a request Mimecast refused because this
@@ -122,11 +124,7 @@ func decodeEnvelope(body []byte) (*envelope, error) {
 
 // snippet shows at most 120 bytes of an answer, for error messages.
 func snippet(b []byte) string {
-	const n = 120
-	if len(b) > n {
-		return fmt.Sprintf("%q…", b[:n])
-	}
-	return fmt.Sprintf("%q", b)
+	return fmt.Sprintf("%q", ioc.Truncate(string(b[:min(len(b), 121)]), 120))
 }
 
 // envelopeError turns a fail list or a bad meta.status into an *Error. It returns
@@ -184,10 +182,7 @@ func httpError(op string, status int, body []byte, reqID string) *Error {
 	}
 	e := &Error{Status: status, RequestID: reqID, Op: op, Message: http.StatusText(status)}
 	if t := strings.TrimSpace(string(body)); t != "" {
-		if len(t) > 200 {
-			t = t[:200] + "…"
-		}
-		e.Message = t
+		e.Message = ioc.Truncate(t, 200)
 	}
 	classify(e)
 	return e

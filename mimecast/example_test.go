@@ -24,8 +24,8 @@ func Example() {
 		AccessKey: cte.Secret(cr.AccessKey),
 		SecretKey: cte.Secret(cr.SecretKey),
 		FeedTypes: []string{mimecast.FeedMalwareCustomer},
-		HashTypes: []string{mimecast.HashSHA256},
-	}, cte.ApplyOptions(cte.WithHTTPClient(s.Client()), cte.WithName("mimecast-demo")))
+		HashTypes: []ioc.Type{ioc.TypeSHA256},
+	}, mimecast.WithHTTPClient(s.Client()), mimecast.WithName("mimecast-demo"))
 	if err != nil {
 		fmt.Println(err)
 		return

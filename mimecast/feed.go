@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/internal/httpx"
@@ -151,13 +150,7 @@ func (v *invalids) add(reason, example string) {
 		v.list[i].Count++
 		return
 	}
-	if len(example) > 80 {
-		cut := 80
-		for cut > 0 && !utf8.RuneStart(example[cut]) {
-			cut--
-		}
-		example = example[:cut] + "…"
-	}
+	example = ioc.Truncate(example, 80)
 	v.idx[reason] = len(v.list)
 	v.list = append(v.list, cte.Invalid{Reason: reason, Count: 1, Example: strings.Clone(example)})
 }
@@ -391,16 +384,12 @@ func hashField(inv *invalids, t ioc.Type, raw []byte) ([]byte, bool) {
 	case len(raw) == n && isHexBytes(raw):
 		return raw, true
 	}
-	_, err := ioc.Parse(t, string(raw))
-	inv.add(t.String()+": "+ruleOrNotHex(err), string(raw))
-	return nil, false
-}
-
-func ruleOrNotHex(err error) string {
-	if err == nil {
-		return "not hex"
+	reason := t.String() + ": not hex"
+	if _, err := ioc.Parse(t, string(raw)); err != nil {
+		reason = ioc.Reason(err)
 	}
-	return ruleOf(err)
+	inv.add(reason, string(raw))
+	return nil, false
 }
 
 func isHexBytes(b []byte) bool {

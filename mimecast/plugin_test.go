@@ -51,8 +51,7 @@ var fastRetry = WithRetry(Retry{WaitMin: time.Millisecond, WaitMax: 2 * time.Mil
 
 func newTestPlugin(t testing.TB, s *mimecasttest.Server, cfg Config, clock func() time.Time, opts ...Option) *Plugin {
 	t.Helper()
-	o := cte.ApplyOptions(cte.WithName("test"), cte.WithHTTPClient(s.Client()), cte.WithClock(clock))
-	p, err := NewPlugin(cfg, o, append([]Option{fastRetry}, opts...)...)
+	p, err := NewPlugin(cfg, append([]Option{WithName("test"), WithHTTPClient(s.Client()), WithClock(clock), fastRetry}, opts...)...)
 	require.NoError(t, err)
 	return p
 }

@@ -88,7 +88,9 @@ func (p *Plugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Pa
 				for _, x := range skipped.list {
 					args = append(args, slog.Group("reason", "text", x.Reason, "count", x.Count))
 				}
-				p.log.Warn("mimecast: skipped values that are not valid indicators", args...)
+				// Debug: the pages report them (Page.Invalid), and the host's
+				// audit shows them once, with their reasons.
+				p.log.Debug("mimecast: skipped values that are not valid indicators", args...)
 			}
 		}()
 		for _, feed := range feedOrder {
@@ -131,7 +133,7 @@ func (p *Plugin) start(cp checkpoint, feed string, now time.Time) time.Time {
 	return now.AddDate(0, 0, -p.cfg.InitialRangeDays)
 }
 
-func (p *Plugin) wantHash(t string) bool {
+func (p *Plugin) wantHash(t ioc.Type) bool {
 	for _, h := range p.cfg.HashTypes {
 		if h == t {
 			return true
@@ -196,7 +198,7 @@ const feedChunk = 50_000
 // but the last carry the checkpoint from before the file: a pull stopped in
 // the middle of a file reads it again rather than skip its rest.
 func (p *Plugin) readFeedPage(feed string, start, end time.Time) pageFunc {
-	parser := &feedParser{md5: p.wantHash(HashMD5), sha256: p.wantHash(HashSHA256), tags: []string{feed}}
+	parser := &feedParser{md5: p.wantHash(ioc.TypeMD5), sha256: p.wantHash(ioc.TypeSHA256), tags: []string{feed}}
 	parser.tags = parser.tags[:1:1]
 	return func(ctx context.Context, cp checkpoint, token string, emit func(cte.Page) bool) (checkpoint, string, error) {
 		fp, err := p.c.GetFeed(ctx, FeedRequest{FeedType: feed, Start: start, End: end, Token: token, FileType: p.cfg.FileType})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
@@ -71,21 +70,6 @@ func (p *Plugin) Retract(ctx context.Context, t cte.Target, in []ioc.Indicator) 
 	return p.retractURLs(ctx, t.ID, op, in)
 }
 
-// cutRunes returns s cut to at most n characters.
-func cutRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	i := 0
-	for j := range s {
-		if i == n {
-			return s[:j]
-		}
-		i++
-	}
-	return s
-}
-
 // stopping reports whether err should stop a push: the context ended, the
 // credentials were refused or the rate limit asks for a long wait.
 func stopping(ctx context.Context, err error) bool {
@@ -124,7 +108,7 @@ func (p *Plugin) hashItems(target, op string, in []ioc.Indicator) (res cte.PushR
 		}
 		desc := ""
 		if op != OpDelete {
-			desc = cutRunes(strings.TrimSpace(ind.Comments), MaxDescriptionLen)
+			desc = ioc.TruncateRunes(strings.TrimSpace(ind.Comments), MaxDescriptionLen)
 		}
 		hashes = append(hashes, Hash{Hash: v, Provider: p.cfg.Provider, Description: desc})
 		values = append(values, ind.Value)

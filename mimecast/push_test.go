@@ -144,13 +144,6 @@ func TestValidateWithoutBYO(t *testing.T) {
 	assert.NoError(t, err, "pull still works")
 }
 
-func TestCutRunes(t *testing.T) {
-	t.Parallel()
-	assert.Equal(t, "abc", cutRunes("abc", 20))
-	assert.Equal(t, "ééééé", cutRunes("éééééé", 5))
-	assert.Equal(t, "", cutRunes("abc", 0))
-}
-
 // Issue 12 item 1: create-batch answering 500 until the retries are spent is a
 // failed push (the host exits non-zero), not per-value rejections and nil; two
 // batches failing in a row stop the push, the rest not sent and retryable.
@@ -209,8 +202,7 @@ func TestPushHashCountMismatchIsUnconfirmed(t *testing.T) {
 	t.Parallel()
 	s := mimecasttest.NewServer(t)
 	var logs syncBuilder
-	o := cte.ApplyOptions(cte.WithHTTPClient(s.Client()), cte.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
-	p, err := NewPlugin(hmacConfig(s), o, fastRetry)
+	p, err := NewPlugin(hmacConfig(s), WithHTTPClient(s.Client()), WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))), fastRetry)
 	require.NoError(t, err)
 	s.MiscountBatch(1, 0)
 	in := sha256s(1500)

@@ -120,7 +120,7 @@ func TestW2PullsBothHashTypesAndAllPages(t *testing.T) {
 
 	// hash_types narrows the types.
 	cfg := hmacConfig(s)
-	cfg.HashTypes = []string{HashSHA256}
+	cfg.HashTypes = []ioc.Type{ioc.TypeSHA256}
 	pages, err = pullAll(t, newTestPlugin(t, s, cfg, time.Now), nil)
 	require.NoError(t, err)
 	for _, in := range values(pages) {

@@ -108,7 +108,7 @@ func DecodeAlertPage(b []byte) (*AlertPage, error) {
 		if len(env.OK) == 0 {
 			return nil, fmt.Errorf("%w: the page has no \"ok\" field: %s", ErrBadAnswer, msg)
 		}
-		return nil, fmt.Errorf("%w: the iterator answered ok=%s: %s", ErrBadAnswer, shorten(ok), msg)
+		return nil, fmt.Errorf("%w: the iterator answered ok=%s: %s", ErrBadAnswer, ioc.Truncate(ok, maxMessage), msg)
 	}
 	p := &AlertPage{Alerts: env.Result, Problems: problems}
 	if w := env.WaitTime; w > 0 {
@@ -243,7 +243,7 @@ func (x *Extractor) bad(reason, example string) {
 		}
 	}
 	x.byReason[reason] = len(x.invalid)
-	x.invalid = append(x.invalid, cte.Invalid{Reason: reason, Count: 1, Example: truncate(example)})
+	x.invalid = append(x.invalid, cte.Invalid{Reason: reason, Count: 1, Example: ioc.Truncate(example, 80)})
 }
 
 func (x *Extractor) base(a *Alert) ioc.Indicator {
@@ -331,12 +331,7 @@ func (x *Extractor) malsite(a *Alert, out []ioc.Indicator) []ioc.Indicator {
 	}
 	t, v, err := ParseSiteValue(raw)
 	if err != nil {
-		var pe *ioc.ParseError
-		reason := err.Error()
-		if errors.As(err, &pe) {
-			reason = pe.Type.String() + ": " + pe.Rule
-		}
-		x.bad(reason, raw)
+		x.bad(ioc.Reason(err), raw)
 		return out
 	}
 	ind := x.base(a)
@@ -377,7 +372,7 @@ func ParseSiteValue(raw string) (ioc.Type, string, error) {
 	if err != nil {
 		var pe *ioc.ParseError
 		if errors.As(err, &pe) {
-			pe.Value = truncate(s)
+			pe.Value = ioc.Truncate(s, 80)
 		}
 		return ioc.TypeURL, "", err
 	}

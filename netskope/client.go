@@ -44,6 +44,7 @@ type Client struct {
 	v1     *rate.Limiter
 	log    *slog.Logger
 	now    func() time.Time
+	name   string // WithName, for the Plugin
 }
 
 // Option configures a Client.
@@ -53,11 +54,22 @@ type options struct {
 	httpClient *http.Client
 	logger     *slog.Logger
 	clock      func() time.Time
-	retryMax   int
-	waitMin    time.Duration
-	waitMax    time.Duration
+	retry      Retry
 	v1Rate     rate.Limit
 	v1Burst    int
+	name       string
+}
+
+// Retry tunes the retries of transient failures (connection errors, 429, 5xx).
+// Zero fields keep the defaults: 4 retries, 500ms–30s backoff, a server-requested
+// wait of at most 5 minutes, 30 seconds without an answer per attempt, and no
+// retry started after 2 minutes. mimecast.Retry is the same type.
+type Retry struct {
+	Max              int           // retries after the first attempt; negative for none
+	WaitMin, WaitMax time.Duration // backoff bounds when the tenant asks for no wait
+	MaxWait          time.Duration // longest tenant-requested wait accepted
+	AttemptTimeout   time.Duration // longest an attempt may go without an answer
+	MaxRetryTime     time.Duration // how long after the first attempt a retry may start
 }
 
 // WithHTTPClient sets the HTTP client whose Transport and Timeout the Client uses. The
@@ -70,11 +82,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithClock sets the clock used for the first pull's start and rate-limit pacing.
 func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
 
-// WithRetry sets how many times a 429, 5xx or connection error is retried (negative
-// for none) and the backoff bounds when the tenant does not say how long to wait.
-func WithRetry(max int, waitMin, waitMax time.Duration) Option {
-	return func(o *options) { o.retryMax, o.waitMin, o.waitMax = max, waitMin, waitMax }
-}
+// WithRetry tunes retries.
+func WithRetry(r Retry) Option { return func(o *options) { o.retry = r } }
+
+// WithName sets the configuration name a host gives the plugin; the Plugin derives
+// its Data Export index from it (see ExportIndex).
+func WithName(name string) Option { return func(o *options) { o.name = name } }
 
 // WithV1RateLimit replaces the v1 limiter (V1Rate requests per second, burst V1Burst).
 // Only a fake tenant takes more; rate.Inf lifts the limit.
@@ -102,7 +115,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		o.clock = time.Now
 	}
 	base, _ := ParseTenantURL(cfg.TenantURL) // checked by Validate
-	c := &Client{cfg: cfg, base: base, tenant: base.String(), log: o.logger, now: o.clock}
+	c := &Client{cfg: cfg, base: base, tenant: base.String(), log: o.logger, now: o.clock, name: o.name}
 	c.v1 = rate.NewLimiter(o.v1Rate, o.v1Burst)
 
 	var transport http.RoundTripper = http.DefaultTransport
@@ -117,13 +130,16 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	transport = &authTransport{next: transport, v2: cfg.V2Token, v1: c.v1}
 	transport = httpx.NewPacer(transport, o.clock)
 	c.hc = httpx.New(httpx.Options{
-		Logger:    o.logger,
-		Transport: transport,
-		RetryMax:  o.retryMax,
-		WaitMin:   o.waitMin,
-		WaitMax:   o.waitMax,
-		Timeout:   timeout,
-		Version:   Version,
+		Logger:         o.logger,
+		Transport:      transport,
+		RetryMax:       o.retry.Max,
+		WaitMin:        o.retry.WaitMin,
+		WaitMax:        o.retry.WaitMax,
+		MaxWait:        o.retry.MaxWait,
+		AttemptTimeout: o.retry.AttemptTimeout,
+		MaxRetryTime:   o.retry.MaxRetryTime,
+		Timeout:        timeout,
+		Version:        Version,
 	})
 	return c, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -40,26 +41,50 @@ const (
 type Config struct {
 	// TenantURL is the tenant, https://<name>.goskope.com or a regional host. A bare
 	// tenant name such as "acme" means https://acme.goskope.com; see ParseTenantURL.
-	TenantURL string
+	TenantURL string `json:"tenant_url"`
 	// V2Token is the REST API v2 token, sent in the Netskope-Api-Token header. It needs
 	// the Data Export alerts scopes to pull and the URL list (Read+Write) scope to push.
-	V2Token cte.Secret
+	V2Token cte.Secret `json:"v2_token"`
 	// V1Token is the REST API v1 token, only needed to update File Hash Lists. It is
 	// sent in the request body, never in a URL.
-	V1Token cte.Secret
+	V1Token cte.Secret `json:"v1_token"`
 	// AlertTypes are the alert types pulled: AlertMalware, AlertMalsite.
-	AlertTypes []string
+	AlertTypes []string `json:"alert_types"`
 	// HashTypes are the hash types taken from malware alerts: ioc.TypeSHA256, ioc.TypeMD5.
-	HashTypes []ioc.Type
+	HashTypes []ioc.Type `json:"hash_types"`
 	// InitialRangeDays is how many days back the first pull starts (0–365; 0 = now).
-	InitialRangeDays int
+	InitialRangeDays int `json:"initial_range_days"`
 	// FileHashLists are the names of the File Profile hash lists to push to. The API
 	// cannot list them, so the admin names them here; matching is case-sensitive.
-	FileHashLists []string
+	FileHashLists []string `json:"file_hash_lists"`
 	// FileHashListTypes are the hash types those lists take (default sha256 only).
-	FileHashListTypes []ioc.Type
+	FileHashListTypes []ioc.Type `json:"file_hash_list_types"`
 	// MaxListMB caps a File Hash List, as the comma-joined list, in MiB (1–8).
-	MaxListMB int
+	MaxListMB int `json:"max_list_mb"`
+}
+
+// JSON returns the configuration in the driver's JSON form, secrets included:
+// what cte.Registry.Open (and ParseConfig) reads. It is the one way to turn a
+// Config into that form (json.Marshal writes the same keys but redacts the
+// tokens); keep its result where secrets belong and never log it. Zero fields are
+// left out, so they take the manifest's defaults, except InitialRangeDays, whose 0
+// (start now) is written.
+func (c Config) JSON() (json.RawMessage, error) {
+	w := map[string]any{"initial_range_days": c.InitialRangeDays}
+	for k, v := range map[string]string{"tenant_url": c.TenantURL, "v2_token": c.V2Token.Reveal(), "v1_token": c.V1Token.Reveal()} {
+		if v != "" {
+			w[k] = v
+		}
+	}
+	for k, v := range map[string]any{"alert_types": c.AlertTypes, "hash_types": c.HashTypes, "file_hash_lists": c.FileHashLists, "file_hash_list_types": c.FileHashListTypes} {
+		if !reflect.ValueOf(v).IsNil() {
+			w[k] = v
+		}
+	}
+	if c.MaxListMB != 0 {
+		w["max_list_mb"] = c.MaxListMB
+	}
+	return json.Marshal(w)
 }
 
 // ParseTenantURL normalises a tenant to scheme://host with no trailing slash. It takes
@@ -75,7 +100,7 @@ func ParseTenantURL(raw string) (*url.URL, error) {
 	if !strings.Contains(s, "://") {
 		host := strings.TrimSuffix(s, "/")
 		if host == "" || strings.ContainsAny(host, "/?#@ ") {
-			return nil, fmt.Errorf("%q is neither a tenant name nor a URL: write it like https://acme.goskope.com", truncate(raw))
+			return nil, fmt.Errorf("%q is neither a tenant name nor a URL: write it like https://acme.goskope.com", ioc.Truncate(raw, 80))
 		}
 		if !strings.Contains(host, ".") && !strings.Contains(host, ":") {
 			host += ".goskope.com"
@@ -87,20 +112,12 @@ func ParseTenantURL(raw string) (*url.URL, error) {
 		return nil, err
 	}
 	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("%q has a path, query or fragment: write only the tenant, like https://%s", truncate(raw), u.Host)
+		return nil, fmt.Errorf("%q has a path, query or fragment: write only the tenant, like https://%s", ioc.Truncate(raw, 80), u.Host)
 	}
 	if u.Opaque != "" || strings.ContainsAny(u.Host, " ") {
-		return nil, fmt.Errorf("%q is not a tenant URL: write it like https://acme.goskope.com", truncate(raw))
+		return nil, fmt.Errorf("%q is not a tenant URL: write it like https://acme.goskope.com", ioc.Truncate(raw, 80))
 	}
 	return &url.URL{Scheme: strings.ToLower(u.Scheme), Host: strings.ToLower(u.Host)}, nil
-}
-
-func truncate(s string) string {
-	const n = 80
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }
 
 // Validate checks the configuration. Errors are *cte.ConfigError values naming the
@@ -125,7 +142,7 @@ func (c *Config) Validate() error {
 	}
 	for _, a := range c.AlertTypes {
 		if a != AlertMalware && a != AlertMalsite {
-			bad("alert_types", "%q is not an alert type: write malware, malsite or both", truncate(a))
+			bad("alert_types", "%q is not an alert type: write malware, malsite or both", ioc.Truncate(a, 80))
 		}
 	}
 	for _, t := range c.HashTypes {
@@ -142,7 +159,7 @@ func (c *Config) Validate() error {
 		case strings.TrimSpace(n) == "":
 			bad("file_hash_lists", "an empty list name: write the names of the File Profile hash lists, separated by commas")
 		case seen[n]:
-			bad("file_hash_lists", "%q is named twice", truncate(n))
+			bad("file_hash_lists", "%q is named twice", ioc.Truncate(n, 80))
 		}
 		seen[n] = true
 	}
@@ -297,7 +314,7 @@ func hashTypes(field string, names []string) ([]ioc.Type, error) {
 	for _, n := range names {
 		t, err := ioc.ParseType(strings.TrimSpace(n))
 		if err != nil || !t.IsHash() {
-			return nil, &cte.ConfigError{Field: field, Reason: fmt.Sprintf("%q is not a hash type: write sha256, md5 or both", truncate(n))}
+			return nil, &cte.ConfigError{Field: field, Reason: fmt.Sprintf("%q is not a hash type: write sha256, md5 or both", ioc.Truncate(n, 80))}
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)

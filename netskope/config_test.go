@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/netskope/netskopetest"
 )
 
 func TestParseTenantURL(t *testing.T) {
@@ -194,10 +197,65 @@ func TestDriverOpen(t *testing.T) {
 	assert.ErrorIs(t, err, cte.ErrInvalidConfig)
 }
 
+// Issue 12 item 12: file_hash_lists is a list field: the JSON array a YAML list
+// renders to opens, and so does the older comma string.
+func TestDriverOpenFileHashListsAsList(t *testing.T) {
+	t.Parallel()
+	var r cte.Registry
+	r.Register(Driver())
+	f, ok := Manifest().Field("file_hash_lists")
+	require.True(t, ok)
+	assert.Equal(t, cte.FieldList, f.Type)
+	for _, lists := range []string{`["CE_Malware_Hashes","Other"]`, `"CE_Malware_Hashes, Other"`} {
+		p, err := r.Open(t.Context(), DriverName, json.RawMessage(`{"tenant_url":"acme","v2_token":"v2","v1_token":"v1","file_hash_lists":`+lists+`,"file_hash_list_types":["sha256","md5"]}`))
+		require.NoError(t, err, lists)
+		cfg := p.(*Plugin).Client().Config()
+		assert.Equal(t, []string{"CE_Malware_Hashes", "Other"}, cfg.FileHashLists, lists)
+		assert.ElementsMatch(t, []ioc.Type{ioc.TypeMD5, ioc.TypeSHA256}, cfg.FileHashListTypes)
+	}
+}
+
 func TestExportIndex(t *testing.T) {
 	t.Parallel()
 	a, b := ExportIndex("Netskope Prod"), ExportIndex("Netskope Prod")
 	assert.Equal(t, a, b, "stable")
 	assert.NotEqual(t, a, ExportIndex("Netskope Dev"))
 	assert.Regexp(t, `^cte_[0-9a-f]{16}$`, a)
+}
+
+// Issue 13 item 4: a host goes from the typed Config to Registry.Open with
+// Config.JSON; json.Marshal writes the manifest's keys with the tokens redacted,
+// and %v and slog redact them too.
+func TestConfigJSONRoundTripsThroughRegistry(t *testing.T) {
+	t.Parallel()
+	s := netskopetest.NewServer(t, netskopetest.WithFileHashList("CE_Malware_Hashes"))
+	cfg := fakeConfig(s)
+	cfg.HashTypes = []ioc.Type{ioc.TypeSHA256}
+	cfg.InitialRangeDays = 0
+	var reg cte.Registry
+	reg.Register(Driver())
+	raw, err := cfg.JSON()
+	require.NoError(t, err)
+	p, err := reg.Open(t.Context(), DriverName, raw, cte.WithName("x"))
+	require.NoError(t, err)
+	require.NoError(t, p.Validate(t.Context()))
+	got := p.(*Plugin).Client().Config()
+	assert.Equal(t, cfg.V1Token.Reveal(), got.V1Token.Reveal())
+	assert.Equal(t, cfg.HashTypes, got.HashTypes)
+	assert.Equal(t, cfg.FileHashLists, got.FileHashLists)
+	assert.Zero(t, got.InitialRangeDays, "0 (start now) survives the manifest's default of 7")
+
+	b, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	var keys map[string]any
+	require.NoError(t, json.Unmarshal(b, &keys))
+	for _, f := range Manifest().Config {
+		assert.Contains(t, keys, f.Key, "json.Marshal writes the manifest's keys")
+	}
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", cfg)
+	for _, shown := range []string{string(b), fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg), logs.String()} {
+		assert.NotContains(t, shown, s.V1Token())
+		assert.NotContains(t, shown, s.V2Token())
+	}
 }

@@ -2,15 +2,18 @@
 // URLs from a tenant's malware and malsite alerts, and pushes hashes to File Profile
 // hash lists and URLs and host names to URL lists.
 //
-// A host opens the plugin through a cte.Registry with [Driver], or in Go with
-// [NewPlugin]; [New] gives the bare API [Client].
+// A host opens the plugin through a cte.Registry with [Driver] (from a typed
+// [Config], pass [Config.JSON]: json.Marshal redacts the tokens), or in Go with
+// [NewPlugin]; [New] gives the bare API [Client]. Both take the same [Option]
+// values ([WithRetry], [WithName], ...).
 //
 // # Configuration
 //
 // The manifest keys are tenant_url (https://acme.goskope.com, a regional host, or
 // just the tenant name acme), v2_token, v1_token, alert_types (malware, malsite),
 // hash_types (sha256, md5), initial_range_days (0–365, default 7), file_hash_lists
-// (names of the File Profile hash lists, which the API cannot list), file_hash_list_types
+// (a list of the names of the File Profile hash lists, which the API cannot list; a
+// comma-separated string is read too), file_hash_list_types
 // (default sha256, as in a SHA256 File Profile) and max_list_mb (1–8, default 8). See
 // [Manifest] and [Config]. A tenant URL with a path, query or fragment is refused.
 //

@@ -24,7 +24,13 @@ func open(_ context.Context, config json.RawMessage, o cte.Options) (cte.Plugin,
 	if err != nil {
 		return nil, err
 	}
-	return NewPlugin(cfg, o)
+	return NewPlugin(cfg, fromHost(o)...)
+}
+
+// fromHost turns what a host injects (cte.Options) into this package's options:
+// the one place the two option layers meet.
+func fromHost(o cte.Options) []Option {
+	return []Option{WithName(o.Name), WithLogger(o.Logger), WithClock(o.Clock), WithHTTPClient(o.HTTPClient)}
 }
 
 // Manifest describes the configuration form of the Netskope plugin.
@@ -66,8 +72,8 @@ func Manifest() cte.Manifest {
 				Description: "How many days of alerts the first pull reads; 0 starts now.",
 			},
 			{
-				Key: "file_hash_lists", Label: "File Hash List names", Type: cte.FieldText,
-				Description: "Comma-separated names of the File Profile hash lists to push to, created in Policies > Profiles > File (the API cannot list them). Case-sensitive. Needs v1_token.",
+				Key: "file_hash_lists", Label: "File Hash List names", Type: cte.FieldList,
+				Description: "The names of the File Profile hash lists to push to (a list; a comma-separated string is read too), created in Policies > Profiles > File (the API cannot list them). Case-sensitive. Needs v1_token.",
 			},
 			{
 				Key: "file_hash_list_types", Label: "File Hash List hash types", Type: cte.FieldMultiChoice,

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // Sentinel errors of this package, wrapped by *Error next to the cte sentinels
@@ -134,7 +135,7 @@ func classifyV1(op string, body []byte) (V1Result, *Error) {
 		return 0, e
 	}
 	return 0, &Error{Op: op, API: "v1", Status: http.StatusOK, Err: ErrBadAnswer,
-		Message: fmt.Sprintf("status %q, want \"success\" or \"error\": %s", truncate(env.Status), snippet(body))}
+		Message: fmt.Sprintf("status %q, want \"success\" or \"error\": %s", ioc.Truncate(env.Status, 80), snippet(body))}
 }
 
 const (
@@ -276,7 +277,7 @@ func joinMessages(raws ...json.RawMessage) string {
 			walk(v, false)
 		}
 	}
-	return shorten(strings.Join(parts, "; "))
+	return ioc.Truncate(strings.Join(parts, "; "), maxMessage)
 }
 
 func snippet(b []byte) string {
@@ -284,16 +285,5 @@ func snippet(b []byte) string {
 	if s == "" {
 		return "(empty body)"
 	}
-	return fmt.Sprintf("%q", shorten(s))
-}
-
-func shorten(s string) string {
-	if len(s) <= maxMessage {
-		return s
-	}
-	cut := maxMessage
-	for cut > 0 && s[cut]&0xc0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
+	return fmt.Sprintf("%q", ioc.Truncate(s, maxMessage))
 }

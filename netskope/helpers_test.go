@@ -27,7 +27,7 @@ func fakeConfig(s *netskopetest.Server) Config {
 
 // fastOptions keep retries quick; the v1 limiter stays on unless lifted.
 func fastOptions() []Option {
-	return []Option{WithRetry(3, time.Millisecond, 5*time.Millisecond)}
+	return []Option{WithRetry(Retry{Max: 3, WaitMin: time.Millisecond, WaitMax: 5 * time.Millisecond})}
 }
 
 // newPlugin opens a plugin on s with cfg changed by edit.
@@ -37,8 +37,7 @@ func newPlugin(t testing.TB, s *netskopetest.Server, edit func(*Config), opts ..
 	if edit != nil {
 		edit(&cfg)
 	}
-	o := cte.ApplyOptions(cte.WithName("netskope-test"), cte.WithClock(s.Now))
-	p, err := NewPlugin(cfg, o, append(fastOptions(), opts...)...)
+	p, err := NewPlugin(cfg, append(append([]Option{WithName("netskope-test"), WithClock(s.Now)}, fastOptions()...), opts...)...)
 	require.NoError(t, err)
 	return p
 }

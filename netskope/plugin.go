@@ -46,19 +46,14 @@ var (
 	_ cte.Retractor = (*Plugin)(nil)
 )
 
-// NewPlugin returns the plugin for cfg. o comes from the host (cte.ApplyOptions):
-// its Name derives the export index (see ExportIndex), its Logger, HTTPClient and
-// Clock go to the Client; opts are applied after them.
-func NewPlugin(cfg Config, o cte.Options, opts ...Option) (*Plugin, error) {
-	base := []Option{WithLogger(o.Logger), WithClock(o.Clock)}
-	if o.HTTPClient != nil {
-		base = append(base, WithHTTPClient(o.HTTPClient))
-	}
-	c, err := New(cfg, append(base, opts...)...)
+// NewPlugin returns the plugin for cfg: the Client New(cfg, opts...) returns, with
+// the Data Export index derived from the name WithName gives (see ExportIndex).
+func NewPlugin(cfg Config, opts ...Option) (*Plugin, error) {
+	c, err := New(cfg, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Plugin{c: c, name: o.Name, index: ExportIndex(o.Name), log: c.log, maxEntries: MaxListEntries}, nil
+	return &Plugin{c: c, name: c.name, index: ExportIndex(c.name), log: c.log, maxEntries: MaxListEntries}, nil
 }
 
 // String describes the plugin without its tokens.
@@ -242,7 +237,7 @@ func (p *Plugin) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (ct
 
 func (p *Plugin) unknownTarget(id string) error {
 	return fmt.Errorf("netskope: unknown target %q: use an ID GetTargets lists (%s<configured list name> or %s<URL list name>): %w",
-		truncate(id), TargetFileHashList, TargetURLList, ErrNotFound)
+		ioc.Truncate(id, 80), TargetFileHashList, TargetURLList, ErrNotFound)
 }
 
 // Retract removes in from a URL list target: the list is replaced with its entries

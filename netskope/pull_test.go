@@ -362,7 +362,7 @@ func TestPullErrors(t *testing.T) {
 	assert.Equal(t, 1, n, "the error is yielded once")
 
 	// The last check: a 5xx answer makes the client pause (RateLimit-Remaining: 0).
-	once := newPlugin(t, s, func(c *Config) { c.AlertTypes = []string{AlertMalware} }, WithRetry(-1, 0, 0))
+	once := newPlugin(t, s, func(c *Config) { c.AlertTypes = []string{AlertMalware} }, WithRetry(Retry{Max: -1}))
 	s.ServerError(netskopetest.PathDataExportAlerts, 1, 503)
 	r = pull(t.Context(), once, nil, 0)
 	assert.ErrorIs(t, r.err, ErrUnavailable)
@@ -389,7 +389,7 @@ func TestPullHonoursWaitTime(t *testing.T) {
 			return httpmock.NewStringResponse(200, `{"ok":1,"wait_time":30,"timestamp_hwm":6,"result":[]}`), nil
 		})
 		c := Config{TenantURL: "https://acme.goskope.com", V2Token: "tok", AlertTypes: []string{AlertMalware}}
-		p, err := NewPlugin(c, cte.ApplyOptions(cte.WithName("w"), cte.WithHTTPClient(&http.Client{Transport: mt})))
+		p, err := NewPlugin(c, WithName("w"), WithHTTPClient(&http.Client{Transport: mt}))
 		require.NoError(t, err)
 		r := pull(t.Context(), p, nil, 0)
 		require.NoError(t, r.err)

@@ -92,13 +92,7 @@ func typeList(ts []ioc.Type) string {
 	return strings.Join(s, ", ")
 }
 
-func parseReason(err error) string {
-	var pe *ioc.ParseError
-	if errors.As(err, &pe) {
-		return "invalid " + pe.Type.String() + ": " + pe.Rule
-	}
-	return err.Error()
-}
+func parseReason(err error) string { return "invalid " + ioc.Reason(err) }
 
 // URLListEntry returns the URL list entry for an indicator: a URL without its scheme
 // (the tenant ignores schemes) and without a lone trailing "/", a domain, host name

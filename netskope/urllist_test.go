@@ -106,7 +106,7 @@ func TestURLListOutageKeepsFileHashTargets(t *testing.T) {
 	t.Parallel()
 	s := urlServer(t)
 	var logs logBuffer
-	p := newPlugin(t, s, nil, WithLogger(logs.logger()), WithRetry(1, time.Millisecond, time.Millisecond))
+	p := newPlugin(t, s, nil, WithLogger(logs.logger()), WithRetry(Retry{Max: 1, WaitMin: time.Millisecond, WaitMax: time.Millisecond}))
 	s.ServerError(netskopetest.PathURLList, 2, 503)
 	ts, err := p.GetTargets(t.Context())
 	require.NoError(t, err)
@@ -114,7 +114,7 @@ func TestURLListOutageKeepsFileHashTargets(t *testing.T) {
 	assert.Equal(t, "file-hash-list/CE_Malware_Hashes", ts[0].ID)
 	assert.Contains(t, logs.String(), "listing URL lists failed")
 
-	only := newPlugin(t, s, func(c *Config) { c.FileHashLists = nil }, WithRetry(1, time.Millisecond, time.Millisecond))
+	only := newPlugin(t, s, func(c *Config) { c.FileHashLists = nil }, WithRetry(Retry{Max: 1, WaitMin: time.Millisecond, WaitMax: time.Millisecond}))
 	s.ServerError(netskopetest.PathURLList, 2, 503)
 	_, err = only.GetTargets(t.Context())
 	require.ErrorIs(t, err, ErrUnavailable)

@@ -68,8 +68,7 @@ func TestValidateScopes(t *testing.T) {
 	// list is offered.
 	s2 := netskopetest.NewServer(t, netskopetest.WithV2Scopes(netskopetest.ScopeAlertsMalware, netskopetest.ScopeAlertsMalsite))
 	var logs logBuffer
-	o := cte.ApplyOptions(cte.WithName("n"), cte.WithLogger(logs.logger()))
-	p, err := NewPlugin(fakeConfig(s2), o, fastOptions()...)
+	p, err := NewPlugin(fakeConfig(s2), append([]Option{WithName("n"), WithLogger(logs.logger())}, fastOptions()...)...)
 	require.NoError(t, err)
 	require.NoError(t, p.Validate(t.Context()))
 	assert.Contains(t, logs.String(), "cannot read URL lists")
@@ -80,7 +79,7 @@ func TestValidateUnreachableTenant(t *testing.T) {
 	s := netskopetest.New()
 	url := s.URL
 	s.Close()
-	p, err := NewPlugin(Config{TenantURL: url, V2Token: "x", AlertTypes: []string{AlertMalware}}, cte.ApplyOptions(), WithRetry(-1, 0, 0))
+	p, err := NewPlugin(Config{TenantURL: url, V2Token: "x", AlertTypes: []string{AlertMalware}}, WithRetry(Retry{Max: -1}))
 	require.NoError(t, err)
 	err = p.Validate(t.Context())
 	assert.ErrorIs(t, err, ErrUnavailable)
@@ -115,7 +114,7 @@ func TestNoTokenLeaks(t *testing.T) {
 		if edit != nil {
 			edit(&cfg)
 		}
-		p, err := NewPlugin(cfg, cte.ApplyOptions(cte.WithName("leak"), cte.WithLogger(logs.logger())), fastOptions()...)
+		p, err := NewPlugin(cfg, append([]Option{WithName("leak"), WithLogger(logs.logger())}, fastOptions()...)...)
 		require.NoError(t, err)
 		return p
 	}

@@ -86,7 +86,7 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 		}
 		if err != nil {
 			err = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, err)
-			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+			e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(err), Config: name, Message: err.Error(),
 				Details:    details("batch", i+1, "batches", len(bs), "not sent", countRest(bs[i+1:])),
 				Resolution: resolution(err, cs.cfg.Destination)})
 			return err

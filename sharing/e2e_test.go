@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/mimecast"
 	"github.com/ctexchange/cte/mimecast/mimecasttest"
 	"github.com/ctexchange/cte/netskope"
@@ -36,8 +37,8 @@ func TestSeedWorkflowRealPlugins(t *testing.T) {
 	cr := mc.Credentials()
 	mp, err := mimecast.NewPlugin(mimecast.Config{BaseURL: mc.URL, AppID: cr.AppID, AppKey: cte.Secret(cr.AppKey),
 		AccessKey: cte.Secret(cr.AccessKey), SecretKey: cte.Secret(cr.SecretKey),
-		FeedTypes: []string{mimecast.FeedMalwareCustomer}, HashTypes: []string{mimecast.HashSHA256}},
-		cte.ApplyOptions(cte.WithHTTPClient(mc.Client()), cte.WithName("mimecast")))
+		FeedTypes: []string{mimecast.FeedMalwareCustomer}, HashTypes: []ioc.Type{ioc.TypeSHA256}},
+		mimecast.WithHTTPClient(mc.Client()), mimecast.WithName("mimecast"))
 	require.NoError(t, err)
 	var reg cte.Registry
 	reg.Register(netskope.Driver())

@@ -207,6 +207,9 @@ func (rs *replaceSet) removals(tx Tx, m *scan) error {
 // agedOut reports whether the member's source entry of value is inactive or past
 // its expiry or aging, so the value leaves the list through the lifecycle.
 func agedOut(tx Tx, m *scan, value string) (bool, error) {
+	if m.marks.excluded(value) {
+		return true, nil // the operator took it out
+	}
 	r, ok, err := tx.Record(value)
 	if err != nil || !ok {
 		return false, err
@@ -295,7 +298,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)
 		rep.Retrying = len(push)
 		rep.reason("push failed")
-		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: perr.Error(),
+		e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(perr), Config: name, Message: perr.Error(),
 			Details:    details("list size", len(push)),
 			Resolution: resolution(perr, cs.cfg.Destination) + "; the list on the target is unchanged"})
 		return perr

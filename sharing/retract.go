@@ -110,9 +110,16 @@ func (e *Engine) othersKeep(ctx context.Context, cs *configState, items []item, 
 	var out []item
 	var kept []LedgerEntry
 	err := e.store.View(ctx, func(tx Tx) error {
+		marks, err := loadMarks(tx)
+		if err != nil {
+			return err
+		}
 		for i := range items {
 			it := &items[i]
 			by, err := func() (string, error) {
+				if marks.excluded(it.ind.Value) {
+					return "", nil // no configuration keeps a marked value
+				}
 				r, ok, err := tx.Record(it.ind.Value)
 				if err != nil || !ok {
 					return "", err

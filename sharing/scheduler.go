@@ -26,6 +26,7 @@ type SyncReport struct {
 	Reasons    map[string]int // invalid values by reason
 	Inactive   int            // indicators of the source that aged out
 	Shares     []ShareReport  // one per sharing configuration of the source
+	Took       time.Duration  // from the start of the pull to the end of the last share
 }
 
 // SyncSource pulls a source from its stored checkpoint, storing each page and its
@@ -46,6 +47,7 @@ func (e *Engine) SyncSource(ctx context.Context, source string, opts ...ShareOpt
 		return SyncReport{Source: source}, err
 	}
 	defer release()
+	start := e.now()
 	rep, pullErr := e.pull(ctx, p)
 	errs := []error{pullErr}
 	if ctx.Err() == nil { // interrupted: no aging pass to fail and audit
@@ -64,6 +66,8 @@ func (e *Engine) SyncSource(ctx context.Context, source string, opts ...ShareOpt
 		}
 		errs = append(errs, err)
 	}
+	errs = append(errs, e.settleDeleted(ctx)) // deleted values retracted everywhere are forgotten
+	rep.Took = e.now().Sub(start)
 	return rep, errors.Join(errs...)
 }
 
@@ -103,6 +107,7 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 				err = fmt.Errorf("sharing: store a page of %q: %w", source, err)
 				break
 			}
+			e.recordsChanged()
 			rep.Pages++
 			rep.Indicators += len(valid)
 			rep.New += st.New
@@ -216,11 +221,7 @@ func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) 
 		default:
 			var err error
 			if v, err = ioc.Parse(ind.Type, ind.Value); err != nil {
-				reason = err.Error()
-				var pe *ioc.ParseError
-				if errors.As(err, &pe) {
-					reason = pe.Type.String() + ": " + pe.Rule
-				}
+				reason = ioc.Reason(err)
 			} else if len(v) > maxValueLen {
 				// Normalising can lengthen a value (percent-encoding).
 				reason = fmt.Sprintf("value longer than %d bytes", maxValueLen)
@@ -330,6 +331,9 @@ func (e *Engine) RunNotify(ctx context.Context, done func(rep SyncReport, err er
 		})
 	}
 	wg.Wait()
+	if l := e.leaser(); l != nil {
+		e.releaseAll(l) // another instance takes the sources over at once
+	}
 	return nil
 }
 
@@ -370,4 +374,14 @@ func (e *Engine) Pulls(ctx context.Context) ([]PullStatus, error) {
 		return nil
 	})
 	return out, err
+}
+
+// errorLevel is the audit level of a failed pull or push: INFO when an
+// operator stopped it (a cancelled context is an interrupt, not a failure of
+// the product), ERROR otherwise.
+func errorLevel(err error) slog.Level {
+	if errors.Is(err, context.Canceled) {
+		return slog.LevelInfo
+	}
+	return slog.LevelError
 }

@@ -127,6 +127,7 @@ const (
 	exclNeverShare = "never share"
 	exclLoop       = "came from the destination"
 	exclType       = "type not accepted by the target"
+	exclMarked     = "marked safe or deleted"
 )
 
 // item is an indicator on its way to a target with its previous ledger entry.
@@ -191,6 +192,7 @@ type scan struct {
 	samples  []PlanItem
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
+	marks       markSet       // values an operator took out of sharing (actions.go)
 
 	until    time.Time // the earliest expiry or retry of what the scan selected; zero for never
 	retryNow bool      // retryable indicators are due now (WithRetryNow)
@@ -205,6 +207,10 @@ func (s *scan) addSample(value string, t ioc.Type, what string) {
 // run scans the records of the store in tx.
 func (s *scan) run(tx Tx) error {
 	s.excluded = map[string]int{}
+	var err error
+	if s.marks, err = loadMarks(tx); err != nil {
+		return err
+	}
 	defer func() {
 		s.byType = map[ioc.Type]TypeCount{}
 		for t, c := range s.types {
@@ -213,10 +219,13 @@ func (s *scan) run(tx Tx) error {
 			}
 		}
 	}()
-	err := tx.Records(func(r *Record) error {
+	err = tx.Records(func(r *Record) error {
 		en, ok := r.Entry(s.cfg.Source)
 		switch {
 		case !ok || (!s.since.IsZero() && en.StoredAt.Before(s.since)):
+			return nil
+		case s.marks.excluded(r.Value): // retracted by retractMarked
+			s.excluded[exclMarked]++
 			return nil
 		case en.Inactive || expired(en, s.aging, s.now):
 			if s.target.Mode != cte.Append {
@@ -228,6 +237,9 @@ func (s *scan) run(tx Tx) error {
 		}
 		return s.active(tx, r, en)
 	})
+	if err == nil && s.target.Mode == cte.Append {
+		err = s.retractMarked(tx)
+	}
 	if err != nil || s.target.Mode == cte.Append {
 		return err
 	}

@@ -78,6 +78,13 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 		f(&o)
 	}
 	cs, rule, src, dst, err := e.config(name)
+	if err == nil {
+		if _, err = e.resolve(ctx, name, true); err != nil { // the target is listed on the first share
+			e.fail(ctx, name, e.now(), err, "check that the destination is reachable and lists the target; the share is retried on the next cycle")
+			return ShareReport{Config: name}, err
+		}
+		cs, rule, src, dst, err = e.config(name)
+	}
 	if err != nil {
 		return ShareReport{Config: name}, err
 	}
@@ -199,7 +206,7 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	res := ""
 	switch {
 	case err != nil:
-		lvl = slog.LevelError
+		lvl = errorLevel(err)
 	case len(rep.Reasons) > 0, rep.OverCapacity > 0, rep.Retrying > 0:
 		lvl = slog.LevelWarn
 	case rep.Sent == 0 && rep.Retracted == 0 && !rep.Pushed:

@@ -81,10 +81,10 @@ func (a *app) globalFlags(fs *flag.FlagSet) {
 	if v, ok := a.env("CTE_CONFIG"); ok && v != "" {
 		def = v
 	}
-	fs.StringVar(&a.configPath, "config", def, "configuration `file` (default: $CTE_CONFIG, or else cte.yaml)")
+	fs.StringVar(&a.configPath, "config", def, "configuration `FILE` (default: $CTE_CONFIG, or else cte.yaml)")
 	fs.BoolVar(&a.showVersion, "version", false, "print the version and exit")
 	fs.BoolVar(&a.json, "json", false, "write JSON instead of tables")
-	fs.StringVar(&a.logLevel, "log-level", "info", "log `level` on stderr: debug, info, warn, error")
+	fs.StringVar(&a.logLevel, "log-level", "info", "log `LEVEL` on stderr: debug, info, warn, error")
 }
 
 func (a *app) main(ctx context.Context, args []string) int {

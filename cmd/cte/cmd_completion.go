@@ -60,7 +60,7 @@ _cte() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} cmd="" i
   for ((i = 1; i < COMP_CWORD; i++)); do
     case ${COMP_WORDS[i]} in
-      --config|--log-level|--source|--days|--value|--filter|--limit|--level|--since) ((i++)) ;;
+      %s) ((i++)) ;;
       -*) ;;
       *) cmd=${COMP_WORDS[i]}; break ;;
     esac
@@ -72,7 +72,7 @@ _cte() {
   local words
   case $cmd in
     "") words="%s %s" ;;
-`, strings.Join(names, " "), dashed(a.flagNames(nil)))
+`, strings.Join(a.valueFlags(), "|"), strings.Join(names, " "), dashed(a.flagNames(nil)))
 	for _, c := range commands() {
 		words := dashed(a.flagNames(c))
 		if c.name == "completion" {
@@ -110,4 +110,22 @@ func (a *app) fishCompletion(w io.Writer) {
 func fishQuote(s string) string {
 	s = strings.ReplaceAll(s, "`", "")
 	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
+}
+
+// valueFlags lists, as --name, the flags of any command that take a value.
+func (a *app) valueFlags() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range commands() {
+		for _, f := range a.flagNames(c) {
+			if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				continue
+			}
+			if !seen[f.Name] {
+				seen[f.Name] = true
+				out = append(out, "--"+f.Name)
+			}
+		}
+	}
+	return out
 }

@@ -89,4 +89,23 @@ func TestDemoBinary(t *testing.T) {
 		assert.NotContains(t, got, s)
 		assert.NotContains(t, stderr.String(), s)
 	}
+
+	// Issue 12 item 14: Ctrl-C (SIGINT) ends the binary with exit code 130.
+	keep := exec.CommandContext(t.Context(), bin, "demo", "--keep")
+	keep.Env = cmd.Env
+	pr, err := keep.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, keep.Start())
+	sc := bufio.NewScanner(pr)
+	waiting := false
+	for !waiting && sc.Scan() {
+		waiting = strings.HasPrefix(sc.Text(), "The fakes keep running until Ctrl-C")
+	}
+	require.True(t, waiting, "demo --keep says the fakes keep running")
+	require.NoError(t, keep.Process.Signal(os.Interrupt))
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	err = keep.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, exitInterrupted, ee.ExitCode())
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 func (a *app) iocsFlags(fs *flag.FlagSet) {
@@ -31,8 +32,8 @@ func (a *app) cmdIOCs(ctx context.Context, args []string) int {
 	if a.f.limit < 0 {
 		return a.usageErr("iocs", "--limit %d: write a positive number, or 0 for all", a.f.limit)
 	}
-	if _, err := sharing.ParseQuery(a.f.filter); err != nil {
-		var qe *sharing.QueryError
+	if _, err := rule.Parse(a.f.filter); err != nil {
+		var qe *rule.Error
 		if errors.As(err, &qe) {
 			fmt.Fprintf(a.stderr, "cte iocs: --filter: %v\n  %s\n", err, strings.ReplaceAll(qe.Pointer(), "\n", "\n  "))
 			return exitUsage
@@ -52,11 +53,7 @@ func (a *app) cmdIOCs(ctx context.Context, args []string) int {
 		return a.writeSTIX(recs)
 	}
 	if a.json {
-		out := make([]iocJSON, len(recs))
-		for i, r := range recs {
-			out[i] = iocJSON{Value: r.Value, Type: r.Type, Sources: r.Entries}
-		}
-		return a.writeJSON(out)
+		return a.writeJSON(iocsJSON(recs))
 	}
 	a.printIOCs(recs)
 	if a.f.limit > 0 && len(recs) == a.f.limit {
@@ -116,4 +113,13 @@ func (a *app) printIOCs(recs []sharing.Record) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Type, r.Value, sev, strings.Join(r.Sources(), ","), a.when(last), state)
 	}
 	_ = tw.Flush()
+}
+
+// iocsJSON is the --json shape of stored indicators.
+func iocsJSON(recs []sharing.Record) []iocJSON {
+	out := make([]iocJSON, len(recs))
+	for i, r := range recs {
+		out[i] = iocJSON{Value: r.Value, Type: r.Type, Sources: r.Entries}
+	}
+	return out
 }

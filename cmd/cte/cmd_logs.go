@@ -58,11 +58,7 @@ func (a *app) cmdLogs(ctx context.Context, args []string) int {
 		return a.fail(err)
 	}
 	if a.json {
-		out := make([]logJSON, len(entries))
-		for i, e := range entries {
-			out[i] = logJSON{Seq: e.Seq, Time: e.Time.UTC(), Level: e.Level.String(), Config: e.Config, Message: e.Message, Details: details(e.Details), Resolution: e.Resolution}
-		}
-		return a.writeJSON(out)
+		return a.writeJSON(logsJSON(entries))
 	}
 	a.printLogs(a.stdout, entries)
 	return exitOK
@@ -116,6 +112,15 @@ func details(d map[string]string) map[string]any {
 	out := make(map[string]any, len(d))
 	for k, v := range d {
 		out[k] = detailValue(v)
+	}
+	return out
+}
+
+// logsJSON is the --json shape of audit entries.
+func logsJSON(entries []sharing.AuditEntry) []logJSON {
+	out := make([]logJSON, len(entries))
+	for i, e := range entries {
+		out[i] = logJSON{Seq: e.Seq, Time: e.Time.UTC(), Level: e.Level.String(), Config: e.Config, Message: e.Message, Details: details(e.Details), Resolution: e.Resolution}
 	}
 	return out
 }

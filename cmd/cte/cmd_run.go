@@ -33,12 +33,12 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "cte: warning: sharing %s cannot run yet: %v\n", name, s.waiting[name])
 	}
 	fmt.Fprintln(a.stderr, "cte: running; press Ctrl-C (or send SIGTERM) to stop")
-	var notify func(sharing.SyncReport, error, time.Time)
-	if a.term != nil {
-		// On a terminal the log shows warnings only: say what each cycle did.
-		notify = func(rep sharing.SyncReport, err error, next time.Time) {
+	notify := func(rep sharing.SyncReport, err error, next time.Time) {
+		if a.term != nil {
+			// On a terminal the log shows warnings only: say what each cycle did.
 			fmt.Fprintln(a.stderr, a.cycleLine(rep, err, next))
 		}
+		a.retryWaiting(ctx, s)
 	}
 	if err := s.eng.RunNotify(ctx, notify); err != nil {
 		return a.fail(err)

@@ -97,6 +97,8 @@ func (a *app) syncSource(ctx context.Context, s *session, src string) (sharing.S
 	}
 	rep, err := s.eng.SyncSource(ctx, src, opts...)
 	errs := errorsOf(err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, sc := range s.cfg.Sharing {
 		if werr, ok := s.waiting[sc.Name]; ok && sc.Source == src {
 			errs = append(errs, fmt.Errorf("sharing %q not run: %w", sc.Name, werr))

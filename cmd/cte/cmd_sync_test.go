@@ -1,9 +1,11 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte/mimecast/mimecasttest"
 )
@@ -29,4 +31,21 @@ func TestSyncPartialFailure(t *testing.T) {
 	code, _, errs = f.cte(t, "sync", "--source", "nope")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errs, `--source "nope" is not a configured plugin; pulled: mimecast, netskope`)
+}
+
+// Issue 12 item 16: the invalid values of a pull are warned about once (the
+// plugin's own log line repeated the engine's audit entry).
+func TestInvalidValuesWarnedOnce(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	code, out, errs := f.cte(t, "sync", "--source", "mimecast", "--log-level", "warn")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "invalid values skipped")
+	var warned []string
+	for _, l := range strings.Split(errs, "\n") {
+		if strings.Contains(l, "valid") { // "invalid" or "not valid"
+			warned = append(warned, l)
+		}
+	}
+	assert.Len(t, warned, 1, "stderr:\n%s", errs)
 }

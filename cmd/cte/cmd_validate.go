@@ -31,36 +31,51 @@ func (a *app) cmdValidate(ctx context.Context, args []string) int {
 			return a.usageErr("validate", "no plugin named %q in %s; plugins: %s", args[0], cfg.Path, strings.Join(pluginNames(cfg), ", "))
 		}
 	}
-	plugins, code := a.openPlugins(ctx, cfg, args...)
-	if plugins == nil {
+	results, code := a.validateAll(ctx, cfg, args...)
+	if results == nil {
 		return code
-	}
-	var results []validateResult
-	failed := 0
-	for _, p := range cfg.Plugins {
-		pl, ok := plugins[p.Name]
-		if !ok {
-			continue
-		}
-		r := a.validatePlugin(ctx, cfg, p, pl)
-		if !r.OK {
-			failed++
-		}
-		results = append(results, r)
-		if !a.json {
-			if r.OK && r.Warning != "" {
-				fmt.Fprintf(a.stdout, "warn  %s (%s): %s\n", r.Name, r.Type, r.Warning)
-			} else if r.OK {
-				fmt.Fprintf(a.stdout, "ok    %s (%s)\n", r.Name, r.Type)
-			} else {
-				fmt.Fprintf(a.stdout, "FAIL  %s (%s): %s\n", r.Name, r.Type, r.Error)
-			}
-		}
 	}
 	if a.json {
 		a.writeJSON(results)
+	} else {
+		a.printValidate(results)
 	}
-	return partialCode(failed, len(results))
+	return code
+}
+
+// validateAll validates the named plugins (all when none is named) and
+// returns their results and the exit code they call for; nil results when a
+// plugin could not even be opened.
+func (a *app) validateAll(ctx context.Context, cfg *config, names ...string) ([]validateResult, int) {
+	plugins, code := a.openPlugins(ctx, cfg, names...)
+	if plugins == nil {
+		return nil, code
+	}
+	results := []validateResult{}
+	failed := 0
+	for _, p := range cfg.Plugins {
+		if pl, ok := plugins[p.Name]; ok {
+			r := a.validatePlugin(ctx, cfg, p, pl)
+			if !r.OK {
+				failed++
+			}
+			results = append(results, r)
+		}
+	}
+	return results, partialCode(failed, len(results))
+}
+
+func (a *app) printValidate(results []validateResult) {
+	for _, r := range results {
+		switch {
+		case r.OK && r.Warning != "":
+			fmt.Fprintf(a.stdout, "warn  %s (%s): %s\n", r.Name, r.Type, r.Warning)
+		case r.OK:
+			fmt.Fprintf(a.stdout, "ok    %s (%s)\n", r.Name, r.Type)
+		default:
+			fmt.Fprintf(a.stdout, "FAIL  %s (%s): %s\n", r.Name, r.Type, r.Error)
+		}
+	}
 }
 
 // validatePlugin validates one plugin against its product, then checks that

@@ -8,7 +8,7 @@
 //
 // # Configuration
 //
-// One YAML file, cte.yaml by default (--config FILE to change). testdata/cte.yaml
+// One YAML file: --config FILE, else $CTE_CONFIG, else cte.yaml. testdata/cte.yaml
 // is a commented example of the usual setup. The keys:
 //
 //	state: ./cte-state.db            # the bbolt state file; relative to the config file's folder
@@ -16,12 +16,13 @@
 //	plugins:                         # name -> plugin configuration
 //	  mimecast:
 //	    type: mimecast               # mimecast | netskope
-//	    sync_interval: 5m            # Go duration or days (30d); default 1h; under 5m warns
+//	    sync_interval: 5m            # 90s, 5m, 1h30m, 1d12h, 1.5d, 1w; default 1h; under 5m warns
 //	    aging: 90d                   # inactive when not seen for this long; default 90d
+//	    pull: true                   # pull even when no sharing configuration has it as its source
 //	    config: {...}                # the plugin's manifest keys (cte validate checks them)
 //	rules:                           # name -> business rule
 //	  all-file-hashes:
-//	    filter: type in (sha256, md5)  # the query language of package sharing; "all" matches everything
+//	    filter: type in (sha256, md5)  # the query language of package sharing/rule; "all" matches everything
 //	    exceptions: [tags has benign]  # queries, or {name, query, tags}
 //	    muted: false
 //	sharing:                         # one-way sharing configurations
@@ -51,8 +52,9 @@
 //	cte iocs [--filter Q] [--limit N]  the stored indicators, filtered with the rule language
 //	cte explain VALUE              where a value came from and why each configuration shares it or not
 //	cte logs [--level L] [--since D] [--limit N]  the audit log
-//	cte demo [--keep]              the whole exchange against in-process fakes
-//	cte version
+//	cte demo [--keep]              the whole exchange against in-process fakes (--json: JSON lines)
+//	cte completion bash|zsh|fish   the shell completion script
+//	cte version                    also cte --version
 //
 // Every command takes --config FILE, --json (JSON on stdout for machines instead of
 // tables) and --log-level L, before or after the command name. Long pulls and
@@ -67,8 +69,18 @@
 //	0  everything worked
 //	1  the work failed: a product refused or could not be reached, or the state file could not be used
 //	2  the command line or the configuration file is wrong; nothing was done
-//	3  part of the work failed: some plugins did not validate, some sources did not sync
+//	3  part of the work failed: some plugins did not validate, some sources did not sync, a pull stopped part way
+//	130 interrupted by SIGINT (Ctrl-C); what was stored so far is kept
 //
 // Values a product refuses (rejected indicators) are recorded and shown, and are
 // not failures of the command.
+//
+// # Files
+//
+// One file per command (cmd_sync.go, cmd_iocs.go, ...), as bbolt's command
+// does; the configuration file in config.go (loading), config_yaml.go (the YAML
+// walk), config_plugins.go, config_rules.go, config_sharing.go (its sections),
+// config_env.go (${VAR} expansion) and config_suggest.go ("did you mean");
+// session.go opens the state file, the plugins and the engine; terminal.go owns
+// a terminal; jsonout.go gives every --json document its one key style.
 package main

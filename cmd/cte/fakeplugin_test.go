@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"os"
 	"path/filepath"
@@ -34,6 +35,17 @@ type flaky struct {
 	pullErr    error
 	pulls      int
 	afterPage  func()
+	beforePush func()
+}
+
+func (f *flaky) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+	f.mu.Lock()
+	before := f.beforePush
+	f.mu.Unlock()
+	if before != nil {
+		before()
+	}
+	return f.Fake.Push(ctx, t, in)
 }
 
 func (f *flaky) set(fn func(f *flaky)) {
@@ -123,7 +135,7 @@ func newFakeWorld(t *testing.T, config string, names ...string) *fakeWorld {
 }
 
 // app returns an app for this world; onTerminal pretends stderr is a terminal.
-func (w *fakeWorld) app(stdout, stderr *bytes.Buffer, onTerminal bool) *app {
+func (w *fakeWorld) app(stdout, stderr io.Writer, onTerminal bool) *app {
 	a := newApp(stdout, stderr, func(string) (string, bool) { return "", false }, onTerminal)
 	a.reg, a.openStore = w.reg, w.openStore
 	return a

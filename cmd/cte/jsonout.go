@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 	"unicode"
 )
@@ -117,8 +118,8 @@ func addFields(o *jsonObject, v reflect.Value) {
 		fv := v.Field(i)
 		key := lowerCamel(sf.Name)
 		if tag, ok := sf.Tag.Lookup("json"); ok {
-			name, _, _ := cutComma(tag)
-			if name == "-" {
+			name, opts, _ := cutComma(tag)
+			if name == "-" || (strings.Contains(opts, "omit") && fv.IsZero()) {
 				continue
 			}
 			if name != "" {
@@ -135,14 +136,7 @@ func addFields(o *jsonObject, v reflect.Value) {
 	}
 }
 
-func cutComma(s string) (string, string, bool) {
-	for i := range len(s) {
-		if s[i] == ',' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
-}
+func cutComma(s string) (string, string, bool) { return strings.Cut(s, ",") }
 
 // unset reports whether a field is left out: a zero time, a nil pointer, an
 // empty string, map or slice.
@@ -154,6 +148,11 @@ func unset(v reflect.Value) bool {
 		return v.IsNil()
 	case reflect.Struct:
 		return v.Type() == timeType && v.Interface().(time.Time).IsZero()
+	}
+	// a zero enum with no text form is unset (a target mode not known yet)
+	if tm, ok := v.Interface().(encoding.TextMarshaler); ok && v.IsZero() {
+		_, err := tm.MarshalText()
+		return err != nil
 	}
 	return false
 }

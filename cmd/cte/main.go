@@ -151,3 +151,14 @@ func (a *app) writeJSON(v any) int {
 	}
 	return exitOK
 }
+
+// writeJSONLine writes v as one line of JSON on stdout (JSON lines), in the key
+// style of jsonValue.
+func (a *app) writeJSONLine(v any) {
+	b, err := json.Marshal(jsonValue(v))
+	if err != nil {
+		fmt.Fprintf(a.stderr, "cte: write JSON: %v\n", err)
+		return
+	}
+	_, _ = a.stdout.Write(append(b, '\n'))
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/sharing"
@@ -39,8 +40,32 @@ type session struct {
 	eng     *sharing.Engine
 	plugins map[string]cte.Plugin
 	// waiting holds the sharing configurations that could not be added because
-	// their destination could not list its targets, with that error.
+	// their destination could not list its targets, with that error; mu guards
+	// it while cte run retries them.
+	mu      sync.Mutex
 	waiting map[string]error
+}
+
+// retryWaiting adds again the sharing configurations that waited for their
+// destination, and says which now run.
+func (a *app) retryWaiting(ctx context.Context, s *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range sortedKeys(s.waiting) {
+		sc, _ := s.cfg.sharingByName(name)
+		err := s.eng.AddSharing(ctx, sc.Config)
+		var te *targetsError
+		switch {
+		case err == nil:
+			delete(s.waiting, name)
+			fmt.Fprintf(a.stderr, "cte: sharing %s runs from the next sync of %s\n", name, sc.Source)
+		case errors.As(err, &te):
+			s.waiting[name] = te
+		default:
+			delete(s.waiting, name)
+			fmt.Fprintf(a.stderr, "cte: sharing %s cannot run: %v\n", name, s.cfg.sharingError(sc, err))
+		}
+	}
 }
 
 // close closes the store; closing twice is harmless.
@@ -131,10 +156,11 @@ func (a *app) openSession(ctx context.Context, mode sessionMode) (_ *session, co
 	}
 	st, err := a.openStore(cfg.State)
 	if err != nil {
-		return nil, a.fail(fmt.Errorf("open state file %s: %w", cfg.State, err))
+		return nil, a.fail(fmt.Errorf("open state %s: %w", stateName(cfg.State), err))
 	}
 	s.store = st
-	if s.eng, err = sharing.New(st, sharing.WithLogger(a.logger()), sharing.WithClock(a.now), sharing.WithLogRetention(cfg.LogRetention)); err != nil {
+	if s.eng, err = sharing.New(st, sharing.WithLogger(a.logger()), sharing.WithClock(a.now), sharing.WithLogRetention(cfg.LogRetention),
+		sharing.WithInstance("", cfg.Lease)); err != nil {
 		return nil, a.fail(err)
 	}
 	if mode == storeOnly {

@@ -122,8 +122,7 @@ sharing:
 		w.plugins["a"].set(func(f *flaky) { f.pullErr = errUnavailable })
 		ctx, cancel := context.WithCancel(t.Context())
 		var out, errb lockedBuffer
-		a := newApp(&out, &errb, func(string) (string, bool) { return "", false }, true)
-		a.reg, a.openStore = w.reg, w.openStore
+		a := w.app(&out, &errb, true)
 		done := make(chan int)
 		go func() { done <- a.exec(ctx, []string{"--config", w.path, "run"}) }()
 		synctest.Wait()
@@ -136,6 +135,37 @@ sharing:
 		assert.Equal(t, 2, w.plugins["a"].pullCount(), "pulled again after the interval")
 		assert.Len(t, w.plugins["b"].Contents(fakeTarget.ID), 4)
 		assert.Contains(t, errb.String(), "a: pulled 4 indicators in 1 page (4 new, 0 updated); a-to-b: 4 sent, 4 applied; next sync ")
+		cancel()
+		assert.Equal(t, exitOK, <-done)
+	})
+}
+
+// cte run starts although the destination cannot list its targets, and shares
+// to it once it can.
+func TestRunStartsWhileADestinationIsDown(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		w := newFakeWorld(t, `plugins:
+  a: {type: fake, sync_interval: 5m}
+  b: {type: fake, sync_interval: 5m}
+rules:
+  all: {filter: all}
+sharing:
+  - {name: a-to-b, source: a, rule: all, destination: b, target: list/main}
+`, "a", "b")
+		w.plugins["a"].Feed(hashes(1, 4)...)
+		w.plugins["b"].set(func(f *flaky) { f.targetsErr = errUnavailable })
+		ctx, cancel := context.WithCancel(t.Context())
+		var out, errb lockedBuffer
+		a := w.app(&out, &errb, false)
+		done := make(chan int)
+		go func() { done <- a.exec(ctx, []string{"--config", w.path, "run"}) }()
+		synctest.Wait()
+		assert.Empty(t, w.plugins["b"].Contents(fakeTarget.ID))
+		w.plugins["b"].set(func(f *flaky) { f.targetsErr = nil })
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		assert.Len(t, w.plugins["b"].Contents(fakeTarget.ID), 4, "shared once b answered; stderr:\n%s", errb.String())
 		cancel()
 		assert.Equal(t, exitOK, <-done)
 		assert.Contains(t, errb.String(), "cte: stopped")
@@ -221,4 +251,21 @@ sharing:
 	assert.Contains(t, out, "b: pulled 3 indicators")
 	_, out, _ = w2.cte(t, "iocs", "--filter", "source == b")
 	assert.Equal(t, 4, strings.Count(out, "\n"), "header and b's three values:\n%s", out)
+}
+
+// An interrupt during a push is audited at INFO too (it was two ERRORs: the
+// push and the share summary).
+func TestInterruptDuringPushIsNoError(t *testing.T) {
+	t.Parallel()
+	w := newFakeWorld(t, twoWay, "a", "b")
+	w.plugins["a"].Feed(hashes(1, 10)...)
+	ctx, cancel := context.WithCancelCause(t.Context())
+	w.plugins["b"].set(func(f *flaky) { f.beforePush = func() { cancel(errInterrupted) } })
+	code, _, errs := w.cteCtx(ctx, "sync")
+	assert.Equal(t, exitInterrupted, code, errs)
+	code, out, errs := w.cte(t, "logs", "--level", "warn")
+	require.Equal(t, exitOK, code, errs)
+	assert.Equal(t, "no log entries\n", out, "an interrupt is no warning or error")
+	_, out, _ = w.cte(t, "logs")
+	assert.Contains(t, out, "INFO  sharing \"a-to-b\": push to b list/main: context canceled")
 }

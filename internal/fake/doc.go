@@ -1,6 +1,6 @@
 // Package fake holds the plumbing shared by the public API fakes
 // (mimecasttest, netskopetest): the fault queue, the gate that holds stalled
-// requests, the request log, the connection reset and the httptest server with
+// requests, the request log, the connection reset and the HTTP server with
 // its shutdown. What a fault answers (status, headers, body) is product
 // knowledge and stays in each fake; this package knows nothing of Mimecast or
 // Netskope and imports neither client.
@@ -20,7 +20,8 @@
 //
 // # Server
 //
-// Start runs a handler on 127.0.0.1 with httptest. Server.Close closes the
+// Start runs a handler on 127.0.0.1 with net/http (not httptest, so a
+// program linking a fake links no test code). Server.Close closes the
 // Closing channel (which frees held requests) and then waits for in-flight
 // requests; Server.Abort first drops every client connection. Both are
 // idempotent. ResetConn ends a request with a TCP reset instead of an answer.

@@ -1,33 +1,53 @@
 package fake
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"sync"
+	"time"
 )
 
-// Server is a fake's listener: an httptest server on 127.0.0.1 and the
-// Closing channel its held requests watch.
+// Server is a fake's listener: an HTTP/1.1 server on 127.0.0.1 and the Closing
+// channel its held requests watch. It uses net/http only (not httptest), so a
+// program that links a fake, such as the cte demo, links no test code.
 type Server struct {
 	// URL is the base URL, e.g. http://127.0.0.1:41234, without a trailing slash.
 	URL string
 
-	ts      *httptest.Server
-	closing chan struct{}
-	once    sync.Once
+	srv       *http.Server
+	transport *http.Transport
+	closing   chan struct{}
+	served    chan struct{}
+	once      sync.Once
 }
 
 // Start serves h on 127.0.0.1 over plain HTTP/1.1 (so ResetConn can hijack
 // connections). The caller must Close or Abort the server. Start panics when
 // it cannot listen, as httptest does.
 func Start(h http.Handler) *Server {
-	ts := httptest.NewServer(h)
-	return &Server{URL: ts.URL, ts: ts, closing: make(chan struct{})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("fake: cannot listen on 127.0.0.1: %v", err))
+	}
+	s := &Server{
+		URL:       "http://" + ln.Addr().String(),
+		srv:       &http.Server{Handler: h, ReadHeaderTimeout: time.Minute},
+		transport: &http.Transport{DialContext: (&net.Dialer{Timeout: 30 * time.Second}).DialContext, MaxIdleConnsPerHost: 64},
+		closing:   make(chan struct{}),
+		served:    make(chan struct{}),
+	}
+	go func() {
+		defer close(s.served)
+		_ = s.srv.Serve(ln) // returns http.ErrServerClosed on Close or Abort
+	}()
+	return s
 }
 
-// Client returns an *http.Client that reaches the server (httptest's client).
-func (s *Server) Client() *http.Client { return s.ts.Client() }
+// Client returns an *http.Client that reaches the server: a client of its own,
+// not http.DefaultClient, whose idle connections Close drops.
+func (s *Server) Client() *http.Client { return &http.Client{Transport: s.transport} }
 
 // Closing returns a channel that is closed when Close or Abort begins, for
 // Gate.Wait.
@@ -44,11 +64,14 @@ func (s *Server) Abort() { s.shutdown(true) }
 
 func (s *Server) shutdown(drop bool) {
 	s.once.Do(func() {
-		if drop {
-			s.ts.CloseClientConnections()
-		}
 		close(s.closing)
-		s.ts.Close()
+		if drop {
+			_ = s.srv.Close()
+		} else {
+			_ = s.srv.Shutdown(context.Background())
+		}
+		<-s.served
+		s.transport.CloseIdleConnections()
 	})
 }
 

@@ -1,36 +1,3 @@
-// Package httpx is the one HTTP stack of cte's product clients: retries with
-// go-retryablehttp, server-requested waits, per-attempt timeouts, body limits,
-// loopback-only plain HTTP and redaction of secrets in what we log.
-//
-// # Retries
-//
-// Redirects are followed only within the same scheme and host: a redirect
-// elsewhere fails with ErrRedirect before anything is sent there, so credentials
-// never leave for another host.
-//
-// Connection errors, 429 and 5xx answers (but 501) are retried up to RetryMax
-// times, and no retry starts once MaxRetryTime has passed since the first attempt.
-// What cannot heal by retrying is not retried: a host name that does not resolve,
-// a certificate that does not verify, a refused redirect. An attempt that gets no
-// answer for AttemptTimeout (no headers, or no body bytes between two reads) fails
-// and is retried once at most: a server that is that slow twice is down.
-//
-// The wait is what the server asked for (Retry-After in seconds or as an HTTP date,
-// RateLimit-Reset in seconds on a 429 as the IETF draft has it, or what the
-// client's Options.ServerWait reads from the product's own headers) or else
-// exponential backoff with jitter. A server-requested wait longer than MaxWait
-// fails at once with a *cte.RateLimitError carrying the wait, so a caller never
-// hangs for an hour on a quota reset and a host can hold its calls until then. A
-// cancelled context is never retried. When the retries are spent, Do returns the
-// last response with its body open, so the client's classifier can read the
-// product's error.
-//
-// # Logs
-//
-// The first retry of a request is logged at Warn, later ones at Debug, each with
-// the method, the redacted URL, the attempt and what failed; giving up after
-// retrying is one Error line. Nothing else is logged here: the client that gets
-// the error reports it.
 package httpx
 
 import (
@@ -55,7 +22,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/text"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // Defaults of Options.
@@ -250,7 +217,8 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if st.n == 1 {
 		level = slog.LevelWarn
 	}
-	c.log.Log(ctx, level, "http: retrying", "method", st.method, "url", st.url, "attempt", st.n+1, "of", c.retryMax+1, "after", why)
+	c.log.Log(ctx, level, "http: retrying", "method", st.method, "url", st.url, "attempt", st.n+1, "of", c.retryMax+1,
+		"after", why, "wait", c.waitText(st.n, resp))
 	return true, nil
 }
 
@@ -306,6 +274,18 @@ func (c *Client) backoff(lo, hi time.Duration, attemptNum int, resp *http.Respon
 	ceil := float64(lo) * float64(uint64(1)<<min(attemptNum, 30))
 	ceil = min(ceil, float64(hi))
 	return max(time.Duration(float64(lo)+rand.Float64()*(ceil-float64(lo))), lo)
+}
+
+// waitText says how long the retry after attempt n waits: what the server asked
+// for, or the bound of the backoff.
+func (c *Client) waitText(n int, resp *http.Response) string {
+	if resp != nil {
+		if wait, ok := c.serverWait(resp, time.Now()); ok {
+			return wait.String() + ", as the server asked"
+		}
+	}
+	ceil := min(float64(c.o.WaitMin)*float64(uint64(1)<<min(n-1, 30)), float64(c.o.WaitMax)) // retryablehttp counts attempts from 0
+	return "up to " + time.Duration(ceil).Round(time.Millisecond).String()
 }
 
 // serverWait reads how long the server asked us to wait: Retry-After (seconds or
@@ -408,7 +388,7 @@ func (b *timedBody) Close() error {
 func CheckBaseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, fmt.Errorf("%q is not an absolute https URL: write it like https://host.example.com", text.Truncate(raw, 80))
+		return nil, fmt.Errorf("%q is not an absolute https URL: write it like https://host.example.com", ioc.Truncate(raw, 80))
 	}
 	if u.User != nil {
 		return nil, fmt.Errorf("URL %q must not carry a user name or password: put credentials in their own fields", u.Redacted())

@@ -326,6 +326,7 @@ func TestRetryLogsCarryNoSecrets(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Contains(t, buf.String(), "http: retrying")
+		assert.Contains(t, buf.String(), `wait="up to 500ms"`, "the line says how long it waits")
 		assert.Equal(t, 1, strings.Count(buf.String(), "level=WARN"), "the first retry at Warn, later ones at Debug")
 		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 			assert.Equal(t, 1, strings.Count(line, "api.example.com"), "the URL once per line: %s", line)

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/ctexchange/cte/internal/fake"
@@ -346,7 +345,7 @@ func New(opts ...Option) *Server {
 }
 
 // NewServer is New for tests: the fake is closed by tb.Cleanup.
-func NewServer(tb testing.TB, opts ...Option) *Server {
+func NewServer(tb TB, opts ...Option) *Server {
 	tb.Helper()
 	s := New(opts...)
 	tb.Cleanup(s.Close)
@@ -357,7 +356,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 // fake down, waiting for the requests in flight.
 func (s *Server) Close() { s.srv.Close() }
 
-// Client returns an *http.Client that reaches the fake (httptest's client).
+// Client returns an *http.Client that reaches the fake.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
 // Credentials returns the credentials the fake accepts.
@@ -590,4 +589,12 @@ func (s *Server) opaque(prefix string) string {
 		b = append(b, alphabet[s.rng.IntN(len(alphabet))])
 	}
 	return string(b) + strconv.Itoa(s.next())
+}
+
+// TB is the part of testing.TB that NewServer uses; *testing.T, *testing.B and
+// *testing.F satisfy it. Taking this rather than testing.TB keeps the testing
+// package out of programs that start the fake with New, such as the cte demo.
+type TB interface {
+	Helper()
+	Cleanup(func())
 }

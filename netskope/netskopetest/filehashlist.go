@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ctexchange/cte/ioc"
 )
 
 // Answers of updateFileHashList, from the Netskope documentation and reference plugins.
@@ -268,10 +270,7 @@ func badHashes(entries []string, types hashTypes) []string {
 		}
 		n++
 		if len(bad) < maxReportedBad {
-			v := e
-			if len(v) > 80 {
-				v = v[:80] + "..."
-			}
+			v := ioc.Truncate(e, 80)
 			bad = append(bad, fmt.Sprintf("Invalid hash %q: want %s", v, types))
 		}
 	}

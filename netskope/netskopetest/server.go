@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/ctexchange/cte/internal/fake"
@@ -145,7 +144,7 @@ func New(opts ...Option) *Server {
 }
 
 // NewServer starts a fake tenant that tb's cleanup closes.
-func NewServer(tb testing.TB, opts ...Option) *Server {
+func NewServer(tb TB, opts ...Option) *Server {
 	tb.Helper()
 	s := New(opts...)
 	tb.Cleanup(s.Close)
@@ -330,4 +329,12 @@ func (s *Server) writeHalf(w http.ResponseWriter, r *http.Request, rep reply) {
 	_, _ = w.Write(body[:len(body)/2])
 	_ = http.NewResponseController(w).Flush()
 	panic(http.ErrAbortHandler)
+}
+
+// TB is the part of testing.TB that NewServer uses; *testing.T, *testing.B and
+// *testing.F satisfy it. Taking this rather than testing.TB keeps the testing
+// package out of programs that start the fake with New, such as the cte demo.
+type TB interface {
+	Helper()
+	Cleanup(func())
 }
