@@ -76,7 +76,9 @@
 // The index is rebuilt from the log on Open and costs about 120 bytes of
 // memory per staged value (about 60 MiB when full; a fold briefly needs about
 // twice that again); a Bloom filter of the records bucket's keys (2 to 4 bytes
-// per record) lets a Merge skip the tree lookup of a value never stored. Both
+// per record) lets a Merge skip the tree lookup of a value never stored; it is
+// built (reading every key) only once a store has made 131,072 lookups, so a
+// sync with little new does not pay for it at every open. Both
 // live only in memory: the file alone is the state, and crash safety is
 // bbolt's. A View on a snapshot older than the last fold reads its own copy of
 // that snapshot's log.

@@ -116,7 +116,7 @@ func (t *tx) getRecord(value string) ([]byte, error) {
 		return rec, nil
 	}
 	t.key = append(t.key[:0], value...)
-	if t.write && !t.s.filter.mayHave(t.key) {
+	if f := t.keyFilter(); f != nil && !f.mayHave(t.key) {
 		return nil, nil
 	}
 	return t.get(&t.curRecords, bRecords, t.key), nil
@@ -141,11 +141,34 @@ func (t *tx) putKey(b *bolt.Bucket, key, rec []byte) error {
 	if err := t.put(b, key, rec); err != nil {
 		return err
 	}
-	t.s.filter.add(key)
-	if t.s.filter.full() {
-		t.s.filter = buildFilter(b)
+	if f := t.s.filter; f != nil {
+		f.add(key)
+		if f.full() {
+			t.s.filter = buildFilter(b)
+		}
 	}
 	return nil
+}
+
+// filterAfter is how many record lookups of Updates (Merge) a Store makes
+// before it builds the key filter: building it reads every key of the
+// records bucket, which a sync with little new (a few thousand lookups)
+// should not pay at every open.
+const filterAfter = 1 << 17
+
+// keyFilter returns the key filter for a lookup of an Update, building it
+// once enough lookups were made; nil means look the key up.
+func (t *tx) keyFilter() *keyFilter {
+	s := t.s
+	switch {
+	case !t.write:
+		return nil
+	case s.filter == nil:
+		if s.lookups++; s.lookups >= filterAfter {
+			s.filter = buildFilter(t.bucket(bRecords))
+		}
+	}
+	return s.filter
 }
 
 // putRecord stores the encoded record of value: appended to the staging log,
