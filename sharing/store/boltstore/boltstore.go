@@ -55,8 +55,8 @@ type Store struct {
 	path   string
 	foldAt int
 
-	wmu    sync.Mutex // held by Update from its start until its index change is final
-	idx    atomic.Pointer[index]
+	wmu     sync.Mutex // held by Update from its start until its index change is final
+	idx     atomic.Pointer[index]
 	filter  *keyFilter // keys of the records bucket, once built; used and changed by Updates only
 	lookups int        // record lookups of Updates before the filter is built
 }
