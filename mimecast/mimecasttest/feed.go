@@ -1,6 +1,7 @@
 package mimecasttest
 
 import (
+	"cmp"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -273,73 +274,86 @@ func (s *Server) handleGetFeed(w *bufWriter, req *apiRequest, _ *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock()
-	var cur feedCursor
-	if fr.Token != "" {
-		c, ok := s.feedCursors[fr.Token]
-		if !ok {
-			validationFail(w, "err_threat_feed_invalid_token", fmt.Sprintf("Token %q is invalid or expired", fr.Token))
-			return
-		}
-		cur = c
-	} else {
-		cur = feedCursor{feedType: fr.FeedType, fileType: fr.FileType, start: now.Add(-defaultFeedStartRange), end: now}
-		if cur.feedType == "" {
-			cur.feedType = FeedMalwareCustomer
-		}
-		if cur.fileType == "" {
-			cur.fileType = "csv"
-		}
-		if _, ok := s.feeds[cur.feedType]; !ok {
-			validationFail(w, "err_threat_feed_invalid_feed_type", fmt.Sprintf("feedType %q is not one of malware_customer, malware_grid", cur.feedType))
-			return
-		}
-		if fr.Compress {
-			validationFail(w, "err_threat_feed_compress_unsupported", "compress=true (a zip of feed files) is not supported by mimecasttest; send compress=false")
-			return
-		}
-		if cur.fileType != "csv" && cur.fileType != "stix" {
-			validationFail(w, "err_threat_feed_invalid_file_type", fmt.Sprintf("fileType %q is not one of csv, stix", cur.fileType))
-			return
-		}
-		if fr.Start != "" {
-			if cur.start, err = parseTime(fr.Start); err != nil {
-				validationFail(w, "err_validation_invalid_date", "start: "+err.Error())
-				return
-			}
-		}
-		if fr.End != "" {
-			if cur.end, err = parseTime(fr.End); err != nil {
-				validationFail(w, "err_validation_invalid_date", "end: "+err.Error())
-				return
-			}
-		}
-		if cur.end.Before(cur.start) {
-			validationFail(w, "err_validation_invalid_date", fmt.Sprintf("end %s is before start %s", fr.End, fr.Start))
-			return
-		}
+	cur, ok := s.feedCursor(w, fr, now)
+	if !ok {
+		return
 	}
 	mode, ok := s.feedModes[cur.feedType]
 	if !ok {
 		mode = s.feedModes[""]
 	}
+	if s.writeFeedMode(w, mode, cur, now) {
+		return
+	}
+	s.writeFeedPage(w, fr, mode, cur, now)
+}
+
+// feedCursor is where a get-feed request reads: the cursor of its token, or a
+// new one from its parameters. It writes the validation failure and reports
+// false when there is none (s.mu held).
+func (s *Server) feedCursor(w *bufWriter, fr feedRequest, now time.Time) (feedCursor, bool) {
+	if fr.Token != "" {
+		c, ok := s.feedCursors[fr.Token]
+		if !ok {
+			validationFail(w, "err_threat_feed_invalid_token", fmt.Sprintf("Token %q is invalid or expired", fr.Token))
+		}
+		return c, ok
+	}
+	cur := feedCursor{feedType: cmp.Or(fr.FeedType, FeedMalwareCustomer), fileType: cmp.Or(fr.FileType, "csv"), start: now.Add(-defaultFeedStartRange), end: now}
+	fail := func(code, msg string) (feedCursor, bool) {
+		validationFail(w, code, msg)
+		return feedCursor{}, false
+	}
+	if _, ok := s.feeds[cur.feedType]; !ok {
+		return fail("err_threat_feed_invalid_feed_type", fmt.Sprintf("feedType %q is not one of malware_customer, malware_grid", cur.feedType))
+	}
+	if fr.Compress {
+		return fail("err_threat_feed_compress_unsupported", "compress=true (a zip of feed files) is not supported by mimecasttest; send compress=false")
+	}
+	if cur.fileType != "csv" && cur.fileType != "stix" {
+		return fail("err_threat_feed_invalid_file_type", fmt.Sprintf("fileType %q is not one of csv, stix", cur.fileType))
+	}
+	var err error
+	if fr.Start != "" {
+		if cur.start, err = parseTime(fr.Start); err != nil {
+			return fail("err_validation_invalid_date", "start: "+err.Error())
+		}
+	}
+	if fr.End != "" {
+		if cur.end, err = parseTime(fr.End); err != nil {
+			return fail("err_validation_invalid_date", "end: "+err.Error())
+		}
+	}
+	if cur.end.Before(cur.start) {
+		return fail("err_validation_invalid_date", fmt.Sprintf("end %s is before start %s", fr.End, fr.Start))
+	}
+	return cur, true
+}
+
+// writeFeedMode answers for the feed modes that serve no rows and reports
+// whether it did (s.mu held).
+func (s *Server) writeFeedMode(w *bufWriter, mode FeedMode, cur feedCursor, now time.Time) bool {
 	switch mode {
 	case FeedEmptyBody:
 		s.writeFeedHeaders(w, cur, now)
-		return
 	case FeedHeaderOnly:
 		s.writeFeedHeaders(w, cur, now)
 		w.body.WriteString(FeedHeader + "\n")
-		return
 	case FeedJSONFail:
 		validationFail(w, "err_threat_feed_unavailable", "Threat feed "+cur.feedType+" is not available")
-		return
 	case FeedEndless:
 		s.writeFeedHeaders(w, cur, now)
 		w.header.Set(NextTokenHeader, s.newFeedToken(cur))
 		w.body.WriteString(FeedHeader + "\n")
-		return
+	default:
+		return false
 	}
+	return true
+}
 
+// writeFeedPage writes the page of rows cur points at, and the next page's
+// token when there is one (s.mu held).
+func (s *Server) writeFeedPage(w *bufWriter, fr feedRequest, mode FeedMode, cur feedCursor, now time.Time) {
 	rows := s.feeds[cur.feedType]
 	lo := sort.Search(len(rows), func(i int) bool { return rows[i].ts >= cur.start.UnixNano() })
 	hi := sort.Search(len(rows), func(i int) bool { return rows[i].ts >= cur.end.UnixNano() })
