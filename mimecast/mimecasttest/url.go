@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -170,6 +171,40 @@ type logsRequest struct {
 
 const pageTokenPrefix = "clicklogs:"
 
+// pageOffset reads a get-logs page token; it writes the validation failure and
+// reports false when the token is not one the fake gave.
+func pageOffset(w *bufWriter, tok string) (int, bool) {
+	if tok == "" {
+		return 0, true
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	n, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
+	off, aerr := strconv.Atoi(n)
+	if err != nil || !ok || aerr != nil || off < 0 {
+		validationFail(w, "err_validation_invalid_page_token", fmt.Sprintf("pageToken %q is invalid", tok))
+		return 0, false
+	}
+	return off, true
+}
+
+// matchClicks returns the click logs lr selects between from and to, newest
+// first unless lr asks for the oldest first (s.mu held).
+func (s *Server) matchClicks(lr logsRequest, from, to time.Time) []clickWire {
+	var match []clickWire
+	for _, c := range s.clicks {
+		if c.Date.Before(from) || c.Date.After(to) ||
+			(lr.ScanResult != "all" && c.ScanResult != lr.ScanResult) ||
+			(lr.Route != "all" && c.Route != lr.Route) {
+			continue
+		}
+		match = append(match, clickWire{ClickLog: c, Date: c.Date.UTC().Format(LogTimeLayout)})
+	}
+	if !lr.OldestFirst {
+		slices.Reverse(match)
+	}
+	return match
+}
+
 func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
 	items, err := decodeItems[logsRequest](req)
 	if err != nil {
@@ -212,16 +247,9 @@ func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
 		validationFail(w, "err_validation_invalid_value", fmt.Sprintf("route %q must be one of inbound, outbound, internal, all", lr.Route))
 		return
 	}
-	offset := 0
-	if tok := req.Meta.Pagination.PageToken; tok != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(tok)
-		n, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
-		off, aerr := strconv.Atoi(n)
-		if err != nil || !ok || aerr != nil || off < 0 {
-			validationFail(w, "err_validation_invalid_page_token", fmt.Sprintf("pageToken %q is invalid", tok))
-			return
-		}
-		offset = off
+	offset, ok := pageOffset(w, req.Meta.Pagination.PageToken)
+	if !ok {
+		return
 	}
 	size := req.Meta.Pagination.PageSize
 	if size == 0 {
@@ -229,20 +257,7 @@ func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
 	}
 	size = min(size, MaxLogsPageSize)
 
-	var match []clickWire
-	for _, c := range s.clicks {
-		if c.Date.Before(from) || c.Date.After(to) ||
-			(lr.ScanResult != "all" && c.ScanResult != lr.ScanResult) ||
-			(lr.Route != "all" && c.Route != lr.Route) {
-			continue
-		}
-		match = append(match, clickWire{ClickLog: c, Date: c.Date.UTC().Format(LogTimeLayout)})
-	}
-	if !lr.OldestFirst {
-		for i, j := 0, len(match)-1; i < j; i, j = i+1, j-1 {
-			match[i], match[j] = match[j], match[i]
-		}
-	}
+	match := s.matchClicks(lr, from, to)
 	total := len(match)
 	lo := min(offset, total)
 	hi := min(lo+size, total)
