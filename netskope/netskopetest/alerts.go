@@ -328,55 +328,10 @@ func (s *Server) handleDataExport(r *http.Request, kind string) reply {
 		}
 		epoch = e
 	}
-
-	s.mu.Lock()
-	st := s.alerts[kind]
-	if st == nil {
-		st = &alertStore{}
-		s.alerts[kind] = st
+	page, hwm, ok := s.exportPage(kind, index, op, epoch)
+	if !ok {
+		return bad(fmt.Sprintf("no page to resend for index %q: start it with head, tail, next or epoch seconds", index))
 	}
-	recs := st.recs
-	key := cursorKey{kind, index}
-	c := s.cursors[key]
-	now := s.now().Unix()
-	var start, end int
-	var hwm int64
-	if op == OpResend {
-		if c == nil || !c.lastExists {
-			s.mu.Unlock()
-			return bad(fmt.Sprintf("no page to resend for index %q: start it with head, tail, next or epoch seconds", index))
-		}
-		start, end, hwm = c.last[0], c.last[1], c.lastHWM
-	} else {
-		switch {
-		case op == OpHead:
-			start = 0
-		case op == OpTail || (op == OpNext && c == nil):
-			start = len(recs)
-		case op == OpNext:
-			start = c.pos
-		default:
-			start = sort.Search(len(recs), func(i int) bool { return recs[i].ingest >= epoch })
-		}
-		end = start
-		if op != OpTail {
-			end = min(start+s.cfg.pageSize, len(recs))
-		}
-		hwm = now
-		if end < len(recs) && end > start {
-			hwm = recs[end-1].ingest
-		} else if end > start {
-			hwm = max(now, recs[end-1].ingest)
-		}
-		if c == nil {
-			c = &cursor{}
-			s.cursors[key] = c
-		}
-		c.pos, c.last, c.lastHWM, c.lastExists = end, [2]int{start, end}, hwm, true
-	}
-	page := recs[start:end]
-	s.mu.Unlock()
-
 	size := 64
 	for _, r := range page {
 		size += len(r.raw) + 1
@@ -391,4 +346,52 @@ func (s *Server) handleDataExport(r *http.Request, kind string) reply {
 	}
 	fmt.Fprintf(b, `],"wait_time":%d,"timestamp_hwm":%d}`, s.cfg.waitTime, hwm)
 	return reply{status: http.StatusOK, header: hdr, body: b.Bytes(), gzip: true}
+}
+
+// exportPage moves the cursor of (kind, index) by op and returns the page it
+// delivers and its timestamp_hwm; ok is false for a resend with no page before.
+func (s *Server) exportPage(kind, index, op string, epoch int64) (page []alertRec, hwm int64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.alerts[kind]
+	if st == nil {
+		st = &alertStore{}
+		s.alerts[kind] = st
+	}
+	recs := st.recs
+	key := cursorKey{kind, index}
+	c := s.cursors[key]
+	if op == OpResend {
+		if c == nil || !c.lastExists {
+			return nil, 0, false
+		}
+		return recs[c.last[0]:c.last[1]], c.lastHWM, true
+	}
+	var start int
+	switch {
+	case op == OpHead:
+		start = 0
+	case op == OpTail || (op == OpNext && c == nil):
+		start = len(recs)
+	case op == OpNext:
+		start = c.pos
+	default:
+		start = sort.Search(len(recs), func(i int) bool { return recs[i].ingest >= epoch })
+	}
+	end := start
+	if op != OpTail {
+		end = min(start+s.cfg.pageSize, len(recs))
+	}
+	hwm = s.now().Unix()
+	if end < len(recs) && end > start {
+		hwm = recs[end-1].ingest
+	} else if end > start {
+		hwm = max(hwm, recs[end-1].ingest)
+	}
+	if c == nil {
+		c = &cursor{}
+		s.cursors[key] = c
+	}
+	c.pos, c.last, c.lastHWM, c.lastExists = end, [2]int{start, end}, hwm, true
+	return recs[start:end], hwm, true
 }
