@@ -499,6 +499,39 @@ func (d *pageDecoder) rawValue() (json.RawMessage, error) {
 }
 
 // decodePage scans a whole Data Export answer.
+// alerts decodes the "result" array. Alerts are decoded into chunks and copied
+// once into a slice of the right size, rather than grown by doubling. bad says
+// what the array held besides alert objects and nulls, if anything.
+func (d *pageDecoder) alerts() (out []Alert, bad string, err error) {
+	var chunks [][]Alert
+	cur := make([]Alert, 0, alertChunk)
+	n := 0
+	err = d.array(func() error {
+		switch d.peek() {
+		case 'n':
+			return d.literal("null")
+		case '{':
+			if len(cur) == cap(cur) {
+				chunks = append(chunks, cur)
+				cur = make([]Alert, 0, min(2*cap(cur), 4*alertChunk))
+			}
+			cur = append(cur, Alert{})
+			n++
+			return d.alert(&cur[len(cur)-1])
+		}
+		bad = "an array holding a " + kind(d.peek())
+		return d.skip()
+	})
+	if len(chunks) == 0 {
+		return cur, bad, err
+	}
+	out = make([]Alert, 0, n)
+	for _, c := range chunks {
+		out = append(out, c...)
+	}
+	return append(out, cur...), bad, err
+}
+
 func decodePage(b []byte) (*pageEnvelope, []string, error) {
 	d := &pageDecoder{b: b}
 	env := &pageEnvelope{}
@@ -520,37 +553,7 @@ func decodePage(b []byte) (*pageEnvelope, []string, error) {
 		case "result":
 			switch c := d.peek(); c {
 			case '[':
-				resultBad = ""
-				// Alerts are decoded into chunks and copied once into a slice of the
-				// right size, rather than grown by doubling.
-				var chunks [][]Alert
-				cur := make([]Alert, 0, alertChunk)
-				n := 0
-				err := d.array(func() error {
-					switch d.peek() {
-					case 'n':
-						return d.literal("null")
-					case '{':
-						if len(cur) == cap(cur) {
-							chunks = append(chunks, cur)
-							cur = make([]Alert, 0, min(2*cap(cur), 4*alertChunk))
-						}
-						cur = append(cur, Alert{})
-						n++
-						return d.alert(&cur[len(cur)-1])
-					}
-					resultBad = "an array holding a " + kind(d.peek())
-					return d.skip()
-				})
-				if len(chunks) == 0 {
-					env.Result = cur
-				} else {
-					env.Result = make([]Alert, 0, n)
-					for _, c := range chunks {
-						env.Result = append(env.Result, c...)
-					}
-					env.Result = append(env.Result, cur...)
-				}
+				env.Result, resultBad, err = d.alerts()
 				return err
 			case 'n':
 				resultBad, env.Result = "", nil
