@@ -167,7 +167,7 @@ func Quick(ctx context.Context) context.Context { return context.WithValue(ctx, 
 // Do sends req with retries. Its body is buffered so every attempt can resend it.
 // The caller closes the returned response's body, also when err is not nil.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
-	st := &attempt{method: req.Method, url: RedactURL(req.URL), start: time.Now()}
+	st := &attempt{method: req.Method, url: redactURL(req.URL), start: time.Now()}
 	st.quick, _ = req.Context().Value(quickKey{}).(bool)
 	req = req.Clone(context.WithValue(req.Context(), attemptKey{}, st))
 	if req.Header.Get("User-Agent") == "" {
@@ -196,7 +196,7 @@ func cleanError(req *http.Request, err error) error {
 	if errors.As(err, &ue) {
 		cause = ue.Err
 	}
-	return fmt.Errorf("%s %s: %w", req.Method, RedactURL(req.URL), cause)
+	return fmt.Errorf("%s %s: %w", req.Method, redactURL(req.URL), cause)
 }
 
 // StandardClient returns an *http.Client whose requests go through Do.
@@ -281,7 +281,7 @@ func (c *Client) judge(st *attempt, resp *http.Response, err error) (why string,
 		}
 		return why, !st.quick, nil
 	}
-	if !Retryable(resp.StatusCode) {
+	if !retryable(resp.StatusCode) {
 		return "", false, nil
 	}
 	why = "HTTP " + strconv.Itoa(resp.StatusCode)
@@ -291,8 +291,8 @@ func (c *Client) judge(st *attempt, resp *http.Response, err error) (why string,
 	return why, true, nil
 }
 
-// Retryable reports whether an HTTP status is worth retrying: 429 and 5xx but 501.
-func Retryable(status int) bool {
+// retryable reports whether an HTTP status is worth retrying: 429 and 5xx but 501.
+func retryable(status int) bool {
 	return status == http.StatusTooManyRequests || (status >= 500 && status != http.StatusNotImplemented)
 }
 
@@ -426,14 +426,14 @@ func CheckBaseURL(raw string) (*url.URL, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("URL %q must not carry a user name or password: put credentials in their own fields", u.Redacted())
 	}
-	if u.Scheme == "http" && !IsLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		return nil, fmt.Errorf("%q uses plain http: use https (plain http is allowed only for loopback test servers)", u.String())
 	}
 	return u, nil
 }
 
-// IsLoopback reports whether host names this machine.
-func IsLoopback(host string) bool {
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
@@ -489,9 +489,9 @@ func ReadBody(r io.Reader, limit int64) ([]byte, error) {
 // secretParams are query keys whose values are never logged.
 var secretParams = []string{"token", "access_token", "api_key", "apikey", "key", "secret", "password", "client_secret", "signature", "sig"}
 
-// RedactURL returns u as a string with user info and the values of token-like query
+// redactURL returns u as a string with user info and the values of token-like query
 // parameters replaced by "redacted".
-func RedactURL(u *url.URL) string {
+func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
@@ -524,7 +524,7 @@ func RedactError(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if u, perr := url.Parse(ue.URL); perr == nil {
-			return fmt.Sprintf("%s %s: %v", ue.Op, RedactURL(u), ue.Err)
+			return fmt.Sprintf("%s %s: %v", ue.Op, redactURL(u), ue.Err)
 		}
 	}
 	return err.Error()
