@@ -70,24 +70,20 @@ func under(p, rel string) bool {
 	return p == base || strings.HasPrefix(p, base+"/")
 }
 
-// pending lists the imports that break a rule today and are being removed
-// (issue 13: the rate-limit wait moves into the contracts; the demo's fakes stop
-// linking testing). An entry that is no longer needed does no harm; delete it.
-var pending = map[[2]string]bool{}
-
 // TestArchitecture checks the import rules of ARCHITECTURE.md.
 func TestArchitecture(t *testing.T) {
 	t.Parallel()
 	all := imports(t)
 	forbid := func(pkg, imp, rule string) {
-		if !pending[[2]string{pkg, imp}] {
-			t.Errorf("%s imports %s: %s (see ARCHITECTURE.md)", pkg, imp, rule)
-		}
+		t.Errorf("%s imports %s: %s (see ARCHITECTURE.md)", pkg, imp, rule)
 	}
+	const text = module + "/internal/text" // a leaf helper every package may use
 	for pkg, imps := range all {
 		for _, imp := range imps {
-			mod := under(imp, "")
+			mod := under(imp, "") && imp != text
 			switch {
+			case under(pkg, "internal/text") && mod:
+				forbid(pkg, imp, "internal/text is a leaf")
 			case pkg == module && mod && imp != module+"/ioc":
 				forbid(pkg, imp, "the contracts import ioc and nothing else of the module")
 			case under(pkg, "ioc") && mod:
@@ -123,9 +119,7 @@ func TestArchitectureBinaryLinksNoTesting(t *testing.T) {
 		queue = queue[1:]
 		for _, imp := range all[pkg] {
 			if imp == "testing" {
-				if !pending[[2]string{pkg, imp}] {
-					t.Errorf("cmd/cte links %s through %s (imported from %s)", imp, pkg, seen[pkg])
-				}
+				t.Errorf("cmd/cte links %s through %s (imported from %s)", imp, pkg, seen[pkg])
 			}
 			if _, ok := seen[imp]; !ok && under(imp, "") {
 				seen[imp] = pkg

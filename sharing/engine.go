@@ -9,11 +9,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
-	"github.com/ctexchange/cte/sharing/rule"
 )
 
 // Engine routes indicators from source plugins to destination targets through
@@ -65,6 +65,9 @@ type Engine struct {
 	logKeep    time.Duration // audit retention; 0 keeps everything
 	leases     leaseState    // with a Leaser store: see lease.go
 
+	listGen atomic.Uint64 // bumped when records change (recordsChanged)
+	lists   listCache     // the last sorted listing (List)
+
 	mu      sync.RWMutex
 	plugins map[string]*pluginState
 	rules   map[string]*CompiledRule
@@ -82,8 +85,10 @@ type pluginState struct {
 
 type configState struct {
 	cfg    Config
-	target cte.Target
-	share  waitLock // one share at a time
+	target cte.Target // only its ID until known
+	known  bool       // target is what the destination listed, in this process or before (stored)
+	listed bool       // the destination listed it in this process
+	share  waitLock   // one share at a time
 }
 
 // Option configures an Engine.
@@ -221,24 +226,30 @@ func (e *Engine) AddRule(r Rule) error {
 }
 
 // AddSharing validates c and registers it, replacing a configuration of the same
-// name. The source must be a registered plugin that can pull, the destination one
-// whose GetTargets lists c.Target, and the rule must be registered and able to
-// match a type the target accepts. Several configurations may share a target: a
-// Replace target then holds the union of what they select, packed together. A
-// new configuration shares the existing
-// matching active indicators of its source on its first Share. A name added
-// again with another destination or target starts its ledger again on its next
-// share, so everything it selects reaches the new target; the old target keeps
-// what it was given.
-func (e *Engine) AddSharing(ctx context.Context, c Config) error {
+// name. It does no I/O: the source must be a registered plugin that can pull (or
+// ManualSource), the destination a registered plugin and the rule registered.
+// The target is looked up when the configuration first shares (or by
+// CheckTarget): the destination's GetTargets must list c.Target, and the rule
+// must be able to match a type it accepts. The target found is kept in the
+// store, so Plan, Explain and Sharing work later with the destination offline.
+// Several configurations may share a target: a Replace target then holds the
+// union of what they select, packed together. A new configuration shares the
+// existing matching active indicators of its source on its first Share. A name
+// added again with another destination or target starts its ledger again on its
+// next share, so everything it selects reaches the new target; the old target
+// keeps what it was given.
+func (e *Engine) AddSharing(_ context.Context, c Config) error {
 	if err := c.check(); err != nil {
 		return err
 	}
 	where := fmt.Sprintf("sharing %q", c.Name)
+	if c.Source == ManualSource {
+		e.addManual()
+	}
 	e.mu.RLock()
 	src, srcOK := e.plugins[c.Source]
 	dst, dstOK := e.plugins[c.Destination]
-	rule, ruleOK := e.rules[c.Rule]
+	_, ruleOK := e.rules[c.Rule]
 	e.mu.RUnlock()
 	switch {
 	case !srcOK:
@@ -247,33 +258,12 @@ func (e *Engine) AddSharing(ctx context.Context, c Config) error {
 		return fmt.Errorf("%s: source %q cannot pull: choose a plugin that pulls indicators", where, c.Source)
 	case !dstOK:
 		return fmt.Errorf("%s: destination %q is not a configured plugin: add it first", where, c.Destination)
+	case dst.name == ManualSource:
+		return fmt.Errorf("%s: destination %q cannot push: it only holds indicators added by hand", where, c.Destination)
 	case !ruleOK:
 		return fmt.Errorf("%s: rule %q is not defined: add the rule first", where, c.Rule)
 	case c.Source == c.Destination:
 		return fmt.Errorf("%s: source and destination are both %q: indicators are never pushed back to the product they came from", where, c.Source)
-	}
-	targets, err := dst.p.GetTargets(ctx)
-	if err != nil {
-		return fmt.Errorf("%s: destination %q: list targets: %w", where, c.Destination, err)
-	}
-	if len(targets) == 0 {
-		return fmt.Errorf("%s: destination %q cannot push: it has no targets", where, c.Destination)
-	}
-	i := slices.IndexFunc(targets, func(t cte.Target) bool { return t.ID == c.Target })
-	if i < 0 {
-		ids := make([]string, len(targets))
-		for j, t := range targets {
-			ids[j] = t.ID
-		}
-		return fmt.Errorf("%s: target %q is not a target of destination %q: choose one of %s", where, c.Target, c.Destination, strings.Join(ids, ", "))
-	}
-	t := targets[i]
-	if t.Mode != cte.Append && t.Mode != cte.Replace {
-		return fmt.Errorf("%s: target %q of %q has no mode (%v): the plugin must say append or replace", where, t.ID, c.Destination, t.Mode)
-	}
-	if !slices.ContainsFunc(rule.Types(), t.Accepts) {
-		return fmt.Errorf("%s: rule %q can only match %s, and target %q accepts %s: nothing could ever be shared",
-			where, c.Rule, typeList(rule.Types()), t.ID, typeList(t.Types))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -281,7 +271,7 @@ func (e *Engine) AddSharing(ctx context.Context, c Config) error {
 	if old := e.configs[c.Name]; old != nil {
 		l = old.share // a share of the replaced configuration may still run
 	}
-	e.configs[c.Name] = &configState{cfg: c, target: t, share: l}
+	e.configs[c.Name] = &configState{cfg: c, target: cte.Target{ID: c.Target}, share: l}
 	return nil
 }
 
@@ -414,7 +404,7 @@ func (e *Engine) plugin(name string) (*pluginState, error) {
 	defer e.mu.RUnlock()
 	p, ok := e.plugins[name]
 	if !ok {
-		return nil, fmt.Errorf("sharing: plugin %q is not configured", name)
+		return nil, notFound(fmt.Errorf("sharing: plugin %q is not configured", name))
 	}
 	return p, nil
 }
@@ -425,7 +415,7 @@ func (e *Engine) config(name string) (*configState, *CompiledRule, *pluginState,
 	defer e.mu.RUnlock()
 	c, ok := e.configs[name]
 	if !ok {
-		return nil, nil, nil, nil, fmt.Errorf("sharing: sharing configuration %q is not defined", name)
+		return nil, nil, nil, nil, notFound(fmt.Errorf("sharing: sharing configuration %q is not defined", name))
 	}
 	r, ok := e.rules[c.cfg.Rule]
 	if !ok {
@@ -521,6 +511,9 @@ type SharingStatus struct {
 // Sharing lists the sharing configurations with their last run and ledger counts.
 func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
 	cfgs := e.Configs()
+	for _, c := range cfgs {
+		_, _ = e.resolve(ctx, c.Name, false) // the mode of the stored target, if any
+	}
 	out := make([]SharingStatus, 0, len(cfgs))
 	err := e.store.View(ctx, func(tx Tx) error {
 		for _, c := range cfgs {
@@ -561,36 +554,6 @@ func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sharing: status: %w", err)
-	}
-	return out, nil
-}
-
-// Indicators returns up to limit stored records (all when limit <= 0), in value
-// order, of which at least one source entry matches query (the rule language;
-// empty matches everything).
-func (e *Engine) Indicators(ctx context.Context, query string, limit int) ([]Record, error) {
-	q, err := rule.Parse(query)
-	if err != nil {
-		return nil, fmt.Errorf("sharing: indicators: query: %w", err)
-	}
-	now := e.now()
-	var out []Record
-	err = e.store.View(ctx, func(tx Tx) error {
-		return tx.Records(func(r *Record) error {
-			for i := range r.Entries {
-				if q.Match(&r.Entries[i].Indicator, now) {
-					out = append(out, cloneRecord(r))
-					if limit > 0 && len(out) >= limit {
-						return ErrStop
-					}
-					return nil
-				}
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("sharing: indicators: %w", err)
 	}
 	return out, nil
 }

@@ -687,6 +687,10 @@ func TestPlanHasNoSideEffects(t *testing.T) {
 	_, err = w.eng.SyncSource(ctx, "netskope")
 	require.ErrorIs(t, err, cte.ErrQuota)
 
+	// The first Plan of a configuration whose target was never listed asks
+	// the destination for it (and keeps it); list them all first.
+	_, err = w.eng.CheckTarget(ctx, "mc-to-ns")
+	require.NoError(t, err)
 	logsBefore := findLogs(t, w.eng, "", slog.LevelDebug)
 	stBefore, err := w.eng.Sharing(ctx)
 	require.NoError(t, err)
@@ -828,11 +832,7 @@ func TestAddSharingValidation(t *testing.T) {
 		{"unknown source", func(c *sharing.Config) { c.Source = "nope" }, `source "nope" is not a configured plugin`},
 		{"source cannot pull", func(c *sharing.Config) { c.Source = "push-only" }, `source "push-only" cannot pull`},
 		{"unknown destination", func(c *sharing.Config) { c.Destination = "nope" }, `destination "nope" is not a configured plugin`},
-		{"destination cannot push", func(c *sharing.Config) { c.Destination = "pull-only" }, `destination "pull-only" cannot push`},
-		{"destination unreachable", func(c *sharing.Config) { c.Destination = "broken" }, `destination "broken": list targets`},
-		{"unknown target", func(c *sharing.Config) { c.Target = "list/x" }, `target "list/x" is not a target of destination "netskope": choose one of file-hash-list/CE_Malware_Hashes, url-list/255`},
 		{"unknown rule", func(c *sharing.Config) { c.Rule = "nope" }, `rule "nope" is not defined`},
-		{"rule cannot match target types", func(c *sharing.Config) { c.Rule = "urls" }, `rule "urls" can only match url, and target "file-hash-list/CE_Malware_Hashes" accepts sha256, md5`},
 		{"to itself", func(c *sharing.Config) { c.Destination = "mimecast"; c.Target = blockTarget.ID }, "both"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -843,8 +843,38 @@ func TestAddSharingValidation(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+	// The target is checked when the configuration first shares, or by
+	// CheckTarget: AddSharing does no I/O, so it works with the products offline.
+	for _, tc := range []struct {
+		name string
+		edit func(c *sharing.Config)
+		want string
+	}{
+		{"destination cannot push", func(c *sharing.Config) { c.Destination = "pull-only" }, `destination "pull-only" cannot push`},
+		{"destination unreachable", func(c *sharing.Config) { c.Destination = "broken" }, `destination "broken": list targets`},
+		{"unknown target", func(c *sharing.Config) { c.Target = "list/x" }, `target "list/x" is not a target of destination "netskope": choose one of file-hash-list/CE_Malware_Hashes, url-list/255`},
+		{"rule cannot match target types", func(c *sharing.Config) { c.Rule = "urls" }, `rule "urls" can only match url, and target "file-hash-list/CE_Malware_Hashes" accepts sha256, md5`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			c.Name = "c-" + strings.ReplaceAll(tc.name, " ", "-")
+			tc.edit(&c)
+			require.NoError(t, w.eng.AddSharing(ctx, c))
+			_, err := w.eng.CheckTarget(ctx, c.Name)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			_, err = w.eng.Share(ctx, c.Name)
+			require.ErrorContains(t, err, tc.want, "the share fails the same way, and is audited")
+			assert.NotEmpty(t, findLogs(t, w.eng, c.Name, slog.LevelError))
+		})
+	}
+	_, err := w.eng.CheckTarget(ctx, "nope")
+	require.ErrorContains(t, err, `"nope" is not defined`)
 	ok.Name = "mc-to-ns" // replaces the existing configuration of that list
 	require.NoError(t, w.eng.AddSharing(ctx, ok))
+	tg, err := w.eng.CheckTarget(ctx, "mc-to-ns")
+	require.NoError(t, err)
+	assert.Equal(t, hashListTarget, tg)
 	ts, err := w.eng.Targets(ctx, "netskope")
 	require.NoError(t, err)
 	assert.Len(t, ts, 2)

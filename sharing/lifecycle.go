@@ -125,6 +125,7 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 		if err == nil {
 			done += len(chunk)
 			marked += len(still)
+			e.recordsChanged()
 		}
 	}
 	if err == nil {
@@ -201,6 +202,7 @@ func lowerAging(tx Tx, source string, aging time.Duration, before uint64, in []i
 // retractInactive retracts the applied, now inactive indicators of an Append
 // sharing configuration whose destination implements cte.Retractor.
 func (e *Engine) retractInactive(ctx context.Context, name string) (int, error) {
+	_, _ = e.resolve(ctx, name, false) // an unknown target is listed by the next share
 	cs, rule, src, dst, err := e.config(name)
 	if err != nil {
 		return 0, err

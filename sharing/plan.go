@@ -57,9 +57,17 @@ type PlanReport struct {
 const planSample = 10
 
 // Plan is a dry run of Share for a sharing configuration ("Test" in a UI): it
-// reads the store only, never calls a plugin and never writes. A non-zero window
+// reads the store, never pushes and writes nothing but, the first time, the
+// target it asks the destination for (GetTargets) when no share or CheckTarget
+// listed it before; the target kept in the store lets it run offline. A non-zero window
 // restricts it to the indicators fetched within that window before now.
 func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (PlanReport, error) {
+	if cs, err := e.resolve(ctx, name, false); err != nil || !cs.known {
+		// never listed yet: ask the destination once
+		if _, err := e.resolve(ctx, name, true); err != nil {
+			return PlanReport{Config: name}, err
+		}
+	}
 	cs, rule, src, _, err := e.config(name)
 	if err != nil {
 		return PlanReport{Config: name}, err
@@ -122,7 +130,8 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 type Explanation struct {
 	Value   string // normalised when the type could be detected
 	Type    ioc.Type
-	Found   bool // stored at all
+	Found   bool  // stored at all
+	Mark    *Mark // the operator took it out of sharing
 	Sources []SourceState
 	Sharing []SharingDecision
 }
@@ -159,7 +168,17 @@ func (e *Engine) Explain(ctx context.Context, value string) (Explanation, error)
 	}
 	now := e.now()
 	names := e.Configs()
+	for _, c := range names {
+		_, _ = e.resolve(ctx, c.Name, false) // the stored target, if any; decide says when it is unknown
+	}
 	err := e.store.View(ctx, func(tx Tx) error {
+		marks, err := loadMarks(tx)
+		if err != nil {
+			return err
+		}
+		if m, ok := marks[ex.Value]; ok {
+			ex.Mark = &m
+		}
 		r, ok, err := tx.Record(ex.Value)
 		if err != nil || !ok {
 			return err
@@ -230,8 +249,15 @@ func (e *Engine) decide(tx Tx, r *Record, name string, now time.Time) (SharingDe
 	if ok && was == "" { // a moved configuration's ledger is about its old target
 		d.Ledger = &le
 	}
+	if why := markedWhy(tx, r.Value); why != "" {
+		d.Why = why
+		return d, nil
+	}
 	en, ok := r.Entry(c.Source)
 	switch {
+	case !cs.known:
+		d.Why = fmt.Sprintf("target %q of %q not listed yet (it is on the first share or validate)", c.Target, c.Destination)
+		return d, nil
 	case !ok:
 		d.Why = fmt.Sprintf("not reported by source %q", c.Source)
 		return d, nil

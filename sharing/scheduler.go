@@ -26,6 +26,7 @@ type SyncReport struct {
 	Reasons    map[string]int // invalid values by reason
 	Inactive   int            // indicators of the source that aged out
 	Shares     []ShareReport  // one per sharing configuration of the source
+	Took       time.Duration  // from the start of the pull to the end of the last share
 }
 
 // SyncSource pulls a source from its stored checkpoint, storing each page and its
@@ -46,6 +47,7 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 		return SyncReport{Source: source}, err
 	}
 	defer release()
+	start := e.now()
 	rep, pullErr := e.pull(ctx, p)
 	errs := []error{pullErr}
 	if ctx.Err() == nil { // interrupted: no aging pass to fail and audit
@@ -64,6 +66,8 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 		}
 		errs = append(errs, err)
 	}
+	errs = append(errs, e.settleDeleted(ctx)) // deleted values retracted everywhere are forgotten
+	rep.Took = e.now().Sub(start)
 	return rep, errors.Join(errs...)
 }
 
@@ -119,6 +123,7 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 				err = fmt.Errorf("sharing: store a page of %q: %w", source, err)
 				break
 			}
+			e.recordsChanged()
 			rep.Pages++
 			rep.Indicators += len(valid)
 			rep.New += st.New
@@ -282,6 +287,9 @@ func (e *Engine) RunNotify(ctx context.Context, done func(rep SyncReport, err er
 		})
 	}
 	wg.Wait()
+	if l := e.leaser(); l != nil {
+		e.releaseAll(l) // another instance takes the sources over at once
+	}
 	return nil
 }
 
@@ -322,4 +330,14 @@ func (e *Engine) Pulls(ctx context.Context) ([]PullStatus, error) {
 		return nil
 	})
 	return out, err
+}
+
+// errorLevel is the audit level of a failed pull or push: INFO when an
+// operator stopped it (a cancelled context is an interrupt, not a failure of
+// the product), ERROR otherwise.
+func errorLevel(err error) slog.Level {
+	if errors.Is(err, context.Canceled) {
+		return slog.LevelInfo
+	}
+	return slog.LevelError
 }

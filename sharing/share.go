@@ -176,6 +176,7 @@ const (
 	exclNeverShare = "never share"
 	exclLoop       = "came from the destination"
 	exclType       = "type not accepted by the target"
+	exclMarked     = "marked safe or deleted"
 )
 
 const reasonCannotRetract = "inactive, destination cannot retract"
@@ -245,6 +246,7 @@ type scan struct {
 	samples  []PlanItem
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
+	marks       markSet       // values an operator took out of sharing (actions.go)
 
 	until time.Time // the earliest expiry or retry of what the scan selected; zero for never
 }
@@ -259,6 +261,10 @@ func (s *scan) addSample(value string, t ioc.Type, what string) {
 func (s *scan) run(tx Tx) error {
 	s.excluded = map[string]int{}
 	appendMode := s.target.Mode == cte.Append
+	var err error
+	if s.marks, err = loadMarks(tx); err != nil {
+		return err
+	}
 	defer func() {
 		s.byType = map[ioc.Type]TypeCount{}
 		for t, c := range s.types {
@@ -267,9 +273,13 @@ func (s *scan) run(tx Tx) error {
 			}
 		}
 	}()
-	err := tx.Records(func(r *Record) error {
+	err = tx.Records(func(r *Record) error {
 		en, ok := r.Entry(s.cfg.Source)
 		if !ok || (!s.since.IsZero() && en.StoredAt.Before(s.since)) {
+			return nil
+		}
+		if s.marks.excluded(r.Value) { // retracted by retractMarked
+			s.excluded[exclMarked]++
 			return nil
 		}
 		if en.Inactive || expired(en, s.aging, s.now) {
@@ -373,6 +383,9 @@ func (s *scan) run(tx Tx) error {
 		*last = append(*last, c)
 		return nil
 	})
+	if err == nil && appendMode {
+		err = s.retractMarked(tx)
+	}
 	if err != nil || appendMode {
 		return err
 	}
@@ -576,6 +589,9 @@ func (rs *replaceSet) removals(tx Tx, m *scan) error {
 // agedOut reports whether the member's source entry of value is inactive or past
 // its expiry or aging, so the value leaves the list through the lifecycle.
 func agedOut(tx Tx, m *scan, value string) (bool, error) {
+	if m.marks.excluded(value) {
+		return true, nil // the operator took it out
+	}
 	r, ok, err := tx.Record(value)
 	if err != nil || !ok {
 		return false, err
@@ -629,6 +645,13 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 		f(&o)
 	}
 	cs, rule, src, dst, err := e.config(name)
+	if err == nil {
+		if _, err = e.resolve(ctx, name, true); err != nil { // the target is listed on the first share
+			e.fail(ctx, name, e.now(), err, "check that the destination is reachable and lists the target; the share is retried on the next cycle")
+			return ShareReport{Config: name}, err
+		}
+		cs, rule, src, dst, err = e.config(name)
+	}
 	if err != nil {
 		return ShareReport{Config: name}, err
 	}
@@ -738,7 +761,7 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	res := ""
 	switch {
 	case err != nil:
-		lvl = slog.LevelError
+		lvl = errorLevel(err)
 	case len(rep.Reasons) > 0, rep.OverCapacity > 0, rep.Retrying > 0:
 		lvl = slog.LevelWarn
 	case rep.Sent == 0 && rep.Retracted == 0 && !rep.Pushed:
@@ -989,7 +1012,7 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 		}
 		if err != nil {
 			err = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, err)
-			e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+			e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(err), Config: name, Message: err.Error(),
 				Details:    details("batch", i+1, "batches", len(bs), "not sent", countRest(bs[i+1:])),
 				Resolution: resolution(err, cs.cfg.Destination)})
 			return err
@@ -1106,9 +1129,16 @@ func (e *Engine) othersKeep(ctx context.Context, cs *configState, items []item, 
 	var out []item
 	var kept []LedgerEntry
 	err := e.store.View(ctx, func(tx Tx) error {
+		marks, err := loadMarks(tx)
+		if err != nil {
+			return err
+		}
 		for i := range items {
 			it := &items[i]
 			by, err := func() (string, error) {
+				if marks.excluded(it.ind.Value) {
+					return "", nil // no configuration keeps a marked value
+				}
 				r, ok, err := tx.Record(it.ind.Value)
 				if err != nil || !ok {
 					return "", err
@@ -1264,7 +1294,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)
 		rep.Retrying = len(push)
 		rep.reason("push failed")
-		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: perr.Error(),
+		e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(perr), Config: name, Message: perr.Error(),
 			Details:    details("list size", len(push)),
 			Resolution: resolution(perr, cs.cfg.Destination) + "; the list on the target is unchanged"})
 		return perr

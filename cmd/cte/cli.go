@@ -30,6 +30,7 @@ func commands() []*command {
 		{name: "iocs", args: "[--filter QUERY] [--limit N] [--stix]", summary: "list stored indicators, filtered with the rule query language", run: (*app).cmdIOCs, flags: (*app).iocsFlags},
 		{name: "explain", args: "VALUE", summary: "show everything known about one indicator value", run: (*app).cmdExplain},
 		{name: "logs", args: "[--level L] [--since D] [--limit N]", summary: "show the audit log", run: (*app).cmdLogs, flags: (*app).logsFlags},
+		{name: "state", args: "check | backup FILE", summary: "check the state file for damage, or copy it (consistent) to FILE", run: (*app).cmdState},
 		{name: "demo", args: "[--keep]", summary: "run the whole exchange against built-in fake Mimecast and Netskope services", run: (*app).cmdDemo, flags: (*app).demoFlags},
 		{name: "completion", args: "bash|zsh|fish", summary: "print the shell completion script, e.g. source <(cte completion bash)", run: (*app).cmdCompletion},
 		{name: "version", summary: "print the version (also cte --version)", run: (*app).cmdVersion},

@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 var ruleKeys = []string{"filter", "exceptions", "muted"}
@@ -77,8 +78,8 @@ func (l *loader) query(n *yaml.Node, path string) (string, bool) {
 		l.errorf(n, path, "is empty; write a query such as type == sha256, or all")
 		return "", false
 	}
-	if _, err := sharing.ParseQuery(s); err != nil {
-		var qe *sharing.QueryError
+	if _, err := rule.Parse(s); err != nil {
+		var qe *rule.Error
 		if errors.As(err, &qe) {
 			l.errorf(n, path, "%v\n    %s", err, strings.ReplaceAll(qe.Pointer(), "\n", "\n    "))
 		} else {

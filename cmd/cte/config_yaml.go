@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 type loader struct {
@@ -47,7 +47,7 @@ func (l *loader) addSecret(s string) {
 	}
 }
 
-var topKeys = []string{"state", "log_retention", "plugins", "rules", "sharing"}
+var topKeys = []string{"state", "log_retention", "plugins", "rules", "sharing", "lease"}
 
 func (l *loader) parse(data []byte) *config {
 	cfg := &config{Path: l.file}
@@ -75,10 +75,13 @@ func (l *loader) parse(data []byte) *config {
 			state = s
 		}
 	}
-	if !filepath.IsAbs(state) {
+	if isPostgres(state) {
+		l.postgresState(m["state"].val, state)
+	} else if !filepath.IsAbs(state) {
 		state = filepath.Join(filepath.Dir(l.file), state)
 	}
 	cfg.State = state
+	cfg.Lease = l.lease(m, state)
 	cfg.LogRetention = l.logRetention(m)
 
 	if n, ok := m["plugins"]; !ok {
@@ -109,10 +112,10 @@ func (l *loader) logRetention(m map[string]entry) time.Duration {
 	}
 	d, err := parseDuration(s)
 	switch {
+	case strings.HasPrefix(strings.TrimSpace(s), "-"):
+		l.errorf(n.val, "log_retention", "%q is negative; write how long to keep audit entries, e.g. 30d, or 0 to keep them all", s)
 	case err != nil:
 		l.errorf(n.val, "log_retention", "%q is not a duration; write e.g. 30d or 2160h, or 0 to keep every audit entry", s)
-	case d < 0:
-		l.errorf(n.val, "log_retention", "%q is negative; write how long to keep audit entries, e.g. 30d, or 0 to keep them all", s)
 	default:
 		return d
 	}
@@ -255,17 +258,10 @@ func (l *loader) driverNames() []string {
 	return names
 }
 
-// parseDuration accepts Go durations (90m, 1h30m) and whole or decimal days (30d).
+// parseDuration reads the duration grammar of the rule language (30d, 12h, 1w,
+// 1d12h, 1h30m, 1.5d; see rule.ParseDuration), around spaces.
 func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		f, err := strconv.ParseFloat(days, 64)
-		if err != nil || f < 0 || f > 36500 || strings.ContainsAny(days, "eE+xXpP_") {
-			return 0, errors.New("not a duration")
-		}
-		return time.Duration(f * float64(24*time.Hour)), nil
-	}
-	return time.ParseDuration(s)
+	return rule.ParseDuration(strings.TrimSpace(s))
 }
 
 func (l *loader) duration(n *yaml.Node, path, example string) (time.Duration, bool) {

@@ -149,6 +149,11 @@ func unset(v reflect.Value) bool {
 	case reflect.Struct:
 		return v.Type() == timeType && v.Interface().(time.Time).IsZero()
 	}
+	// a zero enum with no text form is unset (a target mode not known yet)
+	if tm, ok := v.Interface().(encoding.TextMarshaler); ok && v.IsZero() {
+		_, err := tm.MarshalText()
+		return err != nil
+	}
 	return false
 }
 

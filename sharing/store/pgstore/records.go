@@ -76,7 +76,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			w.ind = ioc.Merge(w.ind, x)
 			st.Updated++
 		case ok && old.mine:
-			*w = work{ind: ioc.Merge(old.ind, x), recType: old.recType, inDB: true}
+			*w = work{ind: ioc.Merge(old.e.Indicator, x), recType: old.recType, inDB: true}
 			st.Updated++
 		case ok:
 			*w = work{ind: x, recType: old.recType}
@@ -88,17 +88,30 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		seen[k] = true
 	}
 	var ins, upd [][]any
+	changed := false
 	for k := range ws {
 		w := &ws[k]
 		row := entryRow(values[k], source, w.recType, &w.ind, now)
-		if w.inDB {
-			upd = append(upd, row)
-		} else {
+		if !w.inDB {
 			ins = append(ins, row)
+			changed = true
+			continue
+		}
+		upd = append(upd, row)
+		if !changed {
+			old := stored[values[k]].e
+			w.ind.Source = source
+			cur := sharing.Entry{Indicator: w.ind, StoredAt: storeutil.Time(now)}
+			changed = storeutil.SeenChange(&old, &cur)
 		}
 	}
 	if err := t.writeEntries(ins, upd); err != nil {
 		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+	}
+	if changed {
+		if err := t.bump(source); err != nil {
+			return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+		}
 	}
 	return st, nil
 }
@@ -145,14 +158,14 @@ func (t *tx) writeEntries(ins, upd [][]any) error {
 type storedEntry struct {
 	recType ioc.Type
 	mine    bool
-	ind     ioc.Indicator
+	e       sharing.Entry
 }
 
 // storedFor reads the stored values among values: this source's entry when
 // there is one, else any entry (for the record's type, which all share).
 func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, error) {
 	rows, err := t.pg.Query(t.ctx, `SELECT value, rec_type, source = $2, type, severity, reputation,
-		comments, tags, first_seen, last_seen, expires_at, ns
+		comments, tags, first_seen, last_seen, expires_at, inactive, inactive_at, stored_at, ns
 		FROM cte_entries WHERE value = ANY($1)`, values, source)
 	if err != nil {
 		return nil, fmt.Errorf("read stored values: %w", err)
@@ -166,18 +179,21 @@ func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, 
 		var mine bool
 		var comments string
 		var tags []string
-		var first, last, exp pgtype.Timestamptz
+		var first, last, exp, inAt, stored pgtype.Timestamptz
+		var inactive bool
 		var ns int64
-		if err := rows.Scan(&v, &recType, &mine, &typ, &sev, &rep, &comments, &tags, &first, &last, &exp, &ns); err != nil {
+		if err := rows.Scan(&v, &recType, &mine, &typ, &sev, &rep, &comments, &tags, &first, &last, &exp,
+			&inactive, &inAt, &stored, &ns); err != nil {
 			return nil, fmt.Errorf("read stored values: %w", err)
 		}
 		if old, ok := out[v]; ok && old.mine {
 			continue // another source's entry of a value this source reported
 		}
-		out[v] = storedEntry{recType: ioc.Type(recType), mine: mine, ind: ioc.Indicator{
-			Type: ioc.Type(typ), Value: v, Severity: ioc.Severity(sev), Reputation: int(rep), Comments: comments,
-			Tags: nilIfEmpty(tags), FirstSeen: goTime(first, ns, 0), LastSeen: goTime(last, ns, 1),
-			ExpiresAt: goTime(exp, ns, 2), Source: source}}
+		out[v] = storedEntry{recType: ioc.Type(recType), mine: mine, e: sharing.Entry{
+			Indicator: ioc.Indicator{Type: ioc.Type(typ), Value: v, Severity: ioc.Severity(sev), Reputation: int(rep),
+				Comments: comments, Tags: nilIfEmpty(tags), FirstSeen: goTime(first, ns, 0), LastSeen: goTime(last, ns, 1),
+				ExpiresAt: goTime(exp, ns, 2), Source: source},
+			Inactive: inactive, InactiveAt: goTime(inAt, ns, 3), StoredAt: goTime(stored, ns, 4)}}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read stored values: %w", err)
@@ -298,11 +314,16 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 		return nil
 	}
 	ts, rem := dbTime(at)
-	_, err := t.pg.Exec(t.ctx, `UPDATE cte_entries SET inactive = true, inactive_at = $3,
+	tag, err := t.pg.Exec(t.ctx, `UPDATE cte_entries SET inactive = true, inactive_at = $3,
 		ns = (ns & ~(1023::bigint << 30)) | ($4::bigint << 30)
 		WHERE source = $1 AND value = ANY($2) AND NOT inactive`, source, values, ts, rem)
 	if err != nil {
 		return fmt.Errorf("pgstore: set %d value(s) of %q inactive: %w", len(values), source, err)
+	}
+	if tag.RowsAffected() > 0 {
+		if err := t.bump(source); err != nil {
+			return fmt.Errorf("pgstore: set inactive: %w", err)
+		}
 	}
 	return nil
 }

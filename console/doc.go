@@ -1,0 +1,34 @@
+// Package console is the operator console of a running exchange: an
+// http.Handler over a *sharing.Engine, mounted the way net/http/pprof or expvar
+// are. It serves
+//
+//   - the page at / (html/template and a little JavaScript, embedded: nothing
+//     is fetched from the internet): plugins, the sharing table with Test and
+//     Replay, the Threat IoCs list with a filter in the rule language and row
+//     actions, an indicator's detail, and the audit log, polled live;
+//   - the JSON API under /api/v1/ (shapes in dto.go and the README);
+//   - /healthz and Prometheus metrics at /metrics.
+//
+// The handlers are thin: the engine owns the behaviour (List, Explain, Plan,
+// MarkSafe…), so the command line, the API and the page cannot disagree.
+//
+// # Security
+//
+// Without Options.Token the console answers only requests for a loopback host
+// name, so serve it only on 127.0.0.1 or [::1] (IsLoopback tells). With a
+// token every request but /healthz and the login form must carry it, as
+// "Authorization: Bearer TOKEN" or in the cookie the /login form sets
+// (HttpOnly, SameSite=Strict). State-changing calls (POST) must also pass a
+// same-origin check (Sec-Fetch-Site, else Origin against Host):
+// http.CrossOriginProtection. No answer carries a secret: the API shows no
+// plugin configuration, and the engine's errors are redacted by the plugins.
+//
+// # Metrics
+//
+// Counters move with each sync the daemon reports to ObserveSync (pass it to
+// sharing.Engine.RunNotify) and each share the console runs itself: pulls,
+// pulled and invalid indicators, pushed indicators, share outcomes, rejections
+// by reason, retries, rate-limit waits, sync durations, the last and next sync
+// per source. cte_stored_indicators{state} is counted at scrape time from
+// sharing.Engine.Counts (cached until a record changes).
+package console

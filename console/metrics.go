@@ -1,0 +1,139 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ctexchange/cte/sharing"
+)
+
+// metrics are the console's Prometheus metrics. Counters move with every sync
+// the daemon reports (ObserveSync) and every share the console itself runs;
+// the stored indicators are counted at scrape time (cached by the engine until
+// a record changes).
+type metrics struct {
+	pulls      *prometheus.CounterVec   // source, result
+	pulled     *prometheus.CounterVec   // source
+	invalid    *prometheus.CounterVec   // source
+	pushed     *prometheus.CounterVec   // config: indicators given to Push
+	outcomes   *prometheus.CounterVec   // config, outcome
+	rejections *prometheus.CounterVec   // config, reason
+	retries    *prometheus.CounterVec   // config
+	waits      *prometheus.CounterVec   // config: held because the product asked to wait
+	duration   *prometheus.HistogramVec // source
+	nextSync   *prometheus.GaugeVec     // source
+	lastSync   *prometheus.GaugeVec     // source
+}
+
+// reasonRateLimited is the engine's reason for indicators held back because
+// the product asked to wait (ShareReport.Reasons).
+const reasonRateLimited = "held: the product asked to wait"
+
+func newMetrics(reg prometheus.Registerer, c *Console) (*metrics, error) {
+	m := &metrics{
+		pulls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_pulls_total",
+			Help: "Syncs of a source, by result (ok or error)."}, []string{"source", "result"}),
+		pulled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_pulled_indicators_total",
+			Help: "Indicators stored from a source."}, []string{"source"}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_invalid_indicators_total",
+			Help: "Values a source sent that were refused as invalid."}, []string{"source"}),
+		pushed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_pushed_indicators_total",
+			Help: "Indicators given to a destination's Push, by sharing configuration."}, []string{"config"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_share_outcomes_total",
+			Help: "Outcomes of shares by sharing configuration: applied, rejected, over_capacity, retracted."}, []string{"config", "outcome"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_rejections_total",
+			Help: "Indicators refused or held back, by sharing configuration and reason."}, []string{"config", "reason"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_retries_total",
+			Help: "Indicators left to retry on a later cycle, by sharing configuration."}, []string{"config"}),
+		waits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_rate_limit_waits_total",
+			Help: "Indicators held back because the product asked to wait (rate limit), by sharing configuration."}, []string{"config"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cte_sync_duration_seconds",
+			Help: "How long a sync (pull and shares) of a source took.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"source"}),
+		nextSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cte_next_sync_timestamp_seconds",
+			Help: "When a source syncs next (Unix time), while the daemon runs."}, []string{"source"}),
+		lastSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cte_last_sync_timestamp_seconds",
+			Help: "When a source last finished a sync (Unix time)."}, []string{"source"}),
+	}
+	stored := &storedCollector{c: c, desc: prometheus.NewDesc("cte_stored_indicators",
+		"Stored indicator values by state: active, inactive (aged out or expired), marked (safe or deleted by an operator).", []string{"state"}, nil)}
+	for _, col := range []prometheus.Collector{m.pulls, m.pulled, m.invalid, m.pushed, m.outcomes, m.rejections,
+		m.retries, m.waits, m.duration, m.nextSync, m.lastSync, stored} {
+		if err := reg.Register(col); err != nil {
+			return nil, fmt.Errorf("console: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observeSync(rep sharing.SyncReport, err error, next time.Time) {
+	src := rep.Source
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.pulls.WithLabelValues(src, result).Inc()
+	m.pulled.WithLabelValues(src).Add(float64(rep.Indicators))
+	m.invalid.WithLabelValues(src).Add(float64(rep.Invalid))
+	m.duration.WithLabelValues(src).Observe(rep.Took.Seconds())
+	m.lastSync.WithLabelValues(src).Set(float64(time.Now().Unix()))
+	if !next.IsZero() {
+		m.nextSync.WithLabelValues(src).Set(float64(next.Unix()))
+	}
+	for _, s := range rep.Shares {
+		m.observeShare(s)
+	}
+}
+
+func (m *metrics) observeShare(s sharing.ShareReport) {
+	if s.Config == "" {
+		return
+	}
+	m.pushed.WithLabelValues(s.Config).Add(float64(s.Sent))
+	for outcome, n := range map[string]int{"applied": s.Applied, "rejected": s.Rejected, "over_capacity": s.OverCapacity, "retracted": s.Retracted} {
+		m.outcomes.WithLabelValues(s.Config, outcome).Add(float64(n))
+	}
+	m.retries.WithLabelValues(s.Config).Add(float64(s.Retrying))
+	for reason, n := range s.Reasons {
+		if reason == reasonRateLimited {
+			m.waits.WithLabelValues(s.Config).Add(float64(n))
+		}
+		m.rejections.WithLabelValues(s.Config, reasonLabel(reason)).Add(float64(n))
+	}
+}
+
+// reasonLabel keeps a reason's label short and bounded: products put ids and
+// values into messages, so only the text before the first colon is kept.
+func reasonLabel(r string) string {
+	if i := strings.IndexByte(r, ':'); i > 0 {
+		r = r[:i]
+	}
+	if len(r) > 60 {
+		r = r[:60]
+	}
+	return r
+}
+
+// storedCollector counts the stored indicators at scrape time.
+type storedCollector struct {
+	c    *Console
+	desc *prometheus.Desc
+}
+
+func (s *storedCollector) Describe(ch chan<- *prometheus.Desc) { ch <- s.desc }
+
+func (s *storedCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := s.c.eng.Counts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(s.desc, err)
+		return
+	}
+	for state, v := range map[string]int{"active": n.Active, "inactive": n.Inactive, "marked": n.Marked} {
+		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, float64(v), state)
+	}
+}
