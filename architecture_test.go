@@ -77,13 +77,10 @@ func TestArchitecture(t *testing.T) {
 	forbid := func(pkg, imp, rule string) {
 		t.Errorf("%s imports %s: %s (see ARCHITECTURE.md)", pkg, imp, rule)
 	}
-	const text = module + "/internal/text" // a leaf helper every package may use
 	for pkg, imps := range all {
 		for _, imp := range imps {
-			mod := under(imp, "") && imp != text
+			mod := under(imp, "")
 			switch {
-			case under(pkg, "internal/text") && mod:
-				forbid(pkg, imp, "internal/text is a leaf")
 			case pkg == module && mod && imp != module+"/ioc":
 				forbid(pkg, imp, "the contracts import ioc and nothing else of the module")
 			case under(pkg, "ioc") && mod:
