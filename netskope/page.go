@@ -498,11 +498,19 @@ func (d *pageDecoder) rawValue() (json.RawMessage, error) {
 	return json.RawMessage(d.b[start:d.i]), nil
 }
 
-// decodePage scans a whole Data Export answer.
-// alerts decodes the "result" array. Alerts are decoded into chunks and copied
-// once into a slice of the right size, rather than grown by doubling. bad says
-// what the array held besides alert objects and nulls, if anything.
-func (d *pageDecoder) alerts() (out []Alert, bad string, err error) {
+// alerts decodes the "result" value: an array of alert objects (null elements are
+// skipped) or null. bad describes a result of another shape, for decodePage to report
+// once the whole page is known to be valid JSON.
+func (d *pageDecoder) alerts() (alerts []Alert, bad string, err error) {
+	switch c := d.peek(); c {
+	case '[':
+	case 'n':
+		return nil, "", d.literal("null")
+	default:
+		return nil, "a " + kind(c), d.skip()
+	}
+	// Alerts are decoded into chunks and copied once into a slice of the right size,
+	// rather than grown by doubling.
 	var chunks [][]Alert
 	cur := make([]Alert, 0, alertChunk)
 	n := 0
@@ -525,13 +533,14 @@ func (d *pageDecoder) alerts() (out []Alert, bad string, err error) {
 	if len(chunks) == 0 {
 		return cur, bad, err
 	}
-	out = make([]Alert, 0, n)
+	alerts = make([]Alert, 0, n)
 	for _, c := range chunks {
-		out = append(out, c...)
+		alerts = append(alerts, c...)
 	}
-	return append(out, cur...), bad, err
+	return append(alerts, cur...), bad, err
 }
 
+// decodePage scans a whole Data Export answer.
 func decodePage(b []byte) (*pageEnvelope, []string, error) {
 	d := &pageDecoder{b: b}
 	env := &pageEnvelope{}
@@ -551,21 +560,11 @@ func decodePage(b []byte) (*pageEnvelope, []string, error) {
 		case "ok":
 			env.OK, err = d.rawValue()
 		case "result":
-			switch c := d.peek(); c {
-			case '[':
-				env.Result, resultBad, err = d.alerts()
-				return err
-			case 'n':
-				resultBad, env.Result = "", nil
-				return d.literal("null")
-			default:
-				resultBad, env.Result = "a "+kind(c), nil
-				return d.skip()
-			}
+			env.Result, resultBad, err = d.alerts()
 		case "wait_time":
-			return d.num(&env.WaitTime, "wait_time")
+			err = d.num(&env.WaitTime, "wait_time")
 		case "timestamp_hwm":
-			return d.num(&env.TimestampHWM, "timestamp_hwm")
+			err = d.num(&env.TimestampHWM, "timestamp_hwm")
 		case "message":
 			env.Message, err = d.rawValue()
 		case "error":

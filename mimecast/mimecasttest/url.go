@@ -171,24 +171,85 @@ type logsRequest struct {
 
 const pageTokenPrefix = "clicklogs:"
 
-// pageOffset reads a get-logs page token; it writes the validation failure and
-// reports false when the token is not one the fake gave.
-func pageOffset(w *bufWriter, tok string) (int, bool) {
+func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
+	items, err := decodeItems[logsRequest](req)
+	if err != nil {
+		badRequest(w, err)
+		return
+	}
+	var lr logsRequest
+	if len(items) > 0 {
+		lr = items[0]
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock().UTC()
+	from, to := now.Truncate(24*time.Hour), now
+	if bad := lr.check(&from, &to); bad != nil {
+		bad.fail(w)
+		return
+	}
+	offset, bad := logsOffset(req.Meta.Pagination.PageToken)
+	if bad != nil {
+		bad.fail(w)
+		return
+	}
+	size := req.Meta.Pagination.PageSize
+	if size == 0 {
+		size = defaultLogsPageSize
+	}
+	size = min(size, MaxLogsPageSize)
+	writeLogsPage(w, s.matchClicks(lr, from, to), offset, size)
+}
+
+// check parses from and to into *from and *to when they are set, defaults scanResult
+// and route to "all" and checks their values. It returns the failure to answer, or nil.
+func (lr *logsRequest) check(from, to *time.Time) *apiError {
+	if bad := parseTimeField("from", lr.From, from); bad != nil {
+		return bad
+	}
+	if bad := parseTimeField("to", lr.To, to); bad != nil {
+		return bad
+	}
+	if lr.ScanResult == "" {
+		lr.ScanResult = "all"
+	}
+	if lr.Route == "" {
+		lr.Route = "all"
+	}
+	if lr.ScanResult != "all" && lr.ScanResult != "clean" && lr.ScanResult != "malicious" {
+		return &apiError{Code: "err_validation_invalid_value", Message: fmt.Sprintf("scanResult %q must be one of clean, malicious, all", lr.ScanResult)}
+	}
+	switch lr.Route {
+	case "all", "inbound", "outbound", "internal":
+	default:
+		return &apiError{Code: "err_validation_invalid_value", Message: fmt.Sprintf("route %q must be one of inbound, outbound, internal, all", lr.Route)}
+	}
+	return nil
+}
+
+// logsOffset decodes a click-log page token ("" is the first page) into the offset
+// of its first log. It returns the failure to answer, or nil.
+func logsOffset(tok string) (int, *apiError) {
 	if tok == "" {
-		return 0, true
+		return 0, nil
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
 	n, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
 	off, aerr := strconv.Atoi(n)
 	if err != nil || !ok || aerr != nil || off < 0 {
-		validationFail(w, "err_validation_invalid_page_token", fmt.Sprintf("pageToken %q is invalid", tok))
-		return 0, false
+		return 0, &apiError{Code: "err_validation_invalid_page_token", Message: fmt.Sprintf("pageToken %q is invalid", tok)}
 	}
-	return off, true
+	return off, nil
 }
 
-// matchClicks returns the click logs lr selects between from and to, newest
-// first unless lr asks for the oldest first (s.mu held).
+// logsToken is the page token of the click log at offset.
+func logsToken(offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + strconv.Itoa(offset)))
+}
+
+// matchClicks returns the click logs between from and to that pass the filters of
+// lr, newest first unless lr asks oldest first (s.mu held).
 func (s *Server) matchClicks(lr logsRequest, from, to time.Time) []clickWire {
 	var match []clickWire
 	for _, c := range s.clicks {
@@ -205,59 +266,9 @@ func (s *Server) matchClicks(lr logsRequest, from, to time.Time) []clickWire {
 	return match
 }
 
-func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
-	items, err := decodeItems[logsRequest](req)
-	if err != nil {
-		badRequest(w, err)
-		return
-	}
-	var lr logsRequest
-	if len(items) > 0 {
-		lr = items[0]
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.clock().UTC()
-	from, to := now.Truncate(24*time.Hour), now
-	if lr.From != "" {
-		if from, err = parseTime(lr.From); err != nil {
-			validationFail(w, "err_validation_invalid_date", "from: "+err.Error())
-			return
-		}
-	}
-	if lr.To != "" {
-		if to, err = parseTime(lr.To); err != nil {
-			validationFail(w, "err_validation_invalid_date", "to: "+err.Error())
-			return
-		}
-	}
-	if lr.ScanResult == "" {
-		lr.ScanResult = "all"
-	}
-	if lr.Route == "" {
-		lr.Route = "all"
-	}
-	if lr.ScanResult != "all" && lr.ScanResult != "clean" && lr.ScanResult != "malicious" {
-		validationFail(w, "err_validation_invalid_value", fmt.Sprintf("scanResult %q must be one of clean, malicious, all", lr.ScanResult))
-		return
-	}
-	switch lr.Route {
-	case "all", "inbound", "outbound", "internal":
-	default:
-		validationFail(w, "err_validation_invalid_value", fmt.Sprintf("route %q must be one of inbound, outbound, internal, all", lr.Route))
-		return
-	}
-	offset, ok := pageOffset(w, req.Meta.Pagination.PageToken)
-	if !ok {
-		return
-	}
-	size := req.Meta.Pagination.PageSize
-	if size == 0 {
-		size = defaultLogsPageSize
-	}
-	size = min(size, MaxLogsPageSize)
-
-	match := s.matchClicks(lr, from, to)
+// writeLogsPage answers the size logs of match from offset, with the tokens of the
+// pages around it.
+func writeLogsPage(w *bufWriter, match []clickWire, offset, size int) {
 	total := len(match)
 	lo := min(offset, total)
 	hi := min(lo+size, total)
@@ -267,10 +278,10 @@ func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
 	}
 	p := &pagination{PageSize: len(page), TotalCount: &total}
 	if hi < total {
-		p.Next = base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + strconv.Itoa(hi)))
+		p.Next = logsToken(hi)
 	}
 	if lo > 0 {
-		p.Previous = base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + strconv.Itoa(max(lo-size, 0))))
+		p.Previous = logsToken(max(lo-size, 0))
 	}
 	writeEnvelope(w, http.StatusOK, []any{map[string]any{"clickLogs": page}}, p, nil)
 }

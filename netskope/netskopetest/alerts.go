@@ -313,24 +313,13 @@ func (s *Server) handleDataExport(r *http.Request, kind string) reply {
 	}
 	q := r.URL.Query()
 	index, op := q.Get("index"), q.Get("operation")
-	if index == "" {
-		return bad("index is required: name the iterator, e.g. index=myconsumer")
+	epoch, msg := exportOperation(index, op)
+	if msg != "" {
+		return bad(msg)
 	}
-	var epoch int64 = -1
-	switch op {
-	case OpHead, OpTail, OpNext, OpResend:
-	case "":
-		return bad("operation is required: head, tail, next, resend or epoch seconds")
-	default:
-		e, err := strconv.ParseInt(op, 10, 64)
-		if err != nil || e < 0 {
-			return bad(fmt.Sprintf("invalid operation %q: use head, tail, next, resend or epoch seconds", op))
-		}
-		epoch = e
-	}
-	page, hwm, ok := s.exportPage(kind, index, op, epoch)
-	if !ok {
-		return bad(fmt.Sprintf("no page to resend for index %q: start it with head, tail, next or epoch seconds", index))
+	page, hwm, msg := s.exportPage(kind, index, op, epoch)
+	if msg != "" {
+		return bad(msg)
 	}
 	size := 64
 	for _, r := range page {
@@ -348,9 +337,29 @@ func (s *Server) handleDataExport(r *http.Request, kind string) reply {
 	return reply{status: http.StatusOK, header: hdr, body: b.Bytes(), gzip: true}
 }
 
-// exportPage moves the cursor of (kind, index) by op and returns the page it
-// delivers and its timestamp_hwm; ok is false for a resend with no page before.
-func (s *Server) exportPage(kind, index, op string, epoch int64) (page []alertRec, hwm int64, ok bool) {
+// exportOperation checks the index and operation of a Data Export request. It
+// returns the epoch seconds of a time operation (-1 for the others), or why the
+// request is refused.
+func exportOperation(index, op string) (epoch int64, refused string) {
+	if index == "" {
+		return -1, "index is required: name the iterator, e.g. index=myconsumer"
+	}
+	switch op {
+	case OpHead, OpTail, OpNext, OpResend:
+		return -1, ""
+	case "":
+		return -1, "operation is required: head, tail, next, resend or epoch seconds"
+	}
+	e, err := strconv.ParseInt(op, 10, 64)
+	if err != nil || e < 0 {
+		return -1, fmt.Sprintf("invalid operation %q: use head, tail, next, resend or epoch seconds", op)
+	}
+	return e, ""
+}
+
+// exportPage moves the iterator index of kind as op asks and returns the page it
+// delivers with its timestamp_hwm, or why the request is refused.
+func (s *Server) exportPage(kind, index, op string, epoch int64) (page []alertRec, hwm int64, refused string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.alerts[kind]
@@ -361,11 +370,12 @@ func (s *Server) exportPage(kind, index, op string, epoch int64) (page []alertRe
 	recs := st.recs
 	key := cursorKey{kind, index}
 	c := s.cursors[key]
+	now := s.now().Unix()
 	if op == OpResend {
 		if c == nil || !c.lastExists {
-			return nil, 0, false
+			return nil, 0, fmt.Sprintf("no page to resend for index %q: start it with head, tail, next or epoch seconds", index)
 		}
-		return recs[c.last[0]:c.last[1]], c.lastHWM, true
+		return recs[c.last[0]:c.last[1]], c.lastHWM, ""
 	}
 	var start int
 	switch {
@@ -382,16 +392,16 @@ func (s *Server) exportPage(kind, index, op string, epoch int64) (page []alertRe
 	if op != OpTail {
 		end = min(start+s.cfg.pageSize, len(recs))
 	}
-	hwm = s.now().Unix()
+	hwm = now
 	if end < len(recs) && end > start {
 		hwm = recs[end-1].ingest
 	} else if end > start {
-		hwm = max(hwm, recs[end-1].ingest)
+		hwm = max(now, recs[end-1].ingest)
 	}
 	if c == nil {
 		c = &cursor{}
 		s.cursors[key] = c
 	}
 	c.pos, c.last, c.lastHWM, c.lastExists = end, [2]int{start, end}, hwm, true
-	return recs[start:end], hwm, true
+	return recs[start:end], hwm, ""
 }

@@ -514,48 +514,39 @@ func validateURLListEntry(typ, value string) string {
 		}
 		return ""
 	}
-	host, why := entryHost(rest)
-	if why != "" {
-		return why
-	}
-	return checkEntryHost(host)
+	return validateURLHost(rest)
 }
 
-// entryHost returns the host of an exact entry without scheme (its wildcard
-// "*." removed), or why the entry is refused.
-func entryHost(rest string) (string, string) {
+// validateURLHost is validateURLListEntry for an exact entry without its scheme
+// that is not a CIDR block: host[:port][/path...], the host a name, an IPv4
+// address or a range, optionally behind a leading "*.".
+func validateURLHost(rest string) string {
 	hostport := rest
 	if i := strings.IndexAny(hostport, "/?#"); i >= 0 {
 		hostport = hostport[:i]
 	}
 	if strings.Contains(hostport, "@") {
-		return "", "credentials (user:pass@) are not allowed"
+		return "credentials (user:pass@) are not allowed"
 	}
 	if strings.HasPrefix(hostport, "[") || strings.Count(hostport, ":") > 1 {
-		return "", "IPv6 is not supported"
+		return "IPv6 is not supported"
 	}
 	host := hostport
 	if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
 		host = hostport[:i]
 		if n, err := strconv.Atoi(hostport[i+1:]); err != nil || n < 1 || n > 65535 {
-			return "", fmt.Sprintf("invalid port %q: use 1-65535", hostport[i+1:])
+			return fmt.Sprintf("invalid port %q: use 1-65535", hostport[i+1:])
 		}
 	}
 	if host == "" {
-		return "", "missing host"
+		return "missing host"
 	}
 	if stars := strings.Count(rest, "*"); stars > 0 {
 		if stars > 1 || !strings.HasPrefix(host, "*.") {
-			return "", `wildcard "*" is allowed once, only as a leading "*."`
+			return `wildcard "*" is allowed once, only as a leading "*."`
 		}
 		host = host[2:]
 	}
-	return host, ""
-}
-
-// checkEntryHost says why host is not an IPv4 range, an IPv4 address or a host
-// name, or returns "".
-func checkEntryHost(host string) string {
 	if a, b, ok := strings.Cut(host, "-"); ok {
 		x, errA := netip.ParseAddr(a)
 		y, errB := netip.ParseAddr(b)
@@ -575,6 +566,13 @@ func checkEntryHost(host string) string {
 		}
 		return ""
 	}
+	return validateHostName(host)
+}
+
+// validateHostName is validateURLListEntry for a host name without its wildcard:
+// at most 253 characters, labels of 1-63 letters, digits, '-' and '_', not
+// starting or ending with '-'.
+func validateHostName(host string) string {
 	if len(host) > 253 {
 		return "host name longer than 253 characters"
 	}
