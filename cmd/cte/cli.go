@@ -22,7 +22,7 @@ func commands() []*command {
 	return []*command{
 		{name: "validate", args: "[NAME]", summary: "check each plugin's configuration and credentials against its product", run: (*app).cmdValidate},
 		{name: "targets", args: "NAME", summary: "list where plugin NAME can share to", run: (*app).cmdTargets},
-		{name: "sync", args: "[--source NAME]", summary: "pull every source (or one) and share, once, now", run: (*app).cmdSync, flags: (*app).syncFlags},
+		{name: "sync", args: "[--source NAME] [--retry-now]", summary: "pull every source (or one) and share, once, now", run: (*app).cmdSync, flags: (*app).syncFlags},
 		{name: "run", summary: "sync each source on its interval until interrupted (SIGINT/SIGTERM stop it cleanly)", run: (*app).cmdRun},
 		{name: "sharing", summary: "show the sharing table: rule, source, destination, target, last run, counts", run: (*app).cmdSharing},
 		{name: "replay", args: "SHARING", summary: "send everything SHARING selects again now (a product lost what it was given)", run: (*app).cmdReplay},
