@@ -25,15 +25,7 @@ func (l *loader) rules(n *yaml.Node) []sharing.Rule {
 		return nil
 	}
 	var out []sharing.Rule
-	for _, e := range l.orderedMapping(n, "rules") {
-		path := "rules." + e.key.Value
-		if !l.checkName(e.key, path) {
-			continue
-		}
-		if e.val.Kind != yaml.MappingNode {
-			l.errorf(e.val, path, "must be a mapping with the keys %s", strings.Join(ruleKeys, ", "))
-			continue
-		}
+	for path, e := range l.namedMappings(n, "rules", ruleKeys) {
 		r := sharing.Rule{Name: e.key.Value}
 		m := l.mapping(e.val, path, ruleKeys)
 		before := len(l.errs)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"iter"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -102,24 +103,37 @@ func (l *loader) parse(data []byte) *config {
 // logRetention reads the optional log_retention key: a duration, or 0 to keep
 // the whole audit log.
 func (l *loader) logRetention(m map[string]entry) time.Duration {
-	n, ok := m["log_retention"]
+	return l.optionalDuration(m, "log_retention", sharing.DefaultLogRetention, func(n *yaml.Node, s string, _ time.Duration, err error) bool {
+		switch {
+		case strings.HasPrefix(strings.TrimSpace(s), "-"):
+			l.errorf(n, "log_retention", "%q is negative; write how long to keep audit entries, e.g. 30d, or 0 to keep them all", s)
+		case err != nil:
+			l.errorf(n, "log_retention", "%q is not a duration; write e.g. 30d or 2160h, or 0 to keep every audit entry", s)
+		default:
+			return true
+		}
+		return false
+	})
+}
+
+// optionalDuration reads the optional top-level key of m as a duration. It returns
+// def when the key is absent, not a single value, or refused by check; check gets the
+// key's node, its text s and what parsing s gave (d, err), reports what is wrong
+// and says whether d stands.
+func (l *loader) optionalDuration(m map[string]entry, key string, def time.Duration, check func(n *yaml.Node, s string, d time.Duration, err error) bool) time.Duration {
+	n, ok := m[key]
 	if !ok {
-		return sharing.DefaultLogRetention
+		return def
 	}
-	s, ok := l.str(n.val, "log_retention")
+	s, ok := l.str(n.val, key)
 	if !ok {
-		return sharing.DefaultLogRetention
+		return def
 	}
 	d, err := parseDuration(s)
-	switch {
-	case strings.HasPrefix(strings.TrimSpace(s), "-"):
-		l.errorf(n.val, "log_retention", "%q is negative; write how long to keep audit entries, e.g. 30d, or 0 to keep them all", s)
-	case err != nil:
-		l.errorf(n.val, "log_retention", "%q is not a duration; write e.g. 30d or 2160h, or 0 to keep every audit entry", s)
-	default:
-		return d
+	if !check(n.val, s, d, err) {
+		return def
 	}
-	return sharing.DefaultLogRetention
+	return d
 }
 
 // yamlError turns "yaml: line 3: did not find expected key" into a lineError.
@@ -227,6 +241,28 @@ func (l *loader) checkName(k *yaml.Node, path string) bool {
 		return false
 	}
 	return true
+}
+
+// namedMappings yields the path and entry of each name of the mapping n at section
+// (plugins, rules) whose name is usable and whose value is a mapping, reporting the
+// others with the keys they may have. It is lazy, so the caller's own reports about
+// an entry come before those about the entries after it.
+func (l *loader) namedMappings(n *yaml.Node, section string, keys []string) iter.Seq2[string, entry] {
+	return func(yield func(string, entry) bool) {
+		for _, e := range l.orderedMapping(n, section) {
+			path := section + "." + e.key.Value
+			if !l.checkName(e.key, path) {
+				continue
+			}
+			if e.val.Kind != yaml.MappingNode {
+				l.errorf(e.val, path, "must be a mapping with the keys %s", strings.Join(keys, ", "))
+				continue
+			}
+			if !yield(path, e) {
+				return
+			}
+		}
+	}
 }
 
 // orderedMapping returns the entries of a mapping in file order, reporting names

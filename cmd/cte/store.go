@@ -67,23 +67,14 @@ func (l *loader) postgresState(n *yaml.Node, state string) {
 // stopped instance's work moves to another within one sync interval plus the
 // lease.
 func (l *loader) lease(m map[string]entry, state string) time.Duration {
-	n, ok := m["lease"]
-	if !ok {
-		return sharing.DefaultLeaseTTL
-	}
-	s, ok := l.str(n.val, "lease")
-	if !ok {
-		return sharing.DefaultLeaseTTL
-	}
-	d, err := parseDuration(s)
-	switch {
-	case err != nil || d < time.Second:
-		l.errorf(n.val, "lease", "%q is not a duration of a second or more; write e.g. 30s (the default) or 2m", s)
-	case !isPostgres(state):
-		l.warnf(n.val, "lease", "only applies to a postgres:// state shared by several instances; a state file has one instance")
-		return d
-	default:
-		return d
-	}
-	return sharing.DefaultLeaseTTL
+	return l.optionalDuration(m, "lease", sharing.DefaultLeaseTTL, func(n *yaml.Node, s string, d time.Duration, err error) bool {
+		switch {
+		case err != nil || d < time.Second:
+			l.errorf(n, "lease", "%q is not a duration of a second or more; write e.g. 30s (the default) or 2m", s)
+			return false
+		case !isPostgres(state):
+			l.warnf(n, "lease", "only applies to a postgres:// state shared by several instances; a state file has one instance")
+		}
+		return true
+	})
 }
