@@ -90,6 +90,9 @@ func TestArchitecture(t *testing.T) {
 			case pkg == module+"/mimecast/mimecasttest" && imp == module+"/mimecast",
 				pkg == module+"/netskope/netskopetest" && imp == module+"/netskope":
 				forbid(pkg, imp, "a fake never imports the client it fakes")
+			case under(pkg, "console") && (under(imp, "mimecast") || under(imp, "netskope") ||
+				under(imp, "internal") || under(imp, "sharing/store")):
+				forbid(pkg, imp, "the console knows no product and no concrete store")
 			case under(pkg, "sharing/rule") && mod && imp != module+"/ioc":
 				forbid(pkg, imp, "the rule language imports ioc only")
 			case under(pkg, "sharing") && !under(pkg, "sharing/store") &&
