@@ -201,7 +201,7 @@ func TestInstancesFailover(t *testing.T) {
 
 	p := newProducts(t)
 	gate := p.mc.Stall(mimecasttest.PathCreateBatch, 1)
-	cfg := p.config(t, dsn, "1s", "3s")
+	cfg := p.config(t, dsn, "1s", "5s")
 	a, b := startInstance(t, cfg), startInstance(t, cfg)
 	select {
 	case <-gate.Arrived():

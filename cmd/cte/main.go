@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -81,6 +82,13 @@ type app struct {
 	f         cmdFlags                            // the command's own flags
 	secrets   *secretSet                          // configured secrets, scrubbed from stdout and stderr
 	openStore func(string) (sharing.Store, error) // opens the state file
+	daemon    *session                            // set when a running daemon runs this command for the command line (daemon.go)
+	readOnly  bool                                // the command only reads local state: no secret or product needed (daemon.go)
+	run       runOptions                          // flags of "cte run" (cmd_run_console.go)
+	act       actionFlags                         // flags of the indicator actions (cmd_iocs_actions.go)
+	// listenUnix listens on the daemon's socket beside the state file; nil
+	// serves none (daemon.go).
+	listenUnix func(path string) (net.Listener, error)
 }
 
 // run is one invocation of cte with its arguments, output streams and
@@ -105,7 +113,7 @@ func (a *app) exec(ctx context.Context, args []string) int {
 func newApp(stdout, stderr io.Writer, env func(string) (string, bool), onTerminal bool) *app {
 	secrets := &secretSet{}
 	var mu sync.Mutex
-	a := &app{env: env, reg: newRegistry(), now: time.Now, secrets: secrets, openStore: openStateFile}
+	a := &app{env: env, reg: newRegistry(), now: time.Now, secrets: secrets, openStore: openStateFile, listenUnix: listenSocket}
 	if onTerminal {
 		a.term = newTerminal(stderr)
 		if isTerminal(stdout) {

@@ -30,28 +30,14 @@ const scanChunk = 1000
 // COPY and the changed ones with COPY into a temporary table and one UPDATE:
 // four round trips per page at most, whatever its size.
 func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
-	var st sharing.MergeStats
 	if err := t.writable("merge"); err != nil {
-		return st, err
+		return sharing.MergeStats{}, err
 	}
-	if err := storeutil.CheckSource("source", source); err != nil {
-		return st, fmt.Errorf("pgstore: merge: %w", err)
-	}
-	for i := range in {
-		if err := storeutil.CheckIndicator(&in[i]); err != nil {
-			return st, fmt.Errorf("pgstore: merge from %q: %w", source, err)
-		}
-		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
-			return st, fmt.Errorf("pgstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
-		}
+	if err := checkMerge(source, in); err != nil {
+		return sharing.MergeStats{}, err
 	}
 	if len(in) == 0 {
-		return st, nil
-	}
-	type work struct {
-		ind     ioc.Indicator
-		recType ioc.Type
-		inDB    bool // this source's entry is stored: update it
+		return sharing.MergeStats{}, nil
 	}
 	idx := make(map[string]int, len(in))
 	values := make([]string, 0, len(in))
@@ -63,30 +49,9 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	}
 	stored, err := t.storedFor(source, values)
 	if err != nil {
-		return st, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
 	}
-	ws := make([]work, len(values))
-	seen := make([]bool, len(values))
-	for i := range in {
-		x := in[i]
-		k := idx[x.Value]
-		w := &ws[k]
-		switch old, ok := stored[x.Value]; {
-		case seen[k]:
-			w.ind = ioc.Merge(w.ind, x)
-			st.Updated++
-		case ok && old.mine:
-			*w = work{ind: ioc.Merge(old.e.Indicator, x), recType: old.recType, inDB: true}
-			st.Updated++
-		case ok:
-			*w = work{ind: x, recType: old.recType}
-			st.Added++
-		default:
-			*w = work{ind: x, recType: x.Type}
-			st.New++
-		}
-		seen[k] = true
-	}
+	ws, st := mergePage(in, idx, stored)
 	var ins, upd [][]any
 	changed := false
 	for k := range ws {
@@ -114,6 +79,58 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		}
 	}
 	return st, nil
+}
+
+// checkMerge refuses a whole page when one indicator is not storable.
+func checkMerge(source string, in []ioc.Indicator) error {
+	if err := storeutil.CheckSource("source", source); err != nil {
+		return fmt.Errorf("pgstore: merge: %w", err)
+	}
+	for i := range in {
+		if err := storeutil.CheckIndicator(&in[i]); err != nil {
+			return fmt.Errorf("pgstore: merge from %q: %w", source, err)
+		}
+		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
+			return fmt.Errorf("pgstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
+		}
+	}
+	return nil
+}
+
+// work is one distinct value of a page being merged.
+type work struct {
+	ind     ioc.Indicator
+	recType ioc.Type
+	inDB    bool // this source's entry is stored: update it
+}
+
+// mergePage folds the page into one work item per distinct value (idx gives
+// its position), merged with the stored entry of the source, and counts.
+func mergePage(in []ioc.Indicator, idx map[string]int, stored map[string]storedEntry) ([]work, sharing.MergeStats) {
+	var st sharing.MergeStats
+	ws := make([]work, len(idx))
+	seen := make([]bool, len(idx))
+	for i := range in {
+		x := in[i]
+		k := idx[x.Value]
+		w := &ws[k]
+		switch old, ok := stored[x.Value]; {
+		case seen[k]:
+			w.ind = ioc.Merge(w.ind, x)
+			st.Updated++
+		case ok && old.mine:
+			*w = work{ind: ioc.Merge(old.e.Indicator, x), recType: old.recType, inDB: true}
+			st.Updated++
+		case ok:
+			*w = work{ind: x, recType: old.recType}
+			st.Added++
+		default:
+			*w = work{ind: x, recType: x.Type}
+			st.New++
+		}
+		seen[k] = true
+	}
+	return ws, st
 }
 
 // entryRow is an active entry's row in entryCols order.
