@@ -6,17 +6,33 @@ PKGS     ?= ./...
 FUZZTIME ?= 100000x
 BENCH    ?= .
 
-.PHONY: build test race lint bench bench-job fuzz cover demo
+.PHONY: build test race race-pg lint bench bench-pg bench-job fuzz cover demo
 
 ## build: the cte command as ./bin/cte
 build:
 	$(GO) build -o bin/cte ./cmd/cte
 
-## test: lint, then every test with the race detector
-test: lint race
+## test: lint, then every test with the race detector, the PostgreSQL ones included
+test: lint race-pg
 
 race:
 	$(GO) test -race -count=1 $(PKGS)
+
+# with-pg runs its argument with CTE_TEST_POSTGRES naming a PostgreSQL cluster:
+# the one already named, or a throwaway one from scripts/testpg.sh, stopped and
+# deleted afterwards even when the tests fail. The PostgreSQL tests fail rather
+# than skip without one (CTE_REQUIRE_POSTGRES).
+define with-pg
+@if [ -n "$$CTE_TEST_POSTGRES" ]; then CTE_REQUIRE_POSTGRES=1 $(1); exit $$?; fi; \
+dir=$$(mktemp -d "$${TMPDIR:-/tmp}/cte-pg.XXXXXX") || exit 1; \
+trap 'scripts/testpg.sh stop "$$dir"' EXIT; \
+dsn=$$(scripts/testpg.sh start "$$dir") || exit 1; \
+CTE_TEST_POSTGRES="$$dsn" CTE_REQUIRE_POSTGRES=1 $(1)
+endef
+
+## race-pg: race against a throwaway PostgreSQL cluster (scripts/testpg.sh)
+race-pg:
+	$(call with-pg,$(GO) test -race -count=1 $(PKGS))
 
 ## lint: gofmt check and go vet
 lint:
@@ -27,6 +43,10 @@ lint:
 ## bench: every benchmark with allocation counts
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem $(PKGS)
+
+## bench-pg: the PostgreSQL store's benchmarks (ingest) against a throwaway cluster
+bench-pg:
+	$(call with-pg,$(GO) test -run '^$$' -bench . -benchmem ./sharing/store/pgstore/)
 
 ## bench-job: the whole-job benchmark (both products' fakes, the default store, real fsync);
 ## e.g. make bench-job JOBFLAGS='-events 200000 -count 5'

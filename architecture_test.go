@@ -70,23 +70,12 @@ func under(p, rel string) bool {
 	return p == base || strings.HasPrefix(p, base+"/")
 }
 
-// pending lists the imports that break a rule today and are being removed
-// (issue 13: the rate-limit wait moves into the contracts; the demo's fakes stop
-// linking testing). An entry that is no longer needed does no harm; delete it.
-var pending = map[[2]string]bool{
-	{module + "/sharing", module + "/internal/httpx"}: true,
-	{module + "/mimecast/mimecasttest", "testing"}:    true,
-	{module + "/netskope/netskopetest", "testing"}:    true,
-}
-
 // TestArchitecture checks the import rules of ARCHITECTURE.md.
 func TestArchitecture(t *testing.T) {
 	t.Parallel()
 	all := imports(t)
 	forbid := func(pkg, imp, rule string) {
-		if !pending[[2]string{pkg, imp}] {
-			t.Errorf("%s imports %s: %s (see ARCHITECTURE.md)", pkg, imp, rule)
-		}
+		t.Errorf("%s imports %s: %s (see ARCHITECTURE.md)", pkg, imp, rule)
 	}
 	for pkg, imps := range all {
 		for _, imp := range imps {
@@ -101,6 +90,9 @@ func TestArchitecture(t *testing.T) {
 			case pkg == module+"/mimecast/mimecasttest" && imp == module+"/mimecast",
 				pkg == module+"/netskope/netskopetest" && imp == module+"/netskope":
 				forbid(pkg, imp, "a fake never imports the client it fakes")
+			case under(pkg, "console") && (under(imp, "mimecast") || under(imp, "netskope") ||
+				under(imp, "internal") || under(imp, "sharing/store")):
+				forbid(pkg, imp, "the console knows no product and no concrete store")
 			case under(pkg, "sharing/rule") && mod && imp != module+"/ioc":
 				forbid(pkg, imp, "the rule language imports ioc only")
 			case under(pkg, "sharing") && !under(pkg, "sharing/store") &&
@@ -127,9 +119,7 @@ func TestArchitectureBinaryLinksNoTesting(t *testing.T) {
 		queue = queue[1:]
 		for _, imp := range all[pkg] {
 			if imp == "testing" {
-				if !pending[[2]string{pkg, imp}] {
-					t.Errorf("cmd/cte links %s through %s (imported from %s)", imp, pkg, seen[pkg])
-				}
+				t.Errorf("cmd/cte links %s through %s (imported from %s)", imp, pkg, seen[pkg])
 			}
 			if _, ok := seen[imp]; !ok && under(imp, "") {
 				seen[imp] = pkg

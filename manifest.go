@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ctexchange/cte/internal/text"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // FieldType is the kind of a configuration field, as a host renders it.
@@ -141,7 +141,7 @@ func (f Field) shown(raw json.RawMessage) string {
 	if f.Type == FieldPassword {
 		return "the value given"
 	}
-	return text.Truncate(string(raw), 60)
+	return ioc.Truncate(string(raw), 60)
 }
 
 func (f Field) check(raw json.RawMessage) (any, error) {

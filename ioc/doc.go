@@ -41,6 +41,11 @@
 // patterns of a STIX 2.0 or 2.1 bundle back into normalised indicators and counts
 // what it skips and why.
 //
+// # Quoting values
+//
+// [Truncate] shortens a value quoted in an error, a log or a report, never in the
+// middle of a character; every package of cte uses it, so values are cut alike.
+//
 // # Never shared
 //
 // [NeverShare] names values no destination should ever get: the hashes of the

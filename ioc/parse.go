@@ -9,7 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/ctexchange/cte/internal/text"
 	"golang.org/x/net/idna"
 )
 
@@ -47,7 +46,7 @@ func Reason(err error) string {
 }
 
 func perr(t Type, raw, rule string) error {
-	return &ParseError{Type: t, Value: text.Truncate(raw, 80), Rule: rule}
+	return &ParseError{Type: t, Value: Truncate(raw, 80), Rule: rule}
 }
 
 // Parse validates raw as an indicator of type t and returns its normal form:

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ctexchange/cte/internal/text"
 	"github.com/google/uuid"
 )
 
@@ -165,7 +164,7 @@ func ReadSTIX(r io.Reader, limit int64) (STIXResult, error) {
 		return res, fmt.Errorf("ioc: %w: %v", ErrSTIX, err)
 	}
 	if b.Type != "bundle" {
-		return res, fmt.Errorf("ioc: %w: type is %q, want bundle", ErrSTIX, text.Truncate(b.Type, 80))
+		return res, fmt.Errorf("ioc: %w: type is %q, want bundle", ErrSTIX, Truncate(b.Type, 80))
 	}
 	for _, raw := range b.Objects {
 		var o stixIndicator
@@ -173,7 +172,7 @@ func ReadSTIX(r io.Reader, limit int64) (STIXResult, error) {
 			continue
 		}
 		if o.PatternType != "" && o.PatternType != "stix" {
-			res.skip("pattern type " + text.Truncate(o.PatternType, 80))
+			res.skip("pattern type " + Truncate(o.PatternType, 80))
 			continue
 		}
 		base := Indicator{Comments: o.Description, Tags: slices.Clone(o.Labels), Source: o.Source}
@@ -196,7 +195,7 @@ func ReadSTIX(r io.Reader, limit int64) (STIXResult, error) {
 		for _, c := range comps {
 			typ, ok := stixPathType(c.Path)
 			if !ok {
-				res.skip("object path " + text.Truncate(c.Path, 80))
+				res.skip("object path " + Truncate(c.Path, 80))
 				continue
 			}
 			typ, v, err := Normalize(typ, c.Value)

@@ -2,7 +2,6 @@ package ioc
 
 import (
 	"fmt"
-	"github.com/ctexchange/cte/internal/text"
 	"slices"
 	"strings"
 	"time"
@@ -50,7 +49,7 @@ func ParseType(s string) (Type, error) {
 			return Type(i), nil
 		}
 	}
-	return 0, fmt.Errorf("ioc: unknown type %q: want one of %s", text.Truncate(s, 80), strings.Join(typeNames[1:], ", "))
+	return 0, fmt.Errorf("ioc: unknown type %q: want one of %s", Truncate(s, 80), strings.Join(typeNames[1:], ", "))
 }
 
 // MarshalText implements encoding.TextMarshaler.
@@ -111,7 +110,7 @@ func ParseSeverity(s string) (Severity, error) {
 	if strings.EqualFold(s, "info") || strings.EqualFold(s, "informational") {
 		return SeverityLow, nil
 	}
-	return 0, fmt.Errorf("ioc: unknown severity %q: want one of %s", text.Truncate(s, 80), strings.Join(severityNames[:], ", "))
+	return 0, fmt.Errorf("ioc: unknown severity %q: want one of %s", Truncate(s, 80), strings.Join(severityNames[:], ", "))
 }
 
 // MarshalText implements encoding.TextMarshaler.

@@ -145,7 +145,8 @@ func TestPushURLsFailures(t *testing.T) {
 		in = append(in, ioc.Indicator{Type: ioc.TypeURL, Value: "https://u" + strings.Repeat("x", i) + ".example/"})
 	}
 	res, err = p2.Push(t.Context(), target(TargetManagedBlock), in)
-	require.NoError(t, err)
+	require.Error(t, err, "a request that failed is a failed push")
+	assert.ErrorContains(t, err, "1 of the create-managed-url requests failed")
 	assert.Equal(t, 1, res.Applied)
 	assert.Len(t, res.Rejected, 40)
 	assert.Equal(t, "Managed URL limit reached", res.Rejected[0].Reason)

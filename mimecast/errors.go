@@ -10,7 +10,7 @@ import (
 
 	"github.com/ctexchange/cte"
 
-	"github.com/ctexchange/cte/internal/text"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // ErrClockSkew is wrapped by the *Error of a request Mimecast refused because this
@@ -124,7 +124,7 @@ func decodeEnvelope(body []byte) (*envelope, error) {
 
 // snippet shows at most 120 bytes of an answer, for error messages.
 func snippet(b []byte) string {
-	return fmt.Sprintf("%q", text.Truncate(string(b[:min(len(b), 121)]), 120))
+	return fmt.Sprintf("%q", ioc.Truncate(string(b[:min(len(b), 121)]), 120))
 }
 
 // envelopeError turns a fail list or a bad meta.status into an *Error. It returns
@@ -182,7 +182,7 @@ func httpError(op string, status int, body []byte, reqID string) *Error {
 	}
 	e := &Error{Status: status, RequestID: reqID, Op: op, Message: http.StatusText(status)}
 	if t := strings.TrimSpace(string(body)); t != "" {
-		e.Message = text.Truncate(t, 200)
+		e.Message = ioc.Truncate(t, 200)
 	}
 	classify(e)
 	return e

@@ -1,6 +1,7 @@
 package mimecast
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -53,23 +54,25 @@ func (p *Plugin) pushURLs(ctx context.Context, target, action string, in []ioc.I
 		items = append(items, it)
 		orig = append(orig, ind.Value)
 	}
+	var first error
+	failed := 0
 	for lo := 0; lo < len(items); lo += MaxCreateManaged {
 		hi := min(lo+MaxCreateManaged, len(items))
 		batch, values := items[lo:hi], orig[lo:hi]
 		_, fails, err := p.c.CreateManagedURLs(ctx, batch)
 		if err != nil && stopping(ctx, err) {
-			for _, v := range orig[lo:] {
-				r := rejection(v, err)
-				r.Retryable = true
-				res.Rejected = append(res.Rejected, r)
+			if ctx.Err() == nil { // a stopped push leaves what it did not send unaccounted
+				notSent(&res, orig[lo:], err)
 			}
 			return res, fmt.Errorf("mimecast: push to %s: %d URLs not sent: %w", target, len(orig)-lo, err)
 		}
 		if err != nil {
-			p.log.Warn("mimecast: create-managed-url failed; continuing with the next batch", "target", target, "err", err)
+			p.log.Warn("mimecast: create-managed-url failed; its URLs are retried on the next run", "target", target, "err", err)
 			for _, v := range values {
 				res.Rejected = append(res.Rejected, rejection(v, err))
 			}
+			failed++
+			first = cmp.Or(first, err)
 			continue
 		}
 		byURL := map[string]ItemFailure{}
@@ -101,6 +104,9 @@ func (p *Plugin) pushURLs(ctx context.Context, target, action string, in []ioc.I
 				res.Rejected = append(res.Rejected, cte.Rejected{Value: values[i], Reason: f.Message, Code: f.Code, Retryable: f.Retryable})
 			}
 		}
+	}
+	if first != nil {
+		return res, fmt.Errorf("mimecast: push to %s: %d of the create-managed-url requests failed: %w", target, failed, first)
 	}
 	return res, nil
 }
@@ -138,45 +144,73 @@ func (p *Plugin) existsAs(ctx context.Context, it ManagedURL, value string) *cte
 		"Mimecast already holds this URL (%s match) with action %s; to %s it, delete the managed URL in Mimecast first", it.MatchType, other, it.Action)}
 }
 
+// retractGroup is one retracted value and the ids of its managed URLs.
+type retractGroup struct {
+	value string
+	ids   []string
+}
+
+// deleteGroups deletes the managed URLs of pending with one call and accounts for
+// each value. It returns the error when the retraction must stop.
+func (p *Plugin) deleteGroups(ctx context.Context, pending []retractGroup, res *cte.PushResult) error {
+	if len(pending) == 0 {
+		return nil
+	}
+	var ids []string
+	for _, g := range pending {
+		ids = append(ids, g.ids...)
+	}
+	fails, err := p.c.DeleteManagedURLs(ctx, ids)
+	if err == nil {
+		for _, f := range fails {
+			if f.Code != "err_managed_url_not_found" {
+				err = &Error{Status: http.StatusOK, Code: f.Code, Message: f.Message, Retryable: true, Op: pathDeleteManaged}
+				break
+			}
+		}
+	}
+	for _, g := range pending {
+		if err != nil {
+			res.Rejected = append(res.Rejected, rejection(g.value, err))
+		} else {
+			res.Applied++
+		}
+	}
+	if err != nil && stopping(ctx, err) {
+		return err
+	}
+	return nil
+}
+
+// findGroup looks up the managed URLs of it that carry its action.
+func (p *Plugin) findGroup(ctx context.Context, it ManagedURL, value string) (retractGroup, error) {
+	key := it.URL
+	if it.MatchType == "domain" {
+		key = strings.TrimPrefix(it.URL, "https://")
+	}
+	found, err := p.c.FindManagedURLs(ctx, key)
+	g := retractGroup{value: value}
+	for _, m := range found {
+		if m.Action == it.Action && (m.MatchType == "" || m.MatchType == it.MatchType) && m.ID != "" {
+			g.ids = append(g.ids, m.ID)
+		}
+	}
+	return g, err
+}
+
 // retractURLs deletes the managed URLs matching in with the target's action: one
 // lookup per value and one delete per MaxCreateManaged ids.
 func (p *Plugin) retractURLs(ctx context.Context, target, action string, in []ioc.Indicator) (cte.PushResult, error) {
 	var res cte.PushResult
-	type group struct {
-		value string
-		ids   []string
-	}
-	var pending []group
+	var pending []retractGroup
 	nIDs := 0
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		var ids []string
-		for _, g := range pending {
-			ids = append(ids, g.ids...)
-		}
-		fails, err := p.c.DeleteManagedURLs(ctx, ids)
-		if err == nil {
-			for _, f := range fails {
-				if f.Code != "err_managed_url_not_found" {
-					err = &Error{Status: http.StatusOK, Code: f.Code, Message: f.Message, Retryable: true, Op: pathDeleteManaged}
-					break
-				}
+	stop := func(rest []ioc.Indicator, err error) (cte.PushResult, error) {
+		for _, ind := range rest {
+			if ctx.Err() == nil { // a stopped retraction leaves the rest unaccounted
+				res.Rejected = append(res.Rejected, rejection(ind.Value, err))
 			}
 		}
-		for _, g := range pending {
-			if err != nil {
-				res.Rejected = append(res.Rejected, rejection(g.value, err))
-			} else {
-				res.Applied++
-			}
-		}
-		pending, nIDs = nil, 0
-		if err != nil && stopping(ctx, err) {
-			return err
-		}
-		return nil
+		return res, fmt.Errorf("mimecast: retract from %s: %w", target, err)
 	}
 	for i, ind := range in {
 		it, rej := managedItem(ind, action, "")
@@ -184,47 +218,33 @@ func (p *Plugin) retractURLs(ctx context.Context, target, action string, in []io
 			res.Rejected = append(res.Rejected, *rej)
 			continue
 		}
-		key := it.URL
-		if it.MatchType == "domain" {
-			key = strings.TrimPrefix(it.URL, "https://")
-		}
-		found, err := p.c.FindManagedURLs(ctx, key)
-		if err != nil {
-			if stopping(ctx, err) {
-				for _, rest := range in[i:] {
-					res.Rejected = append(res.Rejected, rejection(rest.Value, err))
-				}
-				for _, g := range pending {
+		g, err := p.findGroup(ctx, it, ind.Value)
+		switch {
+		case err != nil && stopping(ctx, err):
+			for _, g := range pending {
+				if ctx.Err() == nil {
 					res.Rejected = append(res.Rejected, rejection(g.value, err))
 				}
-				return res, fmt.Errorf("mimecast: retract from %s: %w", target, err)
 			}
+			return stop(in[i:], err)
+		case err != nil:
 			res.Rejected = append(res.Rejected, rejection(ind.Value, err))
 			continue
-		}
-		g := group{value: ind.Value}
-		for _, m := range found {
-			if m.Action == action && (m.MatchType == "" || m.MatchType == it.MatchType) && m.ID != "" {
-				g.ids = append(g.ids, m.ID)
-			}
-		}
-		if len(g.ids) == 0 {
+		case len(g.ids) == 0:
 			res.Unchanged++
 			continue
 		}
 		pending = append(pending, g)
-		nIDs += len(g.ids)
-		if nIDs >= MaxCreateManaged {
-			if err := flush(); err != nil {
-				for _, rest := range in[i+1:] {
-					res.Rejected = append(res.Rejected, rejection(rest.Value, err))
-				}
-				return res, fmt.Errorf("mimecast: retract from %s: %w", target, err)
+		if nIDs += len(g.ids); nIDs >= MaxCreateManaged {
+			err := p.deleteGroups(ctx, pending, &res)
+			pending, nIDs = nil, 0
+			if err != nil {
+				return stop(in[i+1:], err)
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		return res, fmt.Errorf("mimecast: retract from %s: %w", target, err)
+	if err := p.deleteGroups(ctx, pending, &res); err != nil {
+		return stop(nil, err)
 	}
 	return res, nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/text"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -109,7 +108,7 @@ func (p *Plugin) hashItems(target, op string, in []ioc.Indicator) (res cte.PushR
 		}
 		desc := ""
 		if op != OpDelete {
-			desc = text.Runes(strings.TrimSpace(ind.Comments), MaxDescriptionLen)
+			desc = ioc.TruncateRunes(strings.TrimSpace(ind.Comments), MaxDescriptionLen)
 		}
 		hashes = append(hashes, Hash{Hash: v, Provider: p.cfg.Provider, Description: desc})
 		values = append(values, ind.Value)

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/text"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -109,7 +108,7 @@ func DecodeAlertPage(b []byte) (*AlertPage, error) {
 		if len(env.OK) == 0 {
 			return nil, fmt.Errorf("%w: the page has no \"ok\" field: %s", ErrBadAnswer, msg)
 		}
-		return nil, fmt.Errorf("%w: the iterator answered ok=%s: %s", ErrBadAnswer, text.Truncate(ok, maxMessage), msg)
+		return nil, fmt.Errorf("%w: the iterator answered ok=%s: %s", ErrBadAnswer, ioc.Truncate(ok, maxMessage), msg)
 	}
 	p := &AlertPage{Alerts: env.Result, Problems: problems}
 	if w := env.WaitTime; w > 0 {
@@ -133,7 +132,7 @@ func (c *Client) Alerts(ctx context.Context, alertType, index, op string) (*Aler
 		method: "GET",
 		path:   "/api/v2/events/dataexport/alerts/" + url.PathEscape(alertType),
 		query:  url.Values{"index": {index}, "operation": {op}},
-		limit:  maxPageBytes,
+		limit:  c.pageLimit,
 	}
 	a, err := c.do(ctx, k)
 	if err != nil {
@@ -244,7 +243,7 @@ func (x *Extractor) bad(reason, example string) {
 		}
 	}
 	x.byReason[reason] = len(x.invalid)
-	x.invalid = append(x.invalid, cte.Invalid{Reason: reason, Count: 1, Example: text.Truncate(example, 80)})
+	x.invalid = append(x.invalid, cte.Invalid{Reason: reason, Count: 1, Example: ioc.Truncate(example, 80)})
 }
 
 func (x *Extractor) base(a *Alert) ioc.Indicator {
@@ -373,7 +372,7 @@ func ParseSiteValue(raw string) (ioc.Type, string, error) {
 	if err != nil {
 		var pe *ioc.ParseError
 		if errors.As(err, &pe) {
-			pe.Value = text.Truncate(s, 80)
+			pe.Value = ioc.Truncate(s, 80)
 		}
 		return ioc.TypeURL, "", err
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/internal/httpx"
-	"github.com/ctexchange/cte/internal/text"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -101,7 +100,7 @@ func ParseTenantURL(raw string) (*url.URL, error) {
 	if !strings.Contains(s, "://") {
 		host := strings.TrimSuffix(s, "/")
 		if host == "" || strings.ContainsAny(host, "/?#@ ") {
-			return nil, fmt.Errorf("%q is neither a tenant name nor a URL: write it like https://acme.goskope.com", text.Truncate(raw, 80))
+			return nil, fmt.Errorf("%q is neither a tenant name nor a URL: write it like https://acme.goskope.com", ioc.Truncate(raw, 80))
 		}
 		if !strings.Contains(host, ".") && !strings.Contains(host, ":") {
 			host += ".goskope.com"
@@ -113,10 +112,10 @@ func ParseTenantURL(raw string) (*url.URL, error) {
 		return nil, err
 	}
 	if u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("%q has a path, query or fragment: write only the tenant, like https://%s", text.Truncate(raw, 80), u.Host)
+		return nil, fmt.Errorf("%q has a path, query or fragment: write only the tenant, like https://%s", ioc.Truncate(raw, 80), u.Host)
 	}
 	if u.Opaque != "" || strings.ContainsAny(u.Host, " ") {
-		return nil, fmt.Errorf("%q is not a tenant URL: write it like https://acme.goskope.com", text.Truncate(raw, 80))
+		return nil, fmt.Errorf("%q is not a tenant URL: write it like https://acme.goskope.com", ioc.Truncate(raw, 80))
 	}
 	return &url.URL{Scheme: strings.ToLower(u.Scheme), Host: strings.ToLower(u.Host)}, nil
 }
@@ -143,7 +142,7 @@ func (c *Config) Validate() error {
 	}
 	for _, a := range c.AlertTypes {
 		if a != AlertMalware && a != AlertMalsite {
-			bad("alert_types", "%q is not an alert type: write malware, malsite or both", text.Truncate(a, 80))
+			bad("alert_types", "%q is not an alert type: write malware, malsite or both", ioc.Truncate(a, 80))
 		}
 	}
 	for _, t := range c.HashTypes {
@@ -160,7 +159,7 @@ func (c *Config) Validate() error {
 		case strings.TrimSpace(n) == "":
 			bad("file_hash_lists", "an empty list name: write the names of the File Profile hash lists, separated by commas")
 		case seen[n]:
-			bad("file_hash_lists", "%q is named twice", text.Truncate(n, 80))
+			bad("file_hash_lists", "%q is named twice", ioc.Truncate(n, 80))
 		}
 		seen[n] = true
 	}
@@ -315,7 +314,7 @@ func hashTypes(field string, names []string) ([]ioc.Type, error) {
 	for _, n := range names {
 		t, err := ioc.ParseType(strings.TrimSpace(n))
 		if err != nil || !t.IsHash() {
-			return nil, &cte.ConfigError{Field: field, Reason: fmt.Sprintf("%q is not a hash type: write sha256, md5 or both", text.Truncate(n, 80))}
+			return nil, &cte.ConfigError{Field: field, Reason: fmt.Sprintf("%q is not a hash type: write sha256, md5 or both", ioc.Truncate(n, 80))}
 		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)

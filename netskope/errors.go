@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/text"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // Sentinel errors of this package, wrapped by *Error next to the cte sentinels
@@ -135,7 +135,7 @@ func classifyV1(op string, body []byte) (V1Result, *Error) {
 		return 0, e
 	}
 	return 0, &Error{Op: op, API: "v1", Status: http.StatusOK, Err: ErrBadAnswer,
-		Message: fmt.Sprintf("status %q, want \"success\" or \"error\": %s", text.Truncate(env.Status, 80), snippet(body))}
+		Message: fmt.Sprintf("status %q, want \"success\" or \"error\": %s", ioc.Truncate(env.Status, 80), snippet(body))}
 }
 
 const (
@@ -277,7 +277,7 @@ func joinMessages(raws ...json.RawMessage) string {
 			walk(v, false)
 		}
 	}
-	return text.Truncate(strings.Join(parts, "; "), maxMessage)
+	return ioc.Truncate(strings.Join(parts, "; "), maxMessage)
 }
 
 func snippet(b []byte) string {
@@ -285,5 +285,5 @@ func snippet(b []byte) string {
 	if s == "" {
 		return "(empty body)"
 	}
-	return fmt.Sprintf("%q", text.Truncate(s, maxMessage))
+	return fmt.Sprintf("%q", ioc.Truncate(s, maxMessage))
 }

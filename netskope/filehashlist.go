@@ -7,7 +7,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/internal/text"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -20,7 +19,7 @@ import (
 // Errors are *Error values: ErrNotFound for a name the tenant does not know,
 // ErrPendingChanges, cte.ErrAuth.
 func (c *Client) UpdateFileHashList(ctx context.Context, name string, hashes []string) (V1Result, error) {
-	op := fmt.Sprintf("update file hash list %q", text.Truncate(name, 80))
+	op := fmt.Sprintf("update file hash list %q", ioc.Truncate(name, 80))
 	if c.cfg.V1Token == "" {
 		return 0, &cte.ConfigError{Field: "v1_token", Reason: "empty: updating File Hash Lists needs a REST API v1 token (Settings > Tools > REST API v1)"}
 	}
@@ -29,7 +28,7 @@ func (c *Client) UpdateFileHashList(ctx context.Context, name string, hashes []s
 	}
 	for _, h := range hashes {
 		if !isLowerHex(h) {
-			return 0, fmt.Errorf("netskope: %s: %q is not a normalised hash: pass values through ioc.Parse first", op, text.Truncate(h, 80))
+			return 0, fmt.Errorf("netskope: %s: %q is not a normalised hash: pass values through ioc.Parse first", op, ioc.Truncate(h, 80))
 		}
 	}
 	if len(hashes) == 0 {

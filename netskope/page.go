@@ -498,6 +498,48 @@ func (d *pageDecoder) rawValue() (json.RawMessage, error) {
 	return json.RawMessage(d.b[start:d.i]), nil
 }
 
+// alerts decodes the "result" value: an array of alert objects (null elements are
+// skipped) or null. bad describes a result of another shape, for decodePage to report
+// once the whole page is known to be valid JSON.
+func (d *pageDecoder) alerts() (alerts []Alert, bad string, err error) {
+	switch c := d.peek(); c {
+	case '[':
+	case 'n':
+		return nil, "", d.literal("null")
+	default:
+		return nil, "a " + kind(c), d.skip()
+	}
+	// Alerts are decoded into chunks and copied once into a slice of the right size,
+	// rather than grown by doubling.
+	var chunks [][]Alert
+	cur := make([]Alert, 0, alertChunk)
+	n := 0
+	err = d.array(func() error {
+		switch d.peek() {
+		case 'n':
+			return d.literal("null")
+		case '{':
+			if len(cur) == cap(cur) {
+				chunks = append(chunks, cur)
+				cur = make([]Alert, 0, min(2*cap(cur), 4*alertChunk))
+			}
+			cur = append(cur, Alert{})
+			n++
+			return d.alert(&cur[len(cur)-1])
+		}
+		bad = "an array holding a " + kind(d.peek())
+		return d.skip()
+	})
+	if len(chunks) == 0 {
+		return cur, bad, err
+	}
+	alerts = make([]Alert, 0, n)
+	for _, c := range chunks {
+		alerts = append(alerts, c...)
+	}
+	return append(alerts, cur...), bad, err
+}
+
 // decodePage scans a whole Data Export answer.
 func decodePage(b []byte) (*pageEnvelope, []string, error) {
 	d := &pageDecoder{b: b}
@@ -518,51 +560,11 @@ func decodePage(b []byte) (*pageEnvelope, []string, error) {
 		case "ok":
 			env.OK, err = d.rawValue()
 		case "result":
-			switch c := d.peek(); c {
-			case '[':
-				resultBad = ""
-				// Alerts are decoded into chunks and copied once into a slice of the
-				// right size, rather than grown by doubling.
-				var chunks [][]Alert
-				cur := make([]Alert, 0, alertChunk)
-				n := 0
-				err := d.array(func() error {
-					switch d.peek() {
-					case 'n':
-						return d.literal("null")
-					case '{':
-						if len(cur) == cap(cur) {
-							chunks = append(chunks, cur)
-							cur = make([]Alert, 0, min(2*cap(cur), 4*alertChunk))
-						}
-						cur = append(cur, Alert{})
-						n++
-						return d.alert(&cur[len(cur)-1])
-					}
-					resultBad = "an array holding a " + kind(d.peek())
-					return d.skip()
-				})
-				if len(chunks) == 0 {
-					env.Result = cur
-				} else {
-					env.Result = make([]Alert, 0, n)
-					for _, c := range chunks {
-						env.Result = append(env.Result, c...)
-					}
-					env.Result = append(env.Result, cur...)
-				}
-				return err
-			case 'n':
-				resultBad, env.Result = "", nil
-				return d.literal("null")
-			default:
-				resultBad, env.Result = "a "+kind(c), nil
-				return d.skip()
-			}
+			env.Result, resultBad, err = d.alerts()
 		case "wait_time":
-			return d.num(&env.WaitTime, "wait_time")
+			err = d.num(&env.WaitTime, "wait_time")
 		case "timestamp_hwm":
-			return d.num(&env.TimestampHWM, "timestamp_hwm")
+			err = d.num(&env.TimestampHWM, "timestamp_hwm")
 		case "message":
 			env.Message, err = d.rawValue()
 		case "error":

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/internal/httpx"
-	"github.com/ctexchange/cte/internal/text"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -238,7 +237,7 @@ func (p *Plugin) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (ct
 
 func (p *Plugin) unknownTarget(id string) error {
 	return fmt.Errorf("netskope: unknown target %q: use an ID GetTargets lists (%s<configured list name> or %s<URL list name>): %w",
-		text.Truncate(id, 80), TargetFileHashList, TargetURLList, ErrNotFound)
+		ioc.Truncate(id, 80), TargetFileHashList, TargetURLList, ErrNotFound)
 }
 
 // Retract removes in from a URL list target: the list is replaced with its entries

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/ctexchange/cte/internal/text"
+	"github.com/ctexchange/cte/ioc"
 	"strconv"
 	"strings"
 )
@@ -83,7 +83,7 @@ func (c *Client) URLListByName(ctx context.Context, name string) (*URLList, erro
 		}
 	}
 	if found == nil {
-		return nil, &Error{Op: fmt.Sprintf("find URL list %q", text.Truncate(name, 80)), API: "v2", Err: ErrNotFound,
+		return nil, &Error{Op: fmt.Sprintf("find URL list %q", ioc.Truncate(name, 80)), API: "v2", Err: ErrNotFound,
 			Hint: "create the list in Policies > Web > URL Lists, or pick one GetTargets lists"}
 	}
 	return found, nil

@@ -530,6 +530,7 @@ func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
 			if ok {
 				st.LastRun, st.LastOK, st.LastError = rs.LastRun, rs.LastOK, rs.LastError
 			}
+			replace := st.Mode == cte.Replace
 			err = tx.LedgerEntries(c.Name, func(le *LedgerEntry) error {
 				switch le.State {
 				case StateApplied:
@@ -539,7 +540,9 @@ func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
 				case StateRetryable:
 					st.Retryable++
 				case StateOverCapacity:
-					st.OverCapacity++
+					if !replace {
+						st.OverCapacity++
+					}
 				case StateRetracted:
 					st.Retracted++
 				}
@@ -547,6 +550,11 @@ func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
 			})
 			if err != nil {
 				return err
+			}
+			if replace {
+				// What the list leaves out has no ledger entry of its own
+				// (see overEntries): the last share counted it.
+				st.OverCapacity = rs.Counts["overCapacity"]
 			}
 			out = append(out, st)
 		}

@@ -96,7 +96,21 @@ type leaseState struct {
 	instance string
 	ttl      time.Duration
 	mu       sync.Mutex
-	held     map[string]Lease // by name
+	held     map[string]Lease    // by name
+	users    map[string]waitLock // by target lease name: one share of this instance holds it at a time
+}
+
+// userLock returns the lock that serialises this instance's shares to one
+// target, so that they take and release its lease in turn.
+func (s *leaseState) userLock(name string) waitLock {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.users[name]
+	if l == nil {
+		l = newWaitLock()
+		s.users[name] = l
+	}
+	return l
 }
 
 func (s *leaseState) init() {
@@ -112,6 +126,7 @@ func (s *leaseState) init() {
 		}
 		s.mu.Lock()
 		s.held = map[string]Lease{}
+		s.users = map[string]waitLock{}
 		s.mu.Unlock()
 	})
 }
@@ -157,7 +172,7 @@ func (e *Engine) leaser() Leaser {
 }
 
 // heartbeat keeps this instance's lease and the source leases it holds alive
-// until ctx ends, then releases them.
+// until ctx ends (Run releases them once its syncs have stopped).
 func (e *Engine) heartbeat(ctx context.Context, l Leaser) {
 	t := time.NewTicker(e.leases.ttl / 3)
 	defer t.Stop()
@@ -165,7 +180,6 @@ func (e *Engine) heartbeat(ctx context.Context, l Leaser) {
 		e.renewAll(ctx, l)
 		select {
 		case <-ctx.Done():
-			e.releaseAll(l)
 			return
 		case <-t.C:
 		}
@@ -301,18 +315,23 @@ func (e *Engine) syncLeased(ctx context.Context, source string, total int) (rep 
 // takes the lease of the configuration's target, renews it while the share
 // runs and releases it after; when another instance holds it, the share waits
 // for the next sync and ok is false.
-func (e *Engine) shareLeased(ctx context.Context, name string) (rep ShareReport, ok bool, err error) {
+func (e *Engine) shareLeased(ctx context.Context, name string, opts ...ShareOption) (rep ShareReport, ok bool, err error) {
 	l := e.leaser()
 	if l == nil {
-		rep, err = e.Share(ctx, name)
+		rep, err = e.Share(ctx, name, opts...)
 		return rep, true, err
 	}
 	cs, _, _, _, err := e.config(name)
 	if err != nil {
-		rep, err = e.Share(ctx, name)
+		rep, err = e.Share(ctx, name, opts...)
 		return rep, true, err
 	}
 	lname := leaseTarget + cs.cfg.Destination + "/" + cs.target.ID
+	users := e.leases.userLock(lname)
+	if err := users.lock(ctx); err != nil {
+		return ShareReport{Config: name}, false, err
+	}
+	defer users.unlock()
 	lease, got, err := l.Acquire(ctx, lname, e.leases.instance, e.leases.ttl)
 	if err != nil {
 		return ShareReport{Config: name}, false, fmt.Errorf("sharing %q: lease of target %s: %w", name, lname, err)
@@ -323,7 +342,7 @@ func (e *Engine) shareLeased(ctx context.Context, name string) (rep ShareReport,
 	}
 	sctx, stop := e.hold(ctx, l, lease)
 	defer stop()
-	rep, err = e.Share(sctx, name)
+	rep, err = e.Share(sctx, name, opts...)
 	return rep, true, err
 }
 

@@ -137,7 +137,7 @@ func (c *CompiledRule) Explain(ind *ioc.Indicator, now time.Time) (matched bool,
 	for i := range c.excs {
 		e := &c.excs[i]
 		if j := e.tag(ind); j >= 0 {
-			return false, "excluded by " + e.label + ": tag " + strconv.Quote(clipTag(ind.Tags[j]))
+			return false, "excluded by " + e.label + ": tag " + strconv.Quote(ioc.Truncate(ind.Tags[j], 40))
 		}
 		if e.query != nil {
 			if r, why := e.query.Explain(ind, now); r {
@@ -150,14 +150,6 @@ func (c *CompiledRule) Explain(ind *ioc.Indicator, now time.Time) (matched bool,
 		s += "; no exception matched"
 	}
 	return true, s
-}
-
-// clipTag shortens a tag quoted in an explanation, on a character boundary.
-func clipTag(s string) string {
-	if len(s) <= 40 {
-		return s
-	}
-	return strings.ToValidUTF8(s[:40], "") + "…"
 }
 
 // Types returns the indicator types the rule can possibly match, in ioc.Types

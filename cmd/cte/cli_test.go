@@ -36,7 +36,7 @@ func TestUsage(t *testing.T) {
 
 	errb.Reset()
 	assert.Equal(t, exitUsage, run(context.Background(), []string{"synk"}, &out, &errb, env))
-	assert.Equal(t, "cte: unknown command \"synk\" (did you mean sync?); commands: validate, targets, sync, run, sharing, replay, test, iocs, explain, logs, demo, completion, version\n", errb.String())
+	assert.Equal(t, "cte: unknown command \"synk\" (did you mean sync?); commands: validate, targets, sync, run, sharing, replay, test, iocs, explain, logs, state, demo, completion, version\n", errb.String())
 
 	errb.Reset()
 	assert.Equal(t, exitUsage, run(context.Background(), nil, &out, &errb, env))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 func (a *app) iocsFlags(fs *flag.FlagSet) {
@@ -36,8 +37,8 @@ func (a *app) cmdIOCs(ctx context.Context, args []string) int {
 	if a.f.limit < 0 {
 		return a.usageErr("iocs", "--limit %d: write a positive number, or 0 for all", a.f.limit)
 	}
-	if _, err := sharing.ParseQuery(a.f.filter); err != nil {
-		var qe *sharing.QueryError
+	if _, err := rule.Parse(a.f.filter); err != nil {
+		var qe *rule.Error
 		if errors.As(err, &qe) {
 			fmt.Fprintf(a.stderr, "cte iocs: --filter: %v\n  %s\n", err, strings.ReplaceAll(qe.Pointer(), "\n", "\n  "))
 			return exitUsage

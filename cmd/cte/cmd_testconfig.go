@@ -33,18 +33,9 @@ func (a *app) cmdTest(ctx context.Context, args []string) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	var why *sharing.SharingDecision
-	if a.f.value != "" {
-		ex, err := s.eng.Explain(ctx, a.f.value)
-		if err != nil {
-			return a.fail(err)
-		}
-		why = &sharing.SharingDecision{Config: args[0], Why: "not stored: no source has reported it"}
-		for _, d := range ex.Sharing {
-			if d.Config == args[0] {
-				why = &d
-			}
-		}
+	why, err := a.valueDecision(ctx, s, args[0])
+	if err != nil {
+		return a.fail(err)
 	}
 	if a.json {
 		return a.writeJSON(struct {
@@ -52,12 +43,35 @@ func (a *app) cmdTest(ctx context.Context, args []string) int {
 			Value *sharing.SharingDecision `json:"valueDecision,omitempty"`
 		}{p, why})
 	}
-	w := a.stdout
-	defer func() {
-		if why != nil {
-			fmt.Fprintf(w, "  %s: %s: %s\n", a.f.value, sharedText(why.Shared), why.Why)
+	a.printPlan(p)
+	if why != nil {
+		fmt.Fprintf(a.stdout, "  %s: %s: %s\n", a.f.value, sharedText(why.Shared), why.Why)
+	}
+	return exitOK
+}
+
+// valueDecision says why --value is or is not shared by the sharing config, or
+// returns nil when --value is not set.
+func (a *app) valueDecision(ctx context.Context, s *session, config string) (*sharing.SharingDecision, error) {
+	if a.f.value == "" {
+		return nil, nil
+	}
+	ex, err := s.eng.Explain(ctx, a.f.value)
+	if err != nil {
+		return nil, err
+	}
+	why := &sharing.SharingDecision{Config: config, Why: "not stored: no source has reported it"}
+	for _, d := range ex.Sharing {
+		if d.Config == config {
+			why = &d
 		}
-	}()
+	}
+	return why, nil
+}
+
+// printPlan writes the dry run p as text.
+func (a *app) printPlan(p sharing.PlanReport) {
+	w := a.stdout
 	window := "every stored indicator"
 	if p.Window > 0 {
 		window = fmt.Sprintf("indicators fetched in the last %d days", a.f.days)
@@ -103,5 +117,4 @@ func (a *app) cmdTest(ctx context.Context, args []string) int {
 			fmt.Fprintf(w, "    %-13s %-7s %s\n", it.Action, it.Type, it.Value)
 		}
 	}
-	return exitOK
 }

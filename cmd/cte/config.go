@@ -26,7 +26,8 @@ const (
 // config is a loaded and checked configuration file.
 type config struct {
 	Path    string         // the file as given
-	State   string         // the state file, relative paths resolved against the file's folder
+	State   string         // the state file, relative paths resolved against the file's folder; or a postgres:// URL
+	Lease   time.Duration  // lease: how long a source or target stays with an instance that stopped renewing it (postgres state only)
 	Plugins []*pluginEntry // in file order
 	Rules   []sharing.Rule // in file order
 	Sharing []sharingEntry // in file order

@@ -20,15 +20,7 @@ func (l *loader) plugins(n *yaml.Node) []*pluginEntry {
 		return nil
 	}
 	var out []*pluginEntry
-	for _, e := range l.orderedMapping(n, "plugins") {
-		path := "plugins." + e.key.Value
-		if !l.checkName(e.key, path) {
-			continue
-		}
-		if e.val.Kind != yaml.MappingNode {
-			l.errorf(e.val, path, "must be a mapping with the keys %s", strings.Join(pluginKeys, ", "))
-			continue
-		}
+	for path, e := range l.namedMappings(n, "plugins", pluginKeys) {
 		p := &pluginEntry{Name: e.key.Value, cfgLine: e.key.Line, SyncInterval: defaultSyncInterval, Aging: sharing.DefaultAging}
 		m := l.mapping(e.val, path, pluginKeys)
 		var drv cte.Driver

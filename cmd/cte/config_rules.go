@@ -9,6 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 var ruleKeys = []string{"filter", "exceptions", "muted"}
@@ -24,15 +25,7 @@ func (l *loader) rules(n *yaml.Node) []sharing.Rule {
 		return nil
 	}
 	var out []sharing.Rule
-	for _, e := range l.orderedMapping(n, "rules") {
-		path := "rules." + e.key.Value
-		if !l.checkName(e.key, path) {
-			continue
-		}
-		if e.val.Kind != yaml.MappingNode {
-			l.errorf(e.val, path, "must be a mapping with the keys %s", strings.Join(ruleKeys, ", "))
-			continue
-		}
+	for path, e := range l.namedMappings(n, "rules", ruleKeys) {
 		r := sharing.Rule{Name: e.key.Value}
 		m := l.mapping(e.val, path, ruleKeys)
 		before := len(l.errs)
@@ -77,8 +70,8 @@ func (l *loader) query(n *yaml.Node, path string) (string, bool) {
 		l.errorf(n, path, "is empty; write a query such as type == sha256, or all")
 		return "", false
 	}
-	if _, err := sharing.ParseQuery(s); err != nil {
-		var qe *sharing.QueryError
+	if _, err := rule.Parse(s); err != nil {
+		var qe *rule.Error
 		if errors.As(err, &qe) {
 			l.errorf(n, path, "%v\n    %s", err, strings.ReplaceAll(qe.Pointer(), "\n", "\n    "))
 		} else {

@@ -126,7 +126,7 @@ func TestConfigErrorMessages(t *testing.T) {
 		{"unknown plugin key", edit(t, "sync_interval: 5m", "sync_intervall: 5m"), nil,
 			`cte.yaml:6: plugins.mimecast.sync_intervall: unknown key (did you mean sync_interval?); known keys: type, sync_interval, aging, pull, config`},
 		{"unknown top key", edit(t, "state: state.db", "stat: state.db"), nil,
-			`cte.yaml:2: stat: unknown key (did you mean state?); known keys: state, log_retention, plugins, rules, sharing`},
+			`cte.yaml:2: stat: unknown key (did you mean state?); known keys: state, log_retention, plugins, rules, sharing, lease`},
 		{"unknown config key", edit(t, "base_url: us", "baseurl: us"), nil,
 			`cte.yaml:9: plugins.mimecast.config.baseurl: unknown key for mimecast; known keys: base_url, auth, app_id, app_key, access_key, secret_key, client_id, client_secret, feed_types, hash_types, initial_range_days, provider`},
 		{"missing required config", edit(t, "      tenant_url: https://acme.goskope.com\n", ""), nil,
@@ -201,7 +201,7 @@ cte.yaml:26: rules.all-hashes.exceptions[0]: needs a query or tags; write e.g. q
 		{"rule a word", "plugins:\n  mimecast: {type: mimecast, config: {base_url: us}}\nrules:\n  r: x\n", nil,
 			`cte.yaml:4: rules.r: must be a mapping with the keys filter, exceptions, muted`},
 		{"file a list", "- a\n", nil,
-			`cte.yaml:1: the file must be a mapping with the keys state, log_retention, plugins, rules, sharing`},
+			`cte.yaml:1: the file must be a mapping with the keys state, log_retention, plugins, rules, sharing, lease`},
 		{"bad plugin name", edit(t, "  netskope:\n    type: netskope", "  net skope:\n    type: netskope"), nil,
 			`cte.yaml:15: plugins.net skope: "net skope" is not a usable name; use letters, digits, '-', '_' and '.', at most 64
 cte.yaml:36: sharing[0].destination: no plugin named "netskope"; plugins: mimecast

@@ -1,8 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"iter"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 type loader struct {
@@ -47,7 +48,7 @@ func (l *loader) addSecret(s string) {
 	}
 }
 
-var topKeys = []string{"state", "log_retention", "plugins", "rules", "sharing"}
+var topKeys = []string{"state", "log_retention", "plugins", "rules", "sharing", "lease"}
 
 func (l *loader) parse(data []byte) *config {
 	cfg := &config{Path: l.file}
@@ -75,10 +76,13 @@ func (l *loader) parse(data []byte) *config {
 			state = s
 		}
 	}
-	if !filepath.IsAbs(state) {
+	if isPostgres(state) {
+		l.postgresState(m["state"].val, state)
+	} else if !filepath.IsAbs(state) {
 		state = filepath.Join(filepath.Dir(l.file), state)
 	}
 	cfg.State = state
+	cfg.Lease = l.lease(m, state)
 	cfg.LogRetention = l.logRetention(m)
 
 	if n, ok := m["plugins"]; !ok {
@@ -99,24 +103,37 @@ func (l *loader) parse(data []byte) *config {
 // logRetention reads the optional log_retention key: a duration, or 0 to keep
 // the whole audit log.
 func (l *loader) logRetention(m map[string]entry) time.Duration {
-	n, ok := m["log_retention"]
+	return l.optionalDuration(m, "log_retention", sharing.DefaultLogRetention, func(n *yaml.Node, s string, _ time.Duration, err error) bool {
+		switch {
+		case strings.HasPrefix(strings.TrimSpace(s), "-"):
+			l.errorf(n, "log_retention", "%q is negative; write how long to keep audit entries, e.g. 30d, or 0 to keep them all", s)
+		case err != nil:
+			l.errorf(n, "log_retention", "%q is not a duration; write e.g. 30d or 2160h, or 0 to keep every audit entry", s)
+		default:
+			return true
+		}
+		return false
+	})
+}
+
+// optionalDuration reads the optional top-level key of m as a duration. It returns
+// def when the key is absent, not a single value, or refused by check; check gets the
+// key's node, its text s and what parsing s gave (d, err), reports what is wrong
+// and says whether d stands.
+func (l *loader) optionalDuration(m map[string]entry, key string, def time.Duration, check func(n *yaml.Node, s string, d time.Duration, err error) bool) time.Duration {
+	n, ok := m[key]
 	if !ok {
-		return sharing.DefaultLogRetention
+		return def
 	}
-	s, ok := l.str(n.val, "log_retention")
+	s, ok := l.str(n.val, key)
 	if !ok {
-		return sharing.DefaultLogRetention
+		return def
 	}
 	d, err := parseDuration(s)
-	switch {
-	case err != nil:
-		l.errorf(n.val, "log_retention", "%q is not a duration; write e.g. 30d or 2160h, or 0 to keep every audit entry", s)
-	case d < 0:
-		l.errorf(n.val, "log_retention", "%q is negative; write how long to keep audit entries, e.g. 30d, or 0 to keep them all", s)
-	default:
-		return d
+	if !check(n.val, s, d, err) {
+		return def
 	}
-	return sharing.DefaultLogRetention
+	return d
 }
 
 // yamlError turns "yaml: line 3: did not find expected key" into a lineError.
@@ -226,6 +243,28 @@ func (l *loader) checkName(k *yaml.Node, path string) bool {
 	return true
 }
 
+// namedMappings yields the path and entry of each name of the mapping n at section
+// (plugins, rules) whose name is usable and whose value is a mapping, reporting the
+// others with the keys they may have. It is lazy, so the caller's own reports about
+// an entry come before those about the entries after it.
+func (l *loader) namedMappings(n *yaml.Node, section string, keys []string) iter.Seq2[string, entry] {
+	return func(yield func(string, entry) bool) {
+		for _, e := range l.orderedMapping(n, section) {
+			path := section + "." + e.key.Value
+			if !l.checkName(e.key, path) {
+				continue
+			}
+			if e.val.Kind != yaml.MappingNode {
+				l.errorf(e.val, path, "must be a mapping with the keys %s", strings.Join(keys, ", "))
+				continue
+			}
+			if !yield(path, e) {
+				return
+			}
+		}
+	}
+}
+
 // orderedMapping returns the entries of a mapping in file order, reporting names
 // given twice.
 func (l *loader) orderedMapping(n *yaml.Node, path string) []entry {
@@ -255,17 +294,10 @@ func (l *loader) driverNames() []string {
 	return names
 }
 
-// parseDuration accepts Go durations (90m, 1h30m) and whole or decimal days (30d).
+// parseDuration reads the duration grammar of the rule language (30d, 12h, 1w,
+// 1d12h, 1h30m, 1.5d; see rule.ParseDuration), around spaces.
 func parseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if days, ok := strings.CutSuffix(s, "d"); ok {
-		f, err := strconv.ParseFloat(days, 64)
-		if err != nil || f < 0 || f > 36500 || strings.ContainsAny(days, "eE+xXpP_") {
-			return 0, errors.New("not a duration")
-		}
-		return time.Duration(f * float64(24*time.Hour)), nil
-	}
-	return time.ParseDuration(s)
+	return rule.ParseDuration(strings.TrimSpace(s))
 }
 
 func (l *loader) duration(n *yaml.Node, path, example string) (time.Duration, bool) {

@@ -16,13 +16,13 @@
 //	plugins:                         # name -> plugin configuration
 //	  mimecast:
 //	    type: mimecast               # mimecast | netskope
-//	    sync_interval: 5m            # Go duration or days (30d); default 1h; under 5m warns
+//	    sync_interval: 5m            # 90s, 5m, 1h30m, 1d12h, 1.5d, 1w; default 1h; under 5m warns
 //	    aging: 90d                   # inactive when not seen for this long; default 90d
 //	    pull: true                   # pull even when no sharing configuration has it as its source
 //	    config: {...}                # the plugin's manifest keys (cte validate checks them)
 //	rules:                           # name -> business rule
 //	  all-file-hashes:
-//	    filter: type in (sha256, md5)  # the query language of package sharing; "all" matches everything
+//	    filter: type in (sha256, md5)  # the query language of package sharing/rule; "all" matches everything
 //	    exceptions: [tags has benign]  # queries, or {name, query, tags}
 //	    muted: false
 //	sharing:                         # one-way sharing configurations

@@ -35,6 +35,17 @@ type flaky struct {
 	pullErr    error
 	pulls      int
 	afterPage  func()
+	beforePush func()
+}
+
+func (f *flaky) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+	f.mu.Lock()
+	before := f.beforePush
+	f.mu.Unlock()
+	if before != nil {
+		before()
+	}
+	return f.Fake.Push(ctx, t, in)
 }
 
 func (f *flaky) set(fn func(f *flaky)) {

@@ -19,15 +19,16 @@ import (
 
 // Command flags.
 type cmdFlags struct {
-	source string
-	days   int
-	value  string
-	filter string
-	limit  int
-	level  string
-	since  string
-	keep   bool
-	stix   bool
+	source   string
+	retryNow bool
+	days     int
+	value    string
+	filter   string
+	limit    int
+	level    string
+	since    string
+	keep     bool
+	stix     bool
 }
 
 // Exit codes, documented in the help text.

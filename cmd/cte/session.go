@@ -166,10 +166,11 @@ func (a *app) openSession(ctx context.Context, mode sessionMode) (_ *session, co
 	}
 	st, err := a.openStore(cfg.State)
 	if err != nil {
-		return nil, a.fail(fmt.Errorf("open state file %s: %w", cfg.State, err))
+		return nil, a.fail(fmt.Errorf("open state %s: %w", stateName(cfg.State), err))
 	}
 	s.store = st
-	if s.eng, err = sharing.New(st, sharing.WithLogger(a.logger()), sharing.WithClock(a.now), sharing.WithLogRetention(cfg.LogRetention)); err != nil {
+	if s.eng, err = sharing.New(st, sharing.WithLogger(a.logger()), sharing.WithClock(a.now), sharing.WithLogRetention(cfg.LogRetention),
+		sharing.WithInstance("", cfg.Lease)); err != nil {
 		return nil, a.fail(err)
 	}
 	if mode == storeOnly {

@@ -252,3 +252,20 @@ sharing:
 	_, out, _ = w2.cte(t, "iocs", "--filter", "source == b")
 	assert.Equal(t, 4, strings.Count(out, "\n"), "header and b's three values:\n%s", out)
 }
+
+// An interrupt during a push is audited at INFO too (it was two ERRORs: the
+// push and the share summary).
+func TestInterruptDuringPushIsNoError(t *testing.T) {
+	t.Parallel()
+	w := newFakeWorld(t, twoWay, "a", "b")
+	w.plugins["a"].Feed(hashes(1, 10)...)
+	ctx, cancel := context.WithCancelCause(t.Context())
+	w.plugins["b"].set(func(f *flaky) { f.beforePush = func() { cancel(errInterrupted) } })
+	code, _, errs := w.cteCtx(ctx, "sync")
+	assert.Equal(t, exitInterrupted, code, errs)
+	code, out, errs := w.cte(t, "logs", "--level", "warn")
+	require.Equal(t, exitOK, code, errs)
+	assert.Equal(t, "no log entries\n", out, "an interrupt is no warning or error")
+	_, out, _ = w.cte(t, "logs")
+	assert.Contains(t, out, "INFO  sharing \"a-to-b\": push to b list/main: context canceled")
+}

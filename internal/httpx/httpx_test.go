@@ -309,7 +309,7 @@ func TestReadBodyLimits(t *testing.T) {
 func TestRedaction(t *testing.T) {
 	t.Parallel()
 	u, _ := url.Parse("https://bob:hunter2@t.example.com/api/v1/x?token=abc123&name=list&client_secret=zz")
-	got := RedactURL(u)
+	got := redactURL(u)
 	for _, secret := range []string{"abc123", "hunter2", "zz"} {
 		assert.NotContains(t, got, secret)
 	}
@@ -326,6 +326,7 @@ func TestRetryLogsCarryNoSecrets(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Contains(t, buf.String(), "http: retrying")
+		assert.Contains(t, buf.String(), `wait="up to 500ms"`, "the line says how long it waits")
 		assert.Equal(t, 1, strings.Count(buf.String(), "level=WARN"), "the first retry at Warn, later ones at Debug")
 		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 			assert.Equal(t, 1, strings.Count(line, "api.example.com"), "the URL once per line: %s", line)

@@ -12,7 +12,7 @@ import (
 const MaxPace = 5 * time.Minute
 
 // NewPacer returns a RoundTripper that honours a server's RateLimit-Remaining and
-// RateLimit-Reset headers (IETF draft, as Netskope sends them): after an answer with
+// RateLimit-Reset headers (the IETF RateLimit header draft): after an answer with
 // Remaining 0, the next requests wait until the window resets (at most MaxPace).
 // A nil next is http.DefaultTransport; a nil clock is time.Now. Waiting stops when
 // the request's context ends.

@@ -243,6 +243,25 @@ func parseTime(v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not an ISO-8601 time like 2011-12-03T10:15:30+0000", v)
 }
 
+// parseTimeField parses the time v of the request field name into *dst, leaving
+// *dst as it is when v is empty. It returns the failure to answer, or nil.
+func parseTimeField(name, v string, dst *time.Time) *apiError {
+	if v == "" {
+		return nil
+	}
+	t, err := parseTime(v)
+	if err != nil {
+		return &apiError{Code: "err_validation_invalid_date", Message: name + ": " + err.Error()}
+	}
+	*dst = t
+	return nil
+}
+
+// fail answers the validation failure e (see validationFail).
+func (e *apiError) fail(w *bufWriter) {
+	validationFail(w, e.Code, e.Message)
+}
+
 type feedRequest struct {
 	Start    string `json:"start"`
 	End      string `json:"end"`
@@ -273,73 +292,83 @@ func (s *Server) handleGetFeed(w *bufWriter, req *apiRequest, _ *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock()
-	var cur feedCursor
-	if fr.Token != "" {
-		c, ok := s.feedCursors[fr.Token]
-		if !ok {
-			validationFail(w, "err_threat_feed_invalid_token", fmt.Sprintf("Token %q is invalid or expired", fr.Token))
-			return
-		}
-		cur = c
-	} else {
-		cur = feedCursor{feedType: fr.FeedType, fileType: fr.FileType, start: now.Add(-defaultFeedStartRange), end: now}
-		if cur.feedType == "" {
-			cur.feedType = FeedMalwareCustomer
-		}
-		if cur.fileType == "" {
-			cur.fileType = "csv"
-		}
-		if _, ok := s.feeds[cur.feedType]; !ok {
-			validationFail(w, "err_threat_feed_invalid_feed_type", fmt.Sprintf("feedType %q is not one of malware_customer, malware_grid", cur.feedType))
-			return
-		}
-		if fr.Compress {
-			validationFail(w, "err_threat_feed_compress_unsupported", "compress=true (a zip of feed files) is not supported by mimecasttest; send compress=false")
-			return
-		}
-		if cur.fileType != "csv" && cur.fileType != "stix" {
-			validationFail(w, "err_threat_feed_invalid_file_type", fmt.Sprintf("fileType %q is not one of csv, stix", cur.fileType))
-			return
-		}
-		if fr.Start != "" {
-			if cur.start, err = parseTime(fr.Start); err != nil {
-				validationFail(w, "err_validation_invalid_date", "start: "+err.Error())
-				return
-			}
-		}
-		if fr.End != "" {
-			if cur.end, err = parseTime(fr.End); err != nil {
-				validationFail(w, "err_validation_invalid_date", "end: "+err.Error())
-				return
-			}
-		}
-		if cur.end.Before(cur.start) {
-			validationFail(w, "err_validation_invalid_date", fmt.Sprintf("end %s is before start %s", fr.End, fr.Start))
-			return
-		}
+	cur, bad := s.feedCursor(fr, now)
+	if bad != nil {
+		bad.fail(w)
+		return
 	}
 	mode, ok := s.feedModes[cur.feedType]
 	if !ok {
 		mode = s.feedModes[""]
 	}
+	if s.writeFeedOddity(w, mode, cur, now) {
+		return
+	}
+	s.writeFeedPage(w, cur, mode == FeedRepeatToken, fr.Token, now)
+}
+
+// feedCursor returns the cursor of the request: the one behind its token, or a
+// new one from its fields (s.mu held). It returns the failure to answer, or nil.
+func (s *Server) feedCursor(fr feedRequest, now time.Time) (feedCursor, *apiError) {
+	if fr.Token != "" {
+		c, ok := s.feedCursors[fr.Token]
+		if !ok {
+			return c, &apiError{Code: "err_threat_feed_invalid_token", Message: fmt.Sprintf("Token %q is invalid or expired", fr.Token)}
+		}
+		return c, nil
+	}
+	cur := feedCursor{feedType: fr.FeedType, fileType: fr.FileType, start: now.Add(-defaultFeedStartRange), end: now}
+	if cur.feedType == "" {
+		cur.feedType = FeedMalwareCustomer
+	}
+	if cur.fileType == "" {
+		cur.fileType = "csv"
+	}
+	if _, ok := s.feeds[cur.feedType]; !ok {
+		return cur, &apiError{Code: "err_threat_feed_invalid_feed_type", Message: fmt.Sprintf("feedType %q is not one of malware_customer, malware_grid", cur.feedType)}
+	}
+	if fr.Compress {
+		return cur, &apiError{Code: "err_threat_feed_compress_unsupported", Message: "compress=true (a zip of feed files) is not supported by mimecasttest; send compress=false"}
+	}
+	if cur.fileType != "csv" && cur.fileType != "stix" {
+		return cur, &apiError{Code: "err_threat_feed_invalid_file_type", Message: fmt.Sprintf("fileType %q is not one of csv, stix", cur.fileType)}
+	}
+	if bad := parseTimeField("start", fr.Start, &cur.start); bad != nil {
+		return cur, bad
+	}
+	if bad := parseTimeField("end", fr.End, &cur.end); bad != nil {
+		return cur, bad
+	}
+	if cur.end.Before(cur.start) {
+		return cur, &apiError{Code: "err_validation_invalid_date", Message: fmt.Sprintf("end %s is before start %s", fr.End, fr.Start)}
+	}
+	return cur, nil
+}
+
+// writeFeedOddity answers the page of a mode that does not serve rows, and
+// reports whether it did (s.mu held).
+func (s *Server) writeFeedOddity(w *bufWriter, mode FeedMode, cur feedCursor, now time.Time) bool {
 	switch mode {
 	case FeedEmptyBody:
 		s.writeFeedHeaders(w, cur, now)
-		return
 	case FeedHeaderOnly:
 		s.writeFeedHeaders(w, cur, now)
 		w.body.WriteString(FeedHeader + "\n")
-		return
 	case FeedJSONFail:
 		validationFail(w, "err_threat_feed_unavailable", "Threat feed "+cur.feedType+" is not available")
-		return
 	case FeedEndless:
 		s.writeFeedHeaders(w, cur, now)
 		w.header.Set(NextTokenHeader, s.newFeedToken(cur))
 		w.body.WriteString(FeedHeader + "\n")
-		return
+	default:
+		return false
 	}
+	return true
+}
 
+// writeFeedPage answers the page of rows at cur, with the token of the next page;
+// with repeat, a request that sent token gets that same token back (s.mu held).
+func (s *Server) writeFeedPage(w *bufWriter, cur feedCursor, repeat bool, token string, now time.Time) {
 	rows := s.feeds[cur.feedType]
 	lo := sort.Search(len(rows), func(i int) bool { return rows[i].ts >= cur.start.UnixNano() })
 	hi := sort.Search(len(rows), func(i int) bool { return rows[i].ts >= cur.end.UnixNano() })
@@ -352,8 +381,8 @@ func (s *Server) handleGetFeed(w *bufWriter, req *apiRequest, _ *http.Request) {
 	}
 	s.writeFeedHeaders(w, cur, now)
 	switch {
-	case mode == FeedRepeatToken && fr.Token != "":
-		w.header.Set(NextTokenHeader, fr.Token)
+	case repeat && token != "":
+		w.header.Set(NextTokenHeader, token)
 	case to < len(rows):
 		next := cur
 		next.offset = to

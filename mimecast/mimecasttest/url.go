@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -184,17 +185,31 @@ func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
 	defer s.mu.Unlock()
 	now := s.clock().UTC()
 	from, to := now.Truncate(24*time.Hour), now
-	if lr.From != "" {
-		if from, err = parseTime(lr.From); err != nil {
-			validationFail(w, "err_validation_invalid_date", "from: "+err.Error())
-			return
-		}
+	if bad := lr.check(&from, &to); bad != nil {
+		bad.fail(w)
+		return
 	}
-	if lr.To != "" {
-		if to, err = parseTime(lr.To); err != nil {
-			validationFail(w, "err_validation_invalid_date", "to: "+err.Error())
-			return
-		}
+	offset, bad := logsOffset(req.Meta.Pagination.PageToken)
+	if bad != nil {
+		bad.fail(w)
+		return
+	}
+	size := req.Meta.Pagination.PageSize
+	if size == 0 {
+		size = defaultLogsPageSize
+	}
+	size = min(size, MaxLogsPageSize)
+	writeLogsPage(w, s.matchClicks(lr, from, to), offset, size)
+}
+
+// check parses from and to into *from and *to when they are set, defaults scanResult
+// and route to "all" and checks their values. It returns the failure to answer, or nil.
+func (lr *logsRequest) check(from, to *time.Time) *apiError {
+	if bad := parseTimeField("from", lr.From, from); bad != nil {
+		return bad
+	}
+	if bad := parseTimeField("to", lr.To, to); bad != nil {
+		return bad
 	}
 	if lr.ScanResult == "" {
 		lr.ScanResult = "all"
@@ -203,32 +218,39 @@ func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
 		lr.Route = "all"
 	}
 	if lr.ScanResult != "all" && lr.ScanResult != "clean" && lr.ScanResult != "malicious" {
-		validationFail(w, "err_validation_invalid_value", fmt.Sprintf("scanResult %q must be one of clean, malicious, all", lr.ScanResult))
-		return
+		return &apiError{Code: "err_validation_invalid_value", Message: fmt.Sprintf("scanResult %q must be one of clean, malicious, all", lr.ScanResult)}
 	}
 	switch lr.Route {
 	case "all", "inbound", "outbound", "internal":
 	default:
-		validationFail(w, "err_validation_invalid_value", fmt.Sprintf("route %q must be one of inbound, outbound, internal, all", lr.Route))
-		return
+		return &apiError{Code: "err_validation_invalid_value", Message: fmt.Sprintf("route %q must be one of inbound, outbound, internal, all", lr.Route)}
 	}
-	offset := 0
-	if tok := req.Meta.Pagination.PageToken; tok != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(tok)
-		n, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
-		off, aerr := strconv.Atoi(n)
-		if err != nil || !ok || aerr != nil || off < 0 {
-			validationFail(w, "err_validation_invalid_page_token", fmt.Sprintf("pageToken %q is invalid", tok))
-			return
-		}
-		offset = off
-	}
-	size := req.Meta.Pagination.PageSize
-	if size == 0 {
-		size = defaultLogsPageSize
-	}
-	size = min(size, MaxLogsPageSize)
+	return nil
+}
 
+// logsOffset decodes a click-log page token ("" is the first page) into the offset
+// of its first log. It returns the failure to answer, or nil.
+func logsOffset(tok string) (int, *apiError) {
+	if tok == "" {
+		return 0, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	n, ok := strings.CutPrefix(string(raw), pageTokenPrefix)
+	off, aerr := strconv.Atoi(n)
+	if err != nil || !ok || aerr != nil || off < 0 {
+		return 0, &apiError{Code: "err_validation_invalid_page_token", Message: fmt.Sprintf("pageToken %q is invalid", tok)}
+	}
+	return off, nil
+}
+
+// logsToken is the page token of the click log at offset.
+func logsToken(offset int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + strconv.Itoa(offset)))
+}
+
+// matchClicks returns the click logs between from and to that pass the filters of
+// lr, newest first unless lr asks oldest first (s.mu held).
+func (s *Server) matchClicks(lr logsRequest, from, to time.Time) []clickWire {
 	var match []clickWire
 	for _, c := range s.clicks {
 		if c.Date.Before(from) || c.Date.After(to) ||
@@ -239,10 +261,14 @@ func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
 		match = append(match, clickWire{ClickLog: c, Date: c.Date.UTC().Format(LogTimeLayout)})
 	}
 	if !lr.OldestFirst {
-		for i, j := 0, len(match)-1; i < j; i, j = i+1, j-1 {
-			match[i], match[j] = match[j], match[i]
-		}
+		slices.Reverse(match)
 	}
+	return match
+}
+
+// writeLogsPage answers the size logs of match from offset, with the tokens of the
+// pages around it.
+func writeLogsPage(w *bufWriter, match []clickWire, offset, size int) {
 	total := len(match)
 	lo := min(offset, total)
 	hi := min(lo+size, total)
@@ -252,10 +278,10 @@ func (s *Server) handleGetLogs(w *bufWriter, req *apiRequest, _ *http.Request) {
 	}
 	p := &pagination{PageSize: len(page), TotalCount: &total}
 	if hi < total {
-		p.Next = base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + strconv.Itoa(hi)))
+		p.Next = logsToken(hi)
 	}
 	if lo > 0 {
-		p.Previous = base64.RawURLEncoding.EncodeToString([]byte(pageTokenPrefix + strconv.Itoa(max(lo-size, 0))))
+		p.Previous = logsToken(max(lo-size, 0))
 	}
 	writeEnvelope(w, http.StatusOK, []any{map[string]any{"clickLogs": page}}, p, nil)
 }

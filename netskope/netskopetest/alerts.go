@@ -313,70 +313,14 @@ func (s *Server) handleDataExport(r *http.Request, kind string) reply {
 	}
 	q := r.URL.Query()
 	index, op := q.Get("index"), q.Get("operation")
-	if index == "" {
-		return bad("index is required: name the iterator, e.g. index=myconsumer")
+	epoch, msg := exportOperation(index, op)
+	if msg != "" {
+		return bad(msg)
 	}
-	var epoch int64 = -1
-	switch op {
-	case OpHead, OpTail, OpNext, OpResend:
-	case "":
-		return bad("operation is required: head, tail, next, resend or epoch seconds")
-	default:
-		e, err := strconv.ParseInt(op, 10, 64)
-		if err != nil || e < 0 {
-			return bad(fmt.Sprintf("invalid operation %q: use head, tail, next, resend or epoch seconds", op))
-		}
-		epoch = e
+	page, hwm, msg := s.exportPage(kind, index, op, epoch)
+	if msg != "" {
+		return bad(msg)
 	}
-
-	s.mu.Lock()
-	st := s.alerts[kind]
-	if st == nil {
-		st = &alertStore{}
-		s.alerts[kind] = st
-	}
-	recs := st.recs
-	key := cursorKey{kind, index}
-	c := s.cursors[key]
-	now := s.now().Unix()
-	var start, end int
-	var hwm int64
-	if op == OpResend {
-		if c == nil || !c.lastExists {
-			s.mu.Unlock()
-			return bad(fmt.Sprintf("no page to resend for index %q: start it with head, tail, next or epoch seconds", index))
-		}
-		start, end, hwm = c.last[0], c.last[1], c.lastHWM
-	} else {
-		switch {
-		case op == OpHead:
-			start = 0
-		case op == OpTail || (op == OpNext && c == nil):
-			start = len(recs)
-		case op == OpNext:
-			start = c.pos
-		default:
-			start = sort.Search(len(recs), func(i int) bool { return recs[i].ingest >= epoch })
-		}
-		end = start
-		if op != OpTail {
-			end = min(start+s.cfg.pageSize, len(recs))
-		}
-		hwm = now
-		if end < len(recs) && end > start {
-			hwm = recs[end-1].ingest
-		} else if end > start {
-			hwm = max(now, recs[end-1].ingest)
-		}
-		if c == nil {
-			c = &cursor{}
-			s.cursors[key] = c
-		}
-		c.pos, c.last, c.lastHWM, c.lastExists = end, [2]int{start, end}, hwm, true
-	}
-	page := recs[start:end]
-	s.mu.Unlock()
-
 	size := 64
 	for _, r := range page {
 		size += len(r.raw) + 1
@@ -391,4 +335,73 @@ func (s *Server) handleDataExport(r *http.Request, kind string) reply {
 	}
 	fmt.Fprintf(b, `],"wait_time":%d,"timestamp_hwm":%d}`, s.cfg.waitTime, hwm)
 	return reply{status: http.StatusOK, header: hdr, body: b.Bytes(), gzip: true}
+}
+
+// exportOperation checks the index and operation of a Data Export request. It
+// returns the epoch seconds of a time operation (-1 for the others), or why the
+// request is refused.
+func exportOperation(index, op string) (epoch int64, refused string) {
+	if index == "" {
+		return -1, "index is required: name the iterator, e.g. index=myconsumer"
+	}
+	switch op {
+	case OpHead, OpTail, OpNext, OpResend:
+		return -1, ""
+	case "":
+		return -1, "operation is required: head, tail, next, resend or epoch seconds"
+	}
+	e, err := strconv.ParseInt(op, 10, 64)
+	if err != nil || e < 0 {
+		return -1, fmt.Sprintf("invalid operation %q: use head, tail, next, resend or epoch seconds", op)
+	}
+	return e, ""
+}
+
+// exportPage moves the iterator index of kind as op asks and returns the page it
+// delivers with its timestamp_hwm, or why the request is refused.
+func (s *Server) exportPage(kind, index, op string, epoch int64) (page []alertRec, hwm int64, refused string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.alerts[kind]
+	if st == nil {
+		st = &alertStore{}
+		s.alerts[kind] = st
+	}
+	recs := st.recs
+	key := cursorKey{kind, index}
+	c := s.cursors[key]
+	now := s.now().Unix()
+	if op == OpResend {
+		if c == nil || !c.lastExists {
+			return nil, 0, fmt.Sprintf("no page to resend for index %q: start it with head, tail, next or epoch seconds", index)
+		}
+		return recs[c.last[0]:c.last[1]], c.lastHWM, ""
+	}
+	var start int
+	switch {
+	case op == OpHead:
+		start = 0
+	case op == OpTail || (op == OpNext && c == nil):
+		start = len(recs)
+	case op == OpNext:
+		start = c.pos
+	default:
+		start = sort.Search(len(recs), func(i int) bool { return recs[i].ingest >= epoch })
+	}
+	end := start
+	if op != OpTail {
+		end = min(start+s.cfg.pageSize, len(recs))
+	}
+	hwm = now
+	if end < len(recs) && end > start {
+		hwm = recs[end-1].ingest
+	} else if end > start {
+		hwm = max(now, recs[end-1].ingest)
+	}
+	if c == nil {
+		c = &cursor{}
+		s.cursors[key] = c
+	}
+	c.pos, c.last, c.lastHWM, c.lastExists = end, [2]int{start, end}, hwm, true
+	return recs[start:end], hwm, ""
 }

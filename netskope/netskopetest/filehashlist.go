@@ -13,7 +13,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ctexchange/cte/internal/text"
+	"github.com/ctexchange/cte/ioc"
 )
 
 // Answers of updateFileHashList, from the Netskope documentation and reference plugins.
@@ -270,7 +270,7 @@ func badHashes(entries []string, types hashTypes) []string {
 		}
 		n++
 		if len(bad) < maxReportedBad {
-			v := text.Truncate(e, 80)
+			v := ioc.Truncate(e, 80)
 			bad = append(bad, fmt.Sprintf("Invalid hash %q: want %s", v, types))
 		}
 	}

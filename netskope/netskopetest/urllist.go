@@ -514,6 +514,13 @@ func validateURLListEntry(typ, value string) string {
 		}
 		return ""
 	}
+	return validateURLHost(rest)
+}
+
+// validateURLHost is validateURLListEntry for an exact entry without its scheme
+// that is not a CIDR block: host[:port][/path...], the host a name, an IPv4
+// address or a range, optionally behind a leading "*.".
+func validateURLHost(rest string) string {
 	hostport := rest
 	if i := strings.IndexAny(hostport, "/?#"); i >= 0 {
 		hostport = hostport[:i]
@@ -559,6 +566,13 @@ func validateURLListEntry(typ, value string) string {
 		}
 		return ""
 	}
+	return validateHostName(host)
+}
+
+// validateHostName is validateURLListEntry for a host name without its wildcard:
+// at most 253 characters, labels of 1-63 letters, digits, '-' and '_', not
+// starting or ending with '-'.
+func validateHostName(host string) string {
 	if len(host) > 253 {
 		return "host name longer than 253 characters"
 	}

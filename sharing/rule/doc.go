@@ -12,7 +12,8 @@
 // parse.go (recursive descent to an AST, every value checked for its field),
 // node.go (the AST and its canonical printing), compile.go (AST to closures),
 // match.go (evaluation), explain.go, types.go (which indicator types a query can
-// match) and duration.go (the duration grammar).
+// match), duration.go (the duration grammar) and error.go (the error a query
+// that does not parse gets, with its column).
 //
 // # Query language
 //

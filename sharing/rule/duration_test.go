@@ -60,6 +60,9 @@ func TestParseDuration(t *testing.T) {
 		"1d2":           `"1d2" is not a duration: ` + want,
 		"99999999999x":  `"99999999999x" is not a duration: ` + want,
 		"36501d":        `duration "36501d" is too long: at most 36500d`,
+		"36501d1d":      `duration "36501d1d" is too long: at most 36500d`,
+		"36501d1x":      `"36501d1x" is not a duration: ` + want, // syntax first, then size
+		"1.5s2x":        `"1.5s2x" is not a duration: ` + want,
 		"36500d1s":      `duration "36500d1s" is too long: at most 36500d`,
 		"99999999999d":  `duration "99999999999d" is too long: at most 36500d`,
 		"1.5s":          `duration "1.5s" has a fraction of a second: write whole seconds, e.g. 90s or 1.5m`,

@@ -2,6 +2,7 @@ package rule
 
 import (
 	"fmt"
+	"github.com/ctexchange/cte/ioc"
 	"strings"
 	"unicode/utf8"
 )
@@ -43,14 +44,5 @@ func (e *Error) Pointer() string {
 	return e.Src[start:end] + "\n" + pad.String() + "^"
 }
 
-// clipN shortens s to at most n bytes and a "…", cutting on a character
-// boundary.
-func clipN(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
-}
-
 // clip shortens a value quoted in an error message.
-func clip(s string) string { return clipN(s, 40) }
+func clip(s string) string { return ioc.Truncate(s, 40) }

@@ -85,3 +85,16 @@ func ExampleParseDuration() {
 	// 1w 168h0m0s
 	// duration "1.5s" has a fraction of a second: write whole seconds, e.g. 90s or 1.5m
 }
+
+func ExampleQuery_Types() {
+	q, err := rule.Parse("type in (sha256, md5) and severity >= high")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(q.Types())
+	fmt.Println(q.TypesUnmatched())
+	// Output:
+	// [sha256 md5]
+	// [sha256 md5 url domain hostname ipv4 ipv6]
+}

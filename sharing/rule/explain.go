@@ -74,14 +74,14 @@ func (e *cmpExpr) actual(ind *ioc.Indicator, now time.Time) string {
 		}
 		return s
 	case fValue, fSource, fComments:
-		return name + " is " + strconv.Quote(clipN(stringField(e.field, ind), explainWidth))
+		return name + " is " + strconv.Quote(ioc.Truncate(stringField(e.field, ind), explainWidth))
 	case fTags:
 		if len(ind.Tags) == 0 {
 			return "no tags"
 		}
 		q := make([]string, len(ind.Tags))
 		for i, t := range ind.Tags {
-			q[i] = strconv.Quote(clipN(t, explainWidth))
+			q[i] = strconv.Quote(ioc.Truncate(t, explainWidth))
 		}
 		return "tags are " + strings.Join(q, ", ")
 	case fAge:

@@ -53,10 +53,6 @@ func column(src string, off int) int { return utf8.RuneCountInString(src[:off]) 
 // lex splits src into tokens, ending with one tEOF token.
 func lex(src string) ([]token, error) {
 	var toks []token
-	errAt := func(off int, format string, args ...any) error {
-		return &Error{Src: src, Col: column(src, off), Msg: fmt.Sprintf(format, args...)}
-	}
-	two := func(i int, c byte) bool { return i+1 < len(src) && src[i+1] == c }
 	for i := 0; i < len(src); {
 		c := src[i]
 		start := i
@@ -65,42 +61,6 @@ func lex(src string) ([]token, error) {
 		case isSpace(c):
 			i++
 			continue
-		case c == '(':
-			k, i = tLParen, i+1
-		case c == ')':
-			k, i = tRParen, i+1
-		case c == ',':
-			k, i = tComma, i+1
-		case c == '=':
-			k, i = tEq, i+1
-			if two(start, '=') {
-				i++
-			}
-		case c == '!':
-			k, i = tNot, i+1
-			if two(start, '=') {
-				k, i = tNe, i+1
-			}
-		case c == '<':
-			k, i = tLt, i+1
-			if two(start, '=') {
-				k, i = tLe, i+1
-			}
-		case c == '>':
-			k, i = tGt, i+1
-			if two(start, '=') {
-				k, i = tGe, i+1
-			}
-		case c == '&':
-			if !two(start, '&') {
-				return nil, errAt(start, `a single "&": write "&&" or "and"`)
-			}
-			k, i = tAnd, i+2
-		case c == '|':
-			if !two(start, '|') {
-				return nil, errAt(start, `a single "|": write "||" or "or"`)
-			}
-			k, i = tOr, i+2
 		case c == '"':
 			s, n, err := lexString(src, start)
 			if err != nil {
@@ -109,6 +69,11 @@ func lex(src string) ([]token, error) {
 			toks = append(toks, token{kind: tString, text: s, off: start})
 			i = n
 			continue
+		case isDelim(c):
+			var err error
+			if k, i, err = lexOperator(src, start); err != nil {
+				return nil, err
+			}
 		default:
 			for i < len(src) && !isDelim(src[i]) {
 				i++
@@ -118,6 +83,51 @@ func lex(src string) ([]token, error) {
 		toks = append(toks, token{kind: k, text: src[start:i], off: start})
 	}
 	return append(toks, token{kind: tEOF, off: len(src)}), nil
+}
+
+// lexOperator reads the punctuation or operator at src[i]: one of ( ) , = ==
+// ! != < <= > >= && ||. It returns its kind and the offset after it.
+func lexOperator(src string, i int) (tokKind, int, error) {
+	next := byte(0)
+	if i+1 < len(src) {
+		next = src[i+1]
+	}
+	switch c := src[i]; c {
+	case '(':
+		return tLParen, i + 1, nil
+	case ')':
+		return tRParen, i + 1, nil
+	case ',':
+		return tComma, i + 1, nil
+	case '&', '|':
+		if next != c {
+			word := "and"
+			if c == '|' {
+				word = "or"
+			}
+			return 0, 0, &Error{Src: src, Col: column(src, i), Msg: fmt.Sprintf(`a single "%c": write "%c%c" or %q`, c, c, c, word)}
+		}
+		if c == '&' {
+			return tAnd, i + 2, nil
+		}
+		return tOr, i + 2, nil
+	}
+	// = == ! != < <= > >=: one kind alone, another with a following '='
+	var alone, withEq tokKind
+	switch src[i] {
+	case '=':
+		alone, withEq = tEq, tEq
+	case '!':
+		alone, withEq = tNot, tNe
+	case '<':
+		alone, withEq = tLt, tLe
+	default: // '>'
+		alone, withEq = tGt, tGe
+	}
+	if next == '=' {
+		return withEq, i + 2, nil
+	}
+	return alone, i + 1, nil
 }
 
 // lexString reads a double-quoted string starting at src[start] == '"' and

@@ -161,6 +161,7 @@ func TestQueryMatchOperators(t *testing.T) {
 		{"type == sha256 and severity >= medium and tags has emotet and age < 30d", true},
 		{"type == sha256 and severity >= medium and tags has emotet and age < 1d", false},
 		{"type == md5 or type == url or type == ipv4 or tags has benign", false},
+		{"type == md5 or type == url or type == ipv4 or tags has emotet", true},
 	}
 	ind := fixture()
 	for _, tt := range tests {

@@ -79,11 +79,9 @@ func found(t token) string {
 	return ", found " + desc(t)
 }
 
+// desc describes a token other than the end of the query for a message.
 func desc(t token) string {
-	switch t.kind {
-	case tEOF:
-		return "the end of the query"
-	case tString:
+	if t.kind == tString {
 		return "string " + strconv.Quote(clip(t.text))
 	}
 	return strconv.Quote(clip(t.text))

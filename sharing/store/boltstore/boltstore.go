@@ -6,6 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,34 +74,73 @@ func WithLockTimeout(d time.Duration) Option {
 	return func(o *options) { o.lockTimeout = max(d, time.Nanosecond) } // bbolt waits forever on 0
 }
 
+// ErrDamaged is wrapped by the errors of a state file that cannot be read as
+// one: empty, truncated, or with pages overwritten. Nothing in it is changed;
+// restore a backup (cte state backup makes one), or move it away to start
+// afresh.
+var ErrDamaged = errors.New("state file damaged")
+
+// damagedHint is what an operator can do about a damaged file.
+const damagedHint = "restore it from a backup (cte state backup FILE makes one), or move it away to start afresh (everything is pulled and shared again); cte state check tells what is wrong"
+
 // Open opens the state file at path, creating it when it does not exist. It
 // fails with a clear error when another process holds the file, when the file
-// is not a cte state file, or when a newer cte wrote it.
-func Open(path string, opts ...Option) (*Store, error) {
+// is not a cte state file, when a newer cte wrote it, or when it is damaged
+// (ErrDamaged): an existing empty file, a truncated one, or one whose pages
+// cannot be read is refused, never re-initialised, and never crashes cte.
+func Open(path string, opts ...Option) (st *Store, err error) {
 	o := options{lockTimeout: time.Second, foldAt: defaultFoldAt}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() == 0 {
+		return nil, fmt.Errorf("boltstore: %w: %s is empty (0 bytes), not a cte state file: cte does not start it again on its own, which would share everything again; %s", ErrDamaged, path, damagedHint)
+	}
+	if err := checkMeta(path); err != nil {
+		return nil, err
+	}
+	// A damaged page makes bbolt panic, or fault on its memory map.
+	var db *bolt.DB
+	var file *os.File // bolt's, to release its lock when bolt.Open itself panics
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if v := recover(); v != nil {
+			st, err = nil, fmt.Errorf("boltstore: %w: %s cannot be read (%v); %s", ErrDamaged, path, v, damagedHint)
+			if db == nil && file != nil {
+				_ = file.Close()
+			}
+		}
+		if err != nil && db != nil {
+			_ = db.Close() // releases the file lock
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := os.OpenFile(name, flag, perm)
+			file = f
+			return f, err
+		},
 		Timeout: o.lockTimeout,
-		// The freelist is rebuilt on open instead of written at every commit:
-		// commits stay fast as the file grows, and nothing durable depends on it.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+		// The freelist is written at every commit, so that opening the file
+		// reads it instead of walking every page to rebuild it.
+		FreelistType: bolt.FreelistMapType,
 		// Address space, not disk: the file is remapped (which waits for
 		// every View) only once it outgrows this.
 		InitialMmapSize: 256 << 20,
 	})
 	switch {
+	case err != nil:
+		db = nil // bolt closed it
+	}
+	switch {
 	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("boltstore: state file %s is in use by another cte process: stop it or use another state file", path)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-		return nil, fmt.Errorf("boltstore: state file %s is not a cte store (%w): check the path, or move the file away to start afresh", path, err)
+		return nil, fmt.Errorf("boltstore: state file %s is not a cte store (%w): check the path; if it is the state file, it is damaged: %s", path, err, damagedHint)
 	case err != nil:
 		return nil, fmt.Errorf("boltstore: open state file %s: %w", path, err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error { return setup(tx, path) }); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	s := &Store{db: db, path: path, foldAt: max(o.foldAt, 1)}
@@ -106,14 +148,13 @@ func Open(path string, opts ...Option) (*Store, error) {
 		b := tx.Bucket(bStaged)
 		x, err := buildIndex(b, b.Sequence())
 		if err != nil {
-			return fmt.Errorf("boltstore: state file %s: %w: it is damaged", path, err)
+			return fmt.Errorf("boltstore: state file %s: %w: it is damaged (%w); %s", path, err, ErrDamaged, damagedHint)
 		}
 		s.idx.Store(x)
 		s.filter = buildFilter(tx.Bucket(bRecords))
 		return nil
 	})
 	if err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	return s, nil
@@ -169,16 +210,44 @@ func setup(tx *bolt.Tx, path string) error {
 func (s *Store) Path() string { return s.path }
 
 // View runs fn in a read-only transaction on a consistent snapshot.
-func (s *Store) View(ctx context.Context, fn func(sharing.Tx) error) error {
+func (s *Store) View(ctx context.Context, fn func(sharing.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: view: %w", err)
 	}
-	err := s.db.View(func(btx *bolt.Tx) error {
+	defer s.recoverDamage(&err, nil)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	err = s.db.View(func(btx *bolt.Tx) error {
 		t := newTx(ctx, btx, false, s)
 		defer t.close()
 		return fn(t)
 	})
 	return s.closedErr(err)
+}
+
+// recoverDamage turns the panic of a damaged page (bbolt's assertions, a
+// fault on the memory map) into an ErrDamaged error; other panics go on.
+// The failed Update's index change (t) is taken back.
+func (s *Store) recoverDamage(err *error, t **tx) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if t != nil && *t != nil && (*t).published {
+		(*t).unpublish()
+	}
+	if !isDamage(v) {
+		panic(v)
+	}
+	*err = fmt.Errorf("boltstore: %w: %s cannot be read (%v); %s", ErrDamaged, s.path, v, damagedHint)
+}
+
+// isDamage reports whether a panic comes from reading a damaged file.
+func isDamage(v any) bool {
+	if _, ok := v.(interface{ Addr() uintptr }); ok { // a memory fault (SetPanicOnFault)
+		return true
+	}
+	msg, ok := v.(string)
+	return ok && (strings.HasPrefix(msg, "assertion failed") || strings.Contains(msg, "invalid page type") || strings.Contains(msg, "unreachable"))
 }
 
 // closedErr names the file when the store was closed.
@@ -192,14 +261,16 @@ func (s *Store) closedErr(err error) error {
 // Update runs fn in a read-write transaction. Its writes reach the disk
 // (fsync) before Update returns nil; when fn returns an error or panics none of
 // them do.
-func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boltstore: update: %w", err)
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var t *tx
-	err := s.db.Update(func(btx *bolt.Tx) error {
+	defer s.recoverDamage(&err, &t)
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	err = s.db.Update(func(btx *bolt.Tx) error {
 		t = newTx(ctx, btx, true, s)
 		defer t.close()
 		if err := fn(t); err != nil {
@@ -208,18 +279,29 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) error {
 		// Published before the commit: Views skip versions above their
 		// snapshot, and a failed commit takes them back below.
 		t.publish()
+		t.published = true
 		return nil
 	})
-	if err != nil && t != nil {
+	if err != nil && t != nil && t.published {
 		t.unpublish()
+		t.published = false
 	}
 	return s.closedErr(err)
 }
 
-// Close closes the file, waiting for open transactions to end.
+// Close folds the staging log into the records (so that the next Open has
+// no index to rebuild from it) and closes the file, waiting for open
+// transactions to end. A failed fold loses nothing: the log stays.
 func (s *Store) Close() error {
+	var ferr error
+	if x := s.idx.Load(); x != nil && x.n > 0 {
+		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).fold() })
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
+	}
+	if ferr != nil && !errors.Is(ferr, berrors.ErrDatabaseNotOpen) {
+		return fmt.Errorf("boltstore: close %s: fold the staging log: %w", s.path, ferr)
 	}
 	return nil
 }

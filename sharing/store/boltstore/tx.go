@@ -41,6 +41,8 @@ type tx struct {
 
 	writes uint64 // bumped by every write; a scan re-seeks when it changed
 
+	published bool // an Update's index change is visible to Views (see publish)
+
 	arena []byte            // keys and values handed to Put live until commit
 	enc   []byte            // encoding scratch
 	stage []byte            // staged entry scratch

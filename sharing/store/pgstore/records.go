@@ -30,28 +30,14 @@ const scanChunk = 1000
 // COPY and the changed ones with COPY into a temporary table and one UPDATE:
 // four round trips per page at most, whatever its size.
 func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
-	var st sharing.MergeStats
 	if err := t.writable("merge"); err != nil {
-		return st, err
+		return sharing.MergeStats{}, err
 	}
-	if err := storeutil.CheckSource("source", source); err != nil {
-		return st, fmt.Errorf("pgstore: merge: %w", err)
-	}
-	for i := range in {
-		if err := storeutil.CheckIndicator(&in[i]); err != nil {
-			return st, fmt.Errorf("pgstore: merge from %q: %w", source, err)
-		}
-		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
-			return st, fmt.Errorf("pgstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
-		}
+	if err := checkMerge(source, in); err != nil {
+		return sharing.MergeStats{}, err
 	}
 	if len(in) == 0 {
-		return st, nil
-	}
-	type work struct {
-		ind     ioc.Indicator
-		recType ioc.Type
-		inDB    bool // this source's entry is stored: update it
+		return sharing.MergeStats{}, nil
 	}
 	idx := make(map[string]int, len(in))
 	values := make([]string, 0, len(in))
@@ -63,10 +49,67 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	}
 	stored, err := t.storedFor(source, values)
 	if err != nil {
-		return st, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
 	}
-	ws := make([]work, len(values))
-	seen := make([]bool, len(values))
+	ws, st := mergePage(in, idx, stored)
+	var ins, upd [][]any
+	changed := false
+	for k := range ws {
+		w := &ws[k]
+		row := entryRow(values[k], source, w.recType, &w.ind, now)
+		if !w.inDB {
+			ins = append(ins, row)
+			changed = true
+			continue
+		}
+		upd = append(upd, row)
+		if !changed {
+			old := stored[values[k]].e
+			w.ind.Source = source
+			cur := sharing.Entry{Indicator: w.ind, StoredAt: storeutil.Time(now)}
+			changed = storeutil.SeenChange(&old, &cur)
+		}
+	}
+	if err := t.writeEntries(ins, upd); err != nil {
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+	}
+	if changed {
+		if err := t.bump(source); err != nil {
+			return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+		}
+	}
+	return st, nil
+}
+
+// checkMerge refuses a whole page when one indicator is not storable.
+func checkMerge(source string, in []ioc.Indicator) error {
+	if err := storeutil.CheckSource("source", source); err != nil {
+		return fmt.Errorf("pgstore: merge: %w", err)
+	}
+	for i := range in {
+		if err := storeutil.CheckIndicator(&in[i]); err != nil {
+			return fmt.Errorf("pgstore: merge from %q: %w", source, err)
+		}
+		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
+			return fmt.Errorf("pgstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
+		}
+	}
+	return nil
+}
+
+// work is one distinct value of a page being merged.
+type work struct {
+	ind     ioc.Indicator
+	recType ioc.Type
+	inDB    bool // this source's entry is stored: update it
+}
+
+// mergePage folds the page into one work item per distinct value (idx gives
+// its position), merged with the stored entry of the source, and counts.
+func mergePage(in []ioc.Indicator, idx map[string]int, stored map[string]storedEntry) ([]work, sharing.MergeStats) {
+	var st sharing.MergeStats
+	ws := make([]work, len(idx))
+	seen := make([]bool, len(idx))
 	for i := range in {
 		x := in[i]
 		k := idx[x.Value]
@@ -76,7 +119,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			w.ind = ioc.Merge(w.ind, x)
 			st.Updated++
 		case ok && old.mine:
-			*w = work{ind: ioc.Merge(old.ind, x), recType: old.recType, inDB: true}
+			*w = work{ind: ioc.Merge(old.e.Indicator, x), recType: old.recType, inDB: true}
 			st.Updated++
 		case ok:
 			*w = work{ind: x, recType: old.recType}
@@ -87,20 +130,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		}
 		seen[k] = true
 	}
-	var ins, upd [][]any
-	for k := range ws {
-		w := &ws[k]
-		row := entryRow(values[k], source, w.recType, &w.ind, now)
-		if w.inDB {
-			upd = append(upd, row)
-		} else {
-			ins = append(ins, row)
-		}
-	}
-	if err := t.writeEntries(ins, upd); err != nil {
-		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
-	}
-	return st, nil
+	return ws, st
 }
 
 // entryRow is an active entry's row in entryCols order.
@@ -145,14 +175,14 @@ func (t *tx) writeEntries(ins, upd [][]any) error {
 type storedEntry struct {
 	recType ioc.Type
 	mine    bool
-	ind     ioc.Indicator
+	e       sharing.Entry
 }
 
 // storedFor reads the stored values among values: this source's entry when
 // there is one, else any entry (for the record's type, which all share).
 func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, error) {
 	rows, err := t.pg.Query(t.ctx, `SELECT value, rec_type, source = $2, type, severity, reputation,
-		comments, tags, first_seen, last_seen, expires_at, ns
+		comments, tags, first_seen, last_seen, expires_at, inactive, inactive_at, stored_at, ns
 		FROM cte_entries WHERE value = ANY($1)`, values, source)
 	if err != nil {
 		return nil, fmt.Errorf("read stored values: %w", err)
@@ -166,18 +196,21 @@ func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, 
 		var mine bool
 		var comments string
 		var tags []string
-		var first, last, exp pgtype.Timestamptz
+		var first, last, exp, inAt, stored pgtype.Timestamptz
+		var inactive bool
 		var ns int64
-		if err := rows.Scan(&v, &recType, &mine, &typ, &sev, &rep, &comments, &tags, &first, &last, &exp, &ns); err != nil {
+		if err := rows.Scan(&v, &recType, &mine, &typ, &sev, &rep, &comments, &tags, &first, &last, &exp,
+			&inactive, &inAt, &stored, &ns); err != nil {
 			return nil, fmt.Errorf("read stored values: %w", err)
 		}
 		if old, ok := out[v]; ok && old.mine {
 			continue // another source's entry of a value this source reported
 		}
-		out[v] = storedEntry{recType: ioc.Type(recType), mine: mine, ind: ioc.Indicator{
-			Type: ioc.Type(typ), Value: v, Severity: ioc.Severity(sev), Reputation: int(rep), Comments: comments,
-			Tags: nilIfEmpty(tags), FirstSeen: goTime(first, ns, 0), LastSeen: goTime(last, ns, 1),
-			ExpiresAt: goTime(exp, ns, 2), Source: source}}
+		out[v] = storedEntry{recType: ioc.Type(recType), mine: mine, e: sharing.Entry{
+			Indicator: ioc.Indicator{Type: ioc.Type(typ), Value: v, Severity: ioc.Severity(sev), Reputation: int(rep),
+				Comments: comments, Tags: nilIfEmpty(tags), FirstSeen: goTime(first, ns, 0), LastSeen: goTime(last, ns, 1),
+				ExpiresAt: goTime(exp, ns, 2), Source: source},
+			Inactive: inactive, InactiveAt: goTime(inAt, ns, 3), StoredAt: goTime(stored, ns, 4)}}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read stored values: %w", err)
@@ -298,11 +331,16 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 		return nil
 	}
 	ts, rem := dbTime(at)
-	_, err := t.pg.Exec(t.ctx, `UPDATE cte_entries SET inactive = true, inactive_at = $3,
+	tag, err := t.pg.Exec(t.ctx, `UPDATE cte_entries SET inactive = true, inactive_at = $3,
 		ns = (ns & ~(1023::bigint << 30)) | ($4::bigint << 30)
 		WHERE source = $1 AND value = ANY($2) AND NOT inactive`, source, values, ts, rem)
 	if err != nil {
 		return fmt.Errorf("pgstore: set %d value(s) of %q inactive: %w", len(values), source, err)
+	}
+	if tag.RowsAffected() > 0 {
+		if err := t.bump(source); err != nil {
+			return fmt.Errorf("pgstore: set inactive: %w", err)
+		}
 	}
 	return nil
 }

@@ -318,15 +318,16 @@ func (t *tx) RunState(name string) (sharing.RunState, bool, error) {
 	r := sharing.RunState{Name: name}
 	var run, ok pgtype.Timestamptz
 	var ns int64
-	err := t.pg.QueryRow(t.ctx, `SELECT last_run, last_ok, last_error, counts, ns FROM cte_runs WHERE name = $1`, name).
-		Scan(&run, &ok, &r.LastError, &r.Counts, &ns)
+	var until pgtype.Timestamptz
+	err := t.pg.QueryRow(t.ctx, `SELECT last_run, last_ok, last_error, counts, inputs, until, ns FROM cte_runs WHERE name = $1`, name).
+		Scan(&run, &ok, &r.LastError, &r.Counts, &r.Inputs, &until, &ns)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sharing.RunState{}, false, nil
 	}
 	if err != nil {
 		return sharing.RunState{}, false, fmt.Errorf("pgstore: run state of %q: %w", name, err)
 	}
-	r.LastRun, r.LastOK = goTime(run, ns, 0), goTime(ok, ns, 1)
+	r.LastRun, r.LastOK, r.Until = goTime(run, ns, 0), goTime(ok, ns, 1), goTime(until, ns, 2)
 	return r, true, nil
 }
 
@@ -338,15 +339,17 @@ func (t *tx) PutRunState(r sharing.RunState) error {
 	if err := storeutil.CheckSource("run state", r.Name); err != nil {
 		return fmt.Errorf("pgstore: put run state: %w", err)
 	}
-	times, ns := packTimes(r.LastRun, r.LastOK)
+	times, ns := packTimes(r.LastRun, r.LastOK, r.Until)
 	var counts any
 	if r.Counts != nil {
 		counts = r.Counts
 	}
-	_, err := t.pg.Exec(t.ctx, `INSERT INTO cte_runs (name, last_run, last_ok, last_error, counts, ns) VALUES ($1, $2, $3, $4, $5, $6)
+	_, err := t.pg.Exec(t.ctx, `INSERT INTO cte_runs (name, last_run, last_ok, last_error, counts, inputs, until, ns)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (name) DO UPDATE SET last_run = EXCLUDED.last_run, last_ok = EXCLUDED.last_ok,
-		last_error = EXCLUDED.last_error, counts = EXCLUDED.counts, ns = EXCLUDED.ns`,
-		r.Name, times[0], times[1], r.LastError, counts, ns)
+		last_error = EXCLUDED.last_error, counts = EXCLUDED.counts, inputs = EXCLUDED.inputs, until = EXCLUDED.until,
+		ns = EXCLUDED.ns`,
+		r.Name, times[0], times[1], r.LastError, counts, r.Inputs, times[2], ns)
 	if err != nil {
 		return fmt.Errorf("pgstore: put run state of %q: %w", r.Name, err)
 	}
