@@ -151,11 +151,7 @@ func (c *Console) listPage(ctx context.Context, o sharing.ListOptions) (Indicato
 	if err != nil {
 		return IndicatorPage{}, err
 	}
-	out := IndicatorPage{Items: make([]Indicator, 0, len(page.Items)), Total: page.Total, More: page.More, Offset: page.Offset, Limit: page.Limit}
-	for _, l := range page.Items {
-		out.Items = append(out.Items, indicatorOf(l))
-	}
-	return out, nil
+	return pageOf(page), nil
 }
 
 func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {
