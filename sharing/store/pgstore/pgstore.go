@@ -69,8 +69,8 @@ func WithLogger(l *slog.Logger) Option {
 // them) and the readers of a console.
 const DefaultMaxConns = 10
 
-// WithMaxConns sets the size of the connection pool (DefaultMaxConns when n
-// is 0 or less).
+// WithMaxConns sets the size of the connection pool. Without it, the pool
+// has pool_max_conns from the connection string, or DefaultMaxConns.
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
 }
@@ -91,7 +91,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		// pgx's parse errors can quote the connection string, password included.
 		return nil, errors.New("pgstore: the connection string is not valid: write postgres://user@host:5432/database?sslmode=require (password from PGPASSWORD)")
 	}
-	cfg.MaxConns = DefaultMaxConns
+	if !strings.Contains(dsn, "pool_max_conns") { // the URL's own setting wins
+		cfg.MaxConns = DefaultMaxConns
+	}
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
 	}
