@@ -248,3 +248,11 @@ func (p offlinePlugin) GetTargets(context.Context) ([]cte.Target, error) { retur
 func isHelp(args []string) bool {
 	return slices.ContainsFunc(args, func(s string) bool { return s == "--help" || s == "-help" || s == "-h" })
 }
+
+// modeText is a target mode for a table: "-" until the target was listed.
+func modeText(m cte.Mode) string {
+	if m != cte.Append && m != cte.Replace {
+		return "-"
+	}
+	return m.String()
+}

@@ -2,9 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -171,4 +182,72 @@ func TestRunListenNeedsTokenOffLoopback(t *testing.T) {
 	code, _, errs = f.cte(t, "run", "--listen", "nonsense")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errs, "HOST:PORT")
+}
+
+func TestRunServesTLSWithToken(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	cert, key := selfSigned(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	errb := &lockedBuffer{}
+	done := make(chan int, 1)
+	env := func(k string) (string, bool) {
+		if k == "CTE_API_TOKEN" {
+			return "tok-3f9a", true
+		}
+		return f.lookup(k)
+	}
+	go func() {
+		done <- run(ctx, []string{"--config", f.path, "run", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key}, io.Discard, errb, env)
+	}()
+	re := regexp.MustCompile(`console at (https://127\.0\.0\.1:\d+)/`)
+	var url string
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(errb.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	}, 30*time.Second, 10*time.Millisecond, "stderr: %s", errb)
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test's own self-signed certificate
+	get := func(path, token string) int {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url+path, nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := cl.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, get("/healthz", ""))
+	assert.Equal(t, http.StatusUnauthorized, get("/api/v1/sharing", ""))
+	assert.Equal(t, http.StatusOK, get("/api/v1/sharing", "tok-3f9a"), "the token from CTE_API_TOKEN")
+	// the CLI reaches the daemon through its socket without the token
+	code, out, errs := f.cte(t, "sharing")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "mimecast-to-netskope")
+	assert.NotContains(t, out+errs, "tok-3f9a")
+	cancel()
+	assert.Equal(t, exitOK, <-done)
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their paths.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kb, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
+	return certFile, keyFile
 }
