@@ -6,7 +6,7 @@ PKGS     ?= ./...
 FUZZTIME ?= 100000x
 BENCH    ?= .
 
-.PHONY: build test race race-pg lint bench bench-pg bench-job fuzz cover demo
+.PHONY: build test race race-pg lint bench bench-pg bench-job bench-job-pg fuzz cover demo
 
 ## build: the cte command as ./bin/cte
 build:
@@ -54,6 +54,11 @@ JOBFLAGS ?= -events 200000,1000000 -count 3
 bench-job:
 	$(GO) build -o bin/benchjob ./internal/benchjob
 	./bin/benchjob $(JOBFLAGS)
+
+## bench-job-pg: the whole-job benchmark with the PostgreSQL store, in a throwaway cluster
+bench-job-pg:
+	$(GO) build -o bin/benchjob ./internal/benchjob
+	$(call with-pg,./bin/benchjob -store postgres $(JOBFLAGS))
 
 ## fuzz: each fuzz target for FUZZTIME (default 100000x executions; e.g. make fuzz FUZZTIME=60s)
 fuzz:

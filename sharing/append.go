@@ -54,8 +54,15 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 		return nil
 	}
 	slices.SortFunc(s.send, byPriority)
+	e.auditUnconfirmed(ctx, name, s.send, now)
 	bs := batches(s.send, cs.target.Limits.BatchSize)
 	for i, b := range bs {
+		// The intent first: after a crash during the push, the ledger tells
+		// sent-but-unconfirmed (sending) from never sent (no new entry).
+		if err := e.putLedger(ctx, name, sendingEntries(b, now)); err != nil {
+			return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: record the push about to be sent: %w", name, err),
+				"check the store; nothing of this batch was sent, it is sent on the next share")
+		}
 		res, err := dst.p.Push(ctx, cs.target, indicators(b))
 		rep.Sent += len(b)
 		entries := e.outcome(b, res, err, now, ctx.Err() != nil, rep)
@@ -93,6 +100,49 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 		}
 	}
 	return nil
+}
+
+// codeHeld marks a sending entry of a value the target held an earlier
+// version of (StateApplied before), so that it stays applied when this
+// version is refused after a restart.
+const codeHeld = "held"
+
+// sendingEntries returns the ledger entries that record a batch as being
+// sent, before the push.
+func sendingEntries(b []item, now time.Time) []LedgerEntry {
+	out := make([]LedgerEntry, len(b))
+	for i := range b {
+		it := &b[i]
+		le := LedgerEntry{Value: it.ind.Value, Type: it.ind.Type, State: StateSending, Fingerprint: it.fp,
+			Reason: "sent, not confirmed yet", At: now}
+		if it.prev != nil {
+			le.Attempts = it.prev.Attempts
+			if it.prev.State == StateApplied || it.prev.State == StateSending && it.prev.Code == codeHeld {
+				le.Code = codeHeld
+			}
+		}
+		out[i] = le
+	}
+	return out
+}
+
+// auditUnconfirmed says that values sent by a share that stopped before it
+// knew the outcome (a crash) are sent again: the product may get them twice.
+func (e *Engine) auditUnconfirmed(ctx context.Context, name string, send []item, now time.Time) {
+	n, example := 0, ""
+	for i := range send {
+		if p := send[i].prev; p != nil && p.State == StateSending {
+			if n++; example == "" {
+				example = send[i].ind.Value
+			}
+		}
+	}
+	if n > 0 {
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: name,
+			Message:    fmt.Sprintf("%d indicator(s) were being sent when the last share stopped, without an answer; sending them again (the product may receive them twice)", n),
+			Details:    details("unconfirmed", n, "example", example),
+			Resolution: "none needed: sending twice is harmless for an Append target"})
+	}
 }
 
 // serverWait returns the wait a rate-limited product asked for, or 0.

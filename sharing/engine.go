@@ -545,7 +545,7 @@ func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
 					st.Applied++
 				case StateRejected:
 					st.Rejected++
-				case StateRetryable:
+				case StateRetryable, StateSending:
 					st.Retryable++
 				case StateOverCapacity:
 					if !replace {

@@ -141,18 +141,8 @@ func (e *Engine) HeldLeases() []Lease {
 	for _, l := range e.leases.held {
 		out = append(out, l)
 	}
-	slices.SortFunc(out, func(a, b Lease) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Lease) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Lease names.
@@ -198,6 +188,9 @@ func (e *Engine) renewAll(ctx context.Context, l Leaser) {
 		e.leases.mu.Lock()
 		h, had := e.leases.held[name]
 		e.leases.mu.Unlock()
+		if !had && name != self {
+			continue // given up since the list was read
+		}
 		nl, ok, err := l.Acquire(ctx, name, e.leases.instance, e.leases.ttl)
 		e.leases.mu.Lock()
 		switch {
@@ -206,7 +199,7 @@ func (e *Engine) renewAll(ctx context.Context, l Leaser) {
 			if ctx.Err() == nil {
 				e.log.Warn("lease: renew", "lease", name, "error", err)
 			}
-		case !ok || (had && name != self && nl.Token != h.Token):
+		case !ok || (name != self && nl.Token != h.Token):
 			delete(e.leases.held, name) // lost: another instance has it now
 		default:
 			e.leases.held[name] = nl
@@ -410,3 +403,5 @@ func (e *Engine) leaseSync(ctx context.Context, source string) (context.Context,
 	hctx, stop := e.hold(ctx, l, lease)
 	return hctx, stop, nil
 }
+
+func cmpString(a, b string) int { return strings.Compare(a, b) }

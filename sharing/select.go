@@ -61,6 +61,11 @@ func decide(prev *LedgerEntry, fp uint64, now time.Time) action {
 			return actRetry
 		}
 		return actWaiting
+	case StateSending: // the share stopped (a crash) before the outcome was known
+		if prev.Fingerprint == fp {
+			return actRetry
+		}
+		return actChanged
 	}
 	return actNew
 }
@@ -287,7 +292,7 @@ func (s *scan) inactive(tx Tx, r *Record, en *Entry) error {
 			return err
 		}
 	}
-	if ok && le.State == StateApplied {
+	if ok && (le.State == StateApplied || le.State == StateSending) { // sending: the target may hold it
 		s.toRetrct++
 		s.addSample(r.Value, en.Type, "retract")
 		if s.keep {

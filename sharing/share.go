@@ -277,7 +277,7 @@ func (e *Engine) backoff(attempts int) time.Duration {
 // StateApplied, so that it is still retracted when it ages out; its Reason and
 // NextAttempt say that this version was refused (see decide).
 func (e *Engine) failed(it *item, now time.Time, retryable bool, reason, code string, attempted bool) LedgerEntry {
-	held := it.prev != nil && it.prev.State == StateApplied
+	held := it.prev != nil && (it.prev.State == StateApplied || it.prev.State == StateSending && it.prev.Code == codeHeld)
 	if held && reason == "" {
 		reason = "refused"
 	}
@@ -293,7 +293,7 @@ func (e *Engine) failed(it *item, now time.Time, retryable bool, reason, code st
 	if held {
 		le.State = StateApplied
 	}
-	if it.prev != nil && (it.prev.State == StateRetryable || held && it.prev.Reason != "") {
+	if it.prev != nil && (it.prev.State == StateRetryable || it.prev.State == StateSending || held && it.prev.Reason != "") {
 		le.Attempts = it.prev.Attempts
 	}
 	le.NextAttempt = now

@@ -41,7 +41,18 @@ const (
 )
 
 // errInterrupted is the cause of the context of a run stopped by SIGINT.
-var errInterrupted = errors.New("interrupted")
+var errInterrupted error = stopCause("interrupted")
+
+// stopCause is the cause of a context cancelled by a signal. It is a
+// context.Canceled: the engine and the plugins wrap a context's cause in their
+// errors, and an interrupted push or pull must read as a cancellation there
+// (audited at INFO, no failed attempt), not as a failure of the product.
+type stopCause string
+
+func (c stopCause) Error() string { return string(c) }
+
+// Is reports that a stop by a signal is a context.Canceled.
+func (stopCause) Is(target error) bool { return target == context.Canceled }
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -53,7 +64,7 @@ func main() {
 		if sig == os.Interrupt {
 			cancel(errInterrupted)
 		} else {
-			cancel(fmt.Errorf("terminated (%v)", sig))
+			cancel(stopCause(fmt.Sprintf("terminated (%v)", sig)))
 		}
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)

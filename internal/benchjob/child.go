@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"net/url"
 	"os"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -12,11 +14,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/mimecast"
 	"github.com/ctexchange/cte/netskope"
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/boltstore"
+	"github.com/ctexchange/cte/sharing/store/pgstore"
 )
 
 // runChild runs one sync of both sources as cte sync does and prints a
@@ -53,6 +58,8 @@ func openStore(sp spec) (sharing.Store, error) {
 	switch sp.Store {
 	case "", "bolt":
 		return boltstore.Open(sp.State)
+	case "postgres":
+		return openPostgres(sp.State)
 	}
 	return nil, fmt.Errorf("unknown store %q", sp.Store)
 }
@@ -149,4 +156,34 @@ func sampleHeap() func() uint64 {
 		read()
 		return peak.Load()
 	}
+}
+
+// openPostgres opens a pgstore in a schema of its own for the state path, in
+// the cluster CTE_TEST_POSTGRES names (make bench-job-pg starts one). The
+// scenarios of one run share the state path, so they share the schema.
+func openPostgres(state string) (sharing.Store, error) {
+	base := os.Getenv("CTE_TEST_POSTGRES")
+	if base == "" {
+		return nil, errors.New("-store postgres: set CTE_TEST_POSTGRES to a cluster's URL (scripts/testpg.sh start prints one)")
+	}
+	h := fnv.New64a()
+	h.Write([]byte(state))
+	schema := fmt.Sprintf("bench_%x", h.Sum64())
+	c, err := pgx.Connect(ctx(), base)
+	if err != nil {
+		return nil, err
+	}
+	_, err = c.Exec(ctx(), "CREATE SCHEMA IF NOT EXISTS "+schema)
+	c.Close(ctx())
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return pgstore.Open(ctx(), u.String())
 }

@@ -56,7 +56,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.IntVar(&f.alerts, "alerts", 5000, "Netskope malware alerts")
 	fs.IntVar(&f.count, "count", 3, "runs of each scenario")
 	fs.IntVar(&f.pageSize, "page-size", 5000, "rows per Mimecast get-feed page")
-	fs.StringVar(&f.store, "store", "", "the embedded store engine to measure (empty: the default)")
+	fs.StringVar(&f.store, "store", "", "the store to measure: empty for the default embedded one, or postgres (in the cluster CTE_TEST_POSTGRES names)")
 	fs.StringVar(&f.dir, "dir", "", "folder for the state files (default: a new temporary folder)")
 	fs.StringVar(&f.profile, "cpuprofile", "", "write each child's CPU profile to this path plus .SCENARIO.EVENTS.RUN")
 	if err := fs.Parse(args); err != nil {

@@ -55,9 +55,10 @@ type Store struct {
 	path   string
 	foldAt int
 
-	wmu    sync.Mutex // held by Update from its start until its index change is final
-	idx    atomic.Pointer[index]
-	filter *keyFilter // keys of the records bucket; used and changed by Updates only
+	wmu     sync.Mutex // held by Update from its start until its index change is final
+	idx     atomic.Pointer[index]
+	filter  *keyFilter // keys of the records bucket, once built; used and changed by Updates only
+	lookups int        // record lookups of Updates before the filter is built
 }
 
 // Option changes how Open opens a file.
@@ -151,7 +152,6 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 			return fmt.Errorf("boltstore: state file %s: %w: it is damaged (%w); %s", path, err, ErrDamaged, damagedHint)
 		}
 		s.idx.Store(x)
-		s.filter = buildFilter(tx.Bucket(bRecords))
 		return nil
 	})
 	if err != nil {

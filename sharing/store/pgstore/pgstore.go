@@ -64,8 +64,13 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithMaxConns sets the size of the connection pool (default: pgxpool's, the
-// larger of 4 and the number of CPUs).
+// DefaultMaxConns is the default size of the connection pool: room for the
+// syncs of several sources, the lease renewals (which must not wait behind
+// them) and the readers of a console.
+const DefaultMaxConns = 10
+
+// WithMaxConns sets the size of the connection pool. Without it, the pool
+// has pool_max_conns from the connection string, or DefaultMaxConns.
 func WithMaxConns(n int32) Option {
 	return func(o *options) { o.maxConns = n }
 }
@@ -85,6 +90,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		// pgx's parse errors can quote the connection string, password included.
 		return nil, errors.New("pgstore: the connection string is not valid: write postgres://user@host:5432/database?sslmode=require (password from PGPASSWORD)")
+	}
+	if !strings.Contains(dsn, "pool_max_conns") { // the URL's own setting wins
+		cfg.MaxConns = DefaultMaxConns
 	}
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
