@@ -288,3 +288,32 @@ func TestManualSourceShares(t *testing.T) {
 	assert.Equal(t, exitFailure, code)
 	assert.Contains(t, errs, "not an indicator")
 }
+
+func TestSocketPath(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "/var/lib/cte/state.db.sock", socketPath("/var/lib/cte/state.db"))
+	assert.Empty(t, socketPath("postgres://cte@db/cte"), "a shared database has no socket")
+	assert.Equal(t, "sharing", commandOf([]string{"--config", "/x/cte.yaml", "--json", "sharing", "--limit", "3"}))
+	assert.Equal(t, "iocs", commandOf([]string{"-log-level", "debug", "iocs"}))
+	assert.Empty(t, commandOf([]string{"--json"}))
+}
+
+// A socket left by a daemon that died does not stop the commands: they open
+// the state file themselves.
+func TestStaleSocket(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	code, _, errs := f.cte(t, "sync")
+	require.Equal(t, exitOK, code, errs)
+	_, err := os.Stat(filepath.Join(f.dir, "state.db"))
+	require.NoError(t, err, "the state file is beside the configuration")
+	l, err := net.Listen("unix", filepath.Join(f.dir, "state.db.sock"))
+	require.NoError(t, err)
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	require.NoError(t, l.Close())
+	_, err = os.Stat(filepath.Join(f.dir, "state.db.sock"))
+	require.NoError(t, err, "the stale socket is there")
+	code, out, errs := f.cte(t, "sharing")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "mimecast-to-netskope")
+}
