@@ -376,6 +376,14 @@ func TestPage(t *testing.T) {
 	assert.Contains(t, body, "cte_stored_indicators")
 }
 
+func TestWarm(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, console.Options{})
+	require.NoError(t, w.con.Warm(t.Context()))
+	require.NoError(t, w.store.Close())
+	assert.Error(t, w.con.Warm(t.Context()), "a store that fails")
+}
+
 func TestPageEmpty(t *testing.T) {
 	t.Parallel()
 	s := memstore.New()

@@ -57,6 +57,7 @@ func (a *app) startConsole(ctx context.Context, s *session) (*console.Console, f
 	if err != nil {
 		return nil, nil, a.fail(err)
 	}
+	go func() { _ = con.Warm(ctx) }() // the page's first listing, before anyone asks
 	var waits []<-chan error
 	sock := socketPath(s.cfg.State)
 	if a.listenUnix == nil || sock == "" {
