@@ -276,6 +276,8 @@ type tx struct {
 	// cost a round trip per record). PutLedger keeps the copy current.
 	ledgerLookups map[string]int
 	ledgers       map[string]map[string]sharing.LedgerEntry
+
+	ahead readAhead // Record lookups in ascending value order, in a View
 }
 
 func (t *tx) readable() error {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -157,4 +158,65 @@ func TestLedgerLookupsAfterPrefetch(t *testing.T) {
 		assert.False(t, ok, "rolled back")
 		return nil
 	}))
+}
+
+// Record lookups in ascending order are read ahead in a View; they give what
+// point lookups give, absent values included, in any order.
+func TestRecordReadAhead(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.DSN(t))
+	var values []string
+	for p := range 3 {
+		in := storetest.Page(p, 1000)
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			_, err := tx.Merge("feed", in, t0)
+			return err
+		}))
+		for _, x := range in {
+			values = append(values, x.Value)
+		}
+	}
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { // a second source on some values
+		_, err := tx.Merge("other", storetest.Page(1, 10), t0)
+		return err
+	}))
+	// every third value, with absent ones between: a sparse and a dense pass
+	lookups := slices.Clone(values)
+	for i := range 500 {
+		lookups = append(lookups, storetest.Hash(1_000_000+i))
+	}
+	slices.Sort(lookups)
+	want := map[string]sharing.Record{}
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { // no read-ahead in an Update
+		for _, v := range lookups {
+			r, ok, err := tx.Record(v)
+			require.NoError(t, err)
+			if ok {
+				want[v] = r
+			}
+		}
+		return nil
+	}))
+	require.Len(t, want, len(values))
+	check := func(order []string) {
+		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+			for _, v := range order {
+				r, ok, err := tx.Record(v)
+				require.NoError(t, err)
+				w, wok := want[v]
+				require.Equal(t, wok, ok, v)
+				require.Equal(t, w, r, v)
+			}
+			return nil
+		}))
+	}
+	check(lookups)
+	sparse := []string{}
+	for i := 0; i < len(lookups); i += 40 {
+		sparse = append(sparse, lookups[i])
+	}
+	check(sparse)
+	desc := slices.Clone(lookups)
+	slices.Reverse(desc)
+	check(desc)
 }
