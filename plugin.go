@@ -22,7 +22,12 @@ type Plugin interface {
 	// Push writes indicators to target t. For an Append target, in holds the new or
 	// changed indicators; for a Replace target, in is the whole desired content. The
 	// result accounts for every input indicator: applied, unchanged or rejected. A
-	// non-nil error with a non-zero result means part of the work was done.
+	// non-nil error with a non-zero result means part of the work was done; values a
+	// failed request carried are rejected as Retryable. A push stopped by ctx leaves
+	// the values it did not send unaccounted: they were not refused, and the host
+	// sends them again without counting a failed attempt. An error that carries a
+	// product's wait (RateLimitError, RetryAfter) asks the host to hold further
+	// pushes to that target until then.
 	Push(ctx context.Context, t Target, in []ioc.Indicator) (PushResult, error)
 	// GetTargets lists where Push can write. A pull-only plugin returns none. When
 	// listing an optional kind of target fails (an API the configuration may not

@@ -189,7 +189,9 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 // listOptions reads q, state, sort, offset and limit.
 func listOptions(r *http.Request) (sharing.ListOptions, error) {
 	q := r.URL.Query()
-	o := sharing.ListOptions{Query: q.Get("q"), State: sharing.ListState(q.Get("state")), Sort: sharing.SortBy(q.Get("sort"))}
+	// a console's pages stay fast while pulls run: a sorted listing may
+	// answer from before the last change while it is computed again
+	o := sharing.ListOptions{Query: q.Get("q"), State: sharing.ListState(q.Get("state")), Sort: sharing.SortBy(q.Get("sort")), AllowStale: true}
 	for name, p := range map[string]*int{"offset": &o.Offset, "limit": &o.Limit} {
 		if s := q.Get(name); s != "" {
 			n, err := strconv.Atoi(s)
@@ -213,11 +215,7 @@ func (c *Console) indicators(w http.ResponseWriter, r *http.Request) {
 		c.problem(w, r, status(err), err)
 		return
 	}
-	out := IndicatorPage{Items: make([]Indicator, 0, len(page.Items)), Total: page.Total, More: page.More, Offset: page.Offset, Limit: page.Limit}
-	for _, l := range page.Items {
-		out.Items = append(out.Items, indicatorOf(l))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, pageOf(page))
 }
 
 func (c *Console) detail(w http.ResponseWriter, r *http.Request) {

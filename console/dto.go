@@ -103,6 +103,7 @@ type IndicatorPage struct {
 	Items  []Indicator `json:"items"`
 	Total  int         `json:"total"` // -1 when not counted
 	More   bool        `json:"more"`
+	Stale  bool        `json:"stale,omitempty"` // the order is from before the last change; a newer one is being computed
 	Offset int         `json:"offset"`
 	Limit  int         `json:"limit"`
 }
@@ -295,6 +296,14 @@ func indicatorOf(l sharing.Listed) Indicator {
 		out.Sources = append(out.Sources, Entry{Source: e.Source, Severity: e.Severity.String(), Reputation: e.Reputation,
 			Tags: nonNil(e.Tags), Comments: e.Comments, FirstSeen: tp(e.FirstSeen), LastSeen: tp(e.LastSeen),
 			ExpiresAt: tp(e.ExpiresAt), Inactive: e.Inactive, InactiveAt: tp(e.InactiveAt)})
+	}
+	return out
+}
+
+func pageOf(p sharing.IndicatorPage) IndicatorPage {
+	out := IndicatorPage{Items: make([]Indicator, 0, len(p.Items)), Total: p.Total, More: p.More, Stale: p.Stale, Offset: p.Offset, Limit: p.Limit}
+	for _, l := range p.Items {
+		out.Items = append(out.Items, indicatorOf(l))
 	}
 	return out
 }

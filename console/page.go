@@ -58,6 +58,16 @@ func (f filter) link(offset int) string {
 	return "/?" + v.Encode() + "#indicators"
 }
 
+// detailLink returns the page URL showing value's detail, keeping the filter.
+func (f filter) detailLink(value string) string {
+	l := strings.TrimSuffix(f.link(f.Offset), "#indicators")
+	sep := "&"
+	if l == "/" {
+		sep = "?"
+	}
+	return l + sep + "v=" + url.QueryEscape(value) + "#detail"
+}
+
 var funcs = template.FuncMap{
 	"when": func(t *time.Time) string {
 		if t == nil {
@@ -72,7 +82,7 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"join":   strings.Join,
-	"detail": func(v string) string { return "/?v=" + url.QueryEscape(v) + "#detail" },
+	"detail": func(f filter, v string) string { return f.detailLink(v) },
 	"prev": func(f filter) string {
 		return f.link(max(f.Offset-max(f.Limit, 1), 0))
 	},
@@ -141,11 +151,7 @@ func (c *Console) listPage(ctx context.Context, o sharing.ListOptions) (Indicato
 	if err != nil {
 		return IndicatorPage{}, err
 	}
-	out := IndicatorPage{Items: make([]Indicator, 0, len(page.Items)), Total: page.Total, More: page.More, Offset: page.Offset, Limit: page.Limit}
-	for _, l := range page.Items {
-		out.Items = append(out.Items, indicatorOf(l))
-	}
-	return out, nil
+	return pageOf(page), nil
 }
 
 func (c *Console) loginForm(w http.ResponseWriter, r *http.Request) {

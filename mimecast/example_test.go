@@ -2,6 +2,7 @@ package mimecast_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/ctexchange/cte"
@@ -58,4 +59,40 @@ func Example() {
 	// pages: 3 hashes: 112 invalid: 8
 	// applied: 1 error: <nil>
 	// create-batch requests: 1
+}
+
+// A host that builds the configuration as a typed Config opens the plugin through
+// a registry with Config.JSON; json.Marshal would write the secrets redacted.
+func ExampleConfig_JSON() {
+	s := mimecasttest.New()
+	defer s.Close()
+	cr := s.Credentials()
+	cfg := mimecast.Config{
+		BaseURL:   s.URL,
+		AppID:     cr.AppID,
+		AppKey:    cte.Secret(cr.AppKey),
+		AccessKey: cte.Secret(cr.AccessKey),
+		SecretKey: cte.Secret(cr.SecretKey),
+		HashTypes: []ioc.Type{ioc.TypeSHA256},
+	}
+	raw, err := cfg.JSON()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var reg cte.Registry
+	reg.Register(mimecast.Driver())
+	p, err := reg.Open(context.Background(), mimecast.DriverName, raw, cte.WithHTTPClient(s.Client()))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("validate:", p.Validate(context.Background()))
+
+	redacted, _ := json.Marshal(cfg)
+	_, err = reg.Open(context.Background(), mimecast.DriverName, redacted)
+	fmt.Println(err != nil)
+	// Output:
+	// validate: <nil>
+	// true
 }

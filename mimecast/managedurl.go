@@ -61,10 +61,8 @@ func (p *Plugin) pushURLs(ctx context.Context, target, action string, in []ioc.I
 		batch, values := items[lo:hi], orig[lo:hi]
 		_, fails, err := p.c.CreateManagedURLs(ctx, batch)
 		if err != nil && stopping(ctx, err) {
-			for _, v := range orig[lo:] {
-				r := rejection(v, err)
-				r.Retryable = true
-				res.Rejected = append(res.Rejected, r)
+			if ctx.Err() == nil { // a stopped push leaves what it did not send unaccounted
+				notSent(&res, orig[lo:], err)
 			}
 			return res, fmt.Errorf("mimecast: push to %s: %d URLs not sent: %w", target, len(orig)-lo, err)
 		}
@@ -208,7 +206,9 @@ func (p *Plugin) retractURLs(ctx context.Context, target, action string, in []io
 	nIDs := 0
 	stop := func(rest []ioc.Indicator, err error) (cte.PushResult, error) {
 		for _, ind := range rest {
-			res.Rejected = append(res.Rejected, rejection(ind.Value, err))
+			if ctx.Err() == nil { // a stopped retraction leaves the rest unaccounted
+				res.Rejected = append(res.Rejected, rejection(ind.Value, err))
+			}
 		}
 		return res, fmt.Errorf("mimecast: retract from %s: %w", target, err)
 	}
@@ -222,7 +222,9 @@ func (p *Plugin) retractURLs(ctx context.Context, target, action string, in []io
 		switch {
 		case err != nil && stopping(ctx, err):
 			for _, g := range pending {
-				res.Rejected = append(res.Rejected, rejection(g.value, err))
+				if ctx.Err() == nil {
+					res.Rejected = append(res.Rejected, rejection(g.value, err))
+				}
 			}
 			return stop(in[i:], err)
 		case err != nil:

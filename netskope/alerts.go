@@ -132,7 +132,7 @@ func (c *Client) Alerts(ctx context.Context, alertType, index, op string) (*Aler
 		method: "GET",
 		path:   "/api/v2/events/dataexport/alerts/" + url.PathEscape(alertType),
 		query:  url.Values{"index": {index}, "operation": {op}},
-		limit:  maxPageBytes,
+		limit:  c.pageLimit,
 	}
 	a, err := c.do(ctx, k)
 	if err != nil {

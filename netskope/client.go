@@ -45,6 +45,8 @@ type Client struct {
 	log    *slog.Logger
 	now    func() time.Time
 	name   string // WithName, for the Plugin
+	// pageLimit bounds one Data Export page (maxPageBytes; lowered by tests).
+	pageLimit int64
 }
 
 // Option configures a Client.
@@ -115,7 +117,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		o.clock = time.Now
 	}
 	base, _ := ParseTenantURL(cfg.TenantURL) // checked by Validate
-	c := &Client{cfg: cfg, base: base, tenant: base.String(), log: o.logger, now: o.clock, name: o.name}
+	c := &Client{cfg: cfg, base: base, tenant: base.String(), log: o.logger, now: o.clock, name: o.name, pageLimit: maxPageBytes}
 	c.v1 = rate.NewLimiter(o.v1Rate, o.v1Burst)
 
 	var transport http.RoundTripper = http.DefaultTransport
@@ -276,6 +278,11 @@ func (c *Client) do(ctx context.Context, k call) (answer, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return answer{}, fmt.Errorf("netskope: %s: %w", k.op, ctx.Err())
+		}
+		if errors.Is(err, httpx.ErrBodyTooLarge) {
+			return answer{}, c.scrub(&Error{Op: k.op, API: apiOf(k.path), Status: resp.StatusCode, Err: ErrBadAnswer,
+				Message: err.Error(), RequestID: resp.Header.Get("X-Request-Id"),
+				Hint: "the answer is larger than a documented one can be; check tenant_url names a Netskope tenant"})
 		}
 		return answer{}, c.scrub(&Error{Op: k.op, API: apiOf(k.path), Status: resp.StatusCode, Err: ErrUnavailable, Retryable: true,
 			Message: "reading the answer: " + httpx.RedactError(err), RequestID: resp.Header.Get("X-Request-Id"),

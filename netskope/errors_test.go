@@ -328,3 +328,19 @@ func TestV2PausesOnRateLimitRemainingZero(t *testing.T) {
 		assert.Equal(t, 2*time.Second, times[2].Sub(times[1]), "remaining 0: wait for the reset")
 	})
 }
+
+// Issue 12 item 8: a Data Export page past the body limit fails with an error
+// naming the limit, read no further than the limit.
+func TestAlertPageOverTheLimit(t *testing.T) {
+	t.Parallel()
+	cl, mt := mockClient(t)
+	cl.pageLimit = 1 << 10
+	mt.RegisterResponder("GET", `=~^`+mockTenant+`/api/v2/events/dataexport/alerts/malware`, func(r *http.Request) (*http.Response, error) {
+		body := `{"ok":1,"result":[` + strings.Repeat(`{"_id":"x","sha256":"`+strings.Repeat("a", 64)+`"},`, 100) + `{}]}`
+		return httpmock.NewStringResponse(200, body), nil
+	})
+	_, err := cl.Alerts(t.Context(), AlertMalware, "i", OpNext)
+	require.ErrorIs(t, err, ErrBadAnswer)
+	assert.ErrorContains(t, err, "more than 1024 bytes")
+	assert.Equal(t, 1, mt.GetTotalCallCount(), "not retried")
+}

@@ -1,6 +1,7 @@
 package netskope
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -275,4 +276,31 @@ func BenchmarkFileHashListPrepare(b *testing.B) {
 		}
 		_ = hashListBody("CE_Malware_Hashes", hashes, "token")
 	}
+}
+
+// Issue 12 item 5 (plugin side): a push stopped by its context refuses nothing:
+// the values stay unaccounted, so the host sends them again without counting a
+// failed attempt.
+func TestPushStoppedLeavesValuesUnaccounted(t *testing.T) {
+	t.Parallel()
+	s := netskopetest.NewServer(t, netskopetest.WithFileHashList("CE_Malware_Hashes"),
+		netskopetest.WithFileHashListTypes("CE_Malware_Hashes", "sha256"))
+	p := newPlugin(t, s, nil)
+	gate := s.Stall(netskopetest.PathUpdateFileHashList, 1)
+	ctx, cancel := context.WithCancel(t.Context())
+	type out struct {
+		res cte.PushResult
+		err error
+	}
+	done := make(chan out, 1)
+	go func() {
+		res, err := p.Push(ctx, cte.Target{ID: "file-hash-list/CE_Malware_Hashes"}, shaIndicators(3))
+		done <- out{res, err}
+	}()
+	<-gate.Arrived()
+	cancel()
+	o := <-done
+	require.ErrorIs(t, o.err, context.Canceled)
+	assert.Zero(t, o.res.Applied)
+	assert.Empty(t, o.res.Rejected)
 }

@@ -20,8 +20,13 @@ func reject(v, reason string, retryable bool) cte.Rejected {
 	return cte.Rejected{Value: v, Reason: reason, Retryable: retryable}
 }
 
-// failAll rejects values as retryable with err's message.
+// failAll rejects values as retryable with err's message. When err is the end of
+// the context (the push was stopped), the values stay unaccounted: they were not
+// refused, and the host sends them again without counting an attempt.
 func failAll(res *cte.PushResult, values []string, err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
 	for _, v := range values {
 		res.Rejected = append(res.Rejected, reject(v, "not written: "+err.Error(), true))
 	}

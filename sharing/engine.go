@@ -48,6 +48,14 @@ import (
 //     implements cte.Retractor (unless another configuration of the target still
 //     shares them); Replace targets drop them on their next push.
 //   - Plan is a dry run of Share, Explain says why a value is or is not shared.
+//   - The indicator actions (actions.go) are what an operator does to values:
+//     MarkSafe takes a false positive out of sharing (never shared while
+//     marked, whichever source reports it; retracted from every Append target
+//     that has it and dropped from Replace lists), AddIndicators stores values
+//     by hand as ManualSource, Tag and Untag edit tags, Delete removes records
+//     (retracted as MarkSafe does). Every selection asks one predicate of the
+//     marks. With ApplyNow the shares concerned run at once; otherwise on the
+//     next sync. List pages through the stored records for a console.
 //
 // Every pull, share, retraction and error is an AuditEntry in the store and a
 // record on the injected *slog.Logger; Logs reads them back.
@@ -530,16 +538,19 @@ func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
 			if ok {
 				st.LastRun, st.LastOK, st.LastError = rs.LastRun, rs.LastOK, rs.LastError
 			}
+			replace := st.Mode == cte.Replace
 			err = tx.LedgerEntries(c.Name, func(le *LedgerEntry) error {
 				switch le.State {
 				case StateApplied:
 					st.Applied++
 				case StateRejected:
 					st.Rejected++
-				case StateRetryable:
+				case StateRetryable, StateSending:
 					st.Retryable++
 				case StateOverCapacity:
-					st.OverCapacity++
+					if !replace {
+						st.OverCapacity++
+					}
 				case StateRetracted:
 					st.Retracted++
 				}
@@ -547,6 +558,11 @@ func (e *Engine) Sharing(ctx context.Context) ([]SharingStatus, error) {
 			})
 			if err != nil {
 				return err
+			}
+			if replace {
+				// What the list leaves out has no ledger entry of its own
+				// (see overEntries): the last share counted it.
+				st.OverCapacity = rs.Counts["overCapacity"]
 			}
 			out = append(out, st)
 		}

@@ -648,9 +648,16 @@ func TestReplacePacking(t *testing.T) {
 	assert.Equal(t, 2, rep.OverCapacity)
 	assert.ElementsMatch(t, []string{crit.Value, newest.Value, older.Value}, w.ns.Contents(small.ID),
 		"severity first, then the most recently seen")
-	le, ok := w.ledger(t, "mc-to-ns", low.Value)
-	require.True(t, ok)
-	assert.Equal(t, sharing.StateOverCapacity, le.State)
+	// Never on the list: no ledger entry per value left out; the packing says it.
+	_, ok := w.ledger(t, "mc-to-ns", low.Value)
+	assert.False(t, ok, "no ledger entry for a value the list never held")
+	st, err := w.eng.Sharing(ctx)
+	require.NoError(t, err)
+	for _, x := range st {
+		if x.Name == "mc-to-ns" {
+			assert.Equal(t, 2, x.OverCapacity, "the sharing table counts what does not fit")
+		}
+	}
 	warn := findLogs(t, w.eng, "mc-to-ns", slog.LevelWarn)
 	require.NotEmpty(t, warn)
 	assert.Contains(t, warn[0].Message, "2 indicator(s) do not fit")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/plugintest"
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/memstore"
 )
@@ -88,6 +90,19 @@ func newFaultyWorld(t *testing.T) (*engWorld, *faultyStore) {
 	return w, fs
 }
 
+// afterPush is a plugin that calls after once a push is done (a crash, a
+// full disk, right after the product took the values).
+type afterPush struct {
+	*plugintest.Fake
+	after func()
+}
+
+func (p *afterPush) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
+	res, err := p.Fake.Push(ctx, t, in)
+	p.after()
+	return res, err
+}
+
 func TestStoreFailures(t *testing.T) {
 	t.Parallel()
 	t.Run("ledger write after a push", func(t *testing.T) {
@@ -98,7 +113,9 @@ func TestStoreFailures(t *testing.T) {
 		_, err := w.eng.SyncSource(ctx, "netskope") // stores, shares
 		require.NoError(t, err)
 		w.ns.Feed(engInds("ns2", 2, ioc.SeverityHigh, engStart)...)
-		fs.set("PutLedger", true)
+		// The intent is recorded; the outcome of the push is not.
+		var once sync.Once
+		require.NoError(t, w.eng.AddPlugin("mimecast", &afterPush{Fake: w.mc, after: func() { once.Do(func() { fs.set("PutLedger", true) }) }}, sharing.SourceSettings{}))
 		_, err = w.eng.SyncSource(ctx, "netskope")
 		require.ErrorIs(t, err, errDisk)
 		assert.ErrorContains(t, err, "record push outcome")
@@ -269,4 +286,64 @@ func TestRateLimitWaitHonoured(t *testing.T) {
 	rep, err = w.eng.SyncSource(ctx, "netskope")
 	require.NoError(t, err)
 	assert.Equal(t, 6, rep.Shares[0].Applied)
+}
+
+// TestCrashDuringPushDuplicates: the intent to push is recorded before the
+// push, so after a crash between a push and the record of its outcome the
+// ledger tells the batch that was sent (sending) from the batches never sent
+// (no entry). The restart sends the unconfirmed batch again (at least once:
+// those are the only duplicates) and the rest once.
+func TestCrashDuringPushDuplicates(t *testing.T) {
+	t.Parallel()
+	w, fs := newFaultyWorld(t)
+	ctx := t.Context()
+	inds := engInds("ns", 10, ioc.SeverityHigh, engStart) // 3 batches of at most 4
+	w.ns.Feed(inds...)
+	var once sync.Once
+	crash := &afterPush{Fake: w.mc, after: func() { once.Do(func() { fs.set("PutLedger", true) }) }}
+	require.NoError(t, w.eng.AddPlugin("mimecast", crash, sharing.SourceSettings{}))
+	_, err := w.eng.SyncSource(ctx, "netskope")
+	require.ErrorIs(t, err, errDisk, "the process dies after the first batch reached the product")
+	fs.set("PutLedger", false)
+	require.Len(t, w.mc.Pushes(), 1)
+	first := map[string]bool{}
+	for _, x := range w.mc.Pushes()[0].Indicators {
+		first[x.Value] = true
+	}
+	require.Len(t, first, 4)
+	for _, x := range inds {
+		le, ok := w.ledger(t, "ns-to-mc", x.Value)
+		if first[x.Value] {
+			require.True(t, ok)
+			assert.Equal(t, sharing.StateSending, le.State, "sent, not confirmed")
+		} else {
+			assert.False(t, ok, "never sent: no entry")
+		}
+	}
+
+	// The restart: a new engine over the same store.
+	eng := w.newEngine(t, fs)
+	rep, err := eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	assert.Equal(t, 10, rep.Shares[0].Applied)
+	sent := map[string]int{}
+	for _, c := range w.mc.Pushes() {
+		for _, x := range c.Indicators {
+			sent[x.Value]++
+		}
+	}
+	dup := 0
+	for _, x := range inds {
+		dup += sent[x.Value] - 1
+		if !first[x.Value] {
+			assert.Equal(t, 1, sent[x.Value], "a value never sent is sent once")
+		}
+	}
+	t.Logf("duplicates after a crash during the push: %d of %d values (the unconfirmed batch)", dup, len(inds))
+	assert.Equal(t, 4, dup)
+	said := false
+	for _, e := range findLogs(t, eng, "ns-to-mc", slog.LevelWarn) {
+		said = said || strings.Contains(e.Message, "4 indicator(s) were being sent when the last share stopped")
+	}
+	assert.True(t, said, "the audit says what is sent again")
 }

@@ -308,15 +308,15 @@ func (e *Engine) syncLeased(ctx context.Context, source string, total int) (rep 
 // takes the lease of the configuration's target, renews it while the share
 // runs and releases it after; when another instance holds it, the share waits
 // for the next sync and ok is false.
-func (e *Engine) shareLeased(ctx context.Context, name string) (rep ShareReport, ok bool, err error) {
+func (e *Engine) shareLeased(ctx context.Context, name string, opts ...ShareOption) (rep ShareReport, ok bool, err error) {
 	l := e.leaser()
 	if l == nil {
-		rep, err = e.Share(ctx, name)
+		rep, err = e.Share(ctx, name, opts...)
 		return rep, true, err
 	}
 	cs, _, _, _, err := e.config(name)
 	if err != nil {
-		rep, err = e.Share(ctx, name)
+		rep, err = e.Share(ctx, name, opts...)
 		return rep, true, err
 	}
 	lname := leaseTarget + cs.cfg.Destination + "/" + cs.target.ID
@@ -335,7 +335,7 @@ func (e *Engine) shareLeased(ctx context.Context, name string) (rep ShareReport,
 	}
 	sctx, stop := e.hold(ctx, l, lease)
 	defer stop()
-	rep, err = e.Share(sctx, name)
+	rep, err = e.Share(sctx, name, opts...)
 	return rep, true, err
 }
 

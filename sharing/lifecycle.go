@@ -63,34 +63,7 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 	}
 	now := e.now()
 	aging := p.settings.aging()
-	var values []string
-	var skip bool
-	var ver uint64    // the version the scan read
-	var due time.Time // the earliest expiry of what stays active
-	err = e.store.View(ctx, func(tx Tx) error {
-		var err error
-		if ver, err = tx.Version(source); err != nil {
-			return err
-		}
-		rs, found, err := tx.RunState(agingKey(source))
-		if err != nil {
-			return err
-		}
-		if skip = canSkip(rs, found, agingInputs(source, aging, ver), now); skip {
-			return nil
-		}
-		return tx.Records(func(r *Record) error {
-			en, ok := r.Entry(source)
-			switch {
-			case !ok || en.Inactive:
-			case expired(en, aging, now):
-				values = append(values, r.Value)
-			default:
-				due = earliest(due, dueAt(en, aging))
-			}
-			return nil
-		})
-	})
+	values, due, ver, skip, err := e.ageScan(ctx, source, aging, now)
 	if err != nil || skip {
 		return 0, err
 	}
@@ -145,6 +118,42 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 	return marked, nil
 }
 
+// ageScan finds the expired entries of source, and the earliest expiry of
+// the others, unless the aging record says nothing can have expired (skip).
+func (e *Engine) ageScan(ctx context.Context, source string, aging time.Duration, now time.Time) (values []string, due time.Time, ver uint64, skip bool, err error) {
+	err = e.store.View(ctx, func(tx Tx) error {
+		var err error
+		if ver, err = tx.Version(source); err != nil {
+			return err
+		}
+		rs, found, err := tx.RunState(agingKey(source))
+		if err != nil {
+			return err
+		}
+		if skip = canSkip(rs, found, agingInputs(source, aging, ver), now); skip {
+			return nil
+		}
+		return tx.Records(func(r *Record) error {
+			en, ok := r.Entry(source)
+			switch {
+			case !ok || en.Inactive:
+			case expired(en, aging, now):
+				values = append(values, r.Value)
+			default:
+				due = earliest(due, dueAt(en, aging))
+			}
+			return nil
+		})
+	})
+	return values, due, ver, skip, err
+}
+
+// pulledBefore reports whether source completed a pull before.
+func pulledBefore(tx Tx, source string) bool {
+	_, found, err := tx.RunState(sourceKey(source))
+	return found || err != nil
+}
+
 // agingKey is the run state that records a source's last aging pass.
 func agingKey(source string) string { return "aging/" + source }
 
@@ -178,13 +187,23 @@ func (e *Engine) saveAging(ctx context.Context, source string, aging time.Durati
 }
 
 // lowerAging keeps the aging record of source current through a Merge of in
-// (in the same transaction): when it was current before the Merge, it stays
-// so with the new version, and its due time no later than the earliest expiry
-// in. Otherwise the next aging pass reads the whole source.
+// (in the same transaction): when it was current before the Merge (or the
+// source had no entries), it stays so with the new version, and its due time
+// no later than the earliest expiry in. Otherwise the next aging pass reads
+// the whole source.
 func lowerAging(tx Tx, source string, aging time.Duration, before uint64, in []ioc.Indicator, now time.Time) error {
 	rs, found, err := tx.RunState(agingKey(source))
-	if err != nil || !found || rs.Inputs != agingInputs(source, aging, before) {
+	switch {
+	case err != nil:
 		return err
+	case !found && before == 0 && !pulledBefore(tx, source):
+		// A source with no entries yet has nothing to age: its first pages
+		// start the record, and the first aging pass reads nothing. (A file
+		// from before versions were kept has version 0 and entries: its
+		// source has pulled before.)
+		rs = RunState{Name: agingKey(source), LastRun: now, LastOK: now, Inputs: agingInputs(source, aging, before), Until: never}
+	case !found || rs.Inputs != agingInputs(source, aging, before):
+		return nil
 	}
 	after, err := tx.Version(source)
 	if err != nil || after == before {

@@ -81,6 +81,12 @@ type ListOptions struct {
 	Sort   SortBy    // empty is SortValue
 	Offset int       // matches to skip
 	Limit  int       // page size; 0 is DefaultListLimit
+	// AllowStale lets a sorted listing answer from the keys it cached before
+	// records changed (at once, with IndicatorPage.Stale set) while it is
+	// computed again in the background: a console's pages stay fast while
+	// pulls run. The page's records are read now, so what it shows of them is
+	// current; only which values it holds and their order may lag.
+	AllowStale bool
 }
 
 // IndicatorPage is one page of a listing.
@@ -88,6 +94,7 @@ type IndicatorPage struct {
 	Items  []Listed
 	Total  int  // records that match in the whole store; -1 when not counted (More says whether there are more)
 	More   bool // matches after this page
+	Stale  bool // the order is from before the last change (AllowStale); a newer one is being computed
 	Offset int
 	Limit  int
 }
@@ -108,19 +115,84 @@ type listKey struct {
 	sev   ioc.Severity
 }
 
-// listCache is the last sorted listing: the first MaxListDepth keys of one
-// query, state and order, valid while no record changed (gen).
+// listCache holds the last sorted listings (the first MaxListDepth keys of a
+// query, state and order), each valid while no record changed (gen) within
+// the minute it was computed in (activity and relative times move with the
+// clock).
 type listCache struct {
-	mu    sync.Mutex
-	gen   uint64
-	what  string
-	keys  []listKey
-	total int
+	mu      sync.Mutex
+	entries map[string]*listEntry // by order, state and query; at most maxListings
 
 	counts    StoreCounts // Counts, by the same rule
 	countsGen uint64
 	countsAt  int64
 	countsOK  bool
+}
+
+// maxListings is how many sorted listings the cache keeps.
+const maxListings = 8
+
+type listEntry struct {
+	gen      uint64
+	minute   int64
+	keys     []listKey
+	total    int
+	used     int64 // the minute it was last read, for eviction
+	building bool  // a background computation runs (AllowStale)
+}
+
+// lookup returns the cached keys of a listing: fresh, or stale when allowed
+// (then starting a computation in the background, once).
+func (c *listCache) lookup(what string, gen uint64, minute int64, allowStale bool, rebuild func()) (keys []listKey, total int, stale, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ent := c.entries[what]
+	switch {
+	case ent == nil:
+		return nil, 0, false, false
+	case ent.gen == gen && ent.minute == minute:
+	case !allowStale:
+		return nil, 0, false, false
+	default:
+		stale = true
+		if !ent.building {
+			ent.building = true
+			go rebuild()
+		}
+	}
+	ent.used = minute
+	return ent.keys, ent.total, stale, true
+}
+
+// store keeps a computed listing, evicting the least recently read one.
+func (c *listCache) store(what string, gen uint64, minute int64, keys []listKey, total int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[string]*listEntry{}
+	}
+	if old := c.entries[what]; old != nil && old.gen > gen {
+		return // a newer one landed meanwhile
+	}
+	if _, ok := c.entries[what]; !ok && len(c.entries) >= maxListings {
+		var lru string
+		for w, e := range c.entries {
+			if lru == "" || e.used < c.entries[lru].used {
+				lru = w
+			}
+		}
+		delete(c.entries, lru)
+	}
+	c.entries[what] = &listEntry{gen: gen, minute: minute, keys: keys, total: total, used: minute}
+}
+
+// done says a background computation of what ended (stored or failed).
+func (c *listCache) done(what string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ent := c.entries[what]; ent != nil {
+		ent.building = false
+	}
 }
 
 // recordsChanged says that stored records changed, so a cached listing is
@@ -133,8 +205,10 @@ func (e *Engine) recordsChanged() { e.listGen.Add(1) }
 // one more match is found, so the first pages are cheap; Total is then -1
 // unless the scan reached the end. Sorted by lastSeen or severity it reads
 // every record once, keeps the first MaxListDepth matches in a bounded heap
-// and caches them: paging through the same listing reads only the page's
-// records until a record changes (a pull, aging or an action).
+// and caches them (the last maxListings listings): paging through the same
+// listing reads only the page's records until a record changes (a pull, aging
+// or an action). With AllowStale a changed listing is answered from the cache
+// at once and computed again in the background.
 func (e *Engine) List(ctx context.Context, o ListOptions) (IndicatorPage, error) {
 	o.Limit = cmp.Or(o.Limit, DefaultListLimit)
 	switch {
@@ -159,7 +233,13 @@ func (e *Engine) List(ctx context.Context, o ListOptions) (IndicatorPage, error)
 	aging := e.agings()
 	page := IndicatorPage{Offset: o.Offset, Limit: o.Limit}
 	depth := o.Offset + o.Limit
-	what := fmt.Sprintf("%s\x00%s\x00%s\x00%d", o.Sort, o.State, o.Query, now.Unix()/60)
+	what := fmt.Sprintf("%s\x00%s\x00%s", o.Sort, o.State, o.Query)
+	gen, minute := e.listGen.Load(), now.Unix()/60
+	sorted := func(tx Tx) ([]listKey, int, error) {
+		h := &topK{cmp: cmpKey, k: MaxListDepth}
+		total, err := scanKeys(tx, q, o.State, aging, now, h.offer)
+		return h.sorted(), total, err
+	}
 	err = e.store.View(ctx, func(tx Tx) error {
 		var keys []listKey
 		if o.Sort == SortValue {
@@ -168,18 +248,15 @@ func (e *Engine) List(ctx context.Context, o ListOptions) (IndicatorPage, error)
 				return err
 			}
 		} else {
-			e.lists.mu.Lock()
-			defer e.lists.mu.Unlock()
-			gen := e.listGen.Load()
-			if c := &e.lists; c.gen != gen || c.what != what || c.keys == nil {
-				h := &topK{cmp: cmpKey, k: MaxListDepth}
-				total, err := scanKeys(tx, q, o.State, aging, now, h.offer)
-				if err != nil {
+			var ok bool
+			keys, page.Total, page.Stale, ok = e.lists.lookup(what, gen, minute, o.AllowStale, func() { e.relist(what, minute, sorted) })
+			if !ok {
+				var err error
+				if keys, page.Total, err = sorted(tx); err != nil {
 					return err
 				}
-				c.gen, c.what, c.keys, c.total = gen, what, h.sorted(), total
+				e.lists.store(what, gen, minute, keys, page.Total)
 			}
-			keys, page.Total = e.lists.keys, e.lists.total
 			page.More = page.Total > depth
 		}
 		keys = keys[min(o.Offset, len(keys)):min(depth, len(keys))]
@@ -189,6 +266,21 @@ func (e *Engine) List(ctx context.Context, o ListOptions) (IndicatorPage, error)
 		return IndicatorPage{}, fmt.Errorf("sharing: list: %w", err)
 	}
 	return page, nil
+}
+
+// relist computes a sorted listing again in the background (AllowStale).
+func (e *Engine) relist(what string, minute int64, sorted func(Tx) ([]listKey, int, error)) {
+	defer e.lists.done(what)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	gen := e.listGen.Load()
+	_ = e.store.View(ctx, func(tx Tx) error {
+		keys, total, err := sorted(tx)
+		if err == nil {
+			e.lists.store(what, gen, minute, keys, total)
+		}
+		return err
+	})
 }
 
 // valueKeys returns the first depth matches in value order, and sets More and

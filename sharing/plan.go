@@ -3,6 +3,7 @@ package sharing
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +93,7 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 			return s.run(tx)
 		}
 		var err error
-		if rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, since, planSample); err != nil {
+		if rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, since, planSample, false); err != nil {
 			return err
 		}
 		s = rs.members[0]
@@ -118,11 +119,33 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 	p.New, p.Unchanged, p.OverCapacity = s.listCounts()
 	if window == 0 {
 		p.ToRetract = len(s.retractVals)
-		p.WouldPush = haveApplied && applied.Digest != rs.digest || !haveApplied && (rs.packedN > 0 || rs.appliedN > 0)
-		p.Guardrail = p.WouldPush && e.guardShare < 1 && rs.appliedN >= e.guardMin &&
-			float64(rs.removeN) > e.guardShare*float64(rs.appliedN)
+		p.WouldPush = rs.differs(applied, haveApplied)
+		p.Guardrail = p.WouldPush && e.guardrailHit(rs)
 	}
 	return p, nil
+}
+
+// overCapacity reports whether a Replace list leaves value out. Without a
+// ledger entry saying so (a value never on the list has none), the list is
+// packed as Share would pack it: a full read of the source, fine for one
+// operator question.
+func (e *Engine) overCapacity(tx Tx, cs *configState, rule *CompiledRule, le *LedgerEntry, value string, now time.Time) (bool, error) {
+	switch {
+	case cs.target.Mode != cte.Replace:
+		return false, nil
+	case le != nil:
+		return le.State == StateOverCapacity, nil
+	}
+	aging := DefaultAging
+	if p, err := e.plugin(cs.cfg.Source); err == nil {
+		aging = p.settings.aging()
+	}
+	rs, err := e.replaceSet(tx, cs, rule, aging, now, time.Time{}, 0, false)
+	if err != nil {
+		return false, err
+	}
+	i, found := slices.BinarySearchFunc(rs.list, value, func(c cand, v string) int { return strings.Compare(c.value, v) })
+	return found && !rs.list[i].packed, nil
 }
 
 // Explanation says where a value came from and, for each sharing configuration,
@@ -264,14 +287,16 @@ func (e *Engine) decide(tx Tx, r *Record, name string, now time.Time) (SharingDe
 	case e.inactiveWhy(en, now) != "":
 		d.Why = "inactive at the source: " + e.inactiveWhy(en, now)
 		return d, nil
-	case ioc.NeverShare(r.Value):
+	}
+	// The same predicate as Share; the rule's explanation says why it matched.
+	switch excl, _ := selects(c, cs.target, rule, r, en, now); excl {
+	case exclNeverShare:
 		d.Why = "never shared: an empty-file hash or the placeholder value"
 		return d, nil
-	case !cs.target.Accepts(en.Type):
+	case exclType:
 		d.Why = fmt.Sprintf("target %q does not accept %s", cs.target.ID, en.Type)
 		return d, nil
-	}
-	if _, loop := r.Entry(c.Destination); loop {
+	case exclLoop:
 		d.Why = fmt.Sprintf("also reported by the destination %q: never pushed back to a product it came from", c.Destination)
 		return d, nil
 	}
@@ -292,7 +317,11 @@ func (e *Engine) decide(tx Tx, r *Record, name string, now time.Time) (SharingDe
 	case actWaiting:
 		d.Why += fmt.Sprintf("; retryable, next attempt at %s", d.Ledger.NextAttempt.UTC().Format(time.RFC3339))
 	default:
-		if d.Ledger != nil && d.Ledger.State == StateOverCapacity && cs.target.Mode == cte.Replace {
+		over, err := e.overCapacity(tx, cs, rule, d.Ledger, r.Value, now)
+		if err != nil {
+			return d, err
+		}
+		if over {
 			d.Shared = false
 			d.Why += "; left out of the full target (over capacity)"
 		} else {

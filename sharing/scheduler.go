@@ -33,8 +33,8 @@ type SyncReport struct {
 // checkpoint in one transaction, marks its expired indicators inactive, then
 // shares for every sharing configuration of the source. A pull error keeps the
 // pages stored before it and still shares them; errors are audited and returned
-// joined.
-func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, error) {
+// joined. The options apply to every share (e.g. WithRetryNow).
+func (e *Engine) SyncSource(ctx context.Context, source string, opts ...ShareOption) (SyncReport, error) {
 	p, err := e.plugin(source)
 	if err != nil {
 		return SyncReport{Source: source}, err
@@ -60,7 +60,7 @@ func (e *Engine) SyncSource(ctx context.Context, source string) (SyncReport, err
 			errs = append(errs, ctx.Err())
 			break
 		}
-		sr, ran, err := e.shareLeased(ctx, name)
+		sr, ran, err := e.shareLeased(ctx, name, opts...)
 		if ran {
 			rep.Shares = append(rep.Shares, sr)
 		}
@@ -101,24 +101,8 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 				}
 			}
 			valid := checkPage(page.Indicators, &rep, examples)
-			now := e.now()
 			var st MergeStats
-			err = e.store.Update(ctx, func(tx Tx) error {
-				before, err := tx.Version(source)
-				if err != nil {
-					return err
-				}
-				if st, err = tx.Merge(source, valid, now); err != nil {
-					return err
-				}
-				if err := lowerAging(tx, source, p.settings.aging(), before, valid, now); err != nil {
-					return err
-				}
-				if len(page.Next) == 0 {
-					return nil
-				}
-				return tx.SetCheckpoint(source, page.Next)
-			})
+			st, err = e.storePage(ctx, p, valid, page.Next)
 			if err != nil {
 				err = fmt.Errorf("sharing: store a page of %q: %w", source, err)
 				break
@@ -155,6 +139,66 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 	}
 	e.putRun(ctx, sourceKey(source), start, err, map[string]int{"pages": rep.Pages, "indicators": rep.Indicators, "invalid": rep.Invalid})
 	return rep, err
+}
+
+// storePage stores one pulled page with its checkpoint, in one transaction,
+// and keeps the source's aging record current.
+func (e *Engine) storePage(ctx context.Context, p *pluginState, valid []ioc.Indicator, next cte.Checkpoint) (MergeStats, error) {
+	now := e.now()
+	var st MergeStats
+	err := e.store.Update(ctx, func(tx Tx) error {
+		before, err := tx.Version(p.name)
+		if err != nil {
+			return err
+		}
+		unshared, err := neverShareAdded(tx, p.name, valid)
+		if err != nil {
+			return err
+		}
+		if st, err = tx.Merge(p.name, valid, now); err != nil {
+			return err
+		}
+		if err := lowerAging(tx, p.name, p.settings.aging(), before, valid, now); err != nil {
+			return err
+		}
+		if st.Added > unshared {
+			if err := countOverlap(tx, p.name, now); err != nil {
+				return err
+			}
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		return tx.SetCheckpoint(p.name, next)
+	})
+	return st, err
+}
+
+// neverShareAdded counts the never-share values of in (the empty-file hashes,
+// found in every feed) that another source reported and source did not: a
+// Merge counts them Added, yet no sharing configuration selects them, so they
+// do not count as overlaps (see countOverlap).
+func neverShareAdded(tx Tx, source string, in []ioc.Indicator) (int, error) {
+	var seen map[string]bool
+	n := 0
+	for i := range in {
+		v := in[i].Value
+		if !neverShare(in[i].Type, v) || seen[v] {
+			continue
+		}
+		if seen == nil {
+			seen = map[string]bool{}
+		}
+		seen[v] = true
+		r, ok, err := tx.Record(v)
+		if err != nil {
+			return 0, err
+		}
+		if _, has := r.Entry(source); ok && !has {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // maxValueLen is the longest value the stores keep; a longer one would make the

@@ -15,7 +15,7 @@ import (
 
 // A share or an aging pass that nothing changed is skipped. What a share
 // selects depends on the entries of its source and of its destination (loop
-// prevention), on its rule, its target and, for a Replace target, on the
+// prevention; see countOverlap), on its rule, its target and, for a Replace target, on the
 // other configurations of the same list; on the operator's marks; and on time,
 // through expiry, aging and retries falling due. The first are fingerprinted
 // as RunState.Inputs, from the stores' per-source Version; time as
@@ -103,7 +103,9 @@ func shareInputs(tx Tx, members []*configState, rules []*CompiledRule) (string, 
 	f := newFingerprinter("share")
 	own := members[0]
 	f.addTarget(own.cfg.Destination, own.target)
-	if err := f.addSource(tx, own.cfg.Destination); err != nil {
+	// The destination's entries matter through loop prevention only: what
+	// counts is a pull that adds one to a value another source reported.
+	if err := f.addOverlaps(tx, own.cfg.Destination); err != nil {
 		return "", err
 	}
 	for i, m := range members {
@@ -124,6 +126,33 @@ func shareInputs(tx Tx, members []*configState, rules []*CompiledRule) (string, 
 		return "", err
 	}
 	return f.sum(), nil
+}
+
+// overlapKey is the run state counting the pages of a source that added
+// entries to values other sources reported (MergeStats.Added).
+func overlapKey(source string) string { return "overlaps/" + source }
+
+// countOverlap counts, in tx, a page of source that added entries to values
+// other sources reported: loop prevention may now leave them out of what
+// the configurations sharing to source select.
+func countOverlap(tx Tx, source string, now time.Time) error {
+	rs, _, err := tx.RunState(overlapKey(source))
+	if err != nil {
+		return err
+	}
+	n := rs.Counts["pages"]
+	rs.Name, rs.LastRun, rs.LastOK, rs.Counts = overlapKey(source), now, now, map[string]int{"pages": n + 1}
+	return tx.PutRunState(rs)
+}
+
+// addOverlaps adds the overlap count of a destination.
+func (f *fingerprinter) addOverlaps(tx Tx, destination string) error {
+	rs, _, err := tx.RunState(overlapKey(destination))
+	if err != nil {
+		return err
+	}
+	f.add("overlaps", destination, rs.Counts["pages"])
+	return nil
 }
 
 // canSkip reports whether the last run stored as rs read the same inputs and
@@ -216,7 +245,7 @@ func (r *shareRun) check(tx Tx, states []*configState, rules []*CompiledRule, na
 	if err != nil {
 		return err
 	}
-	if !o.force && !o.replay && canSkip(prev, found, r.inputs, now) {
+	if !o.force && !o.replay && !o.retryNow && canSkip(prev, found, r.inputs, now) {
 		r.skip, r.prev = true, prev
 	}
 	return nil
@@ -230,10 +259,10 @@ type skipState struct {
 }
 
 // done returns what the run state of a completed share records: its inputs,
-// unless the share stopped, was held back by the product or left values to
+// unless the share stopped (its context ended), was held back by the product or left values to
 // retry now.
-func (r *shareRun) done(e *Engine, rep *ShareReport, now time.Time) skipState {
-	if r.inputs == "" || rep.Reasons[reasonRateLimited] > 0 {
+func (r *shareRun) done(ctx context.Context, e *Engine, rep *ShareReport, now time.Time) skipState {
+	if r.inputs == "" || rep.Reasons[reasonRateLimited] > 0 || ctx.Err() != nil {
 		return skipState{}
 	}
 	until := r.until

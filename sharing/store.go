@@ -201,9 +201,10 @@ const (
 	StateRetryable                           // refused for now; retried at NextAttempt
 	StateRetracted                           // removed from the target
 	StateOverCapacity                        // left out of a full Replace target
+	StateSending                             // being pushed to an Append target: sent, not confirmed yet (recorded before the push)
 )
 
-var stateNames = [...]string{"", "applied", "rejected", "retryable", "retracted", "over capacity"}
+var stateNames = [...]string{"", "applied", "rejected", "retryable", "retracted", "over capacity", "sending"}
 
 // String returns the state's name.
 func (s LedgerState) String() string {

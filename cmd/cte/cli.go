@@ -22,12 +22,12 @@ func commands() []*command {
 	return []*command{
 		{name: "validate", args: "[NAME]", summary: "check each plugin's configuration and credentials against its product", run: (*app).cmdValidate},
 		{name: "targets", args: "NAME", summary: "list where plugin NAME can share to", run: (*app).cmdTargets},
-		{name: "sync", args: "[--source NAME]", summary: "pull every source (or one) and share, once, now", run: (*app).cmdSync, flags: (*app).syncFlags},
-		{name: "run", summary: "sync each source on its interval until interrupted (SIGINT/SIGTERM stop it cleanly)", run: (*app).cmdRun},
+		{name: "sync", args: "[--source NAME] [--retry-now]", summary: "pull every source (or one) and share, once, now", run: (*app).cmdSync, flags: (*app).syncFlags},
+		{name: "run", args: "[--listen ADDR [--token T] [--tls-cert F --tls-key F]]", summary: "sync each source on its interval until interrupted (SIGINT/SIGTERM stop it cleanly); --listen serves the console", run: (*app).cmdRun, flags: (*app).runFlags},
 		{name: "sharing", summary: "show the sharing table: rule, source, destination, target, last run, counts", run: (*app).cmdSharing},
 		{name: "replay", args: "SHARING", summary: "send everything SHARING selects again now (a product lost what it was given)", run: (*app).cmdReplay},
 		{name: "test", args: "SHARING [--days N] [--value V]", summary: "dry-run one sharing configuration: what would be shared and why", run: (*app).cmdTest, flags: (*app).testFlags},
-		{name: "iocs", args: "[--filter QUERY] [--limit N] [--stix]", summary: "list stored indicators, filtered with the rule query language", run: (*app).cmdIOCs, flags: (*app).iocsFlags},
+		{name: "iocs", args: "[--filter QUERY] [--limit N] [--stix] | mark-safe|unmark-safe|add|tag|untag|delete VALUE...", summary: "list stored indicators (filtered with the rule query language), or act on some: mark-safe --reason, add, tag/untag --tags, delete --reason", run: (*app).cmdIOCs, flags: (*app).iocsFlags},
 		{name: "explain", args: "VALUE", summary: "show everything known about one indicator value", run: (*app).cmdExplain},
 		{name: "logs", args: "[--level L] [--since D] [--limit N]", summary: "show the audit log", run: (*app).cmdLogs, flags: (*app).logsFlags},
 		{name: "state", args: "check | backup FILE", summary: "check the state file for damage, or copy it (consistent) to FILE", run: (*app).cmdState},
@@ -151,6 +151,9 @@ func (a *app) main(ctx context.Context, args []string) int {
 	if _, ok := parseLevel(a.logLevel); !ok {
 		fmt.Fprintf(a.stderr, "cte: --log-level %q: write debug, info, warn or error\n", a.logLevel)
 		return exitUsage
+	}
+	if code, ok := a.beforeRun(ctx, cmd.name, rest, args); ok {
+		return code
 	}
 	return cmd.run(a, ctx, rest)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ func (a *app) iocsFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.f.filter, "filter", "", "`QUERY` in the rule language, e.g. 'type == sha256 and severity >= high'")
 	fs.IntVar(&a.f.limit, "limit", 50, "show at most `N` indicators (0: all)")
 	fs.BoolVar(&a.f.stix, "stix", false, "write the active indicators as a STIX 2.1 bundle (use with --limit 0 to export all)")
+	a.iocsActionFlags(fs)
 }
 
 type iocJSON struct {
@@ -26,6 +28,9 @@ type iocJSON struct {
 }
 
 func (a *app) cmdIOCs(ctx context.Context, args []string) int {
+	if len(args) > 0 && slices.Contains(iocsActions, args[0]) {
+		return a.cmdIOCAction(ctx, args)
+	}
 	if len(args) > 0 {
 		return a.usageErr("iocs", "takes no arguments; filter with --filter QUERY")
 	}

@@ -14,11 +14,23 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 	if len(args) > 0 {
 		return a.usageErr("run", "takes no arguments")
 	}
+	if code := a.checkRunFlags(); code != exitOK {
+		return code
+	}
 	s, code := a.openSession(ctx, withSharing)
 	if s == nil {
 		return code
 	}
 	defer s.close()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	con, waitConsole, code := a.startConsole(ctx, s)
+	if con == nil {
+		return code
+	}
+	defer waitConsole()
+	defer stop() // the servers stop before the store closes
+	observeConsole := observe(con)
 	pulled := s.cfg.pulled(a.reg)
 	if len(pulled) == 0 {
 		fmt.Fprintf(a.stderr, "cte: nothing to run: no plugin is the source of a sharing configuration in %s; add one under sharing:, or pull: true to a plugin\n", s.cfg.Path)
@@ -34,6 +46,7 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintln(a.stderr, "cte: running; press Ctrl-C (or send SIGTERM) to stop")
 	notify := func(rep sharing.SyncReport, err error, next time.Time) {
+		observeConsole(rep, err, next)
 		if a.term != nil {
 			// On a terminal the log shows warnings only: say what each cycle did.
 			fmt.Fprintln(a.stderr, a.cycleLine(rep, err, next))

@@ -38,7 +38,7 @@ func (a *app) printSharing(ctx context.Context, eng *sharing.Engine) int {
 	tw := a.newTable()
 	fmt.Fprintln(tw, "SHARING\tRULE\tSOURCE\tDESTINATION\tTARGET\tMODE\tLAST RUN\tAPPLIED\tREJECTED\tRETRY\tOVER CAP.\tRETRACTED")
 	for _, x := range st {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", x.Name, x.Rule, x.Source, x.Destination, x.Target, x.Mode,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", x.Name, x.Rule, x.Source, x.Destination, x.Target, modeText(x.Mode),
 			a.when(x.LastRun), x.Applied, x.Rejected, x.Retryable, x.OverCapacity, x.Retracted)
 	}
 	_ = tw.Flush()

@@ -13,6 +13,7 @@ import (
 
 func (a *app) syncFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.f.source, "source", "", "sync only the plugin `NAME`")
+	fs.BoolVar(&a.f.retryNow, "retry-now", false, "send the values waiting to be retried now, without waiting for their next attempt (after an outage cleared)")
 }
 
 // syncJSON is one source's sync in --json output.
@@ -90,7 +91,11 @@ func (a *app) notPulledWhy(cfg *config, name string) string {
 // syncSource syncs one source and returns its report and errors, including the
 // sharing configurations of the source that wait for their destination.
 func (a *app) syncSource(ctx context.Context, s *session, src string) (sharing.SyncReport, []error) {
-	rep, err := s.eng.SyncSource(ctx, src)
+	var opts []sharing.ShareOption
+	if a.f.retryNow {
+		opts = append(opts, sharing.WithRetryNow())
+	}
+	rep, err := s.eng.SyncSource(ctx, src, opts...)
 	errs := errorsOf(err)
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -138,6 +138,7 @@ func newFakeWorld(t *testing.T, config string, names ...string) *fakeWorld {
 func (w *fakeWorld) app(stdout, stderr io.Writer, onTerminal bool) *app {
 	a := newApp(stdout, stderr, func(string) (string, bool) { return "", false }, onTerminal)
 	a.reg, a.openStore = w.reg, w.openStore
+	a.listenUnix = nil // no daemon socket: a real socket's Accept would keep synctest from settling
 	return a
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -18,15 +19,16 @@ import (
 
 // Command flags.
 type cmdFlags struct {
-	source string
-	days   int
-	value  string
-	filter string
-	limit  int
-	level  string
-	since  string
-	keep   bool
-	stix   bool
+	source   string
+	retryNow bool
+	days     int
+	value    string
+	filter   string
+	limit    int
+	level    string
+	since    string
+	keep     bool
+	stix     bool
 }
 
 // Exit codes, documented in the help text.
@@ -39,7 +41,18 @@ const (
 )
 
 // errInterrupted is the cause of the context of a run stopped by SIGINT.
-var errInterrupted = errors.New("interrupted")
+var errInterrupted error = stopCause("interrupted")
+
+// stopCause is the cause of a context cancelled by a signal. It is a
+// context.Canceled: the engine and the plugins wrap a context's cause in their
+// errors, and an interrupted push or pull must read as a cancellation there
+// (audited at INFO, no failed attempt), not as a failure of the product.
+type stopCause string
+
+func (c stopCause) Error() string { return string(c) }
+
+// Is reports that a stop by a signal is a context.Canceled.
+func (stopCause) Is(target error) bool { return target == context.Canceled }
 
 func main() {
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -51,7 +64,7 @@ func main() {
 		if sig == os.Interrupt {
 			cancel(errInterrupted)
 		} else {
-			cancel(fmt.Errorf("terminated (%v)", sig))
+			cancel(stopCause(fmt.Sprintf("terminated (%v)", sig)))
 		}
 	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
@@ -80,6 +93,13 @@ type app struct {
 	f         cmdFlags                            // the command's own flags
 	secrets   *secretSet                          // configured secrets, scrubbed from stdout and stderr
 	openStore func(string) (sharing.Store, error) // opens the state file
+	daemon    *session                            // set when a running daemon runs this command for the command line (daemon.go)
+	readOnly  bool                                // the command only reads local state: no secret or product needed (daemon.go)
+	run       runOptions                          // flags of "cte run" (cmd_run_console.go)
+	act       actionFlags                         // flags of the indicator actions (cmd_iocs_actions.go)
+	// listenUnix listens on the daemon's socket beside the state file; nil
+	// serves none (daemon.go).
+	listenUnix func(path string) (net.Listener, error)
 }
 
 // run is one invocation of cte with its arguments, output streams and
@@ -104,7 +124,7 @@ func (a *app) exec(ctx context.Context, args []string) int {
 func newApp(stdout, stderr io.Writer, env func(string) (string, bool), onTerminal bool) *app {
 	secrets := &secretSet{}
 	var mu sync.Mutex
-	a := &app{env: env, reg: newRegistry(), now: time.Now, secrets: secrets, openStore: openStateFile}
+	a := &app{env: env, reg: newRegistry(), now: time.Now, secrets: secrets, openStore: openStateFile, listenUnix: listenSocket}
 	if onTerminal {
 		a.term = newTerminal(stderr)
 		if isTerminal(stdout) {

@@ -44,6 +44,9 @@ type session struct {
 	// it while cte run retries them.
 	mu      sync.Mutex
 	waiting map[string]error
+	// borrowed is the daemon's session lent to a forwarded command: close
+	// leaves it open.
+	borrowed bool
 }
 
 // retryWaiting adds again the sharing configurations that waited for their
@@ -70,7 +73,7 @@ func (a *app) retryWaiting(ctx context.Context, s *session) {
 
 // close closes the store; closing twice is harmless.
 func (s *session) close() {
-	if s.store != nil {
+	if s.store != nil && !s.borrowed {
 		_ = s.store.Close()
 		s.store = nil
 	}
@@ -83,7 +86,7 @@ func (a *app) loadConfig() (*config, int) {
 	if a.cfg != nil && a.cfg.Path == a.configPath {
 		return a.cfg, exitOK
 	}
-	cfg, err := loadConfigFile(a.configPath, a.reg, a.env)
+	cfg, err := loadConfigFile(a.configPath, a.reg, a.configEnv())
 	if err != nil {
 		return nil, a.fail(err)
 	}
@@ -114,6 +117,10 @@ func (a *app) openPlugins(ctx context.Context, cfg *config, names ...string) (ma
 			continue
 		}
 		pl, err := cfg.openPlugin(ctx, a.reg, p, cte.WithLogger(log.With("plugin", p.Name)), cte.WithClock(a.now))
+		if err != nil && a.readOnly {
+			out[p.Name] = offlinePlugin{name: p.Name, err: err} // never asked: the command reads local state
+			continue
+		}
 		if err != nil {
 			return nil, a.fail(err)
 		}
@@ -139,6 +146,9 @@ const (
 // sharing configurations; no product is asked anything. The
 // caller closes the session; on a failure it is closed here.
 func (a *app) openSession(ctx context.Context, mode sessionMode) (_ *session, code int) {
+	if a.daemon != nil {
+		return a.daemon.shared(), exitOK
+	}
 	cfg, code := a.loadConfig()
 	if cfg == nil {
 		return nil, code

@@ -21,6 +21,7 @@ type Server struct {
 	closing   chan struct{}
 	served    chan struct{}
 	once      sync.Once
+	handlers  sync.WaitGroup // requests being handled, so Abort can wait for them as Close does
 }
 
 // Start serves h on 127.0.0.1 over plain HTTP/1.1 (so ResetConn can hijack
@@ -33,11 +34,16 @@ func Start(h http.Handler) *Server {
 	}
 	s := &Server{
 		URL:       "http://" + ln.Addr().String(),
-		srv:       &http.Server{Handler: h, ReadHeaderTimeout: time.Minute},
+		srv:       &http.Server{ReadHeaderTimeout: time.Minute},
 		transport: &http.Transport{DialContext: (&net.Dialer{Timeout: 30 * time.Second}).DialContext, MaxIdleConnsPerHost: 64},
 		closing:   make(chan struct{}),
 		served:    make(chan struct{}),
 	}
+	s.srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handlers.Add(1)
+		defer s.handlers.Done()
+		h.ServeHTTP(w, r)
+	})
 	go func() {
 		defer close(s.served)
 		_ = s.srv.Serve(ln) // returns http.ErrServerClosed on Close or Abort
@@ -64,13 +70,15 @@ func (s *Server) Abort() { s.shutdown(true) }
 
 func (s *Server) shutdown(drop bool) {
 	s.once.Do(func() {
-		close(s.closing)
 		if drop {
-			_ = s.srv.Close()
+			_ = s.srv.Close() // first, so a freed held request answers no one
+			close(s.closing)
 		} else {
+			close(s.closing)
 			_ = s.srv.Shutdown(context.Background())
 		}
 		<-s.served
+		s.handlers.Wait()
 		s.transport.CloseIdleConnections()
 	})
 }

@@ -309,7 +309,7 @@ func TestReadBodyLimits(t *testing.T) {
 func TestRedaction(t *testing.T) {
 	t.Parallel()
 	u, _ := url.Parse("https://bob:hunter2@t.example.com/api/v1/x?token=abc123&name=list&client_secret=zz")
-	got := RedactURL(u)
+	got := redactURL(u)
 	for _, secret := range []string{"abc123", "hunter2", "zz"} {
 		assert.NotContains(t, got, secret)
 	}

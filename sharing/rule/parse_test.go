@@ -297,6 +297,7 @@ func TestDocExamplesParse(t *testing.T) {
 		`reputation >= 8 or (severity == critical and age < 30d)`,
 		`comments contains emotet or tags matches "^apt[0-9]+$"`,
 		`lastSeen > 7d`, `firstSeen < 90d`, `expiresAt < +2d`, `expiresAt < now`, `age < 30d`,
+		`age < 30d`, `age < 12h`, `age < 1w`, `age < 1d12h`, `age < 1h30m`, `age < 90m`, `age < 1.5d`, `age < 0.5h`, `age > 0`,
 	} {
 		_, err := Parse(s)
 		assert.NoError(t, err, s)

@@ -55,9 +55,10 @@ type Store struct {
 	path   string
 	foldAt int
 
-	wmu    sync.Mutex // held by Update from its start until its index change is final
-	idx    atomic.Pointer[index]
-	filter *keyFilter // keys of the records bucket; used and changed by Updates only
+	wmu     sync.Mutex // held by Update from its start until its index change is final
+	idx     atomic.Pointer[index]
+	filter  *keyFilter // keys of the records bucket, once built; used and changed by Updates only
+	lookups int        // record lookups of Updates before the filter is built
 }
 
 // Option changes how Open opens a file.
@@ -151,7 +152,6 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 			return fmt.Errorf("boltstore: state file %s: %w: it is damaged (%w); %s", path, err, ErrDamaged, damagedHint)
 		}
 		s.idx.Store(x)
-		s.filter = buildFilter(tx.Bucket(bRecords))
 		return nil
 	})
 	if err != nil {
@@ -289,10 +289,19 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 	return s.closedErr(err)
 }
 
-// Close closes the file, waiting for open transactions to end.
+// Close folds the staging log into the records (so that the next Open has
+// no index to rebuild from it) and closes the file, waiting for open
+// transactions to end. A failed fold loses nothing: the log stays.
 func (s *Store) Close() error {
+	var ferr error
+	if x := s.idx.Load(); x != nil && x.n > 0 {
+		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).fold() })
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
+	}
+	if ferr != nil && !errors.Is(ferr, berrors.ErrDatabaseNotOpen) {
+		return fmt.Errorf("boltstore: close %s: fold the staging log: %w", s.path, ferr)
 	}
 	return nil
 }

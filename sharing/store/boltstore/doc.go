@@ -31,8 +31,27 @@
 // commit: a page of indicators and its checkpoint, stored in one Update, are
 // both there or both absent. The tests kill a writing process with SIGKILL at
 // several points and close and reopen the file at every step. The freelist is
-// not written at each commit (bbolt's NoFreelistSync); it is rebuilt when the
-// file is opened.
+// written at each commit, so Open reads it instead of walking every page
+// (a file written by an older cte, which did not keep it, is walked once).
+//
+// # Damage
+//
+// A damaged file never crashes cte. Open refuses an existing empty file (it
+// is never initialised again, which would share everything again) and a
+// file shorter than the pages its last commit uses (checked from the meta
+// pages before bbolt maps the file); the panics and memory faults bbolt
+// raises on an overwritten page become errors. All of them wrap ErrDamaged
+// and say how to recover: restore a backup, or move the file away. Check
+// reads the whole file (bbolt's page and freelist check, then every record
+// and ledger entry decoded) and reports what is wrong; Backup and BackupFile
+// write a consistent copy while the store is in use. cte state check and cte
+// state backup FILE run them.
+//
+// # Versions
+//
+// Bucket versions holds each source's change number (sharing.Tx.Version),
+// bumped in the transaction that changes the source's entries, so the
+// engine can skip a share or an aging pass that nothing changed.
 //
 // # Transactions
 //
@@ -57,10 +76,25 @@
 // The index is rebuilt from the log on Open and costs about 120 bytes of
 // memory per staged value (about 60 MiB when full; a fold briefly needs about
 // twice that again); a Bloom filter of the records bucket's keys (2 to 4 bytes
-// per record) lets a Merge skip the tree lookup of a value never stored. Both
+// per record) lets a Merge skip the tree lookup of a value never stored; it is
+// built (reading every key) only once a store has made 131,072 lookups, so a
+// sync with little new does not pay for it at every open. Both
 // live only in memory: the file alone is the state, and crash safety is
 // bbolt's. A View on a snapshot older than the last fold reads its own copy of
 // that snapshot's log.
+//
+// Close folds what the log holds, so that the next Open of the file (the next
+// cte sync) has no index to rebuild: a no-change sync of a 200k-event store
+// went from 0.52 to 0.34 s of CPU.
+//
+// Why a staging log on bbolt rather than another engine: measured with
+// internal/storecmp (README, "State store"), the write pattern of a pull
+// (pages of 5,000 random keys, each read then written, one fsync per page,
+// 390,000 records) costs bbolt with sorted puts about 16 µs of CPU per
+// record, pebble/v2 about 19 µs with Bloom filters and 64 MiB memtables (48
+// with its defaults), and SQLite through modernc.org/sqlite about 73; bbolt
+// also scans and reopens fastest and is the smallest dependency. The log
+// turns its random writes into appends.
 //
 // Pages of 5,000 new sha256 indicators, one Update with fsync each, on 2
 // shared cores: BenchmarkIngest about 120,000 to 180,000 indicators/s into a

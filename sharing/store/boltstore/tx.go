@@ -4,19 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+	bolt "go.etcd.io/bbolt"
 )
 
 // tx wraps a bolt transaction.
@@ -120,7 +116,7 @@ func (t *tx) getRecord(value string) ([]byte, error) {
 		return rec, nil
 	}
 	t.key = append(t.key[:0], value...)
-	if t.write && !t.s.filter.mayHave(t.key) {
+	if f := t.keyFilter(); f != nil && !f.mayHave(t.key) {
 		return nil, nil
 	}
 	return t.get(&t.curRecords, bRecords, t.key), nil
@@ -145,11 +141,34 @@ func (t *tx) putKey(b *bolt.Bucket, key, rec []byte) error {
 	if err := t.put(b, key, rec); err != nil {
 		return err
 	}
-	t.s.filter.add(key)
-	if t.s.filter.full() {
-		t.s.filter = buildFilter(b)
+	if f := t.s.filter; f != nil {
+		f.add(key)
+		if f.full() {
+			t.s.filter = buildFilter(b)
+		}
 	}
 	return nil
+}
+
+// filterAfter is how many record lookups of Updates (Merge) a Store makes
+// before it builds the key filter: building it reads every key of the
+// records bucket, which a sync with little new (a few thousand lookups)
+// should not pay at every open.
+const filterAfter = 1 << 17
+
+// keyFilter returns the key filter for a lookup of an Update, building it
+// once enough lookups were made; nil means look the key up.
+func (t *tx) keyFilter() *keyFilter {
+	s := t.s
+	switch {
+	case !t.write:
+		return nil
+	case s.filter == nil:
+		if s.lookups++; s.lookups >= filterAfter {
+			s.filter = buildFilter(t.bucket(bRecords))
+		}
+	}
+	return s.filter
 }
 
 // putRecord stores the encoded record of value: appended to the staging log,
@@ -313,116 +332,6 @@ func (t *tx) put(b *bolt.Bucket, k, v []byte) error {
 	return b.Put(t.keep(k), t.keep(v))
 }
 
-// Merge implements sharing.Tx.
-func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
-	var st sharing.MergeStats
-	if err := t.writable("merge"); err != nil {
-		return st, err
-	}
-	if err := storeutil.CheckSource("source", source); err != nil {
-		return st, fmt.Errorf("boltstore: merge: %w", err)
-	}
-	for i := range in {
-		if err := storeutil.CheckIndicator(&in[i]); err != nil {
-			return st, fmt.Errorf("boltstore: merge from %q: %w", source, err)
-		}
-	}
-	// A failed Put below leaves the page half merged; the caller's Update
-	// must then fail, which rolls the whole transaction back.
-	now = storeutil.Time(now)
-	// In value order the records bucket is walked left to right: each leaf
-	// is found warm. The sort is stable, so a value twice in a page merges in
-	// order.
-	t.order = t.order[:0]
-	for i := range in {
-		t.order = append(t.order, int32(i))
-	}
-	slices.SortStableFunc(t.order, func(a, b int32) int { return cmpString(in[a].Value, in[b].Value) })
-	// Before this Merge staged anything, a value can be pending only when it
-	// is the one just merged: the pending map need not be searched.
-	prior, prev := len(t.pending) > 0, ""
-	changed := false
-	for _, i := range t.order {
-		x := &in[i]
-		t.noPending = !prior && x.Value != prev
-		prev = x.Value
-		v, err := t.getRecord(x.Value)
-		t.noPending = false
-		if err != nil {
-			return st, err
-		}
-		if v == nil {
-			e := &t.one[0]
-			*e = sharing.Entry{Indicator: *x, StoredAt: now}
-			e.Source = source
-			normTimes(e)
-			t.enc = appendRecord(t.enc[:0], x.Type, t.one[:])
-			e.Indicator = ioc.Indicator{}
-			if err := t.putRecord(x.Value, t.enc); err != nil {
-				return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
-			}
-			st.New++
-			changed = true
-			continue
-		}
-		r := &t.mrec
-		if err := decodeRecord(x.Value, v, r, &t.mtag, t.str); err != nil {
-			return st, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(x.Value), err)
-		}
-		pos, found := slices.BinarySearchFunc(r.Entries, source, func(e sharing.Entry, s string) int {
-			return cmpString(e.Source, s)
-		})
-		if found {
-			e := &r.Entries[pos]
-			old := *e
-			e.Indicator = ioc.Merge(e.Indicator, *x)
-			e.Source = source
-			e.Inactive, e.InactiveAt, e.StoredAt = false, time.Time{}, now
-			normTimes(e)
-			st.Updated++
-			changed = changed || storeutil.SeenChange(&old, e)
-		} else {
-			e := sharing.Entry{Indicator: *x, StoredAt: now}
-			e.Source = source
-			normTimes(&e)
-			r.Entries = slices.Insert(r.Entries, pos, e)
-			st.Added++
-			changed = true
-		}
-		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
-		if err := t.putRecord(x.Value, t.enc); err != nil {
-			return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
-		}
-	}
-	if changed {
-		if err := t.bump(source); err != nil {
-			return st, err
-		}
-	}
-	if !t.direct && t.staged() >= t.s.foldAt {
-		if err := t.fold(); err != nil {
-			return st, err
-		}
-	}
-	return st, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func normTimes(e *sharing.Entry) {
-	e.FirstSeen = storeutil.Time(e.FirstSeen)
-	e.LastSeen = storeutil.Time(e.LastSeen)
-	e.ExpiresAt = storeutil.Time(e.ExpiresAt)
-}
-
 // Record implements sharing.Tx.
 func (t *tx) Record(value string) (sharing.Record, bool, error) {
 	if err := t.readable(); err != nil {
@@ -545,73 +454,6 @@ func (t *tx) viewRecords(fn func(r *sharing.Record) error) error {
 	}
 }
 
-// SetInactive implements sharing.Tx. An entry already inactive keeps the time
-// it became so.
-func (t *tx) SetInactive(source string, values []string, at time.Time) error {
-	if err := t.writable("set inactive"); err != nil {
-		return err
-	}
-	at = storeutil.Time(at)
-	r := &t.mrec
-	changed := false
-	for _, value := range values {
-		v, err := t.getRecord(value)
-		if err != nil {
-			return err
-		}
-		if v == nil {
-			continue
-		}
-		if err := decodeRecord(value, v, r, &t.mtag, t.str); err != nil {
-			return fmt.Errorf("boltstore: record %q: %w", value, err)
-		}
-		e, ok := r.Entry(source)
-		if !ok || e.Inactive {
-			continue
-		}
-		e.Inactive, e.InactiveAt = true, at
-		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
-		if err := t.putRecord(value, t.enc); err != nil {
-			return fmt.Errorf("boltstore: set %q inactive: %w", value, err)
-		}
-		changed = true
-	}
-	if changed {
-		return t.bump(source)
-	}
-	return nil
-}
-
-// bump increases the version of source (see sharing.Tx.Version).
-func (t *tx) bump(source string) error {
-	b := t.bucket(bVersions)
-	n := uint64(0)
-	if v := b.Get([]byte(source)); len(v) == 8 {
-		n = binary.BigEndian.Uint64(v)
-	}
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], n+1)
-	if err := t.put(b, []byte(source), buf[:]); err != nil {
-		return fmt.Errorf("boltstore: version of %q: %w", source, err)
-	}
-	return nil
-}
-
-// Version implements sharing.Tx.
-func (t *tx) Version(source string) (uint64, error) {
-	if err := t.readable(); err != nil {
-		return 0, err
-	}
-	v := t.bucket(bVersions).Get([]byte(source))
-	switch len(v) {
-	case 0:
-		return 0, nil
-	case 8:
-		return binary.BigEndian.Uint64(v), nil
-	}
-	return 0, fmt.Errorf("boltstore: version of %q: %w: %d bytes", source, errCorrupt, len(v))
-}
-
 // Checkpoint implements sharing.Tx.
 func (t *tx) Checkpoint(source string) (cte.Checkpoint, error) {
 	if err := t.readable(); err != nil {
@@ -645,254 +487,4 @@ func (t *tx) SetCheckpoint(source string, cp cte.Checkpoint) error {
 		return fmt.Errorf("boltstore: set checkpoint of %q: %w", source, err)
 	}
 	return nil
-}
-
-// Ledger implements sharing.Tx.
-func (t *tx) Ledger(config, value string) (sharing.LedgerEntry, bool, error) {
-	if err := t.readable(); err != nil {
-		return sharing.LedgerEntry{}, false, err
-	}
-	b := t.bucket(bLedger).Bucket([]byte(config))
-	if b == nil {
-		return sharing.LedgerEntry{}, false, nil
-	}
-	v := b.Get([]byte(value))
-	if v == nil {
-		return sharing.LedgerEntry{}, false, nil
-	}
-	e := sharing.LedgerEntry{Value: value}
-	if err := decodeLedger(v, &e); err != nil {
-		return sharing.LedgerEntry{}, false, fmt.Errorf("boltstore: ledger %q of %q: %w", value, config, err)
-	}
-	return e, true, nil
-}
-
-// LedgerEntries implements sharing.Tx. fn must not write to the ledger of the
-// same configuration.
-func (t *tx) LedgerEntries(config string, fn func(e *sharing.LedgerEntry) error) error {
-	if err := t.readable(); err != nil {
-		return err
-	}
-	b := t.bucket(bLedger).Bucket([]byte(config))
-	if b == nil {
-		return nil
-	}
-	return t.scan(b.Cursor(), "ledger entries", func(k, v []byte) error {
-		e := sharing.LedgerEntry{Value: string(k)}
-		if err := decodeLedger(v, &e); err != nil {
-			return fmt.Errorf("boltstore: ledger %q of %q: %w", k, config, err)
-		}
-		return fn(&e)
-	})
-}
-
-// PutLedger implements sharing.Tx.
-func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
-	if err := t.writable("put ledger"); err != nil {
-		return err
-	}
-	if err := storeutil.CheckLedger(config, entries); err != nil {
-		return fmt.Errorf("boltstore: put ledger: %w", err)
-	}
-	if len(entries) == 0 {
-		return nil
-	}
-	b, err := t.bucket(bLedger).CreateBucketIfNotExists([]byte(config))
-	if err != nil {
-		return fmt.Errorf("boltstore: put ledger of %q: %w", config, err)
-	}
-	// In key order: bolt inserts into a node's sorted slice, and random
-	// order shifts it for every put (quadratic in the entries of a node).
-	// The last entry of a value wins, as if put one by one.
-	order := make([]int32, len(entries))
-	for i := range order {
-		order[i] = int32(i)
-	}
-	slices.SortStableFunc(order, func(a, b int32) int { return cmpString(entries[a].Value, entries[b].Value) })
-	for k, i := range order {
-		e := &entries[i]
-		if k+1 < len(order) && entries[order[k+1]].Value == e.Value {
-			continue
-		}
-		t.enc = appendLedger(t.enc[:0], e)
-		if err := t.put(b, []byte(e.Value), t.enc); err != nil {
-			return fmt.Errorf("boltstore: put ledger %q of %q: %w", e.Value, config, err)
-		}
-	}
-	return nil
-}
-
-// AppliedSet implements sharing.Tx.
-func (t *tx) AppliedSet(config string) (sharing.AppliedSet, bool, error) {
-	var a sharing.AppliedSet
-	ok, err := t.getJSON(bApplied, config, &a)
-	if err != nil {
-		return sharing.AppliedSet{}, false, err
-	}
-	a.At = storeutil.Time(a.At)
-	return a, ok, nil
-}
-
-// PutAppliedSet implements sharing.Tx.
-func (t *tx) PutAppliedSet(config string, a sharing.AppliedSet) error {
-	if err := t.writable("put applied set"); err != nil {
-		return err
-	}
-	if err := storeutil.CheckSource("sharing configuration", config); err != nil {
-		return fmt.Errorf("boltstore: put applied set: %w", err)
-	}
-	a.At = storeutil.Time(a.At)
-	return t.putJSON(bApplied, []byte(config), a)
-}
-
-func (t *tx) getJSON(bucket []byte, key string, v any) (bool, error) {
-	if err := t.readable(); err != nil {
-		return false, err
-	}
-	b := t.bucket(bucket).Get([]byte(key))
-	if b == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("boltstore: %s %q: %w", bucket, key, err)
-	}
-	return true, nil
-}
-
-func (t *tx) putJSON(bucket, key []byte, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("boltstore: encode %s %q: %w", bucket, key, err)
-	}
-	if err := t.bucket(bucket).Put(key, b); err != nil {
-		return fmt.Errorf("boltstore: put %s %q: %w", bucket, key, err)
-	}
-	return nil
-}
-
-// Log implements sharing.Tx.
-func (t *tx) Log(e sharing.AuditEntry) error {
-	if err := t.writable("log"); err != nil {
-		return err
-	}
-	b := t.bucket(bAudit)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return fmt.Errorf("boltstore: log: %w", err)
-	}
-	e.Seq = seq
-	e.Time = storeutil.Time(e.Time)
-	return t.putJSON(bAudit, binary.BigEndian.AppendUint64(nil, seq), e)
-}
-
-// PruneLogs implements sharing.Tx. Keys are sequence numbers in the order the
-// entries were logged, so it deletes from the first key while the entry's Time
-// is before the cutoff, decoding only the time of the entries it reads. The
-// bucket's sequence is untouched: numbers are never reused.
-func (t *tx) PruneLogs(before time.Time) (int, error) {
-	if err := t.writable("prune logs"); err != nil {
-		return 0, err
-	}
-	before = storeutil.Time(before)
-	b := t.bucket(bAudit)
-	c := b.Cursor()
-	n := 0
-	// After a Delete, First finds the next key (Next after Delete can skip one).
-	for k, v := c.First(); k != nil; k, v = c.First() {
-		var e struct{ Time time.Time }
-		if err := json.Unmarshal(v, &e); err != nil {
-			return n, fmt.Errorf("boltstore: prune logs: audit entry %x: %w", k, err)
-		}
-		if !e.Time.Before(before) {
-			break
-		}
-		if err := c.Delete(); err != nil {
-			return n, fmt.Errorf("boltstore: prune logs: delete %x: %w", k, err)
-		}
-		n++
-	}
-	return n, nil
-}
-
-// Logs implements sharing.Tx. With a Limit it reads from the newest entry back.
-func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) error {
-	if err := t.readable(); err != nil {
-		return err
-	}
-	since := storeutil.Time(f.Since)
-	pass := func(e *sharing.AuditEntry) bool {
-		return e.Level >= f.MinLevel && (f.Config == "" || e.Config == f.Config) && !e.Time.Before(since)
-	}
-	decode := func(k, v []byte) (sharing.AuditEntry, error) {
-		var e sharing.AuditEntry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return e, fmt.Errorf("boltstore: audit entry %x: %w", k, err)
-		}
-		e.Time = storeutil.Time(e.Time)
-		return e, nil
-	}
-	call := func(e sharing.AuditEntry) (bool, error) {
-		if err := fn(e); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return true, nil
-			}
-			return true, err
-		}
-		return false, nil
-	}
-	c := t.bucket(bAudit).Cursor()
-	if f.Limit <= 0 {
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			e, err := decode(k, v)
-			if err != nil {
-				return err
-			}
-			if !pass(&e) {
-				continue
-			}
-			if stop, err := call(e); stop {
-				return err
-			}
-		}
-		return nil
-	}
-	var picked []sharing.AuditEntry
-	for k, v := c.Last(); k != nil && len(picked) < f.Limit; k, v = c.Prev() {
-		e, err := decode(k, v)
-		if err != nil {
-			return err
-		}
-		if pass(&e) {
-			picked = append(picked, e)
-		}
-	}
-	for i := len(picked) - 1; i >= 0; i-- {
-		if stop, err := call(picked[i]); stop {
-			return err
-		}
-	}
-	return nil
-}
-
-// RunState implements sharing.Tx.
-func (t *tx) RunState(name string) (sharing.RunState, bool, error) {
-	var r sharing.RunState
-	ok, err := t.getJSON(bRuns, name, &r)
-	if err != nil {
-		return sharing.RunState{}, false, err
-	}
-	r.LastRun, r.LastOK, r.Until = storeutil.Time(r.LastRun), storeutil.Time(r.LastOK), storeutil.Time(r.Until)
-	return r, ok, nil
-}
-
-// PutRunState implements sharing.Tx.
-func (t *tx) PutRunState(r sharing.RunState) error {
-	if err := t.writable("put run state"); err != nil {
-		return err
-	}
-	if err := storeutil.CheckSource("run state", r.Name); err != nil {
-		return fmt.Errorf("boltstore: put run state: %w", err)
-	}
-	r.LastRun, r.LastOK, r.Until = storeutil.Time(r.LastRun), storeutil.Time(r.LastOK), storeutil.Time(r.Until)
-	return t.putJSON(bRuns, []byte(r.Name), r)
 }

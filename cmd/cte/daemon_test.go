@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// daemon is "cte run --listen 127.0.0.1:0" running against the fakes.
+type daemon struct {
+	url    string
+	stderr *lockedBuffer
+	stop   func() int
+}
+
+func startDaemon(t *testing.T, f *fakes, extra ...string) *daemon {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	d := &daemon{stderr: &lockedBuffer{}}
+	done := make(chan int, 1)
+	args := append([]string{"--config", f.path, "run", "--listen", "127.0.0.1:0"}, extra...)
+	go func() { done <- run(ctx, args, io.Discard, d.stderr, f.lookup) }()
+	d.stop = func() int { cancel(); return <-done }
+	t.Cleanup(func() { cancel() })
+	re := regexp.MustCompile(`console at (http://127\.0\.0\.1:\d+)/`)
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(d.stderr.String())
+		if m != nil {
+			d.url = m[1]
+		}
+		return m != nil
+	}, 30*time.Second, 10*time.Millisecond, "stderr: %s", d.stderr)
+	// the first sync of both sources shared something each way
+	require.Eventually(t, func() bool {
+		return len(f.ns.FileHashList("CE_Malware_Hashes")) > 1 && len(f.mc.Hashes()) > 0 &&
+			strings.Count(d.stderr.String(), "next sync") >= 0
+	}, 60*time.Second, 20*time.Millisecond)
+	return d
+}
+
+func TestCommandsWhileTheDaemonRuns(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	d := startDaemon(t, f)
+	waitShared(t, d)
+
+	// read commands reach the daemon: no "in use"
+	code, out, errs := f.cte(t, "sharing")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "mimecast-to-netskope")
+	assert.Contains(t, out, "netskope-to-mimecast")
+	code, out, errs = f.cte(t, "iocs", "--limit", "2")
+	require.Equal(t, exitOK, code, errs)
+	assert.NotEmpty(t, out)
+	code, _, errs = f.cte(t, "logs", "--limit", "3")
+	require.Equal(t, exitOK, code, errs)
+	code, out, errs = f.cte(t, "test", "netskope-to-mimecast")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "netskope-to-mimecast")
+
+	// a hash from the Netskope alerts applied to Mimecast's BLOCK operation
+	var fromNS string
+	for h := range f.mc.Hashes() {
+		fromNS = h
+		break
+	}
+	require.NotEmpty(t, fromNS)
+	code, out, errs = f.cte(t, "explain", fromNS)
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "netskope")
+
+	code, out, errs = f.cte(t, "iocs", "mark-safe", fromNS, "--reason", "vendor says benign")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "mark-safe: 1 value")
+	assert.Contains(t, out, "netskope-to-mimecast: 0 sent, 0 applied, 1 retracted")
+	assert.NotContains(t, f.mc.Hashes(), fromNS, "retracted from Mimecast at once")
+	assert.True(t, deleted(f, fromNS), "the Mimecast fake got a DELETE operation for it")
+
+	code, out, errs = f.cte(t, "iocs", "add", "--tags", "reviewed", "--severity", "high", "evil.example")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "add: 1 value")
+
+	// the console API of the same daemon sees the mark
+	res, err := http.Get(d.url + "/api/v1/marks")
+	require.NoError(t, err)
+	var marks []map[string]any
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&marks))
+	res.Body.Close()
+	require.Len(t, marks, 1)
+	assert.Equal(t, fromNS, marks[0]["value"])
+
+	assert.Equal(t, exitOK, d.stop())
+	// the daemon is gone: the same commands open the state file themselves
+	code, out, errs = f.cte(t, "iocs", "unmark-safe", fromNS)
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "stored; it reaches the products on the next sync")
+}
+
+// waitShared waits for the first cycle line of both sources.
+func waitShared(t *testing.T, d *daemon) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		s := d.stderr.String()
+		return strings.Contains(s, "cte: running")
+	}, 30*time.Second, 10*time.Millisecond)
+}
+
+// deleted reports whether the Mimecast fake received a DELETE operation
+// naming hash.
+func deleted(f *fakes, hash string) bool {
+	for _, r := range f.mc.Requests() {
+		if strings.Contains(r.Path, "create-batch") && strings.Contains(string(r.Body), `"DELETE"`) && strings.Contains(string(r.Body), hash) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestReadCommandsNeedNoSecret(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	code, _, errs := f.cte(t, "sync")
+	require.Equal(t, exitOK, code, errs)
+	// the secrets are not exported, and the products are unreachable
+	secrets := f.secrets()
+	env := func(k string) (string, bool) {
+		switch k {
+		case "MC_URL", "NS_URL":
+			return "http://127.0.0.1:1", true
+		}
+		return "", false
+	}
+	f.mc.Close()
+	f.ns.Close()
+	for _, args := range [][]string{{"sharing"}, {"iocs", "--limit", "1"}, {"logs", "--limit", "1"}, {"test", "mimecast-to-netskope"}, {"explain", strings.Repeat("a", 64)}} {
+		var out, errb strings.Builder
+		code := run(t.Context(), append([]string{"--config", f.path}, args...), &out, &errb, env)
+		assert.Contains(t, []int{exitOK, exitFailure}, code, "%v: %s", args, errb.String())
+		if args[0] != "explain" { // an unknown value exits 1
+			assert.Equal(t, exitOK, code, "%v: %s", args, errb.String())
+			assert.NotEmpty(t, out.String(), "%v", args)
+		}
+		assert.NotContains(t, errb.String(), "ERROR", "%v", args)
+		assert.NotContains(t, errb.String(), "not set", "%v", args)
+		for _, s := range secrets {
+			assert.NotContains(t, out.String()+errb.String(), s)
+		}
+		if args[0] == "sharing" {
+			assert.Contains(t, out.String(), "replace", "the target kept from the sync")
+		}
+	}
+}
+
+func TestRunListenNeedsTokenOffLoopback(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	code, _, errs := f.cte(t, "run", "--listen", "0.0.0.0:0")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, "--token")
+	code, _, errs = f.cte(t, "run", "--listen", "127.0.0.1:0", "--tls-cert", "x.pem")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, "--tls-key")
+	code, _, errs = f.cte(t, "run", "--listen", "nonsense")
+	assert.Equal(t, exitUsage, code)
+	assert.Contains(t, errs, "HOST:PORT")
+}
+
+func TestRunServesTLSWithToken(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	cert, key := selfSigned(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	errb := &lockedBuffer{}
+	done := make(chan int, 1)
+	env := func(k string) (string, bool) {
+		if k == "CTE_API_TOKEN" {
+			return "tok-3f9a", true
+		}
+		return f.lookup(k)
+	}
+	go func() {
+		done <- run(ctx, []string{"--config", f.path, "run", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key}, io.Discard, errb, env)
+	}()
+	re := regexp.MustCompile(`console at (https://127\.0\.0\.1:\d+)/`)
+	var url string
+	require.Eventually(t, func() bool {
+		m := re.FindStringSubmatch(errb.String())
+		if m != nil {
+			url = m[1]
+		}
+		return m != nil
+	}, 30*time.Second, 10*time.Millisecond, "stderr: %s", errb)
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test's own self-signed certificate
+	get := func(path, token string) int {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url+path, nil)
+		require.NoError(t, err)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := cl.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, get("/healthz", ""))
+	assert.Equal(t, http.StatusUnauthorized, get("/api/v1/sharing", ""))
+	assert.Equal(t, http.StatusOK, get("/api/v1/sharing", "tok-3f9a"), "the token from CTE_API_TOKEN")
+	// the CLI reaches the daemon through its socket without the token
+	code, out, errs := f.cte(t, "sharing")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "mimecast-to-netskope")
+	assert.NotContains(t, out+errs, "tok-3f9a")
+	cancel()
+	assert.Equal(t, exitOK, <-done)
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 and returns their paths.
+func selfSigned(t *testing.T) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kb, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
+	return certFile, keyFile
+}

@@ -1,0 +1,460 @@
+package mimecast
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+)
+
+// invalids counts values that are not valid indicators, by reason.
+type invalids struct {
+	idx  map[string]int
+	list []cte.Invalid
+}
+
+func (v *invalids) add(reason, example string) {
+	if v.idx == nil {
+		v.idx = map[string]int{}
+	}
+	if i, ok := v.idx[reason]; ok {
+		v.list[i].Count++
+		return
+	}
+	example = ioc.Truncate(example, 80)
+	v.idx[reason] = len(v.list)
+	v.list = append(v.list, cte.Invalid{Reason: reason, Count: 1, Example: strings.Clone(example)})
+}
+
+// merge adds the counts of list.
+func (v *invalids) merge(list []cte.Invalid) {
+	for _, x := range list {
+		if v.idx == nil {
+			v.idx = map[string]int{}
+		}
+		if i, ok := v.idx[x.Reason]; ok {
+			v.list[i].Count += x.Count
+			continue
+		}
+		v.idx[x.Reason] = len(v.list)
+		v.list = append(v.list, x)
+	}
+}
+
+func (v *invalids) total() int {
+	n := 0
+	for _, x := range v.list {
+		n += x.Count
+	}
+	return n
+}
+
+// feedParser parses get-feed CSV pages into indicators. It scans bytes itself (no
+// encoding/csv) so a row costs only the strings kept: the hashes and the comment.
+type feedParser struct {
+	md5, sha256 bool     // hash types wanted
+	tags        []string // tags of every indicator, shared (cap == len)
+	buf         []byte   // scratch for one row
+}
+
+// feedResult is what one page gave.
+type feedResult struct {
+	indicators []ioc.Indicator
+	newest     time.Time // newest valid Timestamp, zero if none
+	rows       int       // data rows read
+	invalid    invalids
+}
+
+// maxFeedLine bounds one line of a feed file.
+const maxFeedLine = 1 << 20
+
+// feedColumns are the positions of the columns the parser reads; -1 when absent.
+type feedColumns struct{ ts, sender, md5, sha, n int }
+
+// parse parses a whole CSV page held in memory; see stream.
+func (p *feedParser) parse(body []byte, out []ioc.Indicator) (feedResult, error) {
+	var all feedResult
+	all.indicators = out
+	err := p.stream(bytes.NewReader(body), 0, func(res *feedResult, _ bool) error {
+		all.indicators = append(all.indicators, res.indicators...)
+		all.rows += res.rows
+		if res.newest.After(all.newest) {
+			all.newest = res.newest
+		}
+		all.invalid.merge(res.invalid.list)
+		return nil
+	})
+	return all, err
+}
+
+// stream parses one CSV page read from r: a header line naming the columns
+// (Timestamp, SenderAddress, MD5, SHA256, others ignored), then one row per
+// file. Fields are separated by '|'; a field may be double-quoted. Every chunk
+// indicators (0: no chunking) and at the end of the page, emit gets what was
+// parsed since the last call, so memory stays bounded by a chunk and a line
+// whatever the size of the page. last is true on the final call.
+func (p *feedParser) stream(r io.Reader, chunk int, emit func(res *feedResult, last bool) error) error {
+	lr := lineReader{r: bufio.NewReaderSize(r, 64<<10)}
+	var res feedResult
+	header, err := lr.next(true)
+	if err == io.EOF {
+		return emit(&res, true) // an empty feed
+	}
+	if err != nil {
+		return err
+	}
+	var fields [32][]byte
+	cols := feedColumns{ts: -1, sender: -1, md5: -1, sha: -1}
+	hdr := splitRow(header, fields[:0])
+	for i, h := range hdr {
+		switch string(bytes.TrimSpace(h)) {
+		case "Timestamp":
+			cols.ts = i
+		case "SenderAddress":
+			cols.sender = i
+		case "MD5":
+			cols.md5 = i
+		case "SHA256":
+			cols.sha = i
+		}
+	}
+	if cols.md5 < 0 && cols.sha < 0 {
+		return fmt.Errorf("%w: feed header %s names neither an MD5 nor a SHA256 column", ErrProtocol, snippet(header))
+	}
+	cols.n = len(hdr)
+	for {
+		line, err := lr.next(false)
+		if err == io.EOF {
+			return emit(&res, true)
+		}
+		if err != nil {
+			return err
+		}
+		p.row(&res, cols, line, fields[:0])
+		if chunk > 0 && len(res.indicators) >= chunk {
+			if err := emit(&res, false); err != nil {
+				return err
+			}
+			res = feedResult{}
+		}
+	}
+}
+
+// row parses one non-empty data line into res.
+func (p *feedParser) row(res *feedResult, cols feedColumns, line []byte, fields [][]byte) {
+	res.rows++
+	row := splitRow(line, fields)
+	if len(row) != cols.n {
+		res.invalid.add(fmt.Sprintf("row: want %d fields, got %d", cols.n, len(row)), string(line))
+		return
+	}
+	var ts time.Time
+	if cols.ts >= 0 {
+		if t, ok := parseTimestamp(row[cols.ts]); ok {
+			ts = t
+			if t.After(res.newest) {
+				res.newest = t
+			}
+		} else {
+			res.invalid.add("timestamp: not RFC 3339", string(row[cols.ts]))
+		}
+	}
+	// One string per row holds the comment and both hashes in normal form.
+	buf := p.buf[:0]
+	if cols.sender >= 0 {
+		if snd := asciiTrim(row[cols.sender]); len(snd) > 0 && string(snd) != "null" {
+			buf = append(buf, "Sent from "...)
+			buf = append(buf, snd...)
+		}
+	}
+	commentEnd, shaAt, md5At := len(buf), -1, -1
+	if p.sha256 && cols.sha >= 0 {
+		if h, ok := hashField(&res.invalid, ioc.TypeSHA256, row[cols.sha]); ok {
+			shaAt = len(buf)
+			buf = appendLower(buf, h)
+		}
+	}
+	if p.md5 && cols.md5 >= 0 {
+		if h, ok := hashField(&res.invalid, ioc.TypeMD5, row[cols.md5]); ok {
+			md5At = len(buf)
+			buf = appendLower(buf, h)
+		}
+	}
+	p.buf = buf
+	if shaAt < 0 && md5At < 0 {
+		return
+	}
+	str := string(buf)
+	comment := str[:commentEnd]
+	if shaAt >= 0 {
+		res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeSHA256, Value: str[shaAt : shaAt+64], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+	}
+	if md5At >= 0 {
+		res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeMD5, Value: str[md5At : md5At+32], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+	}
+}
+
+// lineReader reads the lines of a feed file without copying those that fit
+// its buffer. A line is valid until the next call.
+type lineReader struct {
+	r       *bufio.Reader
+	long    []byte // a line longer than the buffer
+	started bool
+}
+
+// next returns the next non-empty line without its end of line (and, first, a
+// byte order mark); io.EOF at the end. A line over maxFeedLine is an error.
+func (l *lineReader) next(first bool) ([]byte, error) {
+	for {
+		line, err := l.r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			l.long = append(l.long[:0], line...)
+			for err == bufio.ErrBufferFull {
+				line, err = l.r.ReadSlice('\n')
+				l.long = append(l.long, line...)
+				if len(l.long) > maxFeedLine {
+					return nil, fmt.Errorf("%w: a feed line is longer than %d bytes", ErrProtocol, maxFeedLine)
+				}
+			}
+			line = l.long
+		}
+		if err != nil && err != io.EOF {
+			return nil, fmt.Errorf("read feed page: %w", err)
+		}
+		if !l.started {
+			l.started = true
+			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		}
+		line = trimCR(bytes.TrimSuffix(line, []byte{'\n'}))
+		if first && len(bytes.TrimSpace(line)) == 0 || len(line) == 0 {
+			if err == io.EOF {
+				return nil, io.EOF
+			}
+			continue
+		}
+		return line, nil
+	}
+}
+
+// hashField checks one hash cell: it returns the trimmed value when it is hex of
+// the type's length, and otherwise counts why not (empty, null, or the rule
+// ioc.Parse names).
+func hashField(inv *invalids, t ioc.Type, raw []byte) ([]byte, bool) {
+	raw = asciiTrim(raw)
+	n := 64
+	if t == ioc.TypeMD5 {
+		n = 32
+	}
+	switch {
+	case len(raw) == 0:
+		inv.add(t.String()+": empty", "")
+		return nil, false
+	case string(raw) == "null":
+		inv.add(t.String()+": null", "null")
+		return nil, false
+	case len(raw) == n && isHexBytes(raw):
+		return raw, true
+	}
+	reason := t.String() + ": not hex"
+	if _, err := ioc.Parse(t, string(raw)); err != nil {
+		reason = ioc.Reason(err)
+	}
+	inv.add(reason, string(raw))
+	return nil, false
+}
+
+func isHexBytes(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// appendLower appends hex digits in lower case.
+func appendLower(dst, hex []byte) []byte {
+	n := len(dst)
+	dst = append(dst, hex...)
+	for i := n; i < len(dst); i++ {
+		if c := dst[i]; 'A' <= c && c <= 'F' {
+			dst[i] = c + 'a' - 'A'
+		}
+	}
+	return dst
+}
+
+// asciiTrim trims ASCII white space, as ioc.Parse does.
+func asciiTrim(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// add appends one hash indicator, or counts why raw is not one.
+func (p *feedParser) add(out []ioc.Indicator, inv *invalids, t ioc.Type, raw []byte, comment string, ts time.Time) []ioc.Indicator {
+	h, ok := hashField(inv, t, raw)
+	if !ok {
+		return out
+	}
+	return append(out, ioc.Indicator{Type: t, Value: string(appendLower(nil, h)), Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+}
+
+func trimCR(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return b[:len(b)-1]
+	}
+	return b
+}
+
+// splitRow splits a line at '|' into dst. A field starting with '"' runs to the next
+// '"' not doubled; "" inside it stands for one quote (the quotes stay in place only
+// in that rare case's copy).
+func splitRow(line []byte, dst [][]byte) [][]byte {
+	if bytes.IndexByte(line, '"') < 0 {
+		for {
+			i := bytes.IndexByte(line, '|')
+			if i < 0 {
+				return append(dst, line)
+			}
+			dst = append(dst, line[:i])
+			line = line[i+1:]
+		}
+	}
+	for {
+		if len(line) > 0 && line[0] == '"' {
+			var f []byte
+			i := 1
+			for i < len(line) {
+				if line[i] == '"' {
+					if i+1 < len(line) && line[i+1] == '"' {
+						f = append(f, '"')
+						i += 2
+						continue
+					}
+					i++
+					break
+				}
+				f = append(f, line[i])
+				i++
+			}
+			if f == nil {
+				f = []byte{}
+			}
+			// Anything between the closing quote and the next '|' belongs to the field.
+			j := bytes.IndexByte(line[i:], '|')
+			if j < 0 {
+				return append(dst, append(f, line[i:]...))
+			}
+			dst = append(dst, append(f, line[i:i+j]...))
+			line = line[i+j+1:]
+			continue
+		}
+		i := bytes.IndexByte(line, '|')
+		if i < 0 {
+			return append(dst, line)
+		}
+		dst = append(dst, line[:i])
+		line = line[i+1:]
+	}
+}
+
+// parseTimestamp reads RFC 3339 (Z or ±hh:mm) and ISO 8601 with a ±hhmm offset,
+// in UTC. The common shape is parsed without allocating.
+func parseTimestamp(b []byte) (time.Time, bool) {
+	b = bytes.TrimSpace(b)
+	if t, ok := fastTimestamp(b); ok {
+		return t, true
+	}
+	if len(b) == 0 || len(b) > 64 {
+		return time.Time{}, false
+	}
+	s := string(b)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05.999999999-0700", s); err == nil {
+		return t.UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// fastTimestamp parses YYYY-MM-DDTHH:MM:SS[.fraction](Z|±hh:mm|±hhmm).
+func fastTimestamp(b []byte) (time.Time, bool) {
+	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+		return time.Time{}, false
+	}
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for _, c := range b[i : i+n] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	year, ok1 := num(0, 4)
+	month, ok2 := num(5, 2)
+	day, ok3 := num(8, 2)
+	hour, ok4 := num(11, 2)
+	minute, ok5 := num(14, 2)
+	sec, ok6 := num(17, 2)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	i, nsec := 19, 0
+	if b[i] == '.' || b[i] == ',' {
+		i++
+		digits := 0
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			if digits < 9 {
+				nsec = nsec*10 + int(b[i]-'0')
+				digits++
+			}
+			i++
+		}
+		if digits == 0 {
+			return time.Time{}, false
+		}
+		for ; digits < 9; digits++ {
+			nsec *= 10
+		}
+	}
+	offset := 0
+	switch rest := b[i:]; {
+	case len(rest) == 1 && (rest[0] == 'Z' || rest[0] == 'z'):
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':',
+		len(rest) == 5 && (rest[0] == '+' || rest[0] == '-'):
+		hh, ok := num(i+1, 2)
+		mmAt := i + 3
+		if len(rest) == 6 {
+			mmAt = i + 4
+		}
+		mm, ok2 := num(mmAt, 2)
+		if !ok || !ok2 || hh > 23 || mm > 59 {
+			return time.Time{}, false
+		}
+		offset = (hh*60 + mm) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, false // e.g. February 30
+	}
+	return t.Add(-time.Duration(offset) * time.Second), true
+}

@@ -1,0 +1,74 @@
+package sharing_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/mimecast"
+	"github.com/ctexchange/cte/mimecast/mimecasttest"
+	"github.com/ctexchange/cte/netskope"
+	"github.com/ctexchange/cte/netskope/netskopetest"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/memstore"
+)
+
+// Issue 12 items 1 and 13 (issue 13 item 1) through the engine with the real
+// plugins: create-batch answering 500 until the retries are spent fails the share
+// (the CLI exits non-zero on it) and nothing is counted applied; a rate limit that
+// asks for an hour reaches the engine as the contract's wait.
+func TestMimecastBatchFailuresReachTheEngine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		fault func(*mimecasttest.Server)
+		check func(t *testing.T, err error)
+	}{
+		{"outage", func(s *mimecasttest.Server) { s.ServerError(mimecasttest.PathCreateBatch, 100, 500) }, func(t *testing.T, err error) {
+			var e *mimecast.Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, 500, e.Status)
+		}},
+		{"rate limit", func(s *mimecasttest.Server) { s.RateLimit(mimecasttest.PathCreateBatch, 100, time.Hour) }, func(t *testing.T, err error) {
+			require.ErrorIs(t, err, cte.ErrRateLimited)
+			wait, ok := cte.RetryAfter(err)
+			assert.True(t, ok)
+			assert.Equal(t, time.Hour, wait)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := t.Context()
+			mc := mimecasttest.NewServer(t)
+			ns := netskopetest.NewServer(t, netskopetest.WithAlerts(netskopetest.KindMalware, 30), netskopetest.WithAlerts(netskopetest.KindMalsite, 0))
+			cr := mc.Credentials()
+			mp, err := mimecast.NewPlugin(mimecast.Config{BaseURL: mc.URL, AppID: cr.AppID, AppKey: cte.Secret(cr.AppKey),
+				AccessKey: cte.Secret(cr.AccessKey), SecretKey: cte.Secret(cr.SecretKey)},
+				mimecast.WithHTTPClient(mc.Client()), mimecast.WithName("mimecast"),
+				mimecast.WithRetry(mimecast.Retry{Max: 2, WaitMin: time.Millisecond, WaitMax: time.Millisecond}))
+			require.NoError(t, err)
+			np, err := netskope.NewPlugin(netskope.Config{TenantURL: ns.URL, V2Token: cte.Secret(ns.V2Token()), AlertTypes: []string{netskope.AlertMalware}, InitialRangeDays: 7},
+				netskope.WithHTTPClient(ns.Client()), netskope.WithName("netskope"))
+			require.NoError(t, err)
+			eng, err := sharing.New(memstore.New())
+			require.NoError(t, err)
+			require.NoError(t, eng.AddPlugin("mimecast", mp, sharing.SourceSettings{}))
+			require.NoError(t, eng.AddPlugin("netskope", np, sharing.SourceSettings{}))
+			require.NoError(t, eng.AddRule(sharing.Rule{Name: "hashes", Filter: "type in (sha256, md5)"}))
+			require.NoError(t, eng.AddSharing(ctx, sharing.Config{Name: "ns-to-mc", Source: "netskope", Rule: "hashes",
+				Destination: "mimecast", Target: mimecast.TargetBlock}))
+			tc.fault(mc)
+			rep, err := eng.SyncSource(ctx, "netskope")
+			require.Error(t, err, "a push that delivered nothing fails the sync")
+			tc.check(t, err)
+			require.NotEmpty(t, rep.Shares)
+			assert.Zero(t, rep.Shares[0].Applied)
+			assert.Empty(t, mc.Hashes())
+			assert.False(t, errors.Is(err, cte.ErrInvalidConfig))
+		})
+	}
+}

@@ -1,0 +1,503 @@
+package sharing
+
+// This file shares to Replace targets: the union of what the target's
+// configurations select, packed by priority into the target's limits, pushed
+// whole when it differs from what was applied.
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+)
+
+// replaceSet is the desired content of a Replace target: the union of what its
+// sharing configurations select, packed into the target's limits.
+type replaceSet struct {
+	target  cte.Target
+	members []*scan // [0] is the configuration being shared or planned
+	list    []cand  // the union in value order (members[0].cands when alone)
+	sample  int
+	samples []PlanItem
+
+	packedN, overN    int
+	packedBytes       int64
+	digest            string
+	appliedN, removeN int // applied values of all members, and those the list drops
+	overSample        []string
+}
+
+func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
+	if len(rs.samples) < rs.sample {
+		rs.samples = append(rs.samples, PlanItem{Value: value, Type: t, Action: what})
+	}
+}
+
+// replaceSet selects, for the Replace target of cs, what cs and every other
+// configuration of the same target want, and packs the union.
+func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int, retryNow bool) (*replaceSet, error) {
+	rs := &replaceSet{target: cs.target, sample: sample}
+	states, rules, agings := e.replaceMembers(cs, rule, aging)
+	for i, o := range states {
+		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: rules[i], aging: agings[i], now: now, since: since, retryNow: retryNow})
+	}
+	for i, m := range rs.members {
+		// A member moved here that has not shared since: its ledger is about
+		// another target. Its own next share starts it again.
+		was, err := boundElsewhere(tx, states[i])
+		if err != nil {
+			return nil, err
+		}
+		m.fresh = was != ""
+		if err := m.run(tx); err != nil {
+			return nil, err
+		}
+		if i > 0 && m.rule.Rule().Muted {
+			// A muted configuration adds nothing new but keeps what it has.
+			m.cands = slices.DeleteFunc(m.cands, func(c cand) bool { return !c.applied })
+		}
+	}
+	rs.union()
+	rs.pack()
+	if len(rs.members) > 1 {
+		for _, m := range rs.members {
+			j := 0
+			for i := range m.cands {
+				for rs.list[j].value != m.cands[i].value {
+					j++
+				}
+				m.cands[i].packed = rs.list[j].packed
+			}
+		}
+	}
+	for _, m := range rs.members {
+		if err := rs.removals(tx, m); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// union merges the members' candidates: one per value, with the highest
+// severity and latest lastSeen any member gives it.
+func (rs *replaceSet) union() {
+	if len(rs.members) == 1 {
+		rs.list = rs.members[0].cands
+		return
+	}
+	n := 0
+	for _, m := range rs.members {
+		n += len(m.cands)
+	}
+	all := make([]cand, 0, n)
+	for _, m := range rs.members {
+		all = append(all, m.cands...)
+	}
+	slices.SortStableFunc(all, func(a, b cand) int { return strings.Compare(a.value, b.value) })
+	for _, c := range all {
+		if k := len(rs.list) - 1; k >= 0 && rs.list[k].value == c.value {
+			l := &rs.list[k]
+			l.sev, l.lastSeen, l.applied = max(l.sev, c.sev), max(l.lastSeen, c.lastSeen), l.applied || c.applied
+			continue
+		}
+		c.prevState = 0
+		rs.list = append(rs.list, c)
+	}
+}
+
+// pack fills the target by priority (severity, then lastSeen, newest first, then
+// value) and computes the digest of the packed list.
+func (rs *replaceSet) pack() {
+	// The list is in value order, so the index breaks ties by value.
+	type key struct {
+		sev      ioc.Severity
+		lastSeen int64
+		i        int32
+	}
+	order := make([]key, len(rs.list))
+	for i := range order {
+		order[i] = key{rs.list[i].sev, rs.list[i].lastSeen, int32(i)}
+	}
+	slices.SortFunc(order, func(a, b key) int {
+		if a.sev != b.sev {
+			return cmp.Compare(b.sev, a.sev)
+		}
+		if a.lastSeen != b.lastSeen {
+			return cmp.Compare(b.lastSeen, a.lastSeen)
+		}
+		return cmp.Compare(a.i, b.i)
+	})
+	lim := rs.target.Limits
+	for _, k := range order {
+		c := &rs.list[k.i]
+		n := listBytes(c.value)
+		if (lim.MaxItems > 0 && rs.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && rs.packedBytes+n > lim.MaxBytes) {
+			rs.overN++
+			if len(rs.overSample) < 5 {
+				rs.overSample = append(rs.overSample, c.value)
+			}
+			rs.addSample(c.value, c.typ, "over capacity")
+			continue
+		}
+		c.packed = true
+		rs.packedN++
+		rs.packedBytes += n
+		if !c.applied {
+			rs.addSample(c.value, c.typ, "new")
+		}
+	}
+	h := sha256.New()
+	var buf []byte
+	for i := range rs.list {
+		if rs.list[i].packed {
+			buf = append(append(buf[:0], rs.list[i].value...), '\n')
+			h.Write(buf)
+		}
+	}
+	rs.digest = hex.EncodeToString(h.Sum(nil))
+}
+
+// removals finds the values m has applied that the packed list leaves out, and
+// those m no longer selects at all (its retractVals).
+func (rs *replaceSet) removals(tx Tx, m *scan) error {
+	if m.fresh {
+		return nil
+	}
+	j, k := 0, 0
+	return tx.LedgerEntries(m.cfg.Name, func(le *LedgerEntry) error {
+		if le.State != StateApplied {
+			return nil
+		}
+		rs.appliedN++
+		for j < len(rs.list) && rs.list[j].value < le.Value {
+			j++
+		}
+		if j >= len(rs.list) || rs.list[j].value != le.Value || !rs.list[j].packed {
+			// The guardrail guards against surprises (a rule edit, a source that
+			// lost its data); values leaving because they aged out or expired are
+			// the lifecycle working, so they do not count against it.
+			aged, err := agedOut(tx, m, le.Value)
+			if err != nil {
+				return err
+			}
+			if !aged {
+				rs.removeN++
+			}
+		}
+		for k < len(m.cands) && m.cands[k].value < le.Value {
+			k++
+		}
+		if k < len(m.cands) && m.cands[k].value == le.Value {
+			return nil
+		}
+		m.retractVals = append(m.retractVals, *le)
+		rs.addSample(le.Value, le.Type, "retract")
+		return nil
+	})
+}
+
+// agedOut reports whether the member's source entry of value is inactive or past
+// its expiry or aging, so the value leaves the list through the lifecycle.
+func agedOut(tx Tx, m *scan, value string) (bool, error) {
+	if m.marks.excluded(value) {
+		return true, nil // the operator took it out
+	}
+	r, ok, err := tx.Record(value)
+	if err != nil || !ok {
+		return false, err
+	}
+	en, ok := r.Entry(m.cfg.Source)
+	return ok && (en.Inactive || expired(en, m.aging, m.now)), nil
+}
+
+// counts returns what the list means for one member: its values new to the
+// target, already applied, and left out.
+func (m *scan) listCounts() (fresh, kept, over int) {
+	for i := range m.cands {
+		switch c := &m.cands[i]; {
+		case !c.packed:
+			over++
+		case c.applied:
+			kept++
+		default:
+			fresh++
+		}
+	}
+	return fresh, kept, over
+}
+
+// digestOf returns the digest of sorted values, as pack computes it.
+func digestOf(sorted []string) string {
+	h := sha256.New()
+	var buf []byte
+	for _, v := range sorted {
+		buf = append(append(buf[:0], v...), '\n')
+		h.Write(buf)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// shareReplace pushes the packed list of rs when it differs from what was
+// applied, and records the outcome for every member. The caller holds the
+// target lock.
+func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginState, rs *replaceSet, force bool, rep *ShareReport) error {
+	own := rs.members[0]
+	now := own.now
+	name := cs.cfg.Name
+	_, rep.Unchanged, rep.OverCapacity = own.listCounts()
+	e.auditOverCapacity(ctx, cs, rs, now)
+	var applied AppliedSet
+	var haveApplied bool
+	err := e.store.View(ctx, func(tx Tx) error {
+		var err error
+		applied, haveApplied, err = tx.AppliedSet(name)
+		haveApplied = haveApplied && applied.Digest != ""
+		return err
+	})
+	if err != nil {
+		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: read applied set: %w", name, err),
+			"check the store; the share is retried on the next cycle")
+	}
+	if !rs.differs(applied, haveApplied) {
+		return e.recordUnchanged(ctx, name, rs, now)
+	}
+	rep.Unchanged = 0
+	if !force && e.guardrailHit(rs) {
+		err := fmt.Errorf("sharing %q: %w: it would remove %d of the %d values %s %s holds (more than %.0f%%)",
+			name, ErrGuardrail, rs.removeN, rs.appliedN, cs.cfg.Destination, cs.target.ID, e.guardShare*100)
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+			Details:    details("applied", rs.appliedN, "removed", rs.removeN, "packed", rs.packedN),
+			Resolution: "check the source and the rule; if the removal is intended, share again with force"})
+		return err
+	}
+	if until := e.pushWait(cs.cfg.Destination, cs.target.ID); now.Before(until) {
+		rep.Retrying = rs.packedN
+		rep.reason(reasonRateLimited)
+		return nil
+	}
+	push, skipped, err := e.readPacked(ctx, rs)
+	if err != nil {
+		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: read packed indicators: %w", name, err),
+			"check the store; the share is retried on the next cycle")
+	}
+	slices.SortFunc(push, byPriority)
+	res, perr := dst.p.Push(ctx, cs.target, indicators(push))
+	rep.Sent = len(push)
+	if perr != nil {
+		if wait := serverWait(perr); wait > 0 {
+			e.holdPushes(cs.cfg.Destination, cs.target.ID, now.Add(wait))
+		}
+		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)
+		rep.Retrying = len(push)
+		rep.reason("push failed")
+		e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(perr), Config: name, Message: perr.Error(),
+			Details:    details("list size", len(push)),
+			Resolution: resolution(perr, cs.cfg.Destination) + "; the list on the target is unchanged"})
+		return perr
+	}
+	return e.recordPushed(ctx, cs, rs, push, skipped, res, ctx.Err() != nil, rep)
+}
+
+// differs reports whether the packed list is not what the target was last
+// given, so Share (and Plan, to say it would) pushes it.
+func (rs *replaceSet) differs(applied AppliedSet, haveApplied bool) bool {
+	return haveApplied && applied.Digest != rs.digest || !haveApplied && (rs.packedN > 0 || rs.appliedN > 0)
+}
+
+// guardrailHit is the one guardrail check of Share and Plan: pushing rs would
+// remove, for reasons other than aging or expiry, more of the applied list
+// than WithGuardrail allows.
+func (e *Engine) guardrailHit(rs *replaceSet) bool {
+	return e.guardShare < 1 && rs.appliedN >= e.guardMin && float64(rs.removeN) > e.guardShare*float64(rs.appliedN)
+}
+
+// auditOverCapacity warns that the list leaves values out.
+func (e *Engine) auditOverCapacity(ctx context.Context, cs *configState, rs *replaceSet, now time.Time) {
+	if rs.overN == 0 {
+		return
+	}
+	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: cs.cfg.Name,
+		Message: fmt.Sprintf("%d indicator(s) do not fit %s %s and are left out", rs.overN, cs.cfg.Destination, cs.target.ID),
+		Details: details("packed", rs.packedN, "bytes", rs.packedBytes, "max items", cs.target.Limits.MaxItems,
+			"max bytes", cs.target.Limits.MaxBytes, "examples", strings.Join(rs.overSample, ", ")),
+		Resolution: "the highest severity and most recently seen indicators are kept; raise the target's limits or narrow the rule to share the rest"})
+}
+
+// overEntries records, for a member, what the list leaves out that its
+// ledger shows in another state (applied before, retracted, refused). A value
+// that never had an entry gets none: the list never held it, and Plan,
+// Explain and the sharing table compute what does not fit from the packing,
+// so a large source over a small list writes no entry per value left out.
+func overEntries(m *scan, now time.Time) []LedgerEntry {
+	var out []LedgerEntry
+	for i := range m.cands {
+		c := &m.cands[i]
+		if !c.packed && c.prevState != 0 && c.prevState != StateOverCapacity {
+			out = append(out, LedgerEntry{Value: c.value, Type: c.typ, State: StateOverCapacity, Fingerprint: c.fp,
+				Reason: cte.ReasonOverCapacity, At: now})
+		}
+	}
+	return out
+}
+
+// recordUnchanged records, when the list is what the target has, what it
+// leaves out.
+func (e *Engine) recordUnchanged(ctx context.Context, name string, rs *replaceSet, now time.Time) error {
+	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		for _, m := range rs.members {
+			if m.fresh {
+				continue
+			}
+			if err := tx.PutLedger(m.cfg.Name, overEntries(m, now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: record what does not fit: %w", name, err),
+			"check the store; the share is retried on the next cycle")
+	}
+	return nil
+}
+
+// readPacked reads the packed indicators whole, each from the first member
+// that selects it; skipped holds those changed since the scan (the next
+// share settles them).
+func (e *Engine) readPacked(ctx context.Context, rs *replaceSet) (push []item, skipped map[string]bool, err error) {
+	skipped = map[string]bool{}
+	err = e.store.View(ctx, func(tx Tx) error {
+		for i := range rs.list {
+			c := &rs.list[i]
+			if !c.packed {
+				continue
+			}
+			r, ok, err := tx.Record(c.value)
+			if err != nil {
+				return err
+			}
+			var en *Entry
+			for _, m := range rs.members {
+				if x, ok2 := r.Entry(m.cfg.Source); ok && ok2 && !x.Inactive {
+					en = x
+					break
+				}
+			}
+			if en == nil {
+				skipped[c.value] = true
+				continue
+			}
+			push = append(push, item{ind: cloneIndicator(&en.Indicator), fp: fingerprint(&en.Indicator)})
+		}
+		return nil
+	})
+	return push, skipped, err
+}
+
+// recordPushed records a pushed list: for every member its ledger (applied,
+// refused, over capacity, retracted) and the applied set, in one Update.
+func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceSet, push []item, skipped map[string]bool, res cte.PushResult, stopped bool, rep *ShareReport) error {
+	now, name := rs.members[0].now, cs.cfg.Name
+	rej := make(map[string]cte.Rejected, len(res.Rejected))
+	for _, r := range res.Rejected {
+		rej[r.Value] = r
+	}
+	var kept []string
+	for i := range push {
+		if _, ok := rej[push[i].ind.Value]; !ok {
+			kept = append(kept, push[i].ind.Value)
+		}
+	}
+	slices.Sort(kept)
+	set := AppliedSet{Digest: digestOf(kept), Count: len(kept), At: now, Target: cs.cfg.Destination + " " + cs.target.ID}
+	for _, r := range res.Rejected {
+		rep.reason(r.Reason)
+	}
+	rep.Pushed = true
+	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		for mi, m := range rs.members {
+			if m.fresh {
+				continue // recorded when it shares: its ledger starts again then
+			}
+			var r *ShareReport // the counts are the sharing configuration's own
+			if mi == 0 {
+				r = rep
+			}
+			if err := tx.PutLedger(m.cfg.Name, e.memberEntries(m, rej, skipped, now, stopped, r)); err != nil {
+				return err
+			}
+			if err := tx.PutAppliedSet(m.cfg.Name, set); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		err = fmt.Errorf("sharing %q: record pushed list: %w", name, err)
+		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+			Resolution: "check the store; the list is pushed again on the next cycle"})
+		return err
+	}
+	return nil
+}
+
+// memberEntries returns the ledger entries of one member after a push, and
+// counts them into rep when it is the configuration shared (else nil).
+func (e *Engine) memberEntries(m *scan, rej map[string]cte.Rejected, skipped map[string]bool, now time.Time, stopped bool, rep *ShareReport) []LedgerEntry {
+	entries := overEntries(m, now)
+	for i := range m.cands {
+		c := &m.cands[i]
+		if !c.packed || skipped[c.value] {
+			continue
+		}
+		if r, ok := rej[c.value]; ok {
+			// The product counting its limits differently from the
+			// target's Limits reports over capacity: left out with a
+			// growing delay, so the list is not pushed every cycle.
+			prev := c.prevEntry()
+			if prev != nil && prev.State == StateApplied {
+				prev = nil // the new list does not hold it: not an Append update
+			}
+			it := item{ind: ioc.Indicator{Type: c.typ, Value: c.value}, fp: c.fp, prev: prev}
+			// A stopped push is no failed attempt (see outcome).
+			entries = append(entries, e.failed(&it, now, r.Retryable || r.Reason == cte.ReasonOverCapacity, r.Reason, r.Code, !(stopped && r.Retryable)))
+			if rep != nil {
+				switch {
+				case r.Reason == cte.ReasonOverCapacity:
+					rep.OverCapacity++
+				case r.Retryable:
+					rep.Retrying++
+				default:
+					rep.Rejected++
+				}
+			}
+			continue
+		}
+		if rep != nil {
+			if c.applied {
+				rep.Unchanged++
+			} else {
+				rep.Applied++
+			}
+		}
+		if c.applied && c.prevFP == c.fp {
+			continue
+		}
+		entries = append(entries, LedgerEntry{Value: c.value, Type: c.typ, State: StateApplied, Fingerprint: c.fp, At: now})
+	}
+	for _, le := range m.retractVals {
+		entries = append(entries, LedgerEntry{Value: le.Value, Type: le.Type, State: StateRetracted, Fingerprint: le.Fingerprint, At: now})
+		if rep != nil {
+			rep.Retracted++
+		}
+	}
+	return entries
+}

@@ -1,0 +1,169 @@
+package boltstore
+
+// This file merges pulled indicators into records and marks them inactive.
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+)
+
+// Merge implements sharing.Tx.
+func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
+	var st sharing.MergeStats
+	if err := t.writable("merge"); err != nil {
+		return st, err
+	}
+	if err := storeutil.CheckSource("source", source); err != nil {
+		return st, fmt.Errorf("boltstore: merge: %w", err)
+	}
+	for i := range in {
+		if err := storeutil.CheckIndicator(&in[i]); err != nil {
+			return st, fmt.Errorf("boltstore: merge from %q: %w", source, err)
+		}
+	}
+	// A failed Put below leaves the page half merged; the caller's Update
+	// must then fail, which rolls the whole transaction back.
+	now = storeutil.Time(now)
+	// In value order the records bucket is walked left to right: each leaf
+	// is found warm. The sort is stable, so a value twice in a page merges in
+	// order.
+	t.order = t.order[:0]
+	for i := range in {
+		t.order = append(t.order, int32(i))
+	}
+	slices.SortStableFunc(t.order, func(a, b int32) int { return cmpString(in[a].Value, in[b].Value) })
+	// Before this Merge staged anything, a value can be pending only when it
+	// is the one just merged: the pending map need not be searched.
+	prior, prev := len(t.pending) > 0, ""
+	changed := false
+	for _, i := range t.order {
+		x := &in[i]
+		t.noPending = !prior && x.Value != prev
+		prev = x.Value
+		v, err := t.getRecord(x.Value)
+		t.noPending = false
+		if err != nil {
+			return st, err
+		}
+		if v == nil {
+			e := &t.one[0]
+			*e = sharing.Entry{Indicator: *x, StoredAt: now}
+			e.Source = source
+			normTimes(e)
+			t.enc = appendRecord(t.enc[:0], x.Type, t.one[:])
+			e.Indicator = ioc.Indicator{}
+			if err := t.putRecord(x.Value, t.enc); err != nil {
+				return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
+			}
+			st.New++
+			changed = true
+			continue
+		}
+		r, ch, err := t.mergeEntry(source, x, v, now, &st)
+		if err != nil {
+			return st, err
+		}
+		changed = changed || ch
+		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
+		if err := t.putRecord(x.Value, t.enc); err != nil {
+			return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
+		}
+	}
+	if changed {
+		if err := t.bump(source); err != nil {
+			return st, err
+		}
+	}
+	if !t.direct && t.staged() >= t.s.foldAt {
+		if err := t.fold(); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// mergeEntry merges x into the stored record v (encoded), counting into st,
+// and returns the merged record and whether a selection sees a change.
+func (t *tx) mergeEntry(source string, x *ioc.Indicator, v []byte, now time.Time, st *sharing.MergeStats) (*sharing.Record, bool, error) {
+	r := &t.mrec
+	if err := decodeRecord(x.Value, v, r, &t.mtag, t.str); err != nil {
+		return nil, false, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(x.Value), err)
+	}
+	pos, found := slices.BinarySearchFunc(r.Entries, source, func(e sharing.Entry, s string) int {
+		return cmpString(e.Source, s)
+	})
+	if !found {
+		e := sharing.Entry{Indicator: *x, StoredAt: now}
+		e.Source = source
+		normTimes(&e)
+		r.Entries = slices.Insert(r.Entries, pos, e)
+		st.Added++
+		return r, true, nil
+	}
+	e := &r.Entries[pos]
+	old := *e
+	e.Indicator = ioc.Merge(e.Indicator, *x)
+	e.Source = source
+	e.Inactive, e.InactiveAt, e.StoredAt = false, time.Time{}, now
+	normTimes(e)
+	st.Updated++
+	return r, storeutil.SeenChange(&old, e), nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func normTimes(e *sharing.Entry) {
+	e.FirstSeen = storeutil.Time(e.FirstSeen)
+	e.LastSeen = storeutil.Time(e.LastSeen)
+	e.ExpiresAt = storeutil.Time(e.ExpiresAt)
+}
+
+// SetInactive implements sharing.Tx. An entry already inactive keeps the time
+// it became so.
+func (t *tx) SetInactive(source string, values []string, at time.Time) error {
+	if err := t.writable("set inactive"); err != nil {
+		return err
+	}
+	at = storeutil.Time(at)
+	r := &t.mrec
+	changed := false
+	for _, value := range values {
+		v, err := t.getRecord(value)
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			continue
+		}
+		if err := decodeRecord(value, v, r, &t.mtag, t.str); err != nil {
+			return fmt.Errorf("boltstore: record %q: %w", value, err)
+		}
+		e, ok := r.Entry(source)
+		if !ok || e.Inactive {
+			continue
+		}
+		e.Inactive, e.InactiveAt = true, at
+		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
+		if err := t.putRecord(value, t.enc); err != nil {
+			return fmt.Errorf("boltstore: set %q inactive: %w", value, err)
+		}
+		changed = true
+	}
+	if changed {
+		return t.bump(source)
+	}
+	return nil
+}
