@@ -83,6 +83,8 @@
 // bbolt's. A View on a snapshot older than the last fold reads its own copy of
 // that snapshot's log.
 //
+// A fold whose values all sort after the last record (the first one, into an
+// empty file) fills its leaves full instead of half, writing half the pages.
 // Close folds what the log holds, so that the next Open of the file (the next
 // cte sync) has no index to rebuild: a no-change sync of a 200k-event store
 // went from 0.52 to 0.34 s of CPU.

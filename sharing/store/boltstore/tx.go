@@ -236,6 +236,9 @@ func (t *tx) fold() error {
 		}
 		slices.SortFunc(all, func(a, b staged) int { return bytes.Compare(a.value, b.value) })
 		rb := t.bucket(bRecords)
+		if last, _ := rb.Cursor().Last(); len(all) > 0 && (last == nil || bytes.Compare(all[0].value, last) > 0) {
+			rb.FillPercent = 1 // every key goes after the last one: full leaves, half the pages
+		}
 		for _, x := range all {
 			if err := t.putKey(rb, x.value, x.rec); err != nil {
 				return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)

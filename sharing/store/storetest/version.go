@@ -20,6 +20,7 @@ func init() {
 		{"Version", testVersion},
 		{"VersionRollsBack", testVersionRollsBack},
 		{"RunStateSkipFields", testRunStateSkipFields},
+		{"LedgerEveryState", testLedgerEveryState},
 	}...)
 }
 
@@ -119,4 +120,27 @@ func testRunStateSkipFields(t *testing.T, s sharing.Store) {
 	assert.Equal(t, "v1 abc", got.Inputs)
 	assert.True(t, got.Until.Equal(t2))
 	assert.Equal(t, time.UTC, got.Until.Location())
+}
+
+// testLedgerEveryState: every ledger state, the newest included, is kept as
+// given.
+func testLedgerEveryState(t *testing.T, s sharing.Store) {
+	states := []sharing.LedgerState{sharing.StateApplied, sharing.StateRejected, sharing.StateRetryable,
+		sharing.StateRetracted, sharing.StateOverCapacity, sharing.StateSending}
+	var in []sharing.LedgerEntry
+	for i, st := range states {
+		in = append(in, sharing.LedgerEntry{Value: Hash(i), Type: ioc.TypeSHA256, State: st, Code: "held", At: t1})
+	}
+	update(t, s, func(tx sharing.Tx) error { return tx.PutLedger("cfg", in) })
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		for i, st := range states {
+			le, ok, err := tx.Ledger("cfg", Hash(i))
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, st, le.State, "%s", st)
+			assert.Equal(t, "held", le.Code)
+		}
+		return nil
+	}))
+	assert.Equal(t, "sending", sharing.StateSending.String())
 }
