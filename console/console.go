@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/subtle"
 	"embed"
 	"errors"
@@ -193,4 +194,12 @@ func (c *Console) nextSync(source string) time.Time {
 
 func (c *Console) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "uptime": time.Since(c.start).Round(time.Second).String()})
+}
+
+// Warm computes the page's default listing (all indicators by last seen), so
+// that the first visit does not wait for a scan of the store. cte run calls
+// it in the background when it starts.
+func (c *Console) Warm(ctx context.Context) error {
+	_, err := c.eng.List(ctx, sharing.ListOptions{Sort: sharing.SortLastSeen, AllowStale: true})
+	return err
 }

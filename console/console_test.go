@@ -366,6 +366,22 @@ func TestPage(t *testing.T) {
 	for _, want := range []string{"Could not read the plugins", "Could not read the sharing configurations", "Could not list the indicators", "Could not read the audit log"} {
 		assert.Contains(t, body, want)
 	}
+	for _, path := range []string{"/api/v1/plugins", "/api/v1/sharing", "/api/v1/indicators?sort=lastSeen&q=type+%3D%3D+md5", "/api/v1/logs", "/api/v1/marks", "/api/v1/indicators/x.example"} {
+		code, body := w.do(t, "GET", path, "")
+		assert.Equal(t, http.StatusInternalServerError, code, path)
+		assert.Contains(t, body, `{"error":`, path)
+	}
+	code, body = w.do(t, "GET", "/metrics", "")
+	assert.Equal(t, http.StatusInternalServerError, code, "a stored count that cannot be read is a scrape error")
+	assert.Contains(t, body, "cte_stored_indicators")
+}
+
+func TestWarm(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, console.Options{})
+	require.NoError(t, w.con.Warm(t.Context()))
+	require.NoError(t, w.store.Close())
+	assert.Error(t, w.con.Warm(t.Context()), "a store that fails")
 }
 
 func TestPageEmpty(t *testing.T) {

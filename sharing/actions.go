@@ -18,7 +18,9 @@ import (
 
 // ManualSource is the source of the indicators an operator adds by hand
 // (AddIndicators). A sharing configuration may name it as its source; its
-// indicators never age out, unless they were given an expiry.
+// indicators never age out, unless they were given an expiry. Run syncs it
+// hourly (it pulls nothing: expired ones are retracted, new ones shared if an
+// action did not share them at once).
 const ManualSource = "manual"
 
 // manualAging is the aging of ManualSource: never.
@@ -514,7 +516,7 @@ func (e *Engine) addManual() {
 	defer e.mu.Unlock()
 	if _, ok := e.plugins[ManualSource]; !ok {
 		e.plugins[ManualSource] = &pluginState{name: ManualSource, p: manualPlugin{},
-			settings: SourceSettings{Aging: manualAging}, pull: newWaitLock()}
+			settings: SourceSettings{Aging: manualAging, SyncInterval: time.Hour}, pull: newWaitLock()}
 	}
 }
 

@@ -78,7 +78,7 @@ func (e *Engine) retractItems(ctx context.Context, cs *configState, dst *pluginS
 	}
 	if rep.Retracted > 0 {
 		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelInfo, Config: name,
-			Message: fmt.Sprintf("retracted %d inactive indicator(s) from %s %s", rep.Retracted, cs.cfg.Destination, cs.target.ID),
+			Message: fmt.Sprintf("retracted %d indicator(s), inactive or marked safe or deleted, from %s %s", rep.Retracted, cs.cfg.Destination, cs.target.ID),
 			Details: details("retracted", rep.Retracted, "examples", exampleValues(items, 3))})
 	}
 	return nil

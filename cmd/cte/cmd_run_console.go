@@ -57,9 +57,10 @@ func (a *app) startConsole(ctx context.Context, s *session) (*console.Console, f
 	if err != nil {
 		return nil, nil, a.fail(err)
 	}
+	go func() { _ = con.Warm(ctx) }() // the page's first listing, before anyone asks
 	var waits []<-chan error
 	sock := socketPath(s.cfg.State)
-	if a.listenUnix == nil {
+	if a.listenUnix == nil || sock == "" {
 		sock = ""
 	} else if l, err := a.listenUnix(sock); err != nil {
 		fmt.Fprintf(a.stderr, "cte: warning: no socket %s (%v): commands run meanwhile cannot reach this daemon\n", sock, err)

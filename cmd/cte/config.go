@@ -94,6 +94,9 @@ func (c *config) pulled(reg *cte.Registry) []string {
 			out = append(out, p.Name)
 		}
 	}
+	if _, ok := c.plugin(sharing.ManualSource); !ok && slices.ContainsFunc(c.Sharing, func(s sharingEntry) bool { return s.Source == sharing.ManualSource }) {
+		out = append(out, sharing.ManualSource) // shares what cte iocs add stored
+	}
 	return out
 }
 

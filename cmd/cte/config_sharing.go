@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ctexchange/cte/sharing"
 )
 
 var sharingKeys = []string{"name", "source", "rule", "destination", "target"}
@@ -92,6 +94,9 @@ var sharingHint = map[string]string{
 
 func (l *loader) sharingPlugin(cfg *config, n *yaml.Node, path, name string, source bool) bool {
 	p, ok := cfg.plugin(name)
+	if !ok && source && name == sharing.ManualSource {
+		return true // the indicators added with cte iocs add
+	}
 	if !ok {
 		names := make([]string, len(cfg.Plugins))
 		for i, p := range cfg.Plugins {

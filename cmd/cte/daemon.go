@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte"
@@ -34,8 +35,15 @@ var forwarded = []string{"sharing", "iocs", "explain", "logs", "test"}
 // asking a product): they need no secret and no product.
 var readOnly = []string{"sharing", "iocs", "explain", "logs", "test"}
 
-// socketPath is the daemon's socket beside the state file.
-func socketPath(state string) string { return state + ".sock" }
+// socketPath is the daemon's socket beside the state file; "" for a state
+// that is no file (a postgres:// URL: several daemons share it, and each
+// command opens it itself).
+func socketPath(state string) string {
+	if strings.Contains(state, "://") {
+		return ""
+	}
+	return state + ".sock"
+}
 
 // cliRequest is what the command line sends to the daemon's /cli.
 type cliRequest struct {
@@ -60,6 +68,9 @@ func (a *app) forward(ctx context.Context, args []string) (int, bool) {
 		return code, true
 	}
 	sock := socketPath(cfg.State)
+	if sock == "" {
+		return 0, false
+	}
 	if _, err := os.Stat(sock); err != nil {
 		return 0, false
 	}

@@ -251,3 +251,69 @@ func selfSigned(t *testing.T) (certFile, keyFile string) {
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600))
 	return certFile, keyFile
 }
+
+// A sharing configuration with source: manual shares what cte iocs add
+// stored, on the next sync.
+func TestManualSourceShares(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig+`  - name: manual-to-netskope
+    source: manual
+    rule: all-file-hashes
+    destination: netskope
+    target: file-hash-list/CE_Malware_Hashes
+`)
+	h := strings.Repeat("ab", 32)
+	code, out, errs := f.cte(t, "iocs", "add", strings.ToUpper(h), "--tags", "reviewed", "--severity", "high", "--expires", "30d")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "stored; it reaches the products on the next sync")
+	code, _, errs = f.cte(t, "sync")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, f.ns.FileHashList("CE_Malware_Hashes"), h)
+	code, out, errs = f.cte(t, "explain", h)
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "manual")
+
+	for _, args := range [][]string{
+		{"iocs", "add"},
+		{"iocs", "mark-safe", h},
+		{"iocs", "tag", h},
+		{"iocs", "add", h, "--type", "blob"},
+		{"iocs", "add", h, "--severity", "loud"},
+		{"iocs", "add", h, "--expires", "soon"},
+	} {
+		code, _, errs := f.cte(t, args...)
+		assert.Equal(t, exitUsage, code, "%v: %s", args, errs)
+	}
+	code, _, errs = f.cte(t, "iocs", "add", "not-an-indicator!")
+	assert.Equal(t, exitFailure, code)
+	assert.Contains(t, errs, "not an indicator")
+}
+
+func TestSocketPath(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "/var/lib/cte/state.db.sock", socketPath("/var/lib/cte/state.db"))
+	assert.Empty(t, socketPath("postgres://cte@db/cte"), "a shared database has no socket")
+	assert.Equal(t, "sharing", commandOf([]string{"--config", "/x/cte.yaml", "--json", "sharing", "--limit", "3"}))
+	assert.Equal(t, "iocs", commandOf([]string{"-log-level", "debug", "iocs"}))
+	assert.Empty(t, commandOf([]string{"--json"}))
+}
+
+// A socket left by a daemon that died does not stop the commands: they open
+// the state file themselves.
+func TestStaleSocket(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	code, _, errs := f.cte(t, "sync")
+	require.Equal(t, exitOK, code, errs)
+	_, err := os.Stat(filepath.Join(f.dir, "state.db"))
+	require.NoError(t, err, "the state file is beside the configuration")
+	l, err := net.Listen("unix", filepath.Join(f.dir, "state.db.sock"))
+	require.NoError(t, err)
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	require.NoError(t, l.Close())
+	_, err = os.Stat(filepath.Join(f.dir, "state.db.sock"))
+	require.NoError(t, err, "the stale socket is there")
+	code, out, errs := f.cte(t, "sharing")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "mimecast-to-netskope")
+}

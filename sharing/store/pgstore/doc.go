@@ -48,7 +48,12 @@
 // Merge reads a page's stored values in one query (value = ANY), merges in
 // memory, writes new entries with COPY and changed ones with COPY into a
 // temporary table and one UPDATE. PutLedger writes 20,000 entries per
-// statement (INSERT ... SELECT FROM unnest ... ON CONFLICT).
+// statement (INSERT ... SELECT FROM unnest ... ON CONFLICT). A transaction
+// that looks up more than 64 values in one configuration's ledger reads that
+// whole ledger once (PutLedger keeps the copy current), and a View whose
+// Record lookups go up in value order (a share reading what it packed) reads
+// 1,000 rows ahead at a time while each window serves at least 50 of them, so
+// neither costs a round trip per value.
 //
 // BenchmarkIngest (make bench-pg) stores pages of 5,000 new sha256
 // indicators, one Update each, into the throwaway cluster of

@@ -269,6 +269,15 @@ type tx struct {
 	write bool
 	done  bool
 	temps []string // temporary tables created in this session
+
+	// Ledger lookups of one configuration, after ledgerPrefetchAfter of them
+	// in this transaction, are answered from its whole ledger read in one
+	// query (a scan that checks each record's ledger entry would otherwise
+	// cost a round trip per record). PutLedger keeps the copy current.
+	ledgerLookups map[string]int
+	ledgers       map[string]map[string]sharing.LedgerEntry
+
+	ahead readAhead // Record lookups in ascending value order, in a View
 }
 
 func (t *tx) readable() error {

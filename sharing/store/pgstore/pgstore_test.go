@@ -1,16 +1,20 @@
 package pgstore_test
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte/internal/pgtest"
+	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/pgstore"
 	"github.com/ctexchange/cte/sharing/store/storetest"
@@ -106,3 +110,113 @@ func BenchmarkIngestUpdate(b *testing.B) {
 }
 
 var t0 = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+
+// Many ledger lookups in one transaction are answered from the ledger read
+// at once; they still see the transaction's own writes, and only its own.
+func TestLedgerLookupsAfterPrefetch(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.DSN(t))
+	entries := make([]sharing.LedgerEntry, 200)
+	for i := range entries {
+		entries[i] = sharing.LedgerEntry{Value: storetest.Hash(i), Type: ioc.TypeSHA256, State: sharing.StateApplied,
+			Fingerprint: uint64(i) << 60, At: t0.Add(time.Duration(i) * time.Nanosecond)}
+	}
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.PutLedger("c", entries) }))
+	lookup := func(tx sharing.Tx, i int) (sharing.LedgerEntry, bool) {
+		e, ok, err := tx.Ledger("c", storetest.Hash(i))
+		require.NoError(t, err)
+		return e, ok
+	}
+	boom := errors.New("boom")
+	err := s.Update(t.Context(), func(tx sharing.Tx) error {
+		for i := range 150 { // past the prefetch threshold
+			e, ok := lookup(tx, i)
+			require.True(t, ok, i)
+			require.Equal(t, entries[i], e, i)
+		}
+		_, ok := lookup(tx, 1000)
+		assert.False(t, ok, "an unknown value")
+		changed := entries[3]
+		changed.State, changed.Reason, changed.NextAttempt = sharing.StateRetryable, "quota", t0.Add(time.Hour+time.Nanosecond)
+		added := sharing.LedgerEntry{Value: storetest.Hash(1000), Type: ioc.TypeSHA256, State: sharing.StateRejected, At: t0}
+		require.NoError(t, tx.PutLedger("c", []sharing.LedgerEntry{changed, added}))
+		e, _ := lookup(tx, 3)
+		assert.Equal(t, changed, e, "the transaction's own write")
+		e, ok = lookup(tx, 1000)
+		assert.True(t, ok)
+		assert.Equal(t, added, e)
+		return boom
+	})
+	require.ErrorIs(t, err, boom)
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		for i := range 100 {
+			lookup(tx, i)
+		}
+		e, _ := lookup(tx, 3)
+		assert.Equal(t, entries[3], e, "rolled back")
+		_, ok := lookup(tx, 1000)
+		assert.False(t, ok, "rolled back")
+		return nil
+	}))
+}
+
+// Record lookups in ascending order are read ahead in a View; they give what
+// point lookups give, absent values included, in any order.
+func TestRecordReadAhead(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.DSN(t))
+	var values []string
+	for p := range 3 {
+		in := storetest.Page(p, 1000)
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			_, err := tx.Merge("feed", in, t0)
+			return err
+		}))
+		for _, x := range in {
+			values = append(values, x.Value)
+		}
+	}
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { // a second source on some values
+		_, err := tx.Merge("other", storetest.Page(1, 10), t0)
+		return err
+	}))
+	// every third value, with absent ones between: a sparse and a dense pass
+	lookups := slices.Clone(values)
+	for i := range 500 {
+		lookups = append(lookups, storetest.Hash(1_000_000+i))
+	}
+	slices.Sort(lookups)
+	want := map[string]sharing.Record{}
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { // no read-ahead in an Update
+		for _, v := range lookups {
+			r, ok, err := tx.Record(v)
+			require.NoError(t, err)
+			if ok {
+				want[v] = r
+			}
+		}
+		return nil
+	}))
+	require.Len(t, want, len(values))
+	check := func(order []string) {
+		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+			for _, v := range order {
+				r, ok, err := tx.Record(v)
+				require.NoError(t, err)
+				w, wok := want[v]
+				require.Equal(t, wok, ok, v)
+				require.Equal(t, w, r, v)
+			}
+			return nil
+		}))
+	}
+	check(lookups)
+	sparse := []string{}
+	for i := 0; i < len(lookups); i += 40 {
+		sparse = append(sparse, lookups[i])
+	}
+	check(sparse)
+	desc := slices.Clone(lookups)
+	slices.Reverse(desc)
+	check(desc)
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -262,10 +264,104 @@ func (t *tx) readRecords(where string, args ...any) ([]sharing.Record, int, erro
 	return out, n, rows.Err()
 }
 
+// readAhead serves Record lookups that go up in value order (a share reading
+// the values it packed, which it keeps sorted) from windows of scanChunk rows
+// read at once, instead of one round trip each. It is used in read-only
+// transactions only, whose snapshot cannot change under it, and only while
+// the lookups ascend and each window serves enough of them.
+type readAhead struct {
+	last     string           // the previous lookup
+	rising   int              // consecutive ascending lookups
+	from, to string           // the window covers values from..to
+	recs     []sharing.Record // the window, in value order
+	served   int              // lookups the window answered
+	cool     int              // point lookups to make before trying a window again
+}
+
+// readAheadAfter is how many ascending lookups start the read-ahead.
+const readAheadAfter = 64
+
+// lookup answers value from the window, or says it cannot.
+func (a *readAhead) lookup(value string) (sharing.Record, bool, bool) {
+	rising := value > a.last
+	a.last = value
+	if !rising {
+		a.rising, a.recs = 0, nil
+		return sharing.Record{}, false, false
+	}
+	a.rising++
+	if a.recs == nil || value < a.from || value > a.to {
+		return sharing.Record{}, false, false
+	}
+	a.served++
+	i, ok := slices.BinarySearchFunc(a.recs, value, func(r sharing.Record, v string) int { return strings.Compare(r.Value, v) })
+	if !ok {
+		return sharing.Record{}, false, true
+	}
+	return cloneRecord(a.recs[i]), true, true
+}
+
+func cloneRecord(r sharing.Record) sharing.Record {
+	r.Entries = slices.Clone(r.Entries)
+	for i := range r.Entries {
+		r.Entries[i].Tags = slices.Clone(r.Entries[i].Tags)
+	}
+	return r
+}
+
+// fill reads the window starting at value; false when it should not (the
+// lookups do not ascend, the last window served too few, a full window of
+// one value).
+func (t *tx) fillAhead(value string) (bool, error) {
+	a := &t.ahead
+	if t.write || a.rising < readAheadAfter {
+		return false, nil
+	}
+	if a.cool > 0 {
+		a.cool--
+		return false, nil
+	}
+	if a.recs != nil && a.served < scanChunk/20 {
+		a.recs, a.cool = nil, readAheadAfter // sparse lookups: point queries are cheaper
+		return false, nil
+	}
+	recs, n, err := t.readRecords(`WHERE value >= $1 ORDER BY value, source LIMIT $2`, value, scanChunk)
+	if err != nil {
+		return false, err
+	}
+	a.from, a.to, a.served = value, "\xff\xff\xff\xff", 0
+	if n == scanChunk {
+		if len(recs) < 2 {
+			a.recs = nil
+			return false, nil
+		}
+		recs = recs[:len(recs)-1] // its last value may have more rows
+		a.to = recs[len(recs)-1].Value
+	}
+	a.recs = recs
+	return true, nil
+}
+
 // Record implements sharing.Tx.
 func (t *tx) Record(value string) (sharing.Record, bool, error) {
 	if err := t.readable(); err != nil {
 		return sharing.Record{}, false, err
+	}
+	if !t.write {
+		if r, ok, hit := t.ahead.lookup(value); hit {
+			return r, ok, nil
+		}
+		filled, err := t.fillAhead(value)
+		if err != nil {
+			return sharing.Record{}, false, fmt.Errorf("pgstore: record %q: %w", storeutil.Trunc(value), err)
+		}
+		if filled {
+			t.ahead.last = "" // value is the window's first: answer it from there
+			t.ahead.rising--
+			if r, ok, hit := t.ahead.lookup(value); hit {
+				return r, ok, nil
+			}
+		}
 	}
 	recs, _, err := t.readRecords(`WHERE value = $1 ORDER BY source`, value)
 	if err != nil {

@@ -73,10 +73,28 @@ func scanLedger(row pgx.Row) (sharing.LedgerEntry, error) {
 	return e, nil
 }
 
+// ledgerPrefetchAfter is how many point lookups in one configuration's
+// ledger a transaction makes before it reads that whole ledger at once.
+const ledgerPrefetchAfter = 64
+
 // Ledger implements sharing.Tx.
 func (t *tx) Ledger(config, value string) (sharing.LedgerEntry, bool, error) {
 	if err := t.readable(); err != nil {
 		return sharing.LedgerEntry{}, false, err
+	}
+	if m, ok := t.ledgers[config]; ok {
+		e, ok := m[value]
+		return e, ok, nil
+	}
+	if t.ledgerLookups == nil {
+		t.ledgerLookups = map[string]int{}
+	}
+	if t.ledgerLookups[config]++; t.ledgerLookups[config] == ledgerPrefetchAfter {
+		if err := t.prefetchLedger(config); err != nil {
+			return sharing.LedgerEntry{}, false, err
+		}
+		e, ok := t.ledgers[config][value]
+		return e, ok, nil
 	}
 	e, err := scanLedger(t.pg.QueryRow(t.ctx, selectLedger+`WHERE config = $1 AND value = $2`, config, value))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -86,6 +104,31 @@ func (t *tx) Ledger(config, value string) (sharing.LedgerEntry, bool, error) {
 		return sharing.LedgerEntry{}, false, fmt.Errorf("pgstore: ledger of %q: %w", config, err)
 	}
 	return e, true, nil
+}
+
+// prefetchLedger reads the whole ledger of config into t.ledgers.
+func (t *tx) prefetchLedger(config string) error {
+	rows, err := t.pg.Query(t.ctx, selectLedger+`WHERE config = $1`, config)
+	if err != nil {
+		return fmt.Errorf("pgstore: ledger of %q: %w", config, err)
+	}
+	m := map[string]sharing.LedgerEntry{}
+	for rows.Next() {
+		e, err := scanLedger(rows)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("pgstore: ledger of %q: %w", config, err)
+		}
+		m[e.Value] = e
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("pgstore: ledger of %q: %w", config, err)
+	}
+	if t.ledgers == nil {
+		t.ledgers = map[string]map[string]sharing.LedgerEntry{}
+	}
+	t.ledgers[config] = m
+	return nil
 }
 
 // LedgerEntries implements sharing.Tx. Like Records, it reads scanChunk entries
@@ -176,6 +219,13 @@ func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
 	}
 	if err := flush(); err != nil {
 		return fmt.Errorf("pgstore: put ledger of %q: %w", config, err)
+	}
+	if m := t.ledgers[config]; m != nil {
+		for v, i := range last {
+			e := entries[i]
+			e.NextAttempt, e.At = storeutil.Time(e.NextAttempt), storeutil.Time(e.At)
+			m[v] = e
+		}
 	}
 	return nil
 }
