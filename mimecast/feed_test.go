@@ -137,6 +137,33 @@ func BenchmarkFeedParse(b *testing.B) {
 	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(rows*b.N), "allocs/row")
 }
 
+// BenchmarkFeedStream parses feed pages as a pull does: 5,000-row pages (the
+// whole-job benchmark's page size) streamed from a reader in chunks of
+// feedChunk, each chunk handed on and dropped.
+func BenchmarkFeedStream(b *testing.B) {
+	const rows = 5_000
+	body := feedCSV(rows)
+	p := parserBoth()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		n := 0
+		err := p.stream(bytes.NewReader(body), feedChunk, func(res *feedResult, _ bool) error {
+			n += len(res.indicators)
+			return nil
+		})
+		if err != nil || n != 2*rows {
+			b.Fatalf("stream: %v, %d indicators", err, n)
+		}
+	}
+	cpu := cpuTime() - cpu0
+	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(rows*b.N), "cpu-ns/row")
+	}
+}
+
 func TestFeedParseAllocsPerRow(t *testing.T) {
 	const rows = 2_000
 	body := feedCSV(rows)
