@@ -60,6 +60,10 @@ type feedParser struct {
 	md5, sha256 bool     // hash types wanted
 	tags        []string // tags of every indicator, shared (cap == len)
 	buf         []byte   // scratch for one row
+	// hint is the most indicators a chunk held so far: the next chunk's slice
+	// is made that large at once, not grown by doubling (a page of 5,000 rows
+	// holds 10,000 indicators of 168 bytes; growing it cost more than parsing).
+	hint int
 }
 
 // feedResult is what one page gave.
@@ -127,9 +131,11 @@ func (p *feedParser) stream(r io.Reader, chunk int, emit func(res *feedResult, l
 		return fmt.Errorf("%w: feed header %s names neither an MD5 nor a SHA256 column", ErrProtocol, snippet(header))
 	}
 	cols.n = len(hdr)
+	res.indicators = p.alloc(lr.r, chunk)
 	for {
 		line, err := lr.next(false)
 		if err == io.EOF {
+			p.hint = max(p.hint, len(res.indicators))
 			return emit(&res, true)
 		}
 		if err != nil {
@@ -137,12 +143,31 @@ func (p *feedParser) stream(r io.Reader, chunk int, emit func(res *feedResult, l
 		}
 		p.row(&res, cols, line, fields[:0])
 		if chunk > 0 && len(res.indicators) >= chunk {
+			p.hint = max(p.hint, len(res.indicators))
 			if err := emit(&res, false); err != nil {
 				return err
 			}
-			res = feedResult{}
+			res = feedResult{indicators: p.alloc(lr.r, chunk)}
 		}
 	}
+}
+
+// alloc makes the slice of a chunk's indicators: as large as the largest
+// chunk before, or on the first, two per line already buffered; never more
+// than a chunk.
+func (p *feedParser) alloc(r *bufio.Reader, chunk int) []ioc.Indicator {
+	n := p.hint
+	if n == 0 {
+		b, _ := r.Peek(r.Buffered())
+		n = 2 * bytes.Count(b, []byte{'\n'})
+	}
+	if chunk > 0 {
+		n = min(n, chunk)
+	}
+	if n == 0 {
+		return nil
+	}
+	return make([]ioc.Indicator, 0, n)
 }
 
 // row parses one non-empty data line into res.
