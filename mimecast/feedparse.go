@@ -70,8 +70,7 @@ func (v *invalids) total() int {
 type feedParser struct {
 	md5, sha256 bool     // hash types wanted
 	tags        []string // tags of every indicator, shared (cap == len)
-	block       []byte   // comments and hashes of the rows not yet flushed
-	spans       []span   // where in block each unflushed indicator's strings are
+	buf         []byte   // scratch for one row
 	// hint is the most indicators a chunk held so far: the next chunk's slice
 	// is made that large at once, not grown by doubling (a page of 5,000 rows
 	// holds 10,000 indicators of 168 bytes; growing it cost more than parsing).
@@ -147,17 +146,14 @@ func (p *feedParser) stream(r io.Reader, chunk int, emit func(res *feedResult, l
 	for {
 		line, err := lr.next(false)
 		if err == io.EOF {
-			p.flush(&res)
 			p.hint = max(p.hint, len(res.indicators))
 			return emit(&res, true)
 		}
 		if err != nil {
-			p.block, p.spans = p.block[:0], p.spans[:0]
 			return err
 		}
 		p.row(&res, cols, line, fields[:0])
 		if chunk > 0 && len(res.indicators) >= chunk {
-			p.flush(&res)
 			p.hint = max(p.hint, len(res.indicators))
 			if err := emit(&res, false); err != nil {
 				return err
@@ -186,8 +182,10 @@ func (p *feedParser) alloc(r *bufio.Reader, chunk int) []ioc.Indicator {
 }
 
 // row parses one non-empty data line into res. The row's comment and hashes
-// are appended to p.block; its indicators get their strings when the block is
-// flushed (see flush).
+// become one string: what a consumer keeps of a row (its values, maybe its
+// comment) keeps only that row alive. (One string for many rows was tried:
+// a store that keeps some values of a page then kept every row next to them,
+// and the whole-job peak heap grew by a sixth.)
 func (p *feedParser) row(res *feedResult, cols feedColumns, line []byte, fields [][]byte) {
 	res.rows++
 	row := splitRow(line, fields)
@@ -206,8 +204,7 @@ func (p *feedParser) row(res *feedResult, cols feedColumns, line []byte, fields 
 			res.invalid.addBytes("timestamp: not RFC 3339", row[cols.ts])
 		}
 	}
-	b := p.block
-	start := len(b)
+	b := p.buf[:0]
 	if cols.sender >= 0 {
 		if snd := asciiTrim(row[cols.sender]); len(snd) > 0 && string(snd) != "null" {
 			b = append(b, "Sent from "...)
@@ -215,7 +212,10 @@ func (p *feedParser) row(res *feedResult, cols feedColumns, line []byte, fields 
 		}
 	}
 	comEnd := len(b)
-	var spans [2]span
+	var spans [2]struct {
+		t        ioc.Type
+		val, end int
+	}
 	n := 0
 	for _, h := range [2]struct {
 		t    ioc.Type
@@ -228,15 +228,15 @@ func (p *feedParser) row(res *feedResult, cols feedColumns, line []byte, fields 
 		at := len(b)
 		var ok bool
 		if b, ok = hashField(b, &res.invalid, h.t, row[h.col]); ok {
-			spans[n] = span{t: h.t, val: int32(at), end: int32(len(b)), com: int32(start), comEnd: int32(comEnd)}
+			spans[n].t, spans[n].val, spans[n].end = h.t, at, len(b)
 			n++
 		}
 	}
+	p.buf = b
 	if n == 0 {
-		p.block = b[:start] // no indicator: its comment goes too
 		return
 	}
-	p.block = b
+	str := string(b)
 	for _, sp := range spans[:n] {
 		// Filled in place: copying a whole Indicator in cost more than the
 		// rest of the row. The slots past the length of a slice alloc made
@@ -247,42 +247,12 @@ func (p *feedParser) row(res *feedResult, cols feedColumns, line []byte, fields 
 		}
 		inds = inds[:len(inds)+1]
 		in := &inds[len(inds)-1]
-		in.Type, in.Tags, in.FirstSeen, in.LastSeen = sp.t, p.tags, ts, ts
-		res.indicators = inds
-		p.spans = append(p.spans, sp)
-	}
-	if len(p.block) >= blockSize {
-		p.flush(res)
-	}
-}
-
-// span locates an unflushed indicator's value and comment in the block.
-type span struct {
-	t                     ioc.Type
-	val, end, com, comEnd int32
-}
-
-// blockSize is how many bytes of comments and hashes (about 30 rows) become
-// one string: one allocation for those rows instead of one a row, while a
-// value kept keeps at most a block alive.
-const blockSize = 4 << 10
-
-// flush gives the indicators parsed since the last flush (the last
-// len(p.spans) of res) their values and comments, all cut from one string
-// made of the block.
-func (p *feedParser) flush(res *feedResult) {
-	if len(p.spans) == 0 {
-		return
-	}
-	str := string(p.block)
-	inds := res.indicators[len(res.indicators)-len(p.spans):]
-	for i, sp := range p.spans {
-		inds[i].Value = str[sp.val:sp.end]
-		if sp.comEnd > sp.com {
-			inds[i].Comments = str[sp.com:sp.comEnd]
+		in.Type, in.Value, in.Tags, in.FirstSeen, in.LastSeen = sp.t, str[sp.val:sp.end], p.tags, ts, ts
+		if comEnd > 0 {
+			in.Comments = str[:comEnd]
 		}
+		res.indicators = inds
 	}
-	p.block, p.spans = p.block[:0], p.spans[:0]
 }
 
 // lineReader reads the lines of a feed file without copying those that fit
