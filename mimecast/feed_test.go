@@ -228,7 +228,7 @@ func TestFeedParseAllocsPerRow(t *testing.T) {
 	})
 	perRow := allocs / rows
 	t.Logf("%.2f allocs/row", perRow)
-	assert.LessOrEqual(t, perRow, 4.0)
+	assert.LessOrEqual(t, perRow, 1.05, "one string a row, nothing else")
 }
 
 func FuzzFeedParse(f *testing.F) {
