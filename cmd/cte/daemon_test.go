@@ -182,6 +182,17 @@ func TestRunListenNeedsTokenOffLoopback(t *testing.T) {
 	code, _, errs = f.cte(t, "run", "--listen", "nonsense")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errs, "HOST:PORT")
+	// a certificate that cannot be loaded stops cte run before it starts,
+	// not a daemon running without its console
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	code, _, errs = f.cte(t, "run", "--listen", "127.0.0.1:0", "--tls-cert", missing, "--tls-key", missing)
+	assert.Equal(t, exitUsage, code, errs)
+	assert.Contains(t, errs, missing)
+	assert.NotContains(t, errs, "console at")
+	cert, _ := selfSigned(t)
+	code, _, errs = f.cte(t, "run", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", cert)
+	assert.Equal(t, exitUsage, code, "a certificate given as its own key")
+	assert.Contains(t, errs, "PEM private key")
 }
 
 func TestRunServesTLSWithToken(t *testing.T) {
