@@ -215,6 +215,9 @@ func TestAPIErrors(t *testing.T) {
 		{"POST", "/api/v1/indicators/mark-safe", `{"values":["` + hash("ns", 1) + `"]}`, 400, "no reason"},
 		{"POST", "/api/v1/indicators/mark-safe", `{"values":[]}`, 400, "no values"},
 		{"POST", "/api/v1/indicators/mark-safe", `{"value":"x"}`, 400, "unknown field"},
+		{"POST", "/api/v1/indicators/mark-safe", `{"values":[""],"reason":"x"}`, 400, "no values given"},
+		{"POST", "/api/v1/indicators/unmark-safe", `{"values":[" "]}`, 400, "no values given"},
+		{"POST", "/api/v1/indicators/delete", `{"values":[""],"reason":"x"}`, 400, "no values given"},
 		{"POST", "/api/v1/indicators/tag", `{"values":["` + hash("ns", 1) + `"]}`, 400, "no tags"},
 		{"POST", "/api/v1/indicators", `{"indicators":[{"value":"not an ioc"}]}`, 400, "not an indicator"},
 		{"POST", "/api/v1/indicators", `{"indicators":[{"value":"x.example","severity":"loud"}]}`, 400, "severity"},
@@ -292,6 +295,17 @@ func TestSecurity(t *testing.T) {
 	assert.NotContains(t, body, "s3cret")
 	code, _ = w.do(t, "GET", "/api/v1/sharing", "", "Authorization", "Bearer wrong")
 	assert.Equal(t, http.StatusUnauthorized, code)
+	code, _ = w.do(t, "GET", "/api/v1/sharing", "", "Authorization", "bearer s3cret-token")
+	assert.Equal(t, http.StatusOK, code, "the scheme is case-insensitive")
+	code, _ = w.do(t, "GET", "/api/v1/sharing", "", "Authorization", "Bearer ")
+	assert.Equal(t, http.StatusUnauthorized, code)
+	for _, path := range []string{"/static/", "/static/index.html"} {
+		code, body := w.do(t, "GET", path, "")
+		assert.Equal(t, http.StatusNotFound, code, "%s: the page's template is not served without the token", path)
+		assert.NotContains(t, body, "{{")
+	}
+	code, _ = w.do(t, "GET", "/static/app.css", "")
+	assert.Equal(t, http.StatusOK, code, "the style sheet needs no token (the login form uses it)")
 	code, _ = w.do(t, "GET", "/metrics", "")
 	assert.Equal(t, http.StatusUnauthorized, code)
 	code, _ = w.do(t, "GET", "/api/v1/sharing", "", "Authorization", "Bearer s3cret-token", "Host", "cte.example")
