@@ -262,6 +262,10 @@ func TestActionsThroughTheAPI(t *testing.T) {
 	code, body = w.do(t, "POST", "/api/v1/indicators", `{"indicators":[{"value":"evil.example","severity":"high","tags":["manual"]}]}`)
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Equal(t, []string{"evil.example"}, decode[console.Action](t, body).Values)
+	_, page := w.do(t, "GET", "/", "")
+	assert.Contains(t, page, "added by hand", "the manual source's plugin row")
+	assert.NotContains(t, page, `data-name="manual"`, "no Sync now or Validate for indicators added by hand")
+	assert.Contains(t, page, `data-act="sync" data-name="netskope"`)
 
 	code, body = w.do(t, "POST", "/api/v1/indicators/delete", `{"values":["`+hash("ns", 2)+`"],"reason":"cleanup"}`)
 	require.Equal(t, http.StatusOK, code, body)
@@ -355,6 +359,8 @@ func TestPage(t *testing.T) {
 	for _, want := range []string{"mc-to-ns", "ns-to-mc", `data-act="test"`, `data-act="sync"`, hash("ns", 1)[:12], "Audit log", `src="/static/app.js"`} {
 		assert.Contains(t, body, want)
 	}
+	assert.Contains(t, body, "every 10m, ages after 90d", "durations for people")
+	assert.NotContains(t, body, "2160h", "not Go's duration strings")
 	assert.NotContains(t, body, "http://", "nothing from the internet")
 	assert.NotContains(t, body, "https://")
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 // pageData is what the page template renders. Every table has its rows and
@@ -68,6 +69,16 @@ func (f filter) detailLink(value string) string {
 	return l + sep + "v=" + url.QueryEscape(value) + "#detail"
 }
 
+// humanDuration prints a Go duration string of the API for people: 2160h0m0s
+// as 90d, 5m0s as 5m (the units the configuration file takes).
+func humanDuration(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return s
+	}
+	return rule.FormatDuration(d)
+}
+
 var funcs = template.FuncMap{
 	"when": func(t *time.Time) string {
 		if t == nil {
@@ -82,6 +93,8 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"join":   strings.Join,
+	"human":  humanDuration,
+	"manual": func(name string) bool { return name == sharing.ManualSource },
 	"detail": func(f filter, v string) string { return f.detailLink(v) },
 	"prev": func(f filter) string {
 		return f.link(max(f.Offset-max(f.Limit, 1), 0))
