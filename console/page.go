@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -25,6 +26,7 @@ type pageData struct {
 	Filter     filter
 	List       IndicatorPage
 	ListErr    string
+	ListCaret  string // a filter that does not parse: the filter, and a caret under the column
 	Detail     *Detail
 	DetailErr  string
 	Logs       []LogEntry
@@ -118,7 +120,11 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		d.List, err = c.listPage(ctx, o)
 	}
-	if err != nil {
+	var qerr *rule.Error
+	switch {
+	case errors.As(err, &qerr):
+		d.ListErr, d.ListCaret = "the filter does not parse: "+qerr.Error(), qerr.Pointer()
+	case err != nil:
 		d.ListErr = err.Error()
 	}
 	d.Plugins, err = c.pluginRows(ctx)
