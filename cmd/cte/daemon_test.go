@@ -98,6 +98,7 @@ func TestCommandsWhileTheDaemonRuns(t *testing.T) {
 	code, out, errs = f.cte(t, "iocs", "add", "--tags", "reviewed", "--severity", "high", "evil.example")
 	require.Equal(t, exitOK, code, errs)
 	assert.Contains(t, out, "add: 1 value")
+	assert.Contains(t, out, "not shared: no sharing configuration has source: manual", "says why nothing was shared")
 
 	// the console API of the same daemon sees the mark
 	res, err := http.Get(d.url + "/api/v1/marks")
@@ -296,8 +297,11 @@ func TestManualSourceShares(t *testing.T) {
 		assert.Equal(t, exitUsage, code, "%v: %s", args, errs)
 	}
 	code, _, errs = f.cte(t, "iocs", "add", "not-an-indicator!")
-	assert.Equal(t, exitFailure, code)
+	assert.Equal(t, exitUsage, code, "a value that is no indicator is a wrong command line")
 	assert.Contains(t, errs, "not an indicator")
+	code, _, errs = f.cte(t, "iocs", "mark-safe", "zz", "--reason", "x")
+	assert.Equal(t, exitUsage, code, errs)
+	assert.Contains(t, errs, `"zz" is not an indicator`)
 }
 
 func TestSocketPath(t *testing.T) {
