@@ -449,3 +449,29 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, body, `cte_pushed_indicators_total{config="ns-to-mc"} 2`)
 	assert.Contains(t, body, `cte_share_outcomes_total{config="ns-to-mc",outcome="applied"} 2`)
 }
+
+// A product that asks to wait shows in cte_rate_limit_waits_total and in the
+// rejections by reason: the console matches the engine's reason text, so a
+// change of that text must fail here, not silently stop the metric.
+func TestMetricsRateLimitWaits(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, console.Options{})
+	_, body := w.do(t, "GET", "/metrics", "")
+	for _, want := range []string{
+		`cte_rate_limit_waits_total{config="ns-to-mc"} 0`,
+		`cte_retries_total{config="mc-to-ns"} 0`,
+		`cte_pushed_indicators_total{config="ns-to-mc"} 0`,
+	} {
+		assert.Contains(t, body, want, "every configuration's counters exist from the start")
+	}
+	w.mc.FailNextPush(&cte.RateLimitError{Wait: time.Hour, Reason: "HTTP 429"})
+	code, body := w.do(t, "POST", "/api/v1/sharing/ns-to-mc/replay", "")
+	require.Equal(t, http.StatusOK, code, body)
+	// the next share, within the wait, holds what it would send
+	code, body = w.do(t, "POST", "/api/v1/sharing/ns-to-mc/replay", "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, 1, decode[console.Share](t, body).Reasons["held: the product asked to wait"], body)
+	_, body = w.do(t, "GET", "/metrics", "")
+	assert.Contains(t, body, `cte_rate_limit_waits_total{config="ns-to-mc"} 1`)
+	assert.Contains(t, body, `cte_rejections_total{config="ns-to-mc",reason="held"} 1`)
+}
