@@ -475,3 +475,31 @@ func TestMetricsRateLimitWaits(t *testing.T) {
 	assert.Contains(t, body, `cte_rate_limit_waits_total{config="ns-to-mc"} 1`)
 	assert.Contains(t, body, `cte_rejections_total{config="ns-to-mc",reason="held"} 1`)
 }
+
+// GET /api/v1/logs?after=SEQ gives the entries that follow SEQ, not the
+// newest ones: a page polling after a burst of entries misses none.
+func TestLogsAfterMissesNone(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, console.Options{})
+	for i := range 6 {
+		_, err := w.eng.Tag(t.Context(), []string{hash("ns", 0)}, []string{fmt.Sprintf("t%d", i)})
+		require.NoError(t, err)
+	}
+	_, body := w.do(t, "GET", "/api/v1/logs?limit=500", "")
+	all := decode[[]console.LogEntry](t, body)
+	require.Greater(t, len(all), 6)
+	seqs := func(es []console.LogEntry) []uint64 {
+		out := make([]uint64, 0, len(es))
+		for _, e := range es {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	from := all[0].Seq
+	_, body = w.do(t, "GET", fmt.Sprintf("/api/v1/logs?after=%d&limit=2", from), "")
+	assert.Equal(t, seqs(all[1:3]), seqs(decode[[]console.LogEntry](t, body)), "the two entries after %d", from)
+	_, body = w.do(t, "GET", fmt.Sprintf("/api/v1/logs?after=%d&limit=2", all[len(all)-2].Seq), "")
+	assert.Equal(t, seqs(all[len(all)-1:]), seqs(decode[[]console.LogEntry](t, body)), "the last one")
+	_, body = w.do(t, "GET", fmt.Sprintf("/api/v1/logs?after=%d", all[len(all)-1].Seq), "")
+	assert.Empty(t, decode[[]console.LogEntry](t, body), "nothing newer")
+}
