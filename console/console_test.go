@@ -263,6 +263,7 @@ func TestActionsThroughTheAPI(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Equal(t, []string{"evil.example"}, decode[console.Action](t, body).Values)
 	_, page := w.do(t, "GET", "/", "")
+	assert.Contains(t, page, "<b>reason</b> false positive", "the audit log on the page shows why a value was marked safe")
 	assert.Contains(t, page, "added by hand", "the manual source's plugin row")
 	assert.NotContains(t, page, `data-name="manual"`, "no Sync now or Validate for indicators added by hand")
 	assert.Contains(t, page, `data-act="sync" data-name="netskope"`)
