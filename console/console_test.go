@@ -180,6 +180,7 @@ func TestAPIShapes(t *testing.T) {
 	require.NotEmpty(t, es)
 	last := es[len(es)-1]
 	assert.Equal(t, "ns-to-mc", last.Config)
+	assert.IsType(t, float64(0), last.Details["applied"], "a count is a JSON number, as in cte logs --json: %s", body)
 	code, body = w.do(t, "GET", fmt.Sprintf("/api/v1/logs?after=%d", last.Seq), "")
 	require.Equal(t, http.StatusOK, code, body)
 	for _, e := range decode[[]console.LogEntry](t, body) {
