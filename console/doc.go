@@ -31,4 +31,11 @@
 // by reason, retries, rate-limit waits, sync durations, the last and next sync
 // per source. cte_stored_indicators{state} is counted at scrape time from
 // sharing.Engine.Counts (cached until a record changes).
+//
+// With a store several instances share (PostgreSQL), the leases show which
+// sources and targets this instance works on, read at scrape time from
+// sharing.Engine.Instance and HeldLeases: cte_instance_info{instance} (1),
+// cte_lease_held{lease} (1 while held; 0 for a lease held earlier and lost or
+// released since the console started) and
+// cte_lease_expiry_timestamp_seconds{lease} (Unix time, for held leases).
 package console

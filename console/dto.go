@@ -224,13 +224,13 @@ type Action struct {
 
 // LogEntry is one element of GET /api/v1/logs.
 type LogEntry struct {
-	Seq        uint64            `json:"seq"`
-	Time       time.Time         `json:"time"`
-	Level      string            `json:"level"`
-	Config     string            `json:"config,omitempty"`
-	Message    string            `json:"message"`
-	Details    map[string]string `json:"details,omitempty"`
-	Resolution string            `json:"resolution,omitempty"`
+	Seq        uint64         `json:"seq"`
+	Time       time.Time      `json:"time"`
+	Level      string         `json:"level"`
+	Config     string         `json:"config,omitempty"`
+	Message    string         `json:"message"`
+	Details    map[string]any `json:"details,omitempty"` // counts as numbers
+	Resolution string         `json:"resolution,omitempty"`
 }
 
 // Problem is the body of every error answer.
@@ -378,7 +378,7 @@ func actionOf(r sharing.ActionReport, err error) Action {
 
 func logOf(e sharing.AuditEntry) LogEntry {
 	return LogEntry{Seq: e.Seq, Time: e.Time.UTC(), Level: levelName(e.Level), Config: e.Config, Message: e.Message,
-		Details: e.Details, Resolution: e.Resolution}
+		Details: e.DetailValues(), Resolution: e.Resolution}
 }
 
 func levelName(l slog.Level) string { return strings.ToLower(l.String()) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,7 @@ type metrics struct {
 	outcomes   *prometheus.CounterVec   // config, outcome
 	rejections *prometheus.CounterVec   // config, reason
 	retries    *prometheus.CounterVec   // config
-	waits      *prometheus.CounterVec   // config: held because the product asked to wait
+	waits      *prometheus.CounterVec   // config: shares held because the product asked to wait
 	duration   *prometheus.HistogramVec // source
 	nextSync   *prometheus.GaugeVec     // source
 	lastSync   *prometheus.GaugeVec     // source
@@ -50,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, c *Console) (*metrics, error) {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_retries_total",
 			Help: "Indicators left to retry on a later cycle, by sharing configuration."}, []string{"config"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_rate_limit_waits_total",
-			Help: "Indicators held back because the product asked to wait (rate limit), by sharing configuration."}, []string{"config"}),
+			Help: "Shares held back because the destination asked to wait (rate limit), by sharing configuration."}, []string{"config"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cte_sync_duration_seconds",
 			Help: "How long a sync (pull and shares) of a source took.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"source"}),
 		nextSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cte_next_sync_timestamp_seconds",
@@ -61,13 +62,26 @@ func newMetrics(reg prometheus.Registerer, c *Console) (*metrics, error) {
 	stored := &storedCollector{c: c, desc: prometheus.NewDesc("cte_stored_indicators",
 		"Stored indicator values by state: active, inactive (aged out or expired), marked (safe or deleted by an operator).", []string{"state"}, nil)}
 	for _, col := range []prometheus.Collector{m.pulls, m.pulled, m.invalid, m.pushed, m.outcomes, m.rejections,
-		m.retries, m.waits, m.duration, m.nextSync, m.lastSync, stored} {
+		m.retries, m.waits, m.duration, m.nextSync, m.lastSync, stored, newLeaseCollector(c.eng)} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("console: register metrics: %w", err)
 		}
 	}
+	// Every configuration's counters exist from the start at 0, so a rate()
+	// or an alert on them has a series before the first share.
+	for _, cfg := range c.eng.Configs() {
+		m.pushed.WithLabelValues(cfg.Name)
+		m.retries.WithLabelValues(cfg.Name)
+		m.waits.WithLabelValues(cfg.Name)
+		for _, o := range outcomes {
+			m.outcomes.WithLabelValues(cfg.Name, o)
+		}
+	}
 	return m, nil
 }
+
+// outcomes are the values of cte_share_outcomes_total's outcome label.
+var outcomes = [...]string{"applied", "rejected", "over_capacity", "retracted"}
 
 func (m *metrics) observeSync(rep sharing.SyncReport, err error, next time.Time) {
 	src := rep.Source
@@ -135,5 +149,55 @@ func (s *storedCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for state, v := range map[string]int{"active": n.Active, "inactive": n.Inactive, "marked": n.Marked} {
 		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, float64(v), state)
+	}
+}
+
+// leaseCollector reports, at scrape time, this instance's name and the leases
+// it holds (Engine.Instance, Engine.HeldLeases): with a store several
+// instances share (PostgreSQL), which sources and targets this one works on.
+// A lease held since the console started and not held now reads 0, so that
+// its loss shows (and alerts) instead of the series vanishing.
+type leaseCollector struct {
+	eng                *sharing.Engine
+	info, held, expiry *prometheus.Desc
+	mu                 sync.Mutex
+	seen               map[string]bool // leases held at some scrape
+}
+
+func newLeaseCollector(eng *sharing.Engine) *leaseCollector {
+	return &leaseCollector{eng: eng, seen: map[string]bool{},
+		info: prometheus.NewDesc("cte_instance_info",
+			"The name this cte instance holds leases under (always 1).", []string{"instance"}, nil),
+		held: prometheus.NewDesc("cte_lease_held",
+			"1 while this instance holds the lease (instance/<name>, source/<plugin>, target/<plugin>/<target>), 0 after it lost or released one it held.", []string{"lease"}, nil),
+		expiry: prometheus.NewDesc("cte_lease_expiry_timestamp_seconds",
+			"When a lease this instance holds expires unless renewed (Unix time, by the database's clock).", []string{"lease"}, nil),
+	}
+}
+
+func (l *leaseCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- l.info
+	ch <- l.held
+	ch <- l.expiry
+}
+
+func (l *leaseCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(l.info, prometheus.GaugeValue, 1, l.eng.Instance())
+	held := map[string]bool{}
+	for _, x := range l.eng.HeldLeases() {
+		held[x.Name] = true
+		ch <- prometheus.MustNewConstMetric(l.expiry, prometheus.GaugeValue, float64(x.Expires.UnixNano())/1e9, x.Name)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for n := range held {
+		l.seen[n] = true
+	}
+	for n := range l.seen {
+		v := 0.0
+		if held[n] {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(l.held, prometheus.GaugeValue, v, n)
 	}
 }

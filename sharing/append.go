@@ -15,11 +15,11 @@ import (
 )
 
 func (e *Engine) shareAppend(ctx context.Context, cs *configState, dst *pluginState, s *scan, rep *ShareReport) error {
-	tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
-	if err := tl.lock(ctx); err != nil {
+	unlock, err := e.lockTarget(ctx, cs)
+	if err != nil {
 		return err
 	}
-	defer tl.unlock()
+	defer unlock()
 	if err := e.putLedger(ctx, cs.cfg.Name, s.settled); err != nil {
 		return e.auditErr(ctx, cs.cfg.Name, s.now, fmt.Errorf("sharing %q: record inactive retryable indicators: %w", cs.cfg.Name, err),
 			"check the store; they are recorded on the next share")

@@ -131,3 +131,21 @@ func (e *Engine) updateRun(ctx context.Context, key string, fn func(rs *RunState
 		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store run state", slog.String("config", key), slog.String("error", err.Error()))
 	}
 }
+
+// DetailValues returns the entry's details for JSON: a detail that is a whole
+// number (a count) becomes a number, the others stay text. The CLI's --json and
+// the console's API both answer with it, so they cannot disagree.
+func (a AuditEntry) DetailValues() map[string]any {
+	if len(a.Details) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(a.Details))
+	for k, v := range a.Details {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			out[k] = n
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}

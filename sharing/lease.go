@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -16,9 +17,12 @@ import (
 // Leaser is an optional Store capability for stores that several engines (cte
 // instances, usually on several machines) share, such as sharing/store/pgstore.
 // When the Store given to New implements it, Run pulls a source only while it
-// holds the source's lease, and pushes to a target only while it holds the
-// target's lease, so each source is pulled and each target pushed by one
-// instance at a time. Stores of one process (memstore, boltstore) do not
+// holds the source's lease, and every push or retraction to a target (a share
+// by Run, Share, a replay, an indicator action applied now, Age's retractions)
+// happens only while this instance holds the target's lease, so each source is
+// pulled and each target pushed by one instance at a time. Work that finds the
+// target's lease held by another instance waits for the next sync (audited;
+// ShareReport.Deferred). Stores of one process (memstore, boltstore) do not
 // implement it and need no leases.
 //
 // Fencing: Update must refuse to commit, with an error wrapping ErrLeaseLost,
@@ -131,7 +135,8 @@ func (s *leaseState) init() {
 	})
 }
 
-// HeldLeases returns the source and target leases this engine holds now, by
+// HeldLeases returns the leases this engine holds now (its instance lease
+// while Run runs, its sources' and the targets it is pushing to), by
 // name (empty for a store without leases).
 func (e *Engine) HeldLeases() []Lease {
 	e.leases.init()
@@ -304,39 +309,72 @@ func (e *Engine) syncLeased(ctx context.Context, source string, total int) (rep 
 	return rep, true, err
 }
 
-// shareLeased runs Share for a configuration. With a Leaser store it first
-// takes the lease of the configuration's target, renews it while the share
-// runs and releases it after; when another instance holds it, the share waits
-// for the next sync and ok is false.
-func (e *Engine) shareLeased(ctx context.Context, name string, opts ...ShareOption) (rep ShareReport, ok bool, err error) {
+// targetLease is the name of the lease of a configuration's target.
+func targetLease(cs *configState) string {
+	return leaseTarget + cs.cfg.Destination + "/" + cs.target.ID
+}
+
+// leaseTarget is the one door to a target for every path that pushes or
+// retracts (Share, and through it the scheduler, a replay and the indicator
+// actions; the lifecycle's retractions): with a Leaser store it takes the
+// lease of cs's target before any other lock, unless ctx carries it already,
+// and returns ctx carrying it (renewed while held, for fencing) and release,
+// to call when done. When another instance holds the lease, ok is false and
+// the deferral is audited: what (a share, a retraction) waits for the next
+// sync. Without a Leaser it does nothing.
+func (e *Engine) leaseTarget(ctx context.Context, cs *configState, what string) (_ context.Context, release func(), ok bool, err error) {
 	l := e.leaser()
-	if l == nil {
-		rep, err = e.Share(ctx, name, opts...)
-		return rep, true, err
+	name := targetLease(cs)
+	if l == nil || carries(ctx, name) {
+		return ctx, func() {}, true, nil
 	}
-	cs, _, _, _, err := e.config(name)
-	if err != nil {
-		rep, err = e.Share(ctx, name, opts...)
-		return rep, true, err
-	}
-	lname := leaseTarget + cs.cfg.Destination + "/" + cs.target.ID
-	users := e.leases.userLock(lname)
+	users := e.leases.userLock(name) // this instance's users of the lease take it in turn
 	if err := users.lock(ctx); err != nil {
-		return ShareReport{Config: name}, false, err
+		return ctx, nil, false, fmt.Errorf("sharing %q: %w", cs.cfg.Name, err)
 	}
-	defer users.unlock()
-	lease, got, err := l.Acquire(ctx, lname, e.leases.instance, e.leases.ttl)
-	if err != nil {
-		return ShareReport{Config: name}, false, fmt.Errorf("sharing %q: lease of target %s: %w", name, lname, err)
+	lease, got, err := l.Acquire(ctx, name, e.leases.instance, e.leases.ttl)
+	if err != nil || !got {
+		users.unlock()
+		if err != nil {
+			return ctx, nil, false, fmt.Errorf("sharing %q: take the lease of target %s: %w", cs.cfg.Name, name, err)
+		}
+		e.auditDeferred(ctx, l, cs, name, what)
+		return ctx, nil, false, nil
 	}
-	if !got {
-		e.log.Debug("lease: target held by another instance; sharing next sync", "sharing", name, "lease", lname)
-		return ShareReport{Config: name}, false, nil
+	hctx, stop := e.hold(ctx, l, lease)
+	return hctx, func() { stop(); users.unlock() }, true, nil
+}
+
+// auditDeferred records that what, for cs, waits for the next sync because
+// another instance holds the lease of its target.
+func (e *Engine) auditDeferred(ctx context.Context, l Leaser, cs *configState, name, what string) {
+	holder := "another cte instance"
+	if ls, err := l.Leases(ctx, name); err == nil {
+		for _, x := range ls {
+			if x.Name == name {
+				holder = "cte instance " + x.Holder
+			}
+		}
 	}
-	sctx, stop := e.hold(ctx, l, lease)
-	defer stop()
-	rep, err = e.Share(sctx, name, opts...)
-	return rep, true, err
+	e.audit(ctx, AuditEntry{Level: slog.LevelInfo, Config: cs.cfg.Name,
+		Message:    fmt.Sprintf("%s deferred to the next sync: %s is pushing to %s %s (lease %s)", what, holder, cs.cfg.Destination, cs.target.ID, name),
+		Details:    details("lease", name, "holder", holder, "deferred", what),
+		Resolution: "none needed: it runs on the next sync, once the target is free"})
+}
+
+// lockTarget takes this engine's lock of cs's target for a push or a
+// retraction. With a Leaser store ctx must carry the target's lease (see
+// leaseTarget): a path that did not take it is refused, so nothing reaches a
+// target another instance pushes to.
+func (e *Engine) lockTarget(ctx context.Context, cs *configState) (unlock func(), err error) {
+	if e.leaser() != nil && !carries(ctx, targetLease(cs)) {
+		return nil, fmt.Errorf("sharing %q: push to %s %s without its lease %s: refused (a bug: report it)", cs.cfg.Name, cs.cfg.Destination, cs.target.ID, targetLease(cs))
+	}
+	tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
+	if err := tl.lock(ctx); err != nil {
+		return nil, err
+	}
+	return tl.unlock, nil
 }
 
 // hold records lease as held and renews it while the returned context lives;

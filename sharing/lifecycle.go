@@ -229,6 +229,11 @@ func (e *Engine) retractInactive(ctx context.Context, name string) (int, error) 
 	if _, ok := dst.p.(cte.Retractor); !ok || cs.target.Mode != cte.Append {
 		return 0, nil
 	}
+	ctx, release, ok, err := e.leaseTarget(ctx, cs, "retraction of inactive indicators")
+	if err != nil || !ok {
+		return 0, err // not ok: audited, retracted on the next pass
+	}
+	defer release()
 	if err := cs.share.lock(ctx); err != nil {
 		return 0, err
 	}
@@ -255,11 +260,11 @@ func (e *Engine) retractInactive(ctx context.Context, name string) (int, error) 
 		return 0, err
 	}
 	var rep ShareReport
-	tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
-	if err := tl.lock(ctx); err != nil {
+	unlock, err := e.lockTarget(ctx, cs)
+	if err != nil {
 		return 0, err
 	}
-	defer tl.unlock()
+	defer unlock()
 	err = e.retractItems(ctx, cs, dst, s.retract, now, &rep)
 	return rep.Retracted, err
 }

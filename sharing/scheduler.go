@@ -60,8 +60,8 @@ func (e *Engine) SyncSource(ctx context.Context, source string, opts ...ShareOpt
 			errs = append(errs, ctx.Err())
 			break
 		}
-		sr, ran, err := e.shareLeased(ctx, name, opts...)
-		if ran {
+		sr, err := e.Share(ctx, name, opts...) // under the target's lease, or deferred
+		if !sr.Deferred {
 			rep.Shares = append(rep.Shares, sr)
 		}
 		errs = append(errs, err)

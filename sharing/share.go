@@ -53,6 +53,7 @@ type ShareReport struct {
 	OverCapacity int            // left out of a full target (Append: retried with the growing delay)
 	Retracted    int            // removed from the target
 	Pushed       bool           // a Replace target was given a new list
+	Deferred     bool           // another instance holds the target's lease: nothing done, shared on the next sync (audited)
 	Reasons      map[string]int // rejections and deferrals by reason
 }
 
@@ -89,6 +90,19 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 		return ShareReport{Config: name}, err
 	}
 	rep := ShareReport{Config: name, Mode: cs.target.Mode}
+	ctx, release, ok, err := e.leaseTarget(ctx, cs, shareWhat(o))
+	if err != nil {
+		e.fail(ctx, name, e.now(), err, "check the store; the share is retried on the next cycle")
+		return rep, err
+	}
+	if !ok {
+		rep.Deferred = true
+		if o.replay { // a replay is not repeated by the next sync: say so
+			return rep, fmt.Errorf("sharing %q: replay: another cte instance is pushing to %s %s now (lease %s): replay again in a moment", name, cs.cfg.Destination, cs.target.ID, targetLease(cs))
+		}
+		return rep, nil
+	}
+	defer release()
 	if err := cs.share.lock(ctx); err != nil {
 		return rep, fmt.Errorf("sharing %q: %w", name, err)
 	}
@@ -126,20 +140,28 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 	return e.shareAppendConfig(ctx, cs, rule, src, dst, now, o, rep)
 }
 
+// shareWhat names a share in the audit entry of its deferral.
+func shareWhat(o shareOptions) string {
+	if o.replay {
+		return "replay"
+	}
+	return "share"
+}
+
 // shareReplaceConfig shares a configuration of a Replace target. The whole
 // computation holds the target: the other configurations of the list are read
 // and recorded too.
 func (e *Engine) shareReplaceConfig(ctx context.Context, cs *configState, rule *CompiledRule, src, dst *pluginState, now time.Time, o shareOptions, rep ShareReport) (ShareReport, error) {
 	name := cs.cfg.Name
-	tl := e.targetLock(cs.cfg.Destination, cs.target.ID)
-	if err := tl.lock(ctx); err != nil {
+	unlock, err := e.lockTarget(ctx, cs)
+	if err != nil {
 		return rep, fmt.Errorf("sharing %q: %w", name, err)
 	}
-	defer tl.unlock()
+	defer unlock()
 	states, rules, _ := e.replaceMembers(cs, rule, src.settings.aging())
 	var rs *replaceSet
 	var in shareRun
-	err := e.store.View(ctx, func(tx Tx) error {
+	err = e.store.View(ctx, func(tx Tx) error {
 		if err := in.check(tx, states, rules, name, now, o); err != nil || in.skip {
 			return err
 		}

@@ -104,23 +104,11 @@ func parseLevel(s string) (slog.Level, bool) {
 	return l, true
 }
 
-// details converts audit details for JSON: counts become numbers.
-func details(d map[string]string) map[string]any {
-	if len(d) == 0 {
-		return nil
-	}
-	out := make(map[string]any, len(d))
-	for k, v := range d {
-		out[k] = detailValue(v)
-	}
-	return out
-}
-
 // logsJSON is the --json shape of audit entries.
 func logsJSON(entries []sharing.AuditEntry) []logJSON {
 	out := make([]logJSON, len(entries))
 	for i, e := range entries {
-		out[i] = logJSON{Seq: e.Seq, Time: e.Time.UTC(), Level: e.Level.String(), Config: e.Config, Message: e.Message, Details: details(e.Details), Resolution: e.Resolution}
+		out[i] = logJSON{Seq: e.Seq, Time: e.Time.UTC(), Level: e.Level.String(), Config: e.Config, Message: e.Message, Details: e.DetailValues(), Resolution: e.Resolution}
 	}
 	return out
 }

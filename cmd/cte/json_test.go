@@ -163,7 +163,7 @@ func TestDemoJSONLines(t *testing.T) {
 
 func TestLowerCamel(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"LastRun": "lastRun", "ID": "id", "URLList": "urlList", "LastOK": "lastOK", "x": "x", "OverCapacity": "overCapacity"} {
+	for in, want := range map[string]string{"LastRun": "lastRun", "ID": "id", "URLList": "urlList", "LastOK": "lastOk", "x": "x", "OverCapacity": "overCapacity", "RequestID": "requestId", "LastOKValue": "lastOkValue"} {
 		assert.Equal(t, want, lowerCamel(in), in)
 	}
 }

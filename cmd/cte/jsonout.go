@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -169,8 +168,10 @@ func mapKey(k reflect.Value) string {
 	return fmt.Sprint(k.Interface())
 }
 
-// lowerCamel turns a Go field name into a JSON key: LastRun → lastRun,
-// ID → id, URLList → urlList.
+// lowerCamel turns a Go field name into a JSON key the way the console's API
+// spells its keys: LastRun → lastRun, ID → id, URLList → urlList, and an
+// initialism after the first word is one word: LastOK → lastOk, RequestID →
+// requestId.
 func lowerCamel(s string) string {
 	r := []rune(s)
 	n := 0
@@ -188,13 +189,24 @@ func lowerCamel(s string) string {
 	for i := range n {
 		r[i] = unicode.ToLower(r[i])
 	}
-	return string(r)
-}
-
-// detailValue is an audit detail as JSON: a number when it is one.
-func detailValue(s string) any {
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n
+	// A run of capitals later on: keep its first, lower the rest up to the
+	// capital that starts the next word (or the end).
+	for i := max(n, 1); i < len(r); i++ {
+		if !unicode.IsUpper(r[i]) {
+			continue
+		}
+		j := i + 1
+		for j < len(r) && unicode.IsUpper(r[j]) {
+			j++
+		}
+		end := j
+		if j < len(r) { // the last capital of the run starts a word: OKValue
+			end = j - 1
+		}
+		for k := i + 1; k < end; k++ {
+			r[k] = unicode.ToLower(r[k])
+		}
+		i = j - 1
 	}
-	return s
+	return string(r)
 }
