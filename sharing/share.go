@@ -144,7 +144,7 @@ func (e *Engine) shareReplaceConfig(ctx context.Context, cs *configState, rule *
 			return err
 		}
 		var err error
-		rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, time.Time{}, 0, o.retryNow)
+		rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, time.Time{}, 0, o.retryNow, false)
 		return err
 	})
 	if err != nil {
