@@ -52,7 +52,13 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 			return err
 		}
 		if m.nCands > n {
-			rs.place(m.lastCand())
+			c := m.lastCand()
+			rs.place(c)
+			if c.packed && !complete {
+				// what readPacked would read again: kept from this snapshot
+				en, _ := r.Entry(m.cfg.Source)
+				rs.push = append(rs.push, item{ind: cloneIndicator(&en.Indicator), fp: c.fp})
+			}
 		}
 		return nil
 	})
@@ -160,7 +166,17 @@ func (rs *replaceSet) addProbed(m *scan) {
 	if len(rs.probed) == 0 {
 		return
 	}
-	m.cands = append(m.cands, rs.probed...)
-	slices.SortFunc(m.cands, func(a, b cand) int { return strings.Compare(a.value, b.value) })
-	rs.list, rs.probed = m.cands, nil
+	// both in value order (probe is called in ledger order): merged
+	out := make([]cand, 0, len(m.cands)+len(rs.probed))
+	i, j := 0, 0
+	for i < len(m.cands) || j < len(rs.probed) {
+		if j == len(rs.probed) || (i < len(m.cands) && m.cands[i].value < rs.probed[j].value) {
+			out = append(out, m.cands[i])
+			i++
+		} else {
+			out = append(out, rs.probed[j])
+			j++
+		}
+	}
+	m.cands, rs.list, rs.probed = out, out, nil
 }

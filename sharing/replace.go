@@ -38,6 +38,9 @@ type replaceSet struct {
 	// ledger names them (probe).
 	partial bool
 	probed  []cand // candidates probe found, until addProbed
+	// push is the packed list as a ranked read of Share read it (nil
+	// otherwise: readPacked reads it)
+	push []item
 	last    rank   // the last value a ranked read read
 }
 
@@ -335,7 +338,10 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		rep.reason(reasonRateLimited)
 		return nil
 	}
-	push, skipped, err := e.readPacked(ctx, rs)
+	push, skipped, err := rs.push, map[string]bool{}, error(nil)
+	if push == nil {
+		push, skipped, err = e.readPacked(ctx, rs)
+	}
 	if err != nil {
 		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: read packed indicators: %w", name, err),
 			"check the store; the share is retried on the next cycle")

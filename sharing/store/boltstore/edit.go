@@ -34,6 +34,9 @@ func (t *tx) PutRecord(r sharing.Record) error {
 			return err
 		}
 	}
+	if err := t.flushRank(); err != nil {
+		return err
+	}
 	t.enc = appendRecord(t.enc[:0], r.Type, entries)
 	if err := t.putRecord(r.Value, t.enc); err != nil {
 		return fmt.Errorf("boltstore: put record %q: %w", storeutil.Trunc(r.Value), err)
@@ -70,6 +73,9 @@ func (t *tx) DeleteRecord(value string) error {
 		return err
 	}
 	if err := t.bumpRecord(value); err != nil {
+		return err
+	}
+	if err := t.flushRank(); err != nil {
 		return err
 	}
 	if err := t.fold(); err != nil {

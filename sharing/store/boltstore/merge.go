@@ -77,6 +77,9 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
 		}
 	}
+	if err := t.flushRank(); err != nil {
+		return st, err
+	}
 	if changed {
 		if err := t.bump(source); err != nil {
 			return st, err
@@ -173,6 +176,9 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 			return fmt.Errorf("boltstore: set %q inactive: %w", value, err)
 		}
 		changed = true
+	}
+	if err := t.flushRank(); err != nil {
+		return err
 	}
 	if changed {
 		return t.bump(source)

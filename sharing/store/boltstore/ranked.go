@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
@@ -53,17 +54,52 @@ func (t *tx) rank(value string, old, new *sharing.Entry) error {
 	if ok != nil && nk != nil && bytes.Equal(ok, nk) && old.Type == new.Type {
 		return nil
 	}
-	b := t.bucket(bRanked)
+	if t.rops == nil {
+		t.rops = make(map[string]rankOp)
+	}
 	if ok != nil {
-		if err := b.Delete(ok); err != nil {
-			return fmt.Errorf("boltstore: ranked index of %q: %w", storeutil.Trunc(value), err)
-		}
+		t.rops[string(ok)] = rankOp{}
 	}
 	if nk != nil {
-		if err := t.put(b, nk, []byte{byte(new.Type)}); err != nil {
-			return fmt.Errorf("boltstore: ranked index of %q: %w", storeutil.Trunc(value), err)
+		t.rops[string(nk)] = rankOp{put: true, typ: byte(new.Type)}
+	}
+	return nil
+}
+
+// rankOp is a change to a ranked key waiting in tx.rops: put (with the
+// entry's type) or delete.
+type rankOp struct {
+	put bool
+	typ byte
+}
+
+// flushRank applies the waiting ranked key changes in key order: a page's
+// values come in value order, which is not the index's, and bbolt shifts a
+// node's sorted slice at every put out of order. The last change of a key
+// wins (a value twice in one Merge).
+func (t *tx) flushRank() error {
+	if len(t.rops) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(t.rops))
+	for k := range t.rops {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := t.bucket(bRanked)
+	for _, k := range keys {
+		op := t.rops[k]
+		var err error
+		if op.put {
+			err = t.put(b, []byte(k), []byte{op.typ})
+		} else {
+			err = b.Delete([]byte(k))
+		}
+		if err != nil {
+			return fmt.Errorf("boltstore: ranked index: %w", err)
 		}
 	}
+	clear(t.rops)
 	return nil
 }
 
@@ -71,6 +107,9 @@ func (t *tx) rank(value string, old, new *sharing.Entry) error {
 // transaction's context every 1,024 keys.
 func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) error {
 	if err := t.readable(); err != nil {
+		return err
+	}
+	if err := t.flushRank(); err != nil {
 		return err
 	}
 	prefix := rankPrefix(nil, source)
@@ -114,8 +153,13 @@ func (t *tx) buildRanked() error {
 				return err
 			}
 		}
+		if len(t.rops) >= 1<<16 {
+			if err := t.flushRank(); err != nil {
+				return err
+			}
+		}
 	}
-	return nil
+	return t.flushRank()
 }
 
 // rankedMissing reports whether the file has no ranked bucket yet.

@@ -50,6 +50,7 @@ type tx struct {
 	order []int32
 	rkey  []byte // ranked key scratch
 	rkey2 []byte
+	rops  map[string]rankOp // ranked key changes not yet applied (flushRank)
 }
 
 func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {
