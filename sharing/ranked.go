@@ -32,6 +32,7 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	full := func() bool {
 		return (lim.MaxItems > 0 && rs.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && lim.MaxBytes-rs.packedBytes < minBytes)
 	}
+	b := rankBatch{rs: rs, m: m, keep: !complete, values: make([]string, 0, rankBatchN)}
 	err := rt.Ranked(m.cfg.Source, func(value string, t ioc.Type) error {
 		if !complete && !rs.target.Accepts(t) {
 			return nil // excluded by type whatever the record says
@@ -40,28 +41,15 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 			m.overRaw++
 			return nil
 		}
-		r, ok, err := tx.Record(value)
-		if err != nil || !ok {
-			return err
-		}
-		if en, ok := r.Entry(m.cfg.Source); ok {
-			rs.last = rankOf(en, value)
-		}
-		n := m.nCands
-		if err := m.visit(tx, &r); err != nil {
-			return err
-		}
-		if m.nCands > n {
-			c := m.lastCand()
-			rs.place(c)
-			if c.packed && !complete {
-				// what readPacked would read again: kept from this snapshot
-				en, _ := r.Entry(m.cfg.Source)
-				rs.push = append(rs.push, item{ind: cloneIndicator(&en.Indicator), fp: c.fp})
-			}
+		b.values = append(b.values, value)
+		if len(b.values) == cap(b.values) {
+			return b.read(tx)
 		}
 		return nil
 	})
+	if err == nil {
+		err = b.read(tx)
+	}
 	if err != nil {
 		return err
 	}
@@ -76,6 +64,80 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	slices.SortFunc(m.cands, func(a, b cand) int { return strings.Compare(a.value, b.value) })
 	rs.list = m.cands
 	rs.digestPacked()
+	return nil
+}
+
+// rankBatchN is how many values of a ranked read are read together, in
+// value order: the record and ledger lookups then walk their B-trees left to
+// right instead of at random. The read stops at most this many values after
+// the list is full. A variable for the tests.
+var rankBatchN = 2048
+
+// rankBatch is a batch of a ranked read, values in packing order.
+type rankBatch struct {
+	rs     *replaceSet
+	m      *scan
+	keep   bool // keep the packed indicators (Share)
+	values []string
+	order  []int32
+	found  []batchCand
+}
+
+type batchCand struct {
+	at int32 // in values
+	c  *cand // in m.chunks, which never move
+	it item
+}
+
+// read judges the batch's values in value order (visit), then places the
+// candidates found in packing order.
+func (b *rankBatch) read(tx Tx) error {
+	if len(b.values) == 0 {
+		return nil
+	}
+	m, rs := b.m, b.rs
+	b.order = b.order[:0]
+	for i := range b.values {
+		b.order = append(b.order, int32(i))
+	}
+	slices.SortFunc(b.order, func(x, y int32) int { return strings.Compare(b.values[x], b.values[y]) })
+	b.found = b.found[:0]
+	lastAt := int32(-1)
+	for _, i := range b.order {
+		value := b.values[i]
+		r, ok, err := tx.Record(value)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		en, has := r.Entry(m.cfg.Source)
+		if has && i > lastAt {
+			lastAt, rs.last = i, rankOf(en, value) // the last read in packing order
+		}
+		n := m.nCands
+		if err := m.visit(tx, &r); err != nil {
+			return err
+		}
+		if m.nCands > n {
+			f := batchCand{at: i, c: m.lastCand()}
+			if b.keep {
+				// what readPacked would read again: kept from this snapshot
+				f.it = item{ind: cloneIndicator(&en.Indicator), fp: f.c.fp}
+			}
+			b.found = append(b.found, f)
+		}
+	}
+	slices.SortFunc(b.found, func(x, y batchCand) int { return int(x.at - y.at) })
+	for i := range b.found {
+		f := &b.found[i]
+		rs.place(f.c)
+		if f.c.packed && b.keep {
+			rs.push = append(rs.push, f.it)
+		}
+	}
+	b.values = b.values[:0]
 	return nil
 }
 

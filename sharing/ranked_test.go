@@ -74,9 +74,20 @@ func (w *engWorld) ledgerOf(t *testing.T, config string) []sharing.LedgerEntry {
 // the counts of what does not fit are upper bounds when the read stopped.
 func TestRankedPackingAgreesWithFullScan(t *testing.T) {
 	t.Parallel()
+	t.Run("batches of 2048", func(t *testing.T) { testRankedAgrees(t) })
+}
+
+// TestRankedPackingSmallBatches reads the ranked values 3 at a time, so
+// that a read crosses many batches (not parallel: it sets a package
+// variable).
+func TestRankedPackingSmallBatches(t *testing.T) {
+	defer sharing.SetRankBatch(3)()
+	testRankedAgrees(t)
+}
+
+func testRankedAgrees(t *testing.T) {
 	for _, lim := range []cte.Limits{{MaxItems: 12}, {MaxBytes: 10 * 65}, {MaxItems: 30, MaxBytes: 9*65 + 64}} {
 		t.Run(fmt.Sprint(lim.MaxItems, "/", lim.MaxBytes), func(t *testing.T) {
-			t.Parallel()
 			list := cte.Target{ID: "file-hash-list/small", Mode: cte.Replace, Types: []ioc.Type{ioc.TypeSHA256}, Limits: lim}
 			worlds := []*engWorld{rankedWorld(t, true, list), rankedWorld(t, false, list)}
 			sevs := []ioc.Severity{ioc.SeverityLow, ioc.SeverityMedium, ioc.SeverityHigh, ioc.SeverityCritical}
