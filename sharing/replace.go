@@ -41,7 +41,7 @@ type replaceSet struct {
 	// push is the packed list as a ranked read of Share read it (nil
 	// otherwise: readPacked reads it)
 	push []item
-	last    rank   // the last value a ranked read read
+	last rank // the last value a ranked read read
 }
 
 func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
