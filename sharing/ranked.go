@@ -33,6 +33,14 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 		return (lim.MaxItems > 0 && rs.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && lim.MaxBytes-rs.packedBytes < minBytes)
 	}
 	b := rankBatch{rs: rs, m: m, keep: !complete, values: make([]string, 0, rankBatchN)}
+	if b.keep {
+		// room for a full list: its items are large, and regrowing copies them
+		n := lim.MaxItems
+		if lim.MaxBytes > 0 && (n == 0 || lim.MaxBytes/minBytes < int64(n)) {
+			n = int(lim.MaxBytes/minBytes) + 1
+		}
+		rs.push = make([]item, 0, min(n, 1<<20))
+	}
 	err := rt.Ranked(m.cfg.Source, func(value string, t ioc.Type) error {
 		if !complete && !rs.target.Accepts(t) {
 			return nil // excluded by type whatever the record says
