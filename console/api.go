@@ -348,7 +348,8 @@ func (c *Console) marks(w http.ResponseWriter, r *http.Request) {
 const maxLogs = 500
 
 // logs answers the audit entries that pass level, config, since and after
-// (a sequence number: only newer entries, for polling), the newest limit.
+// (a sequence number: only newer entries, for polling): the newest limit, or
+// with after the limit entries that follow it.
 func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := sharing.LogFilter{MinLevel: slog.LevelInfo, Config: q.Get("config"), Limit: 200}
@@ -389,15 +390,40 @@ func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
 		}
 		after = n
 	}
-	es, err := c.eng.Logs(r.Context(), f)
+	es, err := c.logsAfter(r.Context(), f, after)
 	if err != nil {
 		c.problem(w, r, http.StatusInternalServerError, err)
 		return
 	}
-	es = slices.DeleteFunc(es, func(e sharing.AuditEntry) bool { return e.Seq <= after })
 	out := make([]LogEntry, 0, len(es))
 	for _, e := range es {
 		out = append(out, logOf(e))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// maxLogScan bounds the entries read to find those that follow a sequence
+// number.
+const maxLogScan = 100_000
+
+// logsAfter returns the newest f.Limit entries; with after > 0, the f.Limit
+// entries that follow after, oldest first, so that a client polling or paging
+// with after misses none when more than a page arrived. It reads more of the
+// newest entries until it reaches after: one read when nothing was missed.
+func (c *Console) logsAfter(ctx context.Context, f sharing.LogFilter, after uint64) ([]sharing.AuditEntry, error) {
+	limit := f.Limit
+	for {
+		es, err := c.eng.Logs(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		if after == 0 {
+			return es, nil
+		}
+		if len(es) < f.Limit || es[0].Seq <= after+1 || f.Limit >= maxLogScan {
+			es = slices.DeleteFunc(es, func(e sharing.AuditEntry) bool { return e.Seq <= after })
+			return es[:min(len(es), limit)], nil
+		}
+		f.Limit = min(f.Limit*4, maxLogScan)
+	}
 }

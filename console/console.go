@@ -91,7 +91,14 @@ func New(eng *sharing.Engine, opts Options) (*Console, error) {
 		return nil, err
 	}
 	static, _ := fs.Sub(assets, "assets")
-	c.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	c.mux.HandleFunc("GET /static/{file}", func(w http.ResponseWriter, r *http.Request) {
+		// the script and the style sheet only: not the page's template, not a listing
+		if f := r.PathValue("file"); f == "app.css" || f == "app.js" {
+			http.ServeFileFS(w, r, static, f)
+			return
+		}
+		http.NotFound(w, r)
+	})
 	c.mux.HandleFunc("GET /{$}", c.index)
 	c.mux.HandleFunc("GET /login", c.loginForm)
 	c.mux.HandleFunc("POST /login", c.login)
@@ -134,8 +141,8 @@ func (c *Console) authorized(r *http.Request) bool {
 		return true
 	}
 	got := ""
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		got = strings.TrimPrefix(h, "Bearer ")
+	if h := r.Header.Get("Authorization"); len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
+		got = strings.TrimSpace(h[len("Bearer "):]) // the scheme is case-insensitive (RFC 9110)
 	} else if ck, err := r.Cookie(cookieName); err == nil {
 		got = ck.Value
 	}

@@ -215,6 +215,9 @@ func TestAPIErrors(t *testing.T) {
 		{"POST", "/api/v1/indicators/mark-safe", `{"values":["` + hash("ns", 1) + `"]}`, 400, "no reason"},
 		{"POST", "/api/v1/indicators/mark-safe", `{"values":[]}`, 400, "no values"},
 		{"POST", "/api/v1/indicators/mark-safe", `{"value":"x"}`, 400, "unknown field"},
+		{"POST", "/api/v1/indicators/mark-safe", `{"values":[""],"reason":"x"}`, 400, "no values given"},
+		{"POST", "/api/v1/indicators/unmark-safe", `{"values":[" "]}`, 400, "no values given"},
+		{"POST", "/api/v1/indicators/delete", `{"values":[""],"reason":"x"}`, 400, "no values given"},
 		{"POST", "/api/v1/indicators/tag", `{"values":["` + hash("ns", 1) + `"]}`, 400, "no tags"},
 		{"POST", "/api/v1/indicators", `{"indicators":[{"value":"not an ioc"}]}`, 400, "not an indicator"},
 		{"POST", "/api/v1/indicators", `{"indicators":[{"value":"x.example","severity":"loud"}]}`, 400, "severity"},
@@ -259,6 +262,11 @@ func TestActionsThroughTheAPI(t *testing.T) {
 	code, body = w.do(t, "POST", "/api/v1/indicators", `{"indicators":[{"value":"evil.example","severity":"high","tags":["manual"]}]}`)
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Equal(t, []string{"evil.example"}, decode[console.Action](t, body).Values)
+	_, page := w.do(t, "GET", "/", "")
+	assert.Contains(t, page, "<b>reason</b> false positive", "the audit log on the page shows why a value was marked safe")
+	assert.Contains(t, page, "added by hand", "the manual source's plugin row")
+	assert.NotContains(t, page, `data-name="manual"`, "no Sync now or Validate for indicators added by hand")
+	assert.Contains(t, page, `data-act="sync" data-name="netskope"`)
 
 	code, body = w.do(t, "POST", "/api/v1/indicators/delete", `{"values":["`+hash("ns", 2)+`"],"reason":"cleanup"}`)
 	require.Equal(t, http.StatusOK, code, body)
@@ -292,6 +300,17 @@ func TestSecurity(t *testing.T) {
 	assert.NotContains(t, body, "s3cret")
 	code, _ = w.do(t, "GET", "/api/v1/sharing", "", "Authorization", "Bearer wrong")
 	assert.Equal(t, http.StatusUnauthorized, code)
+	code, _ = w.do(t, "GET", "/api/v1/sharing", "", "Authorization", "bearer s3cret-token")
+	assert.Equal(t, http.StatusOK, code, "the scheme is case-insensitive")
+	code, _ = w.do(t, "GET", "/api/v1/sharing", "", "Authorization", "Bearer ")
+	assert.Equal(t, http.StatusUnauthorized, code)
+	for _, path := range []string{"/static/", "/static/index.html"} {
+		code, body := w.do(t, "GET", path, "")
+		assert.Equal(t, http.StatusNotFound, code, "%s: the page's template is not served without the token", path)
+		assert.NotContains(t, body, "{{")
+	}
+	code, _ = w.do(t, "GET", "/static/app.css", "")
+	assert.Equal(t, http.StatusOK, code, "the style sheet needs no token (the login form uses it)")
 	code, _ = w.do(t, "GET", "/metrics", "")
 	assert.Equal(t, http.StatusUnauthorized, code)
 	code, _ = w.do(t, "GET", "/api/v1/sharing", "", "Authorization", "Bearer s3cret-token", "Host", "cte.example")
@@ -341,6 +360,8 @@ func TestPage(t *testing.T) {
 	for _, want := range []string{"mc-to-ns", "ns-to-mc", `data-act="test"`, `data-act="sync"`, hash("ns", 1)[:12], "Audit log", `src="/static/app.js"`} {
 		assert.Contains(t, body, want)
 	}
+	assert.Contains(t, body, "every 10m, ages after 90d", "durations for people")
+	assert.NotContains(t, body, "2160h", "not Go's duration strings")
 	assert.NotContains(t, body, "http://", "nothing from the internet")
 	assert.NotContains(t, body, "https://")
 
@@ -348,9 +369,10 @@ func TestPage(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, `class="empty"`)
 	assert.Contains(t, body, "No indicators match")
-	code, body = w.do(t, "GET", "/?q="+url.QueryEscape("severity >"), "")
+	code, body = w.do(t, "GET", "/?q="+url.QueryEscape("severity >= bogus"), "")
 	require.Equal(t, http.StatusOK, code)
-	assert.Contains(t, body, "Could not list the indicators")
+	assert.Contains(t, body, "Could not list the indicators: the filter does not parse: column 13:")
+	assert.Contains(t, body, "<pre class=\"caret\">severity &gt;= bogus\n            ^</pre>", "a caret under the column")
 	code, body = w.do(t, "GET", "/?v="+hash("ns", 1), "")
 	require.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, "Sharing decisions")
@@ -427,4 +449,58 @@ func TestMetrics(t *testing.T) {
 	_, body = w.do(t, "GET", "/metrics", "")
 	assert.Contains(t, body, `cte_pushed_indicators_total{config="ns-to-mc"} 2`)
 	assert.Contains(t, body, `cte_share_outcomes_total{config="ns-to-mc",outcome="applied"} 2`)
+}
+
+// A product that asks to wait shows in cte_rate_limit_waits_total and in the
+// rejections by reason: the console matches the engine's reason text, so a
+// change of that text must fail here, not silently stop the metric.
+func TestMetricsRateLimitWaits(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, console.Options{})
+	_, body := w.do(t, "GET", "/metrics", "")
+	for _, want := range []string{
+		`cte_rate_limit_waits_total{config="ns-to-mc"} 0`,
+		`cte_retries_total{config="mc-to-ns"} 0`,
+		`cte_pushed_indicators_total{config="ns-to-mc"} 0`,
+	} {
+		assert.Contains(t, body, want, "every configuration's counters exist from the start")
+	}
+	w.mc.FailNextPush(&cte.RateLimitError{Wait: time.Hour, Reason: "HTTP 429"})
+	code, body := w.do(t, "POST", "/api/v1/sharing/ns-to-mc/replay", "")
+	require.Equal(t, http.StatusOK, code, body)
+	// the next share, within the wait, holds what it would send
+	code, body = w.do(t, "POST", "/api/v1/sharing/ns-to-mc/replay", "")
+	require.Equal(t, http.StatusOK, code, body)
+	require.Equal(t, 1, decode[console.Share](t, body).Reasons["held: the product asked to wait"], body)
+	_, body = w.do(t, "GET", "/metrics", "")
+	assert.Contains(t, body, `cte_rate_limit_waits_total{config="ns-to-mc"} 1`)
+	assert.Contains(t, body, `cte_rejections_total{config="ns-to-mc",reason="held"} 1`)
+}
+
+// GET /api/v1/logs?after=SEQ gives the entries that follow SEQ, not the
+// newest ones: a page polling after a burst of entries misses none.
+func TestLogsAfterMissesNone(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, console.Options{})
+	for i := range 6 {
+		_, err := w.eng.Tag(t.Context(), []string{hash("ns", 0)}, []string{fmt.Sprintf("t%d", i)})
+		require.NoError(t, err)
+	}
+	_, body := w.do(t, "GET", "/api/v1/logs?limit=500", "")
+	all := decode[[]console.LogEntry](t, body)
+	require.Greater(t, len(all), 6)
+	seqs := func(es []console.LogEntry) []uint64 {
+		out := make([]uint64, 0, len(es))
+		for _, e := range es {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	from := all[0].Seq
+	_, body = w.do(t, "GET", fmt.Sprintf("/api/v1/logs?after=%d&limit=2", from), "")
+	assert.Equal(t, seqs(all[1:3]), seqs(decode[[]console.LogEntry](t, body)), "the two entries after %d", from)
+	_, body = w.do(t, "GET", fmt.Sprintf("/api/v1/logs?after=%d&limit=2", all[len(all)-2].Seq), "")
+	assert.Equal(t, seqs(all[len(all)-1:]), seqs(decode[[]console.LogEntry](t, body)), "the last one")
+	_, body = w.do(t, "GET", fmt.Sprintf("/api/v1/logs?after=%d", all[len(all)-1].Seq), "")
+	assert.Empty(t, decode[[]console.LogEntry](t, body), "nothing newer")
 }

@@ -23,7 +23,7 @@ type metrics struct {
 	outcomes   *prometheus.CounterVec   // config, outcome
 	rejections *prometheus.CounterVec   // config, reason
 	retries    *prometheus.CounterVec   // config
-	waits      *prometheus.CounterVec   // config: held because the product asked to wait
+	waits      *prometheus.CounterVec   // config: shares held because the product asked to wait
 	duration   *prometheus.HistogramVec // source
 	nextSync   *prometheus.GaugeVec     // source
 	lastSync   *prometheus.GaugeVec     // source
@@ -50,7 +50,7 @@ func newMetrics(reg prometheus.Registerer, c *Console) (*metrics, error) {
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_retries_total",
 			Help: "Indicators left to retry on a later cycle, by sharing configuration."}, []string{"config"}),
 		waits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_rate_limit_waits_total",
-			Help: "Indicators held back because the product asked to wait (rate limit), by sharing configuration."}, []string{"config"}),
+			Help: "Shares held back because the destination asked to wait (rate limit), by sharing configuration."}, []string{"config"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "cte_sync_duration_seconds",
 			Help: "How long a sync (pull and shares) of a source took.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"source"}),
 		nextSync: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cte_next_sync_timestamp_seconds",
@@ -66,8 +66,21 @@ func newMetrics(reg prometheus.Registerer, c *Console) (*metrics, error) {
 			return nil, fmt.Errorf("console: register metrics: %w", err)
 		}
 	}
+	// Every configuration's counters exist from the start at 0, so a rate()
+	// or an alert on them has a series before the first share.
+	for _, cfg := range c.eng.Configs() {
+		m.pushed.WithLabelValues(cfg.Name)
+		m.retries.WithLabelValues(cfg.Name)
+		m.waits.WithLabelValues(cfg.Name)
+		for _, o := range outcomes {
+			m.outcomes.WithLabelValues(cfg.Name, o)
+		}
+	}
 	return m, nil
 }
+
+// outcomes are the values of cte_share_outcomes_total's outcome label.
+var outcomes = [...]string{"applied", "rejected", "over_capacity", "retracted"}
 
 func (m *metrics) observeSync(rep sharing.SyncReport, err error, next time.Time) {
 	src := rep.Source

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 // pageData is what the page template renders. Every table has its rows and
@@ -24,6 +26,7 @@ type pageData struct {
 	Filter     filter
 	List       IndicatorPage
 	ListErr    string
+	ListCaret  string // a filter that does not parse: the filter, and a caret under the column
 	Detail     *Detail
 	DetailErr  string
 	Logs       []LogEntry
@@ -68,6 +71,16 @@ func (f filter) detailLink(value string) string {
 	return l + sep + "v=" + url.QueryEscape(value) + "#detail"
 }
 
+// humanDuration prints a Go duration string of the API for people: 2160h0m0s
+// as 90d, 5m0s as 5m (the units the configuration file takes).
+func humanDuration(s string) string {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return s
+	}
+	return rule.FormatDuration(d)
+}
+
 var funcs = template.FuncMap{
 	"when": func(t *time.Time) string {
 		if t == nil {
@@ -82,6 +95,8 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"join":   strings.Join,
+	"human":  humanDuration,
+	"manual": func(name string) bool { return name == sharing.ManualSource },
 	"detail": func(f filter, v string) string { return f.detailLink(v) },
 	"prev": func(f filter) string {
 		return f.link(max(f.Offset-max(f.Limit, 1), 0))
@@ -105,7 +120,11 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		d.List, err = c.listPage(ctx, o)
 	}
-	if err != nil {
+	var qerr *rule.Error
+	switch {
+	case errors.As(err, &qerr):
+		d.ListErr, d.ListCaret = "the filter does not parse: "+qerr.Error(), qerr.Pointer()
+	case err != nil:
 		d.ListErr = err.Error()
 	}
 	d.Plugins, err = c.pluginRows(ctx)

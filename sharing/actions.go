@@ -66,6 +66,9 @@ type NewIndicator struct {
 // audited with reason. A value may be given in any form ioc.Parse accepts.
 func (e *Engine) MarkSafe(ctx context.Context, values []string, reason string, opts ...ActionOption) (ActionReport, error) {
 	rep := ActionReport{Action: "mark-safe"}
+	if err := needValues("mark safe", values); err != nil {
+		return rep, err
+	}
 	if strings.TrimSpace(reason) == "" {
 		return rep, invalid(errors.New("sharing: mark safe: no reason given: say why the values are safe (it is audited)"))
 	}
@@ -97,6 +100,9 @@ func (e *Engine) MarkSafe(ctx context.Context, values []string, reason string, o
 // other indicator.
 func (e *Engine) UnmarkSafe(ctx context.Context, values []string, opts ...ActionOption) (ActionReport, error) {
 	rep := ActionReport{Action: "unmark-safe"}
+	if err := needValues("unmark safe", values); err != nil {
+		return rep, err
+	}
 	err := e.store.Update(ctx, func(tx Tx) error {
 		rep.Values, rep.Unknown = nil, nil
 		marks, err := loadMarks(tx)
@@ -181,6 +187,9 @@ func (e *Engine) Untag(ctx context.Context, values, tags []string, opts ...Actio
 
 func (e *Engine) retag(ctx context.Context, action string, values, tags []string, opts []ActionOption) (ActionReport, error) {
 	rep := ActionReport{Action: action}
+	if err := needValues(action, values); err != nil {
+		return rep, err
+	}
 	tags = slices.DeleteFunc(slices.Clone(tags), func(t string) bool { return strings.TrimSpace(t) == "" })
 	if len(tags) == 0 {
 		return rep, invalid(fmt.Errorf("sharing: %s: no tags given", action))
@@ -234,6 +243,9 @@ func (e *Engine) retag(ctx context.Context, action string, values, tags []string
 // anew.
 func (e *Engine) Delete(ctx context.Context, values []string, reason string, opts ...ActionOption) (ActionReport, error) {
 	rep := ActionReport{Action: "delete"}
+	if err := needValues("delete", values); err != nil {
+		return rep, err
+	}
 	now := e.now()
 	err := e.store.Update(ctx, func(tx Tx) error {
 		rep.Values, rep.Unknown = nil, nil
@@ -490,6 +502,17 @@ func normalise(tx Tx, values []string, anyValue bool) iter.Seq2[typedValue, erro
 			}
 		}
 	}
+}
+
+// needValues refuses an action on no values (none given, or only blanks),
+// which would otherwise be audited as done on nothing.
+func needValues(action string, values []string) error {
+	for _, v := range values {
+		if strings.TrimSpace(v) != "" {
+			return nil
+		}
+	}
+	return invalid(fmt.Errorf("sharing: %s: no values given: name one or more indicators", action))
 }
 
 // parseValue normalises raw as t, or as the type ioc.Detect finds when t is 0.

@@ -222,6 +222,25 @@ func TestActionInputErrors(t *testing.T) {
 	assert.ErrorContains(t, err, "no reason")
 	_, err = w.eng.MarkSafe(ctx, []string{"no such thing"}, "fp")
 	assert.ErrorContains(t, err, "not an indicator")
+	// no values, or only blanks: refused, not audited as done on nothing
+	logsBefore, err := w.eng.Logs(ctx, sharing.LogFilter{})
+	require.NoError(t, err)
+	for name, act := range map[string]func([]string) error{
+		"mark safe":   func(v []string) error { _, err := w.eng.MarkSafe(ctx, v, "fp"); return err },
+		"unmark safe": func(v []string) error { _, err := w.eng.UnmarkSafe(ctx, v); return err },
+		"tag":         func(v []string) error { _, err := w.eng.Tag(ctx, v, []string{"t"}); return err },
+		"untag":       func(v []string) error { _, err := w.eng.Untag(ctx, v, []string{"t"}); return err },
+		"delete":      func(v []string) error { _, err := w.eng.Delete(ctx, v, "gone"); return err },
+	} {
+		for _, values := range [][]string{nil, {""}, {" ", "\t"}} {
+			err := act(values)
+			require.ErrorIs(t, err, sharing.ErrInvalid, "%s %q", name, values)
+			assert.ErrorContains(t, err, "no values given", name)
+		}
+	}
+	logsAfter, err := w.eng.Logs(ctx, sharing.LogFilter{})
+	require.NoError(t, err)
+	assert.Len(t, logsAfter, len(logsBefore), "nothing audited")
 	marks, err := w.eng.Marks(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, marks)

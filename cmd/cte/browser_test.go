@@ -181,4 +181,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	assert.Equal(t, 2, strings.Count(text(t, ctx, "#iocs tbody"), "safe"))
 	assert.Contains(t, text(t, ctx, "#logrows"), "marked 2 value(s) safe")
 	shot(t, ctx, dir, "06-after-mark-safe.png")
+
+	// The audit log is live: an action taken from the command line appears
+	// without a reload, with its details.
+	code, _, errs := f.cte(t, "iocs", "tag", fromNS, "--tags", "live-check")
+	require.Equal(t, exitOK, code, errs)
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector("#logrows").textContent.includes("live-check")`))
+	require.NoError(t, err, "the tag's audit entry reaches the page")
+	kv, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector("#logrows tr:first-child .kv").textContent`))
+	require.NoError(t, err)
+	assert.Contains(t, kv, "tags live-check")
+	assert.Contains(t, kv, "values "+fromNS)
+	shot(t, ctx, dir, "07-live-log.png")
 }

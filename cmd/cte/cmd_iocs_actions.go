@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"slices"
@@ -81,6 +82,9 @@ func (a *app) cmdIOCAction(ctx context.Context, args []string) int {
 		rep, err = s.eng.Delete(ctx, values, a.act.reason, opts...)
 	}
 	if err != nil && len(rep.Values) == 0 {
+		if errors.Is(err, sharing.ErrInvalid) { // a value that is no indicator: the command line is wrong
+			return a.usageErr(cmd, "%v", err)
+		}
 		return a.fail(err)
 	}
 	if a.json {
@@ -178,8 +182,12 @@ func (a *app) printAction(rep sharing.ActionReport) {
 		for _, s := range rep.Shares {
 			fmt.Fprintf(a.stdout, "%s: %d sent, %d applied, %d retracted\n", s.Config, s.Sent, s.Applied, s.Retracted)
 		}
-		if len(rep.Shares) == 0 {
-			fmt.Fprintln(a.stdout, "no sharing configuration needed to share again")
+		switch {
+		case len(rep.Shares) > 0:
+		case rep.Action == "add":
+			fmt.Fprintf(a.stdout, "not shared: no sharing configuration has source: %s (add one to share them)\n", sharing.ManualSource)
+		default:
+			fmt.Fprintln(a.stdout, "no product needed a change")
 		}
 	default:
 		fmt.Fprintln(a.stdout, "stored; it reaches the products on the next sync (no cte run is running)")

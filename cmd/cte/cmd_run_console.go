@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 // runOptions are the flags of "cte run" that serve the console.
 type runOptions struct {
 	listen, token, tlsCert, tlsKey string
+	tls                            *tls.Config // from --tls-cert/--tls-key, loaded before anything is opened
 }
 
 func (a *app) runFlags(fs *flag.FlagSet) {
@@ -45,6 +47,15 @@ func (a *app) checkRunFlags() int {
 	case o.listen != "" && o.token == "" && !console.IsLoopback(o.listen):
 		return a.usageErr("run", "--listen %s is not a loopback address: give --token (or CTE_API_TOKEN) so that only you can use the console, or listen on 127.0.0.1", o.listen)
 	}
+	if o.tlsCert != "" {
+		// Loaded now: a file that cannot be read would otherwise leave a
+		// daemon running with no console and no word about it.
+		pair, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return a.usageErr("run", "--tls-cert %s --tls-key %s: %v: give a PEM certificate and its PEM private key", o.tlsCert, o.tlsKey, err)
+		}
+		o.tls = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
 	return exitOK
 }
 
@@ -68,7 +79,7 @@ func (a *app) startConsole(ctx context.Context, s *session) (*console.Console, f
 		mux := http.NewServeMux()
 		mux.Handle("/cli", a.serveCLI(s))
 		mux.Handle("/", trusted(con, a.run.token))
-		waits = append(waits, serve(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, l, "", ""))
+		waits = append(waits, serve(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, l))
 	}
 	if a.run.listen != "" {
 		l, err := net.Listen("tcp", a.run.listen)
@@ -76,12 +87,12 @@ func (a *app) startConsole(ctx context.Context, s *session) (*console.Console, f
 			return nil, nil, a.fail(fmt.Errorf("--listen %s: %w", a.run.listen, err))
 		}
 		scheme := "http"
-		if a.run.tlsCert != "" {
+		if a.run.tls != nil {
 			scheme = "https"
 		}
 		fmt.Fprintf(a.stderr, "cte: console at %s://%s/\n", scheme, l.Addr())
-		srv := &http.Server{Handler: con, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-		waits = append(waits, serve(ctx, srv, l, a.run.tlsCert, a.run.tlsKey))
+		srv := &http.Server{Handler: con, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, TLSConfig: a.run.tls}
+		waits = append(waits, serve(ctx, srv, l))
 	}
 	wait := func() {
 		if sock != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -19,8 +20,9 @@ import (
 
 // Issue 12 item 11: cte sync killed with SIGKILL while Mimecast holds a
 // create-batch (the fake applies it after the kill, so it was sent but never
-// confirmed), then run again, loses nothing and pushes again at most the batch
-// that was in flight. The test logs the duplicate count.
+// confirmed), then run again, loses nothing, pushes again at most the batch
+// that was in flight, and audits those as unconfirmed (the intent to push is
+// recorded before sending). The test logs the duplicate count.
 func TestKilledDuringPushResendsAtMostTheBatchInFlight(t *testing.T) {
 	t.Parallel()
 	ref := newProducts(t)
@@ -68,5 +70,11 @@ func TestKilledDuringPushResendsAtMostTheBatchInFlight(t *testing.T) {
 		assert.LessOrEqual(t, n, 2, "no hash is pushed more than twice")
 	}
 	assert.LessOrEqual(t, dups, mimecast.MaxBatch, "at most the batch in flight at the kill is pushed again")
+	// The restart knew which hashes were sent but never confirmed (the intent
+	// recorded before the push), and said so: exactly the ones sent twice.
+	out.Reset()
+	errs.Reset()
+	require.Equal(t, exitOK, run(t.Context(), []string{"--config", cfg, "logs", "--level", "warn"}, &out, &errs, os.LookupEnv), errs.String())
+	assert.Contains(t, out.String(), fmt.Sprintf("WARN  %d indicator(s) were being sent when the last share stopped, without an answer; sending them again", dups))
 	t.Logf("kill -9 during a push: %d hashes BLOCKed, %d pushed twice (one batch holds at most %d)", len(pushes), dups, mimecast.MaxBatch)
 }

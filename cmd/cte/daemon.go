@@ -176,12 +176,12 @@ func listenSocket(path string) (net.Listener, error) {
 }
 
 // serve runs srv on l until ctx ends, then shuts it down.
-func serve(ctx context.Context, srv *http.Server, l net.Listener, tlsCert, tlsKey string) <-chan error {
+func serve(ctx context.Context, srv *http.Server, l net.Listener) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		var err error
-		if tlsCert != "" {
-			err = srv.ServeTLS(l, tlsCert, tlsKey)
+		if srv.TLSConfig != nil {
+			err = srv.ServeTLS(l, "", "") // the certificate is in TLSConfig
 		} else {
 			err = srv.Serve(l)
 		}

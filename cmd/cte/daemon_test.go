@@ -98,6 +98,7 @@ func TestCommandsWhileTheDaemonRuns(t *testing.T) {
 	code, out, errs = f.cte(t, "iocs", "add", "--tags", "reviewed", "--severity", "high", "evil.example")
 	require.Equal(t, exitOK, code, errs)
 	assert.Contains(t, out, "add: 1 value")
+	assert.Contains(t, out, "not shared: no sharing configuration has source: manual", "says why nothing was shared")
 
 	// the console API of the same daemon sees the mark
 	res, err := http.Get(d.url + "/api/v1/marks")
@@ -182,6 +183,17 @@ func TestRunListenNeedsTokenOffLoopback(t *testing.T) {
 	code, _, errs = f.cte(t, "run", "--listen", "nonsense")
 	assert.Equal(t, exitUsage, code)
 	assert.Contains(t, errs, "HOST:PORT")
+	// a certificate that cannot be loaded stops cte run before it starts,
+	// not a daemon running without its console
+	missing := filepath.Join(t.TempDir(), "missing.pem")
+	code, _, errs = f.cte(t, "run", "--listen", "127.0.0.1:0", "--tls-cert", missing, "--tls-key", missing)
+	assert.Equal(t, exitUsage, code, errs)
+	assert.Contains(t, errs, missing)
+	assert.NotContains(t, errs, "console at")
+	cert, _ := selfSigned(t)
+	code, _, errs = f.cte(t, "run", "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", cert)
+	assert.Equal(t, exitUsage, code, "a certificate given as its own key")
+	assert.Contains(t, errs, "PEM private key")
 }
 
 func TestRunServesTLSWithToken(t *testing.T) {
@@ -285,8 +297,11 @@ func TestManualSourceShares(t *testing.T) {
 		assert.Equal(t, exitUsage, code, "%v: %s", args, errs)
 	}
 	code, _, errs = f.cte(t, "iocs", "add", "not-an-indicator!")
-	assert.Equal(t, exitFailure, code)
+	assert.Equal(t, exitUsage, code, "a value that is no indicator is a wrong command line")
 	assert.Contains(t, errs, "not an indicator")
+	code, _, errs = f.cte(t, "iocs", "mark-safe", "zz", "--reason", "x")
+	assert.Equal(t, exitUsage, code, errs)
+	assert.Contains(t, errs, `"zz" is not an indicator`)
 }
 
 func TestSocketPath(t *testing.T) {

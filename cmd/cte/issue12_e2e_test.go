@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,4 +244,21 @@ func TestE2EOneWayPullsOnlyTheSource(t *testing.T) {
 	for _, r := range f.ns.Requests() {
 		assert.False(t, strings.HasPrefix(r.Path, netskopetest.PathDataExportAlerts), "Netskope alerts pulled: %s", r.Path)
 	}
+}
+
+// A signal's stop cause reads as a cancellation to the engine and the plugins
+// (so an interrupted push is audited at INFO), and only SIGINT's is the
+// interrupt that exits 130.
+func TestStopCauseIsCancellation(t *testing.T) {
+	t.Parallel()
+	term := stopCause("terminated (terminated)")
+	for _, c := range []error{errInterrupted, term} {
+		assert.ErrorIs(t, c, context.Canceled, c.Error())
+		assert.ErrorIs(t, fmt.Errorf("mimecast: push: %w", c), context.Canceled)
+	}
+	assert.NotErrorIs(t, term, errInterrupted)
+	assert.NotErrorIs(t, context.Canceled, errInterrupted)
+	ctx, cancel := context.WithCancelCause(t.Context())
+	cancel(term)
+	assert.Equal(t, exitOK, newApp(&bytes.Buffer{}, &bytes.Buffer{}, testEnv(), false).exec(ctx, []string{"version"}), "SIGTERM is no interrupt")
 }

@@ -137,6 +137,18 @@ const logs = {
     cells.forEach((c, i) => {
       const td = document.createElement("td");
       td.textContent = c;
+      if (i === 3 && e.details) {
+        const div = document.createElement("div");
+        div.className = "kv";
+        for (const k of Object.keys(e.details).sort()) {
+          const span = document.createElement("span");
+          const b = document.createElement("b");
+          b.textContent = k;
+          span.append(b, " " + e.details[k]);
+          div.append(span, " ");
+        }
+        td.appendChild(div);
+      }
       if (i === 3 && e.resolution) {
         const div = document.createElement("div");
         div.className = "sub";

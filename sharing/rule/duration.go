@@ -158,3 +158,8 @@ func formatDuration(d time.Duration) string {
 	}
 	return string(b)
 }
+
+// FormatDuration prints d to the second in the units ParseDuration reads, for
+// people: 2160h -> 90d, 36h -> 1d12h, 5m0s -> 5m, 0 -> 0s; a negative d gets a
+// leading minus.
+func FormatDuration(d time.Duration) string { return formatSigned(d) }

@@ -87,6 +87,7 @@ func TestFormatDuration(t *testing.T) {
 		maxDuration:                      "36500d",
 	} {
 		assert.Equal(t, want, formatDuration(d))
+		assert.Equal(t, want, FormatDuration(d))
 		back, err := ParseDuration(want)
 		require.NoError(t, err, want)
 		assert.Equal(t, d, back, "%s reads back", want)
@@ -117,4 +118,18 @@ func FuzzParseDuration(f *testing.F) {
 			t.Fatalf("ParseDuration(%q) = %v, printed %q, read back %v, %v", s, d, printed, back, err)
 		}
 	})
+}
+
+func TestFormatDurationForPeople(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		2160 * time.Hour:                "90d",
+		5 * time.Minute:                 "5m",
+		1500 * time.Millisecond:         "1s",
+		-36 * time.Hour:                 "-1d12h",
+		time.Hour + 30*time.Millisecond: "1h",
+		7 * 24 * time.Hour:              "7d",
+	} {
+		assert.Equal(t, want, FormatDuration(d), "%v", d)
+	}
 }
