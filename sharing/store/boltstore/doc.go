@@ -131,7 +131,11 @@
 // once the list is full; every record it reads is a random lookup (with its
 // ledger lookup), which costs more per record than the sequential scan it
 // replaces, so it pays off only where the list holds a small part of the
-// source.
+// source. Measured in one session against the code without it: a 1%-new
+// sync of a 1M-event store 5.9 → 4.8 s of CPU and 357 → 203 MB of peak
+// heap; at 200,000 events (the list a third of the source) every scenario
+// within noise in CPU; a first sync of 1M events 27.0 → 31.4 s, and peak
+// RSS about 80 MB (200k) and 400 MB (1M) higher.
 //
 // # Times
 //
