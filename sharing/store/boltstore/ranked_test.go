@@ -64,3 +64,31 @@ func rankedValues(t *testing.T, s sharing.Store) []string {
 	}))
 	return out
 }
+
+// TestRankedCorruptKey checks that a ranked key too short for its parts, or
+// with no type byte, is an error naming the source, not a panic.
+func TestRankedCorruptKey(t *testing.T) {
+	t.Parallel()
+	for name, kv := range map[string][2][]byte{
+		"short key":  {append(binary.AppendUvarint(nil, 4), "feed\x01"...), {1}},
+		"no type":    {append(append(binary.AppendUvarint(nil, 4), "feed"...), make([]byte, 9+64)...), nil},
+		"long value": {append(append(binary.AppendUvarint(nil, 4), "feed"...), make([]byte, 9+64)...), {1, 2}},
+	} {
+		path := filepath.Join(t.TempDir(), "state.db")
+		s := open(t, path)
+		require.NoError(t, ingest(s, 0, 3))
+		require.NoError(t, s.Close())
+		db, err := bolt.Open(path, 0o600, nil)
+		require.NoError(t, err)
+		require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("ranked")).Put(kv[0], kv[1])
+		}))
+		require.NoError(t, db.Close())
+		s = open(t, path)
+		err = s.View(t.Context(), func(tx sharing.Tx) error {
+			return tx.(sharing.RankedTx).Ranked("feed", func(string, ioc.Type) error { return nil })
+		})
+		assert.ErrorContains(t, err, "corrupt", name)
+		assert.ErrorContains(t, err, `"feed"`, name)
+	}
+}
