@@ -130,8 +130,7 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 		// every View) only once it outgrows this.
 		InitialMmapSize: 256 << 20,
 	})
-	switch {
-	case err != nil:
+	if err != nil {
 		db = nil // bolt closed it
 	}
 	switch {
@@ -142,6 +141,12 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("boltstore: open state file %s: %w", path, err)
 	}
+	return load(db, path, max(o.foldAt, 1))
+}
+
+// load sets up or checks the buckets of an opened file, reads its staging
+// index and, for a file written before the ranked index, builds that once.
+func load(db *bolt.DB, path string, foldAt int) (*Store, error) {
 	var buildRank bool
 	if err := db.Update(func(tx *bolt.Tx) error {
 		buildRank = rankedMissing(tx)
@@ -149,8 +154,8 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 	}); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, foldAt: max(o.foldAt, 1)}
-	err = db.View(func(tx *bolt.Tx) error {
+	s := &Store{db: db, path: path, foldAt: foldAt}
+	err := db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bStaged)
 		x, err := buildIndex(b, b.Sequence())
 		if err != nil {
