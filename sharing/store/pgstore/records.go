@@ -1,7 +1,6 @@
 package pgstore
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -408,10 +407,7 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 				return err
 			}
 			if err := fn(&recs[i]); err != nil {
-				if errors.Is(err, sharing.ErrStop) {
-					return nil
-				}
-				return err
+				return storeutil.EndScan(err)
 			}
 		}
 		if !full {
