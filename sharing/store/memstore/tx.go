@@ -3,7 +3,6 @@ package memstore
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -99,16 +98,8 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	if err := t.writable("merge"); err != nil {
 		return st, err
 	}
-	if err := storeutil.CheckSource("source", source); err != nil {
-		return st, fmt.Errorf("memstore: merge: %w", err)
-	}
-	for i := range in {
-		if err := storeutil.CheckIndicator(&in[i]); err != nil {
-			return st, fmt.Errorf("memstore: merge from %q: %w", source, err)
-		}
-		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
-			return st, fmt.Errorf("memstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
-		}
+	if err := storeutil.CheckMerge(source, in); err != nil {
+		return st, fmt.Errorf("memstore: %w", err)
 	}
 	s := t.s
 	src := s.sourceID(source)

@@ -3,7 +3,6 @@ package pgstore
 import (
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -35,8 +34,8 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	if err := t.writable("merge"); err != nil {
 		return sharing.MergeStats{}, err
 	}
-	if err := checkMerge(source, in); err != nil {
-		return sharing.MergeStats{}, err
+	if err := storeutil.CheckMerge(source, in); err != nil {
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: %w", err)
 	}
 	if len(in) == 0 {
 		return sharing.MergeStats{}, nil
@@ -84,22 +83,6 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		}
 	}
 	return st, nil
-}
-
-// checkMerge refuses a whole page when one indicator is not storable.
-func checkMerge(source string, in []ioc.Indicator) error {
-	if err := storeutil.CheckSource("source", source); err != nil {
-		return fmt.Errorf("pgstore: merge: %w", err)
-	}
-	for i := range in {
-		if err := storeutil.CheckIndicator(&in[i]); err != nil {
-			return fmt.Errorf("pgstore: merge from %q: %w", source, err)
-		}
-		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
-			return fmt.Errorf("pgstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
-		}
-	}
-	return nil
 }
 
 // work is one distinct value of a page being merged.
