@@ -5,6 +5,8 @@ PKGS     ?= ./...
 # "context deadline exceeded" when a duration runs out (golang/go#75804, fixed in 1.27).
 FUZZTIME ?= 100000x
 BENCH    ?= .
+# The browser tests write their screenshots here (kept after the run; git ignores it).
+export CTE_ARTIFACTS ?= $(CURDIR)/artifacts
 
 .PHONY: build test race race-pg lint bench bench-pg bench-job bench-job-pg fuzz cover demo
 

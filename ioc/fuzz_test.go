@@ -60,3 +60,33 @@ func FuzzDetect(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIsNormal checks that IsNormal(t, v) holds exactly when Parse(t, v)
+// returns v, and that AppendHash gives what Parse gives, error and all.
+func FuzzIsNormal(f *testing.F) {
+	for _, s := range seeds {
+		for _, t := range Types() {
+			f.Add(uint8(t), s)
+		}
+	}
+	f.Fuzz(func(t *testing.T, typ uint8, raw string) {
+		ty := Type(typ%7 + 1)
+		out, err := Parse(ty, raw)
+		if got, want := IsNormal(ty, raw), err == nil && out == raw; got != want {
+			t.Fatalf("IsNormal(%s, %q) = %v; Parse gave %q, %v", ty, raw, got, out, err)
+		}
+		if ty != TypeSHA256 && ty != TypeMD5 {
+			return
+		}
+		prefix := []byte("row:")
+		b, herr := AppendHash(prefix, ty, []byte(raw))
+		switch {
+		case (herr == nil) != (err == nil):
+			t.Fatalf("AppendHash(%s, %q) error %v; Parse error %v", ty, raw, herr, err)
+		case err != nil && (herr.Error() != err.Error() || len(b) != len(prefix)):
+			t.Fatalf("AppendHash(%s, %q) = %q, %v; want %q, %v", ty, raw, b, herr, prefix, err)
+		case err == nil && string(b) != "row:"+out:
+			t.Fatalf("AppendHash(%s, %q) = %q; want row:%s", ty, raw, b, out)
+		}
+	})
+}

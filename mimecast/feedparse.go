@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,16 @@ func (v *invalids) add(reason, example string) {
 	example = ioc.Truncate(example, 80)
 	v.idx[reason] = len(v.list)
 	v.list = append(v.list, cte.Invalid{Reason: reason, Count: 1, Example: strings.Clone(example)})
+}
+
+// addBytes is add for an example held in bytes: it makes a string of it only
+// the first time reason is seen.
+func (v *invalids) addBytes(reason string, example []byte) {
+	if i, ok := v.idx[reason]; ok {
+		v.list[i].Count++
+		return
+	}
+	v.add(reason, string(example))
 }
 
 // merge adds the counts of list.
@@ -60,6 +71,10 @@ type feedParser struct {
 	md5, sha256 bool     // hash types wanted
 	tags        []string // tags of every indicator, shared (cap == len)
 	buf         []byte   // scratch for one row
+	// hint is the most indicators a chunk held so far: the next chunk's slice
+	// is made that large at once, not grown by doubling (a page of 5,000 rows
+	// holds 10,000 indicators of 168 bytes; growing it cost more than parsing).
+	hint int
 }
 
 // feedResult is what one page gave.
@@ -127,9 +142,11 @@ func (p *feedParser) stream(r io.Reader, chunk int, emit func(res *feedResult, l
 		return fmt.Errorf("%w: feed header %s names neither an MD5 nor a SHA256 column", ErrProtocol, snippet(header))
 	}
 	cols.n = len(hdr)
+	res.indicators = p.alloc(lr.r, chunk)
 	for {
 		line, err := lr.next(false)
 		if err == io.EOF {
+			p.hint = max(p.hint, len(res.indicators))
 			return emit(&res, true)
 		}
 		if err != nil {
@@ -137,15 +154,38 @@ func (p *feedParser) stream(r io.Reader, chunk int, emit func(res *feedResult, l
 		}
 		p.row(&res, cols, line, fields[:0])
 		if chunk > 0 && len(res.indicators) >= chunk {
+			p.hint = max(p.hint, len(res.indicators))
 			if err := emit(&res, false); err != nil {
 				return err
 			}
-			res = feedResult{}
+			res = feedResult{indicators: p.alloc(lr.r, chunk)}
 		}
 	}
 }
 
-// row parses one non-empty data line into res.
+// alloc makes the slice of a chunk's indicators: as large as the largest
+// chunk before, or on the first, two per line already buffered; never more
+// than a chunk.
+func (p *feedParser) alloc(r *bufio.Reader, chunk int) []ioc.Indicator {
+	n := p.hint
+	if n == 0 {
+		b, _ := r.Peek(r.Buffered())
+		n = 2 * bytes.Count(b, []byte{'\n'})
+	}
+	if chunk > 0 {
+		n = min(n, chunk)
+	}
+	if n == 0 {
+		return nil
+	}
+	return make([]ioc.Indicator, 0, n)
+}
+
+// row parses one non-empty data line into res. The row's comment and hashes
+// become one string: what a consumer keeps of a row (its values, maybe its
+// comment) keeps only that row alive. (One string for many rows was tried:
+// a store that keeps some values of a page then kept every row next to them,
+// and the whole-job peak heap grew by a sixth.)
 func (p *feedParser) row(res *feedResult, cols feedColumns, line []byte, fields [][]byte) {
 	res.rows++
 	row := splitRow(line, fields)
@@ -161,41 +201,57 @@ func (p *feedParser) row(res *feedResult, cols feedColumns, line []byte, fields 
 				res.newest = t
 			}
 		} else {
-			res.invalid.add("timestamp: not RFC 3339", string(row[cols.ts]))
+			res.invalid.addBytes("timestamp: not RFC 3339", row[cols.ts])
 		}
 	}
-	// One string per row holds the comment and both hashes in normal form.
-	buf := p.buf[:0]
+	b := p.buf[:0]
 	if cols.sender >= 0 {
 		if snd := asciiTrim(row[cols.sender]); len(snd) > 0 && string(snd) != "null" {
-			buf = append(buf, "Sent from "...)
-			buf = append(buf, snd...)
+			b = append(b, "Sent from "...)
+			b = append(b, snd...)
 		}
 	}
-	commentEnd, shaAt, md5At := len(buf), -1, -1
-	if p.sha256 && cols.sha >= 0 {
-		if h, ok := hashField(&res.invalid, ioc.TypeSHA256, row[cols.sha]); ok {
-			shaAt = len(buf)
-			buf = appendLower(buf, h)
+	comEnd := len(b)
+	var spans [2]struct {
+		t        ioc.Type
+		val, end int
+	}
+	n := 0
+	for _, h := range [2]struct {
+		t    ioc.Type
+		col  int
+		want bool
+	}{{ioc.TypeSHA256, cols.sha, p.sha256}, {ioc.TypeMD5, cols.md5, p.md5}} {
+		if !h.want || h.col < 0 {
+			continue
+		}
+		at := len(b)
+		var ok bool
+		if b, ok = hashField(b, &res.invalid, h.t, row[h.col]); ok {
+			spans[n].t, spans[n].val, spans[n].end = h.t, at, len(b)
+			n++
 		}
 	}
-	if p.md5 && cols.md5 >= 0 {
-		if h, ok := hashField(&res.invalid, ioc.TypeMD5, row[cols.md5]); ok {
-			md5At = len(buf)
-			buf = appendLower(buf, h)
-		}
-	}
-	p.buf = buf
-	if shaAt < 0 && md5At < 0 {
+	p.buf = b
+	if n == 0 {
 		return
 	}
-	str := string(buf)
-	comment := str[:commentEnd]
-	if shaAt >= 0 {
-		res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeSHA256, Value: str[shaAt : shaAt+64], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
-	}
-	if md5At >= 0 {
-		res.indicators = append(res.indicators, ioc.Indicator{Type: ioc.TypeMD5, Value: str[md5At : md5At+32], Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+	str := string(b)
+	for _, sp := range spans[:n] {
+		// Filled in place: copying a whole Indicator in cost more than the
+		// rest of the row. The slots past the length of a slice alloc made
+		// or append grew are zero.
+		inds := res.indicators
+		if len(inds) == cap(inds) {
+			inds = slices.Grow(inds, 1)
+		}
+		inds = inds[:len(inds)+1]
+		in := &inds[len(inds)-1]
+		in.Type, in.Value, in.Tags, in.FirstSeen, in.LastSeen = sp.t, str[sp.val:sp.end], p.tags, ts, ts
+		if comEnd > 0 {
+			in.Comments = str[:comEnd]
+		}
+		res.indicators = inds
 	}
 }
 
@@ -241,52 +297,40 @@ func (l *lineReader) next(first bool) ([]byte, error) {
 	}
 }
 
-// hashField checks one hash cell: it returns the trimmed value when it is hex of
-// the type's length, and otherwise counts why not (empty, null, or the rule
-// ioc.Parse names).
-func hashField(inv *invalids, t ioc.Type, raw []byte) ([]byte, bool) {
+// hashField appends the normal form of one hash cell to dst, or counts why
+// it is not one (empty, null, or the rule ioc.Parse names) and returns dst
+// unchanged and false. The rule is ioc's (ioc.AppendHash): the plugin checks
+// each cell once, and yields only normal values.
+func hashField(dst []byte, inv *invalids, t ioc.Type, raw []byte) ([]byte, bool) {
 	raw = asciiTrim(raw)
-	n := 64
-	if t == ioc.TypeMD5 {
-		n = 32
-	}
 	switch {
 	case len(raw) == 0:
-		inv.add(t.String()+": empty", "")
-		return nil, false
+		inv.add(hashReason(t, "empty"), "")
+		return dst, false
 	case string(raw) == "null":
-		inv.add(t.String()+": null", "null")
-		return nil, false
-	case len(raw) == n && isHexBytes(raw):
-		return raw, true
+		inv.add(hashReason(t, "null"), "null")
+		return dst, false
 	}
-	reason := t.String() + ": not hex"
-	if _, err := ioc.Parse(t, string(raw)); err != nil {
-		reason = ioc.Reason(err)
+	out, err := ioc.AppendHash(dst, t, raw)
+	if err != nil {
+		inv.addBytes(ioc.Reason(err), raw)
+		return dst, false
 	}
-	inv.add(reason, string(raw))
-	return nil, false
+	return out, true
 }
 
-func isHexBytes(b []byte) bool {
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
+// hashReason is the reason for an empty or null hash cell, written out so
+// that it is not built again for every row.
+func hashReason(t ioc.Type, what string) string {
+	switch {
+	case t == ioc.TypeMD5 && what == "empty":
+		return "md5: empty"
+	case t == ioc.TypeMD5:
+		return "md5: null"
+	case what == "empty":
+		return "sha256: empty"
 	}
-	return true
-}
-
-// appendLower appends hex digits in lower case.
-func appendLower(dst, hex []byte) []byte {
-	n := len(dst)
-	dst = append(dst, hex...)
-	for i := n; i < len(dst); i++ {
-		if c := dst[i]; 'A' <= c && c <= 'F' {
-			dst[i] = c + 'a' - 'A'
-		}
-	}
-	return dst
+	return "sha256: null"
 }
 
 // asciiTrim trims ASCII white space, as ioc.Parse does.
@@ -303,11 +347,11 @@ func asciiTrim(b []byte) []byte {
 
 // add appends one hash indicator, or counts why raw is not one.
 func (p *feedParser) add(out []ioc.Indicator, inv *invalids, t ioc.Type, raw []byte, comment string, ts time.Time) []ioc.Indicator {
-	h, ok := hashField(inv, t, raw)
+	h, ok := hashField(nil, inv, t, raw)
 	if !ok {
 		return out
 	}
-	return append(out, ioc.Indicator{Type: t, Value: string(appendLower(nil, h)), Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
+	return append(out, ioc.Indicator{Type: t, Value: string(h), Comments: comment, Tags: p.tags, FirstSeen: ts, LastSeen: ts})
 }
 
 func trimCR(b []byte) []byte {
@@ -452,9 +496,42 @@ func fastTimestamp(b []byte) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	if t.Day() != day {
+	if day > daysIn(year, month) {
 		return time.Time{}, false // e.g. February 30
 	}
-	return t.Add(-time.Duration(offset) * time.Second), true
+	secs := daysFromCivil(year, month, day)*86400 + int64(hour*3600+minute*60+sec-offset)
+	return time.Unix(secs, int64(nsec)).UTC(), true
+}
+
+// daysIn is the number of days of month (1-12) in year.
+func daysIn(year, month int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is the number of days from 1970-01-01 to the given date of
+// the proleptic Gregorian calendar (Howard Hinnant's days_from_civil), so a
+// timestamp is decoded without time.Date's normalisation.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y // floored: y is -1 for January 0000
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }

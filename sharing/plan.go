@@ -93,7 +93,7 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 			return s.run(tx)
 		}
 		var err error
-		if rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, since, planSample, false); err != nil {
+		if rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, since, planSample, false, true); err != nil {
 			return err
 		}
 		s = rs.members[0]
@@ -140,7 +140,7 @@ func (e *Engine) overCapacity(tx Tx, cs *configState, rule *CompiledRule, le *Le
 	if p, err := e.plugin(cs.cfg.Source); err == nil {
 		aging = p.settings.aging()
 	}
-	rs, err := e.replaceSet(tx, cs, rule, aging, now, time.Time{}, 0, false)
+	rs, err := e.replaceSet(tx, cs, rule, aging, now, time.Time{}, 0, false, true)
 	if err != nil {
 		return false, err
 	}

@@ -33,6 +33,15 @@ type replaceSet struct {
 	digest            string
 	appliedN, removeN int // applied values of all members, and those the list drops
 	overSample        []string
+	// partial: a ranked read stopped judging once the list was full
+	// (rankedRead); values it did not read are judged one by one when the
+	// ledger names them (probe).
+	partial bool
+	probed  []cand // candidates probe found, until addProbed
+	// push is the packed list as a ranked read of Share read it (nil
+	// otherwise: readPacked reads it)
+	push []item
+	last rank // the last value a ranked read read
 }
 
 func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
@@ -42,12 +51,32 @@ func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
 }
 
 // replaceSet selects, for the Replace target of cs, what cs and every other
-// configuration of the same target want, and packs the union.
-func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int, retryNow bool) (*replaceSet, error) {
+// configuration of the same target want, and packs the union. A target fed
+// by one configuration, on a store that ranks (RankedTx), is read in packing
+// order and packed as it is read (rankedRead); unless complete (Plan and
+// Explain, which count everything), the read stops judging once the list is
+// full.
+func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int, retryNow, complete bool) (*replaceSet, error) {
 	rs := &replaceSet{target: cs.target, sample: sample}
 	states, rules, agings := e.replaceMembers(cs, rule, aging)
 	for i, o := range states {
 		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: rules[i], aging: agings[i], now: now, since: since, retryNow: retryNow})
+	}
+	if rt, ok := tx.(RankedTx); ok && len(states) == 1 {
+		m := rs.members[0]
+		was, err := boundElsewhere(tx, states[0])
+		if err != nil {
+			return nil, err
+		}
+		m.fresh = was != ""
+		if err := rs.rankedRead(tx, rt, m, complete); err != nil {
+			return nil, err
+		}
+		if err := rs.removals(tx, m); err != nil {
+			return nil, err
+		}
+		rs.addProbed(m)
+		return rs, nil
 	}
 	for i, m := range rs.members {
 		// A member moved here that has not shared since: its ledger is about
@@ -135,25 +164,36 @@ func (rs *replaceSet) pack() {
 		}
 		return cmp.Compare(a.i, b.i)
 	})
-	lim := rs.target.Limits
 	for _, k := range order {
-		c := &rs.list[k.i]
-		n := listBytes(c.value)
-		if (lim.MaxItems > 0 && rs.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && rs.packedBytes+n > lim.MaxBytes) {
-			rs.overN++
-			if len(rs.overSample) < 5 {
-				rs.overSample = append(rs.overSample, c.value)
-			}
-			rs.addSample(c.value, c.typ, "over capacity")
-			continue
-		}
-		c.packed = true
-		rs.packedN++
-		rs.packedBytes += n
-		if !c.applied {
-			rs.addSample(c.value, c.typ, "new")
-		}
+		rs.place(&rs.list[k.i])
 	}
+	rs.digestPacked()
+}
+
+// place packs c when it fits what the list holds so far, or counts it over
+// capacity; candidates are placed in priority order.
+func (rs *replaceSet) place(c *cand) {
+	lim := rs.target.Limits
+	n := listBytes(c.value)
+	if (lim.MaxItems > 0 && rs.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && rs.packedBytes+n > lim.MaxBytes) {
+		rs.overN++
+		if len(rs.overSample) < 5 {
+			rs.overSample = append(rs.overSample, c.value)
+		}
+		rs.addSample(c.value, c.typ, "over capacity")
+		return
+	}
+	c.packed = true
+	rs.packedN++
+	rs.packedBytes += n
+	if !c.applied {
+		rs.addSample(c.value, c.typ, "new")
+	}
+}
+
+// digestPacked computes the digest of the packed values of the list (in
+// value order).
+func (rs *replaceSet) digestPacked() {
 	h := sha256.New()
 	var buf []byte
 	for i := range rs.list {
@@ -174,6 +214,11 @@ func (rs *replaceSet) removals(tx Tx, m *scan) error {
 	j, k := 0, 0
 	return tx.LedgerEntries(m.cfg.Name, func(le *LedgerEntry) error {
 		if le.State != StateApplied {
+			if rs.partial && le.State != StateOverCapacity && !rs.holds(le.Value) {
+				// over capacity now if still selected (see overEntries)
+				_, err := rs.probe(tx, m, le.Value)
+				return err
+			}
 			return nil
 		}
 		rs.appliedN++
@@ -181,6 +226,14 @@ func (rs *replaceSet) removals(tx Tx, m *scan) error {
 			j++
 		}
 		if j >= len(rs.list) || rs.list[j].value != le.Value || !rs.list[j].packed {
+			if rs.partial && (j >= len(rs.list) || rs.list[j].value != le.Value) {
+				// not read: a candidate is over capacity (the list was full
+				// before it), else it leaves as below
+				if found, err := rs.probe(tx, m, le.Value); err != nil || found {
+					rs.removeN++
+					return err
+				}
+			}
 			// The guardrail guards against surprises (a rule edit, a source that
 			// lost its data); values leaving because they aged out or expired are
 			// the lifecycle working, so they do not count against it.
@@ -221,8 +274,10 @@ func agedOut(tx Tx, m *scan, value string) (bool, error) {
 // counts returns what the list means for one member: its values new to the
 // target, already applied, and left out.
 func (m *scan) listCounts() (fresh, kept, over int) {
+	over = m.overRaw // read or not, each would be over capacity (an upper bound)
 	for i := range m.cands {
 		switch c := &m.cands[i]; {
+		case c.probed: // counted in overRaw
 		case !c.packed:
 			over++
 		case c.applied:
@@ -283,7 +338,10 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		rep.reason(reasonRateLimited)
 		return nil
 	}
-	push, skipped, err := e.readPacked(ctx, rs)
+	push, skipped, err := rs.push, map[string]bool{}, error(nil)
+	if push == nil {
+		push, skipped, err = e.readPacked(ctx, rs)
+	}
 	if err != nil {
 		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: read packed indicators: %w", name, err),
 			"check the store; the share is retried on the next cycle")
@@ -324,8 +382,13 @@ func (e *Engine) auditOverCapacity(ctx context.Context, cs *configState, rs *rep
 	if rs.overN == 0 {
 		return
 	}
+	msg := fmt.Sprintf("%d indicator(s) do not fit %s %s and are left out", rs.overN, cs.cfg.Destination, cs.target.ID)
+	if raw := rs.members[0].overRaw; raw > 0 {
+		msg = fmt.Sprintf("up to %d indicator(s) do not fit %s %s and are left out (%d of them not read once the list was full, counted as if the rule matched them)",
+			rs.overN, cs.cfg.Destination, cs.target.ID, raw)
+	}
 	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: cs.cfg.Name,
-		Message: fmt.Sprintf("%d indicator(s) do not fit %s %s and are left out", rs.overN, cs.cfg.Destination, cs.target.ID),
+		Message: msg,
 		Details: details("packed", rs.packedN, "bytes", rs.packedBytes, "max items", cs.target.Limits.MaxItems,
 			"max bytes", cs.target.Limits.MaxBytes, "examples", strings.Join(rs.overSample, ", ")),
 		Resolution: "the highest severity and most recently seen indicators are kept; raise the target's limits or narrow the rule to share the rest"})

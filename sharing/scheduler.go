@@ -208,9 +208,20 @@ const maxValueLen = 16 << 10
 // checkPage returns a page's indicators normalised, without those that are not
 // valid indicators (counted in rep by reason). It copies only when it changes
 // something: the plugin's slice is never modified.
+//
+// A plugin yields normal values (see package ioc, "Who checks what"); this is
+// the engine's defence against one that does not, so a normal value costs one
+// ioc.IsNormal pass and only the others are parsed, to normalise them or learn
+// why they are invalid.
 func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) []ioc.Indicator {
 	var out []ioc.Indicator // nil while nothing changed
 	for i := range in {
+		if len(in[i].Value) <= maxValueLen && ioc.IsNormal(in[i].Type, in[i].Value) {
+			if out != nil {
+				out = append(out, in[i])
+			}
+			continue
+		}
 		ind := in[i]
 		v, reason := ind.Value, ""
 		switch {

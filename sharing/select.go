@@ -150,6 +150,7 @@ type cand struct {
 	sev      ioc.Severity
 	applied  bool // the ledger shows it applied
 	packed   bool
+	probed   bool // found after a ranked read stopped (probe): counted in scan.overRaw
 	lastSeen int64
 	fp       uint64
 	// Of its ledger entry (state 0: none); kept inline, not as a pointer, so a
@@ -194,7 +195,13 @@ type scan struct {
 	toRetrct int
 	cands    []cand   // Replace: in value order
 	chunks   [][]cand // cands while scanning, to avoid regrowing one huge slice
-	samples  []PlanItem
+	nCands   int      // kept in chunks
+	// overRaw counts, when a ranked read stopped judging once the target was
+	// full (rankedRead), the source's active entries of an accepted type it
+	// did not read: each may match, so over-capacity and matched counts that
+	// include them are upper bounds.
+	overRaw int
+	samples []PlanItem
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
 	marks       markSet       // values an operator took out of sharing (actions.go)
@@ -209,39 +216,31 @@ func (s *scan) addSample(value string, t ioc.Type, what string) {
 	}
 }
 
-// run scans the records of the store in tx.
-func (s *scan) run(tx Tx) error {
+// start prepares a scan: its counts and the operator's marks.
+func (s *scan) start(tx Tx) error {
 	s.excluded = map[string]int{}
 	var err error
-	if s.marks, err = loadMarks(tx); err != nil {
+	s.marks, err = loadMarks(tx)
+	return err
+}
+
+// finish sums the counts by type.
+func (s *scan) finish() {
+	s.byType = map[ioc.Type]TypeCount{}
+	for t, c := range s.types {
+		if c.Count > 0 {
+			s.byType[ioc.Type(t)] = c
+		}
+	}
+}
+
+// run scans the records of the store in tx.
+func (s *scan) run(tx Tx) error {
+	if err := s.start(tx); err != nil {
 		return err
 	}
-	defer func() {
-		s.byType = map[ioc.Type]TypeCount{}
-		for t, c := range s.types {
-			if c.Count > 0 {
-				s.byType[ioc.Type(t)] = c
-			}
-		}
-	}()
-	err = tx.Records(func(r *Record) error {
-		en, ok := r.Entry(s.cfg.Source)
-		switch {
-		case !ok || (!s.since.IsZero() && en.StoredAt.Before(s.since)):
-			return nil
-		case s.marks.excluded(r.Value): // retracted by retractMarked
-			s.excluded[exclMarked]++
-			return nil
-		case en.Inactive || expired(en, s.aging, s.now):
-			if s.target.Mode != cte.Append {
-				return nil
-			}
-			return s.inactive(tx, r, en)
-		case s.retractOnly:
-			return nil
-		}
-		return s.active(tx, r, en)
-	})
+	defer s.finish()
+	err := tx.Records(func(r *Record) error { return s.visit(tx, r) })
 	if err == nil && s.target.Mode == cte.Append {
 		err = s.retractMarked(tx)
 	}
@@ -258,6 +257,29 @@ func (s *scan) run(tx Tx) error {
 	}
 	s.chunks = nil
 	return nil
+}
+
+// visit is the scan of one record: the one filter of Share, Plan and Explain
+// before the selection predicate (the source's entry, Plan's window, the
+// operator's marks, inactive and expired entries), then active or inactive.
+// A Replace candidate it finds is appended to s.chunks (s.nCands counts them).
+func (s *scan) visit(tx Tx, r *Record) error {
+	en, ok := r.Entry(s.cfg.Source)
+	switch {
+	case !ok || (!s.since.IsZero() && en.StoredAt.Before(s.since)):
+		return nil
+	case s.marks.excluded(r.Value): // retracted by retractMarked
+		s.excluded[exclMarked]++
+		return nil
+	case en.Inactive || expired(en, s.aging, s.now):
+		if s.target.Mode != cte.Append {
+			return nil
+		}
+		return s.inactive(tx, r, en)
+	case s.retractOnly:
+		return nil
+	}
+	return s.active(tx, r, en)
 }
 
 // selects is the one selection predicate of Share, Plan and Explain, for an
@@ -371,10 +393,21 @@ func (s *scan) addCand(r *Record, en *Entry, fp uint64, le *LedgerEntry) {
 		c.prevState, c.prevAttempts, c.prevFP = le.State, int32(min(le.Attempts, 1<<30)), le.Fingerprint
 	}
 	if n := len(s.chunks); n == 0 || len(s.chunks[n-1]) == cap(s.chunks[n-1]) {
-		s.chunks = append(s.chunks, make([]cand, 0, 1<<15))
+		size := 1 << 15
+		if n == 0 {
+			size = 1 << 8 // a probe keeps one
+		}
+		s.chunks = append(s.chunks, make([]cand, 0, size))
 	}
 	last := &s.chunks[len(s.chunks)-1]
 	*last = append(*last, c)
+	s.nCands++
+}
+
+// lastCand returns the candidate addCand kept last.
+func (s *scan) lastCand() *cand {
+	last := s.chunks[len(s.chunks)-1]
+	return &last[len(last)-1]
 }
 
 func cloneIndicator(in *ioc.Indicator) ioc.Indicator {

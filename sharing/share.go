@@ -40,10 +40,15 @@ func WithReplay() ShareOption { return func(o *shareOptions) { o.replay = true }
 
 // ShareReport says what one Share did.
 type ShareReport struct {
-	Config       string
-	Mode         cte.Mode
-	Muted        bool           // the rule is muted: nothing was shared
-	Matched      int            // active indicators of the source that match and the target takes
+	Config string
+	Mode   cte.Mode
+	Muted  bool // the rule is muted: nothing was shared
+	// Matched counts the active indicators of the source that match and the
+	// target takes. For a full Replace target on a store that ranks
+	// (RankedTx), the values the share did not read once the list was full
+	// count as if they matched: Matched and OverCapacity are then upper
+	// bounds (Plan reads everything and counts them exactly).
+	Matched      int
 	Sent         int            // indicators given to Push
 	Applied      int            // newly applied for this configuration (new, changed, or retried)
 	Unchanged    int            // already applied (Append: as they are, so not sent again)
@@ -166,7 +171,7 @@ func (e *Engine) shareReplaceConfig(ctx context.Context, cs *configState, rule *
 			return err
 		}
 		var err error
-		rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, time.Time{}, 0, o.retryNow)
+		rs, err = e.replaceSet(tx, cs, rule, src.settings.aging(), now, time.Time{}, 0, o.retryNow, false)
 		return err
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package sharing
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -157,4 +158,25 @@ func reasonOf(t *testing.T, typ ioc.Type, v string) string {
 		return ""
 	}
 	return pe.Rule
+}
+
+// BenchmarkCheckPage checks a pulled page of 10,000 normal hashes, half
+// sha256 and half md5, as the engine does for every page.
+func BenchmarkCheckPage(b *testing.B) {
+	page := make([]ioc.Indicator, 10_000)
+	for i := range page {
+		page[i] = ioc.Indicator{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", i)}
+		if i%2 == 1 {
+			page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: fmt.Sprintf("%032x", i)}
+		}
+	}
+	rep := SyncReport{Reasons: map[string]int{}}
+	ex := map[string]string{}
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := checkPage(page, &rep, ex); len(out) != len(page) {
+			b.Fatalf("%d of %d kept", len(out), len(page))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(page)), "ns/indicator")
 }

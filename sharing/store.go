@@ -114,6 +114,24 @@ type Tx interface {
 	DeleteMark(value string) error
 }
 
+// RankedTx is an optional capability of a Tx, found by a type assertion: a
+// store that keeps an index of each source's active entries by priority
+// implements it, and the engine then packs a Replace target by reading that
+// index and stops once the target is full, instead of reading and holding
+// every record of the source. A Tx without it is read whole (Records).
+type RankedTx interface {
+	// Ranked calls fn, with the value and its entry's type, for every entry of
+	// source that is not Inactive, in the order a Replace target is packed:
+	// Severity highest first, then LastSeen newest first (compared as
+	// LastSeen.UnixNano(), so a zero LastSeen comes last), then value in byte
+	// order. Expired entries are included (expiry depends on the reader's
+	// clock and aging; the engine checks it). It reflects every write made
+	// before it in the transaction (Merge, SetInactive, PutRecord,
+	// DeleteRecord). Like Records, fn's error ends the scan and comes back
+	// unchanged, ErrStop ends it without error; fn must not write.
+	Ranked(source string, fn func(value string, t ioc.Type) error) error
+}
+
 // MarkKind is why an operator took a value out of sharing.
 type MarkKind uint8
 

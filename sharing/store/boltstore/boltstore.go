@@ -23,7 +23,7 @@ var _ sharing.Store = (*Store)(nil)
 
 // SchemaVersion is the layout this package reads and writes. A file with a
 // higher version was written by a newer cte and is refused.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // format marks a bbolt file as a cte state file.
 const format = "cte-state"
@@ -41,8 +41,9 @@ var (
 	bMarks       = []byte("marks")  // values taken out of sharing by an operator, JSON by value
 
 	bVersions = []byte("versions") // source → big-endian change number (sharing.Tx.Version)
+	bRanked   = []byte("ranked")   // active entries by source and priority (ranked.go)
 
-	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns, bStaged, bMarks, bVersions}
+	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns, bStaged, bMarks, bVersions, bRanked}
 
 	kFormat = []byte("format")
 	kSchema = []byte("schema")
@@ -141,7 +142,11 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("boltstore: open state file %s: %w", path, err)
 	}
-	if err := db.Update(func(tx *bolt.Tx) error { return setup(tx, path) }); err != nil {
+	var buildRank bool
+	if err := db.Update(func(tx *bolt.Tx) error {
+		buildRank = rankedMissing(tx)
+		return setup(tx, path)
+	}); err != nil {
 		return nil, err
 	}
 	s := &Store{db: db, path: path, foldAt: max(o.foldAt, 1)}
@@ -156,6 +161,13 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if buildRank {
+		// a file written before the ranked index (version 2): built once
+		err := s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).buildRanked() })
+		if err != nil {
+			return nil, fmt.Errorf("boltstore: state file %s: build the ranked index: %w", path, err)
+		}
 	}
 	return s, nil
 }
@@ -193,7 +205,8 @@ func setup(tx *bolt.Tx, path string) error {
 	case v > SchemaVersion:
 		return fmt.Errorf("boltstore: state file %s has schema version %d, newer than this cte reads (%d): upgrade cte", path, v, SchemaVersion)
 	case v < SchemaVersion:
-		// version 2 adds the staging log, which an older cte would not read
+		// version 2 adds the staging log, which an older cte would not read;
+		// version 3 the ranked index, which an older cte would not keep
 		if err := meta.Put(kSchema, binary.AppendUvarint(nil, SchemaVersion)); err != nil {
 			return fmt.Errorf("boltstore: upgrade %s: %w", path, err)
 		}

@@ -43,9 +43,11 @@ func openWith(t *testing.T, path string, opts ...boltstore.Option) *boltstore.St
 
 func TestStore(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) sharing.Store {
+	open := func(t *testing.T) sharing.Store {
 		return open(t, filepath.Join(t.TempDir(), "state.db"))
-	})
+	}
+	storetest.Run(t, open)
+	storetest.RunRanked(t, open)
 }
 
 // TestStoreFolding runs the suite with a staging log folded every few
@@ -55,9 +57,11 @@ func TestStoreFolding(t *testing.T) {
 	for _, foldAt := range []int{1, 7} {
 		t.Run(fmt.Sprint("fold at ", foldAt), func(t *testing.T) {
 			t.Parallel()
-			storetest.Run(t, func(t *testing.T) sharing.Store {
+			open := func(t *testing.T) sharing.Store {
 				return openWith(t, filepath.Join(t.TempDir(), "state.db"), boltstore.WithFoldAt(foldAt))
-			})
+			}
+			storetest.Run(t, open)
+			storetest.RunRanked(t, open)
 		})
 	}
 }

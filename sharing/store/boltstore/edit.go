@@ -30,6 +30,12 @@ func (t *tx) PutRecord(r sharing.Record) error {
 		if err := t.bump(entries[i].Source); err != nil {
 			return err
 		}
+		if err := t.rank(r.Value, nil, &entries[i]); err != nil {
+			return err
+		}
+	}
+	if err := t.flushRank(); err != nil {
+		return err
 	}
 	t.enc = appendRecord(t.enc[:0], r.Type, entries)
 	if err := t.putRecord(r.Value, t.enc); err != nil {
@@ -39,7 +45,7 @@ func (t *tx) PutRecord(r sharing.Record) error {
 }
 
 // bumpRecord increases the version of every source with an entry in the
-// stored record of value.
+// stored record of value, and drops the entries' ranked keys.
 func (t *tx) bumpRecord(value string) error {
 	v, err := t.getRecord(value)
 	if err != nil || v == nil {
@@ -49,8 +55,11 @@ func (t *tx) bumpRecord(value string) error {
 	if err := decodeRecord(value, v, r, &t.mtag, t.str); err != nil {
 		return fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
 	}
-	for _, src := range r.Sources() {
-		if err := t.bump(src); err != nil {
+	for i := range r.Entries {
+		if err := t.bump(r.Entries[i].Source); err != nil {
+			return err
+		}
+		if err := t.rank(value, &r.Entries[i], nil); err != nil {
 			return err
 		}
 	}
@@ -64,6 +73,9 @@ func (t *tx) DeleteRecord(value string) error {
 		return err
 	}
 	if err := t.bumpRecord(value); err != nil {
+		return err
+	}
+	if err := t.flushRank(); err != nil {
 		return err
 	}
 	if err := t.fold(); err != nil {

@@ -55,6 +55,9 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			*e = sharing.Entry{Indicator: *x, StoredAt: now}
 			e.Source = source
 			normTimes(e)
+			if err := t.rank(x.Value, nil, e); err != nil {
+				return st, err
+			}
 			t.enc = appendRecord(t.enc[:0], x.Type, t.one[:])
 			e.Indicator = ioc.Indicator{}
 			if err := t.putRecord(x.Value, t.enc); err != nil {
@@ -73,6 +76,9 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		if err := t.putRecord(x.Value, t.enc); err != nil {
 			return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
 		}
+	}
+	if err := t.flushRank(); err != nil {
+		return st, err
 	}
 	if changed {
 		if err := t.bump(source); err != nil {
@@ -101,6 +107,9 @@ func (t *tx) mergeEntry(source string, x *ioc.Indicator, v []byte, now time.Time
 		e := sharing.Entry{Indicator: *x, StoredAt: now}
 		e.Source = source
 		normTimes(&e)
+		if err := t.rank(x.Value, nil, &e); err != nil {
+			return nil, false, err
+		}
 		r.Entries = slices.Insert(r.Entries, pos, e)
 		st.Added++
 		return r, true, nil
@@ -111,6 +120,9 @@ func (t *tx) mergeEntry(source string, x *ioc.Indicator, v []byte, now time.Time
 	e.Source = source
 	e.Inactive, e.InactiveAt, e.StoredAt = false, time.Time{}, now
 	normTimes(e)
+	if err := t.rank(x.Value, &old, e); err != nil {
+		return nil, false, err
+	}
 	st.Updated++
 	return r, storeutil.SeenChange(&old, e), nil
 }
@@ -155,12 +167,18 @@ func (t *tx) SetInactive(source string, values []string, at time.Time) error {
 		if !ok || e.Inactive {
 			continue
 		}
+		if err := t.rank(value, e, nil); err != nil {
+			return err
+		}
 		e.Inactive, e.InactiveAt = true, at
 		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
 		if err := t.putRecord(value, t.enc); err != nil {
 			return fmt.Errorf("boltstore: set %q inactive: %w", value, err)
 		}
 		changed = true
+	}
+	if err := t.flushRank(); err != nil {
+		return err
 	}
 	if changed {
 		return t.bump(source)

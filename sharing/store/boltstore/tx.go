@@ -48,6 +48,9 @@ type tx struct {
 	mtag  []string
 	one   [1]sharing.Entry
 	order []int32
+	rkey  []byte // ranked key scratch
+	rkey2 []byte
+	rops  map[string]rankOp // ranked key changes not yet applied (flushRank)
 }
 
 func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {

@@ -10,9 +10,11 @@ import (
 
 func TestStore(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) sharing.Store {
+	open := func(t *testing.T) sharing.Store {
 		s := memstore.New()
 		t.Cleanup(func() { _ = s.Close() })
 		return s
-	})
+	}
+	storetest.Run(t, open)
+	storetest.RunRanked(t, open)
 }

@@ -63,8 +63,12 @@ const MaxValueLen = 16 << 10
 // CheckIndicator reports an indicator the store must not keep: an invalid type,
 // a value longer than MaxValueLen, or a value that is not in the normal form
 // ioc.Parse gives (a store keyed by an unnormalised value would miss
-// duplicates).
+// duplicates). The engine stores only values it checked, so a normal value
+// costs one ioc.IsNormal pass; only a refused one is parsed, to say why.
 func CheckIndicator(in *ioc.Indicator) error {
+	if len(in.Value) <= MaxValueLen && ioc.IsNormal(in.Type, in.Value) {
+		return nil
+	}
 	if len(in.Value) > MaxValueLen {
 		return fmt.Errorf("%s indicator %q is %d bytes long, longer than the %d a store keeps: drop it at the source", in.Type, Trunc(in.Value), len(in.Value), MaxValueLen)
 	}

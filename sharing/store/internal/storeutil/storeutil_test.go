@@ -40,12 +40,23 @@ func TestCheckIndicator(t *testing.T) {
 		"normal":   {Type: ioc.TypeDomain, Value: "EVIL.example"},
 		"invalid":  {Type: ioc.TypeIPv4, Value: "1.2.3"},
 		"too long": {Type: ioc.TypeURL, Value: "http://x.example/" + strings.Repeat("a", MaxValueLen)},
+		"hash":     {Type: ioc.TypeMD5, Value: "44D88612FEA8A8F36DE82E1278ABB02F"},
+		"spaces":   {Type: ioc.TypeMD5, Value: " 44d88612fea8a8f36de82e1278abb02f"},
 	} {
 		assert.Error(t, CheckIndicator(&in), name)
 	}
 	assert.Error(t, CheckSource("source", ""))
 	assert.NoError(t, CheckSource("source", "a"))
 	assert.Equal(t, 80+len("…"), len(Trunc(strings.Repeat("x", 100))))
+}
+
+func TestCheckIndicatorDoesNotAllocate(t *testing.T) {
+	sha := ioc.Indicator{Type: ioc.TypeSHA256, Value: "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"}
+	assert.Zero(t, testing.AllocsPerRun(10, func() {
+		if err := CheckIndicator(&sha); err != nil {
+			t.Fatal(err)
+		}
+	}), "a normal hash is checked without allocating")
 }
 
 func TestCheckLedger(t *testing.T) {
@@ -73,4 +84,20 @@ func TestCheckMerge(t *testing.T) {
 	edge := ok
 	edge.Reputation = math.MaxInt32
 	assert.NoError(t, CheckMerge("src", []ioc.Indicator{edge}), "the largest 32-bit reputation is stored")
+}
+
+// BenchmarkCheckIndicator checks normal hashes as a store's Merge does.
+func BenchmarkCheckIndicator(b *testing.B) {
+	in := []ioc.Indicator{
+		{Type: ioc.TypeSHA256, Value: "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"},
+		{Type: ioc.TypeMD5, Value: "44d88612fea8a8f36de82e1278abb02f"},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range in {
+			if err := CheckIndicator(&in[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 }

@@ -1,0 +1,148 @@
+package sharing_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/plugintest"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/memstore"
+)
+
+// unranked hides the RankedTx capability of a store, so the engine reads the
+// whole source to pack a Replace target.
+type unranked struct{ sharing.Store }
+
+type plainTx struct{ sharing.Tx }
+
+func (u unranked) View(ctx context.Context, fn func(sharing.Tx) error) error {
+	return u.Store.View(ctx, func(tx sharing.Tx) error { return fn(plainTx{tx}) })
+}
+
+func (u unranked) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+	return u.Store.Update(ctx, func(tx sharing.Tx) error { return fn(plainTx{tx}) })
+}
+
+// rankedWorld is an engine sharing a Mimecast-like feed to a small Replace
+// list that takes sha256 only.
+func rankedWorld(t *testing.T, ranked bool, list cte.Target) *engWorld {
+	t.Helper()
+	w := &engWorld{store: memstore.New(), clock: &engClock{now: engStart}, logs: &bytes.Buffer{},
+		mc: plugintest.NewFake(blockTarget), ns: plugintest.NewFake(list, urlListTarget)}
+	t.Cleanup(func() { _ = w.store.Close() })
+	var s sharing.Store = w.store
+	if !ranked {
+		s = unranked{w.store}
+	}
+	w.eng = w.newEngine(t, s)
+	require.NoError(t, w.eng.AddSharing(t.Context(), sharing.Config{Name: "mc-to-ns", Source: "mimecast", Rule: "hashes",
+		Destination: "netskope", Target: list.ID}))
+	// refused for good: a value the list would hold but the product will not
+	w.ns.SetReject(func(_ string, ind ioc.Indicator) *cte.Rejected {
+		if ind.Value[0] == '0' {
+			return &cte.Rejected{Value: ind.Value, Reason: "refused"}
+		}
+		return nil
+	})
+	return w
+}
+
+func (w *engWorld) ledgerOf(t *testing.T, config string) []sharing.LedgerEntry {
+	t.Helper()
+	var out []sharing.LedgerEntry
+	require.NoError(t, w.store.View(t.Context(), func(tx sharing.Tx) error {
+		return tx.LedgerEntries(config, func(e *sharing.LedgerEntry) error {
+			out = append(out, *e)
+			return nil
+		})
+	}))
+	return out
+}
+
+// TestRankedPackingAgreesWithFullScan runs the same cycles against a store
+// read by priority (stopping once the list is full) and against the same
+// store read whole: the lists pushed, the ledgers and the outcomes agree;
+// the counts of what does not fit are upper bounds when the read stopped.
+func TestRankedPackingAgreesWithFullScan(t *testing.T) {
+	t.Parallel()
+	t.Run("batches of 2048", func(t *testing.T) { testRankedAgrees(t) })
+}
+
+// TestRankedPackingSmallBatches reads the ranked values 3 at a time, so
+// that a read crosses many batches (not parallel: it sets a package
+// variable).
+func TestRankedPackingSmallBatches(t *testing.T) {
+	defer sharing.SetRankBatch(3)()
+	testRankedAgrees(t)
+}
+
+func testRankedAgrees(t *testing.T) {
+	for _, lim := range []cte.Limits{{MaxItems: 12}, {MaxBytes: 10 * 65}, {MaxItems: 30, MaxBytes: 9*65 + 64}} {
+		t.Run(fmt.Sprint(lim.MaxItems, "/", lim.MaxBytes), func(t *testing.T) {
+			list := cte.Target{ID: "file-hash-list/small", Mode: cte.Replace, Types: []ioc.Type{ioc.TypeSHA256}, Limits: lim}
+			worlds := []*engWorld{rankedWorld(t, true, list), rankedWorld(t, false, list)}
+			sevs := []ioc.Severity{ioc.SeverityLow, ioc.SeverityMedium, ioc.SeverityHigh, ioc.SeverityCritical}
+			cycle := func(step string, feed []ioc.Indicator) {
+				var reps [2]sharing.ShareReport
+				for i, w := range worlds {
+					w.mc.Feed(feed...)
+					w.clock.Advance(time.Hour)
+					_, err := w.eng.SyncSource(t.Context(), "mimecast")
+					require.NoError(t, err, step)
+					rep, err := w.eng.Share(t.Context(), "mc-to-ns")
+					require.NoError(t, err, step)
+					reps[i] = rep
+				}
+				r, f := reps[0], reps[1]
+				assert.Equal(t, f.Applied, r.Applied, step)
+				assert.Equal(t, f.Unchanged, r.Unchanged, step)
+				assert.Equal(t, f.Rejected, r.Rejected, step)
+				assert.Equal(t, f.Retracted, r.Retracted, step)
+				assert.Equal(t, f.Pushed, r.Pushed, step)
+				assert.GreaterOrEqual(t, r.OverCapacity, f.OverCapacity, step)
+				assert.GreaterOrEqual(t, r.Matched, f.Matched, step)
+				got, want := worlds[0].ns.Contents(list.ID), worlds[1].ns.Contents(list.ID)
+				slices.Sort(got)
+				slices.Sort(want)
+				assert.Equal(t, want, got, step+": the list")
+				assert.NotEmpty(t, got, step)
+				assert.Equal(t, worlds[1].ledgerOf(t, "mc-to-ns"), worlds[0].ledgerOf(t, "mc-to-ns"), step+": the ledger")
+				pr, err := worlds[0].eng.Plan(t.Context(), "mc-to-ns", 0)
+				require.NoError(t, err)
+				pf, err := worlds[1].eng.Plan(t.Context(), "mc-to-ns", 0)
+				require.NoError(t, err)
+				assert.Equal(t, pf, pr, step+": Plan reads everything either way")
+			}
+			var feed []ioc.Indicator
+			for i := range 60 {
+				feed = append(feed, engInd("a", i, sevs[i%4], engStart.Add(-time.Duration(i%7)*time.Hour)))
+				feed = append(feed, ioc.Indicator{Type: ioc.TypeMD5, Value: fmt.Sprintf("%032x", i+1), Severity: ioc.SeverityCritical, LastSeen: engStart})
+			}
+			cycle("first", feed)
+			// newer critical values push applied ones out (over capacity now)
+			cycle("newer", engInds("b", 10, ioc.SeverityCritical, engStart.Add(2*time.Hour)))
+			// applied values the rule now leaves out are retracted
+			var benign []ioc.Indicator
+			for _, v := range worlds[0].ns.Contents(list.ID)[:3] {
+				benign = append(benign, ioc.Indicator{Type: ioc.TypeSHA256, Value: v, Severity: ioc.SeverityLow, Tags: []string{"BENIGN"}, LastSeen: engStart.Add(3 * time.Hour)})
+			}
+			cycle("benign", benign)
+			// the new values fall back: the older ones come back
+			var lower []ioc.Indicator
+			for i := range 10 {
+				lower = append(lower, engInd("b", i, ioc.SeverityLow, engStart.Add(4*time.Hour)))
+			}
+			cycle("lower", lower)
+			cycle("nothing new", nil)
+		})
+	}
+}

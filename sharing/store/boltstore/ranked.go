@@ -1,0 +1,166 @@
+package boltstore
+
+// This file keeps bucket ranked: every active entry of every source under a
+// key that sorts it in the order a Replace target is packed (see
+// sharing.RankedTx), so the engine reads a source by priority and stops once
+// the target is full.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+	bolt "go.etcd.io/bbolt"
+)
+
+var _ sharing.RankedTx = (*tx)(nil)
+
+// rankPrefix returns the key prefix of source's entries: its length-prefixed
+// name, so that no source's keys fall inside another's.
+func rankPrefix(dst []byte, source string) []byte { return appendStr(dst, source) }
+
+// rankKey returns the ranked key of an active entry of value: the source
+// prefix, 255 minus the severity, LastSeen's Unix nanoseconds made unsigned
+// and inverted (newest first), then the value.
+func rankKey(dst []byte, value string, e *sharing.Entry) []byte {
+	dst = rankPrefix(dst, e.Source)
+	dst = append(dst, 255-byte(e.Severity))
+	dst = binary.BigEndian.AppendUint64(dst, ^(uint64(e.LastSeen.UnixNano()) ^ 1<<63))
+	return append(dst, value...)
+}
+
+// rank moves value's ranked key from entry old to entry new of the same
+// source; either may be nil (no entry), and an inactive entry has no key.
+// Ranked keys are written to their bucket directly, not staged: both are in
+// the same bbolt transaction, so every snapshot sees the index of its own
+// records, and a fold (which changes no record) leaves it as it is. The keys
+// of a page are close together (a feed's new values share their LastSeen),
+// so the puts land on few leaves.
+func (t *tx) rank(value string, old, new *sharing.Entry) error {
+	var ok, nk []byte
+	if old != nil && !old.Inactive {
+		ok = rankKey(t.rkey[:0], value, old)
+		t.rkey = ok
+	}
+	if new != nil && !new.Inactive {
+		nk = rankKey(t.rkey2[:0], value, new)
+		t.rkey2 = nk
+	}
+	if ok != nil && nk != nil && bytes.Equal(ok, nk) && old.Type == new.Type {
+		return nil
+	}
+	if t.rops == nil {
+		t.rops = make(map[string]rankOp)
+	}
+	if ok != nil {
+		t.rops[string(ok)] = rankOp{}
+	}
+	if nk != nil {
+		t.rops[string(nk)] = rankOp{put: true, typ: byte(new.Type)}
+	}
+	return nil
+}
+
+// rankOp is a change to a ranked key waiting in tx.rops: put (with the
+// entry's type) or delete.
+type rankOp struct {
+	put bool
+	typ byte
+}
+
+// flushRank applies the waiting ranked key changes in key order: a page's
+// values come in value order, which is not the index's, and bbolt shifts a
+// node's sorted slice at every put out of order. The last change of a key
+// wins (a value twice in one Merge).
+func (t *tx) flushRank() error {
+	if len(t.rops) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(t.rops))
+	for k := range t.rops {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := t.bucket(bRanked)
+	for _, k := range keys {
+		op := t.rops[k]
+		var err error
+		if op.put {
+			err = t.put(b, []byte(k), []byte{op.typ})
+		} else {
+			err = b.Delete([]byte(k))
+		}
+		if err != nil {
+			return fmt.Errorf("boltstore: ranked index: %w", err)
+		}
+	}
+	clear(t.rops)
+	return nil
+}
+
+// Ranked implements sharing.RankedTx from bucket ranked. It checks the
+// transaction's context every 1,024 keys.
+func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) error {
+	if err := t.readable(); err != nil {
+		return err
+	}
+	if err := t.flushRank(); err != nil {
+		return err
+	}
+	prefix := rankPrefix(nil, source)
+	c := t.bucket(bRanked).Cursor()
+	n := 0
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if n++; n&1023 == 0 {
+			if err := t.ctx.Err(); err != nil {
+				return fmt.Errorf("boltstore: ranked: %w", err)
+			}
+		}
+		if len(k) < len(prefix)+9 || len(v) != 1 {
+			return fmt.Errorf("boltstore: ranked key %x of %q: %w", k, storeutil.Trunc(source), errCorrupt)
+		}
+		if err := fn(string(k[len(prefix)+9:]), ioc.Type(v[0])); err != nil {
+			if errors.Is(err, sharing.ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// buildRanked fills an empty ranked bucket from the records: once, when a
+// file written before the index (schema version 2) is opened. The staging
+// log is folded first, so the records bucket holds every record.
+func (t *tx) buildRanked() error {
+	if err := t.fold(); err != nil {
+		return err
+	}
+	var r sharing.Record
+	var tags []string
+	c := t.bucket(bRecords).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := decodeRecord(string(k), v, &r, &tags, t.str); err != nil {
+			return fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(string(k)), err)
+		}
+		for i := range r.Entries {
+			if err := t.rank(r.Value, nil, &r.Entries[i]); err != nil {
+				return err
+			}
+		}
+		if len(t.rops) >= 1<<16 {
+			if err := t.flushRank(); err != nil {
+				return err
+			}
+		}
+	}
+	return t.flushRank()
+}
+
+// rankedMissing reports whether the file has no ranked bucket yet.
+func rankedMissing(btx *bolt.Tx) bool { return btx.Bucket(bRanked) == nil }

@@ -1,0 +1,55 @@
+package memstore
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+)
+
+var _ sharing.RankedTx = (*tx)(nil)
+
+// Ranked implements sharing.RankedTx by sorting the source's active entries
+// on demand: memstore is for tests and demos, so it keeps no index.
+func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) error {
+	if err := t.readable(); err != nil {
+		return err
+	}
+	type ranked struct {
+		value    string
+		typ      ioc.Type
+		sev      ioc.Severity
+		lastSeen int64
+	}
+	var all []ranked
+	err := t.Records(func(r *sharing.Record) error {
+		if en, ok := r.Entry(source); ok && !en.Inactive {
+			all = append(all, ranked{r.Value, en.Type, en.Severity, en.LastSeen.UnixNano()})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(all, func(a, b ranked) int {
+		if c := cmp.Compare(b.sev, a.sev); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.lastSeen, a.lastSeen); c != 0 {
+			return c
+		}
+		return strings.Compare(a.value, b.value)
+	})
+	for _, r := range all {
+		if err := fn(r.value, r.typ); err != nil {
+			if errors.Is(err, sharing.ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
