@@ -22,10 +22,10 @@ const maxBody = 1 << 20
 
 func (c *Console) routes() {
 	m := c.mux
-	m.HandleFunc("GET /api/v1/plugins", c.plugins)
+	m.HandleFunc("GET /api/v1/plugins", serveJSON(c, c.pluginRows))
 	m.HandleFunc("POST /api/v1/plugins/{name}/validate", c.validate)
 	m.HandleFunc("POST /api/v1/plugins/{name}/sync", c.syncNow)
-	m.HandleFunc("GET /api/v1/sharing", c.sharing)
+	m.HandleFunc("GET /api/v1/sharing", serveJSON(c, c.sharingRows))
 	m.HandleFunc("POST /api/v1/sharing/{name}/test", c.test)
 	m.HandleFunc("POST /api/v1/sharing/{name}/replay", c.replay)
 	m.HandleFunc("GET /api/v1/indicators", c.indicators)
@@ -59,6 +59,19 @@ func (c *Console) problem(w http.ResponseWriter, r *http.Request, status int, er
 	writeJSON(w, status, Problem{Error: err.Error()})
 }
 
+// serveJSON is a handler that answers what get returns as JSON, or a problem
+// (500) when get fails.
+func serveJSON[T any](c *Console, get func(context.Context) (T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		out, err := get(r.Context())
+		if err != nil {
+			c.problem(w, r, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
 // status maps an engine error to an HTTP status: unknown names are 404, bad
 // input 400, the rest 500.
 func status(err error) int {
@@ -78,15 +91,6 @@ func decode(r *http.Request, v any) error {
 		return fmt.Errorf("request body: %w: send a JSON object as the README shows", err)
 	}
 	return nil
-}
-
-func (c *Console) plugins(w http.ResponseWriter, r *http.Request) {
-	out, err := c.pluginRows(r.Context())
-	if err != nil {
-		c.problem(w, r, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (c *Console) pluginRows(ctx context.Context) ([]Plugin, error) {
@@ -136,15 +140,6 @@ func (c *Console) syncNow(w http.ResponseWriter, r *http.Request) {
 		c.m.observeSync(rep, err, time.Time{})
 	}
 	writeJSON(w, http.StatusOK, syncOf(rep, err))
-}
-
-func (c *Console) sharing(w http.ResponseWriter, r *http.Request) {
-	out, err := c.sharingRows(r.Context())
-	if err != nil {
-		c.problem(w, r, http.StatusInternalServerError, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
 }
 
 func (c *Console) sharingRows(ctx context.Context) ([]Sharing, error) {

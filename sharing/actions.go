@@ -195,19 +195,7 @@ func (e *Engine) retag(ctx context.Context, action string, values, tags []string
 		return rep, invalid(fmt.Errorf("sharing: %s: no tags given", action))
 	}
 	err := e.store.Update(ctx, func(tx Tx) error {
-		rep.Values, rep.Unknown = nil, nil
-		for v, err := range normalise(tx, values, false) {
-			if err != nil {
-				return err
-			}
-			r, ok, err := tx.Record(v.value)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				rep.Unknown = append(rep.Unknown, v.value)
-				continue
-			}
+		return eachRecord(tx, values, &rep, func(r Record) error {
 			for i := range r.Entries {
 				en := &r.Entries[i]
 				if action == "tag" {
@@ -218,12 +206,8 @@ func (e *Engine) retag(ctx context.Context, action string, values, tags []string
 					en.Tags = slices.DeleteFunc(en.Tags, func(t string) bool { return slices.Contains(tags, t) })
 				}
 			}
-			if err := tx.PutRecord(r); err != nil {
-				return err
-			}
-			rep.Values = append(rep.Values, v.value)
-		}
-		return nil
+			return tx.PutRecord(r)
+		})
 	})
 	if err != nil {
 		return rep, fmt.Errorf("sharing: %s: %w", action, err)
@@ -248,34 +232,18 @@ func (e *Engine) Delete(ctx context.Context, values []string, reason string, opt
 	}
 	now := e.now()
 	err := e.store.Update(ctx, func(tx Tx) error {
-		rep.Values, rep.Unknown = nil, nil
 		marks, err := loadMarks(tx)
 		if err != nil {
 			return err
 		}
-		for v, err := range normalise(tx, values, false) {
-			if err != nil {
-				return err
-			}
-			r, ok, err := tx.Record(v.value)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				rep.Unknown = append(rep.Unknown, v.value)
-				continue
-			}
-			if marks[v.value].Kind != MarkSafe { // a safe mark says more, and stays
+		return eachRecord(tx, values, &rep, func(r Record) error {
+			if marks[r.Value].Kind != MarkSafe { // a safe mark says more, and stays
 				if err := tx.PutMark(Mark{Value: r.Value, Type: r.Type, Kind: MarkDeleted, Reason: reason, At: now}); err != nil {
 					return err
 				}
 			}
-			if err := tx.DeleteRecord(r.Value); err != nil {
-				return err
-			}
-			rep.Values = append(rep.Values, v.value)
-		}
-		return nil
+			return tx.DeleteRecord(r.Value)
+		})
 	})
 	if err != nil {
 		return rep, fmt.Errorf("sharing: delete: %w", err)
@@ -461,6 +429,31 @@ func (s *scan) retractMarked(tx Tx) error {
 type typedValue struct {
 	typ   ioc.Type
 	value string
+}
+
+// eachRecord calls fn with the stored record of each of values in normal form
+// (see normalise) and lists the value in rep.Values once fn returned nil, or
+// in rep.Unknown when no record has it. It empties both lists first.
+func eachRecord(tx Tx, values []string, rep *ActionReport, fn func(r Record) error) error {
+	rep.Values, rep.Unknown = nil, nil
+	for v, err := range normalise(tx, values, false) {
+		if err != nil {
+			return err
+		}
+		r, ok, err := tx.Record(v.value)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			rep.Unknown = append(rep.Unknown, v.value)
+			continue
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+		rep.Values = append(rep.Values, v.value)
+	}
+	return nil
 }
 
 // normalise yields values in normal form: the stored form when stored as

@@ -1,7 +1,6 @@
 package memstore
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -97,10 +96,7 @@ func (t *tx) Marks(fn func(m sharing.Mark) error) error {
 	}
 	for _, v := range slices.Sorted(maps.Keys(t.s.marks)) {
 		if err := fn(t.s.marks[v]); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
+			return storeutil.EndScan(err)
 		}
 	}
 	return nil
@@ -115,7 +111,7 @@ func (t *tx) PutMark(m sharing.Mark) error {
 		return fmt.Errorf("memstore: put mark: %w", err)
 	}
 	m.Value, m.Reason, m.At = strings.Clone(m.Value), strings.Clone(m.Reason), utc(m.At)
-	t.saveMark(m.Value)
+	saveKey(t, t.s.marks, m.Value)
 	t.s.marks[m.Value] = m
 	return nil
 }
@@ -128,22 +124,9 @@ func (t *tx) DeleteMark(value string) error {
 	if _, ok := t.s.marks[value]; !ok {
 		return nil
 	}
-	t.saveMark(value)
+	saveKey(t, t.s.marks, value)
 	delete(t.s.marks, value)
 	return nil
-}
-
-// saveMark records how to restore the mark of value.
-func (t *tx) saveMark(value string) {
-	s := t.s
-	old, had := s.marks[value]
-	t.undo = append(t.undo, func() {
-		if had {
-			s.marks[value] = old
-		} else {
-			delete(s.marks, value)
-		}
-	})
 }
 
 // drop removes p into new slices, so that a scan over the old order (a

@@ -2,12 +2,12 @@ package memstore
 
 import (
 	"cmp"
-	"errors"
 	"slices"
 	"strings"
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 )
 
 var _ sharing.RankedTx = (*tx)(nil)
@@ -45,10 +45,7 @@ func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) er
 	})
 	for _, r := range all {
 		if err := fn(r.value, r.typ); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
+			return storeutil.EndScan(err)
 		}
 	}
 	return nil

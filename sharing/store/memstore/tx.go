@@ -2,9 +2,7 @@ package memstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -38,21 +36,24 @@ type recUndo struct {
 	more  []entry
 }
 
-func (t *tx) readable() error {
-	if t.done {
-		return storeutil.ErrTxDone
-	}
-	return nil
-}
+// readable reports a tx used after its function returned.
+func (t *tx) readable() error { return storeutil.Readable(t.done) }
 
-func (t *tx) writable(op string) error {
-	if t.done {
-		return storeutil.ErrTxDone
-	}
-	if !t.write {
-		return fmt.Errorf("memstore: %s: %w", op, sharing.ErrReadOnly)
-	}
-	return nil
+// writable reports what readable does, and a write (op) in a read-only tx.
+func (t *tx) writable(op string) error { return storeutil.Writable("memstore", op, t.done, t.write) }
+
+// saveKey records how to restore m[k], or its absence, when the tx rolls
+// back, and returns m[k].
+func saveKey[K comparable, V any](t *tx, m map[K]V, k K) V {
+	old, had := m[k]
+	t.undo = append(t.undo, func() {
+		if had {
+			m[k] = old
+		} else {
+			delete(m, k)
+		}
+	})
+	return old
 }
 
 // touch saves r's entries the first time this tx changes them.
@@ -97,16 +98,8 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	if err := t.writable("merge"); err != nil {
 		return st, err
 	}
-	if err := storeutil.CheckSource("source", source); err != nil {
-		return st, fmt.Errorf("memstore: merge: %w", err)
-	}
-	for i := range in {
-		if err := storeutil.CheckIndicator(&in[i]); err != nil {
-			return st, fmt.Errorf("memstore: merge from %q: %w", source, err)
-		}
-		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
-			return st, fmt.Errorf("memstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
-		}
+	if err := storeutil.CheckMerge(source, in); err != nil {
+		return st, fmt.Errorf("memstore: %w", err)
 	}
 	s := t.s
 	src := s.sourceID(source)
@@ -163,15 +156,7 @@ func seenChange(old, cur *entry) bool {
 // bump increases the version of source (see sharing.Tx.Version).
 func (t *tx) bump(source string) {
 	s := t.s
-	old, had := s.versions[source]
-	t.undo = append(t.undo, func() {
-		if had {
-			s.versions[source] = old
-		} else {
-			delete(s.versions, source)
-		}
-	})
-	s.versions[strings.Clone(source)] = old + 1
+	s.versions[strings.Clone(source)] = saveKey(t, s.versions, source) + 1
 }
 
 // Version implements sharing.Tx.
@@ -291,10 +276,7 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 		}
 		t.s.fill(r, &out, &tags)
 		if err := fn(&out); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
+			return storeutil.EndScan(err)
 		}
 	}
 	return nil
@@ -351,14 +333,7 @@ func (t *tx) SetCheckpoint(source string, cp cte.Checkpoint) error {
 		return fmt.Errorf("memstore: set checkpoint: %w", err)
 	}
 	s := t.s
-	old, had := s.checkpoints[source]
-	t.undo = append(t.undo, func() {
-		if had {
-			s.checkpoints[source] = old
-		} else {
-			delete(s.checkpoints, source)
-		}
-	})
+	saveKey(t, s.checkpoints, source)
 	if cp == nil {
 		delete(s.checkpoints, source)
 		return nil
@@ -400,10 +375,7 @@ func (t *tx) LedgerEntries(config string, fn func(e *sharing.LedgerEntry) error)
 		}
 		e := *p
 		if err := fn(&e); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
+			return storeutil.EndScan(err)
 		}
 	}
 	return nil
@@ -468,14 +440,7 @@ func (t *tx) PutAppliedSet(config string, a sharing.AppliedSet) error {
 		return fmt.Errorf("memstore: put applied set: %w", err)
 	}
 	s := t.s
-	old, had := s.applied[config]
-	t.undo = append(t.undo, func() {
-		if had {
-			s.applied[config] = old
-		} else {
-			delete(s.applied, config)
-		}
-	})
+	saveKey(t, s.applied, config)
 	a.At = utc(a.At)
 	s.applied[config] = a
 	return nil
@@ -549,10 +514,7 @@ func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) erro
 		e := *p
 		e.Details = copyDetails(e.Details)
 		if err := fn(e); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
+			return storeutil.EndScan(err)
 		}
 	}
 	return nil
@@ -577,14 +539,7 @@ func (t *tx) PutRunState(r sharing.RunState) error {
 		return fmt.Errorf("memstore: put run state: %w", err)
 	}
 	s := t.s
-	old, had := s.runs[r.Name]
-	t.undo = append(t.undo, func() {
-		if had {
-			s.runs[r.Name] = old
-		} else {
-			delete(s.runs, r.Name)
-		}
-	})
+	saveKey(t, s.runs, r.Name)
 	r.Name = strings.Clone(r.Name)
 	r.LastRun, r.LastOK, r.Until = utc(r.LastRun), utc(r.LastOK), utc(r.Until)
 	r.Counts = copyCounts(r.Counts)

@@ -122,15 +122,7 @@ func (t *tx) Marks(fn func(m sharing.Mark) error) error {
 	if err != nil {
 		return fmt.Errorf("pgstore: marks: %w", err)
 	}
-	for _, m := range ms {
-		if err := fn(m); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
-		}
-	}
-	return nil
+	return storeutil.Each(ms, fn)
 }
 
 // PutMark implements sharing.Tx.

@@ -280,22 +280,11 @@ type tx struct {
 	ahead readAhead // Record lookups in ascending value order, in a View
 }
 
-func (t *tx) readable() error {
-	if t.done {
-		return storeutil.ErrTxDone
-	}
-	return nil
-}
+// readable reports a tx used after its function returned.
+func (t *tx) readable() error { return storeutil.Readable(t.done) }
 
-func (t *tx) writable(op string) error {
-	if t.done {
-		return storeutil.ErrTxDone
-	}
-	if !t.write {
-		return fmt.Errorf("pgstore: %s: %w", op, sharing.ErrReadOnly)
-	}
-	return nil
-}
+// writable reports what readable does, and a write (op) in a read-only tx.
+func (t *tx) writable(op string) error { return storeutil.Writable("pgstore", op, t.done, t.write) }
 
 // cancelled returns the context's error, wrapped, when it has ended.
 func (t *tx) cancelled(op string) error {

@@ -1,10 +1,8 @@
 package pgstore
 
 import (
-	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -36,8 +34,8 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	if err := t.writable("merge"); err != nil {
 		return sharing.MergeStats{}, err
 	}
-	if err := checkMerge(source, in); err != nil {
-		return sharing.MergeStats{}, err
+	if err := storeutil.CheckMerge(source, in); err != nil {
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: %w", err)
 	}
 	if len(in) == 0 {
 		return sharing.MergeStats{}, nil
@@ -85,22 +83,6 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		}
 	}
 	return st, nil
-}
-
-// checkMerge refuses a whole page when one indicator is not storable.
-func checkMerge(source string, in []ioc.Indicator) error {
-	if err := storeutil.CheckSource("source", source); err != nil {
-		return fmt.Errorf("pgstore: merge: %w", err)
-	}
-	for i := range in {
-		if err := storeutil.CheckIndicator(&in[i]); err != nil {
-			return fmt.Errorf("pgstore: merge from %q: %w", source, err)
-		}
-		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
-			return fmt.Errorf("pgstore: merge from %q: indicator %q has reputation %d, want 1 to 10", source, storeutil.Trunc(in[i].Value), r)
-		}
-	}
-	return nil
 }
 
 // work is one distinct value of a page being merged.
@@ -187,7 +169,7 @@ type storedEntry struct {
 // storedFor reads the stored values among values: this source's entry when
 // there is one, else any entry (for the record's type, which all share).
 func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, error) {
-	rows, err := t.pg.Query(t.ctx, `SELECT value, rec_type, source = $2, type, severity, reputation,
+	rows, err := t.pg.Query(t.ctx, `SELECT value, source = $2, rec_type, type, severity, reputation,
 		comments, tags, first_seen, last_seen, expires_at, inactive, inactive_at, stored_at, ns
 		FROM cte_entries WHERE value = ANY($1)`, values, source)
 	if err != nil {
@@ -197,31 +179,49 @@ func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, 
 	out := map[string]storedEntry{}
 	for rows.Next() {
 		var v string
-		var recType, typ, sev int16
-		var rep int32
 		var mine bool
-		var comments string
-		var tags []string
-		var first, last, exp, inAt, stored pgtype.Timestamptz
-		var inactive bool
-		var ns int64
-		if err := rows.Scan(&v, &recType, &mine, &typ, &sev, &rep, &comments, &tags, &first, &last, &exp,
-			&inactive, &inAt, &stored, &ns); err != nil {
+		var f entryFields
+		if err := f.scan(rows, &v, &mine); err != nil {
 			return nil, fmt.Errorf("read stored values: %w", err)
 		}
 		if old, ok := out[v]; ok && old.mine {
 			continue // another source's entry of a value this source reported
 		}
-		out[v] = storedEntry{recType: ioc.Type(recType), mine: mine, e: sharing.Entry{
-			Indicator: ioc.Indicator{Type: ioc.Type(typ), Value: v, Severity: ioc.Severity(sev), Reputation: int(rep),
-				Comments: comments, Tags: nilIfEmpty(tags), FirstSeen: goTime(first, ns, 0), LastSeen: goTime(last, ns, 1),
-				ExpiresAt: goTime(exp, ns, 2), Source: source},
-			Inactive: inactive, InactiveAt: goTime(inAt, ns, 3), StoredAt: goTime(stored, ns, 4)}}
+		out[v] = storedEntry{recType: ioc.Type(f.recType), mine: mine, e: f.entry(v, source)}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read stored values: %w", err)
 	}
 	return out, nil
+}
+
+// entryFields holds the columns of a cte_entries row that follow the value
+// and the source column (selectEntries' order), as entryFields.scan fills them.
+type entryFields struct {
+	recType, typ, sev              int16
+	rep                            int32
+	comments                       string
+	tags                           []string
+	first, last, exp, inAt, stored pgtype.Timestamptz
+	inactive                       bool
+	ns                             int64
+}
+
+// scan reads a row of the value, then src (the source, or whether the entry
+// is the merging source's), then the entry's columns.
+func (f *entryFields) scan(rows pgx.Rows, value *string, src any) error {
+	return rows.Scan(value, src, &f.recType, &f.typ, &f.sev, &f.rep, &f.comments, &f.tags, &f.first, &f.last, &f.exp,
+		&f.inactive, &f.inAt, &f.stored, &f.ns)
+}
+
+// entry is the entry of value and source that the row holds.
+func (f *entryFields) entry(value, source string) sharing.Entry {
+	return sharing.Entry{
+		Indicator: ioc.Indicator{Type: ioc.Type(f.typ), Value: value, Severity: ioc.Severity(f.sev), Reputation: int(f.rep),
+			Comments: f.comments, Tags: nilIfEmpty(f.tags), FirstSeen: goTime(f.first, f.ns, 0), LastSeen: goTime(f.last, f.ns, 1),
+			ExpiresAt: goTime(f.exp, f.ns, 2), Source: source},
+		Inactive: f.inactive, InactiveAt: goTime(f.inAt, f.ns, 3), StoredAt: goTime(f.stored, f.ns, 4),
+	}
 }
 
 func nilIfEmpty(s []string) []string {
@@ -243,27 +243,16 @@ func (t *tx) readRecords(where string, args ...any) ([]sharing.Record, int, erro
 	n := 0
 	for rows.Next() {
 		n++
-		var v, src, comments string
-		var recType, typ, sev int16
-		var rep int32
-		var tags []string
-		var first, last, exp, inAt, stored pgtype.Timestamptz
-		var inactive bool
-		var ns int64
-		if err := rows.Scan(&v, &src, &recType, &typ, &sev, &rep, &comments, &tags, &first, &last, &exp,
-			&inactive, &inAt, &stored, &ns); err != nil {
+		var v, src string
+		var f entryFields
+		if err := f.scan(rows, &v, &src); err != nil {
 			return nil, 0, err
 		}
 		if len(out) == 0 || out[len(out)-1].Value != v {
-			out = append(out, sharing.Record{Type: ioc.Type(recType), Value: v})
+			out = append(out, sharing.Record{Type: ioc.Type(f.recType), Value: v})
 		}
 		r := &out[len(out)-1]
-		r.Entries = append(r.Entries, sharing.Entry{
-			Indicator: ioc.Indicator{Type: ioc.Type(typ), Value: v, Severity: ioc.Severity(sev), Reputation: int(rep),
-				Comments: comments, Tags: nilIfEmpty(tags), FirstSeen: goTime(first, ns, 0), LastSeen: goTime(last, ns, 1),
-				ExpiresAt: goTime(exp, ns, 2), Source: src},
-			Inactive: inactive, InactiveAt: goTime(inAt, ns, 3), StoredAt: goTime(stored, ns, 4),
-		})
+		r.Entries = append(r.Entries, f.entry(v, src))
 	}
 	return out, n, rows.Err()
 }
@@ -408,10 +397,7 @@ func (t *tx) Records(fn func(r *sharing.Record) error) error {
 				return err
 			}
 			if err := fn(&recs[i]); err != nil {
-				if errors.Is(err, sharing.ErrStop) {
-					return nil
-				}
-				return err
+				return storeutil.EndScan(err)
 			}
 		}
 		if !full {

@@ -152,10 +152,7 @@ func (t *tx) LedgerEntries(config string, fn func(e *sharing.LedgerEntry) error)
 		}
 		for i := range es {
 			if err := fn(&es[i]); err != nil {
-				if errors.Is(err, sharing.ErrStop) {
-					return nil
-				}
-				return err
+				return storeutil.EndScan(err)
 			}
 		}
 		if len(es) < scanChunk {
@@ -349,15 +346,7 @@ func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) erro
 	if err != nil {
 		return fmt.Errorf("pgstore: logs: %w", err)
 	}
-	for _, e := range es {
-		if err := fn(e); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
-		}
-	}
-	return nil
+	return storeutil.Each(es, fn)
 }
 
 // RunState implements sharing.Tx.

@@ -12,12 +12,16 @@ import (
 	"github.com/ctexchange/cte/sharing"
 )
 
+// check is one named check of the suite, the type of checks' elements (an
+// alias, so that a file's checks append to checks as a []check).
+type check = struct {
+	name string
+	fn   func(t *testing.T, s sharing.Store)
+}
+
 // The checks of the operator's edits: PutRecord, DeleteRecord and marks.
 func init() {
-	checks = append(checks, []struct {
-		name string
-		fn   func(t *testing.T, s sharing.Store)
-	}{
+	checks = append(checks, []check{
 		{"PutRecordReplacesEntries", testPutRecord},
 		{"PutRecordRejectsBadInput", testPutRecordRejectsBadInput},
 		{"DeleteRecord", testDeleteRecord},

@@ -13,10 +13,7 @@ import (
 )
 
 func init() {
-	checks = append(checks, []struct {
-		name string
-		fn   func(t *testing.T, s sharing.Store)
-	}{
+	checks = append(checks, []check{
 		{"Version", testVersion},
 		{"VersionRollsBack", testVersionRollsBack},
 		{"RunStateSkipFields", testRunStateSkipFields},

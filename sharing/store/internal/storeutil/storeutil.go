@@ -3,6 +3,7 @@ package storeutil
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -32,6 +33,24 @@ func CheckLedger(config string, entries []sharing.LedgerEntry) error {
 	for i := range entries {
 		if entries[i].Value == "" {
 			return fmt.Errorf("ledger of %q: entry %d has an empty value", config, i)
+		}
+	}
+	return nil
+}
+
+// CheckMerge reports a page Merge must refuse whole: an unnamed source, an
+// indicator CheckIndicator refuses, or a reputation that does not fit the 32
+// bits a store keeps. The store adds its name: "memstore: merge: ...".
+func CheckMerge(source string, in []ioc.Indicator) error {
+	if err := CheckSource("source", source); err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
+	for i := range in {
+		if err := CheckIndicator(&in[i]); err != nil {
+			return fmt.Errorf("merge from %q: %w", source, err)
+		}
+		if r := in[i].Reputation; r < math.MinInt32 || r > math.MaxInt32 {
+			return fmt.Errorf("merge from %q: indicator %q has reputation %d, want 1 to 10", source, Trunc(in[i].Value), r)
 		}
 	}
 	return nil

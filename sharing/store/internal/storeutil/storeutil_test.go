@@ -1,6 +1,8 @@
 package storeutil
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,26 @@ func TestCheckLedger(t *testing.T) {
 	assert.NoError(t, CheckLedger("cfg", []sharing.LedgerEntry{{Value: "v"}}))
 	assert.EqualError(t, CheckLedger("", nil), "empty sharing configuration name: every sharing configuration must be named")
 	assert.EqualError(t, CheckLedger("cfg", []sharing.LedgerEntry{{Value: "v"}, {}}), `ledger of "cfg": entry 1 has an empty value`)
+}
+
+func TestCheckMerge(t *testing.T) {
+	t.Parallel()
+	ok := ioc.Indicator{Type: ioc.TypeDomain, Value: "evil.example", Reputation: 7}
+	assert.NoError(t, CheckMerge("src", []ioc.Indicator{ok}))
+	assert.NoError(t, CheckMerge("src", nil))
+	assert.EqualError(t, CheckMerge("", []ioc.Indicator{ok}), "merge: empty source name: every source must be named")
+	bad := ok
+	bad.Value = "EVIL.example"
+	assert.ErrorContains(t, CheckMerge("src", []ioc.Indicator{ok, bad}), `merge from "src": domain indicator "EVIL.example" is not in normal form`)
+	for _, r := range []int{math.MaxInt32 + 1, math.MinInt32 - 1} {
+		big := ok
+		big.Reputation = r
+		assert.EqualError(t, CheckMerge("src", []ioc.Indicator{ok, big}),
+			fmt.Sprintf(`merge from "src": indicator "evil.example" has reputation %d, want 1 to 10`, r))
+	}
+	edge := ok
+	edge.Reputation = math.MaxInt32
+	assert.NoError(t, CheckMerge("src", []ioc.Indicator{edge}), "the largest 32-bit reputation is stored")
 }
 
 // BenchmarkCheckIndicator checks normal hashes as a store's Merge does.
