@@ -26,6 +26,7 @@ type SyncReport struct {
 	Reasons    map[string]int // invalid values by reason
 	Inactive   int            // indicators of the source that aged out
 	Shares     []ShareReport  // one per sharing configuration of the source
+	Deferred   []string       // sharing configurations whose target another instance held (Run shares them again soon)
 	Took       time.Duration  // from the start of the pull to the end of the last share
 }
 
@@ -61,7 +62,9 @@ func (e *Engine) SyncSource(ctx context.Context, source string, opts ...ShareOpt
 			break
 		}
 		sr, err := e.Share(ctx, name, opts...) // under the target's lease, or deferred
-		if !sr.Deferred {
+		if sr.Deferred {
+			rep.Deferred = append(rep.Deferred, name)
+		} else {
 			rep.Shares = append(rep.Shares, sr)
 		}
 		errs = append(errs, err)
@@ -333,6 +336,7 @@ func (e *Engine) RunNotify(ctx context.Context, done func(rep SyncReport, err er
 				if ran && done != nil && ctx.Err() == nil {
 					done(rep, err, e.now().Add(s.every))
 				}
+				e.retryDeferred(ctx, rep.Deferred, s.every)
 				select {
 				case <-ctx.Done():
 					return
@@ -346,6 +350,33 @@ func (e *Engine) RunNotify(ctx context.Context, done func(rep SyncReport, err er
 		e.releaseAll(l) // another instance takes the sources over at once
 	}
 	return nil
+}
+
+// retryDeferred shares again the configurations whose target another
+// instance held during a sync, so that a share does not wait a whole interval
+// (and two instances syncing on the same beat do not defer the same share
+// again and again). It waits a quarter of the lease time, doubling after each
+// try, and gives up when the next sync (within) is nearer than the wait.
+func (e *Engine) retryDeferred(ctx context.Context, names []string, within time.Duration) {
+	wait := max(e.leases.ttl/4, time.Second)
+	for len(names) > 0 && wait < within {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		within -= wait
+		wait *= 2
+		var left []string
+		for _, name := range names {
+			if sr, _ := e.Share(ctx, name); sr.Deferred { // audited
+				left = append(left, name)
+			}
+		}
+		names = left
+	}
 }
 
 // PullStatus is the last pull of one source: when it ran, when it last
