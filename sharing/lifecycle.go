@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -30,15 +29,7 @@ const inactiveChunk = 5000
 // audited and returned joined.
 func (e *Engine) Age(ctx context.Context) (AgeReport, error) {
 	rep := AgeReport{Inactive: map[string]int{}}
-	e.mu.RLock()
-	var sources []string
-	for n, p := range e.plugins {
-		if !p.settings.PushOnly {
-			sources = append(sources, n)
-		}
-	}
-	e.mu.RUnlock()
-	slices.Sort(sources)
+	sources := e.pullSources()
 	var errs []error
 	for _, src := range sources {
 		n, err := e.ageSource(ctx, src)

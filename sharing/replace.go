@@ -533,14 +533,7 @@ func (e *Engine) memberEntries(m *scan, rej map[string]cte.Rejected, skipped map
 			// A stopped push is no failed attempt (see outcome).
 			entries = append(entries, e.failed(&it, now, r.Retryable || r.Reason == cte.ReasonOverCapacity, r.Reason, r.Code, !(stopped && r.Retryable)))
 			if rep != nil {
-				switch {
-				case r.Reason == cte.ReasonOverCapacity:
-					rep.OverCapacity++
-				case r.Retryable:
-					rep.Retrying++
-				default:
-					rep.Rejected++
-				}
+				rep.countRefused(r)
 			}
 			continue
 		}

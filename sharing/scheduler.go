@@ -392,17 +392,23 @@ type PullStatus struct {
 	Invalid    int
 }
 
-// Pulls lists the last pull of each plugin that pulls, by name.
-func (e *Engine) Pulls(ctx context.Context) ([]PullStatus, error) {
+// pullSources returns the names of the plugins that pull, sorted.
+func (e *Engine) pullSources() []string {
 	e.mu.RLock()
+	defer e.mu.RUnlock()
 	var names []string
 	for n, p := range e.plugins {
 		if !p.settings.PushOnly {
 			names = append(names, n)
 		}
 	}
-	e.mu.RUnlock()
 	slices.Sort(names)
+	return names
+}
+
+// Pulls lists the last pull of each plugin that pulls, by name.
+func (e *Engine) Pulls(ctx context.Context) ([]PullStatus, error) {
+	names := e.pullSources()
 	out := make([]PullStatus, 0, len(names))
 	err := e.store.View(ctx, func(tx Tx) error {
 		for _, n := range names {

@@ -62,6 +62,19 @@ type ShareReport struct {
 	Reasons      map[string]int // rejections and deferrals by reason
 }
 
+// countRefused counts one value the destination did not apply: over
+// capacity, retrying or rejected.
+func (r *ShareReport) countRefused(rj cte.Rejected) {
+	switch {
+	case rj.Reason == cte.ReasonOverCapacity:
+		r.OverCapacity++
+	case rj.Retryable:
+		r.Retrying++
+	default:
+		r.Rejected++
+	}
+}
+
 func (r *ShareReport) reason(s string) {
 	if r.Reasons == nil {
 		r.Reasons = map[string]int{}
@@ -352,14 +365,7 @@ func (e *Engine) outcome(batch []item, res cte.PushResult, err error, now time.T
 			full := r.Reason == cte.ReasonOverCapacity
 			out = append(out, e.failed(it, now, r.Retryable || full, r.Reason, r.Code, !(stopped && r.Retryable)))
 			rep.reason(r.Reason)
-			switch {
-			case full:
-				rep.OverCapacity++
-			case r.Retryable:
-				rep.Retrying++
-			default:
-				rep.Rejected++
-			}
+			rep.countRefused(r)
 			continue
 		}
 		if err == nil || accounted {

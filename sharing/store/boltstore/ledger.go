@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
@@ -72,7 +73,7 @@ func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
 	for i := range order {
 		order[i] = int32(i)
 	}
-	slices.SortStableFunc(order, func(a, b int32) int { return cmpString(entries[a].Value, entries[b].Value) })
+	slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(entries[a].Value, entries[b].Value) })
 	for k, i := range order {
 		e := &entries[i]
 		if k+1 < len(order) && entries[order[k+1]].Value == e.Value {

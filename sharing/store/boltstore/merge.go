@@ -5,6 +5,7 @@ package boltstore
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte/ioc"
@@ -36,7 +37,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	for i := range in {
 		t.order = append(t.order, int32(i))
 	}
-	slices.SortStableFunc(t.order, func(a, b int32) int { return cmpString(in[a].Value, in[b].Value) })
+	slices.SortStableFunc(t.order, func(a, b int32) int { return strings.Compare(in[a].Value, in[b].Value) })
 	// Before this Merge staged anything, a value can be pending only when it
 	// is the one just merged: the pending map need not be searched.
 	prior, prev := len(t.pending) > 0, ""
@@ -101,7 +102,7 @@ func (t *tx) mergeEntry(source string, x *ioc.Indicator, v []byte, now time.Time
 		return nil, false, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(x.Value), err)
 	}
 	pos, found := slices.BinarySearchFunc(r.Entries, source, func(e sharing.Entry, s string) int {
-		return cmpString(e.Source, s)
+		return strings.Compare(e.Source, s)
 	})
 	if !found {
 		e := sharing.Entry{Indicator: *x, StoredAt: now}
@@ -125,16 +126,6 @@ func (t *tx) mergeEntry(source string, x *ioc.Indicator, v []byte, now time.Time
 	}
 	st.Updated++
 	return r, storeutil.SeenChange(&old, e), nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func normTimes(e *sharing.Entry) {

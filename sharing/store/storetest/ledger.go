@@ -90,7 +90,7 @@ func testLedger(t *testing.T, s sharing.Store) {
 			return nil
 		}))
 		want := []sharing.LedgerEntry{e2b, e1, e3}
-		slices.SortFunc(want, func(a, b sharing.LedgerEntry) int { return compare(a.Value, b.Value) })
+		slices.SortFunc(want, func(a, b sharing.LedgerEntry) int { return strings.Compare(a.Value, b.Value) })
 		assert.Equal(t, want, all, "value order")
 
 		n := 0
@@ -104,16 +104,6 @@ func testLedger(t *testing.T, s sharing.Store) {
 		}))
 		return nil
 	}))
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func testLedgerRejectsBadInput(t *testing.T, s sharing.Store) {
