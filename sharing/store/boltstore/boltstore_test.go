@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -332,4 +333,35 @@ func closeAndReopen(t *testing.T, foldAt int) {
 	}
 	s := open(t, path)
 	verify(t, s, pages-1, size)
+}
+
+// A page that repeats one value stages it once: every repeat merges into an
+// unchanged record, which is not written again (a feed page repeating 500
+// values over 300 MB grew the file by its own size).
+func TestRepeatedValueIsStagedOnce(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := openWith(t, path, boltstore.WithFoldAt(1<<30))
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	ind := ioc.Indicator{Type: ioc.TypeSHA256, Value: storetest.Hash(1), Severity: ioc.SeverityHigh, Reputation: 5,
+		Comments: strings.Repeat("c", 1000), LastSeen: now}
+	page := make([]ioc.Indicator, 20000)
+	for i := range page {
+		page[i] = ind
+	}
+	var st sharing.MergeStats
+	before := boltstore.StagedSeq(s)
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		var err error
+		st, err = tx.Merge("feed", page, now)
+		return err
+	}))
+	assert.Equal(t, sharing.MergeStats{New: 1, Updated: len(page) - 1}, st, "every repeat still counts")
+	assert.Equal(t, before+1, boltstore.StagedSeq(s), "one version staged, not one per repeat")
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		r, ok, err := tx.Record(ind.Value)
+		require.True(t, ok)
+		assert.Equal(t, ind.Comments, r.Entries[0].Comments)
+		return err
+	}))
 }

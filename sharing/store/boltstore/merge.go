@@ -3,6 +3,7 @@ package boltstore
 // This file merges pulled indicators into records and marks them inactive.
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -74,6 +75,11 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		}
 		changed = changed || ch
 		t.enc = appendRecord(t.enc[:0], r.Type, r.Entries)
+		if bytes.Equal(t.enc, v) {
+			// Unchanged, e.g. a value repeated in one page (same time, same
+			// data): staging it again would only grow the file.
+			continue
+		}
 		if err := t.putRecord(x.Value, t.enc); err != nil {
 			return st, fmt.Errorf("boltstore: merge %q from %q: %w", storeutil.Trunc(x.Value), source, err)
 		}
