@@ -212,8 +212,8 @@ func (c *Client) send(ctx context.Context, path string, in any) (*http.Response,
 		body := httpx.ReadErrorBody(resp.Body)
 		resp.Body.Close()
 		e := httpError(path, resp.StatusCode, body, reqID)
-		if wait, ok := c.http.ServerWait(resp); ok && resp.StatusCode == http.StatusTooManyRequests {
-			e.sentinels = []error{&cte.RateLimitError{Wait: wait, Reason: "HTTP 429"}} // the wait reaches the host
+		if rl := c.http.RateLimit(resp); rl != nil {
+			e.sentinels = []error{rl} // the wait reaches the host
 		}
 		if resp.StatusCode == http.StatusUnauthorized {
 			if c.signer != nil && errors.Is(e, ErrClockSkew) && !skewRetried {

@@ -265,8 +265,8 @@ func (c *Client) do(ctx context.Context, k call) (answer, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := classifyHTTP(k.op, k.path, resp, httpx.ReadErrorBody(resp.Body))
-		if wait, ok := c.hc.ServerWait(resp); ok && resp.StatusCode == http.StatusTooManyRequests {
-			e.Err = &cte.RateLimitError{Wait: wait, Reason: "HTTP 429"} // the wait reaches the host
+		if rl := c.hc.RateLimit(resp); rl != nil {
+			e.Err = rl // the wait reaches the host
 		}
 		return answer{}, c.scrub(e)
 	}

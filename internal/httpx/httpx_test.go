@@ -247,6 +247,17 @@ func TestServerWaitIgnoresGarbage(t *testing.T) {
 	assert.False(t, ok, "RateLimit-Reset on a success is pacing, not a retry wait")
 }
 
+func TestRateLimitOnlyFor429WithAWait(t *testing.T) {
+	t.Parallel()
+	c := New(Options{ServerWait: productWait})
+	rl := c.RateLimit(&http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"7"}}})
+	require.NotNil(t, rl)
+	assert.Equal(t, 7*time.Second, rl.Wait)
+	assert.Equal(t, "HTTP 429", rl.Reason)
+	assert.Nil(t, c.RateLimit(&http.Response{StatusCode: 429, Header: http.Header{}}), "a 429 that asks for no wait")
+	assert.Nil(t, c.RateLimit(&http.Response{StatusCode: 503, Header: http.Header{"Retry-After": {"7"}}}), "not a 429")
+}
+
 func TestUserAgentAndCallerRequestUntouched(t *testing.T) {
 	t.Parallel()
 	s := &script{answers: []func(*http.Request) (*http.Response, error){status(200)}}

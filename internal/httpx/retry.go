@@ -169,6 +169,21 @@ func (c *Client) ServerWait(resp *http.Response) (time.Duration, bool) {
 	return c.serverWait(resp, time.Now())
 }
 
+// RateLimit returns what a 429 answer that Do gave back (its retries spent)
+// tells a host: a *cte.RateLimitError with the wait the server asked for, so
+// the host holds its calls until then. It returns nil for any other status and
+// for a 429 that asks for no wait.
+func (c *Client) RateLimit(resp *http.Response) *cte.RateLimitError {
+	if resp.StatusCode != http.StatusTooManyRequests {
+		return nil
+	}
+	wait, ok := c.ServerWait(resp)
+	if !ok {
+		return nil
+	}
+	return &cte.RateLimitError{Wait: wait, Reason: "HTTP 429"}
+}
+
 // errAttemptTimeout is the cause of an attempt that went without news for
 // AttemptTimeout.
 var errAttemptTimeout = errors.New("no answer in time")
