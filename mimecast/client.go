@@ -47,7 +47,7 @@ type options struct {
 // Retry tunes the retries of transient failures (connection errors, 429, 5xx).
 // Zero fields keep the defaults: 4 retries, 500ms–30s backoff, a server-requested
 // wait of at most 5 minutes, 30 seconds without an answer per attempt, and no
-// retry started after 2 minutes. netskope.Retry is the same type.
+// retry started after 2 minutes. netskope.Retry has the same fields.
 type Retry struct {
 	Max              int           // retries after the first attempt; negative for none
 	WaitMin, WaitMax time.Duration // backoff bounds when the server asks for no wait

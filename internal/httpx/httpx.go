@@ -55,11 +55,10 @@ type Options struct {
 
 // Client sends requests with retries. Safe for concurrent use.
 type Client struct {
-	rc       *retryablehttp.Client
-	agent    string
-	o        Options
-	log      *slog.Logger
-	retryMax int
+	rc    *retryablehttp.Client
+	agent string
+	o     Options
+	log   *slog.Logger
 }
 
 // New returns a Client.
@@ -83,7 +82,7 @@ func New(o Options) *Client {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
-	c := &Client{agent: "cte/" + o.Version, o: o, log: o.Logger, retryMax: o.RetryMax}
+	c := &Client{agent: "cte/" + o.Version, o: o, log: o.Logger}
 	rc := retryablehttp.NewClient()
 	rc.HTTPClient = &http.Client{Transport: attemptTimeout{next: o.Transport, d: o.AttemptTimeout}, Timeout: o.Timeout, CheckRedirect: checkRedirect}
 	rc.Logger = nil // checkRetry logs, once per retry, without secrets

@@ -53,7 +53,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	defer st.mu.Unlock()
 	st.n++
 	why, retry, rerr := c.judge(st, resp, err)
-	if retry && (st.n > c.retryMax || time.Since(st.start) >= c.o.MaxRetryTime) {
+	if retry && (st.n > c.o.RetryMax || time.Since(st.start) >= c.o.MaxRetryTime) {
 		retry = false
 	}
 	if !retry {
@@ -66,7 +66,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if st.n == 1 {
 		level = slog.LevelWarn
 	}
-	c.log.Log(ctx, level, "http: retrying", "method", st.method, "url", st.url, "attempt", st.n+1, "of", c.retryMax+1,
+	c.log.Log(ctx, level, "http: retrying", "method", st.method, "url", st.url, "attempt", st.n+1, "of", c.o.RetryMax+1,
 		"after", why, "wait", c.waitText(st.n, resp))
 	return true, nil
 }
