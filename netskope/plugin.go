@@ -163,10 +163,11 @@ func (p *Plugin) GetTargets(ctx context.Context) ([]cte.Target, error) {
 	lists, err := p.c.URLLists(ctx)
 	if err != nil {
 		var e *Error
+		forbidden := errors.As(err, &e) && e.Status == http.StatusForbidden
 		switch {
-		case ctx.Err() != nil, errors.Is(err, cte.ErrAuth) && !(errors.As(err, &e) && e.Status == 403):
+		case ctx.Err() != nil, errors.Is(err, cte.ErrAuth) && !forbidden:
 			return nil, fmt.Errorf("netskope: get targets: %w", err)
-		case errors.As(err, &e) && e.Status == 403:
+		case forbidden:
 			p.log.Warn("netskope: the v2 token cannot read URL lists; none are offered as targets", "hint", e.Hint)
 			return out, nil
 		case len(out) > 0:

@@ -13,7 +13,9 @@
 // What cannot heal by retrying is not retried: a host name that does not resolve,
 // a certificate that does not verify, a refused redirect. An attempt that gets no
 // answer for AttemptTimeout (no headers, or no body bytes between two reads) fails
-// and is retried once at most: a server that is that slow twice is down.
+// and is retried once at most: a server that is that slow twice is down. A
+// request whose context comes from Quick (a plugin's Validate) retries no
+// connection failure and waits at most 10 seconds for an answer.
 //
 // The wait is what the server asked for (Retry-After in seconds or as an HTTP date,
 // RateLimit-Reset in seconds on a 429 as the IETF draft has it, or what the
