@@ -10,7 +10,8 @@
 // cte.ErrAuth; pages resume from their checkpoints without losing indicators; an
 // empty push is a no-op; an unknown target is an error; every rejection names a
 // value that was pushed and every pushed value is accounted for; a cancelled context
-// stops Pull and Push.
+// stops Pull and Push; a push the product rate-limits fails with an error that
+// carries the product's wait (cte.RetryAfter), through [Harness].RateLimit.
 //
 // # The fake plugin
 //
