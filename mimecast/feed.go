@@ -89,12 +89,9 @@ func (c *Client) GetFeed(ctx context.Context, fr FeedRequest) (*FeedPage, error)
 		return &FeedPage{Body: br, NextToken: strings.TrimSpace(resp.Header.Get(headerFeedNextPage)), RequestID: reqID, closer: resp.Body}, nil
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(br, maxJSONBody+1))
+	b, err := httpx.ReadBody(br, maxJSONBody)
 	if err != nil {
 		return nil, fmt.Errorf("mimecast %s: read answer: %w", pathGetFeed, err)
-	}
-	if len(b) > maxJSONBody {
-		return nil, fmt.Errorf("mimecast %s: %w: a JSON answer of more than %d bytes", pathGetFeed, httpx.ErrBodyTooLarge, maxJSONBody)
 	}
 	if ft == FileSTIX && isBundle(b) {
 		return &FeedPage{Body: bytes.NewReader(b), NextToken: strings.TrimSpace(resp.Header.Get(headerFeedNextPage)), RequestID: reqID}, nil
