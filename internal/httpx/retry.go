@@ -120,9 +120,14 @@ func (c *Client) backoff(lo, hi time.Duration, attemptNum int, resp *http.Respon
 			return wait
 		}
 	}
-	ceil := float64(lo) * float64(uint64(1)<<min(attemptNum, 30))
-	ceil = min(ceil, float64(hi))
+	ceil := backoffCeil(lo, hi, attemptNum)
 	return max(time.Duration(float64(lo)+rand.Float64()*(ceil-float64(lo))), lo)
+}
+
+// backoffCeil is the longest backoff after attempt n (counted from 0, as
+// retryablehttp does): lo doubled n times, at most hi.
+func backoffCeil(lo, hi time.Duration, n int) float64 {
+	return min(float64(lo)*float64(uint64(1)<<min(n, 30)), float64(hi))
 }
 
 // waitText says how long the retry after attempt n waits: what the server asked
@@ -133,7 +138,7 @@ func (c *Client) waitText(n int, resp *http.Response) string {
 			return wait.String() + ", as the server asked"
 		}
 	}
-	ceil := min(float64(c.o.WaitMin)*float64(uint64(1)<<min(n-1, 30)), float64(c.o.WaitMax)) // retryablehttp counts attempts from 0
+	ceil := backoffCeil(c.o.WaitMin, c.o.WaitMax, n-1) // retryablehttp counts attempts from 0
 	return "up to " + time.Duration(ceil).Round(time.Millisecond).String()
 }
 
