@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/ctexchange/cte/sharing"
@@ -99,11 +98,7 @@ func (t *tx) Marks(fn func(m sharing.Mark) error) error {
 			return fmt.Errorf("boltstore: mark %q: %w", storeutil.Trunc(string(k)), err)
 		}
 		m.Value, m.At = string(k), storeutil.Time(m.At)
-		err := fn(m)
-		if errors.Is(err, sharing.ErrStop) {
-			return sharing.ErrStop // scan ends without error
-		}
-		return err
+		return fn(m) // scan ends on sharing.ErrStop without error
 	})
 }
 
