@@ -19,7 +19,9 @@
 // One row per indicator value and source in cte_entries (primary key value,
 // source, in the "C" collation so rows sort as Go strings do), the ledger in
 // cte_ledger (config, value), checkpoints, applied sets, run state, the audit
-// log (cte_audit, by a sequence) and leases, each in a table of its own, with
+// log (cte_audit, by a sequence), leases, each source's change number
+// (cte_versions, sharing.Tx.Version) and the operator's marks (cte_marks),
+// each in a table of its own, with
 // plain columns other tools can query. Times are timestamptz, NULL for none;
 // a table's ns column keeps the nanoseconds under the microsecond, so times
 // come back exactly as stored, in UTC.
