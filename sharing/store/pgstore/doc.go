@@ -11,7 +11,8 @@
 // newer cte is refused (ErrNewerSchema) and left unchanged. The user needs
 // CONNECT on the database and USAGE and CREATE on its schema for the first
 // Open (CREATE only while migrations are pending), then SELECT, INSERT, UPDATE
-// and DELETE on the cte_ tables. A search_path runtime parameter in the URL
+// and DELETE on the cte_ tables and USAGE on their sequences (cte_audit's).
+// A search_path runtime parameter in the URL
 // puts the tables in another schema.
 //
 // # Layout
