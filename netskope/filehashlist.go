@@ -27,7 +27,7 @@ func (c *Client) UpdateFileHashList(ctx context.Context, name string, hashes []s
 		return 0, &cte.ConfigError{Field: "file_hash_lists", Reason: "an empty list name"}
 	}
 	for _, h := range hashes {
-		if !isLowerHex(h) {
+		if !ioc.IsNormal(ioc.TypeSHA256, h) && !ioc.IsNormal(ioc.TypeMD5, h) {
 			return 0, fmt.Errorf("netskope: %s: %q is not a normalised hash: pass values through ioc.Parse first", op, ioc.Truncate(h, 80))
 		}
 	}
@@ -54,18 +54,6 @@ func (c *Client) placeholder() string {
 		return ioc.Placeholder
 	}
 	return ioc.Placeholder[:32]
-}
-
-func isLowerHex(s string) bool {
-	if len(s) != 32 && len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // hashListBody builds {"name":<name>,"list":"h1,h2,...","token":<token>} in one
