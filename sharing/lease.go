@@ -441,5 +441,3 @@ func (e *Engine) leaseSync(ctx context.Context, source string) (context.Context,
 	hctx, stop := e.hold(ctx, l, lease)
 	return hctx, stop, nil
 }
-
-func cmpString(a, b string) int { return strings.Compare(a, b) }
