@@ -554,17 +554,9 @@ func (manualPlugin) Push(context.Context, cte.Target, []ioc.Indicator) (cte.Push
 
 func (manualPlugin) GetTargets(context.Context) ([]cte.Target, error) { return nil, nil }
 
-// markedWhy says why a marked value is not shared, or "".
-func markedWhy(tx Tx, value string) string {
-	var why string
-	_ = tx.Marks(func(m Mark) error {
-		if m.Value == value {
-			why = fmt.Sprintf("marked %s at %s: %s", m.Kind, m.At.UTC().Format(time.RFC3339), m.Reason)
-			return ErrStop
-		}
-		return nil
-	})
-	return why
+// markedWhy says why the value of m is not shared.
+func markedWhy(m *Mark) string {
+	return fmt.Sprintf("marked %s at %s: %s", m.Kind, m.At.UTC().Format(time.RFC3339), m.Reason)
 }
 
 // ErrNotFound is matched (errors.Is) by the errors about a plugin or sharing

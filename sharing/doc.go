@@ -69,7 +69,10 @@
 //     everything it selects, for a product that lost what it was given.
 //   - Plan ("Test") and Explain read only; Run syncs each source on its own
 //     interval, one pull per source and one share per configuration at a time,
-//     pushes to one target serialised.
+//     pushes to one target serialised. With a store several instances share
+//     ([Leaser]), this holds across instances: a source is pulled and a target
+//     pushed only under its lease, and work whose target another instance holds
+//     waits for the next sync.
 //
 // # Store
 //

@@ -61,7 +61,8 @@ import (
 // record on the injected *slog.Logger; Logs reads them back.
 //
 // An Engine is safe for concurrent use. At most one pull per source and one share
-// per sharing configuration run at a time, and pushes to one target are serialised.
+// per sharing configuration run at a time, and pushes to one target are serialised;
+// with a Leaser store, across every instance sharing it (see Leaser).
 type Engine struct {
 	store      Store
 	log        *slog.Logger

@@ -233,7 +233,7 @@ func (e *Engine) takeSource(ctx context.Context, l Leaser, source string, total 
 	name := leaseSource + source
 	e.leases.mu.Lock()
 	h, holding := e.leases.held[name]
-	n := len(e.sourceLeases())
+	n := e.sourceLeases()
 	e.leases.mu.Unlock()
 	if !holding && n >= e.fairShare(ctx, l, total) {
 		return Lease{}, false
@@ -254,15 +254,15 @@ func (e *Engine) takeSource(ctx context.Context, l Leaser, source string, total 
 	return nl, true
 }
 
-// sourceLeases returns the names of the source leases held (leaseMu held).
-func (e *Engine) sourceLeases() []string {
-	var out []string
-	for n := range e.leases.held {
-		if strings.HasPrefix(n, leaseSource) {
-			out = append(out, n)
+// sourceLeases counts the source leases held (e.leases.mu held).
+func (e *Engine) sourceLeases() int {
+	n := 0
+	for name := range e.leases.held {
+		if strings.HasPrefix(name, leaseSource) {
+			n++
 		}
 	}
-	return out
+	return n
 }
 
 // fairShare is how many of total sources one instance takes: total divided by
@@ -279,7 +279,7 @@ func (e *Engine) fairShare(ctx context.Context, l Leaser, total int) int {
 // than its fair share, so that an instance that joined later gets work.
 func (e *Engine) shedSource(ctx context.Context, l Leaser, lease Lease, total int) {
 	e.leases.mu.Lock()
-	n := len(e.sourceLeases())
+	n := e.sourceLeases()
 	e.leases.mu.Unlock()
 	if n <= e.fairShare(ctx, l, total) {
 		return
@@ -441,5 +441,3 @@ func (e *Engine) leaseSync(ctx context.Context, source string) (context.Context,
 	hctx, stop := e.hold(ctx, l, lease)
 	return hctx, stop, nil
 }
-
-func cmpString(a, b string) int { return strings.Compare(a, b) }

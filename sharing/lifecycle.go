@@ -160,7 +160,7 @@ func agingInputs(source string, aging time.Duration, version uint64) string {
 // lowerAging). A pass another writer overlapped records nothing.
 func (e *Engine) saveAging(ctx context.Context, source string, aging time.Duration, ver uint64, due time.Time, tainted bool) error {
 	return e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-		now, err := tx.Version(source)
+		cur, err := tx.Version(source)
 		if err != nil {
 			return err
 		}
@@ -168,9 +168,10 @@ func (e *Engine) saveAging(ctx context.Context, source string, aging time.Durati
 		if err != nil {
 			return err
 		}
-		rs.Name, rs.LastRun, rs.LastOK, rs.LastError = agingKey(source), e.now(), e.now(), ""
+		at := e.now()
+		rs.Name, rs.LastRun, rs.LastOK, rs.LastError = agingKey(source), at, at, ""
 		rs.Inputs, rs.Until = "", time.Time{}
-		if !tainted && now == ver {
+		if !tainted && cur == ver {
 			rs.Inputs, rs.Until = agingInputs(source, aging, ver), untilOr(due)
 		}
 		return tx.PutRunState(rs)

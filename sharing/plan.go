@@ -216,7 +216,7 @@ func (e *Engine) Explain(ctx context.Context, value string) (Explanation, error)
 			ex.Sources = append(ex.Sources, st)
 		}
 		for _, c := range names {
-			d, err := e.decide(tx, &r, c.Name, now)
+			d, err := e.decide(tx, &r, ex.Mark, c.Name, now)
 			if err != nil {
 				return err
 			}
@@ -254,7 +254,9 @@ func (e *Engine) inactiveWhy(en *Entry, now time.Time) string {
 	return ""
 }
 
-func (e *Engine) decide(tx Tx, r *Record, name string, now time.Time) (SharingDecision, error) {
+// decide says whether configuration name shares r and why; mark is r's mark
+// (nil when the operator did not take r out of sharing).
+func (e *Engine) decide(tx Tx, r *Record, mark *Mark, name string, now time.Time) (SharingDecision, error) {
 	cs, rule, _, _, err := e.config(name)
 	if err != nil {
 		return SharingDecision{Config: name, Why: err.Error()}, nil
@@ -272,8 +274,8 @@ func (e *Engine) decide(tx Tx, r *Record, name string, now time.Time) (SharingDe
 	if ok && was == "" { // a moved configuration's ledger is about its old target
 		d.Ledger = &le
 	}
-	if why := markedWhy(tx, r.Value); why != "" {
-		d.Why = why
+	if mark != nil {
+		d.Why = markedWhy(mark)
 		return d, nil
 	}
 	en, ok := r.Entry(c.Source)

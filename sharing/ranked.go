@@ -64,11 +64,7 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	rs.partial = m.overRaw > 0
 	rs.overN += m.overRaw
 	m.matched += m.overRaw
-	m.cands = slices.Grow(m.cands[:0], m.nCands)
-	for _, c := range m.chunks {
-		m.cands = append(m.cands, c...)
-	}
-	m.chunks = nil
+	m.collect()
 	slices.SortFunc(m.cands, func(a, b cand) int { return strings.Compare(a.value, b.value) })
 	rs.list = m.cands
 	rs.digestPacked()

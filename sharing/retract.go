@@ -94,14 +94,13 @@ func (e *Engine) othersKeep(ctx context.Context, cs *configState, items []item, 
 	}
 	var sibs []sibling
 	e.mu.RLock()
-	for n, o := range e.configs {
-		if n != cs.cfg.Name && o.cfg.Destination == cs.cfg.Destination && o.target.ID == cs.target.ID {
-			aging := DefaultAging
-			if p := e.plugins[o.cfg.Source]; p != nil {
-				aging = p.settings.aging()
-			}
-			sibs = append(sibs, sibling{n, o.cfg.Source, aging})
+	for _, n := range e.siblingsLocked(cs) {
+		o := e.configs[n]
+		aging := DefaultAging
+		if p := e.plugins[o.cfg.Source]; p != nil {
+			aging = p.settings.aging()
 		}
+		sibs = append(sibs, sibling{n, o.cfg.Source, aging})
 	}
 	e.mu.RUnlock()
 	if len(sibs) == 0 {

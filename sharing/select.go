@@ -247,16 +247,17 @@ func (s *scan) run(tx Tx) error {
 	if err != nil || s.target.Mode == cte.Append {
 		return err
 	}
-	n := 0
-	for _, c := range s.chunks {
-		n += len(c)
-	}
-	s.cands = make([]cand, 0, n)
+	s.collect()
+	return nil
+}
+
+// collect moves the candidates addCand kept in s.chunks to s.cands.
+func (s *scan) collect() {
+	s.cands = slices.Grow(s.cands[:0], s.nCands)
 	for _, c := range s.chunks {
 		s.cands = append(s.cands, c...)
 	}
 	s.chunks = nil
-	return nil
 }
 
 // visit is the scan of one record: the one filter of Share, Plan and Explain

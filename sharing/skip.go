@@ -207,14 +207,7 @@ func (e *Engine) replaceMembers(cs *configState, rule *CompiledRule, aging time.
 	states, rules, agings := []*configState{cs}, []*CompiledRule{rule}, []time.Duration{aging}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	var names []string
-	for n, o := range e.configs {
-		if n != cs.cfg.Name && o.cfg.Destination == cs.cfg.Destination && o.target.ID == cs.target.ID {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	for _, n := range names {
+	for _, n := range e.siblingsLocked(cs) {
 		o := e.configs[n]
 		r, src := e.rules[o.cfg.Rule], e.plugins[o.cfg.Source]
 		if r == nil || src == nil {
@@ -223,6 +216,19 @@ func (e *Engine) replaceMembers(cs *configState, rule *CompiledRule, aging time.
 		states, rules, agings = append(states, o), append(rules, r), append(agings, src.settings.aging())
 	}
 	return states, rules, agings
+}
+
+// siblingsLocked returns the names of the other configurations of cs's
+// target, sorted (e.mu held).
+func (e *Engine) siblingsLocked(cs *configState) []string {
+	var names []string
+	for n, o := range e.configs {
+		if n != cs.cfg.Name && o.cfg.Destination == cs.cfg.Destination && o.target.ID == cs.target.ID {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // shareRun carries a share's inputs from the check before its scan to the

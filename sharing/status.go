@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/ctexchange/cte"
 )
@@ -55,11 +56,11 @@ func (e *Engine) Plugins(ctx context.Context) ([]PluginStatus, error) {
 				st.Targets = append(st.Targets, cs.target)
 			}
 		}
-		slices.SortFunc(st.Targets, func(a, b cte.Target) int { return cmpString(a.ID, b.ID) })
+		slices.SortFunc(st.Targets, func(a, b cte.Target) int { return strings.Compare(a.ID, b.ID) })
 		out = append(out, st)
 	}
 	e.mu.RUnlock()
-	slices.SortFunc(out, func(a, b PluginStatus) int { return cmpString(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b PluginStatus) int { return strings.Compare(a.Name, b.Name) })
 	err = e.store.View(ctx, func(tx Tx) error {
 		for i := range out {
 			if j := slices.IndexFunc(pulls, func(p PullStatus) bool { return p.Source == out[i].Name }); j >= 0 {
