@@ -392,7 +392,7 @@ func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]LogEntry, 0, len(es))
 	for _, e := range es {
-		out = append(out, logOf(e))
+		out = append(out, LogEntryOf(e))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
