@@ -41,9 +41,6 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 			fmt.Fprintf(a.stderr, "cte: syncing %s every %s\n", p.Name, p.SyncInterval)
 		}
 	}
-	for _, name := range sortedKeys(s.waiting) {
-		fmt.Fprintf(a.stderr, "cte: warning: sharing %s cannot run yet: %v\n", name, s.waiting[name])
-	}
 	fmt.Fprintln(a.stderr, "cte: running; press Ctrl-C (or send SIGTERM) to stop")
 	notify := func(rep sharing.SyncReport, err error, next time.Time) {
 		observeConsole(rep, err, next)
@@ -51,7 +48,6 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 			// On a terminal the log shows warnings only: say what each cycle did.
 			fmt.Fprintln(a.stderr, a.cycleLine(rep, err, next))
 		}
-		a.retryWaiting(ctx, s)
 	}
 	if err := s.eng.RunNotify(ctx, notify); err != nil {
 		return a.fail(err)
