@@ -5,8 +5,8 @@ package boltstore
 import (
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ctexchange/cte/sharing"
@@ -104,15 +104,6 @@ func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) erro
 		e.Time = storeutil.Time(e.Time)
 		return e, nil
 	}
-	call := func(e sharing.AuditEntry) (bool, error) {
-		if err := fn(e); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return true, nil
-			}
-			return true, err
-		}
-		return false, nil
-	}
 	c := t.bucket(bAudit).Cursor()
 	if f.Limit <= 0 {
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -123,8 +114,8 @@ func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) erro
 			if !pass(&e) {
 				continue
 			}
-			if stop, err := call(e); stop {
-				return err
+			if err := fn(e); err != nil {
+				return storeutil.EndScan(err)
 			}
 		}
 		return nil
@@ -139,12 +130,8 @@ func (t *tx) Logs(f sharing.LogFilter, fn func(e sharing.AuditEntry) error) erro
 			picked = append(picked, e)
 		}
 	}
-	for i := len(picked) - 1; i >= 0; i-- {
-		if stop, err := call(picked[i]); stop {
-			return err
-		}
-	}
-	return nil
+	slices.Reverse(picked)
+	return storeutil.Each(picked, fn)
 }
 
 // RunState implements sharing.Tx.

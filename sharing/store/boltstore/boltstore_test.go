@@ -365,3 +365,20 @@ func TestRepeatedValueIsStagedOnce(t *testing.T) {
 		return err
 	}))
 }
+
+// Deleting a value that has no record folds nothing: the staging log keeps
+// what it holds (a fold can take seconds on a large file).
+func TestDeleteMissingRecordDoesNotFold(t *testing.T) {
+	t.Parallel()
+	s := openWith(t, filepath.Join(t.TempDir(), "state.db"), boltstore.WithFoldAt(1<<30))
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		_, err := tx.Merge("feed", []ioc.Indicator{{Type: ioc.TypeSHA256, Value: storetest.Hash(1), LastSeen: now}}, now)
+		return err
+	}))
+	require.Equal(t, 1, boltstore.StagedLen(s))
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.DeleteRecord(storetest.Hash(2)) }))
+	assert.Equal(t, 1, boltstore.StagedLen(s), "the staging log was folded for a value with no record")
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.DeleteRecord(storetest.Hash(1)) }))
+	assert.Equal(t, 0, boltstore.StagedLen(s), "deleting a stored value folds the log first")
+}

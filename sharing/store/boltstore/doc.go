@@ -26,7 +26,8 @@
 // (it would not keep the index). Bucket checkpoints maps a
 // source to its checkpoint, ledger holds one nested bucket per sharing
 // configuration mapping a value to its binary ledger entry, applied and runs
-// hold JSON per configuration, and audit holds JSON entries under big-endian
+// hold JSON per configuration, marks maps a value an operator took out of
+// sharing to its mark (JSON), and audit holds JSON entries under big-endian
 // sequence numbers, so the log reads in order and its newest entries from the
 // end.
 //

@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/ctexchange/cte/sharing"
@@ -23,7 +22,7 @@ func (t *tx) PutRecord(r sharing.Record) error {
 		normTimes(e)
 		e.InactiveAt, e.StoredAt = storeutil.Time(e.InactiveAt), storeutil.Time(e.StoredAt)
 	}
-	if err := t.bumpRecord(r.Value); err != nil {
+	if _, err := t.bumpRecord(r.Value); err != nil {
 		return err
 	}
 	for i := range entries {
@@ -45,34 +44,36 @@ func (t *tx) PutRecord(r sharing.Record) error {
 }
 
 // bumpRecord increases the version of every source with an entry in the
-// stored record of value, and drops the entries' ranked keys.
-func (t *tx) bumpRecord(value string) error {
+// stored record of value, and drops the entries' ranked keys. It reports
+// whether value has a stored record.
+func (t *tx) bumpRecord(value string) (bool, error) {
 	v, err := t.getRecord(value)
 	if err != nil || v == nil {
-		return err
+		return false, err
 	}
 	r := &t.mrec
 	if err := decodeRecord(value, v, r, &t.mtag, t.str); err != nil {
-		return fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
+		return false, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
 	}
 	for i := range r.Entries {
 		if err := t.bump(r.Entries[i].Source); err != nil {
-			return err
+			return false, err
 		}
 		if err := t.rank(value, &r.Entries[i], nil); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // DeleteRecord implements sharing.Tx. The staging log is folded first (the
-// log has no tombstones), so the rest of the Update writes records directly.
+// log has no tombstones), so the rest of the Update writes records directly;
+// a value with no record changes nothing and folds nothing.
 func (t *tx) DeleteRecord(value string) error {
 	if err := t.writable("delete record"); err != nil {
 		return err
 	}
-	if err := t.bumpRecord(value); err != nil {
+	if found, err := t.bumpRecord(value); err != nil || !found {
 		return err
 	}
 	if err := t.flushRank(); err != nil {
@@ -99,11 +100,7 @@ func (t *tx) Marks(fn func(m sharing.Mark) error) error {
 			return fmt.Errorf("boltstore: mark %q: %w", storeutil.Trunc(string(k)), err)
 		}
 		m.Value, m.At = string(k), storeutil.Time(m.At)
-		err := fn(m)
-		if errors.Is(err, sharing.ErrStop) {
-			return sharing.ErrStop // scan ends without error
-		}
-		return err
+		return fn(m) // scan ends on sharing.ErrStop without error
 	})
 }
 

@@ -14,3 +14,14 @@ func StagedSeq(s *Store) uint64 {
 	})
 	return n
 }
+
+// StagedLen returns how many record versions the staging log holds now (a
+// fold empties it).
+func StagedLen(s *Store) int {
+	var n int
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bStaged).Stats().KeyN
+		return nil
+	})
+	return n
+}

@@ -8,7 +8,6 @@ package boltstore
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -125,10 +124,7 @@ func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) er
 			return fmt.Errorf("boltstore: ranked key %x of %q: %w", k, storeutil.Trunc(source), errCorrupt)
 		}
 		if err := fn(string(k[len(prefix)+9:]), ioc.Type(v[0])); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
+			return storeutil.EndScan(err)
 		}
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -288,19 +287,12 @@ func (t *tx) unpublish() {
 
 func (t *tx) close() { t.done = true }
 
-func (t *tx) readable() error {
-	if t.done {
-		return storeutil.ErrTxDone
-	}
-	return nil
-}
+func (t *tx) readable() error { return storeutil.Readable(t.done) }
 
+// writable also counts the write, so scan knows its cursor must seek again.
 func (t *tx) writable(op string) error {
-	if t.done {
-		return storeutil.ErrTxDone
-	}
-	if !t.write {
-		return fmt.Errorf("boltstore: %s: %w", op, sharing.ErrReadOnly)
+	if err := storeutil.Writable("boltstore", op, t.done, t.write); err != nil {
+		return err
 	}
 	t.writes++
 	return nil
@@ -397,10 +389,7 @@ func (t *tx) scan(c *bolt.Cursor, what string, visit func(k, v []byte) error) er
 		last = append(last[:0], k...)
 		w := t.writes
 		if err := visit(k, v); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
+			return storeutil.EndScan(err)
 		}
 		if t.writes == w {
 			k, v = c.Next()
@@ -452,10 +441,7 @@ func (t *tx) viewRecords(fn func(r *sharing.Record) error) error {
 			return fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
 		}
 		if err := fn(&out); err != nil {
-			if errors.Is(err, sharing.ErrStop) {
-				return nil
-			}
-			return err
+			return storeutil.EndScan(err)
 		}
 	}
 }

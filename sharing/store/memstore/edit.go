@@ -94,12 +94,7 @@ func (t *tx) Marks(fn func(m sharing.Mark) error) error {
 	if err := t.readable(); err != nil {
 		return err
 	}
-	for _, v := range slices.Sorted(maps.Keys(t.s.marks)) {
-		if err := fn(t.s.marks[v]); err != nil {
-			return storeutil.EndScan(err)
-		}
-	}
-	return nil
+	return storeutil.Each(slices.Sorted(maps.Keys(t.s.marks)), func(v string) error { return fn(t.s.marks[v]) })
 }
 
 // PutMark implements sharing.Tx.

@@ -43,10 +43,5 @@ func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) er
 		}
 		return strings.Compare(a.value, b.value)
 	})
-	for _, r := range all {
-		if err := fn(r.value, r.typ); err != nil {
-			return storeutil.EndScan(err)
-		}
-	}
-	return nil
+	return storeutil.Each(all, func(r ranked) error { return fn(r.value, r.typ) })
 }

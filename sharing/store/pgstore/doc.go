@@ -11,7 +11,8 @@
 // newer cte is refused (ErrNewerSchema) and left unchanged. The user needs
 // CONNECT on the database and USAGE and CREATE on its schema for the first
 // Open (CREATE only while migrations are pending), then SELECT, INSERT, UPDATE
-// and DELETE on the cte_ tables. A search_path runtime parameter in the URL
+// and DELETE on the cte_ tables and USAGE on their sequences (cte_audit's).
+// A search_path runtime parameter in the URL
 // puts the tables in another schema.
 //
 // # Layout
@@ -19,7 +20,9 @@
 // One row per indicator value and source in cte_entries (primary key value,
 // source, in the "C" collation so rows sort as Go strings do), the ledger in
 // cte_ledger (config, value), checkpoints, applied sets, run state, the audit
-// log (cte_audit, by a sequence) and leases, each in a table of its own, with
+// log (cte_audit, by a sequence), leases, each source's change number
+// (cte_versions, sharing.Tx.Version) and the operator's marks (cte_marks),
+// each in a table of its own, with
 // plain columns other tools can query. Times are timestamptz, NULL for none;
 // a table's ns column keeps the nanoseconds under the microsecond, so times
 // come back exactly as stored, in UTC.

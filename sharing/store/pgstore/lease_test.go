@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -178,4 +179,37 @@ func TestOpenErrors(t *testing.T) {
 	_, err = pgstore.Open(t.Context(), bad)
 	require.Error(t, err)
 	assert.ErrorContains(t, err, `database "no_such_db"`)
+}
+
+// A user with the privileges the package documents, and no CREATE on the
+// schema, opens a database another user migrated and writes to it (Open ran
+// CREATE TABLE IF NOT EXISTS at every start, which PostgreSQL refuses
+// without CREATE even when the table exists).
+func TestOpenWithoutCreateAfterMigration(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	open(t, dsn).Close()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	schema := u.Query().Get("search_path")
+	role := "r" + schema
+	pgtest.Exec(t, dsn, `CREATE ROLE `+role+` LOGIN`)
+	t.Cleanup(func() { pgtest.Exec(t, dsn, `DROP OWNED BY `+role+`; DROP ROLE `+role) })
+	pgtest.Exec(t, dsn, `GRANT USAGE ON SCHEMA `+schema+` TO `+role+`;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA `+schema+` TO `+role+`;
+		GRANT USAGE ON ALL SEQUENCES IN SCHEMA `+schema+` TO `+role)
+	u.User = url.User(role)
+	s := open(t, u.String())
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		if _, err := tx.Merge("feed", []ioc.Indicator{{Type: ioc.TypeSHA256, Value: storetest.Hash(1), LastSeen: now}}, now); err != nil {
+			return err
+		}
+		return tx.Log(sharing.AuditEntry{Time: now, Message: "written without CREATE"})
+	}))
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		_, ok, err := tx.Record(storetest.Hash(1))
+		assert.True(t, ok)
+		return err
+	}))
 }

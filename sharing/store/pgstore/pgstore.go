@@ -150,9 +150,18 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, lockMigrate); err != nil {
 			return fmt.Errorf("lock the schema for migration: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS cte_schema (
+		// CREATE TABLE IF NOT EXISTS needs CREATE on the schema even when the
+		// table exists: a user without it could not open a migrated database.
+		var made bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_tables
+			WHERE schemaname = current_schema() AND tablename = 'cte_schema')`).Scan(&made); err != nil {
+			return fmt.Errorf("look for the schema version table: %w", err)
+		}
+		if !made {
+			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS cte_schema (
 			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-			return fmt.Errorf("create the schema version table: %w (grant CREATE on the schema to this user)", err)
+				return fmt.Errorf("create the schema version table: %w (grant CREATE on the schema to this user)", err)
+			}
 		}
 		var have int
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM cte_schema`).Scan(&have); err != nil {
