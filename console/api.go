@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte/ioc"
@@ -350,7 +351,7 @@ func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := sharing.LogFilter{MinLevel: slog.LevelInfo, Config: q.Get("config"), Limit: 200}
 	if s := q.Get("level"); s != "" {
-		if err := f.MinLevel.UnmarshalText([]byte(s)); err != nil {
+		if err := f.MinLevel.UnmarshalText([]byte(s)); err != nil || strings.ContainsAny(s, "+-") {
 			c.problem(w, r, http.StatusBadRequest, fmt.Errorf("level %q: give debug, info, warn or error", s))
 			return
 		}

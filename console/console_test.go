@@ -215,6 +215,7 @@ func TestAPIErrors(t *testing.T) {
 		{"GET", "/api/v1/indicators?limit=x", "", 400, "limit"},
 		{"GET", "/api/v1/indicators?offset=99999", "", 400, "offset"},
 		{"GET", "/api/v1/logs?level=loud", "", 400, "level"},
+		{"GET", "/api/v1/logs?level=" + url.QueryEscape("info+2"), "", 400, "level"},
 		{"GET", "/api/v1/logs?limit=0", "", 400, "limit"},
 		{"GET", "/api/v1/logs?after=x", "", 400, "after"},
 		{"GET", "/api/v1/logs?since=yesterday", "", 400, "since"},
