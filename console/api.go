@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/rule"
 )
 
 // maxBody is the largest request body the API reads.
@@ -158,8 +160,8 @@ func (c *Console) test(w http.ResponseWriter, r *http.Request) {
 	var window time.Duration
 	if s := r.URL.Query().Get("window"); s != "" {
 		var err error
-		if window, err = time.ParseDuration(s); err != nil || window < 0 {
-			c.problem(w, r, http.StatusBadRequest, fmt.Errorf("window %q: give a duration such as 24h, or nothing for all", s))
+		if window, err = rule.ParseDuration(s); err != nil {
+			c.problem(w, r, http.StatusBadRequest, fmt.Errorf("window %q: give a duration such as 24h or 7d, or nothing for all", s))
 			return
 		}
 	}
@@ -349,7 +351,7 @@ func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := sharing.LogFilter{MinLevel: slog.LevelInfo, Config: q.Get("config"), Limit: 200}
 	if s := q.Get("level"); s != "" {
-		if err := f.MinLevel.UnmarshalText([]byte(s)); err != nil {
+		if err := f.MinLevel.UnmarshalText([]byte(s)); err != nil || strings.ContainsAny(s, "+-") {
 			c.problem(w, r, http.StatusBadRequest, fmt.Errorf("level %q: give debug, info, warn or error", s))
 			return
 		}
@@ -357,9 +359,9 @@ func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("since"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
-			d, derr := time.ParseDuration(s)
+			d, derr := rule.ParseDuration(s)
 			if derr != nil {
-				c.problem(w, r, http.StatusBadRequest, fmt.Errorf("since %q: give an RFC 3339 time or a duration such as 1h", s))
+				c.problem(w, r, http.StatusBadRequest, fmt.Errorf("since %q: give an RFC 3339 time or a duration such as 1h or 7d", s))
 				return
 			}
 			t = time.Now().Add(-d)
@@ -392,7 +394,7 @@ func (c *Console) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]LogEntry, 0, len(es))
 	for _, e := range es {
-		out = append(out, logOf(e))
+		out = append(out, LogEntryOf(e))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -174,6 +174,10 @@ func TestAPIShapes(t *testing.T) {
 	assert.Equal(t, "netskope", s.Source)
 	require.Len(t, s.Shares, 1)
 
+	for _, call := range []struct{ method, path string }{{"GET", "/api/v1/logs?since=7d"}, {"POST", "/api/v1/sharing/ns-to-mc/test?window=7d"}} {
+		code, body = w.do(t, call.method, call.path, "")
+		require.Equal(t, http.StatusOK, code, "days, as the CLI and the configuration write them: %s", body)
+	}
 	code, body = w.do(t, "GET", "/api/v1/logs?level=info&config=ns-to-mc&limit=5", "")
 	require.Equal(t, http.StatusOK, code, body)
 	es := decode[[]console.LogEntry](t, body)
@@ -205,11 +209,13 @@ func TestAPIErrors(t *testing.T) {
 		{"POST", "/api/v1/plugins/nope/sync", "", 404, "not configured"},
 		{"POST", "/api/v1/plugins/nope/validate", "", 404, "not configured"},
 		{"POST", "/api/v1/sharing/ns-to-mc/test?window=x", "", 400, "window"},
+		{"POST", "/api/v1/sharing/ns-to-mc/test?window=-1h", "", 400, "window"},
 		{"GET", "/api/v1/indicators?q=" + url.QueryEscape("severity >"), "", 400, "query"},
 		{"GET", "/api/v1/indicators?sort=size", "", 400, "sort"},
 		{"GET", "/api/v1/indicators?limit=x", "", 400, "limit"},
 		{"GET", "/api/v1/indicators?offset=99999", "", 400, "offset"},
 		{"GET", "/api/v1/logs?level=loud", "", 400, "level"},
+		{"GET", "/api/v1/logs?level=" + url.QueryEscape("info+2"), "", 400, "level"},
 		{"GET", "/api/v1/logs?limit=0", "", 400, "limit"},
 		{"GET", "/api/v1/logs?after=x", "", 400, "after"},
 		{"GET", "/api/v1/logs?since=yesterday", "", 400, "since"},

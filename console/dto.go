@@ -376,7 +376,10 @@ func actionOf(r sharing.ActionReport, err error) Action {
 	return out
 }
 
-func logOf(e sharing.AuditEntry) LogEntry {
+// LogEntryOf is the JSON shape of one audit entry, shared by the API and
+// "cte logs --json": the level is its lower-case name ("info"), counts in
+// the details are numbers.
+func LogEntryOf(e sharing.AuditEntry) LogEntry {
 	return LogEntry{Seq: e.Seq, Time: e.Time.UTC(), Level: levelName(e.Level), Config: e.Config, Message: e.Message,
 		Details: e.DetailValues(), Resolution: e.Resolution}
 }

@@ -143,7 +143,7 @@ func (c *Console) index(w http.ResponseWriter, r *http.Request) {
 	logs, err := c.eng.Logs(ctx, sharing.LogFilter{MinLevel: slog.LevelInfo, Limit: 50})
 	d.LogsErr = errText(err)
 	for i := len(logs) - 1; i >= 0; i-- { // newest first
-		d.Logs = append(d.Logs, logOf(logs[i]))
+		d.Logs = append(d.Logs, LogEntryOf(logs[i]))
 	}
 	if len(logs) > 0 {
 		d.LastSeq = logs[len(logs)-1].Seq

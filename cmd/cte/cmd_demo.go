@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ctexchange/cte/console"
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/mimecast/mimecasttest"
 	"github.com/ctexchange/cte/netskope/netskopetest"
@@ -219,7 +220,7 @@ func (a *app) demoSteps(ctx context.Context, d *demo, s *session) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	demoStep(a, "logs", func([]logJSON) { a.printLogs(a.stdout, logs) }, logsJSON(logs))
+	demoStep(a, "logs", func([]console.LogEntry) { a.printLogs(a.stdout, logs) }, logsJSON(logs))
 
 	a.heading("8. A second sync: nothing new is sent")
 	before := d.mc.Count(mimecasttest.PathCreateBatch) + d.ns.FileHashListUpdates(demoHashList)

@@ -134,23 +134,11 @@ func parseExpiry(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
-	d, err := parseDays(s)
+	d, err := parseDuration(s)
 	if err != nil || d <= 0 {
 		return time.Time{}, fmt.Errorf("give a duration such as 30d or 12h, or an RFC 3339 time")
 	}
 	return now.Add(d), nil
-}
-
-// parseDays is time.ParseDuration that also takes days (30d).
-func parseDays(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		if _, err := fmt.Sscanf(n, "%d", &days); err != nil || fmt.Sprint(days) != n {
-			return 0, fmt.Errorf("bad number of days %q", n)
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
 }
 
 func splitList(s string) []string {

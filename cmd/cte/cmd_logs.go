@@ -8,8 +8,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/ctexchange/cte/console"
 	"github.com/ctexchange/cte/sharing"
 )
 
@@ -17,16 +17,6 @@ func (a *app) logsFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.f.level, "level", "info", "lowest `level` shown: debug, info, warn, error")
 	fs.StringVar(&a.f.since, "since", "", "only entries newer than `D` ago, e.g. 30m, 12h, 7d")
 	fs.IntVar(&a.f.limit, "limit", 100, "show the newest `N` entries (0: all)")
-}
-
-type logJSON struct {
-	Seq        uint64         `json:"seq"`
-	Time       time.Time      `json:"time"`
-	Level      string         `json:"level"`
-	Config     string         `json:"config,omitempty"`
-	Message    string         `json:"message"`
-	Details    map[string]any `json:"details,omitempty"`
-	Resolution string         `json:"resolution,omitempty"`
 }
 
 func (a *app) cmdLogs(ctx context.Context, args []string) int {
@@ -104,11 +94,11 @@ func parseLevel(s string) (slog.Level, bool) {
 	return l, true
 }
 
-// logsJSON is the --json shape of audit entries.
-func logsJSON(entries []sharing.AuditEntry) []logJSON {
-	out := make([]logJSON, len(entries))
+// logsJSON is the --json shape of audit entries, the one GET /api/v1/logs answers.
+func logsJSON(entries []sharing.AuditEntry) []console.LogEntry {
+	out := make([]console.LogEntry, len(entries))
 	for i, e := range entries {
-		out[i] = logJSON{Seq: e.Seq, Time: e.Time.UTC(), Level: e.Level.String(), Config: e.Config, Message: e.Message, Details: e.DetailValues(), Resolution: e.Resolution}
+		out[i] = console.LogEntryOf(e)
 	}
 	return out
 }

@@ -30,7 +30,6 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 	}
 	defer waitConsole()
 	defer stop() // the servers stop before the store closes
-	observeConsole := observe(con)
 	pulled := s.cfg.pulled(a.reg)
 	if len(pulled) == 0 {
 		fmt.Fprintf(a.stderr, "cte: nothing to run: no plugin is the source of a sharing configuration in %s; add one under sharing:, or pull: true to a plugin\n", s.cfg.Path)
@@ -41,17 +40,13 @@ func (a *app) cmdRun(ctx context.Context, args []string) int {
 			fmt.Fprintf(a.stderr, "cte: syncing %s every %s\n", p.Name, p.SyncInterval)
 		}
 	}
-	for _, name := range sortedKeys(s.waiting) {
-		fmt.Fprintf(a.stderr, "cte: warning: sharing %s cannot run yet: %v\n", name, s.waiting[name])
-	}
 	fmt.Fprintln(a.stderr, "cte: running; press Ctrl-C (or send SIGTERM) to stop")
 	notify := func(rep sharing.SyncReport, err error, next time.Time) {
-		observeConsole(rep, err, next)
+		con.ObserveSync(rep, err, next)
 		if a.term != nil {
 			// On a terminal the log shows warnings only: say what each cycle did.
 			fmt.Fprintln(a.stderr, a.cycleLine(rep, err, next))
 		}
-		a.retryWaiting(ctx, s)
 	}
 	if err := s.eng.RunNotify(ctx, notify); err != nil {
 		return a.fail(err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte/console"
-	"github.com/ctexchange/cte/sharing"
 )
 
 // runOptions are the flags of "cte run" that serve the console.
@@ -117,13 +116,4 @@ func trusted(con http.Handler, token string) http.Handler {
 		}
 		con.ServeHTTP(w, r)
 	})
-}
-
-// observe is the scheduler's callback: the console's metrics and next sync.
-func observe(con *console.Console) func(sharing.SyncReport, error, time.Time) {
-	return func(rep sharing.SyncReport, err error, next time.Time) {
-		if con != nil {
-			con.ObserveSync(rep, err, next)
-		}
-	}
 }

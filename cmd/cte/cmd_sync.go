@@ -88,23 +88,14 @@ func (a *app) notPulledWhy(cfg *config, name string) string {
 	return fmt.Sprintf("is a %s plugin, which cannot pull; pulled: %s", p.Type, listOrNone(cfg.pulled(a.reg)))
 }
 
-// syncSource syncs one source and returns its report and errors, including the
-// sharing configurations of the source that wait for their destination.
+// syncSource syncs one source and returns its report and errors.
 func (a *app) syncSource(ctx context.Context, s *session, src string) (sharing.SyncReport, []error) {
 	var opts []sharing.ShareOption
 	if a.f.retryNow {
 		opts = append(opts, sharing.WithRetryNow())
 	}
 	rep, err := s.eng.SyncSource(ctx, src, opts...)
-	errs := errorsOf(err)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sc := range s.cfg.Sharing {
-		if werr, ok := s.waiting[sc.Name]; ok && sc.Source == src {
-			errs = append(errs, fmt.Errorf("sharing %q not run: %w", sc.Name, werr))
-		}
-	}
-	return rep, errs
+	return rep, errorsOf(err)
 }
 
 // syncOutcome classifies one source's sync.

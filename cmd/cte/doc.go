@@ -1,6 +1,7 @@
 // Command cte shares threat indicators between Mimecast and Netskope: it pulls
 // file hashes from each product, routes them through business rules and pushes
-// them to the other, keeping its state in one local file.
+// them to the other, keeping its state in one local file (or, for several
+// instances, one PostgreSQL database).
 //
 // Try it without any account or setup:
 //
@@ -11,7 +12,8 @@
 // One YAML file: --config FILE, else $CTE_CONFIG, else cte.yaml. testdata/cte.yaml
 // is a commented example of the usual setup. The keys:
 //
-//	state: ./cte-state.db            # the bbolt state file; relative to the config file's folder
+//	state: ./cte-state.db            # the bbolt state file, relative to the config file's folder; or a postgres:// URL
+//	lease: 30s                       # postgres state only: how long a dead instance's work waits for another
 //	log_retention: 90d               # audit entries older than this are deleted daily; default 90d; 0 keeps all
 //	plugins:                         # name -> plugin configuration
 //	  mimecast:
@@ -46,12 +48,15 @@
 //	cte validate [NAME]            each plugin's Validate against its product, one line each
 //	cte targets NAME               where plugin NAME can share to
 //	cte sync [--source NAME]       one pull-and-share cycle now
-//	cte run                        the scheduler, until SIGINT or SIGTERM (stops cleanly)
+//	cte run [--listen ADDR]        the scheduler, until SIGINT or SIGTERM (stops cleanly); --listen serves the console
 //	cte sharing                    the sharing table: rule, source, destination, target, last run, counts
-//	cte test SHARING [--days N]    a dry run of one sharing configuration
-//	cte iocs [--filter Q] [--limit N]  the stored indicators, filtered with the rule language
+//	cte replay SHARING             send everything SHARING selects again now
+//	cte test SHARING [--days N] [--value V]  a dry run of one sharing configuration
+//	cte iocs [--filter Q] [--limit N] [--stix]  the stored indicators, filtered with the rule language
+//	cte iocs add|mark-safe|unmark-safe|tag|untag|delete VALUE...  actions on indicators, audited
 //	cte explain VALUE              where a value came from and why each configuration shares it or not
 //	cte logs [--level L] [--since D] [--limit N]  the audit log
+//	cte state check|backup FILE    check the state file for damage, or copy it
 //	cte demo [--keep]              the whole exchange against in-process fakes (--json: JSON lines)
 //	cte completion bash|zsh|fish   the shell completion script
 //	cte version                    also cte --version
@@ -61,8 +66,10 @@
 // pushes show a progress line on stderr when it is a terminal; otherwise stderr
 // gets plain log lines (the audit entries, at --log-level).
 //
-// While "cte run" holds the state file, the other commands that read it wait one
-// second and then say the file is in use.
+// While "cte run" holds the state file it serves a unix socket beside it
+// (STATE.sock): sharing, iocs (and its actions), explain, logs and test find it
+// and have the daemon run them. The other commands that open the state file wait
+// one second and then say the file is in use.
 //
 // # Exit codes
 //

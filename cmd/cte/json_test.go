@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ctexchange/cte/console"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -35,9 +36,12 @@ func TestJSONOutputs(t *testing.T) {
 
 	code, out, errs = f.cte(t, "logs", "--json", "--level", "debug")
 	require.Equal(t, exitOK, code, errs)
-	var lj []logJSON
+	var lj []console.LogEntry
 	require.NoError(t, json.Unmarshal([]byte(out), &lj))
-	assert.NotEmpty(t, lj)
+	require.NotEmpty(t, lj)
+	for _, e := range lj {
+		assert.Contains(t, []string{"debug", "info", "warn", "error"}, e.Level, "levels are spelled as --level and the console API spell them")
+	}
 
 	code, out, errs = f.cte(t, "targets", "mimecast", "--json")
 	require.Equal(t, exitOK, code, errs)

@@ -117,7 +117,7 @@ func addFields(o *jsonObject, v reflect.Value) {
 		fv := v.Field(i)
 		key := lowerCamel(sf.Name)
 		if tag, ok := sf.Tag.Lookup("json"); ok {
-			name, opts, _ := cutComma(tag)
+			name, opts, _ := strings.Cut(tag, ",")
 			if name == "-" || (strings.Contains(opts, "omit") && fv.IsZero()) {
 				continue
 			}
@@ -134,8 +134,6 @@ func addFields(o *jsonObject, v reflect.Value) {
 		*o = append(*o, jsonField{key, convert(fv)})
 	}
 }
-
-func cutComma(s string) (string, string, bool) { return strings.Cut(s, ",") }
 
 // unset reports whether a field is left out: a zero time, a nil pointer, an
 // empty string, map or slice.

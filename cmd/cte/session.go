@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/sharing"
@@ -39,36 +37,9 @@ type session struct {
 	store   sharing.Store
 	eng     *sharing.Engine
 	plugins map[string]cte.Plugin
-	// waiting holds the sharing configurations that could not be added because
-	// their destination could not list its targets, with that error; mu guards
-	// it while cte run retries them.
-	mu      sync.Mutex
-	waiting map[string]error
 	// borrowed is the daemon's session lent to a forwarded command: close
 	// leaves it open.
 	borrowed bool
-}
-
-// retryWaiting adds again the sharing configurations that waited for their
-// destination, and says which now run.
-func (a *app) retryWaiting(ctx context.Context, s *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, name := range sortedKeys(s.waiting) {
-		sc, _ := s.cfg.sharingByName(name)
-		err := s.eng.AddSharing(ctx, sc.Config)
-		var te *targetsError
-		switch {
-		case err == nil:
-			delete(s.waiting, name)
-			fmt.Fprintf(a.stderr, "cte: sharing %s runs from the next sync of %s\n", name, sc.Source)
-		case errors.As(err, &te):
-			s.waiting[name] = te
-		default:
-			delete(s.waiting, name)
-			fmt.Fprintf(a.stderr, "cte: sharing %s cannot run: %v\n", name, s.cfg.sharingError(sc, err))
-		}
-	}
 }
 
 // close closes the store; closing twice is harmless.
@@ -202,19 +173,7 @@ func (a *app) addSharing(ctx context.Context, s *session) error {
 	}
 	var problems configErrors
 	for _, sc := range cfg.Sharing {
-		err := eng.AddSharing(ctx, sc.Config)
-		var te *targetsError
-		switch {
-		case err == nil:
-		case errors.As(err, &te):
-			// An engine that checks the target when adding (instead of when
-			// sharing) could not reach the destination: this configuration
-			// waits, the others go on.
-			if s.waiting == nil {
-				s.waiting = map[string]error{}
-			}
-			s.waiting[sc.Name] = te
-		default:
+		if err := eng.AddSharing(ctx, sc.Config); err != nil {
 			problems = append(problems, cfg.sharingError(sc, err))
 		}
 	}
