@@ -58,17 +58,16 @@ func (t *tx) PutRecord(r sharing.Record) error {
 	if err != nil {
 		return fmt.Errorf("pgstore: put record %q: %w", storeutil.Trunc(r.Value), err)
 	}
-	rows := make([][]any, len(entries))
+	rows := newEntryRows()
 	sources := gone
 	for i := range entries {
 		e := &entries[i]
-		row := entryRow(r.Value, e.Source, r.Type, &e.Indicator, e.StoredAt)
-		times, ns := packTimes(e.FirstSeen, e.LastSeen, e.ExpiresAt, e.InactiveAt, e.StoredAt)
-		row[11], row[12], row[14] = e.Inactive, times[3], ns
-		rows[i] = row
+		if err := rows.add(r.Value, e.Source, r.Type, &e.Indicator, e.Inactive, e.InactiveAt, e.StoredAt); err != nil {
+			return fmt.Errorf("pgstore: put record: %w", err)
+		}
 		sources = append(sources, e.Source)
 	}
-	if _, err := t.pg.CopyFrom(t.ctx, pgx.Identifier{"cte_entries"}, entryCols, pgx.CopyFromRows(rows)); err != nil {
+	if err := t.copyRows("cte_entries", rows); err != nil {
 		return fmt.Errorf("pgstore: put record %q: %w", storeutil.Trunc(r.Value), err)
 	}
 	if err := t.bump(sources...); err != nil {

@@ -56,18 +56,21 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
 	}
 	ws, st := mergePage(in, idx, stored)
-	var ins, upd [][]any
+	ins, upd := newEntryRows(), newEntryRows()
+	ins.rows = make([]entryRow, 0, len(ws))
 	changed := false
 	for k := range ws {
 		w := &ws[k]
-		row := entryRow(values[k], source, w.recType, &w.ind, now)
-		if !w.inDB {
-			ins = append(ins, row)
-			changed = true
-			continue
+		rows := ins
+		if w.inDB {
+			rows = upd
 		}
-		upd = append(upd, row)
-		if !changed {
+		if err := rows.add(values[k], source, w.recType, &w.ind, false, time.Time{}, now); err != nil {
+			return sharing.MergeStats{}, fmt.Errorf("pgstore: merge: %w", err)
+		}
+		if !w.inDB {
+			changed = true
+		} else if !changed {
 			old := stored[values[k]].e
 			w.ind.Source = source
 			cur := sharing.Entry{Indicator: w.ind, StoredAt: storeutil.Time(now)}
@@ -121,41 +124,37 @@ func mergePage(in []ioc.Indicator, idx map[string]int, stored map[string]storedE
 	return ws, st
 }
 
-// entryRow is an active entry's row in entryCols order.
-func entryRow(value, source string, recType ioc.Type, x *ioc.Indicator, now time.Time) []any {
-	times, ns := packTimes(x.FirstSeen, x.LastSeen, x.ExpiresAt, time.Time{}, now)
-	var tags any
-	if len(x.Tags) > 0 {
-		tags = x.Tags
-	}
-	return []any{value, source, int16(recType), int16(x.Type), int16(x.Severity), int32(x.Reputation), x.Comments, tags,
-		times[0], times[1], times[2], false, nil, times[4], ns}
-}
-
-func (t *tx) writeEntries(ins, upd [][]any) error {
-	if len(ins) > 0 {
-		if _, err := t.pg.CopyFrom(t.ctx, pgx.Identifier{"cte_entries"}, entryCols, pgx.CopyFromRows(ins)); err != nil {
-			return fmt.Errorf("copy %d new entries: %w", len(ins), err)
+func (t *tx) writeEntries(ins, upd *entryRows) error {
+	if len(ins.rows) > 0 {
+		if err := t.copyRows("cte_entries", ins); err != nil {
+			return fmt.Errorf("copy %d new entries: %w", len(ins.rows), err)
 		}
 	}
-	if len(upd) == 0 {
+	if len(upd.rows) == 0 {
 		return nil
 	}
 	tmp, err := t.tempTable("cte_entries")
 	if err != nil {
 		return err
 	}
-	if _, err := t.pg.CopyFrom(t.ctx, pgx.Identifier{tmp}, entryCols, pgx.CopyFromRows(upd)); err != nil {
-		return fmt.Errorf("copy %d changed entries: %w", len(upd), err)
+	if err := t.copyRows(tmp, upd); err != nil {
+		return fmt.Errorf("copy %d changed entries: %w", len(upd.rows), err)
 	}
 	_, err = t.pg.Exec(t.ctx, `UPDATE cte_entries e SET type = m.type, severity = m.severity, reputation = m.reputation,
 		comments = m.comments, tags = m.tags, first_seen = m.first_seen, last_seen = m.last_seen, expires_at = m.expires_at,
 		inactive = false, inactive_at = NULL, stored_at = m.stored_at, ns = m.ns
 		FROM `+tmp+` m WHERE e.value = m.value AND e.source = m.source; TRUNCATE `+tmp)
 	if err != nil {
-		return fmt.Errorf("update %d entries: %w", len(upd), err)
+		return fmt.Errorf("update %d entries: %w", len(upd.rows), err)
 	}
 	return nil
+}
+
+// copyRows copies rows into table (cte_entries or its temporary twin) with
+// the connection's COPY protocol, in one round trip.
+func (t *tx) copyRows(table string, rows *entryRows) error {
+	_, err := t.pg.Conn().PgConn().CopyFrom(t.ctx, rows, copyEntries(table))
+	return err
 }
 
 // storedEntry is what Merge needs of a stored value: the record's type and
@@ -166,15 +165,27 @@ type storedEntry struct {
 	e       sharing.Entry
 }
 
+// selectStoredFor reads the rows of the values in $1 (text[]), and whether
+// each is of source $2. A prepared statement: the plan of a query with the
+// values in it would weigh each of them (thousands) against the statistics.
+const selectStoredFor = `SELECT value, source = $2, rec_type, type, severity, reputation,
+	comments, tags, first_seen, last_seen, expires_at, inactive, inactive_at, stored_at, ns
+	FROM cte_entries WHERE value = ANY($1::text[])`
+
 // storedFor reads the stored values among values: this source's entry when
 // there is one, else any entry (for the record's type, which all share).
 func (t *tx) storedFor(source string, values []string) (map[string]storedEntry, error) {
-	rows, err := t.pg.Query(t.ctx, `SELECT value, source = $2, rec_type, type, severity, reputation,
-		comments, tags, first_seen, last_seen, expires_at, inactive, inactive_at, stored_at, ns
-		FROM cte_entries WHERE value = ANY($1)`, values, source)
+	// The values go as one binary text[] encoded here, through pgconn: pgx
+	// would box and encode each of them on its own.
+	conn := t.pg.Conn()
+	sd, err := conn.Prepare(t.ctx, "cte_stored_for", selectStoredFor)
 	if err != nil {
 		return nil, fmt.Errorf("read stored values: %w", err)
 	}
+	params := [][]byte{appendArrayBody(make([]byte, 0, arrayLen(values)), values), []byte(source)}
+	rr := conn.PgConn().ExecPrepared(t.ctx, sd.Name, params, []int16{pgtype.BinaryFormatCode, pgtype.BinaryFormatCode},
+		[]int16{pgtype.BinaryFormatCode})
+	rows := pgx.RowsFromResultReader(conn.TypeMap(), rr)
 	defer rows.Close()
 	out := map[string]storedEntry{}
 	for rows.Next() {
