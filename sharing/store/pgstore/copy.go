@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
@@ -67,15 +69,52 @@ func newEntryRows() *entryRows {
 }
 
 // add adds an entry's row (x must not change until the rows are read). It
-// refuses a field longer than PostgreSQL keeps.
+// refuses what PostgreSQL would refuse, naming the indicator, before anything
+// is sent: a field longer than it keeps, text with a NUL byte or invalid
+// UTF-8, a time outside its years.
 func (r *entryRows) add(value, source string, recType ioc.Type, x *ioc.Indicator,
 	inactive bool, inactiveAt, storedAt time.Time) error {
-	if n := longest(value, x); n > r.maxField {
-		return fmt.Errorf("indicator %q of %q: a field of %d bytes (comments or tags) is longer than the %d PostgreSQL keeps: shorten it at the source",
-			storeutil.Trunc(value), source, n, r.maxField)
+	if err := r.check(value, source, x, inactiveAt, storedAt); err != nil {
+		return fmt.Errorf("indicator %q of %q: %w", storeutil.Trunc(value), source, err)
 	}
 	r.rows = append(r.rows, entryRow{value, source, recType, x, inactive, inactiveAt, storedAt})
 	return nil
+}
+
+func (r *entryRows) check(value, source string, x *ioc.Indicator, inactiveAt, storedAt time.Time) error {
+	if n := longest(value, x); n > r.maxField {
+		return fmt.Errorf("a field of %d bytes (comments or tags) is longer than the %d PostgreSQL keeps: shorten it at the source",
+			n, r.maxField)
+	}
+	if !pgText(value) || !pgText(source) || !pgText(x.Comments) {
+		return fmt.Errorf("the value, source or comments hold a NUL byte or invalid UTF-8, which PostgreSQL does not store: clean them at the source")
+	}
+	for _, tag := range x.Tags {
+		if !pgText(tag) {
+			return fmt.Errorf("tag %q holds a NUL byte or invalid UTF-8, which PostgreSQL does not store: clean it at the source", storeutil.Trunc(tag))
+		}
+	}
+	for _, t := range [...]time.Time{x.FirstSeen, x.LastSeen, x.ExpiresAt, inactiveAt, storedAt} {
+		if sec := t.Unix(); !t.IsZero() && (sec < minTime || sec >= endTime) {
+			return fmt.Errorf("time %s is outside the years PostgreSQL keeps (4713 BC to 294246 AD): correct it at the source", t.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+// minTime and endTime bound the times the store keeps, in Unix seconds:
+// from PostgreSQL's first (MIN_TIMESTAMP, 4714-11-24 00:00 UTC BC) to the
+// last whose microseconds since 1970 fit in an int64 (year 294246; PostgreSQL
+// goes on to 294276).
+const (
+	minTime = -210866803200
+	endTime = math.MaxInt64 / 1_000_000
+)
+
+// pgText reports whether PostgreSQL stores s in a text column of a UTF8
+// database: valid UTF-8 without NUL.
+func pgText(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }
 
 // longest returns the length of the longest variable-length field of a row:
@@ -170,13 +209,13 @@ func appendNull(b []byte) []byte { return append(b, 0xff, 0xff, 0xff, 0xff) }
 
 // appendTime appends t as a timestamptz, microseconds since pgEpoch (NULL for
 // the zero time), and returns the nanoseconds under the microsecond. The
-// microseconds are rounded down, so the remainder is never negative.
+// microseconds are rounded down (UnixMicro), so the remainder is never
+// negative, before 1970 too.
 func appendTime(b []byte, t time.Time) ([]byte, int64) {
 	if t.IsZero() {
 		return appendNull(b), 0
 	}
-	ns := t.Nanosecond()
-	return appendInt64(b, t.Unix()*1_000_000+int64(ns/1000)-pgEpoch), int64(ns % 1000)
+	return appendInt64(b, t.UnixMicro()-pgEpoch), int64(t.Nanosecond() % 1000)
 }
 
 // arrayLen is the length of the binary form of a one-dimensional text[].

@@ -51,11 +51,24 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	for k, v := range values {
 		idx[v] = k
 	}
+	// The merge of a page none of whose values is stored (a feed's new
+	// indicators, the bulk of an ingest) runs while the server looks them
+	// up; it is done again when some are stored.
+	var ws []work
+	var st sharing.MergeStats
+	guessed := make(chan struct{})
+	go func() {
+		defer close(guessed)
+		ws, st = mergePage(in, idx, nil)
+	}()
 	stored, err := t.storedFor(source, values)
+	<-guessed
 	if err != nil {
 		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
 	}
-	ws, st := mergePage(in, idx, stored)
+	if len(stored) > 0 {
+		ws, st = mergePage(in, idx, stored)
+	}
 	ins, upd := newEntryRows(), newEntryRows()
 	ins.rows = make([]entryRow, 0, len(ws))
 	changed := false

@@ -1,0 +1,154 @@
+package pgstore_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte/internal/pgtest"
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/boltstore"
+	"github.com/ctexchange/cte/sharing/store/storetest"
+)
+
+// roundTripIndicators covers what the binary COPY encodes: times with
+// nanoseconds, before 1970 and 2000, far ahead, in another zone, none; no,
+// empty and several tags; unicode; extreme reputations and severities.
+func roundTripIndicators() []ioc.Indicator {
+	cet := time.FixedZone("CET", 3600)
+	ns := time.Date(2026, 11, 1, 10, 0, 0, 123456789, cet)
+	return []ioc.Indicator{
+		{Type: ioc.TypeSHA256, Value: storetest.Hash(1), Severity: ioc.SeverityHigh, Reputation: 7, Comments: "plain",
+			Tags: []string{"b", "a"}, FirstSeen: ns, LastSeen: ns.Add(999), ExpiresAt: ns.Add(time.Hour + 1)},
+		{Type: ioc.TypeDomain, Value: "example.com", Reputation: -2147483648, Comments: "héllo wörld, 日本語, 🦀, e\u0301",
+			Tags: []string{}, LastSeen: time.Date(1999, 12, 31, 23, 59, 59, 999999999, cet)},
+		{Type: ioc.TypeIPv4, Value: "192.0.2.1", Severity: ioc.Severity(255), Reputation: 2147483647,
+			Tags:      []string{"ünï", "", "x y"},
+			FirstSeen: time.Date(1960, 1, 1, 0, 0, 0, 1, time.UTC), ExpiresAt: time.Date(200000, 12, 31, 23, 59, 59, 999, time.UTC)},
+		{Type: ioc.TypeSHA256, Value: storetest.Hash(2)},
+	}
+}
+
+// Entries written in the binary COPY format (new entries, changed ones
+// through the temporary table, PutRecord) read back exactly as the embedded
+// store gives them.
+func TestEntriesRoundTrip(t *testing.T) {
+	t.Parallel()
+	pg := open(t, pgtest.DSN(t))
+	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = bolt.Close() })
+
+	in := roundTripIndicators()
+	later := roundTripIndicators()
+	later[0].Tags, later[0].LastSeen, later[0].Comments = []string{"c"}, later[0].LastSeen.Add(time.Microsecond+7), "newer"
+	later[3].Tags, later[3].ExpiresAt = []string{"t"}, time.Date(2030, 1, 1, 0, 0, 0, 5, time.UTC)
+	now := time.Date(2026, 11, 2, 0, 0, 0, 999, time.UTC)
+	cet := time.FixedZone("CET", 3600)
+	put := sharing.Record{Type: ioc.TypeHostname, Value: "host.example.org", Entries: []sharing.Entry{
+		{Indicator: ioc.Indicator{Type: ioc.TypeHostname, Value: "host.example.org", Source: "a", Comments: "ça",
+			FirstSeen: time.Date(2026, 1, 1, 0, 0, 0, 1, cet)},
+			Inactive: true, InactiveAt: time.Date(2026, 2, 1, 0, 0, 0, 1023, cet), StoredAt: time.Date(2026, 3, 1, 0, 0, 0, 17, cet)},
+		{Indicator: ioc.Indicator{Type: ioc.TypeHostname, Value: "host.example.org", Source: "b", Tags: []string{"z"}},
+			StoredAt: time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC)},
+	}}
+	for _, s := range []sharing.Store{pg, bolt} {
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			if _, err := tx.Merge("feed", in, now); err != nil {
+				return err
+			}
+			if _, err := tx.Merge("other", in[:2], now.Add(1)); err != nil {
+				return err
+			}
+			return tx.PutRecord(put)
+		}))
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			_, err := tx.Merge("feed", later, now.Add(time.Hour+3))
+			return err
+		}))
+	}
+	for _, v := range []string{in[0].Value, in[1].Value, in[2].Value, in[3].Value, put.Value} {
+		want := read(t, bolt, v)
+		assert.Equal(t, want, read(t, pg, v), v)
+	}
+	got := read(t, pg, in[2].Value)
+	require.Len(t, got.Entries, 1)
+	e := got.Entries[0]
+	assert.True(t, e.FirstSeen.Equal(in[2].FirstSeen) && e.ExpiresAt.Equal(in[2].ExpiresAt), "exact times: %+v", e)
+	assert.Equal(t, []string{"", "x y", "ünï"}, e.Tags)
+	assert.Equal(t, put.Entries[0].InactiveAt.UTC(), read(t, pg, put.Value).Entries[0].InactiveAt)
+}
+
+func read(t *testing.T, s sharing.Store, value string) sharing.Record {
+	t.Helper()
+	var r sharing.Record
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		var ok bool
+		var err error
+		r, ok, err = tx.Record(value)
+		require.True(t, ok, value)
+		return err
+	}))
+	return r
+}
+
+// What PostgreSQL would refuse is refused before it is sent, naming the
+// indicator, and the transaction goes on; what the server refuses fails the
+// merge with the server's reason.
+func TestIngestErrors(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	s := open(t, dsn)
+	now := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	nul := ioc.Indicator{Type: ioc.TypeDomain, Value: "nul.example", Comments: "a\x00b"}
+	ok := ioc.Indicator{Type: ioc.TypeDomain, Value: "ok.example"}
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		_, err := tx.Merge("feed", []ioc.Indicator{ok, nul}, now)
+		require.ErrorContains(t, err, `pgstore: merge: indicator "nul.example" of "feed": the value, source or comments hold a NUL byte`)
+		require.ErrorContains(t, err, "clean them at the source")
+		err = tx.PutRecord(sharing.Record{Type: nul.Type, Value: nul.Value, Entries: []sharing.Entry{{Indicator: func() ioc.Indicator {
+			x := nul
+			x.Source = "feed"
+			return x
+		}()}}})
+		require.ErrorContains(t, err, `pgstore: put record: indicator "nul.example" of "feed"`)
+		_, err = tx.Merge("feed", []ioc.Indicator{ok}, now)
+		return err // the transaction is still usable
+	}))
+	assert.Equal(t, []string{"feed"}, sources(read(t, s, ok.Value)))
+
+	pgtest.Exec(t, dsn, `ALTER TABLE cte_entries ADD CONSTRAINT no_boom CHECK (comments <> 'boom')`)
+	boom := ioc.Indicator{Type: ioc.TypeDomain, Value: "boom.example", Comments: "boom"}
+	err := s.Update(t.Context(), func(tx sharing.Tx) error {
+		_, err := tx.Merge("feed", []ioc.Indicator{boom}, now)
+		return err
+	})
+	require.ErrorContains(t, err, `pgstore: merge from "feed": copy 1 new entries:`)
+	require.ErrorContains(t, err, "no_boom")
+	okBoom := ok
+	okBoom.Comments = "boom"
+	err = s.Update(t.Context(), func(tx sharing.Tx) error {
+		_, err := tx.Merge("feed", []ioc.Indicator{okBoom}, now)
+		return err
+	})
+	require.ErrorContains(t, err, `pgstore: merge from "feed": update 1 entries:`)
+	require.ErrorContains(t, err, "no_boom")
+	err = s.Update(t.Context(), func(tx sharing.Tx) error {
+		boom.Source = "feed"
+		return tx.PutRecord(sharing.Record{Type: boom.Type, Value: boom.Value, Entries: []sharing.Entry{{Indicator: boom}}})
+	})
+	require.ErrorContains(t, err, `pgstore: put record "boom.example":`)
+	require.ErrorContains(t, err, "no_boom")
+}
+
+func sources(r sharing.Record) []string {
+	var out []string
+	for _, e := range r.Entries {
+		out = append(out, e.Source)
+	}
+	return out
+}
