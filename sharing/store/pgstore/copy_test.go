@@ -88,7 +88,7 @@ func sampleRows() []entryRow {
 			inactive: true, inactiveAt: time.Date(1960, 1, 1, 0, 0, 0, 1, time.UTC), storedAt: time.Now()},
 		{value: "1.2.3.4", source: "x", recType: ioc.TypeIPv4,
 			x: &ioc.Indicator{Type: ioc.TypeIPv4, Severity: ioc.Severity(255), Reputation: 2147483647,
-				Tags: []string{"a", "", "ünï", strings.Repeat("t", 300)},
+				Tags:      []string{"a", "", "ünï", strings.Repeat("t", 300)},
 				FirstSeen: time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC), ExpiresAt: time.Date(9999, 12, 31, 23, 59, 59, 999, paris)}},
 		{value: "nothing", source: "y", x: &ioc.Indicator{}},
 	}
