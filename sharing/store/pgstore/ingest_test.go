@@ -152,3 +152,35 @@ func sources(r sharing.Record) []string {
 	}
 	return out
 }
+
+// Consecutive merges of pages of different sizes (the store keeps a merge's
+// working memory for the next) see nothing of the pages before.
+func TestMergesKeepNothingOfThePageBefore(t *testing.T) {
+	t.Parallel()
+	s := open(t, pgtest.DSN(t))
+	h := func(i int) ioc.Indicator { return ioc.Indicator{Type: ioc.TypeSHA256, Value: storetest.Hash(i)} }
+	now := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	merge := func(in ...ioc.Indicator) sharing.MergeStats {
+		var st sharing.MergeStats
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			var err error
+			st, err = tx.Merge("feed", in, now)
+			return err
+		}))
+		return st
+	}
+	assert.Equal(t, sharing.MergeStats{New: 2, Updated: 1}, merge(h(1), h(2), h(1)))
+	assert.Equal(t, sharing.MergeStats{New: 1}, merge(h(3)))
+	assert.Equal(t, sharing.MergeStats{New: 1, Updated: 2}, merge(h(2), h(4), h(4)))
+	big := storetest.Page(1, 20000) // more values than the store keeps memory for
+	assert.Equal(t, sharing.MergeStats{New: 20000}, merge(big...))
+	assert.Equal(t, sharing.MergeStats{New: 1, Updated: 1}, merge(h(5), h(3)))
+	var n int
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		return tx.Records(func(r *sharing.Record) error {
+			n++
+			return nil
+		})
+	}))
+	assert.Equal(t, 5+20000, n)
+}

@@ -45,6 +45,7 @@ const (
 type Store struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
+	bufs chan *mergeBufs // the working memory of the last Merge, for the next
 }
 
 // Option configures Open.
@@ -101,7 +102,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: connect to %s: %w", where(cfg), err)
 	}
-	s := &Store{pool: pool, log: o.log}
+	s := &Store{pool: pool, log: o.log, bufs: make(chan *mergeBufs, 1)}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %s: %w", where(cfg), err)

@@ -1,0 +1,273 @@
+package pgstore
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+)
+
+// Merge implements sharing.Tx. It reads the page's values that are stored
+// already in one query, merges in memory, then writes the new entries with
+// COPY and the changed ones with COPY into a temporary table and one UPDATE:
+// four round trips per page at most, whatever its size.
+func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
+	if err := t.writable("merge"); err != nil {
+		return sharing.MergeStats{}, err
+	}
+	if err := storeutil.CheckMerge(source, in); err != nil {
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: %w", err)
+	}
+	if len(in) == 0 {
+		return sharing.MergeStats{}, nil
+	}
+	b := t.s.mergeBufs()
+	defer t.s.release(b)
+	b.index(in)
+	st, stored, err := t.mergeStored(source, in, b)
+	if err != nil {
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+	}
+	ins, upd := newEntryRows(), newEntryRows()
+	ins.rows = b.rows[:0]
+	changed := false
+	for k := range b.ws {
+		w := &b.ws[k]
+		rows := ins
+		if w.inDB {
+			rows = upd
+		}
+		if err := rows.add(b.values[k], source, w.recType, &w.ind, false, time.Time{}, now); err != nil {
+			return sharing.MergeStats{}, fmt.Errorf("pgstore: merge: %w", err)
+		}
+		if !w.inDB {
+			changed = true
+		} else if !changed {
+			old := stored[b.values[k]].e
+			w.ind.Source = source
+			cur := sharing.Entry{Indicator: w.ind, StoredAt: storeutil.Time(now)}
+			changed = storeutil.SeenChange(&old, &cur)
+		}
+	}
+	b.rows = ins.rows
+	if err := t.writeEntries(ins, upd); err != nil {
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+	}
+	if changed {
+		if err := t.bump(source); err != nil {
+			return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
+		}
+	}
+	return st, nil
+}
+
+// mergeStored reads the stored entries of the page's values and merges the
+// page with them into b.ws. The merge of a page none of whose values is
+// stored (a feed's new indicators, the bulk of an ingest) runs while the
+// server looks them up; it is done again when some are stored.
+func (t *tx) mergeStored(source string, in []ioc.Indicator, b *mergeBufs) (sharing.MergeStats, map[string]storedEntry, error) {
+	var st sharing.MergeStats
+	guessed := make(chan struct{})
+	go func() {
+		defer close(guessed)
+		st = mergePage(in, b.idx, nil, b.ws, b.seen)
+	}()
+	stored, err := t.storedFor(source, b)
+	<-guessed
+	if err != nil {
+		return st, nil, err
+	}
+	if len(stored) > 0 {
+		st = mergePage(in, b.idx, stored, b.ws, b.seen)
+	}
+	return st, stored, nil
+}
+
+// mergeBufs is a Merge's working memory, kept for the next Merge of the
+// store (Updates run one at a time): it would otherwise be most of an
+// ingest's garbage, and the collector's work a good part of the client's
+// time.
+type mergeBufs struct {
+	idx    map[string]int // position of each value in values
+	values []string       // the page's distinct values, in order
+	ws     []work         // the merged entry of each value
+	seen   []bool
+	rows   []entryRow
+	param  []byte // the values as a binary text[]
+}
+
+// maxKept is the most values of a page whose working memory is kept.
+const maxKept = 1 << 14
+
+// mergeBufs returns the kept working memory, or new.
+func (s *Store) mergeBufs() *mergeBufs {
+	select {
+	case b := <-s.bufs:
+		return b
+	default:
+		return &mergeBufs{idx: map[string]int{}}
+	}
+}
+
+// release empties b, dropping its references to the page, and keeps it for
+// the next Merge unless the page was large.
+func (s *Store) release(b *mergeBufs) {
+	if len(b.values) > maxKept {
+		return
+	}
+	clear(b.idx)
+	clear(b.values)
+	clear(b.ws)
+	clear(b.rows[:cap(b.rows)])
+	b.values, b.ws, b.rows, b.param = b.values[:0], b.ws[:0], b.rows[:0], b.param[:0]
+	select {
+	case s.bufs <- b:
+	default:
+	}
+}
+
+// index sets values and idx from the page, and sizes ws and seen. In value
+// order, the index probes of the read and the inserts of the COPY walk the
+// primary key's pages in order instead of at random: about a fifth less of
+// the server's time for pages of random hashes.
+func (b *mergeBufs) index(in []ioc.Indicator) {
+	for i := range in {
+		v := in[i].Value
+		if _, ok := b.idx[v]; !ok {
+			b.idx[v] = 0
+			b.values = append(b.values, v)
+		}
+	}
+	slices.Sort(b.values)
+	for k, v := range b.values {
+		b.idx[v] = k
+	}
+	n := len(b.values)
+	b.ws = slices.Grow(b.ws[:0], n)[:n]
+	b.seen = slices.Grow(b.seen[:0], n)[:n]
+}
+
+// work is one distinct value of a page being merged.
+type work struct {
+	ind     ioc.Indicator
+	recType ioc.Type
+	inDB    bool // this source's entry is stored: update it
+}
+
+// mergePage folds the page into one work item per distinct value in ws (idx
+// gives its position), merged with the stored entry of the source, and
+// counts; seen is its scratch.
+func mergePage(in []ioc.Indicator, idx map[string]int, stored map[string]storedEntry, ws []work, seen []bool) sharing.MergeStats {
+	var st sharing.MergeStats
+	clear(seen)
+	for i := range in {
+		x := in[i]
+		k := idx[x.Value]
+		w := &ws[k]
+		switch old, ok := stored[x.Value]; {
+		case seen[k]:
+			w.ind = ioc.Merge(w.ind, x)
+			st.Updated++
+		case ok && old.mine:
+			*w = work{ind: ioc.Merge(old.e.Indicator, x), recType: old.recType, inDB: true}
+			st.Updated++
+		case ok:
+			*w = work{ind: x, recType: old.recType}
+			st.Added++
+		default:
+			*w = work{ind: x, recType: x.Type}
+			st.New++
+		}
+		seen[k] = true
+	}
+	return st
+}
+
+func (t *tx) writeEntries(ins, upd *entryRows) error {
+	if len(ins.rows) > 0 {
+		if err := t.copyRows("cte_entries", ins); err != nil {
+			return fmt.Errorf("copy %d new entries: %w", len(ins.rows), err)
+		}
+	}
+	if len(upd.rows) == 0 {
+		return nil
+	}
+	tmp, err := t.tempTable("cte_entries")
+	if err != nil {
+		return err
+	}
+	if err := t.copyRows(tmp, upd); err != nil {
+		return fmt.Errorf("copy %d changed entries: %w", len(upd.rows), err)
+	}
+	_, err = t.pg.Exec(t.ctx, `UPDATE cte_entries e SET type = m.type, severity = m.severity, reputation = m.reputation,
+		comments = m.comments, tags = m.tags, first_seen = m.first_seen, last_seen = m.last_seen, expires_at = m.expires_at,
+		inactive = false, inactive_at = NULL, stored_at = m.stored_at, ns = m.ns
+		FROM `+tmp+` m WHERE e.value = m.value AND e.source = m.source; TRUNCATE `+tmp)
+	if err != nil {
+		return fmt.Errorf("update %d entries: %w", len(upd.rows), err)
+	}
+	return nil
+}
+
+// copyRows copies rows into table (cte_entries or its temporary twin) with
+// the connection's COPY protocol, in one round trip; the rows are encoded as
+// the connection sends them.
+func (t *tx) copyRows(table string, rows *entryRows) error {
+	_, err := t.pg.Conn().PgConn().CopyFrom(t.ctx, rows, copyEntries(table))
+	return err
+}
+
+// storedEntry is what Merge needs of a stored value: the record's type and
+// this source's entry, when it has one.
+type storedEntry struct {
+	recType ioc.Type
+	mine    bool
+	e       sharing.Entry
+}
+
+// selectStoredFor reads the rows of the values in $1 (text[]), and whether
+// each is of source $2. A prepared statement: the plan of a query with the
+// values in it would weigh each of them (thousands) against the statistics.
+const selectStoredFor = `SELECT value, source = $2, rec_type, type, severity, reputation,
+	comments, tags, first_seen, last_seen, expires_at, inactive, inactive_at, stored_at, ns
+	FROM cte_entries WHERE value = ANY($1::text[])`
+
+// storedFor reads the stored values among b.values: this source's entry when
+// there is one, else any entry (for the record's type, which all share).
+func (t *tx) storedFor(source string, b *mergeBufs) (map[string]storedEntry, error) {
+	// The values go as one binary text[] encoded here, through pgconn: pgx
+	// would box and encode each of them on its own.
+	conn := t.pg.Conn()
+	sd, err := conn.Prepare(t.ctx, "cte_stored_for", selectStoredFor)
+	if err != nil {
+		return nil, fmt.Errorf("read stored values: %w", err)
+	}
+	b.param = appendArrayBody(slices.Grow(b.param[:0], arrayLen(b.values)), b.values)
+	rr := conn.PgConn().ExecPrepared(t.ctx, sd.Name, [][]byte{b.param, []byte(source)},
+		[]int16{pgtype.BinaryFormatCode, pgtype.BinaryFormatCode}, []int16{pgtype.BinaryFormatCode})
+	rows := pgx.RowsFromResultReader(conn.TypeMap(), rr)
+	defer rows.Close()
+	out := map[string]storedEntry{}
+	for rows.Next() {
+		var v string
+		var mine bool
+		var f entryFields
+		if err := f.scan(rows, &v, &mine); err != nil {
+			return nil, fmt.Errorf("read stored values: %w", err)
+		}
+		if old, ok := out[v]; ok && old.mine {
+			continue // another source's entry of a value this source reported
+		}
+		out[v] = storedEntry{recType: ioc.Type(f.recType), mine: mine, e: f.entry(v, source)}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read stored values: %w", err)
+	}
+	return out, nil
+}
