@@ -240,7 +240,12 @@ func (s *scan) run(tx Tx) error {
 		return err
 	}
 	defer s.finish()
-	err := tx.Records(func(r *Record) error { return s.visit(tx, r) })
+	var err error
+	if rt, ok := tx.(RankedTx); ok && s.target.Mode == cte.Append {
+		err = s.runSource(tx, rt)
+	} else {
+		err = tx.Records(func(r *Record) error { return s.visit(tx, r) })
+	}
 	if err == nil && s.target.Mode == cte.Append {
 		err = s.retractMarked(tx)
 	}
@@ -248,6 +253,58 @@ func (s *scan) run(tx Tx) error {
 		return err
 	}
 	s.collect()
+	return nil
+}
+
+// runSource visits, in value order, only the records an Append scan can act
+// on, instead of every record in the store: the source's active entries
+// (RankedTx; expired ones included), the values the configuration's ledger
+// shows applied, being sent or retryable (an inactive one is retracted or
+// settled; unless the ledger is about another target), and the marked values
+// (counted as excluded). visit does nothing with any other record: it has no
+// entry from the source, or an inactive one the target never held. A
+// retraction pass (retractOnly) needs no active entry: an expired one it
+// retracts is in the ledger. So a share of a small source into an Append
+// target costs that source, not the store.
+func (s *scan) runSource(tx Tx, rt RankedTx) error {
+	var values []string
+	if !s.retractOnly {
+		err := rt.Ranked(s.cfg.Source, func(value string, _ ioc.Type) error {
+			values = append(values, value)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !s.fresh {
+		err := tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
+			switch le.State {
+			case StateApplied, StateSending, StateRetryable:
+				values = append(values, le.Value)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for v := range s.marks {
+		values = append(values, v)
+	}
+	slices.Sort(values)
+	for _, v := range slices.Compact(values) {
+		r, ok, err := tx.Record(v)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if err := s.visit(tx, &r); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -128,7 +128,7 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 		FreelistType: bolt.FreelistMapType,
 		// Address space, not disk: the file is remapped (which waits for
 		// every View) only once it outgrows this.
-		InitialMmapSize: 256 << 20,
+		InitialMmapSize: 1 << 30,
 	})
 	if err != nil {
 		db = nil // bolt closed it
