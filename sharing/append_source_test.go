@@ -73,7 +73,7 @@ func TestAppendBySourceAgreesWithFullScan(t *testing.T) {
 	}
 	alerts := engInds("ns", 40, ioc.SeverityHigh, engStart)
 	alerts = append(alerts, engInds("nslow", 5, ioc.SeverityLow, engStart)...) // the rule leaves these out
-	shared := engInd("both", 0, ioc.SeverityHigh, engStart)                   // from both sources: a loop
+	shared := engInd("both", 0, ioc.SeverityHigh, engStart)                    // from both sources: a loop
 	cycle("first", func(w *engWorld) {
 		w.mc.Feed(engInds("mc", 300, ioc.SeverityHigh, engStart)...)
 		w.mc.Feed(shared)
