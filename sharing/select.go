@@ -5,7 +5,9 @@ package sharing
 // fingerprint that tells a changed indicator.
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte"
@@ -204,7 +206,11 @@ type scan struct {
 	samples []PlanItem
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
-	marks       markSet       // values an operator took out of sharing (actions.go)
+	// ledger, when loaded (loadLedger), is the configuration's whole ledger
+	// in value order: a ranked read looks its values up here instead of in
+	// the store, one B-tree descent each.
+	ledger []LedgerEntry
+	marks  markSet // values an operator took out of sharing (actions.go)
 
 	until    time.Time // the earliest expiry or retry of what the scan selected; zero for never
 	retryNow bool      // retryable indicators are due now (WithRetryNow)
@@ -368,7 +374,7 @@ func (s *scan) inactive(tx Tx, r *Record, en *Entry) error {
 	var ok bool
 	if !s.fresh {
 		var err error
-		if le, ok, err = tx.Ledger(s.cfg.Name, r.Value); err != nil {
+		if le, ok, err = s.ledgerOf(tx, r.Value); err != nil {
 			return err
 		}
 	}
@@ -408,7 +414,7 @@ func (s *scan) active(tx Tx, r *Record, en *Entry) error {
 	var has bool
 	if !s.fresh { // else its ledger is about another target
 		var err error
-		if le, has, err = tx.Ledger(s.cfg.Name, r.Value); err != nil {
+		if le, has, err = s.ledgerOf(tx, r.Value); err != nil {
 			return err
 		}
 	}
@@ -439,6 +445,48 @@ func (s *scan) active(tx Tx, r *Record, en *Entry) error {
 		}
 	case act != actRejected && act != actWaiting:
 		s.addCand(r, en, fp, prev)
+	}
+	return nil
+}
+
+// ledgerOf returns the configuration's ledger entry of value: from s.ledger
+// when it is loaded, else from the store.
+func (s *scan) ledgerOf(tx Tx, value string) (LedgerEntry, bool, error) {
+	if s.ledger == nil {
+		return tx.Ledger(s.cfg.Name, value)
+	}
+	i, ok := slices.BinarySearchFunc(s.ledger, value, func(le LedgerEntry, v string) int { return strings.Compare(le.Value, v) })
+	if !ok {
+		return LedgerEntry{}, false, nil
+	}
+	return s.ledger[i], true, nil
+}
+
+// loadLedger reads the configuration's whole ledger into s.ledger, in one
+// pass in key order. A Replace configuration's ledger is about the size of
+// its list (no entry for a value it never held), and its share reads every
+// entry anyway (removals).
+func (s *scan) loadLedger(tx Tx) error {
+	s.ledger = []LedgerEntry{}
+	return tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
+		s.ledger = append(s.ledger, *le)
+		return nil
+	})
+}
+
+// ledgerEntries calls fn for each ledger entry of the configuration in value
+// order: from s.ledger when it is loaded, else from the store.
+func (s *scan) ledgerEntries(tx Tx, fn func(le *LedgerEntry) error) error {
+	if s.ledger == nil {
+		return tx.LedgerEntries(s.cfg.Name, fn)
+	}
+	for i := range s.ledger {
+		if err := fn(&s.ledger[i]); err != nil {
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			return err
+		}
 	}
 	return nil
 }
