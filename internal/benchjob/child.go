@@ -33,20 +33,14 @@ func runChild(specJSON string, w io.Writer) error {
 	if err := json.Unmarshal([]byte(specJSON), &sp); err != nil {
 		return fmt.Errorf("spec: %w", err)
 	}
-	if path := os.Getenv("CTE_BENCHJOB_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	if sp.Running {
 		return runRunning(sp, os.Stdin, w)
 	}
+	stopProfile, err := startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	stop := sampleHeap()
 	start := time.Now()
 	rep, err := syncOnce(sp)
@@ -227,6 +221,11 @@ func runRunning(sp spec, in io.Reader, w io.Writer) error {
 	if _, err := cycle(eng); err != nil {
 		return err
 	}
+	stopProfile, err := startProfile() // the measured cycles only
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	enc := json.NewEncoder(w)
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
@@ -252,4 +251,25 @@ func runRunning(sp spec, in io.Reader, w io.Writer) error {
 		}
 	}
 	return sc.Err()
+}
+
+// startProfile starts a CPU profile into the file CTE_BENCHJOB_CPUPROFILE
+// names, if any, and returns what stops it.
+func startProfile() (stop func(), err error) {
+	path := os.Getenv("CTE_BENCHJOB_CPUPROFILE")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
