@@ -382,3 +382,38 @@ func TestDeleteMissingRecordDoesNotFold(t *testing.T) {
 	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.DeleteRecord(storetest.Hash(1)) }))
 	assert.Equal(t, 0, boltstore.StagedLen(s), "deleting a stored value folds the log first")
 }
+
+// Close folds a staging log of at least an eighth of foldAt and leaves a
+// smaller one for the next Open to index: folding a few values into a large
+// file rewrites a leaf per value. Either way the next Open reads every record.
+func TestCloseFoldsOnlyALogWorthIt(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		values, staysStaged int
+	}{{values: 7, staysStaged: 7}, {values: 8, staysStaged: 0}, {values: 30, staysStaged: 0}} {
+		t.Run(fmt.Sprint(tc.values), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "state.db")
+			s, err := boltstore.Open(path, boltstore.WithFoldAt(64))
+			require.NoError(t, err)
+			require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+				page := make([]ioc.Indicator, tc.values)
+				for i := range page {
+					page[i] = ioc.Indicator{Type: ioc.TypeSHA256, Value: storetest.Hash(i), LastSeen: now}
+				}
+				_, err := tx.Merge("feed", page, now)
+				return err
+			}))
+			require.Equal(t, tc.values, boltstore.StagedLen(s))
+			require.NoError(t, s.Close())
+			s = openWith(t, path, boltstore.WithFoldAt(64))
+			assert.Equal(t, tc.staysStaged, boltstore.StagedLen(s), "staged after Close")
+			n := 0
+			require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+				return tx.Records(func(*sharing.Record) error { n++; return nil })
+			}))
+			assert.Equal(t, tc.values, n, "records after reopening")
+		})
+	}
+}

@@ -53,52 +53,57 @@ func (t *tx) rank(value string, old, new *sharing.Entry) error {
 	if ok != nil && nk != nil && bytes.Equal(ok, nk) && old.Type == new.Type {
 		return nil
 	}
-	if t.rops == nil {
-		t.rops = make(map[string]rankOp)
-	}
 	if ok != nil {
-		t.rops[string(ok)] = rankOp{}
+		t.addRankOp(ok, false, 0)
 	}
 	if nk != nil {
-		t.rops[string(nk)] = rankOp{put: true, typ: byte(new.Type)}
+		t.addRankOp(nk, true, byte(new.Type))
 	}
 	return nil
 }
 
 // rankOp is a change to a ranked key waiting in tx.rops: put (with the
-// entry's type) or delete.
+// entry's type) or delete. Its key is rkeys[off : off+n].
 type rankOp struct {
-	put bool
-	typ byte
+	off, n uint32
+	put    bool
+	typ    byte
 }
+
+func (t *tx) addRankOp(key []byte, put bool, typ byte) {
+	t.rops = append(t.rops, rankOp{off: uint32(len(t.rkeys)), n: uint32(len(key)), put: put, typ: typ})
+	t.rkeys = append(t.rkeys, key...)
+}
+
+func (t *tx) rankOpKey(op rankOp) []byte { return t.rkeys[op.off : op.off+op.n] }
 
 // flushRank applies the waiting ranked key changes in key order: a page's
 // values come in value order, which is not the index's, and bbolt shifts a
 // node's sorted slice at every put out of order. The last change of a key
-// wins (a value twice in one Merge).
+// wins (a value twice in one Merge): the sort is stable. A slice and one
+// sort, not a map: a map of a page's keys cost more than the puts.
 func (t *tx) flushRank() error {
 	if len(t.rops) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(t.rops))
-	for k := range t.rops {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	slices.SortStableFunc(t.rops, func(a, b rankOp) int { return bytes.Compare(t.rankOpKey(a), t.rankOpKey(b)) })
 	b := t.bucket(bRanked)
-	for _, k := range keys {
-		op := t.rops[k]
+	for i, op := range t.rops {
+		k := t.rankOpKey(op)
+		if i+1 < len(t.rops) && bytes.Equal(k, t.rankOpKey(t.rops[i+1])) {
+			continue // a later change of the same key wins
+		}
 		var err error
 		if op.put {
-			err = t.put(b, []byte(k), []byte{op.typ})
+			err = t.put(b, k, []byte{op.typ})
 		} else {
-			err = b.Delete([]byte(k))
+			err = b.Delete(k)
 		}
 		if err != nil {
 			return fmt.Errorf("boltstore: ranked index: %w", err)
 		}
 	}
-	clear(t.rops)
+	t.rops, t.rkeys = t.rops[:0], t.rkeys[:0]
 	return nil
 }
 

@@ -49,7 +49,8 @@ type tx struct {
 	order []int32
 	rkey  []byte // ranked key scratch
 	rkey2 []byte
-	rops  map[string]rankOp // ranked key changes not yet applied (flushRank)
+	rops  []rankOp // ranked key changes not yet applied (flushRank)
+	rkeys []byte   // their keys
 }
 
 func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {
