@@ -48,30 +48,28 @@
 //
 // # Speed
 //
-// Merge reads a page's stored values in one query (value = ANY), merges in
-// memory, writes new entries with COPY and changed ones with COPY into a
-// temporary table and one UPDATE. It handles a page's values in value order,
-// so the read's index probes and the COPY's index inserts walk the primary
-// key in order rather than at random. PutLedger writes 20,000 entries per
-// statement (INSERT ... SELECT FROM unnest ... ON CONFLICT). A transaction
-// that looks up more than 64 values in one configuration's ledger reads that
-// whole ledger once (PutLedger keeps the copy current), and a View whose
-// Record lookups go up in value order (a share reading what it packed) reads
-// 1,000 rows ahead at a time while each window serves at least 50 of them, so
-// neither costs a round trip per value.
+// Merge reads a page's stored values in one query (value = ANY, the values
+// sent as one binary text[] to a prepared statement), merges in memory,
+// writes new entries with COPY and changed ones with COPY into a temporary
+// table and one UPDATE. It handles a page's values in value order, so the
+// read's index probes and the COPY's index inserts walk the primary key in
+// order rather than at random. The COPY is in PostgreSQL's binary format,
+// encoded by the store column by column (copy.go) as the connection sends
+// it, so the client encodes while the server stores the rows before; a page
+// of new values is merged while the server looks them up; and the store
+// keeps a merge's working memory for the next one. PutLedger writes 20,000
+// entries per statement (INSERT ... SELECT FROM unnest ... ON CONFLICT). A
+// transaction that looks up more than 64 values in one configuration's
+// ledger reads that whole ledger once (PutLedger keeps the copy current), and
+// a View whose Record lookups go up in value order (a share reading what it
+// packed) reads 1,000 rows ahead at a time while each window serves at least
+// 50 of them, so neither costs a round trip per value.
 //
 // BenchmarkIngest (make bench-pg) stores pages of 5,000 new sha256
 // indicators, one Update each, into the throwaway cluster of
 // scripts/testpg.sh (PostgreSQL 15, default settings, fsync and
 // synchronous_commit on) on the same 2-core machine, and reports the CPU both
-// processes spent as well as the wall rate. Measured while the machine ran
-// other people's builds (load 9 to 11), in interleaved runs of 80 pages: in
-// value order, 5.5 to 6.3 µs of client and 7.7 to 10.4 µs of server CPU per
-// indicator, 60,000 to 74,000 indicators per CPU second and 30,000 to 60,000
-// indicators/s of wall time; in arrival order (before), 4.7 to 6.4 µs and 9.0
-// to 14.9 µs, 47,000 to 72,000 per CPU second. The goal of 100,000/s of wall
-// time is not reached on this machine. Most of the server's share is the
-// primary key's B-tree insert (values are random hashes) and its WAL.
+// processes spent as well as the wall rate. MEASUREMENTS
 //
 // Tried and measured against this design in the same session: copying a page
 // into a temporary table and inserting its new values with one INSERT ...

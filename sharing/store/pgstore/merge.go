@@ -30,63 +30,76 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	b := t.s.mergeBufs()
 	defer t.s.release(b)
 	b.index(in)
-	st, stored, err := t.mergeStored(source, in, b)
+	p, err := t.mergeStored(source, in, now, b)
 	if err != nil {
 		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
 	}
-	ins, upd := newEntryRows(), newEntryRows()
-	ins.rows = b.rows[:0]
-	changed := false
-	for k := range b.ws {
-		w := &b.ws[k]
-		rows := ins
-		if w.inDB {
-			rows = upd
-		}
-		if err := rows.add(b.values[k], source, w.recType, &w.ind, false, time.Time{}, now); err != nil {
-			return sharing.MergeStats{}, fmt.Errorf("pgstore: merge: %w", err)
-		}
-		if !w.inDB {
-			changed = true
-		} else if !changed {
-			old := stored[b.values[k]].e
-			w.ind.Source = source
-			cur := sharing.Entry{Indicator: w.ind, StoredAt: storeutil.Time(now)}
-			changed = storeutil.SeenChange(&old, &cur)
-		}
+	if p.err != nil {
+		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge: %w", p.err)
 	}
-	b.rows = ins.rows
-	if err := t.writeEntries(ins, upd); err != nil {
+	if err := t.writeEntries(p.ins, p.upd); err != nil {
 		return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
 	}
-	if changed {
+	if p.changed {
 		if err := t.bump(source); err != nil {
 			return sharing.MergeStats{}, fmt.Errorf("pgstore: merge from %q: %w", source, err)
 		}
 	}
-	return st, nil
+	return p.st, nil
 }
 
-// mergeStored reads the stored entries of the page's values and merges the
-// page with them into b.ws. The merge of a page none of whose values is
-// stored (a feed's new indicators, the bulk of an ingest) runs while the
-// server looks them up; it is done again when some are stored.
-func (t *tx) mergeStored(source string, in []ioc.Indicator, b *mergeBufs) (sharing.MergeStats, map[string]storedEntry, error) {
-	var st sharing.MergeStats
+// mergePlan is what a Merge writes.
+type mergePlan struct {
+	st       sharing.MergeStats
+	ins, upd *entryRows // rows to insert, rows to update
+	changed  bool       // the source's data changes: bump its version
+	err      error      // a row PostgreSQL would refuse
+}
+
+// mergeStored reads the stored entries of the page's values and plans the
+// merge of the page with them. The plan for a page none of whose values is
+// stored (a feed's new indicators, the bulk of an ingest) is made while the
+// server looks them up; it is made again when some are stored.
+func (t *tx) mergeStored(source string, in []ioc.Indicator, now time.Time, b *mergeBufs) (mergePlan, error) {
+	var p mergePlan
 	guessed := make(chan struct{})
 	go func() {
 		defer close(guessed)
-		st = mergePage(in, b.idx, nil, b.ws, b.seen)
+		p = plan(source, in, nil, now, b)
 	}()
 	stored, err := t.storedFor(source, b)
 	<-guessed
-	if err != nil {
-		return st, nil, err
+	if err != nil || len(stored) == 0 {
+		return p, err
 	}
-	if len(stored) > 0 {
-		st = mergePage(in, b.idx, stored, b.ws, b.seen)
+	return plan(source, in, stored, now, b), nil
+}
+
+// plan merges the page with the stored entries into b.ws and sorts the
+// result into rows to insert and rows to update.
+func plan(source string, in []ioc.Indicator, stored map[string]storedEntry, now time.Time, b *mergeBufs) mergePlan {
+	p := mergePlan{st: mergePage(in, b.idx, stored, b.ws, b.seen), ins: newEntryRows(), upd: newEntryRows()}
+	p.ins.rows = b.rows[:0]
+	defer func() { b.rows = p.ins.rows }()
+	for k := range b.ws {
+		w := &b.ws[k]
+		rows := p.ins
+		if w.inDB {
+			rows = p.upd
+		}
+		if p.err = rows.add(b.values[k], source, w.recType, &w.ind, false, time.Time{}, now); p.err != nil {
+			return p
+		}
+		if !w.inDB {
+			p.changed = true
+		} else if !p.changed {
+			old := stored[b.values[k]].e
+			w.ind.Source = source
+			cur := sharing.Entry{Indicator: w.ind, StoredAt: storeutil.Time(now)}
+			p.changed = storeutil.SeenChange(&old, &cur)
+		}
 	}
-	return st, stored, nil
+	return p
 }
 
 // mergeBufs is a Merge's working memory, kept for the next Merge of the
