@@ -184,3 +184,33 @@ func TestMergesKeepNothingOfThePageBefore(t *testing.T) {
 	}))
 	assert.Equal(t, 5+20000, n)
 }
+
+// A writer that cannot take the write lock (here: its lock_timeout passes
+// while another holds it) fails with the reason, and its store works on.
+func TestUpdateWithoutTheWriteLock(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	holder := open(t, dsn)
+	waiter := open(t, dsn+"&lock_timeout=100")
+	held, release, done := make(chan struct{}), make(chan struct{}), make(chan error)
+	go func() {
+		done <- holder.Update(t.Context(), func(sharing.Tx) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	err := waiter.Update(t.Context(), func(sharing.Tx) error {
+		t.Error("ran without the write lock")
+		return nil
+	})
+	require.ErrorContains(t, err, "pgstore: update: begin and take the write lock:")
+	require.ErrorContains(t, err, "lock timeout")
+	close(release)
+	require.NoError(t, <-done)
+	require.NoError(t, waiter.Update(t.Context(), func(tx sharing.Tx) error {
+		_, err := tx.Merge("feed", storetest.Page(0, 3), time.Now())
+		return err
+	}), "the store works on")
+}

@@ -15,8 +15,9 @@ import (
 
 // Merge implements sharing.Tx. It reads the page's values that are stored
 // already in one query, merges in memory, then writes the new entries with
-// COPY and the changed ones with COPY into a temporary table and one UPDATE:
-// four round trips per page at most, whatever its size.
+// COPY and the changed ones with COPY into a temporary table and one UPDATE,
+// and increases the source's version: five round trips per page at most,
+// whatever its size (three for a page of new values).
 func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
 	if err := t.writable("merge"); err != nil {
 		return sharing.MergeStats{}, err

@@ -210,6 +210,9 @@ func (s *Store) View(ctx context.Context, fn func(sharing.Tx) error) (err error)
 	return fn(t)
 }
 
+// beginWrite starts a write transaction and takes the write lock.
+var beginWrite = fmt.Sprintf(`BEGIN; SELECT pg_advisory_xact_lock(%d, hashtext(current_schema()))`, lockWrite)
+
 // Update runs fn in a read-write transaction. Writers take a transaction-level
 // advisory lock first, so one Update runs at a time across every process
 // sharing the database, as in the embedded store. Before committing, it checks
@@ -220,9 +223,11 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("pgstore: update: %w", err)
 	}
-	ptx, err := s.pool.Begin(ctx)
+	// BEGIN and the lock in one round trip. When the lock fails, the
+	// connection is left in a failed transaction, which the pool closes.
+	ptx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginWrite})
 	if err != nil {
-		return fmt.Errorf("pgstore: update: begin: %w", err)
+		return fmt.Errorf("pgstore: update: begin and take the write lock: %w", err)
 	}
 	t := &tx{s: s, ctx: ctx, pg: ptx, write: true}
 	committed := false
@@ -232,9 +237,6 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 			_ = ptx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	if _, err := ptx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))`, lockWrite); err != nil {
-		return fmt.Errorf("pgstore: update: take the write lock: %w", err)
-	}
 	if err := fn(t); err != nil {
 		return err
 	}
