@@ -1,8 +1,11 @@
 package pgstore
 
 import (
+	"cmp"
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -79,7 +82,7 @@ func (t *tx) mergeStored(source string, in []ioc.Indicator, now time.Time, b *me
 // plan merges the page with the stored entries into b.ws and sorts the
 // result into rows to insert and rows to update.
 func plan(source string, in []ioc.Indicator, stored map[string]storedEntry, now time.Time, b *mergeBufs) mergePlan {
-	p := mergePlan{st: mergePage(in, b.idx, stored, b.ws, b.seen), ins: newEntryRows(), upd: newEntryRows()}
+	p := mergePlan{st: mergePage(in, b.pos, stored, b.ws, b.seen), ins: newEntryRows(), upd: newEntryRows()}
 	p.ins.rows = b.rows[:0]
 	defer func() { b.rows = p.ins.rows }()
 	for k := range b.ws {
@@ -108,9 +111,10 @@ func plan(source string, in []ioc.Indicator, stored map[string]storedEntry, now 
 // ingest's garbage, and the collector's work a good part of the client's
 // time.
 type mergeBufs struct {
-	idx    map[string]int // position of each value in values
-	values []string       // the page's distinct values, in order
-	ws     []work         // the merged entry of each value
+	keys   []valueKey
+	pos    []int    // the position in values of each indicator's value
+	values []string // the page's distinct values, in order
+	ws     []work   // the merged entry of each value
 	seen   []bool
 	rows   []entryRow
 	param  []byte // the values as a binary text[]
@@ -125,7 +129,7 @@ func (s *Store) mergeBufs() *mergeBufs {
 	case b := <-s.bufs:
 		return b
 	default:
-		return &mergeBufs{idx: map[string]int{}}
+		return &mergeBufs{}
 	}
 }
 
@@ -135,7 +139,6 @@ func (s *Store) release(b *mergeBufs) {
 	if len(b.values) > maxKept {
 		return
 	}
-	clear(b.idx)
 	clear(b.values)
 	clear(b.ws)
 	clear(b.rows[:cap(b.rows)])
@@ -146,25 +149,50 @@ func (s *Store) release(b *mergeBufs) {
 	}
 }
 
-// index sets values and idx from the page, and sizes ws and seen. In value
+// index sets values and pos from the page, and sizes ws and seen. In value
 // order, the index probes of the read and the inserts of the COPY walk the
 // primary key's pages in order instead of at random: about a fifth less of
-// the server's time for pages of random hashes.
+// the server's time for pages of random hashes. It sorts the page's
+// indicators by the first 8 bytes of their values as an integer first, then
+// by value: under half the time of sorting the strings and finding their
+// positions in a map.
 func (b *mergeBufs) index(in []ioc.Indicator) {
+	keys := slices.Grow(b.keys[:0], len(in))
 	for i := range in {
-		v := in[i].Value
-		if _, ok := b.idx[v]; !ok {
-			b.idx[v] = 0
+		keys = append(keys, valueKey{prefix8(in[i].Value), i})
+	}
+	slices.SortFunc(keys, func(x, y valueKey) int {
+		if c := cmp.Compare(x.prefix, y.prefix); c != 0 {
+			return c
+		}
+		return strings.Compare(in[x.i].Value, in[y.i].Value)
+	})
+	b.keys = keys
+	b.pos = slices.Grow(b.pos[:0], len(in))[:len(in)]
+	for _, k := range keys {
+		v := in[k.i].Value
+		if n := len(b.values); n == 0 || b.values[n-1] != v {
 			b.values = append(b.values, v)
 		}
-	}
-	slices.Sort(b.values)
-	for k, v := range b.values {
-		b.idx[v] = k
+		b.pos[k.i] = len(b.values) - 1
 	}
 	n := len(b.values)
 	b.ws = slices.Grow(b.ws[:0], n)[:n]
 	b.seen = slices.Grow(b.seen[:0], n)[:n]
+}
+
+// valueKey is an indicator of a page being sorted: the first 8 bytes of its
+// value as a big-endian integer (zero-padded: a value sorts before another
+// when its prefix is smaller) and its position in the page.
+type valueKey struct {
+	prefix uint64
+	i      int
+}
+
+func prefix8(s string) uint64 {
+	var p [8]byte
+	copy(p[:], s)
+	return binary.BigEndian.Uint64(p[:])
 }
 
 // work is one distinct value of a page being merged.
@@ -174,15 +202,15 @@ type work struct {
 	inDB    bool // this source's entry is stored: update it
 }
 
-// mergePage folds the page into one work item per distinct value in ws (idx
-// gives its position), merged with the stored entry of the source, and
+// mergePage folds the page into one work item per distinct value in ws (pos
+// gives the position of each indicator's), merged with the stored entry of the source, and
 // counts; seen is its scratch.
-func mergePage(in []ioc.Indicator, idx map[string]int, stored map[string]storedEntry, ws []work, seen []bool) sharing.MergeStats {
+func mergePage(in []ioc.Indicator, pos []int, stored map[string]storedEntry, ws []work, seen []bool) sharing.MergeStats {
 	var st sharing.MergeStats
 	clear(seen)
 	for i := range in {
 		x := in[i]
-		k := idx[x.Value]
+		k := pos[i]
 		w := &ws[k]
 		switch old, ok := stored[x.Value]; {
 		case seen[k]:
