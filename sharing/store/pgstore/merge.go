@@ -120,7 +120,7 @@ type mergeBufs struct {
 	param  []byte // the values as a binary text[]
 }
 
-// maxKept is the most values of a page whose working memory is kept.
+// maxKept is the most indicators of a page whose working memory is kept.
 const maxKept = 1 << 14
 
 // mergeBufs returns the kept working memory, or new.
@@ -136,7 +136,7 @@ func (s *Store) mergeBufs() *mergeBufs {
 // release empties b, dropping its references to the page, and keeps it for
 // the next Merge unless the page was large.
 func (s *Store) release(b *mergeBufs) {
-	if len(b.values) > maxKept {
+	if len(b.keys) > maxKept {
 		return
 	}
 	clear(b.values)
