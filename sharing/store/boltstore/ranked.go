@@ -7,6 +7,7 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -80,13 +81,19 @@ func (t *tx) rankOpKey(op rankOp) []byte { return t.rkeys[op.off : op.off+op.n] 
 // flushRank applies the waiting ranked key changes in key order: a page's
 // values come in value order, which is not the index's, and bbolt shifts a
 // node's sorted slice at every put out of order. The last change of a key
-// wins (a value twice in one Merge): the sort is stable. A slice and one
-// sort, not a map: a map of a page's keys cost more than the puts.
+// wins (a value twice in one Merge): equal keys stay in the order made. A
+// slice and one sort, not a map: a map of a page's keys cost more than the
+// puts.
 func (t *tx) flushRank() error {
 	if len(t.rops) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(t.rops, func(a, b rankOp) int { return bytes.Compare(t.rankOpKey(a), t.rankOpKey(b)) })
+	slices.SortFunc(t.rops, func(a, b rankOp) int {
+		if c := bytes.Compare(t.rankOpKey(a), t.rankOpKey(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.off, b.off) // in the order made: offsets grow
+	})
 	b := t.bucket(bRanked)
 	for i, op := range t.rops {
 		k := t.rankOpKey(op)
