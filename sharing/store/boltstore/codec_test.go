@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"testing"
 	"time"
@@ -133,4 +134,17 @@ func FuzzStagedBlob(f *testing.F) {
 		}))
 		assert.Equal(t, len(refs), n)
 	})
+}
+
+// compareStaged orders as bytes.Compare does, short values and shared
+// prefixes included.
+func TestCompareStaged(t *testing.T) {
+	vals := [][]byte{nil, {}, {0}, {0, 0}, []byte("a"), []byte("abcdefgh"), []byte("abcdefgh\x00"), []byte("abcdefgi"),
+		[]byte("abcdefghz"), []byte("abcdefg"), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1}, []byte("ab")}
+	for _, a := range vals {
+		for _, b := range vals {
+			got := compareStaged(staged{prefix: keyPrefix(a), value: a}, staged{prefix: keyPrefix(b), value: b})
+			assert.Equal(t, bytes.Compare(a, b), got, "%q vs %q", a, b)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -246,7 +247,6 @@ func (t *tx) fold() error {
 	if t.staged() > 0 {
 		// The log is read in order, the newest version of each value kept,
 		// and those put into records in value order.
-		type staged struct{ value, rec []byte }
 		all := make([]staged, 0, t.staged())
 		c := t.bucket(bStaged).Cursor()
 		for k, e := c.First(); k != nil; k, e = c.Next() {
@@ -258,7 +258,7 @@ func (t *tx) fold() error {
 					head = v.ref
 				}
 				if ok && head == ref {
-					all = append(all, staged{value, rec})
+					all = append(all, staged{prefix: keyPrefix(value), value: value, rec: rec})
 				}
 				return nil
 			})
@@ -266,7 +266,7 @@ func (t *tx) fold() error {
 				return fmt.Errorf("boltstore: fold: %w", err)
 			}
 		}
-		slices.SortFunc(all, func(a, b staged) int { return bytes.Compare(a.value, b.value) })
+		slices.SortFunc(all, compareStaged)
 		rb := t.bucket(bRecords)
 		if last, _ := rb.Cursor().Last(); len(all) > 0 && (last == nil || bytes.Compare(all[0].value, last) > 0) {
 			rb.FillPercent = 1 // every key goes after the last one: full leaves, half the pages
@@ -509,4 +509,27 @@ func (t *tx) SetCheckpoint(source string, cp cte.Checkpoint) error {
 		return fmt.Errorf("boltstore: set checkpoint of %q: %w", source, err)
 	}
 	return nil
+}
+
+// staged is a version a fold puts into the records bucket.
+type staged struct {
+	prefix     uint64 // the value's first 8 bytes, big-endian: most comparisons end here
+	value, rec []byte
+}
+
+// compareStaged orders versions by value: by prefix first, which for hashes
+// decides almost every comparison without touching the values' bytes.
+func compareStaged(a, b staged) int {
+	if a.prefix != b.prefix {
+		return cmp.Compare(a.prefix, b.prefix)
+	}
+	return bytes.Compare(a.value, b.value)
+}
+
+// keyPrefix returns b's first 8 bytes as a big-endian number, zero-padded:
+// numbers order as the bytes do, and equal numbers leave the tie to the rest.
+func keyPrefix(b []byte) uint64 {
+	var p [8]byte
+	copy(p[:], b)
+	return binary.BigEndian.Uint64(p[:])
 }
