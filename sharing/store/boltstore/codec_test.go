@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -147,4 +148,27 @@ func TestCompareStaged(t *testing.T) {
 			assert.Equal(t, bytes.Compare(a, b), got, "%q vs %q", a, b)
 		}
 	}
+}
+
+// The string and byte forms of the key filter are one filter: what one adds
+// the other finds, and a filter never misses a key it was given.
+func TestKeyFilterStringAndBytes(t *testing.T) {
+	f := newKeyFilter(1000)
+	for i := range 1000 {
+		if i%2 == 0 {
+			f.add([]byte(fmt.Sprint("k", i)))
+		} else {
+			f.addString(fmt.Sprint("k", i))
+		}
+	}
+	misses := 0
+	for i := range 1000 {
+		k := fmt.Sprint("k", i)
+		require.True(t, f.mayHave([]byte(k)), k)
+		require.True(t, f.mayHaveString(k), k)
+		if f.mayHaveString(fmt.Sprint("absent", i)) {
+			misses++
+		}
+	}
+	assert.Less(t, misses, 20, "false positives")
 }

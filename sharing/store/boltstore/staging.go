@@ -35,8 +35,12 @@ type index struct {
 	base uint64 // the staged sequence just after the fold that started this index
 	n    int    // staged versions, about (an Update's repeats of a value count once)
 
-	mu     sync.RWMutex
-	m      map[string]version
+	mu sync.RWMutex
+	m  map[string]version
+	// seen is a Bloom filter of m's keys, for the Update's lookups (head):
+	// most values a page merges are not staged, and a miss in a map of
+	// hundreds of thousands of keys is a cache miss. nil once too full.
+	seen   *keyFilter
 	sorted []string // cache: the values with a version at or below sortedAt, sorted
 	at     uint64   // sortedAt + 1; 0 when the cache is empty
 }
@@ -69,7 +73,18 @@ func (v version) push(ref uint64) version {
 }
 
 func newIndex(base uint64) *index {
-	return &index{base: base, m: make(map[string]version)}
+	return &index{base: base, m: make(map[string]version), seen: newKeyFilter(defaultFoldAt)}
+}
+
+// note adds a staged value to the filter; the caller holds mu (or owns x).
+func (x *index) note(value string) {
+	if x.seen == nil {
+		return
+	}
+	x.seen.addString(value)
+	if x.seen.full() {
+		x.seen = nil
+	}
 }
 
 // lookup returns the ref of value's newest version in a blob at or below max.
@@ -120,6 +135,7 @@ func (x *index) publish(pending map[string]uint64) {
 	defer x.mu.Unlock()
 	for k, ref := range pending {
 		x.m[k] = x.m[k].push(ref)
+		x.note(k)
 	}
 	x.n += len(pending)
 }
@@ -146,6 +162,9 @@ func (x *index) unpublish(pending map[string]uint64) {
 // head returns the ref of value's newest staged version, for the Update
 // (which sees every committed version).
 func (x *index) head(value string) (uint64, bool) {
+	if x.seen != nil && !x.seen.mayHaveString(value) {
+		return 0, false
+	}
 	v, ok := x.m[value]
 	return v.ref, ok
 }
@@ -208,6 +227,7 @@ func buildIndex(b *bolt.Bucket, base uint64) (*index, error) {
 		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {
 			s := string(value)
 			x.m[s] = x.m[s].push(ref)
+			x.note(s)
 			x.n++
 			return nil
 		})
