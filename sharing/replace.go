@@ -520,7 +520,7 @@ func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceS
 // memberEntries returns the ledger entries of one member after a push, and
 // counts them into rep when it is the configuration shared (else nil).
 func (e *Engine) memberEntries(m *scan, rej map[string]cte.Rejected, skipped map[string]bool, now time.Time, stopped bool, rep *ShareReport) []LedgerEntry {
-	entries := overEntries(m, now)
+	entries := slices.Grow(overEntries(m, now), len(m.cands)+len(m.retractVals))
 	for i := range m.cands {
 		c := &m.cands[i]
 		if !c.packed || skipped[c.value] {

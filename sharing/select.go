@@ -7,7 +7,6 @@ package sharing
 import (
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ctexchange/cte"
@@ -209,8 +208,9 @@ type scan struct {
 	// ledger, when loaded (loadLedger), is the configuration's whole ledger
 	// in value order: a ranked read looks its values up here instead of in
 	// the store, one B-tree descent each.
-	ledger []LedgerEntry
-	marks  markSet // values an operator took out of sharing (actions.go)
+	ledger   []LedgerEntry
+	ledgerAt map[string]int32 // value → index in ledger
+	marks    markSet          // values an operator took out of sharing (actions.go)
 
 	until    time.Time // the earliest expiry or retry of what the scan selected; zero for never
 	retryNow bool      // retryable indicators are due now (WithRetryNow)
@@ -455,7 +455,7 @@ func (s *scan) ledgerOf(tx Tx, value string) (LedgerEntry, bool, error) {
 	if s.ledger == nil {
 		return tx.Ledger(s.cfg.Name, value)
 	}
-	i, ok := slices.BinarySearchFunc(s.ledger, value, func(le LedgerEntry, v string) int { return strings.Compare(le.Value, v) })
+	i, ok := s.ledgerAt[value]
 	if !ok {
 		return LedgerEntry{}, false, nil
 	}
@@ -468,10 +468,17 @@ func (s *scan) ledgerOf(tx Tx, value string) (LedgerEntry, bool, error) {
 // entry anyway (removals).
 func (s *scan) loadLedger(tx Tx) error {
 	s.ledger = []LedgerEntry{}
-	return tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
+	err := tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
 		s.ledger = append(s.ledger, *le)
 		return nil
 	})
+	// a map, not a binary search: a ranked read looks up every value it
+	// judges, and 17 string comparisons each cost more than building it
+	s.ledgerAt = make(map[string]int32, len(s.ledger))
+	for i := range s.ledger {
+		s.ledgerAt[s.ledger[i].Value] = int32(i)
+	}
+	return err
 }
 
 // ledgerEntries calls fn for each ledger entry of the configuration in value

@@ -41,6 +41,7 @@ func runChild(specJSON string, w io.Writer) error {
 		return err
 	}
 	defer stopProfile()
+	defer writeAllocs()
 	stop := sampleHeap()
 	start := time.Now()
 	rep, err := syncOnce(sp)
@@ -272,4 +273,22 @@ func startProfile() (stop func(), err error) {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}, nil
+}
+
+// writeAllocs writes a heap profile (allocations since the start, and what is
+// live) into the file CTE_BENCHJOB_MEMPROFILE names, if any.
+func writeAllocs() {
+	path := os.Getenv("CTE_BENCHJOB_MEMPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchjob child:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "benchjob child:", err)
+	}
 }

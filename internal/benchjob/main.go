@@ -40,13 +40,14 @@ func main() {
 }
 
 type flags struct {
-	events   []int
-	alerts   int
-	count    int
-	pageSize int
-	store    string
-	dir      string
-	profile  string
+	events     []int
+	alerts     int
+	count      int
+	pageSize   int
+	store      string
+	dir        string
+	profile    string
+	memProfile string
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -59,6 +60,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.store, "store", "", "the store to measure: empty for the default embedded one, or postgres (in the cluster CTE_TEST_POSTGRES names)")
 	fs.StringVar(&f.dir, "dir", "", "folder for the state files (default: a new temporary folder)")
 	fs.StringVar(&f.profile, "cpuprofile", "", "write each child's CPU profile to this path plus .SCENARIO.EVENTS.RUN")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write each cte sync child's allocation profile to this path plus .SCENARIO.EVENTS.RUN")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -183,6 +185,9 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		var env []string
 		if f.profile != "" {
 			env = append(env, fmt.Sprintf("CTE_BENCHJOB_CPUPROFILE=%s.%s.%d.%d", f.profile, sc, events, run))
+		}
+		if f.memProfile != "" {
+			env = append(env, fmt.Sprintf("CTE_BENCHJOB_MEMPROFILE=%s.%s.%d.%d", f.memProfile, sc, events, run))
 		}
 		r, err := runChild1(exe, sp, sc, events, env)
 		if err != nil {

@@ -33,7 +33,22 @@ func (f *keyFilter) probes(key []byte) (h1, h2 uint64) {
 }
 
 func (f *keyFilter) add(key []byte) {
-	h1, h2 := f.probes(key)
+	f.set(f.probes(key))
+}
+
+// addString and mayHaveString are add and mayHave for a string key (the
+// same hash: maphash.String equals maphash.Bytes of the same bytes).
+func (f *keyFilter) addString(key string) {
+	h := maphash.String(f.seed, key)
+	f.set(h, h>>32|h<<32|1)
+}
+
+func (f *keyFilter) mayHaveString(key string) bool {
+	h := maphash.String(f.seed, key)
+	return f.has(h, h>>32|h<<32|1)
+}
+
+func (f *keyFilter) set(h1, h2 uint64) {
 	for i := range uint64(4) {
 		b := (h1 + i*h2) & f.mask
 		f.bits[b>>6] |= 1 << (b & 63)
@@ -41,8 +56,7 @@ func (f *keyFilter) add(key []byte) {
 	f.n++
 }
 
-func (f *keyFilter) mayHave(key []byte) bool {
-	h1, h2 := f.probes(key)
+func (f *keyFilter) has(h1, h2 uint64) bool {
 	for i := range uint64(4) {
 		b := (h1 + i*h2) & f.mask
 		if f.bits[b>>6]&(1<<(b&63)) == 0 {
@@ -50,6 +64,10 @@ func (f *keyFilter) mayHave(key []byte) bool {
 		}
 	}
 	return true
+}
+
+func (f *keyFilter) mayHave(key []byte) bool {
+	return f.has(f.probes(key))
 }
 
 // buildFilter reads the keys of the records bucket into a new filter.

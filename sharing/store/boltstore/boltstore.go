@@ -23,7 +23,7 @@ var _ sharing.Store = (*Store)(nil)
 
 // SchemaVersion is the layout this package reads and writes. A file with a
 // higher version was written by a newer cte and is refused.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // format marks a bbolt file as a cte state file.
 const format = "cte-state"
@@ -211,7 +211,13 @@ func setup(tx *bolt.Tx, path string) error {
 		return fmt.Errorf("boltstore: state file %s has schema version %d, newer than this cte reads (%d): upgrade cte", path, v, SchemaVersion)
 	case v < SchemaVersion:
 		// version 2 adds the staging log, which an older cte would not read;
-		// version 3 the ranked index, which an older cte would not keep
+		// version 3 the ranked index, which an older cte would not keep;
+		// version 4 writes the staging log in blobs, one per Update
+		if b := tx.Bucket(bStaged); b != nil && v < 4 {
+			if err := convertStaged(b); err != nil {
+				return fmt.Errorf("boltstore: state file %s: upgrade the staging log: %w: it is damaged (%w); %s", path, err, ErrDamaged, damagedHint)
+			}
+		}
 		if err := meta.Put(kSchema, binary.AppendUvarint(nil, SchemaVersion)); err != nil {
 			return fmt.Errorf("boltstore: upgrade %s: %w", path, err)
 		}
@@ -292,6 +298,9 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 		t = newTx(ctx, btx, true, s)
 		defer t.close()
 		if err := fn(t); err != nil {
+			return err
+		}
+		if err := t.flushBlob(); err != nil {
 			return err
 		}
 		// Published before the commit: Views skip versions above their
