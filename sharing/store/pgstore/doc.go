@@ -79,8 +79,9 @@
 // 86,000 (one run of each during a burst of other load: 70,000 against
 // 63,000). Most of the server's share is the primary key's B-tree: the
 // descents of the read's probes and of the COPY's inserts (the values are
-// random hashes), and their WAL. A page of new values costs four round trips
-// (begin and lock, the read, the COPY, the version) and the commit's fsync.
+// random hashes), and their WAL. An Update of a page of new values makes
+// five round trips: begin and lock, the read, the COPY, the version, and the
+// commit, which waits for the WAL's fsync.
 //
 // Tried and measured against this design in the same session: copying a page
 // into a temporary table and inserting its new values with one INSERT ...
