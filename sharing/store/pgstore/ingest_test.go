@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 
 // roundTripIndicators covers what the binary COPY encodes: times with
 // nanoseconds, before 1970 and 2000, far ahead, in another zone, none; no,
-// empty and several tags; unicode; extreme reputations and severities.
+// empty and several tags; unicode; extreme reputations and severities; a
+// row longer than a COPY message.
 func roundTripIndicators() []ioc.Indicator {
 	cet := time.FixedZone("CET", 3600)
 	ns := time.Date(2026, 11, 1, 10, 0, 0, 123456789, cet)
@@ -30,6 +32,7 @@ func roundTripIndicators() []ioc.Indicator {
 			Tags:      []string{"ünï", "", "x y"},
 			FirstSeen: time.Date(1960, 1, 1, 0, 0, 0, 1, time.UTC), ExpiresAt: time.Date(200000, 12, 31, 23, 59, 59, 999, time.UTC)},
 		{Type: ioc.TypeSHA256, Value: storetest.Hash(2)},
+		{Type: ioc.TypeSHA256, Value: storetest.Hash(3), Comments: strings.Repeat("é", 100_000)}, // rows over the COPY's 64 KiB messages
 	}
 }
 
@@ -71,7 +74,7 @@ func TestEntriesRoundTrip(t *testing.T) {
 			return err
 		}))
 	}
-	for _, v := range []string{in[0].Value, in[1].Value, in[2].Value, in[3].Value, put.Value} {
+	for _, v := range []string{in[0].Value, in[1].Value, in[2].Value, in[3].Value, in[4].Value, put.Value} {
 		want := read(t, bolt, v)
 		assert.Equal(t, want, read(t, pg, v), v)
 	}
