@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,7 +55,7 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 	}
 	now := e.now()
 	aging := p.settings.aging()
-	values, due, ver, skip, err := e.ageScan(ctx, source, aging, now)
+	values, due, ver, own, skip, err := e.ageScan(ctx, source, aging, now)
 	if err != nil || skip {
 		return 0, err
 	}
@@ -93,7 +94,7 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 		}
 	}
 	if err == nil {
-		err = e.saveAging(ctx, source, aging, ver, due, tainted)
+		err = e.saveAging(ctx, source, aging, ver, due, own, tainted)
 	}
 	if err != nil {
 		err = fmt.Errorf("sharing: age source %q: %w", source, err)
@@ -111,7 +112,7 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 
 // ageScan finds the expired entries of source, and the earliest expiry of
 // the others, unless the aging record says nothing can have expired (skip).
-func (e *Engine) ageScan(ctx context.Context, source string, aging time.Duration, now time.Time) (values []string, due time.Time, ver uint64, skip bool, err error) {
+func (e *Engine) ageScan(ctx context.Context, source string, aging time.Duration, now time.Time) (values []string, due time.Time, ver uint64, own int, skip bool, err error) {
 	err = e.store.View(ctx, func(tx Tx) error {
 		var err error
 		if ver, err = tx.Version(source); err != nil {
@@ -121,8 +122,19 @@ func (e *Engine) ageScan(ctx context.Context, source string, aging time.Duration
 		if err != nil {
 			return err
 		}
-		if skip = canSkip(rs, found, agingInputs(source, aging, ver), now); skip {
+		inputs := agingInputs(source, aging, ver)
+		if skip = canSkip(rs, found, inputs, now); skip {
 			return nil
+		}
+		if skip = !found && ver == 0 && !pulledBefore(tx, source); skip {
+			return nil // nothing stored yet: nothing to age
+		}
+		if n, counted := rs.Counts[countOwnExpiries]; counted && n == 0 && rs.Inputs == inputs {
+			rt, ok := tx.(RankedTx)
+			if cut := now.Add(-aging); ok && cut.Year() >= 1700 && cut.Year() < 2200 {
+				values, due, err = ageOldest(tx, rt, source, aging, cut, now)
+				return err
+			}
 		}
 		return tx.Records(func(r *Record) error {
 			en, ok := r.Entry(source)
@@ -132,11 +144,57 @@ func (e *Engine) ageScan(ctx context.Context, source string, aging time.Duration
 				values = append(values, r.Value)
 			default:
 				due = earliest(due, dueAt(en, aging))
+				if ownExpiry(en) {
+					own++
+				}
 			}
 			return nil
 		})
 	})
-	return values, due, ver, skip, err
+	return values, due, ver, own, skip, err
+}
+
+// countOwnExpiries is the count of an aging pass's run state that says how
+// many active entries of the source have their own ExpiresAt (at most, since
+// the last full pass counted them): while it is 0, an entry expires only by
+// its LastSeen, and a pass reads only the entries seen before now minus the
+// aging (ageOldest). A record without it (written before it was kept) or not
+// current (the source changed by another way than a pull) makes a full pass.
+const countOwnExpiries = "ownExpiries"
+
+// ageOldest is an aging pass that reads only what expires (RankedTx): the
+// source's active entries seen before cut (now minus the aging; those with
+// no LastSeen too, which age by StoredAt), each checked as a full pass checks
+// it, and the next expiry from the oldest entry seen since. It holds when no
+// active entry of the source has its own ExpiresAt.
+func ageOldest(tx Tx, rt RankedTx, source string, aging time.Duration, cut, now time.Time) (values []string, due time.Time, err error) {
+	var old []string
+	next, err := rt.RankedBefore(source, cut, func(v string, _ ioc.Type) error {
+		old = append(old, v)
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if !next.IsZero() {
+		due = next.Add(aging)
+	}
+	slices.Sort(old) // records are read in key order
+	for _, v := range old {
+		r, ok, err := tx.Record(v)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		en, has := r.Entry(source)
+		switch {
+		case !ok || !has || en.Inactive:
+		case expired(en, aging, now):
+			values = append(values, v)
+		default:
+			due = earliest(due, dueAt(en, aging))
+		}
+	}
+	return values, due, nil
 }
 
 // pulledBefore reports whether source completed a pull before.
@@ -158,7 +216,7 @@ func agingInputs(source string, aging time.Duration, version uint64) string {
 // saveAging records a complete aging pass: nothing of source expires before
 // due unless the source changes (a pull keeps the record up to date, see
 // lowerAging). A pass another writer overlapped records nothing.
-func (e *Engine) saveAging(ctx context.Context, source string, aging time.Duration, ver uint64, due time.Time, tainted bool) error {
+func (e *Engine) saveAging(ctx context.Context, source string, aging time.Duration, ver uint64, due time.Time, own int, tainted bool) error {
 	return e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 		cur, err := tx.Version(source)
 		if err != nil {
@@ -173,6 +231,7 @@ func (e *Engine) saveAging(ctx context.Context, source string, aging time.Durati
 		rs.Inputs, rs.Until = "", time.Time{}
 		if !tainted && cur == ver {
 			rs.Inputs, rs.Until = agingInputs(source, aging, ver), untilOr(due)
+			rs.Counts = map[string]int{countOwnExpiries: own}
 		}
 		return tx.PutRunState(rs)
 	})
@@ -193,7 +252,8 @@ func lowerAging(tx Tx, source string, aging time.Duration, before uint64, in []i
 		// start the record, and the first aging pass reads nothing. (A file
 		// from before versions were kept has version 0 and entries: its
 		// source has pulled before.)
-		rs = RunState{Name: agingKey(source), LastRun: now, LastOK: now, Inputs: agingInputs(source, aging, before), Until: never}
+		rs = RunState{Name: agingKey(source), LastRun: now, LastOK: now, Inputs: agingInputs(source, aging, before), Until: never,
+			Counts: map[string]int{countOwnExpiries: 0}}
 	case !found || rs.Inputs != agingInputs(source, aging, before):
 		return nil
 	}
@@ -202,11 +262,18 @@ func lowerAging(tx Tx, source string, aging time.Duration, before uint64, in []i
 		return err
 	}
 	due := rs.Until
+	own := rs.Counts[countOwnExpiries]
 	for i := range in {
 		en := Entry{Indicator: in[i], StoredAt: now}
 		due = earliest(due, dueAt(&en, aging))
+		if !in[i].ExpiresAt.IsZero() {
+			own++ // at most: the next full pass counts them
+		}
 	}
 	rs.Inputs, rs.Until = agingInputs(source, aging, after), due
+	if own > 0 || rs.Counts != nil {
+		rs.Counts = map[string]int{countOwnExpiries: own}
+	}
 	return tx.PutRunState(rs)
 }
 

@@ -69,6 +69,11 @@ func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging ti
 			return nil, err
 		}
 		m.fresh = was != ""
+		if !m.fresh {
+			if err := m.loadLedger(tx); err != nil {
+				return nil, err
+			}
+		}
 		if err := rs.rankedRead(tx, rt, m, complete); err != nil {
 			return nil, err
 		}
@@ -212,7 +217,7 @@ func (rs *replaceSet) removals(tx Tx, m *scan) error {
 		return nil
 	}
 	j, k := 0, 0
-	return tx.LedgerEntries(m.cfg.Name, func(le *LedgerEntry) error {
+	return m.ledgerEntries(tx, func(le *LedgerEntry) error {
 		if le.State != StateApplied {
 			if rs.partial && le.State != StateOverCapacity && !rs.holds(le.Value) {
 				// over capacity now if still selected (see overEntries)
@@ -515,7 +520,7 @@ func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceS
 // memberEntries returns the ledger entries of one member after a push, and
 // counts them into rep when it is the configuration shared (else nil).
 func (e *Engine) memberEntries(m *scan, rej map[string]cte.Rejected, skipped map[string]bool, now time.Time, stopped bool, rep *ShareReport) []LedgerEntry {
-	entries := overEntries(m, now)
+	entries := slices.Grow(overEntries(m, now), len(m.cands)+len(m.retractVals))
 	for i := range m.cands {
 		c := &m.cands[i]
 		if !c.packed || skipped[c.value] {

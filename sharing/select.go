@@ -5,7 +5,9 @@ package sharing
 // fingerprint that tells a changed indicator.
 
 import (
+	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte"
@@ -204,7 +206,11 @@ type scan struct {
 	samples []PlanItem
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
-	marks       markSet       // values an operator took out of sharing (actions.go)
+	// ledger, when loaded (loadLedger), is the configuration's whole ledger
+	// in value order: a ranked read looks its values up here instead of in
+	// the store, one B-tree descent each.
+	ledger []LedgerEntry
+	marks  markSet // values an operator took out of sharing (actions.go)
 
 	until    time.Time // the earliest expiry or retry of what the scan selected; zero for never
 	retryNow bool      // retryable indicators are due now (WithRetryNow)
@@ -240,7 +246,12 @@ func (s *scan) run(tx Tx) error {
 		return err
 	}
 	defer s.finish()
-	err := tx.Records(func(r *Record) error { return s.visit(tx, r) })
+	var err error
+	if rt, ok := tx.(RankedTx); ok && s.target.Mode == cte.Append {
+		err = s.runSource(tx, rt)
+	} else {
+		err = tx.Records(func(r *Record) error { return s.visit(tx, r) })
+	}
 	if err == nil && s.target.Mode == cte.Append {
 		err = s.retractMarked(tx)
 	}
@@ -248,6 +259,58 @@ func (s *scan) run(tx Tx) error {
 		return err
 	}
 	s.collect()
+	return nil
+}
+
+// runSource visits, in value order, only the records an Append scan can act
+// on, instead of every record in the store: the source's active entries
+// (RankedTx; expired ones included), the values the configuration's ledger
+// shows applied, being sent or retryable (an inactive one is retracted or
+// settled; unless the ledger is about another target), and the marked values
+// (counted as excluded). visit does nothing with any other record: it has no
+// entry from the source, or an inactive one the target never held. A
+// retraction pass (retractOnly) needs no active entry: an expired one it
+// retracts is in the ledger. So a share of a small source into an Append
+// target costs that source, not the store.
+func (s *scan) runSource(tx Tx, rt RankedTx) error {
+	var values []string
+	if !s.retractOnly {
+		err := rt.Ranked(s.cfg.Source, func(value string, _ ioc.Type) error {
+			values = append(values, value)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if !s.fresh {
+		err := tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
+			switch le.State {
+			case StateApplied, StateSending, StateRetryable:
+				values = append(values, le.Value)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for v := range s.marks {
+		values = append(values, v)
+	}
+	slices.Sort(values)
+	for _, v := range slices.Compact(values) {
+		r, ok, err := tx.Record(v)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if err := s.visit(tx, &r); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -311,7 +374,7 @@ func (s *scan) inactive(tx Tx, r *Record, en *Entry) error {
 	var ok bool
 	if !s.fresh {
 		var err error
-		if le, ok, err = tx.Ledger(s.cfg.Name, r.Value); err != nil {
+		if le, ok, err = s.ledgerOf(tx, r.Value); err != nil {
 			return err
 		}
 	}
@@ -351,7 +414,7 @@ func (s *scan) active(tx Tx, r *Record, en *Entry) error {
 	var has bool
 	if !s.fresh { // else its ledger is about another target
 		var err error
-		if le, has, err = tx.Ledger(s.cfg.Name, r.Value); err != nil {
+		if le, has, err = s.ledgerOf(tx, r.Value); err != nil {
 			return err
 		}
 	}
@@ -382,6 +445,48 @@ func (s *scan) active(tx Tx, r *Record, en *Entry) error {
 		}
 	case act != actRejected && act != actWaiting:
 		s.addCand(r, en, fp, prev)
+	}
+	return nil
+}
+
+// ledgerOf returns the configuration's ledger entry of value: from s.ledger
+// when it is loaded, else from the store.
+func (s *scan) ledgerOf(tx Tx, value string) (LedgerEntry, bool, error) {
+	if s.ledger == nil {
+		return tx.Ledger(s.cfg.Name, value)
+	}
+	i, ok := slices.BinarySearchFunc(s.ledger, value, func(le LedgerEntry, v string) int { return strings.Compare(le.Value, v) })
+	if !ok {
+		return LedgerEntry{}, false, nil
+	}
+	return s.ledger[i], true, nil
+}
+
+// loadLedger reads the configuration's whole ledger into s.ledger, in one
+// pass in key order. A Replace configuration's ledger is about the size of
+// its list (no entry for a value it never held), and its share reads every
+// entry anyway (removals).
+func (s *scan) loadLedger(tx Tx) error {
+	s.ledger = []LedgerEntry{}
+	return tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
+		s.ledger = append(s.ledger, *le)
+		return nil
+	})
+}
+
+// ledgerEntries calls fn for each ledger entry of the configuration in value
+// order: from s.ledger when it is loaded, else from the store.
+func (s *scan) ledgerEntries(tx Tx, fn func(le *LedgerEntry) error) error {
+	if s.ledger == nil {
+		return tx.LedgerEntries(s.cfg.Name, fn)
+	}
+	for i := range s.ledger {
+		if err := fn(&s.ledger[i]); err != nil {
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			return err
+		}
 	}
 	return nil
 }

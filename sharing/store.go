@@ -130,6 +130,13 @@ type RankedTx interface {
 	// DeleteRecord). Like Records, fn's error ends the scan and comes back
 	// unchanged, ErrStop ends it without error; fn must not write.
 	Ranked(source string, fn func(value string, t ioc.Type) error) error
+	// RankedBefore calls fn, in Ranked's order, for each entry Ranked
+	// would call it for whose LastSeen is before t (a zero LastSeen is
+	// before every t), without reading the others, and returns the
+	// earliest LastSeen at or after t among those others (zero when there
+	// is none). Aging reads a source's expired entries and its next expiry
+	// this way, not the whole source.
+	RankedBefore(source string, t time.Time, fn func(value string, t ioc.Type) error) (time.Time, error)
 }
 
 // MarkKind is why an operator took a value out of sharing.

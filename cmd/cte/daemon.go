@@ -24,12 +24,17 @@ import (
 // beside it (STATE.sock, mode 0600: the file system says who may use it). A
 // read command or an indicator action run meanwhile finds the socket and has
 // the daemon run it on its own engine: the same code prints the same output,
-// and actions reach the products at once. Without a daemon the command opens
+// and actions reach the products at once. So do "cte sync" and "cte replay":
+// the daemon syncs or shares now, with its own secrets, instead of the
+// command saying the file is in use. Without a daemon the command opens
 // the state file itself. The socket also serves the console (the API under
 // /api/v1/), for scripts on the same machine.
 
-// forwarded are the commands a running daemon runs for the command line.
-var forwarded = []string{"sharing", "iocs", "explain", "logs", "test"}
+// forwarded are the commands a running daemon runs for the command line:
+// the read commands, and sync and replay, which the daemon runs beside its
+// own cycles (a source is pulled, and a configuration shared, by one of them
+// at a time; the engine's locks order them).
+var forwarded = []string{"sharing", "iocs", "explain", "logs", "test", "sync", "replay"}
 
 // readOnly are the commands that only read local state (or write it without
 // asking a product): they need no secret and no product.
@@ -63,11 +68,25 @@ func (a *app) forward(ctx context.Context, args []string) (int, bool) {
 	if a.daemon != nil {
 		return 0, false
 	}
-	cfg, code := a.loadConfig()
-	if cfg == nil {
-		return code, true
+	var state string
+	if a.readOnly {
+		cfg, code := a.loadConfig()
+		if cfg == nil {
+			return code, true
+		}
+		state = cfg.State
+	} else {
+		// Only the state path is needed here: the daemon has the secrets,
+		// and a shell without them must still reach it. Without a daemon
+		// the command loads the configuration itself, strictly, and
+		// reports what is wrong with it.
+		cfg, err := loadConfigFile(a.configPath, a.reg, lenientEnv(a.env))
+		if err != nil {
+			return 0, false
+		}
+		state = cfg.State
 	}
-	sock := socketPath(cfg.State)
+	sock := socketPath(state)
 	if sock == "" {
 		return 0, false
 	}
@@ -225,8 +244,13 @@ func (a *app) configEnv() func(string) (string, bool) {
 	if !a.readOnly {
 		return a.env
 	}
+	return lenientEnv(a.env)
+}
+
+// lenientEnv is env with an unset variable left as written (${NAME}).
+func lenientEnv(env func(string) (string, bool)) func(string) (string, bool) {
 	return func(name string) (string, bool) {
-		if v, ok := a.env(name); ok {
+		if v, ok := env(name); ok {
 			return v, true
 		}
 		return "${" + name + "}", true

@@ -23,6 +23,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte/netskope/netskopetest"
 )
 
 // daemon is "cte run --listen 127.0.0.1:0" running against the fakes.
@@ -331,4 +333,52 @@ func TestStaleSocket(t *testing.T) {
 	code, out, errs := f.cte(t, "sharing")
 	require.Equal(t, exitOK, code, errs)
 	assert.Contains(t, out, "mimecast-to-netskope")
+}
+
+// TestSyncAndReplayGoThroughTheDaemon: while cte run holds the state file,
+// "cte sync" and "cte replay" have the daemon sync and share now, from a
+// shell without the secrets, instead of saying the file is in use; without a
+// daemon the same shell is told which variable is missing.
+func TestSyncAndReplayGoThroughTheDaemon(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	d := startDaemon(t, f)
+	waitShared(t, d)
+	noSecrets := func(k string) (string, bool) {
+		if k == "MC_URL" || k == "NS_URL" {
+			return f.env[k], true
+		}
+		return "", false
+	}
+	cte := func(env func(string) (string, bool), args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		code := run(t.Context(), append([]string{"--config", f.path}, args...), &out, &errb, env)
+		for _, s := range f.secrets() {
+			require.NotContains(t, out.String()+errb.String(), s, "%v", args)
+		}
+		return code, out.String(), errb.String()
+	}
+
+	// a new alert: the daemon's next cycle is minutes away
+	alert := f.ns.AddGeneratedAlerts(netskopetest.KindMalware, 1)[0]
+	hash, _ := alert["sha256"].(string)
+	require.NotEmpty(t, hash)
+	require.NotContains(t, f.mc.Hashes(), hash)
+	code, out, errs := cte(noSecrets, "sync", "--source", "netskope")
+	require.Equal(t, exitOK, code, errs)
+	assert.NotContains(t, errs, "in use")
+	assert.Contains(t, out, "netskope")
+	assert.Contains(t, f.mc.Hashes(), hash, "the daemon pulled the alert and shared it at once")
+
+	pushes := len(f.ns.Requests())
+	code, out, errs = cte(noSecrets, "replay", "mimecast-to-netskope")
+	require.Equal(t, exitOK, code, errs)
+	assert.Contains(t, out, "replay")
+	assert.Greater(t, len(f.ns.Requests()), pushes, "the replay reached Netskope")
+
+	assert.Equal(t, exitOK, d.stop())
+	// no daemon: the command needs the secrets itself and names the missing one
+	code, _, errs = cte(noSecrets, "sync", "--source", "netskope")
+	assert.Equal(t, exitUsage, code, errs)
+	assert.Contains(t, errs, "not set")
 }

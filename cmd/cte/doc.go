@@ -67,9 +67,10 @@
 // gets plain log lines (the audit entries, at --log-level).
 //
 // While "cte run" holds the state file it serves a unix socket beside it
-// (STATE.sock): sharing, iocs (and its actions), explain, logs and test find it
-// and have the daemon run them. The other commands that open the state file wait
-// one second and then say the file is in use.
+// (STATE.sock): sharing, iocs (and its actions), explain, logs, test, sync and
+// replay find it and have the daemon run them (sync and replay with the daemon's
+// secrets). The other commands that open the state file wait one second and
+// then say the file is in use.
 //
 // # Exit codes
 //

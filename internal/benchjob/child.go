@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,17 +33,15 @@ func runChild(specJSON string, w io.Writer) error {
 	if err := json.Unmarshal([]byte(specJSON), &sp); err != nil {
 		return fmt.Errorf("spec: %w", err)
 	}
-	if path := os.Getenv("CTE_BENCHJOB_CPUPROFILE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	if sp.Running {
+		return runRunning(sp, os.Stdin, w)
 	}
+	stopProfile, err := startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	defer writeAllocs()
 	stop := sampleHeap()
 	start := time.Now()
 	rep, err := syncOnce(sp)
@@ -64,18 +64,30 @@ func openStore(sp spec) (sharing.Store, error) {
 	return nil, fmt.Errorf("unknown store %q", sp.Store)
 }
 
-// syncOnce wires the job the README describes and syncs both sources once.
+// syncOnce wires the job the README describes and syncs both sources once,
+// as cte sync does.
 func syncOnce(sp spec) (childReport, error) {
-	var rep childReport
-	c := ctx()
-	st, err := openStore(sp)
+	st, eng, err := newJob(sp)
 	if err != nil {
-		return rep, err
+		return childReport{}, err
 	}
 	defer st.Close()
-	eng, err := sharing.New(st)
-	if err != nil {
-		return rep, err
+	return cycle(eng)
+}
+
+// newJob opens the store and wires the engine the README describes.
+func newJob(sp spec) (st sharing.Store, eng *sharing.Engine, err error) {
+	c := ctx()
+	if st, err = openStore(sp); err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = st.Close()
+		}
+	}()
+	if eng, err = sharing.New(st); err != nil {
+		return nil, nil, err
 	}
 	var reg cte.Registry
 	reg.Register(mimecast.Driver())
@@ -90,23 +102,30 @@ func syncOnce(sp spec) (childReport, error) {
 	}{{"mimecast", mcfg}, {"netskope", ncfg}} {
 		pl, err := reg.Open(c, p.name, p.cfg, cte.WithName(p.name))
 		if err != nil {
-			return rep, err
+			return nil, nil, err
 		}
 		if err := eng.AddPlugin(p.name, pl, sharing.SourceSettings{}); err != nil {
-			return rep, err
+			return nil, nil, err
 		}
 	}
 	if err := eng.AddRule(sharing.Rule{Name: "all-file-hashes", Filter: "type in (sha256, md5)"}); err != nil {
-		return rep, err
+		return nil, nil, err
 	}
 	for _, sc := range []sharing.Config{
 		{Name: "mimecast-to-netskope", Source: "mimecast", Rule: "all-file-hashes", Destination: "netskope", Target: "file-hash-list/" + hashList},
 		{Name: "netskope-to-mimecast", Source: "netskope", Rule: "all-file-hashes", Destination: "mimecast", Target: "operation/BLOCK"},
 	} {
 		if err := eng.AddSharing(c, sc); err != nil {
-			return rep, err
+			return nil, nil, err
 		}
 	}
+	return st, eng, nil
+}
+
+// cycle syncs both sources once, as a cycle of cte run does.
+func cycle(eng *sharing.Engine) (childReport, error) {
+	var rep childReport
+	c := ctx()
 	var errs []error
 	for _, src := range []string{"mimecast", "netskope"} {
 		r, err := eng.SyncSource(c, src)
@@ -186,4 +205,90 @@ func openPostgres(state string) (sharing.Store, error) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return pgstore.Open(ctx(), u.String())
+}
+
+// runRunning measures cycles of one long-lived process, as cte run has them:
+// the store stays open and its file stays mapped between cycles. It opens
+// the job and runs a first, unmeasured cycle, then for each line read from
+// in (the parent changes the fakes before it writes one) runs a cycle and
+// writes its report, with the process's CPU over that cycle alone, as a JSON
+// line on w. It ends when in ends.
+func runRunning(sp spec, in io.Reader, w io.Writer) error {
+	st, eng, err := newJob(sp)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := cycle(eng); err != nil {
+		return err
+	}
+	stopProfile, err := startProfile() // the measured cycles only
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	enc := json.NewEncoder(w)
+	sc := bufio.NewScanner(in)
+	for sc.Scan() {
+		var before, after syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &before); err != nil {
+			return err
+		}
+		stop := sampleHeap()
+		start := time.Now()
+		rep, err := cycle(eng)
+		rep.SyncWall = int64(time.Since(start))
+		rep.Heap = stop()
+		if err != nil {
+			rep.Errors = err.Error()
+		}
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &after); err != nil {
+			return err
+		}
+		rep.CPU = after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano()
+		rep.MaxRSS = after.Maxrss << 10
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// startProfile starts a CPU profile into the file CTE_BENCHJOB_CPUPROFILE
+// names, if any, and returns what stops it.
+func startProfile() (stop func(), err error) {
+	path := os.Getenv("CTE_BENCHJOB_CPUPROFILE")
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
+}
+
+// writeAllocs writes a heap profile (allocations since the start, and what is
+// live) into the file CTE_BENCHJOB_MEMPROFILE names, if any.
+func writeAllocs() {
+	path := os.Getenv("CTE_BENCHJOB_MEMPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchjob child:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "benchjob child:", err)
+	}
 }

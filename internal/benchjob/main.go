@@ -40,13 +40,14 @@ func main() {
 }
 
 type flags struct {
-	events   []int
-	alerts   int
-	count    int
-	pageSize int
-	store    string
-	dir      string
-	profile  string
+	events     []int
+	alerts     int
+	count      int
+	pageSize   int
+	store      string
+	dir        string
+	profile    string
+	memProfile string
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -59,6 +60,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.store, "store", "", "the store to measure: empty for the default embedded one, or postgres (in the cluster CTE_TEST_POSTGRES names)")
 	fs.StringVar(&f.dir, "dir", "", "folder for the state files (default: a new temporary folder)")
 	fs.StringVar(&f.profile, "cpuprofile", "", "write each child's CPU profile to this path plus .SCENARIO.EVENTS.RUN")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write each cte sync child's allocation profile to this path plus .SCENARIO.EVENTS.RUN")
 	if err := fs.Parse(args); err != nil {
 		return f, err
 	}
@@ -87,6 +89,9 @@ type spec struct {
 	NetskopeURL string `json:"netskopeURL"`
 	V1Token     string `json:"v1Token"`
 	V2Token     string `json:"v2Token"`
+	// Running makes the child one long-lived process measuring cycles
+	// (runRunning) instead of one cte sync.
+	Running bool `json:"running,omitempty"`
 }
 
 // result is one measured child process.
@@ -113,6 +118,10 @@ type childReport struct {
 	Over      int    `json:"overCapacity"`
 	Errors    string `json:"errors,omitempty"`
 	SyncWall  int64  `json:"syncWallNs"`
+	// Of a cycle of a running process (runRunning): its CPU (user+sys, ns)
+	// and the process's peak RSS so far (bytes).
+	CPU    int64 `json:"cpuNs,omitempty"`
+	MaxRSS int64 `json:"maxRSS,omitempty"`
 }
 
 func runParent(args []string, out io.Writer) error {
@@ -177,13 +186,79 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		if f.profile != "" {
 			env = append(env, fmt.Sprintf("CTE_BENCHJOB_CPUPROFILE=%s.%s.%d.%d", f.profile, sc, events, run))
 		}
+		if f.memProfile != "" {
+			env = append(env, fmt.Sprintf("CTE_BENCHJOB_MEMPROFILE=%s.%s.%d.%d", f.memProfile, sc, events, run))
+		}
 		r, err := runChild1(exe, sp, sc, events, env)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	var env []string
+	if f.profile != "" {
+		env = append(env, fmt.Sprintf("CTE_BENCHJOB_CPUPROFILE=%s.running.%d.%d", f.profile, events, run))
+	}
+	rs, err := runRunningChild(exe, sp, events, env, func(sc string) {
+		if sc == runNew {
+			mc.GrowFeed(mimecasttest.FeedMalwareCustomer, events/100)
+		}
+	})
+	return append(out, rs...), err
+}
+
+// The scenarios of a running process (cte run): cycles after its first.
+const (
+	runNoChange = "run: no-change"
+	runNew      = "run: 1%-new"
+)
+
+// scenarios are the table's rows in order.
+var scenarios = []string{"first", "no-change", "1%-new", runNoChange, runNew}
+
+// runRunningChild runs one long-lived child (runRunning) through the cycles
+// runNoChange and runNew, calling prepare before each, and returns each
+// cycle's report with the CPU the child measured over that cycle alone.
+func runRunningChild(exe string, sp spec, events int, env []string, prepare func(scenario string)) ([]result, error) {
+	sp.Running = true
+	b, err := json.Marshal(sp)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(append(os.Environ(), env...), childEnv+"="+string(b))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(stdout)
+	var out []result
+	for _, sc := range []string{runNoChange, runNew} {
+		prepare(sc)
+		if _, err = io.WriteString(stdin, "cycle\n"); err != nil {
+			break
+		}
+		var rep childReport
+		if err = dec.Decode(&rep); err != nil {
+			err = fmt.Errorf("%s cycle of %d events: child report: %w", sc, events, err)
+			break
+		}
+		out = append(out, result{Scenario: sc, Events: events, CPU: time.Duration(rep.CPU), Wall: time.Duration(rep.SyncWall),
+			MaxRSS: rep.MaxRSS, Heap: rep.Heap, Child: rep})
+	}
+	_ = stdin.Close()
+	if werr := cmd.Wait(); err == nil && werr != nil {
+		err = fmt.Errorf("running child of %d events: %w", events, werr)
+	}
+	return out, err
 }
 
 // runChild1 runs one child and reads its rusage.
@@ -218,11 +293,12 @@ func runChild1(exe string, sp spec, scenario string, events int, env []string) (
 
 // printTable prints the median of each scenario with every run's CPU.
 func printTable(w io.Writer, f flags, all []result) {
-	fmt.Fprintf(w, "\nwhole job (make bench-job): %d run(s) each, median [min–max]; CPU = user+sys of the whole cte process\n\n", f.count)
+	fmt.Fprintf(w, "\nwhole job (make bench-job): %d run(s) each, median [min–max]; CPU = user+sys of the whole cte process\n", f.count)
+	fmt.Fprintf(w, "(first, no-change, 1%%-new: one cte sync process each; run: a cycle of one long-lived process, as cte run,\nits CPU over that cycle alone and the process's peak RSS so far)\n\n")
 	fmt.Fprintln(w, "| scenario | feed events | CPU s | wall s | peak RSS MB | peak heap MB | pulled | sent |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	for _, n := range f.events {
-		for _, sc := range []string{"first", "no-change", "1%-new"} {
+		for _, sc := range scenarios {
 			var rs []result
 			for _, r := range all {
 				if r.Events == n && r.Scenario == sc {

@@ -2,10 +2,12 @@ package boltstore_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -350,14 +352,14 @@ func TestRepeatedValueIsStagedOnce(t *testing.T) {
 		page[i] = ind
 	}
 	var st sharing.MergeStats
-	before := boltstore.StagedSeq(s)
+	before := boltstore.StagedLen(s)
 	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
 		var err error
 		st, err = tx.Merge("feed", page, now)
 		return err
 	}))
 	assert.Equal(t, sharing.MergeStats{New: 1, Updated: len(page) - 1}, st, "every repeat still counts")
-	assert.Equal(t, before+1, boltstore.StagedSeq(s), "one version staged, not one per repeat")
+	assert.Equal(t, before+1, boltstore.StagedLen(s), "one version staged, not one per repeat")
 	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
 		r, ok, err := tx.Record(ind.Value)
 		require.True(t, ok)
@@ -381,4 +383,114 @@ func TestDeleteMissingRecordDoesNotFold(t *testing.T) {
 	assert.Equal(t, 1, boltstore.StagedLen(s), "the staging log was folded for a value with no record")
 	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.DeleteRecord(storetest.Hash(1)) }))
 	assert.Equal(t, 0, boltstore.StagedLen(s), "deleting a stored value folds the log first")
+}
+
+// Close folds a staging log of at least an eighth of foldAt and leaves a
+// smaller one for the next Open to index: folding a few values into a large
+// file rewrites a leaf per value. Either way the next Open reads every record.
+func TestCloseFoldsOnlyALogWorthIt(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		values, staysStaged int
+	}{{values: 7, staysStaged: 7}, {values: 8, staysStaged: 0}, {values: 30, staysStaged: 0}} {
+		t.Run(fmt.Sprint(tc.values), func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "state.db")
+			s, err := boltstore.Open(path, boltstore.WithFoldAt(64))
+			require.NoError(t, err)
+			require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+				page := make([]ioc.Indicator, tc.values)
+				for i := range page {
+					page[i] = ioc.Indicator{Type: ioc.TypeSHA256, Value: storetest.Hash(i), LastSeen: now}
+				}
+				_, err := tx.Merge("feed", page, now)
+				return err
+			}))
+			require.Equal(t, tc.values, boltstore.StagedLen(s))
+			require.NoError(t, s.Close())
+			s = openWith(t, path, boltstore.WithFoldAt(64))
+			assert.Equal(t, tc.staysStaged, boltstore.StagedLen(s), "staged after Close")
+			n := 0
+			require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+				return tx.Records(func(*sharing.Record) error { n++; return nil })
+			}))
+			assert.Equal(t, tc.values, n, "records after reopening")
+		})
+	}
+}
+
+// An Update's staged versions go into values of the staging log (blobs) of
+// a page each, not one value each; Views, a reopened file and a fold read
+// every version.
+func TestUpdateStagesBlobs(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := openWith(t, path, boltstore.WithFoldAt(1<<30))
+	require.NoError(t, ingest(s, 0, 300))
+	require.NoError(t, ingest(s, 1, 300))
+	assert.Less(t, boltstore.StagedBlobs(s), 60, "a blob per page of records, not one per record")
+	assert.Equal(t, 600, boltstore.StagedLen(s))
+	want := allRecords(t, s)
+	require.Len(t, want, 600)
+	require.NoError(t, s.Close())
+	s = openWith(t, path, boltstore.WithFoldAt(1<<30))
+	assert.Equal(t, want, allRecords(t, s), "read back from the blobs after reopening")
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		return tx.Records(func(*sharing.Record) error { return sharing.ErrStop }) // folds first
+	}))
+	assert.Equal(t, 0, boltstore.StagedLen(s))
+	assert.Equal(t, want, allRecords(t, s), "folded")
+}
+
+// A file of schema version 3 kept one staged version per key: Open rewrites
+// its staging log as blobs, and every record reads back the same.
+func TestOpenConvertsStagingLog(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s := openWith(t, path, boltstore.WithFoldAt(1<<30))
+	for p := range 3 {
+		require.NoError(t, ingest(s, p, 100))
+	}
+	want := allRecords(t, s)
+	require.Len(t, want, 300)
+	require.NoError(t, s.Close())
+	require.NoError(t, boltstore.DowngradeStaged(path))
+
+	s = openWith(t, path, boltstore.WithFoldAt(1<<30))
+	assert.Equal(t, 300, boltstore.StagedLen(s))
+	assert.Equal(t, want, allRecords(t, s))
+	// new versions go after the converted ones
+	require.NoError(t, ingest(s, 3, 100))
+	assert.Len(t, allRecords(t, s), 400)
+	require.NoError(t, s.Close())
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.View(func(tx *bolt.Tx) error {
+		v, _ := binary.Uvarint(tx.Bucket([]byte("meta")).Get([]byte("schema")))
+		assert.Equal(t, uint64(boltstore.SchemaVersion), v)
+		return nil
+	}))
+	require.NoError(t, db.Close())
+}
+
+func allRecords(t *testing.T, s sharing.Store) []sharing.Record {
+	t.Helper()
+	var out []sharing.Record
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		return tx.Records(func(r *sharing.Record) error {
+			out = append(out, cloneRecord(r))
+			return nil
+		})
+	}))
+	return out
+}
+
+func cloneRecord(r *sharing.Record) sharing.Record {
+	out := *r
+	out.Entries = slices.Clone(r.Entries)
+	for i := range out.Entries {
+		out.Entries[i].Tags = slices.Clone(out.Entries[i].Tags)
+	}
+	return out
 }

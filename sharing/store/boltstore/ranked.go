@@ -7,9 +7,11 @@ package boltstore
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
@@ -29,7 +31,7 @@ func rankPrefix(dst []byte, source string) []byte { return appendStr(dst, source
 func rankKey(dst []byte, value string, e *sharing.Entry) []byte {
 	dst = rankPrefix(dst, e.Source)
 	dst = append(dst, 255-byte(e.Severity))
-	dst = binary.BigEndian.AppendUint64(dst, ^(uint64(e.LastSeen.UnixNano()) ^ 1<<63))
+	dst = binary.BigEndian.AppendUint64(dst, rankSeen(e.LastSeen.UnixNano()))
 	return append(dst, value...)
 }
 
@@ -53,52 +55,63 @@ func (t *tx) rank(value string, old, new *sharing.Entry) error {
 	if ok != nil && nk != nil && bytes.Equal(ok, nk) && old.Type == new.Type {
 		return nil
 	}
-	if t.rops == nil {
-		t.rops = make(map[string]rankOp)
-	}
 	if ok != nil {
-		t.rops[string(ok)] = rankOp{}
+		t.addRankOp(ok, false, 0)
 	}
 	if nk != nil {
-		t.rops[string(nk)] = rankOp{put: true, typ: byte(new.Type)}
+		t.addRankOp(nk, true, byte(new.Type))
 	}
 	return nil
 }
 
 // rankOp is a change to a ranked key waiting in tx.rops: put (with the
-// entry's type) or delete.
+// entry's type) or delete. Its key is rkeys[off : off+n].
 type rankOp struct {
-	put bool
-	typ byte
+	off, n uint32
+	put    bool
+	typ    byte
 }
+
+func (t *tx) addRankOp(key []byte, put bool, typ byte) {
+	t.rops = append(t.rops, rankOp{off: uint32(len(t.rkeys)), n: uint32(len(key)), put: put, typ: typ})
+	t.rkeys = append(t.rkeys, key...)
+}
+
+func (t *tx) rankOpKey(op rankOp) []byte { return t.rkeys[op.off : op.off+op.n] }
 
 // flushRank applies the waiting ranked key changes in key order: a page's
 // values come in value order, which is not the index's, and bbolt shifts a
 // node's sorted slice at every put out of order. The last change of a key
-// wins (a value twice in one Merge).
+// wins (a value twice in one Merge): equal keys stay in the order made. A
+// slice and one sort, not a map: a map of a page's keys cost more than the
+// puts.
 func (t *tx) flushRank() error {
 	if len(t.rops) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(t.rops))
-	for k := range t.rops {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	slices.SortFunc(t.rops, func(a, b rankOp) int {
+		if c := bytes.Compare(t.rankOpKey(a), t.rankOpKey(b)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.off, b.off) // in the order made: offsets grow
+	})
 	b := t.bucket(bRanked)
-	for _, k := range keys {
-		op := t.rops[k]
+	for i, op := range t.rops {
+		k := t.rankOpKey(op)
+		if i+1 < len(t.rops) && bytes.Equal(k, t.rankOpKey(t.rops[i+1])) {
+			continue // a later change of the same key wins
+		}
 		var err error
 		if op.put {
-			err = t.put(b, []byte(k), []byte{op.typ})
+			err = t.put(b, k, []byte{op.typ})
 		} else {
-			err = b.Delete([]byte(k))
+			err = b.Delete(k)
 		}
 		if err != nil {
 			return fmt.Errorf("boltstore: ranked index: %w", err)
 		}
 	}
-	clear(t.rops)
+	t.rops, t.rkeys = t.rops[:0], t.rkeys[:0]
 	return nil
 }
 
@@ -129,6 +142,70 @@ func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) er
 	}
 	return nil
 }
+
+// RankedBefore implements sharing.RankedTx: in each severity of the source,
+// the keys of entries seen before t are the group's tail (newest first), so
+// it seeks there and reads the tail; the key just before it is the group's
+// oldest entry seen at or after t.
+func (t *tx) RankedBefore(source string, before time.Time, fn func(value string, typ ioc.Type) error) (time.Time, error) {
+	if err := t.readable(); err != nil {
+		return time.Time{}, err
+	}
+	if err := t.flushRank(); err != nil {
+		return time.Time{}, err
+	}
+	prefix := rankPrefix(nil, source)
+	at := before.UnixNano()
+	var next int64
+	hasNext := false
+	c := t.bucket(bRanked).Cursor()
+	seek := slices.Clone(prefix)
+	n := 0
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); {
+		if len(k) < len(prefix)+9 {
+			return time.Time{}, fmt.Errorf("boltstore: ranked key %x of %q: %w", k, storeutil.Trunc(source), errCorrupt)
+		}
+		group := k[:len(prefix)+1] // the source and a severity
+		seek = binary.BigEndian.AppendUint64(append(seek[:0], group...), rankSeen(at))
+		c.Seek(seek)
+		if pk, _ := c.Prev(); pk != nil && bytes.HasPrefix(pk, group) && len(pk) >= len(prefix)+9 {
+			if ns := seenOf(pk[len(prefix)+1:]); !hasNext || ns < next {
+				next, hasNext = ns, true
+			}
+		}
+		var v []byte
+		for k, v = c.Seek(seek); k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
+			if n++; n&1023 == 0 {
+				if err := t.ctx.Err(); err != nil {
+					return time.Time{}, fmt.Errorf("boltstore: ranked: %w", err)
+				}
+			}
+			if len(k) < len(prefix)+9 || len(v) != 1 {
+				return time.Time{}, fmt.Errorf("boltstore: ranked key %x of %q: %w", k, storeutil.Trunc(source), errCorrupt)
+			}
+			if ns := seenOf(k[len(prefix)+1:]); ns >= at { // seen at t exactly: not before
+				if !hasNext || ns < next {
+					next, hasNext = ns, true
+				}
+				continue
+			}
+			if err := fn(string(k[len(prefix)+9:]), ioc.Type(v[0])); err != nil {
+				return time.Time{}, storeutil.EndScan(err)
+			}
+		}
+	}
+	if !hasNext {
+		return time.Time{}, nil
+	}
+	return time.Unix(0, next).UTC(), nil
+}
+
+// rankSeen is a LastSeen's Unix nanoseconds as ranked keys hold them:
+// made unsigned and inverted, so that the newest sorts first.
+func rankSeen(ns int64) uint64 { return ^(uint64(ns) ^ 1<<63) }
+
+// seenOf reads back the Unix nanoseconds rankSeen wrote at the start of b.
+func seenOf(b []byte) int64 { return int64(^binary.BigEndian.Uint64(b) ^ 1<<63) }
 
 // buildRanked fills an empty ranked bucket from the records: once, when a
 // file written before the index (schema version 2) is opened. The staging

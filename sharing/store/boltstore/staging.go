@@ -16,17 +16,21 @@ import (
 const defaultFoldAt = 512 << 10
 
 // The staging log (bucket staged) keeps the record versions written since the
-// last fold under increasing sequence numbers: a commit appends to the end of
-// one bucket instead of rewriting a leaf of the records bucket per value. An
-// entry is the value (uvarint length, bytes) followed by the record encoding.
-// The newest staged version of a value wins over the records bucket.
+// last fold: an Update's versions go into values of up to maxBlob bytes
+// (blobs) under increasing sequence numbers, so a commit appends a few values
+// to the end of one bucket instead of one per version (or rewriting a leaf of
+// the records bucket per value). A blob is a
+// run of entries: the value and the record encoding, each uvarint length then
+// bytes. A version is named by a ref: its blob's sequence and its offset in
+// the blob (refs of later versions are higher). The newest staged version of a
+// value wins over the records bucket.
 //
 // index maps each staged value to its staged versions, newest first, so that a
 // View on an older snapshot finds the version it must see: the newest one whose
-// sequence is at most its snapshot's staged sequence. Only Update changes it,
-// one at a time, before its commit (new sequences are above every committed
-// snapshot, so Views skip them until they commit) and takes the change back
-// when the commit fails.
+// blob's sequence is at most its snapshot's staged sequence. Only Update
+// changes it, one at a time, before its commit (new sequences are above every
+// committed snapshot, so Views skip them until they commit) and takes the
+// change back when the commit fails.
 type index struct {
 	base uint64 // the staged sequence just after the fold that started this index
 	n    int    // staged versions, about (an Update's repeats of a value count once)
@@ -37,24 +41,38 @@ type index struct {
 	at     uint64   // sortedAt + 1; 0 when the cache is empty
 }
 
+// maxBlob is the size past which an Update starts a new blob. A blob fits a
+// 4 KiB page (bbolt rewrites the whole leaf a put lands in, and the next
+// Update's first put lands in the leaf of this one's last blob), so an
+// Update of 5,000 records makes about 190 puts instead of 5,000; a larger
+// entry gets a blob of its own.
+const maxBlob = 3800
+
+// makeRef names the version at offset off of blob seq.
+func makeRef(seq uint64, off int) uint64 { return seq<<24 | uint64(off) }
+
+// refSeq and refOff split a ref.
+func refSeq(ref uint64) uint64 { return ref >> 24 }
+func refOff(ref uint64) int    { return int(ref & (1<<24 - 1)) }
+
 type version struct {
-	seq  uint64
+	ref  uint64
 	prev *version
 }
 
-// push returns v with a newer version seq in front; the zero version is none.
-func (v version) push(seq uint64) version {
-	if v.seq == 0 {
-		return version{seq: seq}
+// push returns v with a newer version ref in front; the zero version is none.
+func (v version) push(ref uint64) version {
+	if v.ref == 0 {
+		return version{ref: ref}
 	}
-	return version{seq: seq, prev: &v}
+	return version{ref: ref, prev: &v}
 }
 
 func newIndex(base uint64) *index {
 	return &index{base: base, m: make(map[string]version)}
 }
 
-// lookup returns the sequence of value's newest version at or below max.
+// lookup returns the ref of value's newest version in a blob at or below max.
 func (x *index) lookup(value string, max uint64) (uint64, bool) {
 	x.mu.RLock()
 	head, ok := x.m[value]
@@ -63,8 +81,8 @@ func (x *index) lookup(value string, max uint64) (uint64, bool) {
 		return 0, false
 	}
 	for v := &head; v != nil; v = v.prev {
-		if v.seq <= max {
-			return v.seq, true
+		if refSeq(v.ref) <= max {
+			return v.ref, true
 		}
 	}
 	return 0, false
@@ -82,7 +100,7 @@ func (x *index) values(max uint64) []string {
 	out := make([]string, 0, len(x.m))
 	for k, head := range x.m {
 		for v := &head; v != nil; v = v.prev {
-			if v.seq <= max {
+			if refSeq(v.ref) <= max {
 				out = append(out, k)
 				break
 			}
@@ -100,8 +118,8 @@ func (x *index) values(max uint64) []string {
 func (x *index) publish(pending map[string]uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for k, seq := range pending {
-		x.m[k] = x.m[k].push(seq)
+	for k, ref := range pending {
+		x.m[k] = x.m[k].push(ref)
 	}
 	x.n += len(pending)
 }
@@ -110,9 +128,9 @@ func (x *index) publish(pending map[string]uint64) {
 func (x *index) unpublish(pending map[string]uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for k, seq := range pending {
+	for k, ref := range pending {
 		v, ok := x.m[k]
-		if !ok || v.seq != seq {
+		if !ok || v.ref != ref {
 			continue
 		}
 		x.n--
@@ -125,27 +143,60 @@ func (x *index) unpublish(pending map[string]uint64) {
 	x.sorted, x.at = nil, 0
 }
 
-// head returns the newest staged sequence of value, for the Update (which sees
-// every committed version).
+// head returns the ref of value's newest staged version, for the Update
+// (which sees every committed version).
 func (x *index) head(value string) (uint64, bool) {
 	v, ok := x.m[value]
-	return v.seq, ok
+	return v.ref, ok
 }
 
 func seqKey(dst []byte, seq uint64) []byte { return binary.BigEndian.AppendUint64(dst, seq) }
 
-func appendStaged(dst []byte, value string, rec []byte) []byte {
-	return append(appendStr(dst, value), rec...)
+// appendStagedEntry appends a blob entry: the value and its record encoding.
+func appendStagedEntry(dst []byte, value string, rec []byte) []byte {
+	dst = appendStr(dst, value)
+	dst = binary.AppendUvarint(dst, uint64(len(rec)))
+	return append(dst, rec...)
 }
 
-// splitStaged returns the value and the record encoding of a staged entry.
-func splitStaged(e []byte) (value, rec []byte, err error) {
-	r := reader{b: e}
-	value = r.bytes()
-	if r.err != nil {
-		return nil, nil, fmt.Errorf("%w: staged entry", errCorrupt)
+// entryAt returns the value and record encoding of the entry at off in blob,
+// and the offset of the next one.
+func entryAt(blob []byte, off int) (value, rec []byte, next int, err error) {
+	if off < 0 || off >= len(blob) {
+		return nil, nil, 0, fmt.Errorf("%w: staged entry at offset %d of a %d-byte blob", errCorrupt, off, len(blob))
 	}
-	return value, r.b, nil
+	r := reader{b: blob[off:]}
+	value = r.bytes()
+	rec = r.bytes()
+	if r.err != nil {
+		return nil, nil, 0, fmt.Errorf("%w: staged entry at offset %d", errCorrupt, off)
+	}
+	return value, rec, len(blob) - len(r.b), nil
+}
+
+// blobEntries calls fn with each entry of the blob under key k, and its ref.
+func blobEntries(k, blob []byte, fn func(ref uint64, value, rec []byte) error) error {
+	if len(k) != 8 {
+		return fmt.Errorf("staged entry %x: %w: the key is not a sequence number", k, errCorrupt)
+	}
+	if len(blob) == 0 {
+		return fmt.Errorf("staged entry %x: %w: an empty blob", k, errCorrupt)
+	}
+	seq := binary.BigEndian.Uint64(k)
+	for off := 0; off < len(blob); {
+		if off >= 1<<24 {
+			return fmt.Errorf("staged entry %x: %w: an entry past 16 MiB", k, errCorrupt)
+		}
+		value, rec, next, err := entryAt(blob, off)
+		if err != nil {
+			return fmt.Errorf("staged entry %x: %w", k, err)
+		}
+		if err := fn(makeRef(seq, off), value, rec); err != nil {
+			return err
+		}
+		off = next
+	}
+	return nil
 }
 
 // buildIndex reads a staged bucket into a new index: on Open, and for a View
@@ -154,16 +205,38 @@ func buildIndex(b *bolt.Bucket, base uint64) (*index, error) {
 	x := newIndex(base)
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(k) != 8 {
-			return nil, fmt.Errorf("staged entry %x: %w: the key is not a sequence number", k, errCorrupt)
-		}
-		value, _, err := splitStaged(v)
+		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {
+			s := string(value)
+			x.m[s] = x.m[s].push(ref)
+			x.n++
+			return nil
+		})
 		if err != nil {
-			return nil, fmt.Errorf("staged entry %x: %w", k, err)
+			return nil, err
 		}
-		s := string(value)
-		x.m[s] = x.m[s].push(binary.BigEndian.Uint64(k))
-		x.n++
 	}
 	return x, nil
+}
+
+// convertStaged rewrites the staging log of a file of schema version 2 or 3,
+// one version per key (the value, uvarint length then bytes, then the record
+// encoding), as blobs of one entry each under the same keys.
+func convertStaged(b *bolt.Bucket) error {
+	type kv struct{ k, v []byte }
+	var all []kv
+	c := b.Cursor()
+	for k, e := c.First(); k != nil; k, e = c.Next() {
+		r := reader{b: e}
+		value := r.bytes()
+		if r.err != nil || len(k) != 8 {
+			return fmt.Errorf("staged entry %x: %w", k, errCorrupt)
+		}
+		all = append(all, kv{slices.Clone(k), appendStagedEntry(nil, string(value), r.b)})
+	}
+	for _, x := range all {
+		if err := b.Put(x.k, x.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -28,7 +28,9 @@ type tx struct {
 	idx       *index            // the store's index as this tx found it
 	priv      bool              // idx was built for this View: its snapshot is older than the last fold
 	max       uint64            // a View sees staged versions up to here
-	pending   map[string]uint64 // an Update's staged versions by value
+	pending   map[string]uint64 // an Update's staged versions (refs) by value
+	blob      []byte            // an Update's blob not yet put (its versions are in pending)
+	blobSeq   uint64            // blob's sequence; 0 while none is open
 	direct    bool              // an Update writes records directly: staging is empty (folded)
 	noPending bool              // Merge knows the value is not in pending
 	newIdx    *index            // the index after this Update's fold
@@ -40,7 +42,6 @@ type tx struct {
 
 	arena []byte            // keys and values handed to Put live until commit
 	enc   []byte            // encoding scratch
-	stage []byte            // staged entry scratch
 	key   []byte            // lookup scratch
 	cache map[string]string // shared strings while decoding (sources, tags)
 	mrec  sharing.Record    // reused by Merge
@@ -49,7 +50,8 @@ type tx struct {
 	order []int32
 	rkey  []byte // ranked key scratch
 	rkey2 []byte
-	rops  map[string]rankOp // ranked key changes not yet applied (flushRank)
+	rops  []rankOp // ranked key changes not yet applied (flushRank)
+	rkeys []byte   // their keys
 }
 
 func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {
@@ -77,41 +79,46 @@ func (t *tx) view() (*index, error) {
 	return t.idx, nil
 }
 
-// stagedSeq returns the sequence of the staged version of value this tx sees.
-func (t *tx) stagedSeq(value string) (uint64, bool, error) {
+// stagedRef returns the ref of the staged version of value this tx sees.
+func (t *tx) stagedRef(value string) (uint64, bool, error) {
 	if t.write {
 		if t.direct {
 			return 0, false, nil
 		}
 		if !t.noPending {
-			if seq, ok := t.pending[value]; ok {
-				return seq, true, nil
+			if ref, ok := t.pending[value]; ok {
+				return ref, true, nil
 			}
 		}
-		seq, ok := t.idx.head(value)
-		return seq, ok, nil
+		ref, ok := t.idx.head(value)
+		return ref, ok, nil
 	}
 	x, err := t.view()
 	if err != nil {
 		return 0, false, err
 	}
-	seq, ok := x.lookup(value, t.max)
-	return seq, ok, nil
+	ref, ok := x.lookup(value, t.max)
+	return ref, ok, nil
 }
 
 // getRecord returns the encoded record of value, nil when there is none. The
 // bytes are valid until the next write.
 func (t *tx) getRecord(value string) ([]byte, error) {
-	seq, ok, err := t.stagedSeq(value)
+	ref, ok, err := t.stagedRef(value)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		e := t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq))
-		if e == nil {
-			return nil, fmt.Errorf("boltstore: record %q: %w: staged version %d is missing", storeutil.Trunc(value), errCorrupt, seq)
+		var blob []byte
+		if seq := refSeq(ref); t.write && seq == t.blobSeq {
+			blob = t.blob
+		} else if blob = t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq)); blob == nil {
+			return nil, fmt.Errorf("boltstore: record %q: %w: staged blob %d is missing", storeutil.Trunc(value), errCorrupt, seq)
 		}
-		_, rec, err := splitStaged(e)
+		v, rec, _, err := entryAt(blob, refOff(ref))
+		if err == nil && string(v) != value {
+			err = fmt.Errorf("%w: staged entry %d:%d holds another value", errCorrupt, refSeq(ref), refOff(ref))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
 		}
@@ -173,32 +180,53 @@ func (t *tx) keyFilter() *keyFilter {
 	return s.filter
 }
 
-// putRecord stores the encoded record of value: appended to the staging log,
-// or into the records bucket once this Update has folded it.
+// putRecord stores the encoded record of value: appended to the Update's
+// blob of the staging log (put when the Update ends, flushBlob), or into the
+// records bucket once this Update has folded it.
 func (t *tx) putRecord(value string, rec []byte) error {
 	if t.direct {
 		t.key = append(t.key[:0], value...)
 		return t.putKey(t.bucket(bRecords), t.key, rec)
 	}
-	b := t.bucket(bStaged)
-	b.FillPercent = 1 // keys only grow: full leaves
-	seq, err := b.NextSequence()
-	if err != nil {
-		return err
+	if t.blobSeq != 0 && len(t.blob)+len(value)+len(rec)+2*binary.MaxVarintLen32 > maxBlob {
+		if err := t.flushBlob(); err != nil {
+			return err
+		}
 	}
-	t.stage = appendStaged(t.stage[:0], value, rec)
-	if err := t.put(b, seqKey(t.seqBuf[:0], seq), t.stage); err != nil {
-		return err
+	if t.blobSeq == 0 {
+		seq, err := t.bucket(bStaged).NextSequence()
+		if err != nil {
+			return err
+		}
+		t.blobSeq, t.blob = seq, t.blob[:0]
 	}
+	ref := makeRef(t.blobSeq, len(t.blob))
+	t.blob = appendStagedEntry(t.blob, value, rec)
 	if t.pending == nil {
 		t.pending = make(map[string]uint64)
 	}
 	if _, ok := t.pending[value]; ok {
-		t.pending[value] = seq
+		t.pending[value] = ref
 	} else {
 		// a copy: the caller's value may share a large string (a response body)
-		t.pending[strings.Clone(value)] = seq
+		t.pending[strings.Clone(value)] = ref
 	}
+	return nil
+}
+
+// flushBlob puts the Update's open blob into the staging log: one value,
+// appended at the end of the bucket (a copy: bbolt keeps the bytes until the
+// commit, and the buffer is reused).
+func (t *tx) flushBlob() error {
+	if t.blobSeq == 0 {
+		return nil
+	}
+	b := t.bucket(bStaged)
+	b.FillPercent = 1 // keys only grow: full leaves
+	if err := t.put(b, seqKey(t.seqBuf[:0], t.blobSeq), t.blob); err != nil {
+		return fmt.Errorf("boltstore: staging log: %w", err)
+	}
+	t.blob, t.blobSeq = t.blob[:0], 0
 	return nil
 }
 
@@ -212,6 +240,9 @@ func (t *tx) fold() error {
 	if t.direct {
 		return nil
 	}
+	if err := t.flushBlob(); err != nil {
+		return err
+	}
 	if t.staged() > 0 {
 		// The log is read in order, the newest version of each value kept,
 		// and those put into records in value order.
@@ -219,21 +250,20 @@ func (t *tx) fold() error {
 		all := make([]staged, 0, t.staged())
 		c := t.bucket(bStaged).Cursor()
 		for k, e := c.First(); k != nil; k, e = c.Next() {
-			value, rec, err := splitStaged(e)
-			if err == nil && len(k) != 8 {
-				err = fmt.Errorf("%w: the key is not a sequence number", errCorrupt)
-			}
+			err := blobEntries(k, e, func(ref uint64, value, rec []byte) error {
+				head, ok := t.pending[string(value)]
+				if !ok {
+					var v version
+					v, ok = t.idx.m[string(value)]
+					head = v.ref
+				}
+				if ok && head == ref {
+					all = append(all, staged{value, rec})
+				}
+				return nil
+			})
 			if err != nil {
-				return fmt.Errorf("boltstore: fold: staged entry %x: %w", k, err)
-			}
-			head, ok := t.pending[string(value)]
-			if !ok {
-				var v version
-				v, ok = t.idx.m[string(value)]
-				head = v.seq
-			}
-			if ok && head == binary.BigEndian.Uint64(k) {
-				all = append(all, staged{value, rec})
+				return fmt.Errorf("boltstore: fold: %w", err)
 			}
 		}
 		slices.SortFunc(all, func(a, b staged) int { return bytes.Compare(a.value, b.value) })

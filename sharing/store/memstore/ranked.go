@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
@@ -15,14 +16,42 @@ var _ sharing.RankedTx = (*tx)(nil)
 // Ranked implements sharing.RankedTx by sorting the source's active entries
 // on demand: memstore is for tests and demos, so it keeps no index.
 func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) error {
-	if err := t.readable(); err != nil {
+	all, err := t.ranked(source)
+	if err != nil {
 		return err
 	}
-	type ranked struct {
-		value    string
-		typ      ioc.Type
-		sev      ioc.Severity
-		lastSeen int64
+	return storeutil.Each(all, func(r ranked) error { return fn(r.value, r.typ) })
+}
+
+// RankedBefore implements sharing.RankedTx, from the same sorted listing.
+func (t *tx) RankedBefore(source string, before time.Time, fn func(value string, typ ioc.Type) error) (time.Time, error) {
+	all, err := t.ranked(source)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var next time.Time
+	var older []ranked
+	for _, r := range all {
+		if r.lastSeen < before.UnixNano() {
+			older = append(older, r)
+		} else if next.IsZero() || r.lastSeen < next.UnixNano() {
+			next = time.Unix(0, r.lastSeen).UTC()
+		}
+	}
+	return next, storeutil.Each(older, func(r ranked) error { return fn(r.value, r.typ) })
+}
+
+type ranked struct {
+	value    string
+	typ      ioc.Type
+	sev      ioc.Severity
+	lastSeen int64
+}
+
+// ranked returns source's active entries in packing order.
+func (t *tx) ranked(source string) ([]ranked, error) {
+	if err := t.readable(); err != nil {
+		return nil, err
 	}
 	var all []ranked
 	err := t.Records(func(r *sharing.Record) error {
@@ -32,7 +61,7 @@ func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) er
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	slices.SortFunc(all, func(a, b ranked) int {
 		if c := cmp.Compare(b.sev, a.sev); c != 0 {
@@ -43,5 +72,5 @@ func (t *tx) Ranked(source string, fn func(value string, typ ioc.Type) error) er
 		}
 		return strings.Compare(a.value, b.value)
 	})
-	return storeutil.Each(all, func(r ranked) error { return fn(r.value, r.typ) })
+	return all, nil
 }

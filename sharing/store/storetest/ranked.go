@@ -89,7 +89,8 @@ func wantRanked(t *testing.T, tx sharing.Tx, source string) []rankedRow {
 	return out
 }
 
-// checkRanked checks Ranked against Records for each source, in a View.
+// checkRanked checks Ranked and RankedBefore against Records for each
+// source, in a View.
 func checkRanked(t *testing.T, s sharing.Store, sources ...string) {
 	t.Helper()
 	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
@@ -99,9 +100,59 @@ func checkRanked(t *testing.T, s sharing.Store, sources ...string) {
 				got = []rankedRow{}
 			}
 			assert.Equal(t, wantRanked(t, tx, src), got, "ranked order of %s", src)
+			checkRankedBefore(t, tx, src)
 		}
 		return nil
 	}))
+}
+
+// checkRankedBefore checks RankedBefore against Records at the LastSeen of
+// every entry of source (and just after each, and around them): the entries
+// seen before, in packing order, and the earliest LastSeen of the others.
+func checkRankedBefore(t *testing.T, tx sharing.Tx, source string) {
+	t.Helper()
+	type row struct {
+		rankedRow
+		sev  ioc.Severity
+		seen time.Time
+	}
+	var all []row
+	require.NoError(t, tx.Records(func(r *sharing.Record) error {
+		if en, ok := r.Entry(source); ok && !en.Inactive {
+			all = append(all, row{rankedRow{r.Value, en.Type}, en.Severity, en.LastSeen})
+		}
+		return nil
+	}))
+	slices.SortFunc(all, func(a, b row) int {
+		return cmp.Or(cmp.Compare(b.sev, a.sev), cmp.Compare(b.seen.UnixNano(), a.seen.UnixNano()), strings.Compare(a.Value, b.Value))
+	})
+	cuts := []time.Time{t0.Add(-time.Hour), t1.Add(100 * time.Hour)}
+	for _, r := range all {
+		if !r.seen.IsZero() {
+			cuts = append(cuts, r.seen, r.seen.Add(time.Nanosecond))
+		}
+	}
+	rt := tx.(sharing.RankedTx)
+	for _, cut := range cuts {
+		want := []rankedRow{}
+		var next time.Time
+		for _, r := range all {
+			switch {
+			case r.seen.IsZero() || r.seen.Before(cut):
+				want = append(want, r.rankedRow)
+			case next.IsZero() || r.seen.Before(next):
+				next = r.seen
+			}
+		}
+		got := []rankedRow{}
+		gotNext, err := rt.RankedBefore(source, cut, func(v string, typ ioc.Type) error {
+			got = append(got, rankedRow{v, typ})
+			return nil
+		})
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "%s seen before %s", source, cut)
+		assert.True(t, next.Equal(gotNext), "%s: the earliest seen at or after %s: want %s, got %s", source, cut, next, gotNext)
+	}
 }
 
 func withSev(x ioc.Indicator, sev ioc.Severity) ioc.Indicator {

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain makes the test binary a benchmark child when the parent (the
+// test) starts it as one, as main does.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		if err := runChild(spec, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "benchjob child:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestJobTable runs the whole job on a small feed and checks every
+// scenario's row: what each sync pulled and sent, not its speed.
+func TestJobTable(t *testing.T) {
+	var out strings.Builder
+	require.NoError(t, runParent([]string{"-events", "400", "-alerts", "20", "-count", "1", "-dir", t.TempDir()}, &out))
+	rows := map[string][]string{}
+	for line := range strings.Lines(out.String()) {
+		f := strings.Split(strings.TrimSpace(line), " | ")
+		if len(f) == 8 && f[1] == "400" {
+			rows[strings.TrimPrefix(f[0], "| ")] = f
+		}
+	}
+	require.Len(t, rows, len(scenarios), out.String())
+	pulled := func(sc string) string { return rows[sc][6] }
+	sent := func(sc string) string { return strings.TrimSuffix(rows[sc][7], " |") }
+	assert.NotEqual(t, "0", pulled("first"))
+	assert.NotEqual(t, "0", sent("first"), "the first sync shares")
+	assert.Equal(t, "0", sent("no-change"), "nothing new, nothing sent")
+	assert.Equal(t, "0", sent(runNoChange), "nothing new in a running cycle either")
+	assert.NotEqual(t, "0", sent("1%-new"), "new values re-pack the list")
+	assert.NotEqual(t, "0", sent(runNew), "new values reach a running cycle")
+}
+
+// TestFlagsRefused checks that bad flags are refused with the value named.
+func TestFlagsRefused(t *testing.T) {
+	for _, args := range [][]string{{"-events", "0"}, {"-events", "ten"}, {"-count", "0"}} {
+		err := runParent(args, &strings.Builder{})
+		require.Error(t, err, args)
+		assert.Contains(t, err.Error(), args[1], args)
+	}
+}
