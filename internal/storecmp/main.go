@@ -4,7 +4,13 @@
 // and a reopen. It is its own module so that the candidates it measures are
 // not dependencies of cte.
 //
-//	cd internal/storecmp && go run . -n 390000 -engine bbolt,pebble-get
+// CPU is the whole process (user+sys), so it includes pebble's background
+// flushes and compactions; those still running when the ingest ends are
+// counted in the scan column. Run one engine per process (-engine) to read
+// the peak RSS column, and interleave runs on a shared machine:
+//
+//	cd internal/storecmp && go run . -n 390000 -engine bbolt,pebble-iter
+//	go run . -n 1900000 -engine pebble-iter   # the store of a 1M-event job
 package main
 
 import (
