@@ -208,9 +208,8 @@ type scan struct {
 	// ledger, when loaded (loadLedger), is the configuration's whole ledger
 	// in value order: a ranked read looks its values up here instead of in
 	// the store, one B-tree descent each.
-	ledger   []LedgerEntry
-	ledgerAt map[string]int32 // value → index in ledger
-	marks    markSet          // values an operator took out of sharing (actions.go)
+	ledger *ledgerCache
+	marks  markSet // values an operator took out of sharing (actions.go)
 
 	until    time.Time // the earliest expiry or retry of what the scan selected; zero for never
 	retryNow bool      // retryable indicators are due now (WithRetryNow)
@@ -455,11 +454,8 @@ func (s *scan) ledgerOf(tx Tx, value string) (LedgerEntry, bool, error) {
 	if s.ledger == nil {
 		return tx.Ledger(s.cfg.Name, value)
 	}
-	i, ok := s.ledgerAt[value]
-	if !ok {
-		return LedgerEntry{}, false, nil
-	}
-	return s.ledger[i], true, nil
+	le, ok := s.ledger.get(value)
+	return le, ok, nil
 }
 
 // loadLedger reads the configuration's whole ledger into s.ledger, in one
@@ -467,17 +463,12 @@ func (s *scan) ledgerOf(tx Tx, value string) (LedgerEntry, bool, error) {
 // its list (no entry for a value it never held), and its share reads every
 // entry anyway (removals).
 func (s *scan) loadLedger(tx Tx) error {
-	s.ledger = []LedgerEntry{}
+	c := &ledgerCache{at: map[string]int32{}}
 	err := tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
-		s.ledger = append(s.ledger, *le)
+		c.add(le)
 		return nil
 	})
-	// a map, not a binary search: a ranked read looks up every value it
-	// judges, and 17 string comparisons each cost more than building it
-	s.ledgerAt = make(map[string]int32, len(s.ledger))
-	for i := range s.ledger {
-		s.ledgerAt[s.ledger[i].Value] = int32(i)
-	}
+	s.ledger = c
 	return err
 }
 
@@ -487,15 +478,46 @@ func (s *scan) ledgerEntries(tx Tx, fn func(le *LedgerEntry) error) error {
 	if s.ledger == nil {
 		return tx.LedgerEntries(s.cfg.Name, fn)
 	}
-	for i := range s.ledger {
-		if err := fn(&s.ledger[i]); err != nil {
-			if errors.Is(err, ErrStop) {
-				return nil
+	for _, chunk := range s.ledger.chunks {
+		for i := range chunk {
+			if err := fn(&chunk[i]); err != nil {
+				if errors.Is(err, ErrStop) {
+					return nil
+				}
+				return err
 			}
-			return err
 		}
 	}
 	return nil
+}
+
+// ledgerCache is a configuration's ledger in memory, in value order: in
+// chunks that never move (one slice regrown to 100,000s of entries copied
+// them again and again), with a map from value to position (a ranked read
+// looks up every value it judges, and a binary search's 17 string
+// comparisons each cost more than the map).
+type ledgerCache struct {
+	chunks [][]LedgerEntry
+	at     map[string]int32
+}
+
+const ledgerChunk = 4096
+
+func (c *ledgerCache) add(le *LedgerEntry) {
+	if n := len(c.chunks); n == 0 || len(c.chunks[n-1]) == ledgerChunk {
+		c.chunks = append(c.chunks, make([]LedgerEntry, 0, ledgerChunk))
+	}
+	last := &c.chunks[len(c.chunks)-1]
+	c.at[le.Value] = int32((len(c.chunks)-1)*ledgerChunk + len(*last))
+	*last = append(*last, *le)
+}
+
+func (c *ledgerCache) get(value string) (LedgerEntry, bool) {
+	i, ok := c.at[value]
+	if !ok {
+		return LedgerEntry{}, false
+	}
+	return c.chunks[i/ledgerChunk][i%ledgerChunk], true
 }
 
 // addCand keeps a candidate for a Replace list.
