@@ -177,7 +177,7 @@ type scan struct {
 	now    time.Time
 	since  time.Time // only entries stored since (Plan's window); zero for all
 	keep   bool      // keep the indicators to send and retract (Share), not only count them (Plan)
-	sample int       // how many PlanItems to keep
+	sampler
 	// retractOnly looks for applied inactive indicators only (Append).
 	retractOnly bool
 	// fresh ignores the ledger: it is about another target (Plan of a moved
@@ -201,7 +201,6 @@ type scan struct {
 	// did not read: each may match, so over-capacity and matched counts that
 	// include them are upper bounds.
 	overRaw int
-	samples []PlanItem
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
 	// ledger, when loaded (loadLedger), is the configuration's whole ledger
@@ -214,7 +213,13 @@ type scan struct {
 	retryNow bool      // retryable indicators are due now (WithRetryNow)
 }
 
-func (s *scan) addSample(value string, t ioc.Type, what string) {
+// sampler keeps the first PlanItems of a Plan or an Explain.
+type sampler struct {
+	sample  int // how many PlanItems to keep
+	samples []PlanItem
+}
+
+func (s *sampler) addSample(value string, t ioc.Type, what string) {
 	if len(s.samples) < s.sample {
 		s.samples = append(s.samples, PlanItem{Value: value, Type: t, Action: what})
 	}
