@@ -1,6 +1,10 @@
 package sharing
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/ctexchange/cte"
+)
 
 // This file keeps a configuration's ledger in memory for a ranked re-pack,
 // which looks up the ledger entry of every value it judges.
@@ -16,17 +20,46 @@ func (s *scan) ledgerOf(tx Tx, value string) (LedgerEntry, bool, error) {
 }
 
 // loadLedger reads the configuration's whole ledger into s.ledger, in one
-// pass in key order. A Replace configuration's ledger is about the size of
-// its list (no entry for a value it never held), and its share reads every
-// entry anyway (removals).
-func (s *scan) loadLedger(tx Tx) error {
+// pass in key order, unless it holds more than limit entries: then s.ledger
+// stays nil and each value is looked up in the store, so that memory follows
+// the target, not the ledger's history. A Replace configuration's ledger is
+// about the size of its list (no entry for a value it never held) plus the
+// values that left it, and its share reads every entry anyway (removals).
+func (s *scan) loadLedger(tx Tx, limit int) error {
 	c := &ledgerCache{at: map[string]int32{}}
 	err := tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
+		if len(c.at) >= limit {
+			return ErrStop
+		}
 		c.add(le)
 		return nil
 	})
-	s.ledger = c
+	if err == nil && len(c.at) < limit {
+		s.ledger = c
+	}
 	return err
+}
+
+// ledgerCacheMin is the least ledgerCacheLimit gives; the tests set it
+// lower to look values up in the store.
+var ledgerCacheMin = 1 << 16
+
+// ledgerCacheLimit is how many ledger entries a ranked read of target loads
+// (loadLedger): four times what the list can hold, at least ledgerCacheMin.
+func ledgerCacheLimit(t cte.Target) int {
+	n := t.Limits.MaxItems
+	if b := t.Limits.MaxBytes; b > 0 {
+		if m := int(b / minListBytes(t.Types)); n == 0 || m < n {
+			n = m
+		}
+	}
+	if n == 0 {
+		n = 1 << 20
+	}
+	if ledgerCacheMin < 1<<16 { // a test's
+		return ledgerCacheMin
+	}
+	return max(4*n, ledgerCacheMin)
 }
 
 // ledgerEntries calls fn for each ledger entry of the configuration in value

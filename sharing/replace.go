@@ -63,7 +63,7 @@ func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging ti
 		}
 		m.fresh = was != ""
 		if !m.fresh {
-			if err := m.loadLedger(tx); err != nil {
+			if err := m.loadLedger(tx, ledgerCacheLimit(cs.target)); err != nil {
 				return nil, err
 			}
 		}
