@@ -78,7 +78,7 @@ func (e *Engine) Plan(ctx context.Context, name string, window time.Duration) (P
 	if window > 0 {
 		since = now.Add(-window)
 	}
-	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, since: since, sample: planSample}
+	s := &scan{cfg: cs.cfg, target: cs.target, rule: rule, aging: src.settings.aging(), now: now, since: since, sampler: sampler{sample: planSample}}
 	var rs *replaceSet
 	var applied AppliedSet
 	var haveApplied bool

@@ -25,8 +25,7 @@ type replaceSet struct {
 	target  cte.Target
 	members []*scan // [0] is the configuration being shared or planned
 	list    []cand  // the union in value order (members[0].cands when alone)
-	sample  int
-	samples []PlanItem
+	sampler
 
 	packedN, overN    int
 	packedBytes       int64
@@ -44,12 +43,6 @@ type replaceSet struct {
 	last rank // the last value a ranked read read
 }
 
-func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
-	if len(rs.samples) < rs.sample {
-		rs.samples = append(rs.samples, PlanItem{Value: value, Type: t, Action: what})
-	}
-}
-
 // replaceSet selects, for the Replace target of cs, what cs and every other
 // configuration of the same target want, and packs the union. A target fed
 // by one configuration, on a store that ranks (RankedTx), is read in packing
@@ -57,7 +50,7 @@ func (rs *replaceSet) addSample(value string, t ioc.Type, what string) {
 // Explain, which count everything), the read stops judging once the list is
 // full.
 func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging time.Duration, now, since time.Time, sample int, retryNow, complete bool) (*replaceSet, error) {
-	rs := &replaceSet{target: cs.target, sample: sample}
+	rs := &replaceSet{target: cs.target, sampler: sampler{sample: sample}}
 	states, rules, agings := e.replaceMembers(cs, rule, aging)
 	for i, o := range states {
 		rs.members = append(rs.members, &scan{cfg: o.cfg, target: cs.target, rule: rules[i], aging: agings[i], now: now, since: since, retryNow: retryNow})
@@ -70,7 +63,7 @@ func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging ti
 		}
 		m.fresh = was != ""
 		if !m.fresh {
-			if err := m.loadLedger(tx); err != nil {
+			if err := m.loadLedger(tx, ledgerCacheLimit(cs.target)); err != nil {
 				return nil, err
 			}
 		}

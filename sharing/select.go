@@ -5,7 +5,6 @@ package sharing
 // fingerprint that tells a changed indicator.
 
 import (
-	"errors"
 	"slices"
 	"time"
 
@@ -178,7 +177,7 @@ type scan struct {
 	now    time.Time
 	since  time.Time // only entries stored since (Plan's window); zero for all
 	keep   bool      // keep the indicators to send and retract (Share), not only count them (Plan)
-	sample int       // how many PlanItems to keep
+	sampler
 	// retractOnly looks for applied inactive indicators only (Append).
 	retractOnly bool
 	// fresh ignores the ledger: it is about another target (Plan of a moved
@@ -202,21 +201,25 @@ type scan struct {
 	// did not read: each may match, so over-capacity and matched counts that
 	// include them are upper bounds.
 	overRaw int
-	samples []PlanItem
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
 	// ledger, when loaded (loadLedger), is the configuration's whole ledger
 	// in value order: a ranked read looks its values up here instead of in
 	// the store, one B-tree descent each.
-	ledger   []LedgerEntry
-	ledgerAt map[string]int32 // value → index in ledger
-	marks    markSet          // values an operator took out of sharing (actions.go)
+	ledger *ledgerCache
+	marks  markSet // values an operator took out of sharing (actions.go)
 
 	until    time.Time // the earliest expiry or retry of what the scan selected; zero for never
 	retryNow bool      // retryable indicators are due now (WithRetryNow)
 }
 
-func (s *scan) addSample(value string, t ioc.Type, what string) {
+// sampler keeps the first PlanItems of a Plan or an Explain.
+type sampler struct {
+	sample  int // how many PlanItems to keep
+	samples []PlanItem
+}
+
+func (s *sampler) addSample(value string, t ioc.Type, what string) {
 	if len(s.samples) < s.sample {
 		s.samples = append(s.samples, PlanItem{Value: value, Type: t, Action: what})
 	}
@@ -445,55 +448,6 @@ func (s *scan) active(tx Tx, r *Record, en *Entry) error {
 		}
 	case act != actRejected && act != actWaiting:
 		s.addCand(r, en, fp, prev)
-	}
-	return nil
-}
-
-// ledgerOf returns the configuration's ledger entry of value: from s.ledger
-// when it is loaded, else from the store.
-func (s *scan) ledgerOf(tx Tx, value string) (LedgerEntry, bool, error) {
-	if s.ledger == nil {
-		return tx.Ledger(s.cfg.Name, value)
-	}
-	i, ok := s.ledgerAt[value]
-	if !ok {
-		return LedgerEntry{}, false, nil
-	}
-	return s.ledger[i], true, nil
-}
-
-// loadLedger reads the configuration's whole ledger into s.ledger, in one
-// pass in key order. A Replace configuration's ledger is about the size of
-// its list (no entry for a value it never held), and its share reads every
-// entry anyway (removals).
-func (s *scan) loadLedger(tx Tx) error {
-	s.ledger = []LedgerEntry{}
-	err := tx.LedgerEntries(s.cfg.Name, func(le *LedgerEntry) error {
-		s.ledger = append(s.ledger, *le)
-		return nil
-	})
-	// a map, not a binary search: a ranked read looks up every value it
-	// judges, and 17 string comparisons each cost more than building it
-	s.ledgerAt = make(map[string]int32, len(s.ledger))
-	for i := range s.ledger {
-		s.ledgerAt[s.ledger[i].Value] = int32(i)
-	}
-	return err
-}
-
-// ledgerEntries calls fn for each ledger entry of the configuration in value
-// order: from s.ledger when it is loaded, else from the store.
-func (s *scan) ledgerEntries(tx Tx, fn func(le *LedgerEntry) error) error {
-	if s.ledger == nil {
-		return tx.LedgerEntries(s.cfg.Name, fn)
-	}
-	for i := range s.ledger {
-		if err := fn(&s.ledger[i]); err != nil {
-			if errors.Is(err, ErrStop) {
-				return nil
-			}
-			return err
-		}
 	}
 	return nil
 }

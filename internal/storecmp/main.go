@@ -4,7 +4,13 @@
 // and a reopen. It is its own module so that the candidates it measures are
 // not dependencies of cte.
 //
-//	cd internal/storecmp && go run . -n 390000
+// CPU is the whole process (user+sys), so it includes pebble's background
+// flushes and compactions; those still running when the ingest ends are
+// counted in the scan column. Run one engine per process (-engine) to read
+// the peak RSS column, and interleave runs on a shared machine:
+//
+//	cd internal/storecmp && go run . -n 390000 -engine bbolt,pebble-iter
+//	go run . -n 1900000 -engine pebble-iter   # the store of a 1M-event job
 package main
 
 import (
@@ -15,12 +21,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 	bolt "go.etcd.io/bbolt"
 	_ "modernc.org/sqlite"
 )
@@ -33,25 +39,83 @@ type engine interface {
 
 type opener func(dir string) (engine, error)
 
+// candidate is one engine under one configuration.
+type candidate struct {
+	name, label string
+	open        opener
+	tuned       bool // label ends with the -pebble-* flags
+}
+
+// engines are the candidates, by the name -engine takes.
+var engines = []candidate{
+	{"bbolt", "bbolt (sorted puts)", openBolt, false},
+	{"pebble-default", "pebble/v2, default options, IndexedBatch Get+Set", pebbleOpener(pebbleConfig{read: readIndexedBatch}), false},
+	{"pebble-tuned", "pebble/v2, Bloom filters, 64 MiB memtables, IndexedBatch Get+Set", pebbleOpener(pebbleConfig{read: readIndexedBatch, tuned: true}), false},
+	{"pebble-get-tuned", "pebble/v2, Bloom filters, 64 MiB memtables, sorted page, DB.Get, plain batch", pebbleOpener(pebbleConfig{read: readGet, tuned: true}), false},
+	{"pebble-get", "pebble/v2, sorted page, DB.Get, plain batch", pebbleOpener(pebbleConfig{read: readGet, fair: true}), true},
+	{"pebble-iter", "pebble/v2, sorted page, one iterator SeekPrefixGE, plain batch", pebbleOpener(pebbleConfig{read: readIter, fair: true}), true},
+	{"sqlite", "sqlite (modernc)", openSQLite, false},
+}
+
 func main() {
-	n := flag.Int("n", 390000, "records")
+	n := flag.Int("n", 390000, "records (the 1M-event job stores 1,900,000)")
 	pageSize := flag.Int("page", 5000, "records per page (one synced transaction)")
-	only := flag.String("engine", "", "bbolt, pebble or sqlite (default: all)")
+	only := flag.String("engine", "", "comma-separated engines to run, in order (default: all): "+engineNames())
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the ingests to this file")
+	flag.IntVar(&pebbleTuning.memTableMiB, "pebble-memtable", pebbleTuning.memTableMiB, "MemTableSize in MiB of pebble-get and pebble-iter")
+	flag.IntVar(&pebbleTuning.cacheMiB, "pebble-cache", pebbleTuning.cacheMiB, "block cache in MiB of pebble-get and pebble-iter")
+	flag.StringVar(&pebbleTuning.compression, "pebble-compression", pebbleTuning.compression, "snappy, none or fastest, for pebble-get and pebble-iter")
+	flag.IntVar(&pebbleTuning.l0Threshold, "pebble-l0", pebbleTuning.l0Threshold, "L0CompactionThreshold of pebble-get and pebble-iter")
+	flag.BoolVar(&pebbleTuning.oldFormat, "pebble-old-format", false, "pebble-get and pebble-iter keep pebble's default (oldest) format instead of FormatNewest")
 	flag.Parse()
-	engines := []struct {
-		name string
-		open opener
-	}{{"bbolt (sorted puts)", openBolt}, {"pebble/v2", openPebble}, {"sqlite (modernc)", openSQLite}}
-	fmt.Printf("| engine | ingest %d, pages of %d: CPU s | wall s | records/s | scan s | reopen s | file MB |\n|---|---|---|---|---|---|---|\n", *n, *pageSize)
+	if err := run(*only, *profile, *n, *pageSize); err != nil {
+		fmt.Fprintln(os.Stderr, "storecmp:", err)
+		os.Exit(1)
+	}
+}
+
+func engineNames() string {
+	var s []string
 	for _, e := range engines {
-		if *only != "" && *only != e.name[:len(*only)] {
-			continue
+		s = append(s, e.name)
+	}
+	return strings.Join(s, ", ")
+}
+
+func run(only, profile string, n, pageSize int) error {
+	if _, ok := map[string]bool{"snappy": true, "none": true, "fastest": true}[pebbleTuning.compression]; !ok {
+		return fmt.Errorf("-pebble-compression %q: use snappy, none or fastest", pebbleTuning.compression)
+	}
+	names := strings.Split(only, ",")
+	if only == "" {
+		names = strings.Split(strings.ReplaceAll(engineNames(), " ", ""), ",")
+	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
 		}
-		if err := measure(e.name, e.open, *n, *pageSize); err != nil {
-			fmt.Fprintln(os.Stderr, e.name, err)
-			os.Exit(1)
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Printf("| engine | ingest %d, pages of %d: CPU s | wall s | records/s | scan s | reopen s | file MB | close CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n", n, pageSize)
+	for _, name := range names {
+		i := slices.IndexFunc(engines, func(e candidate) bool { return e.name == name })
+		if i < 0 {
+			return fmt.Errorf("-engine %q: no such engine; use one of %s", name, engineNames())
+		}
+		label := engines[i].label
+		if engines[i].tuned {
+			label += pebbleTuning.String()
+		}
+		if err := measure(label, engines[i].open, n, pageSize); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
+	return nil
 }
 
 func cpu() time.Duration {
@@ -92,9 +156,11 @@ func measure(name string, open opener, n, pageSize int) error {
 		return fmt.Errorf("scan found %d of %d", got, n)
 	}
 	scanCPU := cpu() - c0
+	c0 = cpu()
 	if err := e.close(); err != nil {
 		return err
 	}
+	closeCPU := cpu() - c0
 	w0 = time.Now()
 	e, err = open(dir)
 	if err != nil {
@@ -109,8 +175,10 @@ func measure(name string, open opener, n, pageSize int) error {
 		}
 		return nil
 	})
-	fmt.Printf("| %s | %.2f | %.2f | %.0f | %.2f | %.3f | %.0f |\n", name, ingCPU.Seconds(), ingWall.Seconds(),
-		float64(n)/ingWall.Seconds(), scanCPU.Seconds(), reopen.Seconds(), float64(size)/(1<<20))
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru) // peak of the process: run one engine per process to read it
+	fmt.Printf("| %s | %.2f | %.2f | %.0f | %.2f | %.3f | %.0f | %.2f | %.0f |\n", name, ingCPU.Seconds(), ingWall.Seconds(),
+		float64(n)/ingWall.Seconds(), scanCPU.Seconds(), reopen.Seconds(), float64(size)/(1<<20), closeCPU.Seconds(), float64(ru.Maxrss)/1024)
 	return nil
 }
 
@@ -158,59 +226,6 @@ func string2cmp(a, b []byte) int {
 	}
 	return 0
 }
-
-// pebble: one indexed batch per page, committed with Sync.
-type pebbleEngine struct{ db *pebble.DB }
-
-type quiet struct{}
-
-func (quiet) Infof(string, ...any)  {}
-func (quiet) Errorf(string, ...any) {}
-func (quiet) Fatalf(f string, a ...any) {
-	fmt.Fprintf(os.Stderr, f, a...)
-	os.Exit(1)
-}
-
-func openPebble(dir string) (engine, error) {
-	// Tuned as a store would be: Bloom filters (a merge reads every key,
-	// most of them absent) and 64 MiB memtables.
-	o := &pebble.Options{Logger: quiet{}, MemTableSize: 64 << 20}
-	for i := range o.Levels {
-		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-	}
-	db, err := pebble.Open(filepath.Join(dir, "pebble"), o)
-	return &pebbleEngine{db}, err
-}
-
-func (p *pebbleEngine) page(keys [][]byte, val []byte) error {
-	b := p.db.NewIndexedBatch()
-	for _, k := range keys {
-		if _, c, err := b.Get(k); err == nil {
-			c.Close()
-		} else if err != pebble.ErrNotFound {
-			return err
-		}
-		if err := b.Set(k, val, nil); err != nil {
-			return err
-		}
-	}
-	return b.Commit(pebble.Sync)
-}
-
-func (p *pebbleEngine) scan() (int, error) {
-	it, err := p.db.NewIter(nil)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for it.First(); it.Valid(); it.Next() {
-		_ = it.Value()
-		n++
-	}
-	return n, it.Close()
-}
-
-func (p *pebbleEngine) close() error { return p.db.Close() }
 
 // SQLite: a WITHOUT ROWID table, one transaction per page, synchronous=FULL in WAL mode.
 type sqliteEngine struct{ db *sql.DB }

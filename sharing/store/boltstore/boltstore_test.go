@@ -464,14 +464,21 @@ func TestOpenConvertsStagingLog(t *testing.T) {
 	require.NoError(t, ingest(s, 3, 100))
 	assert.Len(t, allRecords(t, s), 400)
 	require.NoError(t, s.Close())
+	assert.Equal(t, uint64(boltstore.SchemaVersion), schemaOf(t, path))
+}
+
+// schemaOf reads the schema version of the closed file at path.
+func schemaOf(t *testing.T, path string) uint64 {
+	t.Helper()
 	db, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
+	defer db.Close()
+	var v uint64
 	require.NoError(t, db.View(func(tx *bolt.Tx) error {
-		v, _ := binary.Uvarint(tx.Bucket([]byte("meta")).Get([]byte("schema")))
-		assert.Equal(t, uint64(boltstore.SchemaVersion), v)
+		v, _ = binary.Uvarint(tx.Bucket([]byte("meta")).Get([]byte("schema")))
 		return nil
 	}))
-	require.NoError(t, db.Close())
+	return v
 }
 
 func allRecords(t *testing.T, s sharing.Store) []sharing.Record {

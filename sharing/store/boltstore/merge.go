@@ -31,6 +31,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	// A failed Put below leaves the page half merged; the caller's Update
 	// must then fail, which rolls the whole transaction back.
 	now = storeutil.Time(now)
+	t.pendingHint = len(in)
 	// In value order the records bucket is walked left to right: each leaf
 	// is found warm. Equal values keep their order, so a value twice in a
 	// page merges in order.

@@ -73,7 +73,13 @@ func (v version) push(ref uint64) version {
 }
 
 func newIndex(base uint64) *index {
-	return &index{base: base, m: make(map[string]version), seen: newKeyFilter(defaultFoldAt)}
+	return newIndexSized(base, 0)
+}
+
+// newIndexSized is newIndex with room for hint values: growing a map of
+// hundreds of thousands of keys rehashes them again and again.
+func newIndexSized(base uint64, hint int) *index {
+	return &index{base: base, m: make(map[string]version, hint), seen: newKeyFilter(defaultFoldAt)}
 }
 
 // note adds a staged value to the filter; the caller holds mu (or owns x).

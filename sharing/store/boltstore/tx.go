@@ -26,16 +26,17 @@ type tx struct {
 	curStaged, curRecords *bolt.Cursor // for get
 
 	// staging (see staging.go)
-	idx       *index            // the store's index as this tx found it
-	priv      bool              // idx was built for this View: its snapshot is older than the last fold
-	max       uint64            // a View sees staged versions up to here
-	pending   map[string]uint64 // an Update's staged versions (refs) by value
-	blob      []byte            // an Update's blob not yet put (its versions are in pending)
-	blobSeq   uint64            // blob's sequence; 0 while none is open
-	direct    bool              // an Update writes records directly: staging is empty (folded)
-	noPending bool              // Merge knows the value is not in pending
-	newIdx    *index            // the index after this Update's fold
-	seqBuf    [8]byte
+	idx         *index            // the store's index as this tx found it
+	priv        bool              // idx was built for this View: its snapshot is older than the last fold
+	max         uint64            // a View sees staged versions up to here
+	pending     map[string]uint64 // an Update's staged versions (refs) by value
+	pendingHint int               // room to make in pending: the size of the page being merged
+	blob        []byte            // an Update's blob not yet put (its versions are in pending)
+	blobSeq     uint64            // blob's sequence; 0 while none is open
+	direct      bool              // an Update writes records directly: staging is empty (folded)
+	noPending   bool              // Merge knows the value is not in pending
+	newIdx      *index            // the index after this Update's fold
+	seqBuf      [8]byte
 
 	writes uint64 // bumped by every write; a scan re-seeks when it changed
 
@@ -204,7 +205,7 @@ func (t *tx) putRecord(value string, rec []byte) error {
 	ref := makeRef(t.blobSeq, len(t.blob))
 	t.blob = appendStagedEntry(t.blob, value, rec)
 	if t.pending == nil {
-		t.pending = make(map[string]uint64)
+		t.pending = make(map[string]uint64, t.pendingHint)
 	}
 	if _, ok := t.pending[value]; ok {
 		t.pending[value] = ref
@@ -287,7 +288,9 @@ func (t *tx) fold() error {
 		if err := b.SetSequence(seq); err != nil {
 			return fmt.Errorf("boltstore: fold: %w", err)
 		}
-		t.newIdx = newIndex(seq)
+		// A fold in the middle of an ingest is followed by as many versions
+		// again: room for what this index held (not beyond foldAt).
+		t.newIdx = newIndexSized(seq, min(t.idx.n, t.s.foldAt))
 		t.curStaged, t.curRecords = nil, nil // the bucket was replaced
 	}
 	t.direct, t.pending = true, nil
