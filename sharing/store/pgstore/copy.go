@@ -81,17 +81,20 @@ func (r *entryRows) add(value, source string, recType ioc.Type, x *ioc.Indicator
 	return nil
 }
 
+// check returns why PostgreSQL would refuse a row, if it would.
 func (r *entryRows) check(value, source string, x *ioc.Indicator, inactiveAt, storedAt time.Time) error {
 	if n := longest(value, x); n > r.maxField {
 		return fmt.Errorf("a field of %d bytes (comments or tags) is longer than the %d PostgreSQL keeps: shorten it at the source",
 			n, r.maxField)
 	}
-	if !pgText(value) || !pgText(source) || !pgText(x.Comments) {
-		return fmt.Errorf("the value, source or comments hold a NUL byte or invalid UTF-8, which PostgreSQL does not store: clean them at the source")
+	for _, f := range [...]struct{ name, s string }{{"value", value}, {"source", source}, {"comments", x.Comments}} {
+		if !pgText(f.s) {
+			return fmt.Errorf("a NUL byte or invalid UTF-8 in its %s, which PostgreSQL does not store: clean it at the source", f.name)
+		}
 	}
 	for _, tag := range x.Tags {
 		if !pgText(tag) {
-			return fmt.Errorf("tag %q holds a NUL byte or invalid UTF-8, which PostgreSQL does not store: clean it at the source", storeutil.Trunc(tag))
+			return fmt.Errorf("a NUL byte or invalid UTF-8 in its tag %q, which PostgreSQL does not store: clean it at the source", storeutil.Trunc(tag))
 		}
 	}
 	for _, t := range [...]time.Time{x.FirstSeen, x.LastSeen, x.ExpiresAt, inactiveAt, storedAt} {

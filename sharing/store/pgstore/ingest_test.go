@@ -111,8 +111,8 @@ func TestIngestErrors(t *testing.T) {
 	ok := ioc.Indicator{Type: ioc.TypeDomain, Value: "ok.example"}
 	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
 		_, err := tx.Merge("feed", []ioc.Indicator{ok, nul}, now)
-		require.ErrorContains(t, err, `pgstore: merge: indicator "nul.example" of "feed": the value, source or comments hold a NUL byte`)
-		require.ErrorContains(t, err, "clean them at the source")
+		require.ErrorContains(t, err, `pgstore: merge: indicator "nul.example" of "feed": a NUL byte or invalid UTF-8 in its comments`)
+		require.ErrorContains(t, err, "clean it at the source")
 		err = tx.PutRecord(sharing.Record{Type: nul.Type, Value: nul.Value, Entries: []sharing.Entry{{Indicator: func() ioc.Indicator {
 			x := nul
 			x.Source = "feed"
