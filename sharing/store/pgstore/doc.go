@@ -70,18 +70,18 @@
 // scripts/testpg.sh (PostgreSQL 15, default settings, fsync and
 // synchronous_commit on) on the same 2-core machine, and reports the CPU both
 // processes spent as well as the wall rate. Measured on the shared machine
-// (load 1.3 to 2), in interleaved runs of 40 pages against the design before
-// (rows as []any through pgx.CopyFrom, the read's values encoded by pgx, no
-// overlap): 1.9 to 2.5 µs of client CPU per indicator (the benchmark's own
-// page building included) against 6.3 to 7.1 µs; 7.5 to 8.8 µs of server CPU
-// for both; 89,000 to 106,000 indicators per CPU second against 63,000 to
-// 70,000; and 95,000 to 119,000 indicators/s of wall time against 63,000 to
-// 86,000 (one run of each during a burst of other load: 70,000 against
-// 63,000). Most of the server's share is the primary key's B-tree: the
-// descents of the read's probes and of the COPY's inserts (the values are
-// random hashes), and their WAL. An Update of a page of new values makes
-// five round trips: begin and lock, the read, the COPY, the version, and the
-// commit, which waits for the WAL's fsync.
+// (load about 1.6), in interleaved runs of 40 pages against the design
+// before (rows as []any through pgx.CopyFrom, the read's values encoded by
+// pgx, no overlap): 1.6 to 1.9 µs of client CPU per indicator (the
+// benchmark's own page building included) against 6.0 to 6.6 µs; 7.0 to 7.3
+// µs of server CPU against 7.2 to 8.1 µs; 109,000 to 117,000 indicators per
+// CPU second against 68,000 to 75,000; and 123,000 to 128,000 indicators/s
+// of wall time against 79,000 to 92,000 (99,000 to 111,000 while other
+// people's benchmarks kept the load at 2 to 2.5). Most of the server's share
+// is the primary key's B-tree (its descents for the read's probes and the
+// COPY's inserts: the values are random hashes) and the WAL. An Update of a
+// page of new values makes five round trips: begin and lock, the read, the
+// COPY, the version, and the commit, which waits for the WAL's fsync.
 //
 // Tried and measured against this design in the same session: copying a page
 // into a temporary table and inserting its new values with one INSERT ...
