@@ -83,7 +83,7 @@
 // page of new values makes five round trips: begin and lock, the read, the
 // COPY, the version, and the commit, which waits for the WAL's fsync.
 //
-// Tried and measured against this design in the same session: copying a page
+// Tried and measured earlier, against the design before this one: copying a page
 // into a temporary table and inserting its new values with one INSERT ...
 // SELECT (with or without ON CONFLICT), with no read before, costs 2.5 to 3
 // times the server CPU (24,000 to 31,000 ns per indicator against 9,000 to
