@@ -83,11 +83,11 @@
 // page of new values makes five round trips: begin and lock, the read, the
 // COPY, the version, and the commit, which waits for the WAL's fsync.
 //
-// Tried and measured earlier, against the design before this one: copying a page
-// into a temporary table and inserting its new values with one INSERT ...
-// SELECT (with or without ON CONFLICT), with no read before, costs 2.5 to 3
-// times the server CPU (24,000 to 31,000 ns per indicator against 9,000 to
-// 11,500), as a row-by-row insert loses COPY's batched heap and WAL writes;
-// server-side wal_compression = lz4 changed the server's share by under 10%,
-// within the noise.
+// Tried and measured earlier, against the design before this one: copying
+// a page into a temporary table and inserting its new values with one
+// INSERT ... SELECT (with or without ON CONFLICT), with no read before, costs
+// 2.5 to 3 times the server CPU (24,000 to 31,000 ns per indicator against
+// 9,000 to 11,500), as a row-by-row insert loses COPY's batched heap and WAL
+// writes; server-side wal_compression = lz4 changed the server's share by
+// under 10%, within the noise.
 package pgstore
