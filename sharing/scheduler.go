@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
@@ -219,13 +220,17 @@ const maxValueLen = 16 << 10
 func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) []ioc.Indicator {
 	var out []ioc.Indicator // nil while nothing changed
 	for i := range in {
-		if len(in[i].Value) <= maxValueLen && ioc.IsNormal(in[i].Type, in[i].Value) {
+		textOK := plainText(in[i].Comments) && allPlainText(in[i].Tags)
+		if textOK && len(in[i].Value) <= maxValueLen && ioc.IsNormal(in[i].Type, in[i].Value) {
 			if out != nil {
 				out = append(out, in[i])
 			}
 			continue
 		}
 		ind := in[i]
+		if !textOK {
+			cleanText(&ind)
+		}
 		v, reason := ind.Value, ""
 		switch {
 		case len(ind.Value) > maxValueLen:
@@ -241,7 +246,7 @@ func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) 
 				reason = fmt.Sprintf("value longer than %d bytes", maxValueLen)
 			}
 		}
-		if out == nil && (reason != "" || v != ind.Value) {
+		if out == nil && (reason != "" || v != ind.Value || !textOK) {
 			out = make([]ioc.Indicator, i, len(in))
 			copy(out, in[:i])
 		}
@@ -262,6 +267,47 @@ func checkPage(in []ioc.Indicator, rep *SyncReport, examples map[string]string) 
 		return in
 	}
 	return out
+}
+
+// plainText reports whether s is valid UTF-8 without a NUL byte: text every
+// store keeps as it is (PostgreSQL refuses both in a text column, which would
+// fail the page at every pull).
+func plainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == 0 || c >= utf8.RuneSelf {
+			return !strings.ContainsRune(s, 0) && utf8.ValidString(s)
+		}
+	}
+	return true
+}
+
+func allPlainText(ss []string) bool {
+	for _, s := range ss {
+		if !plainText(s) {
+			return false
+		}
+	}
+	return true
+}
+
+// cleanText makes the comments and tags of ind plain text: invalid UTF-8
+// becomes U+FFFD and NUL bytes are dropped (the value itself is checked as a
+// value). The tags slice is copied: it may be the plugin's.
+func cleanText(ind *ioc.Indicator) {
+	clean := func(s string) string {
+		if plainText(s) {
+			return s
+		}
+		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	}
+	ind.Comments = clean(ind.Comments)
+	if !allPlainText(ind.Tags) {
+		tags := make([]string, len(ind.Tags))
+		for i, t := range ind.Tags {
+			tags[i] = clean(t)
+		}
+		ind.Tags = tags
+	}
 }
 
 // Run syncs every plugin with a SyncInterval on that interval, each source in its

@@ -2,10 +2,14 @@ package sharing
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte/ioc"
 )
@@ -148,6 +152,33 @@ func TestCheckPage(t *testing.T) {
 	valid := []ioc.Indicator{{Type: ioc.TypeMD5, Value: ioc.EmptyMD5}}
 	got := checkPage(valid, &rep, ex)
 	assert.Same(t, &valid[0], &got[0], "an all-valid page is not copied")
+}
+
+// TestCheckPageCleansText: comments and tags that are not plain text
+// (invalid UTF-8, NUL bytes, which PostgreSQL refuses in a text column) are
+// cleaned, not refused: the indicator is kept, and the plugin's page is not
+// modified.
+func TestCheckPageCleansText(t *testing.T) {
+	t.Parallel()
+	tags := []string{"ok", "bad\xffbyte", "nul\x00tag"}
+	in := []ioc.Indicator{
+		{Type: ioc.TypeMD5, Value: ioc.EmptyMD5, Comments: "fine, ünïcode"},
+		{Type: ioc.TypeMD5, Value: "D41D8CD98F00B204E9800998ECF8427E", Comments: "a\x00b\xc3", Tags: tags},
+	}
+	orig := []ioc.Indicator{in[0], in[1]}
+	orig[1].Tags = slices.Clone(tags)
+	rep := SyncReport{Reasons: map[string]int{}}
+	out := checkPage(in, &rep, map[string]string{})
+	require.Len(t, out, 2)
+	assert.Equal(t, "fine, ünïcode", out[0].Comments, "plain text is kept as it is")
+	assert.Equal(t, "ab\uFFFD", out[1].Comments)
+	assert.Equal(t, []string{"ok", "bad\uFFFDbyte", "nultag"}, out[1].Tags)
+	assert.Equal(t, ioc.EmptyMD5, out[1].Value, "normalised as well")
+	assert.Equal(t, orig, in, "the plugin's page is not modified")
+	assert.Zero(t, rep.Invalid)
+	for _, s := range []string{"", "abc", "ünï", "a\x00", "\xff", "\xc3"} {
+		assert.Equal(t, utf8.ValidString(s) && !strings.Contains(s, "\x00"), plainText(s), "%q", s)
+	}
 }
 
 func reasonOf(t *testing.T, typ ioc.Type, v string) string {
