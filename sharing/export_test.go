@@ -10,12 +10,3 @@ func SetRankBatch(n int) func() {
 	rankBatchN = n
 	return func() { rankBatchN = old }
 }
-
-// SetLedgerCacheMin sets how many ledger entries a ranked read loads into
-// memory at most (below 65,536: exactly that many), and returns a function
-// that sets it back.
-func SetLedgerCacheMin(n int) func() {
-	old := ledgerCacheMin
-	ledgerCacheMin = n
-	return func() { ledgerCacheMin = old }
-}

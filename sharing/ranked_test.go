@@ -85,15 +85,6 @@ func TestRankedPackingSmallBatches(t *testing.T) {
 	testRankedAgrees(t)
 }
 
-// TestRankedPackingLedgerNotLoaded packs with ledgers larger than a ranked
-// read loads (there, four times the list; here, 15 entries): each value is
-// looked up in the store instead, with the same outcome (not parallel: it
-// sets a package variable).
-func TestRankedPackingLedgerNotLoaded(t *testing.T) {
-	defer sharing.SetLedgerCacheMin(15)()
-	testRankedAgrees(t)
-}
-
 func testRankedAgrees(t *testing.T) {
 	for _, lim := range []cte.Limits{{MaxItems: 12}, {MaxBytes: 10 * 65}, {MaxItems: 30, MaxBytes: 9*65 + 64}} {
 		t.Run(fmt.Sprint(lim.MaxItems, "/", lim.MaxBytes), func(t *testing.T) {

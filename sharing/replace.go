@@ -62,11 +62,6 @@ func (e *Engine) replaceSet(tx Tx, cs *configState, rule *CompiledRule, aging ti
 			return nil, err
 		}
 		m.fresh = was != ""
-		if !m.fresh {
-			if err := m.loadLedger(tx, ledgerCacheLimit(cs.target)); err != nil {
-				return nil, err
-			}
-		}
 		if err := rs.rankedRead(tx, rt, m, complete); err != nil {
 			return nil, err
 		}
@@ -210,7 +205,7 @@ func (rs *replaceSet) removals(tx Tx, m *scan) error {
 		return nil
 	}
 	j, k := 0, 0
-	return m.ledgerEntries(tx, func(le *LedgerEntry) error {
+	return tx.LedgerEntries(m.cfg.Name, func(le *LedgerEntry) error {
 		if le.State != StateApplied {
 			if rs.partial && le.State != StateOverCapacity && !rs.holds(le.Value) {
 				// over capacity now if still selected (see overEntries)

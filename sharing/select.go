@@ -203,11 +203,7 @@ type scan struct {
 	overRaw int
 
 	retractVals []LedgerEntry // Replace: applied, no longer selected by this configuration
-	// ledger, when loaded (loadLedger), is the configuration's whole ledger
-	// in value order: a ranked read looks its values up here instead of in
-	// the store, one B-tree descent each.
-	ledger *ledgerCache
-	marks  markSet // values an operator took out of sharing (actions.go)
+	marks       markSet       // values an operator took out of sharing (actions.go)
 
 	until    time.Time // the earliest expiry or retry of what the scan selected; zero for never
 	retryNow bool      // retryable indicators are due now (WithRetryNow)
@@ -377,7 +373,7 @@ func (s *scan) inactive(tx Tx, r *Record, en *Entry) error {
 	var ok bool
 	if !s.fresh {
 		var err error
-		if le, ok, err = s.ledgerOf(tx, r.Value); err != nil {
+		if le, ok, err = tx.Ledger(s.cfg.Name, r.Value); err != nil {
 			return err
 		}
 	}
@@ -417,7 +413,7 @@ func (s *scan) active(tx Tx, r *Record, en *Entry) error {
 	var has bool
 	if !s.fresh { // else its ledger is about another target
 		var err error
-		if le, has, err = s.ledgerOf(tx, r.Value); err != nil {
+		if le, has, err = tx.Ledger(s.cfg.Name, r.Value); err != nil {
 			return err
 		}
 	}
