@@ -29,6 +29,7 @@ type SyncReport struct {
 	Shares     []ShareReport  // one per sharing configuration of the source
 	Deferred   []string       // sharing configurations whose target another instance held (Run shares them again soon)
 	Took       time.Duration  // from the start of the pull to the end of the last share
+	PullTook   time.Duration  // from the start of the pull to its last page stored
 }
 
 // SyncSource pulls a source from its stored checkpoint, storing each page and its
@@ -119,6 +120,7 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 			rep.Updated += st.Updated
 		}
 	}
+	rep.PullTook = e.now().Sub(start)
 	d := details("pages", rep.Pages, "indicators", rep.Indicators, "new", rep.New, "added", rep.Added, "updated", rep.Updated, "invalid", rep.Invalid)
 	for r, n := range rep.Reasons {
 		d["invalid: "+r] = fmt.Sprintf("%d (e.g. %s)", n, examples[r])

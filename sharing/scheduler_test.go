@@ -124,3 +124,19 @@ func TestRunNeedsASource(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "SyncInterval"))
 }
+
+// TestSyncReportPullTook: a sync reports how long its pull took (to the last
+// page stored), part of the whole sync's time.
+func TestSyncReportPullTook(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	now := engStart
+	tick := func() time.Time { now = now.Add(time.Second); return now } // every reading a second later
+	w.eng = w.newEngine(t, w.store, sharing.WithClock(tick))
+	w.mc.Feed(engInds("pt", 10, ioc.SeverityHigh, engStart)...)
+	rep, err := w.eng.SyncSource(t.Context(), "mimecast")
+	require.NoError(t, err)
+	assert.Equal(t, 10, rep.Indicators)
+	assert.Positive(t, rep.PullTook)
+	assert.Less(t, rep.PullTook, rep.Took, "the shares come after the pull")
+}

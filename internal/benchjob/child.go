@@ -131,6 +131,7 @@ func cycle(eng *sharing.Engine) (childReport, error) {
 		r, err := eng.SyncSource(c, src)
 		errs = append(errs, err)
 		rep.Pulled += r.Indicators
+		rep.PullNs += int64(r.PullTook)
 		rep.New += r.New
 		for _, s := range r.Shares {
 			rep.Sent += s.Sent

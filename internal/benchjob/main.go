@@ -118,6 +118,7 @@ type childReport struct {
 	Over      int    `json:"overCapacity"`
 	Errors    string `json:"errors,omitempty"`
 	SyncWall  int64  `json:"syncWallNs"`
+	PullNs    int64  `json:"pullNs"` // the pulls' wall time: from the start of each to its last page stored
 	// Of a cycle of a running process (runRunning): its CPU (user+sys, ns)
 	// and the process's peak RSS so far (bytes).
 	CPU    int64 `json:"cpuNs,omitempty"`
@@ -294,9 +295,9 @@ func runChild1(exe string, sp spec, scenario string, events int, env []string) (
 // printTable prints the median of each scenario with every run's CPU.
 func printTable(w io.Writer, f flags, all []result) {
 	fmt.Fprintf(w, "\nwhole job (make bench-job): %d run(s) each, median [min–max]; CPU = user+sys of the whole cte process\n", f.count)
-	fmt.Fprintf(w, "(first, no-change, 1%%-new: one cte sync process each; run: a cycle of one long-lived process, as cte run,\nits CPU over that cycle alone and the process's peak RSS so far)\n\n")
-	fmt.Fprintln(w, "| scenario | feed events | CPU s | wall s | peak RSS MB | peak heap MB | pulled | sent |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "(first, no-change, 1%%-new: one cte sync process each; run: a cycle of one long-lived process, as cte run,\nits CPU over that cycle alone and the process's peak RSS so far; stored/s: indicators pulled and stored\nper second of the pulls' wall time, from the start of each pull to its last page stored)\n\n")
+	fmt.Fprintln(w, "| scenario | feed events | CPU s | wall s | peak RSS MB | peak heap MB | pulled | stored/s | sent |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 	for _, n := range f.events {
 		for _, sc := range scenarios {
 			var rs []result
@@ -312,8 +313,11 @@ func printTable(w io.Writer, f flags, all []result) {
 			wall := stat(rs, func(r result) float64 { return r.Wall.Seconds() })
 			rss := stat(rs, func(r result) float64 { return float64(r.MaxRSS) / (1 << 20) })
 			heap := stat(rs, func(r result) float64 { return float64(r.Heap) / (1 << 20) })
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d | %d |\n", sc, n,
-				cpu.fmt("%.2f"), wall.fmt("%.2f"), rss.fmt("%.0f"), heap.fmt("%.0f"), rs[0].Child.Pulled, rs[0].Child.Sent)
+			rate := stat(rs, func(r result) float64 {
+				return float64(r.Child.Pulled) / max(time.Duration(r.Child.PullNs), time.Microsecond).Seconds()
+			})
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d | %s | %d |\n", sc, n,
+				cpu.fmt("%.2f"), wall.fmt("%.2f"), rss.fmt("%.0f"), heap.fmt("%.0f"), rs[0].Child.Pulled, rate.fmt("%.0f"), rs[0].Child.Sent)
 		}
 	}
 }
