@@ -12,6 +12,7 @@ import (
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 )
 
 func sampleRecord() sharing.Record {
@@ -144,7 +145,7 @@ func TestCompareStaged(t *testing.T) {
 		[]byte("abcdefghz"), []byte("abcdefg"), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1}, []byte("ab")}
 	for _, a := range vals {
 		for _, b := range vals {
-			got := compareStaged(staged{prefix: keyPrefix(a), value: a}, staged{prefix: keyPrefix(b), value: b})
+			got := compareStaged(staged{prefix: storeutil.Prefix8(a), value: a}, staged{prefix: storeutil.Prefix8(b), value: b})
 			assert.Equal(t, bytes.Compare(a, b), got, "%q vs %q", a, b)
 		}
 	}

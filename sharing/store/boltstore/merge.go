@@ -32,12 +32,14 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	// must then fail, which rolls the whole transaction back.
 	now = storeutil.Time(now)
 	t.pendingHint = len(in)
-	t.sortPage(in)
+	// In value order the records bucket is walked left to right: each leaf is
+	// found warm, and a value twice in a page merges in order.
+	order := t.order.Sort(in)
 	// Before this Merge staged anything, a value can be pending only when it
 	// is the one just merged: the pending map need not be searched.
 	prior, prev := len(t.pending) > 0, ""
 	changed := false
-	for _, i := range t.order {
+	for _, i := range order {
 		x := &in[i]
 		t.noPending = !prior && x.Value != prev
 		prev = x.Value
@@ -92,22 +94,6 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 		}
 	}
 	return st, nil
-}
-
-// sortPage sets t.order to the positions of in in value order. In value
-// order the records bucket is walked left to right: each leaf is found warm.
-// Equal values keep their order, so a value twice in a page merges in order.
-func (t *tx) sortPage(in []ioc.Indicator) {
-	t.order = t.order[:0]
-	for i := range in {
-		t.order = append(t.order, int32(i))
-	}
-	slices.SortFunc(t.order, func(a, b int32) int {
-		if c := strings.Compare(in[a].Value, in[b].Value); c != 0 {
-			return c
-		}
-		return int(a - b)
-	})
 }
 
 // mergeEntry merges x into the stored record v (encoded), counting into st,

@@ -49,8 +49,8 @@ type tx struct {
 	mrec  sharing.Record    // reused by Merge
 	mtag  []string
 	one   [1]sharing.Entry
-	order []int32
-	rkey  []byte // ranked key scratch
+	order storeutil.PageOrder // Merge's page order
+	rkey  []byte              // ranked key scratch
 	rkey2 []byte
 	rops  []rankOp // ranked key changes not yet applied (flushRank)
 	rkeys []byte   // their keys
@@ -259,7 +259,7 @@ func (t *tx) fold() error {
 					head = v.ref
 				}
 				if ok && head == ref {
-					all = append(all, staged{prefix: keyPrefix(value), value: value, rec: rec})
+					all = append(all, staged{prefix: storeutil.Prefix8(value), value: value, rec: rec})
 				}
 				return nil
 			})
@@ -516,7 +516,7 @@ func (t *tx) SetCheckpoint(source string, cp cte.Checkpoint) error {
 
 // staged is a version a fold puts into the records bucket.
 type staged struct {
-	prefix     uint64 // the value's first 8 bytes, big-endian: most comparisons end here
+	prefix     uint64 // storeutil.Prefix8 of the value: most comparisons end here
 	value, rec []byte
 }
 
@@ -527,12 +527,4 @@ func compareStaged(a, b staged) int {
 		return cmp.Compare(a.prefix, b.prefix)
 	}
 	return bytes.Compare(a.value, b.value)
-}
-
-// keyPrefix returns b's first 8 bytes as a big-endian number, zero-padded:
-// numbers order as the bytes do, and equal numbers leave the tie to the rest.
-func keyPrefix(b []byte) uint64 {
-	var p [8]byte
-	copy(p[:], b)
-	return binary.BigEndian.Uint64(p[:])
 }
