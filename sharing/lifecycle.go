@@ -55,10 +55,11 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 	}
 	now := e.now()
 	aging := p.settings.aging()
-	values, due, ver, own, skip, err := e.ageScan(ctx, source, aging, now)
-	if err != nil || skip {
+	a, err := e.ageScan(ctx, source, aging, now)
+	if err != nil || a.skip {
 		return 0, err
 	}
+	values, ver := a.values, a.ver
 	done, marked := 0, 0
 	tainted := false // another writer changed the source since the scan
 	for err == nil && done < len(values) {
@@ -94,7 +95,7 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 		}
 	}
 	if err == nil {
-		err = e.saveAging(ctx, source, aging, ver, due, own, tainted)
+		err = e.saveAging(ctx, source, aging, ver, a.due, a.own, tainted)
 	}
 	if err != nil {
 		err = fmt.Errorf("sharing: age source %q: %w", source, err)
@@ -110,91 +111,104 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 	return marked, nil
 }
 
+// agePass is what an aging pass of a source found: the values that expired,
+// the earliest expiry of the others, and how many of those have their own
+// ExpiresAt; ver is the source's version it read, and skip says the aging
+// record showed nothing could have expired.
+type agePass struct {
+	aging  time.Duration
+	now    time.Time
+	values []string
+	due    time.Time
+	own    int
+	ver    uint64
+	skip   bool
+}
+
+// see judges one stored entry of the source (ok: the record has one).
+func (a *agePass) see(value string, en *Entry, ok bool) {
+	switch {
+	case !ok || en.Inactive:
+	case expired(en, a.aging, a.now):
+		a.values = append(a.values, value)
+	default:
+		a.due = earliest(a.due, dueAt(en, a.aging))
+		if ownExpiry(en) {
+			a.own++
+		}
+	}
+}
+
 // ageScan finds the expired entries of source, and the earliest expiry of
 // the others, unless the aging record says nothing can have expired (skip).
-func (e *Engine) ageScan(ctx context.Context, source string, aging time.Duration, now time.Time) (values []string, due time.Time, ver uint64, own int, skip bool, err error) {
-	err = e.store.View(ctx, func(tx Tx) error {
+func (e *Engine) ageScan(ctx context.Context, source string, aging time.Duration, now time.Time) (*agePass, error) {
+	a := &agePass{aging: aging, now: now}
+	err := e.store.View(ctx, func(tx Tx) error {
 		var err error
-		if ver, err = tx.Version(source); err != nil {
+		if a.ver, err = tx.Version(source); err != nil {
 			return err
 		}
 		rs, found, err := tx.RunState(agingKey(source))
 		if err != nil {
 			return err
 		}
-		inputs := agingInputs(source, aging, ver)
-		if skip = canSkip(rs, found, inputs, now); skip {
+		inputs := agingInputs(source, aging, a.ver)
+		if a.skip = canSkip(rs, found, inputs, now); a.skip {
 			return nil
 		}
-		if skip = !found && ver == 0 && !pulledBefore(tx, source); skip {
+		if a.skip = !found && a.ver == 0 && !pulledBefore(tx, source); a.skip {
 			return nil // nothing stored yet: nothing to age
 		}
 		if n, counted := rs.Counts[countOwnExpiries]; counted && n == 0 && rs.Inputs == inputs {
 			rt, ok := tx.(RankedTx)
 			if cut := now.Add(-aging); ok && cut.Year() >= 1700 && cut.Year() < 2200 {
-				values, due, err = ageOldest(tx, rt, source, aging, cut, now)
-				return err
+				return a.oldest(tx, rt, source, cut)
 			}
 		}
 		return tx.Records(func(r *Record) error {
 			en, ok := r.Entry(source)
-			switch {
-			case !ok || en.Inactive:
-			case expired(en, aging, now):
-				values = append(values, r.Value)
-			default:
-				due = earliest(due, dueAt(en, aging))
-				if ownExpiry(en) {
-					own++
-				}
-			}
+			a.see(r.Value, en, ok)
 			return nil
 		})
 	})
-	return values, due, ver, own, skip, err
+	return a, err
 }
 
 // countOwnExpiries is the count of an aging pass's run state that says how
 // many active entries of the source have their own ExpiresAt (at most, since
 // the last full pass counted them): while it is 0, an entry expires only by
 // its LastSeen, and a pass reads only the entries seen before now minus the
-// aging (ageOldest). A record without it (written before it was kept) or not
+// aging (agePass.oldest). A record without it (written before it was kept) or not
 // current (the source changed by another way than a pull) makes a full pass.
 const countOwnExpiries = "ownExpiries"
 
-// ageOldest is an aging pass that reads only what expires (RankedTx): the
+// oldest is an aging pass that reads only what expires (RankedTx): the
 // source's active entries seen before cut (now minus the aging; those with
-// no LastSeen too, which age by StoredAt), each checked as a full pass checks
+// no LastSeen too, which age by StoredAt), each judged as a full pass judges
 // it, and the next expiry from the oldest entry seen since. It holds when no
 // active entry of the source has its own ExpiresAt.
-func ageOldest(tx Tx, rt RankedTx, source string, aging time.Duration, cut, now time.Time) (values []string, due time.Time, err error) {
+func (a *agePass) oldest(tx Tx, rt RankedTx, source string, cut time.Time) error {
 	var old []string
 	next, err := rt.RankedBefore(source, cut, func(v string, _ ioc.Type) error {
 		old = append(old, v)
 		return nil
 	})
 	if err != nil {
-		return nil, time.Time{}, err
+		return err
 	}
 	if !next.IsZero() {
-		due = next.Add(aging)
+		a.due = next.Add(a.aging)
 	}
 	slices.Sort(old) // records are read in key order
 	for _, v := range old {
 		r, ok, err := tx.Record(v)
 		if err != nil {
-			return nil, time.Time{}, err
+			return err
 		}
 		en, has := r.Entry(source)
-		switch {
-		case !ok || !has || en.Inactive:
-		case expired(en, aging, now):
-			values = append(values, v)
-		default:
-			due = earliest(due, dueAt(en, aging))
-		}
+		a.see(v, en, ok && has)
 	}
-	return values, due, nil
+	return nil
 }
 
 // pulledBefore reports whether source completed a pull before.

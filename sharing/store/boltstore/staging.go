@@ -72,13 +72,9 @@ func (v version) push(ref uint64) version {
 	return version{ref: ref, prev: &v}
 }
 
-func newIndex(base uint64) *index {
-	return newIndexSized(base, 0)
-}
-
-// newIndexSized is newIndex with room for hint values: growing a map of
-// hundreds of thousands of keys rehashes them again and again.
-func newIndexSized(base uint64, hint int) *index {
+// newIndex returns an empty index with room for hint values: growing a map
+// of hundreds of thousands of keys rehashes them again and again.
+func newIndex(base uint64, hint int) *index {
 	return &index{base: base, m: make(map[string]version, hint), seen: newKeyFilter(defaultFoldAt)}
 }
 
@@ -227,7 +223,7 @@ func blobEntries(k, blob []byte, fn func(ref uint64, value, rec []byte) error) e
 // buildIndex reads a staged bucket into a new index: on Open, and for a View
 // whose snapshot is older than the last fold.
 func buildIndex(b *bolt.Bucket, base uint64) (*index, error) {
-	x := newIndex(base)
+	x := newIndex(base, 0)
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {

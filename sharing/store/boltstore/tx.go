@@ -290,7 +290,7 @@ func (t *tx) fold() error {
 		}
 		// A fold in the middle of an ingest is followed by as many versions
 		// again: room for what this index held (not beyond foldAt).
-		t.newIdx = newIndexSized(seq, min(t.idx.n, t.s.foldAt))
+		t.newIdx = newIndex(seq, min(t.idx.n, t.s.foldAt))
 		t.curStaged, t.curRecords = nil, nil // the bucket was replaced
 	}
 	t.direct, t.pending = true, nil
