@@ -44,17 +44,9 @@ type options struct {
 	name   string
 }
 
-// Retry tunes the retries of transient failures (connection errors, 429, 5xx).
-// Zero fields keep the defaults: 4 retries, 500ms–30s backoff, a server-requested
-// wait of at most 5 minutes, 30 seconds without an answer per attempt, and no
-// retry started after 2 minutes. netskope.Retry has the same fields.
-type Retry struct {
-	Max              int           // retries after the first attempt; negative for none
-	WaitMin, WaitMax time.Duration // backoff bounds when the server asks for no wait
-	MaxWait          time.Duration // longest server-requested wait accepted
-	AttemptTimeout   time.Duration // longest an attempt may go without an answer
-	MaxRetryTime     time.Duration // how long after the first attempt a retry may start
-}
+// Retry tunes the retries of transient failures (see cte.Retry for the
+// fields and their defaults).
+type Retry = cte.Retry
 
 // WithHTTPClient sets the HTTP client whose Transport and Timeout are used. The
 // client is not modified; nil keeps the default.
@@ -97,11 +89,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hx := httpx.Options{
-		Logger: o.logger, RetryMax: o.retry.Max, WaitMin: o.retry.WaitMin, WaitMax: o.retry.WaitMax,
-		MaxWait: o.retry.MaxWait, AttemptTimeout: o.retry.AttemptTimeout, MaxRetryTime: o.retry.MaxRetryTime,
-		Version: "mimecast-" + Version, ServerWait: resetWait,
-	}
+	hx := httpx.Options{Logger: o.logger, Version: "mimecast-" + Version, ServerWait: resetWait}.WithRetry(o.retry)
 	var transport http.RoundTripper
 	if o.hc != nil {
 		transport = o.hc.Transport

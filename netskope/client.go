@@ -62,17 +62,9 @@ type options struct {
 	name       string
 }
 
-// Retry tunes the retries of transient failures (connection errors, 429, 5xx).
-// Zero fields keep the defaults: 4 retries, 500ms–30s backoff, a server-requested
-// wait of at most 5 minutes, 30 seconds without an answer per attempt, and no
-// retry started after 2 minutes. mimecast.Retry has the same fields.
-type Retry struct {
-	Max              int           // retries after the first attempt; negative for none
-	WaitMin, WaitMax time.Duration // backoff bounds when the tenant asks for no wait
-	MaxWait          time.Duration // longest tenant-requested wait accepted
-	AttemptTimeout   time.Duration // longest an attempt may go without an answer
-	MaxRetryTime     time.Duration // how long after the first attempt a retry may start
-}
+// Retry tunes the retries of transient failures (see cte.Retry for the
+// fields and their defaults).
+type Retry = cte.Retry
 
 // WithHTTPClient sets the HTTP client whose Transport and Timeout the Client uses. The
 // client is not modified.
@@ -131,18 +123,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	transport = &logTransport{next: transport, log: o.logger}
 	transport = &authTransport{next: transport, v2: cfg.V2Token, v1: c.v1}
 	transport = httpx.NewPacer(transport, o.clock)
-	c.hc = httpx.New(httpx.Options{
-		Logger:         o.logger,
-		Transport:      transport,
-		RetryMax:       o.retry.Max,
-		WaitMin:        o.retry.WaitMin,
-		WaitMax:        o.retry.WaitMax,
-		MaxWait:        o.retry.MaxWait,
-		AttemptTimeout: o.retry.AttemptTimeout,
-		MaxRetryTime:   o.retry.MaxRetryTime,
-		Timeout:        timeout,
-		Version:        Version,
-	})
+	c.hc = httpx.New(httpx.Options{Logger: o.logger, Transport: transport, Timeout: timeout, Version: Version}.WithRetry(o.retry))
 	return c, nil
 }
 

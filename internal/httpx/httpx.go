@@ -96,6 +96,13 @@ func New(o Options) *Client {
 	return c
 }
 
+// WithRetry returns o with the retry settings of r.
+func (o Options) WithRetry(r cte.Retry) Options {
+	o.RetryMax, o.WaitMin, o.WaitMax = r.Max, r.WaitMin, r.WaitMax
+	o.MaxWait, o.AttemptTimeout, o.MaxRetryTime = r.MaxWait, r.AttemptTimeout, r.MaxRetryTime
+	return o
+}
+
 func cmpDur(d, def time.Duration) time.Duration {
 	if d <= 0 {
 		return def

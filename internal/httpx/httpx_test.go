@@ -534,3 +534,12 @@ type syncBuf struct {
 
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// WithRetry sets every retry setting from a cte.Retry and nothing else.
+func TestOptionsWithRetry(t *testing.T) {
+	r := cte.Retry{Max: 3, WaitMin: time.Second, WaitMax: 2 * time.Second, MaxWait: 3 * time.Second,
+		AttemptTimeout: 4 * time.Second, MaxRetryTime: 5 * time.Second}
+	got := Options{Version: "v"}.WithRetry(r)
+	assert.Equal(t, Options{Version: "v", RetryMax: 3, WaitMin: time.Second, WaitMax: 2 * time.Second, MaxWait: 3 * time.Second,
+		AttemptTimeout: 4 * time.Second, MaxRetryTime: 5 * time.Second}, got)
+}
