@@ -25,8 +25,9 @@
 // name, 255 minus the severity, LastSeen's Unix nanoseconds inverted (newest
 // first) and the value, mapped to the entry's type byte. Schema version 3
 // added it: opening an older file builds it once from the records (after
-// folding the log), and marks the file version 3, which an older cte refuses
-// (it would not keep the index). Bucket checkpoints maps a
+// folding the log). Opening a file of an older schema marks it with the
+// current one (SchemaVersion), which an older cte refuses: it would not keep
+// the index, nor read the log's blobs. Bucket checkpoints maps a
 // source to its checkpoint, ledger holds one nested bucket per sharing
 // configuration mapping a value to its binary ledger entry, applied and runs
 // hold JSON per configuration, marks maps a value an operator took out of
