@@ -110,21 +110,10 @@ func TestUnreachableDestinationDoesNotBlockTheOtherDirection(t *testing.T) {
 func TestRunStartsWhileAProductIsDown(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		w := newFakeWorld(t, `plugins:
-  a: {type: fake, sync_interval: 5m}
-  b: {type: fake, sync_interval: 5m}
-rules:
-  all: {filter: all}
-sharing:
-  - {name: a-to-b, source: a, rule: all, destination: b, target: list/main}
-`, "a", "b")
+		w := newFakeWorld(t, runABConfig, "a", "b")
 		w.plugins["a"].Feed(hashes(1, 4)...)
 		w.plugins["a"].set(func(f *flaky) { f.pullErr = errUnavailable })
-		ctx, cancel := context.WithCancel(t.Context())
-		var out, errb lockedBuffer
-		a := w.app(&out, &errb, true)
-		done := make(chan int)
-		go func() { done <- a.exec(ctx, []string{"--config", w.path, "run"}) }()
+		errb, stop := w.startRun(t, true)
 		synctest.Wait()
 		assert.Equal(t, 1, w.plugins["a"].pullCount(), "the first sync ran at once")
 		assert.Contains(t, errb.String(), "a: pulled 0 indicators in 0 pages (0 new, 0 updated); a-to-b: 0 sent, 0 applied; 1 error (cte logs --level error); next sync ")
@@ -135,8 +124,7 @@ sharing:
 		assert.Equal(t, 2, w.plugins["a"].pullCount(), "pulled again after the interval")
 		assert.Len(t, w.plugins["b"].Contents(fakeTarget.ID), 4)
 		assert.Contains(t, errb.String(), "a: pulled 4 indicators in 1 page (4 new, 0 updated); a-to-b: 4 sent, 4 applied; next sync ")
-		cancel()
-		assert.Equal(t, exitOK, <-done)
+		assert.Equal(t, exitOK, stop())
 	})
 }
 
@@ -145,29 +133,17 @@ sharing:
 func TestRunStartsWhileADestinationIsDown(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		w := newFakeWorld(t, `plugins:
-  a: {type: fake, sync_interval: 5m}
-  b: {type: fake, sync_interval: 5m}
-rules:
-  all: {filter: all}
-sharing:
-  - {name: a-to-b, source: a, rule: all, destination: b, target: list/main}
-`, "a", "b")
+		w := newFakeWorld(t, runABConfig, "a", "b")
 		w.plugins["a"].Feed(hashes(1, 4)...)
 		w.plugins["b"].set(func(f *flaky) { f.targetsErr = errUnavailable })
-		ctx, cancel := context.WithCancel(t.Context())
-		var out, errb lockedBuffer
-		a := w.app(&out, &errb, false)
-		done := make(chan int)
-		go func() { done <- a.exec(ctx, []string{"--config", w.path, "run"}) }()
+		errb, stop := w.startRun(t, false)
 		synctest.Wait()
 		assert.Empty(t, w.plugins["b"].Contents(fakeTarget.ID))
 		w.plugins["b"].set(func(f *flaky) { f.targetsErr = nil })
 		time.Sleep(10 * time.Minute)
 		synctest.Wait()
 		assert.Len(t, w.plugins["b"].Contents(fakeTarget.ID), 4, "shared once b answered; stderr:\n%s", errb.String())
-		cancel()
-		assert.Equal(t, exitOK, <-done)
+		assert.Equal(t, exitOK, stop())
 		assert.Contains(t, errb.String(), "cte: stopped")
 	})
 }
@@ -268,4 +244,26 @@ func TestInterruptDuringPushIsNoError(t *testing.T) {
 	assert.Equal(t, "no log entries\n", out, "an interrupt is no warning or error")
 	_, out, _ = w.cte(t, "logs")
 	assert.Contains(t, out, "INFO  sharing \"a-to-b\": push to b list/main: context canceled")
+}
+
+// runABConfig syncs plugin a to plugin b's list every 5 minutes.
+const runABConfig = `plugins:
+  a: {type: fake, sync_interval: 5m}
+  b: {type: fake, sync_interval: 5m}
+rules:
+  all: {filter: all}
+sharing:
+  - {name: a-to-b, source: a, rule: all, destination: b, target: list/main}
+`
+
+// startRun starts cte run on w (tty: stderr is a terminal) and returns its
+// stderr and a function that stops it and returns its exit code.
+func (w *fakeWorld) startRun(t *testing.T, tty bool) (*lockedBuffer, func() int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	var out, errb lockedBuffer
+	a := w.app(&out, &errb, tty)
+	done := make(chan int)
+	go func() { done <- a.exec(ctx, []string{"--config", w.path, "run"}) }()
+	return &errb, func() int { cancel(); return <-done }
 }
