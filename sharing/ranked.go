@@ -32,7 +32,7 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	full := func() bool {
 		return (lim.MaxItems > 0 && rs.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && lim.MaxBytes-rs.packedBytes < minBytes)
 	}
-	b := rankBatch{rs: rs, m: m, keep: !complete, values: make([]string, 0, rankBatchN)}
+	b := rankBatch{rs: rs, m: m, keep: !complete, values: make([]string, 0, rankBatchN), size: rs.batchSize(minBytes)}
 	if b.keep {
 		// room for a full list: its items are large, and regrowing copies them
 		n := lim.MaxItems
@@ -50,8 +50,10 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 			return nil
 		}
 		b.values = append(b.values, value)
-		if len(b.values) == cap(b.values) {
-			return b.read(tx)
+		if len(b.values) >= b.size {
+			err := b.read(tx)
+			b.size = rs.batchSize(minBytes)
+			return err
 		}
 		return nil
 	})
@@ -71,30 +73,52 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	return nil
 }
 
-// rankBatchN is how many values of a ranked read are read together, in
-// value order: the record and ledger lookups then walk their B-trees left to
-// right instead of at random. The read stops at most this many values after
-// the list is full. A variable for the tests.
-var rankBatchN = 2048
+// rankBatchN and rankBatchMax bound how many values of a ranked read are
+// read together, in value order (batchSize): the record and ledger lookups
+// then walk their B-trees left to right instead of at random. Variables for
+// the tests.
+var rankBatchN, rankBatchMax = 2048, 1 << 17
+
+// batchSize is how many values the next batch of a ranked read reads: as
+// many as the list still has room for were each of the smallest size, within
+// rankBatchN and rankBatchMax. A large batch's lookups are close together in
+// value order (a store steps from one to the next instead of searching from
+// the root), and a batch of a list's room ends about where the list is full:
+// the read stops at most rankBatchN values after it is, for a target of one
+// value size.
+func (rs *replaceSet) batchSize(minBytes int64) int {
+	room := rankBatchMax
+	if lim := rs.target.Limits; lim.MaxItems > 0 {
+		room = min(room, lim.MaxItems-rs.packedN)
+	}
+	if lim := rs.target.Limits; lim.MaxBytes > 0 {
+		room = min(room, int((lim.MaxBytes-rs.packedBytes)/minBytes))
+	}
+	return max(room, rankBatchN)
+}
 
 // rankBatch is a batch of a ranked read, values in packing order.
 type rankBatch struct {
 	rs     *replaceSet
 	m      *scan
 	keep   bool // keep the packed indicators (Share)
+	size   int  // read the batch at this many values (batchSize)
 	values []string
 	order  []int32
 	found  []batchCand
+	read1  []*cand // Share: the candidates found, in value order (as rs.push)
 }
 
 type batchCand struct {
 	at int32 // in values
 	c  *cand // in m.chunks, which never move
-	it item
 }
 
 // read judges the batch's values in value order (visit), then places the
-// candidates found in packing order.
+// candidates found in packing order. The indicators kept to push go into
+// rs.push in value order as they are read (the push is sorted by priority
+// anyway), and those left out are dropped after the placing: a batch moves
+// its small batchCands, not its indicators.
 func (b *rankBatch) read(tx Tx) error {
 	if len(b.values) == 0 {
 		return nil
@@ -105,7 +129,8 @@ func (b *rankBatch) read(tx Tx) error {
 		b.order = append(b.order, int32(i))
 	}
 	slices.SortFunc(b.order, func(x, y int32) int { return strings.Compare(b.values[x], b.values[y]) })
-	b.found = b.found[:0]
+	b.found, b.read1 = b.found[:0], b.read1[:0]
+	base := len(rs.push)
 	lastAt := int32(-1)
 	for _, i := range b.order {
 		value := b.values[i]
@@ -125,21 +150,29 @@ func (b *rankBatch) read(tx Tx) error {
 			return err
 		}
 		if m.nCands > n {
-			f := batchCand{at: i, c: m.lastCand()}
+			c := m.lastCand()
+			b.found = append(b.found, batchCand{at: i, c: c})
 			if b.keep {
 				// what readPacked would read again: kept from this snapshot
-				f.it = item{ind: cloneIndicator(&en.Indicator), fp: f.c.fp}
+				b.read1 = append(b.read1, c)
+				rs.push = append(rs.push, item{ind: cloneIndicator(&en.Indicator), fp: c.fp})
 			}
-			b.found = append(b.found, f)
 		}
 	}
 	slices.SortFunc(b.found, func(x, y batchCand) int { return int(x.at - y.at) })
-	for i := range b.found {
-		f := &b.found[i]
+	for _, f := range b.found {
 		rs.place(f.c)
-		if f.c.packed && b.keep {
-			rs.push = append(rs.push, f.it)
+	}
+	if b.keep {
+		w := base
+		for k, c := range b.read1 {
+			if c.packed {
+				rs.push[w] = rs.push[base+k]
+				w++
+			}
 		}
+		clear(rs.push[w:])
+		rs.push = rs.push[:w]
 	}
 	b.values = b.values[:0]
 	return nil

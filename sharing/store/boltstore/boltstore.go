@@ -55,6 +55,8 @@ type Store struct {
 	db     *bolt.DB
 	path   string
 	foldAt int
+	// rebuild: every fold writes the records bucket anew (withRebuild)
+	rebuild bool
 
 	wmu     sync.Mutex // held by Update from its start until its index change is final
 	idx     atomic.Pointer[index]
@@ -68,6 +70,7 @@ type Option func(*options)
 type options struct {
 	lockTimeout time.Duration
 	foldAt      int
+	rebuild     bool
 }
 
 // WithLockTimeout sets how long Open waits for another process to release the
@@ -141,12 +144,12 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("boltstore: open state file %s: %w", path, err)
 	}
-	return load(db, path, max(o.foldAt, 1))
+	return load(db, path, max(o.foldAt, 1), o.rebuild)
 }
 
 // load sets up or checks the buckets of an opened file, reads its staging
 // index and, for a file written before the ranked index, builds that once.
-func load(db *bolt.DB, path string, foldAt int) (*Store, error) {
+func load(db *bolt.DB, path string, foldAt int, rebuild bool) (*Store, error) {
 	var buildRank bool
 	if err := db.Update(func(tx *bolt.Tx) error {
 		buildRank = rankedMissing(tx)
@@ -154,7 +157,7 @@ func load(db *bolt.DB, path string, foldAt int) (*Store, error) {
 	}); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, foldAt: foldAt}
+	s := &Store{db: db, path: path, foldAt: foldAt, rebuild: rebuild}
 	err := db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bStaged)
 		x, err := buildIndex(b, b.Sequence())
@@ -321,16 +324,21 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 // to index (tens of milliseconds), because folding it would rewrite a leaf of
 // the records bucket per value: 0.66 s of a 1%-new sync into a 1M-event
 // store. It is folded later with the rest, once the log is worth it.
-const closeFoldDiv = 8
+//
+// closeKeepDiv sets how many of the newest versions that fold leaves staged
+// (foldOlder): a sixteenth of foldAt (32,768 by default), so that the next
+// Open indexes a few blobs, and the next sync's reads of what this one stored
+// last (a pull's overlap) find them there.
+const closeFoldDiv, closeKeepDiv = 8, 16
 
 // Close folds the staging log into the records when it holds enough
-// (closeFoldDiv; so that the next Open has no large index to rebuild) and
-// closes the file, waiting for open transactions to end. A failed fold loses
-// nothing: the log stays.
+// (closeFoldDiv; so that the next Open has no large index to rebuild), all
+// but its newest versions (closeKeepDiv), and closes the file, waiting for
+// open transactions to end. A failed fold loses nothing: the log stays.
 func (s *Store) Close() error {
 	var ferr error
 	if x := s.idx.Load(); x != nil && x.n > 0 && x.n >= s.foldAt/closeFoldDiv {
-		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).fold() })
+		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).foldOlder(s.foldAt / closeKeepDiv) })
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)
@@ -345,4 +353,11 @@ func (s *Store) Close() error {
 // records bucket (tests use small numbers to fold often).
 func withFoldAt(n int) Option {
 	return func(o *options) { o.foldAt = n }
+}
+
+// withRebuild makes every fold write the records bucket anew
+// (rebuildRecords), however few values it folds: the tests use it to run
+// that path on small stores.
+func withRebuild() Option {
+	return func(o *options) { o.rebuild = true }
 }

@@ -66,6 +66,14 @@ func TestStoreFolding(t *testing.T) {
 			storetest.Run(t, open)
 			storetest.RunRanked(t, open)
 		})
+		t.Run(fmt.Sprint("rebuild at ", foldAt), func(t *testing.T) {
+			t.Parallel()
+			open := func(t *testing.T) sharing.Store {
+				return openWith(t, filepath.Join(t.TempDir(), "state.db"), boltstore.WithFoldAt(foldAt), boltstore.WithRebuild())
+			}
+			storetest.Run(t, open)
+			storetest.RunRanked(t, open)
+		})
 	}
 }
 

@@ -20,6 +20,9 @@ import (
 // crashChildEnv makes the test binary run crashChild instead of the tests.
 const crashChildEnv = "CTE_BOLTSTORE_CRASH_CHILD"
 
+// crashRebuildEnv makes the child's folds write the records bucket anew.
+const crashRebuildEnv = "CTE_BOLTSTORE_CRASH_REBUILD"
+
 const (
 	crashPageSize = 500
 	crashMaxPages = 400 // the child stops by itself if nobody kills it
@@ -29,7 +32,11 @@ const (
 // and prints "ack N" once page N's transaction has committed.
 func crashChild(path string) {
 	// folded every few pages, so kills land in folds too
-	s, err := boltstore.Open(path, boltstore.WithFoldAt(3*crashPageSize-100))
+	opts := []boltstore.Option{boltstore.WithFoldAt(3*crashPageSize - 100)}
+	if os.Getenv(crashRebuildEnv) != "" {
+		opts = append(opts, boltstore.WithRebuild()) // its folds write the records anew
+	}
+	s, err := boltstore.Open(path, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -70,6 +77,9 @@ func TestCrashKeepsAcknowledgedPages(t *testing.T) {
 	for round, killAfter := range []int{0, 1, 3, 0, 7, 2, 5, 1} {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+		if round%2 == 1 {
+			cmd.Env = append(cmd.Env, crashRebuildEnv+"=1")
+		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.StdoutPipe()

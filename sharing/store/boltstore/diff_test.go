@@ -30,13 +30,19 @@ func TestSameAsMemstore(t *testing.T) {
 			sameAsMemstore(t, foldAt)
 		})
 	}
+	// every fold writes the records bucket anew
+	for _, foldAt := range []int{1, 40} {
+		t.Run(fmt.Sprint("rebuild at ", foldAt), func(t *testing.T) {
+			t.Parallel()
+			sameAsMemstore(t, foldAt, boltstore.WithRebuild())
+		})
+	}
 }
 
-func sameAsMemstore(t *testing.T, foldAt int) {
+func sameAsMemstore(t *testing.T, foldAt int, opts ...boltstore.Option) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	mem := memstore.New()
 	t.Cleanup(func() { _ = mem.Close() })
-	var opts []boltstore.Option
 	if foldAt > 0 {
 		opts = append(opts, boltstore.WithFoldAt(foldAt))
 	}

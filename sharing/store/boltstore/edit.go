@@ -85,7 +85,7 @@ func (t *tx) DeleteRecord(value string) error {
 	if err := t.bucket(bRecords).Delete([]byte(value)); err != nil {
 		return fmt.Errorf("boltstore: delete record %q: %w", storeutil.Trunc(value), err)
 	}
-	t.curRecords = nil // a cursor kept for lookups is void after a delete
+	t.curRecords = keyCursor{} // a cursor kept for lookups is void after a delete
 	return nil
 }
 

@@ -9,6 +9,9 @@ import (
 // WithFoldAt is withFoldAt for the tests.
 var WithFoldAt = withFoldAt
 
+// WithRebuild is withRebuild for the tests.
+var WithRebuild = withRebuild
+
 // StagedLen returns how many record versions the staging log holds now (a
 // fold empties it).
 func StagedLen(s *Store) int {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Ledger implements sharing.Tx.
@@ -17,11 +18,16 @@ func (t *tx) Ledger(config, value string) (sharing.LedgerEntry, bool, error) {
 	if err := t.readable(); err != nil {
 		return sharing.LedgerEntry{}, false, err
 	}
-	b := t.bucket(bLedger).Bucket([]byte(config))
-	if b == nil {
-		return sharing.LedgerEntry{}, false, nil
+	if t.ledgerCur.c == nil || t.ledgerName != config {
+		b := t.bucket(bLedger).Bucket([]byte(config))
+		if b == nil {
+			return sharing.LedgerEntry{}, false, nil
+		}
+		// kept for the next lookup of the same ledger (a ranked read's)
+		t.ledgerName, t.ledgerCur = config, keyCursor{c: b.Cursor()}
 	}
-	v := b.Get([]byte(value))
+	t.key = append(t.key[:0], value...)
+	v := t.ledgerCur.get(t.key, !t.write)
 	if v == nil {
 		return sharing.LedgerEntry{}, false, nil
 	}
@@ -74,6 +80,13 @@ func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
 		order[i] = int32(i)
 	}
 	slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(entries[a].Value, entries[b].Value) })
+	if last, _ := b.Cursor().Last(); last == nil || string(last) < entries[order[0]].Value {
+		// every key goes after the last one (a first share): full leaves,
+		// half the pages to write and to read
+		b.FillPercent = 1
+	} else {
+		b.FillPercent = bolt.DefaultFillPercent
+	}
 	for k, i := range order {
 		e := &entries[i]
 		if k+1 < len(order) && entries[order[k+1]].Value == e.Value {

@@ -23,7 +23,9 @@ type tx struct {
 	write bool
 	done  bool
 
-	curStaged, curRecords *bolt.Cursor // for get
+	curStaged, curRecords keyCursor // for get
+	ledgerName            string    // the ledger bucket ledgerCur is of
+	ledgerCur             keyCursor
 
 	// staging (see staging.go)
 	idx         *index            // the store's index as this tx found it
@@ -134,13 +136,56 @@ func (t *tx) getRecord(value string) ([]byte, error) {
 }
 
 // get is Bucket.Get through a cursor kept for the tx: a Get allocates a
-// cursor, and a View opens the bucket anew, each time. Seek starts from the
-// root, so the cursor stays right after writes.
-func (t *tx) get(c **bolt.Cursor, bucket, key []byte) []byte {
-	if *c == nil {
-		*c = t.bucket(bucket).Cursor()
+// cursor, and a View opens the bucket anew, each time.
+func (t *tx) get(c *keyCursor, bucket, key []byte) []byte {
+	if c.c == nil {
+		c.c = t.bucket(bucket).Cursor()
 	}
-	k, v := (*c).Seek(key)
+	return c.get(key, !t.write)
+}
+
+// keyCursor is a cursor kept for lookups. In a View, a lookup of a key after
+// the one it is on steps forward (Next) up to stepN keys before it seeks: a
+// batch of lookups in key order (a ranked read's, a ledger's) then mostly
+// stays on the leaf it is on, where a seek starts from the root. When the
+// keys looked up are far apart, a step that ran out makes the next skipN
+// lookups seek at once. An Update always seeks: Seek starts from the root,
+// so the cursor stays right after writes.
+type keyCursor struct {
+	c    *bolt.Cursor
+	k    []byte // the key the cursor is on (nil: seek)
+	skip int    // lookups left to seek without stepping
+}
+
+// stepN is how many keys a lookup steps over before it seeks (about what a
+// seek from the root costs in compares), and skipN how many lookups seek at
+// once after a step ran out.
+const stepN, skipN = 12, 8
+
+func (c *keyCursor) get(key []byte, step bool) []byte {
+	if c.skip > 0 {
+		c.skip--
+	} else if step && c.k != nil && bytes.Compare(key, c.k) > 0 {
+		for range stepN {
+			k, v := c.c.Next()
+			c.k = k
+			if k == nil {
+				return nil // past the last key
+			}
+			switch bytes.Compare(k, key) {
+			case 0:
+				return v
+			case 1:
+				return nil // passed it: there is none
+			}
+		}
+		c.skip = skipN
+	}
+	k, v := c.c.Seek(key)
+	c.k = k
+	if !step {
+		c.k = nil
+	}
 	if !bytes.Equal(k, key) {
 		return nil
 	}
@@ -268,14 +313,8 @@ func (t *tx) fold() error {
 			}
 		}
 		slices.SortFunc(all, compareStaged)
-		rb := t.bucket(bRecords)
-		if last, _ := rb.Cursor().Last(); len(all) > 0 && (last == nil || bytes.Compare(all[0].value, last) > 0) {
-			rb.FillPercent = 1 // every key goes after the last one: full leaves, half the pages
-		}
-		for _, x := range all {
-			if err := t.putKey(rb, x.value, x.rec); err != nil {
-				return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
-			}
+		if err := t.foldInto(all); err != nil {
+			return err
 		}
 		seq := t.bucket(bStaged).Sequence() + 1
 		if err := t.btx.DeleteBucket(bStaged); err != nil {
@@ -291,9 +330,82 @@ func (t *tx) fold() error {
 		// A fold in the middle of an ingest is followed by as many versions
 		// again: room for what this index held (not beyond foldAt).
 		t.newIdx = newIndex(seq, min(t.idx.n, t.s.foldAt))
-		t.curStaged, t.curRecords = nil, nil // the bucket was replaced
+		t.curStaged, t.curRecords = keyCursor{}, keyCursor{} // the bucket was replaced
 	}
 	t.direct, t.pending = true, nil
+	return nil
+}
+
+// foldInto puts the newest staged versions (all, in value order) into the
+// records bucket: one by one, or, when they are a large share of the
+// records (rebuildDiv), by writing the bucket anew (rebuildRecords).
+func (t *tx) foldInto(all []staged) error {
+	if f := t.s.filter; len(all) > 0 && (t.s.rebuild || f != nil && len(all)*rebuildDiv >= f.n) {
+		return t.rebuildRecords(all)
+	}
+	rb := t.bucket(bRecords)
+	if last, _ := rb.Cursor().Last(); len(all) > 0 && (last == nil || bytes.Compare(all[0].value, last) > 0) {
+		rb.FillPercent = 1 // every key goes after the last one: full leaves, half the pages
+	}
+	for _, x := range all {
+		if err := t.putKey(rb, x.value, x.rec); err != nil {
+			return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
+		}
+	}
+	return nil
+}
+
+// rebuildDiv: a fold writes the records bucket anew when it folds at least
+// 1/rebuildDiv as many values as the bucket holds (about: the key filter's
+// count). A put at random costs about five in key order, into a leaf it
+// splits half full; writing the bucket anew costs one put in key order per
+// record, and leaves every leaf full.
+const rebuildDiv = 4
+
+// rebuildRecords writes the records bucket anew: its records and the staged
+// versions (all, in value order; a staged version replaces the record)
+// merged in key order, then put into a new bucket with full leaves, all in
+// this Update. The values are not copied: the old bucket's pages and the
+// staged blobs are freed at the commit only, and bbolt copies what its nodes
+// hold before it maps the file anew. (bbolt cannot rename a bucket, and
+// MoveBucket moves a bucket as last written, so the merge is held in memory
+// while the old bucket is replaced: two slices a record.)
+func (t *tx) rebuildRecords(all []staged) error {
+	f := t.s.filter
+	rb := t.bucket(bRecords)
+	merged := make([]staged, 0, len(all)+len(all)*rebuildDiv)
+	c := rb.Cursor()
+	k, v := c.First()
+	for i := 0; k != nil || i < len(all); {
+		if i == len(all) || (k != nil && bytes.Compare(k, all[i].value) < 0) {
+			merged = append(merged, staged{value: k, rec: v})
+			k, v = c.Next()
+			continue
+		}
+		if k != nil && bytes.Equal(k, all[i].value) {
+			k, v = c.Next() // the staged version wins
+		} else if f != nil {
+			f.add(all[i].value)
+		}
+		merged = append(merged, all[i])
+		i++
+	}
+	if err := t.btx.DeleteBucket(bRecords); err != nil {
+		return fmt.Errorf("boltstore: fold: %w", err)
+	}
+	nb, err := t.btx.CreateBucket(bRecords)
+	if err != nil {
+		return fmt.Errorf("boltstore: fold: %w", err)
+	}
+	nb.FillPercent = 1
+	for _, x := range merged {
+		if err := nb.Put(x.value, x.rec); err != nil {
+			return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
+		}
+	}
+	if f != nil && f.full() {
+		t.s.filter = buildFilter(nb)
+	}
 	return nil
 }
 
