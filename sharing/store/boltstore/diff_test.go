@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte/ioc"
@@ -27,26 +28,36 @@ func TestSameAsMemstore(t *testing.T) {
 	for _, foldAt := range []int{0, 1, 40} {
 		t.Run(fmt.Sprint("fold at ", foldAt), func(t *testing.T) {
 			t.Parallel()
-			sameAsMemstore(t, foldAt)
+			sameAsMemstore(t, foldAt, false)
 		})
 	}
 	// every fold writes the records bucket anew
 	for _, foldAt := range []int{1, 40} {
 		t.Run(fmt.Sprint("rebuild at ", foldAt), func(t *testing.T) {
 			t.Parallel()
-			sameAsMemstore(t, foldAt, boltstore.WithRebuild())
+			sameAsMemstore(t, foldAt, false, boltstore.WithRebuild())
+		})
+	}
+	// closed and opened again every few steps: Close folds all but the
+	// newest versions (foldAt/16) of a log of foldAt/8 or more
+	for _, foldAt := range []int{160, 400} {
+		t.Run(fmt.Sprint("reopened, fold at ", foldAt), func(t *testing.T) {
+			t.Parallel()
+			sameAsMemstore(t, foldAt, true)
 		})
 	}
 }
 
-func sameAsMemstore(t *testing.T, foldAt int, opts ...boltstore.Option) {
+func sameAsMemstore(t *testing.T, foldAt int, reopen bool, opts ...boltstore.Option) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	mem := memstore.New()
 	t.Cleanup(func() { _ = mem.Close() })
 	if foldAt > 0 {
 		opts = append(opts, boltstore.WithFoldAt(foldAt))
 	}
-	bolt := openWith(t, filepath.Join(t.TempDir(), "state.db"), opts...)
+	path := filepath.Join(t.TempDir(), "state.db")
+	bolt := openWith(t, path, opts...)
+	folded, kept := 0, 0
 	stores := []sharing.Store{mem, bolt}
 
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -105,6 +116,25 @@ func sameAsMemstore(t *testing.T, foldAt int, opts ...boltstore.Option) {
 		}
 		require.Equal(t, stats[0], stats[1], "step %d", step)
 		require.Equal(t, dump(t, mem), dump(t, bolt), "step %d", step)
+		if reopen && step%3 == 2 {
+			before := boltstore.StagedLen(bolt)
+			require.NoError(t, bolt.Close())
+			bolt = openWith(t, path, opts...)
+			stores[1] = bolt
+			after := boltstore.StagedLen(bolt)
+			if before >= foldAt/8 {
+				folded++
+				assert.LessOrEqual(t, after, foldAt/16, "step %d: Close keeps the newest versions staged", step)
+			} else {
+				assert.Equal(t, before, after, "step %d: a small log stays", step)
+			}
+			kept = max(kept, after)
+			require.Equal(t, dump(t, mem), dump(t, bolt), "step %d, reopened", step)
+		}
+	}
+	if reopen {
+		assert.Positive(t, folded, "Close folded")
+		assert.Positive(t, kept, "Close kept versions staged")
 	}
 }
 
