@@ -324,21 +324,16 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 // to index (tens of milliseconds), because folding it would rewrite a leaf of
 // the records bucket per value: 0.66 s of a 1%-new sync into a 1M-event
 // store. It is folded later with the rest, once the log is worth it.
-//
-// closeKeepDiv sets how many of the newest versions that fold leaves staged
-// (foldOlder): a sixteenth of foldAt (32,768 by default), so that the next
-// Open indexes a few blobs, and the next sync's reads of what this one stored
-// last (a pull's overlap) find them there.
-const closeFoldDiv, closeKeepDiv = 8, 16
+const closeFoldDiv = 8
 
 // Close folds the staging log into the records when it holds enough
-// (closeFoldDiv; so that the next Open has no large index to rebuild), all
-// but its newest versions (closeKeepDiv), and closes the file, waiting for
-// open transactions to end. A failed fold loses nothing: the log stays.
+// (closeFoldDiv; so that the next Open has no large index to rebuild) and
+// closes the file, waiting for open transactions to end. A failed fold loses
+// nothing: the log stays.
 func (s *Store) Close() error {
 	var ferr error
 	if x := s.idx.Load(); x != nil && x.n > 0 && x.n >= s.foldAt/closeFoldDiv {
-		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).foldOlder(s.foldAt / closeKeepDiv) })
+		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).fold() })
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)

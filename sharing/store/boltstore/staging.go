@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -264,77 +263,3 @@ func convertStaged(b *bolt.Bucket) error {
 	return nil
 }
 
-// foldOlder is Close's fold: it folds the staging log but for its newest
-// blobs, those that hold the last keep versions, which stay staged. The
-// next sync reads again what the last one stored last (a product's pull
-// resumes a little before its checkpoint: Mimecast's by an hour), and finds
-// it in a few staged blobs instead of a page of the records bucket per
-// value. The folded blobs are deleted and the sequence bumped, so that a
-// View begun before the commit reads its own index of its snapshot.
-func (t *tx) foldOlder(keep int) error {
-	sb := t.bucket(bStaged)
-	cut, last, err := tailCut(sb, keep)
-	if err != nil || cut == 0 {
-		return err
-	}
-	if cut == last {
-		return t.fold()
-	}
-	// the newest version of each value, when it is in a blob to fold
-	var all []staged
-	var folded [][]byte
-	c := sb.Cursor()
-	for k, e := c.First(); k != nil && binary.BigEndian.Uint64(k) <= cut; k, e = c.Next() {
-		folded = append(folded, k)
-		err := blobEntries(k, e, func(ref uint64, value, rec []byte) error {
-			if v, ok := t.idx.m[string(value)]; ok && v.ref == ref {
-				all = append(all, staged{prefix: storeutil.Prefix8(value), value: value, rec: rec})
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("boltstore: fold: %w", err)
-		}
-	}
-	slices.SortFunc(all, compareStaged)
-	if err := t.foldInto(all); err != nil {
-		return err
-	}
-	for _, k := range folded {
-		if err := sb.Delete(k); err != nil {
-			return fmt.Errorf("boltstore: fold: %w", err)
-		}
-	}
-	seq, err := sb.NextSequence()
-	if err != nil {
-		return fmt.Errorf("boltstore: fold: %w", err)
-	}
-	x, err := buildIndex(sb, seq)
-	if err != nil {
-		return fmt.Errorf("boltstore: fold: %w", err)
-	}
-	t.newIdx = x
-	t.curStaged, t.curRecords = keyCursor{}, keyCursor{}
-	return nil
-}
-
-// tailCut returns the sequence of the newest blob to fold so that the blobs
-// after it hold at most keep versions (0 when all fit), and the sequence of
-// the last blob.
-func tailCut(sb *bolt.Bucket, keep int) (cut, last uint64, err error) {
-	n := 0
-	c := sb.Cursor()
-	for k, e := c.Last(); k != nil; k, e = c.Prev() {
-		if last == 0 {
-			last = binary.BigEndian.Uint64(k)
-		}
-		err := blobEntries(k, e, func(uint64, []byte, []byte) error { n++; return nil })
-		if err != nil {
-			return 0, 0, fmt.Errorf("boltstore: fold: %w", err)
-		}
-		if n > keep {
-			return binary.BigEndian.Uint64(k), last, nil
-		}
-	}
-	return 0, last, nil
-}
