@@ -262,4 +262,3 @@ func convertStaged(b *bolt.Bucket) error {
 	}
 	return nil
 }
-
