@@ -96,6 +96,10 @@ func (t *tx) flushRank() error {
 		return cmp.Compare(a.off, b.off) // in the order made: offsets grow
 	})
 	b := t.bucket(bRanked)
+	// A page's new keys come together at the front of their severities
+	// (newest first), before leaves that are then rarely written again:
+	// full leaves, a quarter fewer pages to write and to read.
+	b.FillPercent = 1
 	for i, op := range t.rops {
 		k := t.rankOpKey(op)
 		if i+1 < len(t.rops) && bytes.Equal(k, t.rankOpKey(t.rops[i+1])) {
