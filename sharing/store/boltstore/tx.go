@@ -340,12 +340,16 @@ func (t *tx) fold() error {
 // records bucket: one by one, or, when they are a large share of the
 // records (rebuildDiv), by writing the bucket anew (rebuildRecords).
 func (t *tx) foldInto(all []staged) error {
-	if f := t.s.filter; len(all) > 0 && (t.s.rebuild || f != nil && len(all)*rebuildDiv >= f.n) {
-		return t.rebuildRecords(all)
+	if len(all) == 0 {
+		return nil
 	}
 	rb := t.bucket(bRecords)
-	if last, _ := rb.Cursor().Last(); len(all) > 0 && (last == nil || bytes.Compare(all[0].value, last) > 0) {
+	last, _ := rb.Cursor().Last()
+	switch f := t.s.filter; {
+	case last == nil || bytes.Compare(all[0].value, last) > 0:
 		rb.FillPercent = 1 // every key goes after the last one: full leaves, half the pages
+	case t.s.rebuild || f != nil && len(all)*rebuildDiv >= f.n:
+		return t.rebuildRecords(all)
 	}
 	for _, x := range all {
 		if err := t.putKey(rb, x.value, x.rec); err != nil {
