@@ -59,6 +59,7 @@ type Store struct {
 	rebuild bool
 
 	wmu     sync.Mutex // held by Update from its start until its index change is final
+	spare   txSpare    // the last Update's buffers, for the next (under wmu)
 	idx     atomic.Pointer[index]
 	filter  *keyFilter // keys of the records bucket, once built; used and changed by Updates only
 	lookups int        // record lookups of Updates before the filter is built
@@ -315,6 +316,9 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 	if err != nil && t != nil && t.published {
 		t.unpublish()
 		t.published = false
+	}
+	if t != nil {
+		s.spare = t.release() // bbolt holds none of it now
 	}
 	return s.closedErr(err)
 }

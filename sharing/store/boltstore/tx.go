@@ -45,6 +45,8 @@ type tx struct {
 	published bool // an Update's index change is visible to Views (see publish)
 
 	arena []byte            // keys and values handed to Put live until commit
+	full  [][]byte          // the arena's chunks before the current one
+	free  [][]byte          // chunks of an earlier Update, emptied (txSpare)
 	enc   []byte            // encoding scratch
 	key   []byte            // lookup scratch
 	cache map[string]string // shared strings while decoding (sources, tags)
@@ -66,8 +68,40 @@ func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {
 	if !write {
 		t.max = btx.Bucket(bStaged).Sequence()
 		t.priv = t.max < t.idx.base
+		return t
 	}
+	sp := &s.spare // Updates run one at a time (wmu)
+	t.free, t.rops, t.rkeys, t.enc, t.key, t.order = sp.free, sp.rops, sp.rkeys, sp.enc, sp.key, sp.order
+	*sp = txSpare{}
 	return t
+}
+
+// txSpare is what an Update leaves to the next one: its arena's chunks,
+// emptied, and its scratch buffers. Once the Update has committed or rolled
+// back, bbolt holds none of what was put (its nodes are dropped), so a sync
+// of many pages allocates its buffers once instead of at every page (a
+// first sync of 200,000 events allocated 260 MB of its 1.17 GB there).
+type txSpare struct {
+	free     [][]byte
+	rops     []rankOp
+	rkeys    []byte
+	enc, key []byte
+	order    storeutil.PageOrder
+}
+
+// maxSpare bounds the chunks an Update leaves (64 KiB each, or the size of
+// a larger value): a fold's thousands are not kept.
+const maxSpare = 128
+
+// release returns the buffers of an ended Update for the next one.
+func (t *tx) release() txSpare {
+	free := t.free
+	for _, c := range append(t.full, t.arena) {
+		if c != nil && len(free) < maxSpare {
+			free = append(free, c[:0])
+		}
+	}
+	return txSpare{free: free, rops: t.rops[:0], rkeys: t.rkeys[:0], enc: t.enc[:0], key: t.key[:0], order: t.order}
 }
 
 // view returns the index a View reads, building its own from the snapshot
@@ -468,7 +502,15 @@ func (t *tx) str(b []byte) string {
 // the commit.
 func (t *tx) keep(b []byte) []byte {
 	if cap(t.arena)-len(t.arena) < len(b) {
-		t.arena = make([]byte, 0, max(64<<10, len(b)))
+		if t.arena != nil {
+			t.full = append(t.full, t.arena)
+		}
+		t.arena = nil
+		if n := len(t.free); n > 0 && cap(t.free[n-1]) >= len(b) {
+			t.arena, t.free = t.free[n-1], t.free[:n-1]
+		} else {
+			t.arena = make([]byte, 0, max(64<<10, len(b)))
+		}
 	}
 	n := len(t.arena)
 	t.arena = append(t.arena, b...)
