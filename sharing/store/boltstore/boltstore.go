@@ -55,8 +55,11 @@ type Store struct {
 	db     *bolt.DB
 	path   string
 	foldAt int
-	// rebuild: every fold writes the records bucket anew (withRebuild)
-	rebuild bool
+	// rebuild: every fold a Merge starts writes the records bucket anew, in
+	// transactions of rebuildN records (withRebuild; default rebuildChunk)
+	rebuild    bool
+	rebuildN   int
+	rebuildDue bool // a Merge of the running Update left the fold to rebuild (under wmu)
 
 	wmu     sync.Mutex // held by Update from its start until its index change is final
 	spare   txSpare    // the last Update's buffers, for the next (under wmu)
@@ -72,6 +75,7 @@ type options struct {
 	lockTimeout time.Duration
 	foldAt      int
 	rebuild     bool
+	rebuildN    int
 }
 
 // WithLockTimeout sets how long Open waits for another process to release the
@@ -145,12 +149,12 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("boltstore: open state file %s: %w", path, err)
 	}
-	return load(db, path, max(o.foldAt, 1), o.rebuild)
+	return load(db, path, max(o.foldAt, 1), o)
 }
 
 // load sets up or checks the buckets of an opened file, reads its staging
 // index and, for a file written before the ranked index, builds that once.
-func load(db *bolt.DB, path string, foldAt int, rebuild bool) (*Store, error) {
+func load(db *bolt.DB, path string, foldAt int, o options) (*Store, error) {
 	var buildRank bool
 	if err := db.Update(func(tx *bolt.Tx) error {
 		buildRank = rankedMissing(tx)
@@ -158,7 +162,10 @@ func load(db *bolt.DB, path string, foldAt int, rebuild bool) (*Store, error) {
 	}); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, foldAt: foldAt, rebuild: rebuild}
+	s := &Store{db: db, path: path, foldAt: foldAt, rebuild: o.rebuild, rebuildN: rebuildChunk}
+	if o.rebuildN > 0 {
+		s.rebuildN = o.rebuildN
+	}
 	err := db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bStaged)
 		x, err := buildIndex(b, b.Sequence())
@@ -224,6 +231,13 @@ func setup(tx *bolt.Tx, path string) error {
 		}
 		if err := meta.Put(kSchema, binary.AppendUvarint(nil, SchemaVersion)); err != nil {
 			return fmt.Errorf("boltstore: upgrade %s: %w", path, err)
+		}
+	}
+	if tx.Bucket(bRebuild) != nil {
+		// a rebuild a crash stopped: the records and the staging log are
+		// whole without it (rebuildRecords)
+		if err := tx.DeleteBucket(bRebuild); err != nil {
+			return fmt.Errorf("boltstore: open %s: %w", path, err)
 		}
 	}
 	for _, name := range allBuckets {
@@ -320,6 +334,14 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 	if t != nil {
 		s.spare = t.release() // bbolt holds none of it now
 	}
+	if due := s.rebuildDue; due {
+		s.rebuildDue = false
+		if err == nil {
+			if rerr := s.rebuildRecords(); rerr != nil {
+				return fmt.Errorf("boltstore: the update is stored; writing the records anew failed (the staging log stays, and is folded later): %w", s.closedErr(rerr))
+			}
+		}
+	}
 	return s.closedErr(err)
 }
 
@@ -354,9 +376,9 @@ func withFoldAt(n int) Option {
 	return func(o *options) { o.foldAt = n }
 }
 
-// withRebuild makes every fold write the records bucket anew
-// (rebuildRecords), however few values it folds: the tests use it to run
-// that path on small stores.
-func withRebuild() Option {
-	return func(o *options) { o.rebuild = true }
+// withRebuild makes every fold a Merge starts write the records bucket
+// anew (rebuildRecords), however few values it folds, in transactions of n
+// records: the tests use it to run that path on small stores.
+func withRebuild(n int) Option {
+	return func(o *options) { o.rebuild, o.rebuildN = true, n }
 }

@@ -69,7 +69,7 @@ func TestStoreFolding(t *testing.T) {
 		t.Run(fmt.Sprint("rebuild at ", foldAt), func(t *testing.T) {
 			t.Parallel()
 			open := func(t *testing.T) sharing.Store {
-				return openWith(t, filepath.Join(t.TempDir(), "state.db"), boltstore.WithFoldAt(foldAt), boltstore.WithRebuild())
+				return openWith(t, filepath.Join(t.TempDir(), "state.db"), boltstore.WithFoldAt(foldAt), boltstore.WithRebuild(40))
 			}
 			storetest.Run(t, open)
 			storetest.RunRanked(t, open)

@@ -34,7 +34,7 @@ func crashChild(path string) {
 	// folded every few pages, so kills land in folds too
 	opts := []boltstore.Option{boltstore.WithFoldAt(3*crashPageSize - 100)}
 	if os.Getenv(crashRebuildEnv) != "" {
-		opts = append(opts, boltstore.WithRebuild()) // its folds write the records anew
+		opts = append(opts, boltstore.WithRebuild(100)) // its folds write the records anew
 	}
 	s, err := boltstore.Open(path, opts...)
 	if err != nil {

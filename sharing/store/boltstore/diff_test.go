@@ -35,7 +35,7 @@ func TestSameAsMemstore(t *testing.T) {
 	for _, foldAt := range []int{1, 40} {
 		t.Run(fmt.Sprint("rebuild at ", foldAt), func(t *testing.T) {
 			t.Parallel()
-			sameAsMemstore(t, foldAt, false, boltstore.WithRebuild())
+			sameAsMemstore(t, foldAt, false, boltstore.WithRebuild(3))
 		})
 	}
 	// closed and opened again every few steps: Close folds a log of foldAt/8

@@ -98,17 +98,20 @@
 //
 // A fold whose values all sort after the last record (the first one, into an
 // empty file) fills its leaves full instead of half, writing half the pages.
-// A fold of at least a quarter as many values as the records bucket holds
-// (about: the count of the Bloom filter below; the folds in the middle of a
-// large first sync) writes the bucket anew instead of putting each value at
-// random: the records and the staged versions merged in key order, put in
-// order into a new bucket with full leaves. A put at random costs several in
-// order, and splits its leaf half full. With it, the first sync of 1M events
-// peaks at about 0.8 GB of Go heap and 1.55 GB of RSS instead of 1.0 to 1.3
-// GB and 2.0 to 2.4 GB, and the denser file makes the next syncs' reads
-// cheaper (README, "Speed"). bbolt cannot rename a bucket (MoveBucket moves
-// a bucket as last committed), so the merge is held in memory, two slices a
-// record, while the old bucket is replaced in the same Update.
+// A fold that a Merge starts, of at least a quarter as many values
+// as the records bucket holds (about: the count of the Bloom filter below;
+// the folds in the middle of a large first sync), writes the bucket anew
+// instead of putting each value at random (rebuild.go): after the Update
+// that started it has committed, the records and the newest staged versions
+// are merged in key order and put in order into a new bucket with full
+// leaves, 131,072 records a transaction, under a bucket of their own; a last
+// transaction moves it in place of the records and empties the log. Until
+// then the records and the log are as they were, for Views and after a
+// crash alike (Open drops a half-written bucket). A put at random costs
+// several in order and splits its leaf half full; and since bbolt splits a
+// bucket's nodes only at the commit, a bucket written whole in one
+// transaction would be one node of millions of entries, regrown at every
+// put, with all its pages held until the commit.
 //
 // The ranked index and the ledger of a first share also fill their leaves
 // whole: their keys come in runs (a page's new values at the front of their
@@ -116,6 +119,7 @@
 // lookups in key order (a ranked read's batch; a ledger's, whose bucket and
 // cursor a transaction keeps) step the cursor forward a few keys before they
 // seek from the root, and seek at once for a while after a step ran out.
+//
 // Close folds what the log holds once it holds at least 65,536 versions, so
 // that the next Open of the file (the next cte sync) has no large index to
 // rebuild: a no-change sync of a 200k-event store went from 0.52 to 0.34 s of

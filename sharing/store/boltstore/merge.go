@@ -88,12 +88,20 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 			return st, err
 		}
 	}
-	if !t.direct && t.staged() >= t.s.foldAt {
-		if err := t.fold(); err != nil {
-			return st, err
-		}
+	return st, t.foldWhenFull()
+}
+
+// foldWhenFull folds the staging log once it holds foldAt versions: now, or
+// after this Update when the records are to be written anew (rebuild.go).
+func (t *tx) foldWhenFull() error {
+	if t.direct || t.s.rebuildDue || t.staged() < t.s.foldAt {
+		return nil
 	}
-	return st, nil
+	if t.rebuildWorthIt() {
+		t.s.rebuildDue = true // after this Update commits (Store.Update)
+		return nil
+	}
+	return t.fold()
 }
 
 // mergeEntry merges x into the stored record v (encoded), counting into st,

@@ -76,34 +76,6 @@ func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {
 	return t
 }
 
-// txSpare is what an Update leaves to the next one: its arena's chunks,
-// emptied, and its scratch buffers. Once the Update has committed or rolled
-// back, bbolt holds none of what was put (its nodes are dropped), so a sync
-// of many pages allocates its buffers once instead of at every page (a
-// first sync of 200,000 events allocated 260 MB of its 1.17 GB there).
-type txSpare struct {
-	free     [][]byte
-	rops     []rankOp
-	rkeys    []byte
-	enc, key []byte
-	order    storeutil.PageOrder
-}
-
-// maxSpare bounds the chunks an Update leaves (64 KiB each, or the size of
-// a larger value): a fold's thousands are not kept.
-const maxSpare = 128
-
-// release returns the buffers of an ended Update for the next one.
-func (t *tx) release() txSpare {
-	free := t.free
-	for _, c := range append(t.full, t.arena) {
-		if c != nil && len(free) < maxSpare {
-			free = append(free, c[:0])
-		}
-	}
-	return txSpare{free: free, rops: t.rops[:0], rkeys: t.rkeys[:0], enc: t.enc[:0], key: t.key[:0], order: t.order}
-}
-
 // view returns the index a View reads, building its own from the snapshot
 // when the store's index started after it (a fold committed since).
 func (t *tx) view() (*index, error) {
@@ -176,54 +148,6 @@ func (t *tx) get(c *keyCursor, bucket, key []byte) []byte {
 		c.c = t.bucket(bucket).Cursor()
 	}
 	return c.get(key, !t.write)
-}
-
-// keyCursor is a cursor kept for lookups. In a View, a lookup of a key after
-// the one it is on steps forward (Next) up to stepN keys before it seeks: a
-// batch of lookups in key order (a ranked read's, a ledger's) then mostly
-// stays on the leaf it is on, where a seek starts from the root. When the
-// keys looked up are far apart, a step that ran out makes the next skipN
-// lookups seek at once. An Update always seeks: Seek starts from the root,
-// so the cursor stays right after writes.
-type keyCursor struct {
-	c    *bolt.Cursor
-	k    []byte // the key the cursor is on (nil: seek)
-	skip int    // lookups left to seek without stepping
-}
-
-// stepN is how many keys a lookup steps over before it seeks (about what a
-// seek from the root costs in compares), and skipN how many lookups seek at
-// once after a step ran out.
-const stepN, skipN = 12, 8
-
-func (c *keyCursor) get(key []byte, step bool) []byte {
-	if c.skip > 0 {
-		c.skip--
-	} else if step && c.k != nil && bytes.Compare(key, c.k) > 0 {
-		for range stepN {
-			k, v := c.c.Next()
-			c.k = k
-			if k == nil {
-				return nil // past the last key
-			}
-			switch bytes.Compare(k, key) {
-			case 0:
-				return v
-			case 1:
-				return nil // passed it: there is none
-			}
-		}
-		c.skip = skipN
-	}
-	k, v := c.c.Seek(key)
-	c.k = k
-	if !step {
-		c.k = nil
-	}
-	if !bytes.Equal(k, key) {
-		return nil
-	}
-	return v
 }
 
 // putKey puts a record into the records bucket and its key into the filter.
@@ -371,78 +295,20 @@ func (t *tx) fold() error {
 }
 
 // foldInto puts the newest staged versions (all, in value order) into the
-// records bucket: one by one, or, when they are a large share of the
-// records (rebuildDiv), by writing the bucket anew (rebuildRecords).
+// records bucket (a large fold in the middle of an ingest writes the bucket
+// anew instead, after its Update: see rebuild.go).
 func (t *tx) foldInto(all []staged) error {
 	if len(all) == 0 {
 		return nil
 	}
 	rb := t.bucket(bRecords)
-	last, _ := rb.Cursor().Last()
-	switch f := t.s.filter; {
-	case last == nil || bytes.Compare(all[0].value, last) > 0:
+	if last, _ := rb.Cursor().Last(); last == nil || bytes.Compare(all[0].value, last) > 0 {
 		rb.FillPercent = 1 // every key goes after the last one: full leaves, half the pages
-	case t.s.rebuild || f != nil && len(all)*rebuildDiv >= f.n:
-		return t.rebuildRecords(all)
 	}
 	for _, x := range all {
 		if err := t.putKey(rb, x.value, x.rec); err != nil {
 			return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
 		}
-	}
-	return nil
-}
-
-// rebuildDiv: a fold writes the records bucket anew when it folds at least
-// 1/rebuildDiv as many values as the bucket holds (about: the key filter's
-// count). A put at random costs about five in key order, into a leaf it
-// splits half full; writing the bucket anew costs one put in key order per
-// record, and leaves every leaf full.
-const rebuildDiv = 4
-
-// rebuildRecords writes the records bucket anew: its records and the staged
-// versions (all, in value order; a staged version replaces the record)
-// merged in key order, then put into a new bucket with full leaves, all in
-// this Update. The values are not copied: the old bucket's pages and the
-// staged blobs are freed at the commit only, and bbolt copies what its nodes
-// hold before it maps the file anew. (bbolt cannot rename a bucket, and
-// MoveBucket moves a bucket as last written, so the merge is held in memory
-// while the old bucket is replaced: two slices a record.)
-func (t *tx) rebuildRecords(all []staged) error {
-	f := t.s.filter
-	rb := t.bucket(bRecords)
-	merged := make([]staged, 0, len(all)+len(all)*rebuildDiv)
-	c := rb.Cursor()
-	k, v := c.First()
-	for i := 0; k != nil || i < len(all); {
-		if i == len(all) || (k != nil && bytes.Compare(k, all[i].value) < 0) {
-			merged = append(merged, staged{value: k, rec: v})
-			k, v = c.Next()
-			continue
-		}
-		if k != nil && bytes.Equal(k, all[i].value) {
-			k, v = c.Next() // the staged version wins
-		} else if f != nil {
-			f.add(all[i].value)
-		}
-		merged = append(merged, all[i])
-		i++
-	}
-	if err := t.btx.DeleteBucket(bRecords); err != nil {
-		return fmt.Errorf("boltstore: fold: %w", err)
-	}
-	nb, err := t.btx.CreateBucket(bRecords)
-	if err != nil {
-		return fmt.Errorf("boltstore: fold: %w", err)
-	}
-	nb.FillPercent = 1
-	for _, x := range merged {
-		if err := nb.Put(x.value, x.rec); err != nil {
-			return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
-		}
-	}
-	if f != nil && f.full() {
-		t.s.filter = buildFilter(nb)
 	}
 	return nil
 }

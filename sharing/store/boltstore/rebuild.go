@@ -1,0 +1,233 @@
+package boltstore
+
+// This file folds a large staging log by writing the records bucket anew.
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+	bolt "go.etcd.io/bbolt"
+)
+
+// bRebuild holds, between the transactions of a rebuild, the records bucket
+// being written anew (bRecords inside it). It is not there otherwise: an Open
+// deletes one a crash left.
+var bRebuild = []byte("records.rebuild")
+
+// rebuildDiv: the fold a Merge starts writes the records bucket anew when the
+// log holds at least 1/rebuildDiv as many values as the bucket (about: the
+// key filter's count), as in the middle of a large first sync. A put at
+// random into a large bucket costs several puts in key order, and splits its
+// leaf half full.
+const rebuildDiv = 4
+
+// rebuildChunk is how many records a transaction of a rebuild writes: bbolt
+// splits a bucket's nodes only at the commit, so a bucket written whole in
+// one transaction is one node of millions of entries, regrown at every
+// append (2.6 s of a first sync of 1M events), and all of its pages are
+// held in memory until the commit.
+const rebuildChunk = 1 << 17
+
+// rebuildWorthIt reports whether the fold a Merge starts should write the
+// records anew (rebuildRecords, after the Update) rather than put each
+// staged value into the bucket.
+func (t *tx) rebuildWorthIt() bool {
+	if t.s.rebuild {
+		return true
+	}
+	f := t.s.filter
+	return f != nil && f.n > 0 && t.staged()*rebuildDiv >= f.n
+}
+
+// rebuildHead is a value's newest staged version.
+type rebuildHead struct {
+	prefix uint64 // storeutil.Prefix8 of value
+	value  string
+	ref    uint64
+}
+
+// rebuildRecords folds the staging log by writing the records bucket anew:
+// its records and the newest staged versions merged in key order, put in
+// order into a new bucket with full leaves, rebuildN records a transaction
+// (under bRebuild), then moved in place of the old bucket and the log
+// emptied in one last transaction. Until that one commits, the records and
+// the log are as they were, for Views and after a crash alike. The caller
+// holds wmu, and its Update has committed.
+func (s *Store) rebuildRecords() error {
+	x := s.idx.Load()
+	if len(x.m) == 0 {
+		return nil // folded since (a Records call of the Update)
+	}
+	heads := make([]rebuildHead, 0, len(x.m))
+	for v, ver := range x.m {
+		heads = append(heads, rebuildHead{storeutil.Prefix8(v), v, ver.ref})
+	}
+	slices.SortFunc(heads, func(a, b rebuildHead) int {
+		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
+			return c
+		}
+		return strings.Compare(a.value, b.value)
+	})
+	if err := s.db.Update(func(btx *bolt.Tx) error {
+		if btx.Bucket(bRebuild) != nil {
+			if err := btx.DeleteBucket(bRebuild); err != nil {
+				return err
+			}
+		}
+		p, err := btx.CreateBucket(bRebuild)
+		if err != nil {
+			return err
+		}
+		_, err = p.CreateBucket(bRecords)
+		return err
+	}); err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	w := rebuildWriter{heads: heads, filter: s.filter}
+	for !w.done {
+		if err := s.db.Update(w.chunk(s.rebuildN)); err != nil {
+			return fmt.Errorf("rebuild: %w", err)
+		}
+	}
+	var t *tx
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		t = newTx(context.Background(), btx, true, s)
+		defer t.close()
+		if err := t.swapRebuilt(); err != nil {
+			return err
+		}
+		t.publish()
+		t.published = true
+		return nil
+	})
+	if err != nil && t != nil && t.published {
+		t.unpublish()
+	}
+	if t != nil {
+		s.spare = t.release()
+	}
+	if err != nil {
+		return fmt.Errorf("rebuild: %w", err)
+	}
+	if f := s.filter; f != nil && f.full() {
+		return s.db.View(func(btx *bolt.Tx) error {
+			s.filter = buildFilter(btx.Bucket(bRecords))
+			return nil
+		})
+	}
+	return nil
+}
+
+// rebuildWriter is the state of a rebuild between its transactions: the
+// last key written, and the next staged version to merge.
+type rebuildWriter struct {
+	heads  []rebuildHead
+	next   int // in heads
+	after  []byte
+	filter *keyFilter
+	done   bool
+}
+
+// chunk returns a transaction that writes the next n records of the merge
+// into the new bucket. The values put are not copied: the old bucket and the
+// staged blobs are not changed until the last transaction, and bbolt copies
+// what its nodes hold before it maps the file anew.
+func (w *rebuildWriter) chunk(n int) func(*bolt.Tx) error {
+	return func(btx *bolt.Tx) error {
+		nb := btx.Bucket(bRebuild).Bucket(bRecords)
+		nb.FillPercent = 1
+		c := btx.Bucket(bRecords).Cursor()
+		sc := btx.Bucket(bStaged).Cursor()
+		var k, v []byte
+		if w.after == nil {
+			k, v = c.First()
+		} else if k, v = c.Seek(w.after); k != nil && bytes.Equal(k, w.after) {
+			k, v = c.Next()
+		}
+		next := w.next
+		for range n {
+			var key, val []byte
+			switch {
+			case next < len(w.heads) && (k == nil || w.heads[next].value <= string(k)):
+				h := w.heads[next]
+				next++
+				rec, err := stagedRecord(sc, h)
+				if err != nil {
+					return err
+				}
+				if k != nil && string(k) == h.value {
+					k, v = c.Next() // the staged version wins
+				} else if w.filter != nil {
+					w.filter.addString(h.value)
+				}
+				key, val = []byte(h.value), rec
+			case k != nil:
+				key, val = k, v
+				k, v = c.Next()
+			default:
+				w.done = true
+			}
+			if w.done {
+				break
+			}
+			if err := nb.Put(key, val); err != nil {
+				return fmt.Errorf("%q: %w", storeutil.Trunc(string(key)), err)
+			}
+			w.after = append(w.after[:0], key...)
+		}
+		w.done = w.done || (k == nil && next == len(w.heads))
+		w.next = next
+		return nil
+	}
+}
+
+// stagedRecord reads the record encoding of a staged version.
+func stagedRecord(sc *bolt.Cursor, h rebuildHead) ([]byte, error) {
+	seq := seqKey(nil, refSeq(h.ref))
+	k, blob := sc.Seek(seq)
+	if !bytes.Equal(k, seq) {
+		return nil, fmt.Errorf("record %q: %w: staged blob %d is missing", storeutil.Trunc(h.value), errCorrupt, refSeq(h.ref))
+	}
+	v, rec, _, err := entryAt(blob, refOff(h.ref))
+	if err == nil && string(v) != h.value {
+		err = fmt.Errorf("%w: staged entry %d:%d holds another value", errCorrupt, refSeq(h.ref), refOff(h.ref))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record %q: %w", storeutil.Trunc(h.value), err)
+	}
+	return rec, nil
+}
+
+// swapRebuilt ends a rebuild: the new bucket in place of the records
+// bucket, and the staging log emptied, as fold does.
+func (t *tx) swapRebuilt() error {
+	if err := t.btx.DeleteBucket(bRecords); err != nil {
+		return err
+	}
+	// The new bucket has no change in this transaction: MoveBucket moves it
+	// as last committed.
+	if err := t.btx.MoveBucket(bRecords, t.btx.Bucket(bRebuild), nil); err != nil {
+		return err
+	}
+	if err := t.btx.DeleteBucket(bRebuild); err != nil {
+		return err
+	}
+	seq := t.bucket(bStaged).Sequence() + 1
+	if err := t.btx.DeleteBucket(bStaged); err != nil {
+		return err
+	}
+	b, err := t.btx.CreateBucket(bStaged)
+	if err != nil {
+		return err
+	}
+	if err := b.SetSequence(seq); err != nil {
+		return err
+	}
+	t.newIdx = newIndex(seq, min(t.idx.n, t.s.foldAt))
+	return nil
+}

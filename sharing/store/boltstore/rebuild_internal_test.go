@@ -1,0 +1,76 @@
+package boltstore
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
+)
+
+// TestOpenDropsAStoppedRebuild opens a file where a rebuild was stopped
+// between its transactions (a crash): the half-written bucket is dropped,
+// and the records and the staging log read as before it began.
+func TestOpenDropsAStoppedRebuild(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s, err := Open(path, withFoldAt(1<<20))
+	require.NoError(t, err)
+	values := []string{}
+	for i := range 20 {
+		page := []ioc.Indicator{{Type: ioc.TypeMD5, Value: hex32(i), LastSeen: now}}
+		values = append(values, page[0].Value)
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			_, err := tx.Merge("feed", page, now)
+			return err
+		}))
+		if i == 9 {
+			require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).fold() }))
+		}
+	}
+	// what a rebuild leaves after its first transactions: a part of the new bucket
+	require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
+		p, err := btx.CreateBucket(bRebuild)
+		if err != nil {
+			return err
+		}
+		nb, err := p.CreateBucket(bRecords)
+		if err != nil {
+			return err
+		}
+		return nb.Put([]byte(hex32(3)), []byte("half written"))
+	}))
+	require.NoError(t, s.db.Close()) // as a crash: no fold at Close
+
+	s, err = Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
+		require.Nil(t, btx.Bucket(bRebuild), "the stopped rebuild is dropped")
+		return nil
+	}))
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		for _, v := range values {
+			r, ok, err := tx.Record(v)
+			require.NoError(t, err)
+			require.True(t, ok, v)
+			require.Equal(t, "feed", r.Entries[0].Source)
+		}
+		return nil
+	}))
+}
+
+func hex32(i int) string {
+	const digits = "0123456789abcdef"
+	b := []byte("00000000000000000000000000000000")
+	for j := len(b) - 1; i > 0; j-- {
+		b[j] = digits[i%16]
+		i /= 16
+	}
+	return string(b)
+}
