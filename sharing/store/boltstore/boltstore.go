@@ -359,7 +359,14 @@ const closeFoldDiv = 8
 func (s *Store) Close() error {
 	var ferr error
 	if x := s.idx.Load(); x != nil && x.n > 0 && x.n >= s.foldAt/closeFoldDiv {
-		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).fold() })
+		ferr = s.Update(context.Background(), func(st sharing.Tx) error {
+			t := st.(*tx)
+			if t.s.rebuild || t.recordsEmpty() {
+				t.s.rebuildDue = true // a first fold, in transactions after this one (rebuildRecords)
+				return nil
+			}
+			return t.fold()
+		})
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)

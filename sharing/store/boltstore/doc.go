@@ -98,7 +98,9 @@
 //
 // A fold whose values all sort after the last record (the first one, into an
 // empty file) fills its leaves full instead of half, writing half the pages.
-// A fold that a Merge starts, of at least a quarter as many values
+// The first fold of a store (into an empty records bucket, from a Merge or
+// Close) takes the same path, without old records to merge. A fold that a
+// Merge starts, of at least a quarter as many values
 // as the records bucket holds (about: the count of the Bloom filter below;
 // the folds in the middle of a large first sync), writes the bucket anew
 // instead of putting each value at random (rebuild.go): after the Update

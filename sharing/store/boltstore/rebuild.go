@@ -37,11 +37,19 @@ const rebuildChunk = 1 << 17
 // records anew (rebuildRecords, after the Update) rather than put each
 // staged value into the bucket.
 func (t *tx) rebuildWorthIt() bool {
-	if t.s.rebuild {
+	if t.s.rebuild || t.recordsEmpty() {
 		return true
 	}
 	f := t.s.filter
-	return f != nil && f.n > 0 && t.staged()*rebuildDiv >= f.n
+	return f != nil && t.staged()*rebuildDiv >= f.n
+}
+
+// recordsEmpty reports whether the records bucket is empty: the first fold
+// of a store puts every value in order, and in one transaction that would
+// make one node of them all (rebuildChunk).
+func (t *tx) recordsEmpty() bool {
+	k, _ := t.bucket(bRecords).Cursor().First()
+	return k == nil
 }
 
 // rebuildHead is a value's newest staged version.
