@@ -32,7 +32,8 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	full := func() bool {
 		return (lim.MaxItems > 0 && rs.packedN >= lim.MaxItems) || (lim.MaxBytes > 0 && lim.MaxBytes-rs.packedBytes < minBytes)
 	}
-	b := rankBatch{rs: rs, m: m, keep: !complete, values: make([]string, 0, rankBatchN), size: rs.batchSize(minBytes)}
+	b := rankBatch{rs: rs, m: m, keep: !complete, size: rs.batchSize(minBytes)}
+	b.values = make([]string, 0, b.size)
 	if b.keep {
 		// room for a full list: its items are large, and regrowing copies them
 		n := lim.MaxItems
@@ -53,6 +54,7 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 		if len(b.values) >= b.size {
 			err := b.read(tx)
 			b.size = rs.batchSize(minBytes)
+			b.values = slices.Grow(b.values, b.size) // a batch's values: grown once
 			return err
 		}
 		return nil
@@ -129,7 +131,7 @@ func (b *rankBatch) read(tx Tx) error {
 		b.order = append(b.order, int32(i))
 	}
 	slices.SortFunc(b.order, func(x, y int32) int { return strings.Compare(b.values[x], b.values[y]) })
-	b.found, b.read1 = b.found[:0], b.read1[:0]
+	b.found, b.read1 = slices.Grow(b.found[:0], len(b.values)), slices.Grow(b.read1[:0], len(b.values))
 	base := len(rs.push)
 	lastAt := int32(-1)
 	for _, i := range b.order {
