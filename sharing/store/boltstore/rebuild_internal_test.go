@@ -74,3 +74,58 @@ func hex32(i int) string {
 	}
 	return string(b)
 }
+
+// TestRebuildFailureKeepsTheLog makes a rebuild fail (a staged blob it needs
+// is gone): the Update that started it says its own writes are stored and
+// the rebuild failed, the records and the log are as they were, and the
+// next Open drops the half-written bucket.
+func TestRebuildFailureKeepsTheLog(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	s, err := Open(path, withFoldAt(1<<20))
+	require.NoError(t, err)
+	merge := func(from, n int) {
+		page := make([]ioc.Indicator, n)
+		for i := range page {
+			page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(from + i), LastSeen: now}
+		}
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			_, err := tx.Merge("feed", page, now)
+			return err
+		}))
+	}
+	merge(1, 5)
+	merge(100, 5)
+	// the first page's blob is lost
+	require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
+		k, _ := btx.Bucket(bStaged).Cursor().First()
+		return btx.Bucket(bStaged).Delete(k)
+	}))
+	s.foldAt, s.rebuild, s.rebuildN = 1, true, 2 // the next Merge starts a rebuild
+	page := []ioc.Indicator{{Type: ioc.TypeMD5, Value: hex32(200), LastSeen: now}}
+	err = s.Update(t.Context(), func(tx sharing.Tx) error {
+		_, err := tx.Merge("feed", page, now)
+		return err
+	})
+	require.ErrorIs(t, err, errCorrupt)
+	require.ErrorContains(t, err, "the update is stored")
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		for _, v := range []string{hex32(100), hex32(104), hex32(200)} {
+			_, ok, err := tx.Record(v)
+			require.NoError(t, err)
+			require.True(t, ok, "%s is still staged", v)
+		}
+		return nil
+	}))
+	require.Equal(t, 6, StagedLen(s), "the log stays (less the lost blob)")
+	require.NoError(t, s.db.Close())
+
+	s, err = Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
+		require.Nil(t, btx.Bucket(bRebuild), "the half-written bucket is dropped")
+		return nil
+	}))
+}
