@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -210,4 +211,29 @@ func BenchmarkCheckPage(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(page)), "ns/indicator")
+}
+
+// TestRankBatchSize: a ranked read's batch holds what the list still has
+// room for (were every value of the smallest size), within rankBatchN and
+// rankBatchMax.
+func TestRankBatchSize(t *testing.T) {
+	t.Parallel()
+	sha := minListBytes([]ioc.Type{ioc.TypeSHA256})
+	for _, tc := range []struct {
+		lim         cte.Limits
+		packed      int
+		packedBytes int64
+		want        int
+		what        string
+	}{
+		{cte.Limits{MaxBytes: 8 << 20}, 0, 0, int((8 << 20) / sha), "an empty 8 MiB list: its room"},
+		{cte.Limits{MaxBytes: 8 << 20}, 100_000, 100_000 * sha, int((8<<20)/sha) - 100_000, "what is left"},
+		{cte.Limits{MaxBytes: 8 << 20}, 129_000, 129_000 * sha, rankBatchN, "nearly full: the least"},
+		{cte.Limits{MaxItems: 500_000}, 0, 0, rankBatchMax, "a large list: the most"},
+		{cte.Limits{MaxItems: 5_000, MaxBytes: 8 << 20}, 0, 0, 5_000, "the tighter limit"},
+		{cte.Limits{}, 0, 0, rankBatchMax, "no limit"},
+	} {
+		rs := &replaceSet{target: cte.Target{Limits: tc.lim}, packedN: tc.packed, packedBytes: tc.packedBytes}
+		assert.Equal(t, tc.want, rs.batchSize(sha), tc.what)
+	}
 }

@@ -55,11 +55,10 @@ type Store struct {
 	db     *bolt.DB
 	path   string
 	foldAt int
-	// rebuild: every fold a Merge starts writes the records bucket anew, in
-	// transactions of rebuildN records (withRebuild; default rebuildChunk)
-	rebuild    bool
-	rebuildN   int
-	rebuildDue bool // a Merge of the running Update left the fold to rebuild (under wmu)
+	// rebuild: every fold writes the records bucket anew, in transactions of
+	// rebuildN records (withRebuild; default rebuildChunk)
+	rebuild  bool
+	rebuildN int
 
 	wmu     sync.Mutex // held by Update from its start until its index change is final
 	spare   txSpare    // the last Update's buffers, for the next (under wmu)
@@ -149,12 +148,12 @@ func Open(path string, opts ...Option) (st *Store, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("boltstore: open state file %s: %w", path, err)
 	}
-	return load(db, path, max(o.foldAt, 1), o)
+	return load(db, path, o)
 }
 
 // load sets up or checks the buckets of an opened file, reads its staging
 // index and, for a file written before the ranked index, builds that once.
-func load(db *bolt.DB, path string, foldAt int, o options) (*Store, error) {
+func load(db *bolt.DB, path string, o options) (*Store, error) {
 	var buildRank bool
 	if err := db.Update(func(tx *bolt.Tx) error {
 		buildRank = rankedMissing(tx)
@@ -162,7 +161,7 @@ func load(db *bolt.DB, path string, foldAt int, o options) (*Store, error) {
 	}); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, foldAt: foldAt, rebuild: o.rebuild, rebuildN: rebuildChunk}
+	s := &Store{db: db, path: path, foldAt: max(o.foldAt, 1), rebuild: o.rebuild, rebuildN: rebuildChunk}
 	if o.rebuildN > 0 {
 		s.rebuildN = o.rebuildN
 	}
@@ -312,8 +311,24 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 	var t *tx
 	defer s.recoverDamage(&err, &t)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	err = s.db.Update(func(btx *bolt.Tx) error {
-		t = newTx(ctx, btx, true, s)
+	err = s.update(ctx, &t, func(t *tx) error { return fn(t) })
+	if err == nil && t.rebuildDue {
+		if err := s.rebuildRecords(&t); err != nil {
+			return fmt.Errorf("boltstore: the update is stored; writing the records anew failed (the staging log stays, and is folded later): %w", s.closedErr(err))
+		}
+	}
+	return s.closedErr(err)
+}
+
+// update runs fn in one bbolt write transaction, as *tp (for
+// recoverDamage): the staging index change is published just before the
+// commit (Views skip versions above their snapshot) and taken back when the
+// commit fails, and the transaction's buffers are left to the next. The
+// caller holds wmu.
+func (s *Store) update(ctx context.Context, tp **tx, fn func(*tx) error) error {
+	err := s.db.Update(func(btx *bolt.Tx) error {
+		t := newTx(ctx, btx, true, s)
+		*tp = t
 		defer t.close()
 		if err := fn(t); err != nil {
 			return err
@@ -321,28 +336,18 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 		if err := t.flushBlob(); err != nil {
 			return err
 		}
-		// Published before the commit: Views skip versions above their
-		// snapshot, and a failed commit takes them back below.
 		t.publish()
 		t.published = true
 		return nil
 	})
-	if err != nil && t != nil && t.published {
-		t.unpublish()
-		t.published = false
-	}
-	if t != nil {
+	if t := *tp; t != nil {
+		if err != nil && t.published {
+			t.unpublish()
+			t.published = false
+		}
 		s.spare = t.release() // bbolt holds none of it now
 	}
-	if due := s.rebuildDue; due {
-		s.rebuildDue = false
-		if err == nil {
-			if rerr := s.rebuildRecords(); rerr != nil {
-				return fmt.Errorf("boltstore: the update is stored; writing the records anew failed (the staging log stays, and is folded later): %w", s.closedErr(rerr))
-			}
-		}
-	}
-	return s.closedErr(err)
+	return err
 }
 
 // closeFoldDiv sets the smallest staging log Close folds: an eighth of
@@ -359,14 +364,7 @@ const closeFoldDiv = 8
 func (s *Store) Close() error {
 	var ferr error
 	if x := s.idx.Load(); x != nil && x.n > 0 && x.n >= s.foldAt/closeFoldDiv {
-		ferr = s.Update(context.Background(), func(st sharing.Tx) error {
-			t := st.(*tx)
-			if t.s.rebuild || t.recordsEmpty() {
-				t.s.rebuildDue = true // a first fold, in transactions after this one (rebuildRecords)
-				return nil
-			}
-			return t.fold()
-		})
+		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).foldOrRebuild(false) })
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)

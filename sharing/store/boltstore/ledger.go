@@ -10,7 +10,6 @@ import (
 
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Ledger implements sharing.Tx.
@@ -80,13 +79,7 @@ func (t *tx) PutLedger(config string, entries []sharing.LedgerEntry) error {
 		order[i] = int32(i)
 	}
 	slices.SortStableFunc(order, func(a, b int32) int { return strings.Compare(entries[a].Value, entries[b].Value) })
-	if last, _ := b.Cursor().Last(); last == nil || string(last) < entries[order[0]].Value {
-		// every key goes after the last one (a first share): full leaves,
-		// half the pages to write and to read
-		b.FillPercent = 1
-	} else {
-		b.FillPercent = bolt.DefaultFillPercent
-	}
+	fillFor(b, []byte(entries[order[0]].Value)) // a first share's keys all go after the last
 	for k, i := range order {
 		e := &entries[i]
 		if k+1 < len(order) && entries[order[k+1]].Value == e.Value {

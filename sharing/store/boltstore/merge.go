@@ -91,17 +91,12 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	return st, t.foldWhenFull()
 }
 
-// foldWhenFull folds the staging log once it holds foldAt versions: now, or
-// after this Update when the records are to be written anew (rebuild.go).
+// foldWhenFull folds the staging log once it holds foldAt versions.
 func (t *tx) foldWhenFull() error {
-	if t.direct || t.s.rebuildDue || t.staged() < t.s.foldAt {
+	if t.direct || t.rebuildDue || t.staged() < t.s.foldAt {
 		return nil
 	}
-	if t.rebuildWorthIt() {
-		t.s.rebuildDue = true // after this Update commits (Store.Update)
-		return nil
-	}
-	return t.fold()
+	return t.foldOrRebuild(true)
 }
 
 // mergeEntry merges x into the stored record v (encoded), counting into st,

@@ -21,7 +21,7 @@ var bRebuild = []byte("records.rebuild")
 
 // rebuildDiv: the fold a Merge starts writes the records bucket anew when the
 // log holds at least 1/rebuildDiv as many values as the bucket (about: the
-// key filter's count), as in the middle of a large first sync. A put at
+// key filter's count), as in the middle of a large first sync (foldOrRebuild). A put at
 // random into a large bucket costs several puts in key order, and splits its
 // leaf half full.
 const rebuildDiv = 4
@@ -33,23 +33,19 @@ const rebuildDiv = 4
 // held in memory until the commit.
 const rebuildChunk = 1 << 17
 
-// rebuildWorthIt reports whether the fold a Merge starts should write the
-// records anew (rebuildRecords, after the Update) rather than put each
-// staged value into the bucket.
-func (t *tx) rebuildWorthIt() bool {
-	if t.s.rebuild || t.recordsEmpty() {
-		return true
-	}
-	f := t.s.filter
-	return f != nil && t.staged()*rebuildDiv >= f.n
-}
-
-// recordsEmpty reports whether the records bucket is empty: the first fold
-// of a store puts every value in order, and in one transaction that would
-// make one node of them all (rebuildChunk).
-func (t *tx) recordsEmpty() bool {
+// foldOrRebuild folds the staging log now, or leaves it to rebuildRecords
+// after this Update's commit: the first fold of a store (into an empty
+// records bucket: in one transaction, one node of every value), and, when
+// large is set (a Merge's fold; at Close it measured no better), a fold of
+// at least 1/rebuildDiv as many values as the records hold.
+func (t *tx) foldOrRebuild(large bool) error {
 	k, _ := t.bucket(bRecords).Cursor().First()
-	return k == nil
+	f := t.s.filter
+	if t.s.rebuild || k == nil || large && f != nil && t.staged()*rebuildDiv >= f.n {
+		t.rebuildDue = true
+		return nil
+	}
+	return t.fold()
 }
 
 // rebuildHead is a value's newest staged version.
@@ -63,10 +59,10 @@ type rebuildHead struct {
 // its records and the newest staged versions merged in key order, put in
 // order into a new bucket with full leaves, rebuildN records a transaction
 // (under bRebuild), then moved in place of the old bucket and the log
-// emptied in one last transaction. Until that one commits, the records and
-// the log are as they were, for Views and after a crash alike. The caller
-// holds wmu, and its Update has committed.
-func (s *Store) rebuildRecords() error {
+// emptied in one last transaction (as *tp, for recoverDamage). Until that
+// one commits, the records and the log are as they were, for Views and after
+// a crash alike. The caller holds wmu, and its Update has committed.
+func (s *Store) rebuildRecords(tp **tx) error {
 	x := s.idx.Load()
 	if len(x.m) == 0 {
 		return nil // folded since (a Records call of the Update)
@@ -102,24 +98,7 @@ func (s *Store) rebuildRecords() error {
 			return fmt.Errorf("rebuild: %w", err)
 		}
 	}
-	var t *tx
-	err := s.db.Update(func(btx *bolt.Tx) error {
-		t = newTx(context.Background(), btx, true, s)
-		defer t.close()
-		if err := t.swapRebuilt(); err != nil {
-			return err
-		}
-		t.publish()
-		t.published = true
-		return nil
-	})
-	if err != nil && t != nil && t.published {
-		t.unpublish()
-	}
-	if t != nil {
-		s.spare = t.release()
-	}
-	if err != nil {
+	if err := s.update(context.Background(), tp, (*tx).swapRebuilt); err != nil {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	if f := s.filter; f != nil && f.full() {
@@ -201,14 +180,7 @@ func stagedRecord(sc *bolt.Cursor, h rebuildHead) ([]byte, error) {
 	if !bytes.Equal(k, seq) {
 		return nil, fmt.Errorf("record %q: %w: staged blob %d is missing", storeutil.Trunc(h.value), errCorrupt, refSeq(h.ref))
 	}
-	v, rec, _, err := entryAt(blob, refOff(h.ref))
-	if err == nil && string(v) != h.value {
-		err = fmt.Errorf("%w: staged entry %d:%d holds another value", errCorrupt, refSeq(h.ref), refOff(h.ref))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("record %q: %w", storeutil.Trunc(h.value), err)
-	}
-	return rec, nil
+	return stagedEntry(blob, h.ref, h.value)
 }
 
 // swapRebuilt ends a rebuild: the new bucket in place of the records
@@ -225,17 +197,5 @@ func (t *tx) swapRebuilt() error {
 	if err := t.btx.DeleteBucket(bRebuild); err != nil {
 		return err
 	}
-	seq := t.bucket(bStaged).Sequence() + 1
-	if err := t.btx.DeleteBucket(bStaged); err != nil {
-		return err
-	}
-	b, err := t.btx.CreateBucket(bStaged)
-	if err != nil {
-		return err
-	}
-	if err := b.SetSequence(seq); err != nil {
-		return err
-	}
-	t.newIdx = newIndex(seq, min(t.idx.n, t.s.foldAt))
-	return nil
+	return t.emptyStaged()
 }

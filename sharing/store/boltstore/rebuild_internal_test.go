@@ -1,10 +1,13 @@
 package boltstore
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
 
@@ -128,4 +131,76 @@ func TestRebuildFailureKeepsTheLog(t *testing.T) {
 		require.Nil(t, btx.Bucket(bRebuild), "the half-written bucket is dropped")
 		return nil
 	}))
+}
+
+// TestFullLeavesWhereKeysComeInRuns: a first share's ledger (written in key
+// order into an empty bucket), the records of a first fold and the ranked
+// index (a page's new keys together at the front of their severities) fill
+// their leaves whole, where bbolt's default leaves them half full.
+func TestFullLeavesWhereKeysComeInRuns(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), withFoldAt(1<<20))
+	require.NoError(t, err)
+	defer s.Close()
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var entries []sharing.LedgerEntry
+	for p := range 20 {
+		page := make([]ioc.Indicator, 500)
+		for i := range page {
+			n := p*len(page) + i
+			page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(n*7919 + 1), Severity: ioc.Severity(1 + n%4),
+				LastSeen: start.Add(time.Duration(p) * time.Hour)}
+			entries = append(entries, sharing.LedgerEntry{Value: page[i].Value, Type: ioc.TypeMD5, State: sharing.StateApplied, At: start})
+		}
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			_, err := tx.Merge("feed", page, start)
+			return err
+		}))
+	}
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.PutLedger("share", entries) }))
+	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild(false) }))
+	fill := func(b *bolt.Bucket) float64 {
+		st := b.Stats()
+		return float64(st.LeafInuse) / float64(st.LeafAlloc)
+	}
+	require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
+		assert.Greater(t, fill(btx.Bucket(bLedger).Bucket([]byte("share"))), 0.9, "ledger")
+		assert.Greater(t, fill(btx.Bucket(bRecords)), 0.9, "records")
+		assert.Greater(t, fill(btx.Bucket(bRanked)), 0.8, "ranked index")
+		return nil
+	}))
+}
+
+// TestUpdateReusesBuffers: an Update's arena chunks go to the next Update,
+// once bbolt holds none of what was put.
+func TestUpdateReusesBuffers(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	defer s.Close()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	var chunk *byte
+	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error {
+		_, err := st.Merge("feed", []ioc.Indicator{{Type: ioc.TypeMD5, Value: hex32(1), LastSeen: now}}, now)
+		chunk = unsafe.SliceData(st.(*tx).arena)
+		return err
+	}))
+	require.NotNil(t, chunk)
+	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error {
+		_, err := st.Merge("feed", []ioc.Indicator{{Type: ioc.TypeMD5, Value: hex32(2), LastSeen: now}}, now)
+		assert.Same(t, chunk, unsafe.SliceData(st.(*tx).arena), "the last Update's chunk")
+		return err
+	}))
+	r, ok, err := record(s, hex32(1))
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, hex32(1), r.Value, "what the first Update put is intact")
+}
+
+func record(s *Store, v string) (r sharing.Record, ok bool, err error) {
+	err = s.View(context.Background(), func(tx sharing.Tx) error {
+		r, ok, err = tx.Record(v)
+		return err
+	})
+	return r, ok, err
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -178,6 +179,19 @@ func appendStagedEntry(dst []byte, value string, rec []byte) []byte {
 	dst = appendStr(dst, value)
 	dst = binary.AppendUvarint(dst, uint64(len(rec)))
 	return append(dst, rec...)
+}
+
+// stagedEntry returns the record encoding of the staged version ref of
+// value, from its blob.
+func stagedEntry(blob []byte, ref uint64, value string) ([]byte, error) {
+	v, rec, _, err := entryAt(blob, refOff(ref))
+	if err == nil && string(v) != value {
+		err = fmt.Errorf("%w: staged entry %d:%d holds another value", errCorrupt, refSeq(ref), refOff(ref))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record %q: %w", storeutil.Trunc(value), err)
+	}
+	return rec, nil
 }
 
 // entryAt returns the value and record encoding of the entry at off in blob,

@@ -42,7 +42,8 @@ type tx struct {
 
 	writes uint64 // bumped by every write; a scan re-seeks when it changed
 
-	published bool // an Update's index change is visible to Views (see publish)
+	published  bool // an Update's index change is visible to Views (see publish)
+	rebuildDue bool // the fold is left to rebuildRecords, after the commit
 
 	arena []byte            // keys and values handed to Put live until commit
 	full  [][]byte          // the arena's chunks before the current one
@@ -125,12 +126,9 @@ func (t *tx) getRecord(value string) ([]byte, error) {
 		} else if blob = t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq)); blob == nil {
 			return nil, fmt.Errorf("boltstore: record %q: %w: staged blob %d is missing", storeutil.Trunc(value), errCorrupt, seq)
 		}
-		v, rec, _, err := entryAt(blob, refOff(ref))
-		if err == nil && string(v) != value {
-			err = fmt.Errorf("%w: staged entry %d:%d holds another value", errCorrupt, refSeq(ref), refOff(ref))
-		}
+		rec, err := stagedEntry(blob, ref, value)
 		if err != nil {
-			return nil, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
+			return nil, fmt.Errorf("boltstore: %w", err)
 		}
 		return rec, nil
 	}
@@ -271,46 +269,54 @@ func (t *tx) fold() error {
 			}
 		}
 		slices.SortFunc(all, compareStaged)
-		if err := t.foldInto(all); err != nil {
-			return err
+		rb := t.bucket(bRecords)
+		if len(all) > 0 {
+			fillFor(rb, all[0].value)
 		}
-		seq := t.bucket(bStaged).Sequence() + 1
-		if err := t.btx.DeleteBucket(bStaged); err != nil {
+		for _, x := range all {
+			if err := t.putKey(rb, x.value, x.rec); err != nil {
+				return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
+			}
+		}
+		if err := t.emptyStaged(); err != nil {
 			return fmt.Errorf("boltstore: fold: %w", err)
 		}
-		b, err := t.btx.CreateBucket(bStaged)
-		if err != nil {
-			return fmt.Errorf("boltstore: fold: %w", err)
-		}
-		if err := b.SetSequence(seq); err != nil {
-			return fmt.Errorf("boltstore: fold: %w", err)
-		}
-		// A fold in the middle of an ingest is followed by as many versions
-		// again: room for what this index held (not beyond foldAt).
-		t.newIdx = newIndex(seq, min(t.idx.n, t.s.foldAt))
-		t.curStaged, t.curRecords = keyCursor{}, keyCursor{} // the bucket was replaced
 	}
 	t.direct, t.pending = true, nil
 	return nil
 }
 
-// foldInto puts the newest staged versions (all, in value order) into the
-// records bucket (a large fold in the middle of an ingest writes the bucket
-// anew instead, after its Update: see rebuild.go).
-func (t *tx) foldInto(all []staged) error {
-	if len(all) == 0 {
-		return nil
+// emptyStaged empties the staging log once its versions are in the records
+// bucket: a new bucket whose sequence goes on after the old one's, so that a
+// View begun before the commit reads its own index of its snapshot (base).
+func (t *tx) emptyStaged() error {
+	seq := t.bucket(bStaged).Sequence() + 1
+	if err := t.btx.DeleteBucket(bStaged); err != nil {
+		return err
 	}
-	rb := t.bucket(bRecords)
-	if last, _ := rb.Cursor().Last(); last == nil || bytes.Compare(all[0].value, last) > 0 {
-		rb.FillPercent = 1 // every key goes after the last one: full leaves, half the pages
+	b, err := t.btx.CreateBucket(bStaged)
+	if err != nil {
+		return err
 	}
-	for _, x := range all {
-		if err := t.putKey(rb, x.value, x.rec); err != nil {
-			return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
-		}
+	if err := b.SetSequence(seq); err != nil {
+		return err
 	}
+	// A fold in the middle of an ingest is followed by as many versions
+	// again: room for what this index held (not beyond foldAt).
+	t.newIdx = newIndex(seq, min(t.idx.n, t.s.foldAt))
+	t.curStaged, t.curRecords = keyCursor{}, keyCursor{} // the buckets were replaced
 	return nil
+}
+
+// fillFor sets how full b's split leaves are for puts in key order from
+// first on: full when every key goes after the last one (half the pages to
+// write and to read), bbolt's default when keys land among the others.
+func fillFor(b *bolt.Bucket, first []byte) {
+	if last, _ := b.Cursor().Last(); last == nil || bytes.Compare(first, last) > 0 {
+		b.FillPercent = 1
+	} else {
+		b.FillPercent = bolt.DefaultFillPercent
+	}
 }
 
 // publish makes this Update's staging visible to the next transactions; it
