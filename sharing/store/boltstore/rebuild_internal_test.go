@@ -21,17 +21,12 @@ import (
 func TestOpenDropsAStoppedRebuild(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.db")
-	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	s, err := Open(path, withFoldAt(1<<20))
 	require.NoError(t, err)
 	values := []string{}
 	for i := range 20 {
-		page := []ioc.Indicator{{Type: ioc.TypeMD5, Value: hex32(i), LastSeen: now}}
-		values = append(values, page[0].Value)
-		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
-			_, err := tx.Merge("feed", page, now)
-			return err
-		}))
+		mergeMD5(t, s, i, 1)
+		values = append(values, hex32(i))
 		if i == 9 {
 			require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).fold() }))
 		}
@@ -68,6 +63,20 @@ func TestOpenDropsAStoppedRebuild(t *testing.T) {
 	}))
 }
 
+// mergeMD5 merges, in one Update, n MD5 values from hex32(from) on.
+func mergeMD5(t *testing.T, s *Store, from, n int) {
+	t.Helper()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	page := make([]ioc.Indicator, n)
+	for i := range page {
+		page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(from + i), LastSeen: now}
+	}
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		_, err := tx.Merge("feed", page, now)
+		return err
+	}))
+}
+
 func hex32(i int) string {
 	const digits = "0123456789abcdef"
 	b := []byte("00000000000000000000000000000000")
@@ -85,30 +94,19 @@ func hex32(i int) string {
 func TestRebuildFailureKeepsTheLog(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "state.db")
-	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	s, err := Open(path, withFoldAt(1<<20))
 	require.NoError(t, err)
-	merge := func(from, n int) {
-		page := make([]ioc.Indicator, n)
-		for i := range page {
-			page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(from + i), LastSeen: now}
-		}
-		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
-			_, err := tx.Merge("feed", page, now)
-			return err
-		}))
-	}
-	merge(1, 5)
-	merge(100, 5)
+	mergeMD5(t, s, 1, 5)
+	mergeMD5(t, s, 100, 5)
 	// the first page's blob is lost
 	require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
 		k, _ := btx.Bucket(bStaged).Cursor().First()
 		return btx.Bucket(bStaged).Delete(k)
 	}))
 	s.foldAt, s.rebuild, s.rebuildN = 1, true, 2 // the next Merge starts a rebuild
-	page := []ioc.Indicator{{Type: ioc.TypeMD5, Value: hex32(200), LastSeen: now}}
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	err = s.Update(t.Context(), func(tx sharing.Tx) error {
-		_, err := tx.Merge("feed", page, now)
+		_, err := tx.Merge("feed", []ioc.Indicator{{Type: ioc.TypeMD5, Value: hex32(200), LastSeen: now}}, now)
 		return err
 	})
 	require.ErrorIs(t, err, errCorrupt)
