@@ -39,11 +39,13 @@ as() {
 	fi
 }
 
-# freeport prints a TCP port nothing listens on at 127.0.0.1.
+# freeport prints a TCP port nothing listens on at 127.0.0.1, below Linux's
+# ephemeral range (32768 and up by default), where outgoing connections take
+# theirs: a port one of them holds accepts no connection but cannot be bound.
 freeport() {
 	local p i
 	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
@@ -67,12 +69,21 @@ start() {
 	fi
 	as "$bin/initdb" -D "$dir/data" -U cte --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
 		{ cat "$dir/initdb.log" >&2; exit 1; }
-	port="$(freeport)"
-	if ! as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-		-o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=200" start >/dev/null; then
-		cat "$dir/server.log" >&2
-		exit 1
-	fi
+	# Another process can take the port between freeport and the bind: then
+	# the server says so, and starts again on another.
+	local try
+	for try in 1 2 3 4 5; do
+		port="$(freeport)"
+		if as "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+			-o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=200" start >/dev/null; then
+			break
+		fi
+		if [ "$try" -eq 5 ] || ! grep -q "Address already in use" "$dir/server.log"; then
+			cat "$dir/server.log" >&2
+			exit 1
+		fi
+		echo "testpg: port $port is taken; trying another" >&2
+	done
 	as "$bin/createdb" -h 127.0.0.1 -p "$port" -U cte cte
 	local dsn="postgres://cte@127.0.0.1:$port/cte?sslmode=disable"
 	echo "$dsn" | as tee "$dir/dsn" >/dev/null
