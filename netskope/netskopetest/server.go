@@ -250,34 +250,39 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := Request{Method: r.Method, Path: r.URL.Path, Query: q, TokenInURL: leaked, Time: s.now(),
 		RequestID: fmt.Sprintf("nsk-%08d", s.reqSeq.Add(1))}
 	w.Header().Set("X-Request-Id", rec.RequestID)
-	defer func() { s.log.Add(rec) }()
-
+	// A request is logged before the client can see its answer (or its
+	// reset): a test reading Requests right after a call finds it there.
 	if f, ok := s.faults.Take(r.URL.Path); ok {
 		rec.Fault = f.kind
 		switch f.kind {
 		case FaultRateLimit, FaultServerError, FaultStatus:
 			rep := s.faultReply(r, f)
-			s.write(w, r, rep)
 			rec.Status = rep.status
+			s.log.Add(rec)
+			s.write(w, r, rep)
 			return
 		case FaultReset:
 			rec.RequestID = ""
+			s.log.Add(rec)
 			resetConn(w)
 			return
 		case FaultBreak:
 			rep := s.route(r)
 			rec.Status = rep.status
+			s.log.Add(rec)
 			s.writeHalf(w, r, rep)
 			return
 		case FaultStall:
 			if f.gate.Wait(r.Context(), s.srv.Closing()) != nil {
+				s.log.Add(rec)
 				panic(http.ErrAbortHandler)
 			}
 		}
 	}
 	rep := s.route(r)
-	s.write(w, r, rep)
 	rec.Status = rep.status
+	s.log.Add(rec)
+	s.write(w, r, rep)
 }
 
 func (s *Server) route(r *http.Request) reply {
