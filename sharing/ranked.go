@@ -20,7 +20,8 @@ const overSampleN = 5
 // Unless complete, once the list is full and the samples are taken it reads
 // no more records: the keys left of a type the target accepts are counted
 // in m.overRaw, each as if the rule matched it (an upper bound), and values
-// of a type the target refuses are not read at all. The candidates kept
+// of a type the target refuses are not read at all. The keys left are not
+// read either: the store counts them (RankedCount). The candidates kept
 // (m.cands, rs.list) are those read, in value order.
 func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) error {
 	if err := m.start(tx); err != nil {
@@ -35,21 +36,25 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	b := rankBatch{rs: rs, m: m, keep: !complete, size: rs.batchSize(minBytes)}
 	b.values = make([]string, 0, b.size)
 	if b.keep {
-		// room for a full list: its items are large, and regrowing copies them
+		// room for a full list and the batch that fills it: its items are
+		// large, and regrowing copies them
 		n := lim.MaxItems
 		if lim.MaxBytes > 0 && (n == 0 || lim.MaxBytes/minBytes < int64(n)) {
 			n = int(lim.MaxBytes/minBytes) + 1
 		}
-		rs.push = make([]item, 0, min(n, 1<<20))
+		rs.push = make([]item, 0, min(n, 1<<20)+rankBatchN)
 	}
+	read := 0 // the keys of an accepted type read (not left out)
+	stopped := false
 	err := rt.Ranked(m.cfg.Source, func(value string, t ioc.Type) error {
 		if !complete && !rs.target.Accepts(t) {
 			return nil // excluded by type whatever the record says
 		}
 		if !complete && full() && len(rs.overSample) >= overSampleN && len(rs.samples) >= rs.sample {
-			m.overRaw++
-			return nil
+			stopped = true // the rest is counted, not read (RankedCount)
+			return ErrStop
 		}
+		read++
 		b.values = append(b.values, value)
 		if len(b.values) >= b.size {
 			err := b.read(tx)
@@ -61,6 +66,11 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	})
 	if err == nil {
 		err = b.read(tx)
+	}
+	if err == nil && stopped {
+		var n int
+		n, err = rt.RankedCount(m.cfg.Source, rs.target.Accepts)
+		m.overRaw += n - read
 	}
 	if err != nil {
 		return err

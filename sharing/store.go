@@ -137,6 +137,10 @@ type RankedTx interface {
 	// is none). Aging reads a source's expired entries and its next expiry
 	// this way, not the whole source.
 	RankedBefore(source string, t time.Time, fn func(value string, t ioc.Type) error) (time.Time, error)
+	// RankedCount returns how many entries Ranked would call fn for whose
+	// type accept accepts, without reading them: a share that stops reading
+	// once its list is full counts what it left out this way.
+	RankedCount(source string, accept func(ioc.Type) bool) (int, error)
 }
 
 // MarkKind is why an operator took a value out of sharing.

@@ -23,7 +23,7 @@ var _ sharing.Store = (*Store)(nil)
 
 // SchemaVersion is the layout this package reads and writes. A file with a
 // higher version was written by a newer cte and is refused.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // format marks a bbolt file as a cte state file.
 const format = "cte-state"
@@ -42,8 +42,9 @@ var (
 
 	bVersions = []byte("versions") // source → big-endian change number (sharing.Tx.Version)
 	bRanked   = []byte("ranked")   // active entries by source and priority (ranked.go)
+	bRankedN  = []byte("rankedN")  // how many keys of ranked, by source and type (ranked.go)
 
-	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns, bStaged, bMarks, bVersions, bRanked}
+	allBuckets = [][]byte{bRecords, bCheckpoints, bLedger, bApplied, bAudit, bRuns, bStaged, bMarks, bVersions, bRanked, bRankedN}
 
 	kFormat = []byte("format")
 	kSchema = []byte("schema")
@@ -239,9 +240,17 @@ func setup(tx *bolt.Tx, path string) error {
 			return fmt.Errorf("boltstore: open %s: %w", path, err)
 		}
 	}
+	// version 5 counts the ranked keys (bucket rankedN), which an older cte
+	// would not keep: counted once from the ranked bucket
+	count := tx.Bucket(bRankedN) == nil && tx.Bucket(bRanked) != nil
 	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("boltstore: initialise %s: %w", path, err)
+		}
+	}
+	if count {
+		if err := countRanked(tx); err != nil {
+			return fmt.Errorf("boltstore: state file %s: count the ranked index: %w: it is damaged (%w); %s", path, err, ErrDamaged, damagedHint)
 		}
 	}
 	return nil

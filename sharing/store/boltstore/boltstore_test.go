@@ -509,3 +509,80 @@ func cloneRecord(r *sharing.Record) sharing.Record {
 	}
 	return out
 }
+
+// A file of schema version 4 had no counts of its ranked keys: Open counts
+// them once, by source and type, and RankedCount then answers as Ranked
+// counts. A ranked key Open cannot read is reported as damage.
+func TestOpenCountsRanked(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	downgrade := func(t *testing.T, path string, edit func(tx *bolt.Tx) error) {
+		t.Helper()
+		db, err := bolt.Open(path, 0o600, nil)
+		require.NoError(t, err)
+		require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+			if err := tx.DeleteBucket([]byte("rankedN")); err != nil {
+				return err
+			}
+			if err := tx.Bucket([]byte("meta")).Put([]byte("schema"), binary.AppendUvarint(nil, 4)); err != nil {
+				return err
+			}
+			return edit(tx)
+		}))
+		require.NoError(t, db.Close())
+	}
+	write := func(t *testing.T, path string) {
+		t.Helper()
+		s := openWith(t, path)
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			for i, src := range []string{"a", "b"} {
+				var page []ioc.Indicator
+				for j := range 10 * (i + 1) {
+					page = append(page, ioc.Indicator{Type: ioc.TypeSHA256, Value: storetest.Hash(j), LastSeen: t0})
+				}
+				for j := range 3 {
+					page = append(page, ioc.Indicator{Type: ioc.TypeDomain, Value: fmt.Sprintf("d%d.example.com", j), LastSeen: t0})
+				}
+				if _, err := tx.Merge(src, page, t0); err != nil {
+					return err
+				}
+			}
+			return tx.SetInactive("b", []string{storetest.Hash(0)}, t0)
+		}))
+		require.NoError(t, s.Close())
+	}
+	count := func(t *testing.T, s sharing.Store, src string, typ ioc.Type) int {
+		t.Helper()
+		var n int
+		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+			var err error
+			n, err = tx.(sharing.RankedTx).RankedCount(src, func(x ioc.Type) bool { return x == typ })
+			return err
+		}))
+		return n
+	}
+
+	t.Run("counted", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "state.db")
+		write(t, path)
+		downgrade(t, path, func(*bolt.Tx) error { return nil })
+		s := openWith(t, path)
+		assert.Equal(t, 10, count(t, s, "a", ioc.TypeSHA256))
+		assert.Equal(t, 3, count(t, s, "a", ioc.TypeDomain))
+		assert.Equal(t, 19, count(t, s, "b", ioc.TypeSHA256), "an inactive entry has no ranked key")
+		assert.Equal(t, 0, count(t, s, "c", ioc.TypeSHA256))
+		require.NoError(t, s.Close())
+		assert.Equal(t, uint64(boltstore.SchemaVersion), schemaOf(t, path))
+	})
+	t.Run("damaged key", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "state.db")
+		write(t, path)
+		downgrade(t, path, func(tx *bolt.Tx) error { return tx.Bucket([]byte("ranked")).Put([]byte{0x7f, 'a'}, []byte{1}) })
+		_, err := boltstore.Open(path)
+		require.ErrorIs(t, err, boltstore.ErrDamaged)
+		assert.ErrorContains(t, err, "count the ranked index")
+		assert.ErrorContains(t, err, path)
+	})
+}

@@ -27,7 +27,10 @@
 // added it: opening an older file builds it once from the records (after
 // folding the log). Opening a file of an older schema marks it with the
 // current one (SchemaVersion), which an older cte refuses: it would not keep
-// the index, nor read the log's blobs. Bucket checkpoints maps a
+// the index, nor read the log's blobs. Bucket rankedN counts the ranked
+// keys: the source's length-prefixed name and a type byte, mapped to a
+// big-endian count. Schema version 5 added it: opening an older file counts
+// the ranked bucket once. Bucket checkpoints maps a
 // source to its checkpoint, ledger holds one nested bucket per sharing
 // configuration mapping a value to its binary ledger entry, applied and runs
 // hold JSON per configuration, marks maps a value an operator took out of
@@ -159,7 +162,10 @@
 // every snapshot, staged or folded, sees the index of its own records, and a
 // fold, which changes no record, leaves the index alone. A call's key
 // changes wait in memory and are applied in key order at its end (and
-// before a Ranked call of the same Update), as bbolt wants its puts.
+// before a Ranked call of the same Update), as bbolt wants its puts, with
+// the changes to the counts of bucket rankedN. A share that stops reading
+// once its list is full learns from the counts how many keys it left
+// (RankedCount), without reading them: at 1M events they are 1.7M keys.
 //
 // What it costs and gains, measured with the whole-job benchmark (README,
 // "Speed"): the index is a second B-tree write per stored value, about 1.8

@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ctexchange/cte/ioc"
@@ -57,9 +58,137 @@ func (t *tx) rank(value string, old, new *sharing.Entry) error {
 	}
 	if ok != nil {
 		t.addRankOp(ok, false, 0)
+		t.countRank(old.Source, old.Type, -1)
 	}
 	if nk != nil {
 		t.addRankOp(nk, true, byte(new.Type))
+		t.countRank(new.Source, new.Type, 1)
+	}
+	return nil
+}
+
+// rankDelta is how the keys of bucket rankedN of one source change in an
+// Update, by type, until flushRank applies them.
+type rankDelta struct {
+	source string
+	n      [rankTypes]int64
+}
+
+// rankTypes bounds the types bucket rankedN counts apart: the ioc types
+// (1 to 7); a type out of that range is counted with type 0.
+const rankTypes = 8
+
+func rankType(t ioc.Type) int {
+	if int(t) >= rankTypes {
+		return 0
+	}
+	return int(t)
+}
+
+// countRank adds d to the count of source's ranked keys of type typ. An
+// Update writes few sources, so a short list, newest first, not a map.
+func (t *tx) countRank(source string, typ ioc.Type, d int64) {
+	i := len(t.rankN) - 1
+	for i >= 0 && t.rankN[i].source != source {
+		i--
+	}
+	if i < 0 {
+		t.rankN = append(t.rankN, rankDelta{source: strings.Clone(source)})
+		i = len(t.rankN) - 1
+	}
+	t.rankN[i].n[rankType(typ)] += d
+}
+
+// rankCountKey is the key of bucket rankedN for source's entries of type i.
+func rankCountKey(dst []byte, source string, i int) []byte {
+	return append(rankPrefix(dst, source), byte(i))
+}
+
+// flushCounts applies the changes to bucket rankedN.
+func (t *tx) flushCounts() error {
+	b := t.bucket(bRankedN)
+	for _, d := range t.rankN {
+		for i, n := range d.n {
+			if n == 0 {
+				continue
+			}
+			k := rankCountKey(t.key[:0], d.source, i)
+			t.key = k
+			c, err := rankCount(k, b.Get(k))
+			if err != nil {
+				return err
+			}
+			if c += n; c < 0 {
+				return fmt.Errorf("boltstore: ranked count of %q type %d below zero: %w", storeutil.Trunc(d.source), i, errCorrupt)
+			}
+			if c == 0 {
+				err = b.Delete(k)
+			} else {
+				err = b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(c)))
+			}
+			if err != nil {
+				return fmt.Errorf("boltstore: ranked count: %w", err)
+			}
+		}
+	}
+	t.rankN = t.rankN[:0]
+	return nil
+}
+
+// rankCount reads a value of bucket rankedN (none: zero).
+func rankCount(k, v []byte) (int64, error) {
+	switch {
+	case v == nil:
+		return 0, nil
+	case len(v) != 8 || int64(binary.BigEndian.Uint64(v)) < 0:
+		return 0, fmt.Errorf("boltstore: ranked count %x: %w", k, errCorrupt)
+	}
+	return int64(binary.BigEndian.Uint64(v)), nil
+}
+
+// RankedCount implements sharing.RankedTx from bucket rankedN, without
+// reading the ranked keys.
+func (t *tx) RankedCount(source string, accept func(ioc.Type) bool) (int, error) {
+	if err := t.readable(); err != nil {
+		return 0, err
+	}
+	if err := t.flushRank(); err != nil {
+		return 0, err
+	}
+	b := t.bucket(bRankedN)
+	var k []byte
+	n := int64(0)
+	for i := range rankTypes {
+		if !accept(ioc.Type(i)) {
+			continue
+		}
+		k = rankCountKey(k[:0], source, i)
+		c, err := rankCount(k, b.Get(k))
+		if err != nil {
+			return 0, err
+		}
+		n += c
+	}
+	return int(n), nil
+}
+
+// countRanked fills an empty bucket rankedN from bucket ranked: once, when
+// a file written before the counts (schema version 4) is opened.
+func countRanked(tx *bolt.Tx) error {
+	counts := map[string]int64{}
+	c := tx.Bucket(bRanked).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		n, w := binary.Uvarint(k)
+		if w <= 0 || uint64(len(k)-w) < n+9 || len(v) != 1 {
+			return fmt.Errorf("boltstore: ranked key %x: %w", k, errCorrupt)
+		}
+		counts[string(rankCountKey(nil, string(k[w:w+int(n)]), rankType(ioc.Type(v[0]))))]++
+	}
+	b := tx.Bucket(bRankedN)
+	for k, n := range counts {
+		if err := b.Put([]byte(k), binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -87,7 +216,7 @@ func (t *tx) rankOpKey(op rankOp) []byte { return t.rkeys[op.off : op.off+op.n] 
 // puts.
 func (t *tx) flushRank() error {
 	if len(t.rops) == 0 {
-		return nil
+		return t.flushCounts()
 	}
 	slices.SortFunc(t.rops, func(a, b rankOp) int {
 		if c := bytes.Compare(t.rankOpKey(a), t.rankOpKey(b)); c != 0 {
@@ -116,7 +245,7 @@ func (t *tx) flushRank() error {
 		}
 	}
 	t.rops, t.rkeys = t.rops[:0], t.rkeys[:0]
-	return nil
+	return t.flushCounts()
 }
 
 // Ranked implements sharing.RankedTx from bucket ranked. It checks the

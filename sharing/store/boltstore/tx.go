@@ -57,8 +57,9 @@ type tx struct {
 	order storeutil.PageOrder // Merge's page order
 	rkey  []byte              // ranked key scratch
 	rkey2 []byte
-	rops  []rankOp // ranked key changes not yet applied (flushRank)
-	rkeys []byte   // their keys
+	rops  []rankOp    // ranked key changes not yet applied (flushRank)
+	rkeys []byte      // their keys
+	rankN []rankDelta // changes to bucket rankedN not yet applied (flushRank)
 }
 
 func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {

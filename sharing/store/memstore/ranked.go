@@ -41,6 +41,21 @@ func (t *tx) RankedBefore(source string, before time.Time, fn func(value string,
 	return next, storeutil.Each(older, func(r ranked) error { return fn(r.value, r.typ) })
 }
 
+// RankedCount implements sharing.RankedTx, from the same listing.
+func (t *tx) RankedCount(source string, accept func(ioc.Type) bool) (int, error) {
+	all, err := t.ranked(source)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range all {
+		if accept(r.typ) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 type ranked struct {
 	value    string
 	typ      ioc.Type

@@ -50,7 +50,35 @@ func rankedOf(t *testing.T, tx sharing.Tx, source string) []rankedRow {
 		out = append(out, rankedRow{v, typ})
 		return nil
 	}))
+	checkRankedCount(t, rt, source, out)
 	return out
+}
+
+// checkRankedCount checks RankedCount against the rows Ranked gave, for
+// every type alone, for all types and for none.
+func checkRankedCount(t *testing.T, rt sharing.RankedTx, source string, rows []rankedRow) {
+	t.Helper()
+	count := func(accept func(ioc.Type) bool) int {
+		n := 0
+		for _, r := range rows {
+			if accept(r.Type) {
+				n++
+			}
+		}
+		return n
+	}
+	accepts := map[string]func(ioc.Type) bool{
+		"all":  func(ioc.Type) bool { return true },
+		"none": func(ioc.Type) bool { return false },
+	}
+	for typ := ioc.TypeSHA256; typ <= ioc.TypeIPv6; typ++ {
+		accepts[typ.String()] = func(x ioc.Type) bool { return x == typ }
+	}
+	for name, accept := range accepts {
+		got, err := rt.RankedCount(source, accept)
+		require.NoError(t, err)
+		assert.Equal(t, count(accept), got, "RankedCount of %s, types %s", source, name)
+	}
 }
 
 func ranked(t *testing.T, s sharing.Store, source string) []rankedRow {
@@ -265,6 +293,23 @@ func testRankedInUpdateAndRollback(t *testing.T, s sharing.Store) {
 		assert.Len(t, rankedOf(t, tx, "A"), 2, "the Update's own SetInactive")
 		return nil
 	})
+	// writes to two sources, then lookups, in one Update: what the Update
+	// did before the lookups stays counted as it was written
+	update(t, s, func(tx sharing.Tx) error {
+		if _, err := tx.Merge("B", []ioc.Indicator{sha(5, t1), withSev(sha(6, t1), ioc.SeverityLow)}, t1); err != nil {
+			return err
+		}
+		if _, err := tx.Merge("A", []ioc.Indicator{withSev(sha(7, t1), ioc.SeverityLow)}, t1); err != nil {
+			return err
+		}
+		for i := range 8 {
+			if _, _, err := tx.Record(Hash(100 + i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	checkRanked(t, s, "A", "B")
 	before := ranked(t, s, "A")
 	boom := errors.New("boom")
 	err := s.Update(t.Context(), func(tx sharing.Tx) error {
