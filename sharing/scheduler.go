@@ -23,6 +23,7 @@ type SyncReport struct {
 	New        int            // values never stored before
 	Added      int            // values stored before from another source, new for this source
 	Updated    int            // values this source reported before
+	Known      int            // of those, reports stored already by an earlier pull, re-read unchanged: not merged again
 	Invalid    int            // values refused by the plugin or the engine, never stored
 	Reasons    map[string]int // invalid values by reason
 	Inactive   int            // indicators of the source that aged out
@@ -87,9 +88,19 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 	examples := map[string]string{}
 	start := e.now()
 	var from cte.Checkpoint
+	var rr *rereads
+	var ver uint64 // the source's version after the last page stored
+	stored := false
 	err := e.store.View(ctx, func(tx Tx) error {
 		var err error
-		from, err = tx.Checkpoint(source)
+		if from, err = tx.Checkpoint(source); err != nil {
+			return err
+		}
+		if ver, err = tx.Version(source); err != nil {
+			return err
+		}
+		m, ok, err := readMemo(tx, source, ver)
+		rr = newRereads(m, ok)
 		return err
 	})
 	if err == nil {
@@ -106,22 +117,27 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 				}
 			}
 			valid := checkPage(page.Indicators, &rep, examples)
-			var st MergeStats
-			st, err = e.storePage(ctx, p, valid, page.Next)
-			if err != nil {
-				err = fmt.Errorf("sharing: store a page of %q: %w", source, err)
+			merge, known := rr.filter(valid)
+			st, after, serr := e.storePage(ctx, p, merge, page.Next)
+			if serr != nil {
+				err = fmt.Errorf("sharing: store a page of %q: %w", source, serr)
 				break
 			}
+			ver = after
+			rr.stored()
+			stored = true
 			e.recordsChanged()
 			rep.Pages++
 			rep.Indicators += len(valid)
 			rep.New += st.New
 			rep.Added += st.Added
-			rep.Updated += st.Updated
+			rep.Updated += st.Updated + known // a report known is one this source made before
+			rep.Known += known
 		}
 	}
 	rep.PullTook = e.now().Sub(start)
-	d := details("pages", rep.Pages, "indicators", rep.Indicators, "new", rep.New, "added", rep.Added, "updated", rep.Updated, "invalid", rep.Invalid)
+	d := details("pages", rep.Pages, "indicators", rep.Indicators, "new", rep.New, "added", rep.Added, "updated", rep.Updated,
+		"known", rep.Known, "invalid", rep.Invalid)
 	for r, n := range rep.Reasons {
 		d["invalid: "+r] = fmt.Sprintf("%d (e.g. %s)", n, examples[r])
 	}
@@ -129,29 +145,71 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 	if rep.Invalid > 0 {
 		lvl, res = slog.LevelWarn, "invalid values are never stored or shared; the product sent them malformed"
 	}
-	e.audit(ctx, AuditEntry{Time: start, Level: lvl, Config: source,
+	logs := []AuditEntry{{Time: start, Level: lvl, Config: source,
 		Message: fmt.Sprintf("pulled %d indicator(s) in %d page(s) from %s (%d invalid)", rep.Indicators, rep.Pages, source, rep.Invalid),
-		Details: d, Resolution: res})
+		Details: d, Resolution: res}}
 	switch {
 	case err != nil && errors.Is(err, context.Canceled):
 		// An operator's interrupt is not a failure of the product.
-		e.audit(ctx, AuditEntry{Time: e.now(), Level: slog.LevelInfo, Config: source,
+		logs = append(logs, AuditEntry{Time: e.now(), Level: slog.LevelInfo, Config: source,
 			Message: fmt.Sprintf("pull of %s interrupted after %d page(s); it resumes after the last stored page", source, rep.Pages),
 			Details: details("pages stored", rep.Pages)})
 	case err != nil:
-		e.audit(ctx, AuditEntry{Time: e.now(), Level: slog.LevelError, Config: source, Message: err.Error(),
+		logs = append(logs, AuditEntry{Time: e.now(), Level: slog.LevelError, Config: source, Message: err.Error(),
 			Details:    details("pages stored", rep.Pages),
 			Resolution: resolution(err, source) + "; the pull resumes after the last stored page"})
 	}
-	e.putRun(ctx, sourceKey(source), start, err, map[string]int{"pages": rep.Pages, "indicators": rep.Indicators, "invalid": rep.Invalid})
+	var memo func(tx Tx) error
+	if stored {
+		memo = func(tx Tx) error { return e.saveMemo(tx, source, rr, ver) }
+	}
+	e.endPull(ctx, source, start, err, map[string]int{"pages": rep.Pages, "indicators": rep.Indicators, "invalid": rep.Invalid}, logs, memo)
 	return rep, err
+}
+
+// endPull records the end of a pull in one Update: its audit entries, its
+// run state and (memo, when the pull stored a page) the re-read memo. A
+// store error is logged, as the pull itself is done; the entries are
+// emitted on the logger either way.
+func (e *Engine) endPull(ctx context.Context, source string, at time.Time, runErr error, counts map[string]int, logs []AuditEntry, memo func(Tx) error) {
+	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		for _, a := range logs {
+			if err := tx.Log(a); err != nil {
+				return err
+			}
+		}
+		rs, _, err := tx.RunState(sourceKey(source))
+		if err != nil {
+			return err
+		}
+		rs.Name, rs.LastRun, rs.Counts, rs.Inputs, rs.Until = sourceKey(source), at, counts, "", time.Time{}
+		if runErr != nil {
+			rs.LastError = runErr.Error()
+		} else {
+			rs.LastOK, rs.LastError = at, ""
+		}
+		if err := tx.PutRunState(rs); err != nil {
+			return err
+		}
+		if memo != nil {
+			return memo(tx)
+		}
+		return nil
+	})
+	for _, a := range logs {
+		e.emit(ctx, a)
+	}
+	if err != nil {
+		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store the end of a pull", slog.String("config", source), slog.String("error", err.Error()))
+	}
 }
 
 // storePage stores one pulled page with its checkpoint, in one transaction,
 // and keeps the source's aging record current.
-func (e *Engine) storePage(ctx context.Context, p *pluginState, valid []ioc.Indicator, next cte.Checkpoint) (MergeStats, error) {
+func (e *Engine) storePage(ctx context.Context, p *pluginState, valid []ioc.Indicator, next cte.Checkpoint) (MergeStats, uint64, error) {
 	now := e.now()
 	var st MergeStats
+	var after uint64 // the source's version once the page is stored
 	err := e.store.Update(ctx, func(tx Tx) error {
 		before, err := tx.Version(p.name)
 		if err != nil {
@@ -172,12 +230,15 @@ func (e *Engine) storePage(ctx context.Context, p *pluginState, valid []ioc.Indi
 				return err
 			}
 		}
+		if after, err = tx.Version(p.name); err != nil {
+			return err
+		}
 		if len(next) == 0 {
 			return nil
 		}
 		return tx.SetCheckpoint(p.name, next)
 	})
-	return st, err
+	return st, after, err
 }
 
 // neverShareAdded counts the never-share values of in (the empty-file hashes,
