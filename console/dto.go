@@ -206,6 +206,7 @@ type Sync struct {
 	Indicators int     `json:"indicators"`
 	New        int     `json:"new"`
 	Updated    int     `json:"updated"`
+	Known      int     `json:"known"` // of the updated, reports re-read unchanged, not merged again
 	Invalid    int     `json:"invalid"`
 	Inactive   int     `json:"inactive"`
 	Took       string  `json:"took"`
@@ -354,7 +355,7 @@ func shareOf(r sharing.ShareReport, err error) Share {
 }
 
 func syncOf(r sharing.SyncReport, err error) Sync {
-	out := Sync{Source: r.Source, Pages: r.Pages, Indicators: r.Indicators, New: r.New, Updated: r.Updated,
+	out := Sync{Source: r.Source, Pages: r.Pages, Indicators: r.Indicators, New: r.New, Updated: r.Updated, Known: r.Known,
 		Invalid: r.Invalid, Inactive: r.Inactive, Took: r.Took.String(), Shares: []Share{}}
 	for _, s := range r.Shares {
 		out.Shares = append(out.Shares, shareOf(s, nil))

@@ -40,6 +40,10 @@
 // [Engine] pulls pages from each source, stores each page with its checkpoint in
 // one transaction, and shares through each sharing configuration's rule to the
 // configuration's target, recording every outcome in the ledger and the audit log.
+// A report that an earlier pull stored and a pull reads again unchanged (a
+// plugin's overlap) is not merged again: merging it would change nothing but the
+// entry's StoredAt. The source's re-read memo knows the newest 65,536 reports
+// stored, while nothing but pulls changed the source ([SyncReport].Known).
 //
 //   - Append targets get only what is new or changed. The fingerprint of what is
 //     sent covers type, value, severity, comments and tags, not lastSeen, so a

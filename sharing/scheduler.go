@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -136,8 +137,10 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 		}
 	}
 	rep.PullTook = e.now().Sub(start)
-	d := details("pages", rep.Pages, "indicators", rep.Indicators, "new", rep.New, "added", rep.Added, "updated", rep.Updated,
-		"known", rep.Known, "invalid", rep.Invalid)
+	d := details("pages", rep.Pages, "indicators", rep.Indicators, "new", rep.New, "added", rep.Added, "updated", rep.Updated, "invalid", rep.Invalid)
+	if rep.Known > 0 {
+		d["known"] = strconv.Itoa(rep.Known) // of the updated: re-read unchanged, not merged again
+	}
 	for r, n := range rep.Reasons {
 		d["invalid: "+r] = fmt.Sprintf("%d (e.g. %s)", n, examples[r])
 	}

@@ -198,7 +198,7 @@ type Entry struct {
 	ioc.Indicator           // Source names the reporting configuration
 	Inactive      bool      // aged out or expired at InactiveAt
 	InactiveAt    time.Time //
-	StoredAt      time.Time // when this source last reported it
+	StoredAt      time.Time // when a Merge of this source last stored a report of it (a pull's re-read of a report it stored already is not merged again)
 }
 
 // Entry returns the entry of a source.

@@ -154,14 +154,20 @@ func (a *app) printSync(rep sharing.SyncReport, errs []error) {
 
 // pullSummary is e.g. "pulled 3574 indicators in 36 pages (3572 new, 2 already
 // stored from another source, 0 updated), 4 invalid values skipped". new, from
-// another source and updated add up to the indicators pulled.
+// another source and updated add up to the indicators pulled; of the updated,
+// those re-read unchanged (an overlap the plugin reads again) were not merged
+// again.
 func pullSummary(rep sharing.SyncReport) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "pulled %s in %s (%d new", plural(rep.Indicators, "indicator"), plural(rep.Pages, "page"), rep.New)
 	if rep.Added > 0 {
 		fmt.Fprintf(&b, ", %d already stored from another source", rep.Added)
 	}
-	fmt.Fprintf(&b, ", %d updated)", rep.Updated)
+	fmt.Fprintf(&b, ", %d updated", rep.Updated)
+	if rep.Known > 0 {
+		fmt.Fprintf(&b, ", of which %d re-read unchanged", rep.Known)
+	}
+	b.WriteString(")")
 	if rep.Invalid > 0 {
 		fmt.Fprintf(&b, ", %s skipped", plural(rep.Invalid, "invalid value"))
 	}

@@ -123,6 +123,9 @@ type childReport struct {
 	// and the process's peak RSS so far (bytes).
 	CPU    int64 `json:"cpuNs,omitempty"`
 	MaxRSS int64 `json:"maxRSS,omitempty"`
+	// The process's own peak RSS (VmHWM) when it ended, or after the
+	// cycle: what the table reports where the system gives it (peakRSS).
+	PeakRSS int64 `json:"peakRSS,omitempty"`
 }
 
 func runParent(args []string, out io.Writer) error {
@@ -252,8 +255,12 @@ func runRunningChild(exe string, sp spec, events int, env []string, prepare func
 			err = fmt.Errorf("%s cycle of %d events: child report: %w", sc, events, err)
 			break
 		}
+		rss := rep.MaxRSS
+		if rep.PeakRSS > 0 {
+			rss = rep.PeakRSS
+		}
 		out = append(out, result{Scenario: sc, Events: events, CPU: time.Duration(rep.CPU), Wall: time.Duration(rep.SyncWall),
-			MaxRSS: rep.MaxRSS, Heap: rep.Heap, Child: rep})
+			MaxRSS: rss, Heap: rep.Heap, Child: rep})
 	}
 	_ = stdin.Close()
 	if werr := cmd.Wait(); err == nil && werr != nil {
@@ -288,8 +295,12 @@ func runChild1(exe string, sp spec, scenario string, events int, env []string) (
 	}
 	user := time.Duration(ru.Utime.Nano())
 	sys := time.Duration(ru.Stime.Nano())
+	rss := ru.Maxrss << 10
+	if rep.PeakRSS > 0 {
+		rss = rep.PeakRSS // ru_maxrss may hold this process's peak (see peakRSS)
+	}
 	return result{Scenario: scenario, Events: events, CPU: user + sys, User: user, Sys: sys, Wall: wall,
-		MaxRSS: ru.Maxrss << 10, Heap: rep.Heap, Child: rep}, nil
+		MaxRSS: rss, Heap: rep.Heap, Child: rep}, nil
 }
 
 // printTable prints the median of each scenario with every run's CPU.
