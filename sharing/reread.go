@@ -12,8 +12,10 @@ package sharing
 // merging a report again changes nothing (ioc.Merge keeps the earliest, the
 // latest, the highest and the union) but the entry's StoredAt, so the pull
 // leaves it out, as long as nothing else wrote the source since: the memo
-// is used only while the source's version is the one it holds. An aging
-// pass keeps it current (memoInactive); an operator's edit ends it.
+// is used only while the source's version is the one it holds, checked
+// again in the transaction of every page (a write by anyone else in the
+// middle of a pull ends its use there, and that pull leaves no memo). An
+// aging pass keeps it current (memoInactive); an operator's edit ends it.
 
 import (
 	"cmp"
@@ -144,6 +146,7 @@ type rereads struct {
 	floor   int64   // once seen was cut to memoN: the oldest LastSeen kept
 	cut     bool
 	pending []timed // of the page being stored
+	tainted bool    // another writer changed the source during the pull
 	d       xxhash.Digest
 }
 
@@ -194,6 +197,15 @@ func (r *rereads) filter(in []ioc.Indicator) ([]ioc.Indicator, int) {
 	return out, skipped
 }
 
+// taint ends the memo's use in this pull: another writer changed the
+// source, so the page filter read last was merged whole, the reports known
+// are no longer, and the pull leaves no memo. It returns how many reports
+// the page had known: none.
+func (r *rereads) taint() int {
+	r.known, r.tainted = nil, true
+	return 0
+}
+
 // stored adds the reports of the page filter read last to the next memo:
 // its page is stored.
 func (r *rereads) stored() {
@@ -232,7 +244,7 @@ func (e *Engine) saveMemo(tx Tx, source string, r *rereads, ver uint64) error {
 	if err != nil {
 		return err
 	}
-	if cur != ver {
+	if cur != ver || r.tainted {
 		return dropMemo(tx, source)
 	}
 	return putMemo(tx, source, r.next(ver), e.now())

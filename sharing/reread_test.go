@@ -186,3 +186,29 @@ func TestRereadFailedPageIsNotKnown(t *testing.T) {
 	assert.Equal(t, 5, rep.Known, "the first page only")
 	assert.Equal(t, 5, rep.New, "the page that failed is merged now")
 }
+
+// Another writer that changes the source in the middle of a pull (here an
+// operator's edit after the pull read the memo) ends the memo's use at once:
+// the page is merged whole, as without a memo, and the pull leaves no memo.
+func TestRereadWriterDuringPull(t *testing.T) {
+	t.Parallel()
+	w := newRereadWorld(t, memstore.New(), 30*24*time.Hour)
+	p1 := engInds("a", 5, ioc.SeverityHigh, engStart)
+	p1[0].Tags = []string{"phish"}
+	p2 := engInds("b", 5, ioc.SeverityHigh, engStart)
+	w.feed.setPages(p1, p2)
+	w.sync(t)
+
+	w.feed.before = func(i int) {
+		if i == 0 {
+			_, err := w.eng.Untag(context.Background(), []string{p1[0].Value}, []string{"phish"})
+			assert.NoError(t, err)
+		}
+	}
+	rep := w.sync(t)
+	w.feed.before = nil
+	assert.Equal(t, 0, rep.Known, "the edit came after the memo was read: both pages merged whole")
+	assert.Equal(t, []string{"phish"}, w.entry(t, p1[0].Value).Tags, "the re-read report merged again, as without a memo")
+	assert.Equal(t, 0, w.sync(t).Known, "the pull left no memo")
+	assert.Equal(t, 10, w.sync(t).Known)
+}

@@ -119,10 +119,13 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 			}
 			valid := checkPage(page.Indicators, &rep, examples)
 			merge, known := rr.filter(valid)
-			st, after, serr := e.storePage(ctx, p, merge, page.Next)
+			st, after, serr := e.storePage(ctx, p, storeMemo{valid: valid, merge: merge, want: ver}, page.Next)
 			if serr != nil {
 				err = fmt.Errorf("sharing: store a page of %q: %w", source, serr)
 				break
+			}
+			if !st.memo {
+				known = rr.taint() // another writer changed the source: every report was merged
 			}
 			ver = after
 			rr.stored()
@@ -207,22 +210,44 @@ func (e *Engine) endPull(ctx context.Context, source string, at time.Time, runEr
 	}
 }
 
+// storeMemo is a page as the re-read memo sees it: valid, the page, and
+// merge, what the memo does not know of it, valid while the source is at
+// version want (nothing else wrote it since the memo, or the last page,
+// was checked).
+type storeMemo struct {
+	valid, merge []ioc.Indicator
+	want         uint64
+}
+
+// pageStats is what storing a page did: the Merge's counts, and whether the
+// memo held (the source at its version: only the reports it does not know
+// were merged; otherwise the whole page was).
+type pageStats struct {
+	MergeStats
+	memo bool
+}
+
 // storePage stores one pulled page with its checkpoint, in one transaction,
-// and keeps the source's aging record current.
-func (e *Engine) storePage(ctx context.Context, p *pluginState, valid []ioc.Indicator, next cte.Checkpoint) (MergeStats, uint64, error) {
+// and keeps the source's aging record current. It returns the source's
+// version once the page is stored.
+func (e *Engine) storePage(ctx context.Context, p *pluginState, pg storeMemo, next cte.Checkpoint) (pageStats, uint64, error) {
 	now := e.now()
-	var st MergeStats
-	var after uint64 // the source's version once the page is stored
+	var st pageStats
+	var after uint64
 	err := e.store.Update(ctx, func(tx Tx) error {
 		before, err := tx.Version(p.name)
 		if err != nil {
 			return err
 		}
+		valid := pg.valid
+		if st.memo = before == pg.want; st.memo {
+			valid = pg.merge
+		}
 		unshared, err := neverShareAdded(tx, p.name, valid)
 		if err != nil {
 			return err
 		}
-		if st, err = tx.Merge(p.name, valid, now); err != nil {
+		if st.MergeStats, err = tx.Merge(p.name, valid, now); err != nil {
 			return err
 		}
 		if err := lowerAging(tx, p.name, p.settings.aging(), before, valid, now); err != nil {
