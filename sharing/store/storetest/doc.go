@@ -33,6 +33,10 @@
 //     function returned fails; readers beside a writer only see whole commits.
 //   - Times come back in UTC without a monotonic reading, nanoseconds and the
 //     zero time kept.
+//   - RunRanked, for a store whose Tx is a sharing.RankedTx: Ranked and
+//     RankedBefore against what Records gives, and RankedCount against what
+//     Ranked gives, by type, after writes, inside Updates and after a
+//     rollback.
 //
 // Hash gives distinct normalised sha256 values for a store's own tests and
 // benchmarks.
