@@ -75,6 +75,13 @@ func (t faultyTx) PutLedger(config string, entries []sharing.LedgerEntry) error 
 	return t.Tx.PutLedger(config, entries)
 }
 
+func (t faultyTx) PutRunState(r sharing.RunState) error {
+	if t.s.failing("PutRunState " + r.Name) {
+		return errDisk
+	}
+	return t.Tx.PutRunState(r)
+}
+
 func (t faultyTx) Log(e sharing.AuditEntry) error {
 	if t.s.failing("Log") {
 		return errDisk

@@ -212,3 +212,28 @@ func TestRereadWriterDuringPull(t *testing.T) {
 	assert.Equal(t, 0, w.sync(t).Known, "the pull left no memo")
 	assert.Equal(t, 10, w.sync(t).Known)
 }
+
+// A memo the store cannot write does not take the pull's audit entry and
+// run state with it: they are stored without it, and the next pull merges
+// everything.
+func TestRereadMemoWriteFails(t *testing.T) {
+	t.Parallel()
+	fs := &faultyStore{Store: memstore.New(), fail: map[string]bool{}}
+	w := newRereadWorld(t, fs, 30*24*time.Hour)
+	w.feed.setPages(engInds("a", 5, ioc.SeverityHigh, engStart))
+	fs.set("PutRunState reread/feed", true)
+	w.sync(t)
+	logs, err := w.eng.Logs(t.Context(), sharing.LogFilter{Config: "feed"})
+	require.NoError(t, err)
+	require.NotEmpty(t, logs)
+	assert.Contains(t, logs[0].Message, "pulled 5 indicator(s)")
+	require.NoError(t, fs.View(t.Context(), func(tx sharing.Tx) error {
+		rs, ok, err := tx.RunState("source/feed")
+		assert.True(t, ok, "the pull's run state")
+		assert.Equal(t, 5, rs.Counts["indicators"])
+		return err
+	}))
+	fs.set("PutRunState reread/feed", false)
+	assert.Equal(t, 0, w.sync(t).Known, "no memo was written")
+	assert.Equal(t, 5, w.sync(t).Known)
+}

@@ -140,6 +140,18 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 		}
 	}
 	rep.PullTook = e.now().Sub(start)
+	logs := e.pullLogs(source, start, rep, examples, err)
+	var memo func(tx Tx) error
+	if stored {
+		memo = func(tx Tx) error { return e.saveMemo(tx, source, rr, ver) }
+	}
+	e.endPull(ctx, source, start, err, map[string]int{"pages": rep.Pages, "indicators": rep.Indicators, "invalid": rep.Invalid}, logs, memo)
+	return rep, err
+}
+
+// pullLogs returns the audit entries of a pull: what it stored, and how it
+// ended when it failed or was interrupted.
+func (e *Engine) pullLogs(source string, start time.Time, rep SyncReport, examples map[string]string, err error) []AuditEntry {
 	d := details("pages", rep.Pages, "indicators", rep.Indicators, "new", rep.New, "added", rep.Added, "updated", rep.Updated, "invalid", rep.Invalid)
 	if rep.Known > 0 {
 		d["known"] = strconv.Itoa(rep.Known) // of the updated: re-read unchanged, not merged again
@@ -165,12 +177,7 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 			Details:    details("pages stored", rep.Pages),
 			Resolution: resolution(err, source) + "; the pull resumes after the last stored page"})
 	}
-	var memo func(tx Tx) error
-	if stored {
-		memo = func(tx Tx) error { return e.saveMemo(tx, source, rr, ver) }
-	}
-	e.endPull(ctx, source, start, err, map[string]int{"pages": rep.Pages, "indicators": rep.Indicators, "invalid": rep.Invalid}, logs, memo)
-	return rep, err
+	return logs
 }
 
 // endPull records the end of a pull in one Update: its audit entries, its
@@ -178,7 +185,22 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 // store error is logged, as the pull itself is done; the entries are
 // emitted on the logger either way.
 func (e *Engine) endPull(ctx context.Context, source string, at time.Time, runErr error, counts map[string]int, logs []AuditEntry, memo func(Tx) error) {
-	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+	err := e.endPullTx(ctx, source, at, runErr, counts, logs, memo)
+	if err != nil && memo != nil {
+		// the memo is a cache: the audit entries and the run state must not
+		// be lost with it (the next pull merges everything and writes another)
+		err = e.endPullTx(ctx, source, at, runErr, counts, logs, nil)
+	}
+	for _, a := range logs {
+		e.emit(ctx, a)
+	}
+	if err != nil {
+		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store the end of a pull", slog.String("config", source), slog.String("error", err.Error()))
+	}
+}
+
+func (e *Engine) endPullTx(ctx context.Context, source string, at time.Time, runErr error, counts map[string]int, logs []AuditEntry, memo func(Tx) error) error {
+	return e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
 		for _, a := range logs {
 			if err := tx.Log(a); err != nil {
 				return err
@@ -202,12 +224,6 @@ func (e *Engine) endPull(ctx context.Context, source string, at time.Time, runEr
 		}
 		return nil
 	})
-	for _, a := range logs {
-		e.emit(ctx, a)
-	}
-	if err != nil {
-		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store the end of a pull", slog.String("config", source), slog.String("error", err.Error()))
-	}
 }
 
 // storeMemo is a page as the re-read memo sees it: valid, the page, and
