@@ -116,6 +116,7 @@ func sameAsMemstore(t *testing.T, foldAt int, reopen bool, opts ...boltstore.Opt
 		}
 		require.Equal(t, stats[0], stats[1], "step %d", step)
 		require.Equal(t, dump(t, mem), dump(t, bolt), "step %d", step)
+		require.Equal(t, rankedCounts(t, mem, sources), rankedCounts(t, bolt, sources), "step %d: ranked counts", step)
 		if reopen && step%3 == 2 {
 			before := boltstore.StagedLen(bolt)
 			require.NoError(t, bolt.Close())
@@ -130,12 +131,39 @@ func sameAsMemstore(t *testing.T, foldAt int, reopen bool, opts ...boltstore.Opt
 			}
 			kept = max(kept, before)
 			require.Equal(t, dump(t, mem), dump(t, bolt), "step %d, reopened", step)
+			require.Equal(t, rankedCounts(t, mem, sources), rankedCounts(t, bolt, sources), "step %d, reopened: ranked counts", step)
 		}
 	}
 	if reopen {
 		assert.Positive(t, folded, "Close folded")
 		assert.Positive(t, kept, "the log was not empty")
 	}
+}
+
+// rankedCounts returns RankedCount of every source, of each type alone and
+// of all types.
+func rankedCounts(t *testing.T, s sharing.Store, sources []string) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		rt := tx.(sharing.RankedTx)
+		for _, src := range sources {
+			for typ := range ioc.Type(8) {
+				n, err := rt.RankedCount(src, func(x ioc.Type) bool { return x == typ })
+				if err != nil {
+					return err
+				}
+				out[fmt.Sprint(src, typ)] = n
+			}
+			n, err := rt.RankedCount(src, func(ioc.Type) bool { return true })
+			if err != nil {
+				return err
+			}
+			out[src] = n
+		}
+		return nil
+	}))
+	return out
 }
 
 func dump(t *testing.T, s sharing.Store) []sharing.Record {
