@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/boltstore"
 )
@@ -121,6 +122,16 @@ func TestCrashKeepsAcknowledgedPages(t *testing.T) {
 		// The kill may land after a commit and before its "ack" line.
 		assert.Contains(t, []int{acked, acked + 1}, last, "round %d: checkpoint %d, last ack %d", round, last, acked)
 		verify(t, s, last, crashPageSize)
+		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+			rt := tx.(sharing.RankedTx)
+			n := 0
+			if err := rt.Ranked("feed", func(string, ioc.Type) error { n++; return nil }); err != nil {
+				return err
+			}
+			c, err := rt.RankedCount("feed", func(ioc.Type) bool { return true })
+			assert.Equal(t, n, c, "round %d: the ranked count after the kill", round)
+			return err
+		}))
 		require.NoError(t, s.Close())
 		acked = last
 	}
