@@ -163,8 +163,10 @@ func (i Indicator) Rep() int {
 
 // Merge combines two reports of the same value: firstSeen the earliest, lastSeen the
 // latest, the highest severity and reputation, the union of tags (sorted), the
-// comments of the latest report that has any, and the latest expiry. Type, Value and
-// Source come from a unless a leaves them empty. Neither input is modified.
+// comments of the latest report that has any (of two seen at the same time, the
+// greater in byte order), and the latest expiry. Type, Value and Source come from a unless a leaves them empty.
+// Neither input is modified. Merging a report again into what it was merged into
+// changes nothing: a pull relies on it to leave out what it re-reads unchanged.
 func Merge(a, b Indicator) Indicator {
 	out := a
 	if out.Type == 0 {
@@ -183,9 +185,10 @@ func Merge(a, b Indicator) Indicator {
 	if b.Reputation != 0 && (a.Reputation == 0 || b.Reputation > a.Reputation) {
 		out.Reputation = b.Reputation
 	}
-	// Comments: the report seen last wins, if it says anything.
+	// Comments: the report seen last wins, if it says anything; of two seen
+	// at the same time, the greater (empty is the least).
 	first, second := a, b
-	if b.LastSeen.Before(a.LastSeen) {
+	if b.LastSeen.Before(a.LastSeen) || b.LastSeen.Equal(a.LastSeen) && b.Comments < a.Comments {
 		first, second = b, a
 	}
 	out.Comments = first.Comments

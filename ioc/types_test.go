@@ -2,6 +2,7 @@ package ioc
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -92,6 +93,13 @@ func TestMerge(t *testing.T) {
 	assert.Equal(t, "old", Merge(b, a).Comments)
 	b.Comments = "new"
 	assert.Equal(t, "new", Merge(b, a).Comments)
+	// Seen at the same time: the greater comments, in either order.
+	b.LastSeen = a.LastSeen
+	assert.Equal(t, "old", Merge(a, b).Comments)
+	assert.Equal(t, "old", Merge(b, a).Comments)
+	b.Comments = ""
+	assert.Equal(t, "old", Merge(b, a).Comments)
+	assert.Equal(t, "old", Merge(a, b).Comments)
 	// Zero times do not win.
 	z := Merge(Indicator{Value: "v"}, Indicator{FirstSeen: t2, Type: TypeMD5})
 	assert.Equal(t, t2, z.FirstSeen)
@@ -105,4 +113,39 @@ func TestNeverShare(t *testing.T) {
 		assert.True(t, NeverShare(v), v)
 	}
 	assert.False(t, NeverShare("44d88612fea8a8f36de82e1278abb02f"))
+}
+
+// Merging a report again into what it was merged into changes nothing,
+// whatever came between: Merge keeps the earliest, the latest, the highest
+// and the union, and settles comments of the same time by their byte order
+// (before, the report merged last won a tie, so merging an earlier report
+// of the same time again changed them). A pull leaves out the reports it
+// re-reads unchanged on the strength of it.
+func TestMergeAgainChangesNothing(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(3, 5))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func() time.Time {
+		if rng.IntN(4) == 0 {
+			return time.Time{}
+		}
+		return t0.Add(time.Duration(rng.IntN(3)) * time.Hour) // few times: many ties
+	}
+	tags := [][]string{nil, {"a"}, {"a", "b"}, {"c"}}
+	comments := []string{"", "x", "y", "z"}
+	for round := range 2000 {
+		in := make([]Indicator, 2+rng.IntN(5))
+		for i := range in {
+			in[i] = Indicator{Type: TypeSHA256, Value: "v", Severity: Severity(rng.IntN(5)), Reputation: rng.IntN(11),
+				Comments: comments[rng.IntN(len(comments))], Tags: tags[rng.IntN(len(tags))],
+				FirstSeen: at(), LastSeen: at(), ExpiresAt: at()}
+		}
+		e := in[0]
+		for _, x := range in[1:] {
+			e = Merge(e, x)
+		}
+		for i, x := range in {
+			assert.Equal(t, e, Merge(e, x), "round %d: report %d merged again", round, i)
+		}
+	}
 }

@@ -70,12 +70,12 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	if err == nil && stopped {
 		var n int
 		n, err = rt.RankedCount(m.cfg.Source, rs.target.Accepts)
-		m.overRaw += n - read
+		m.overRaw += max(n-read, 1) // at least the key the read stopped at
 	}
 	if err != nil {
 		return err
 	}
-	rs.partial = m.overRaw > 0
+	rs.partial = stopped || m.overRaw > 0
 	rs.overN += m.overRaw
 	m.matched += m.overRaw
 	m.collect()

@@ -11,7 +11,8 @@ package sharing
 // were stored. A report in the memo is merged into its entry already, and
 // merging a report again changes nothing (ioc.Merge keeps the earliest, the
 // latest, the highest and the union) but the entry's StoredAt, so the pull
-// leaves it out, as long as nothing else wrote the source since: the memo
+// leaves it out, as long as nothing else wrote the source since (a report
+// without LastSeen is always merged: its entry ages from StoredAt): the memo
 // is used only while the source's version is the one it holds, checked
 // again in the transaction of every page (a write by anyone else in the
 // middle of a pull ends its use there, and that pull leaves no memo). An
@@ -23,7 +24,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -53,10 +53,12 @@ func reportOf(d *xxhash.Digest, x *ioc.Indicator) report {
 	s := func(v string) { n(uint64(len(v))); _, _ = d.WriteString(v) }
 	t := func(v time.Time) {
 		if v.IsZero() {
-			n(math.MaxUint64)
+			n(0)
 			return
 		}
-		n(uint64(v.UnixNano()))
+		n(1)
+		n(uint64(v.Unix()))
+		n(uint64(v.Nanosecond()))
 	}
 	n(uint64(x.Type))
 	n(uint64(x.Severity))
@@ -152,7 +154,7 @@ type rereads struct {
 
 type timed struct {
 	r  report
-	at int64 // LastSeen, Unix nanoseconds (math.MinInt64 when unset)
+	at int64 // LastSeen, Unix nanoseconds
 }
 
 func newRereads(m memo, ok bool) *rereads {
@@ -175,10 +177,15 @@ func (r *rereads) filter(in []ioc.Indicator) ([]ioc.Indicator, int) {
 	skipped := 0
 	r.pending = r.pending[:0]
 	for i := range in {
-		at := int64(math.MinInt64)
-		if !in[i].LastSeen.IsZero() {
-			at = in[i].LastSeen.UnixNano()
+		if in[i].LastSeen.IsZero() {
+			// its entry ages from StoredAt, which only a Merge moves: a
+			// report without LastSeen is always merged, and never known
+			if skipped > 0 {
+				out = append(out, in[i])
+			}
+			continue
 		}
+		at := in[i].LastSeen.UnixNano()
 		x := reportOf(&r.d, &in[i])
 		if !r.cut || at >= r.floor { // else older than every report kept
 			r.pending = append(r.pending, timed{x, at})

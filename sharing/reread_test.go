@@ -237,3 +237,24 @@ func TestRereadMemoWriteFails(t *testing.T) {
 	assert.Equal(t, 0, w.sync(t).Known, "no memo was written")
 	assert.Equal(t, 5, w.sync(t).Known)
 }
+
+// A report without LastSeen is merged at every pull, known or not: its entry
+// ages from StoredAt, which only a Merge moves, so a source that keeps
+// reporting it keeps it active.
+func TestRereadWithoutLastSeenIsMerged(t *testing.T) {
+	t.Parallel()
+	w := newRereadWorld(t, memstore.New(), time.Hour)
+	undated := ioc.Indicator{Type: ioc.TypeSHA256, Value: engHash("u", 0), Severity: ioc.SeverityHigh}
+	dated := engInds("d", 2, ioc.SeverityHigh, engStart.Add(2*time.Hour)) // not aged within the test
+	w.feed.setPages(append([]ioc.Indicator{undated}, dated...))
+	for cycle := range 9 {
+		rep := w.sync(t)
+		if cycle > 0 {
+			assert.Equal(t, 2, rep.Known, "cycle %d: the dated reports only", cycle)
+		}
+		en := w.entry(t, undated.Value)
+		assert.False(t, en.Inactive, "cycle %d: reported every 10 minutes, never aged out", cycle)
+		assert.Equal(t, w.clock.Now(), en.StoredAt, "cycle %d", cycle)
+		w.clock.Advance(10 * time.Minute)
+	}
+}

@@ -118,10 +118,10 @@ func (t *tx) flushCounts() error {
 			if err != nil {
 				return err
 			}
-			if c += n; c < 0 {
-				return fmt.Errorf("boltstore: ranked count of %q type %d below zero: %w", storeutil.Trunc(d.source), i, errCorrupt)
-			}
-			if c == 0 {
+			// below zero only if the counts drifted from the keys: they
+			// size a report's over-capacity figure, not what is shared, so
+			// a write is not refused for it
+			if c = max(c+n, 0); c == 0 {
 				err = b.Delete(k)
 			} else {
 				err = b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(c)))
