@@ -192,8 +192,17 @@ func TestSyncCountsAddUp(t *testing.T) {
 	assert.Equal(t, r.Indicators, r.New+r.Added+r.Updated)
 	w.plugins["b"].Feed(hashes(4, 1)...)
 	_, out, _ = w.cte(t, "sync", "--source", "b")
+	// the same report again, without lastSeen: merged again (its entry
+	// ages from when it was stored), not known from the last pull
+	assert.Contains(t, out, "b: pulled 1 indicator in 1 page (0 new, 1 updated)")
+	dated := hashes(20, 1)
+	dated[0].LastSeen = time.Now().UTC().Truncate(time.Second)
+	w.plugins["b"].Feed(dated...)
+	_, _, _ = w.cte(t, "sync", "--source", "b")
+	w.plugins["b"].Feed(dated...)
+	_, out, _ = w.cte(t, "sync", "--source", "b")
 	assert.Contains(t, out, "b: pulled 1 indicator in 1 page (0 new, 1 updated, of which 1 re-read unchanged)",
-		"the same report again: known from the last pull, not merged again")
+		"the same dated report again: known from the last pull, not merged again")
 }
 
 // Issue 12 item 20: a plugin that is no sharing configuration's source is not
