@@ -244,6 +244,9 @@ func setup(tx *bolt.Tx, path string) error {
 	// would not keep: counted once from the ranked bucket
 	count := tx.Bucket(bRankedN) == nil && tx.Bucket(bRanked) != nil
 	for _, name := range allBuckets {
+		if bytes.Equal(name, bRanked) {
+			continue // made by buildRanked with its keys: a build that fails is tried again
+		}
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("boltstore: initialise %s: %w", path, err)
 		}

@@ -25,7 +25,8 @@
 // name, 255 minus the severity, LastSeen's Unix nanoseconds inverted (newest
 // first) and the value, mapped to the entry's type byte. Schema version 3
 // added it: opening an older file builds it once from the records (after
-// folding the log). Opening a file of an older schema marks it with the
+// folding the log), with its counts, in one transaction; a build that fails
+// leaves it missing, and the next Open builds it again. Opening a file of an older schema marks it with the
 // current one (SchemaVersion), which an older cte refuses: it would not keep
 // the index, nor read the log's blobs. Bucket rankedN counts the ranked
 // keys: the source's length-prefixed name and a type byte, mapped to a

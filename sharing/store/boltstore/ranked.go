@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 var _ sharing.RankedTx = (*tx)(nil)
@@ -345,6 +347,18 @@ func seenOf(b []byte) int64 { return int64(^binary.BigEndian.Uint64(b) ^ 1<<63) 
 // log is folded first, so the records bucket holds every record.
 func (t *tx) buildRanked() error {
 	if err := t.fold(); err != nil {
+		return err
+	}
+	// the index and its counts are made here, in one transaction with
+	// every key: setup leaves a missing index missing, so that an Open
+	// whose build failed builds it again
+	if _, err := t.btx.CreateBucket(bRanked); err != nil {
+		return err
+	}
+	if err := t.btx.DeleteBucket(bRankedN); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+		return err
+	}
+	if _, err := t.btx.CreateBucket(bRankedN); err != nil {
 		return err
 	}
 	var r sharing.Record
