@@ -7,16 +7,22 @@ package sharing
 // catch late events), so a pull with nothing new still brings thousands of
 // indicators, each a random record lookup to merge what is already there.
 // The memo holds a hash of the value and a hash of the whole report for the
-// last memoN indicators a pull brought, with the source's version once they
-// were stored. A report in the memo is merged into its entry already, and
-// merging a report again changes nothing (ioc.Merge keeps the earliest, the
-// latest, the highest and the union) but the entry's StoredAt, so the pull
-// leaves it out, as long as nothing else wrote the source since (a report
-// without LastSeen is always merged: its entry ages from StoredAt): the memo
-// is used only while the source's version is the one it holds, checked
-// again in the transaction of every page (a write by anyone else in the
-// middle of a pull ends its use there, and that pull leaves no memo). An
-// aging pass keeps it current (memoInactive); an operator's edit ends it.
+// memoN newest reports (by LastSeen) a pull stored, with the source's
+// version once they were stored.
+//
+// A report in the memo is merged into its entry already, and merging a
+// report again changes nothing but the entry's StoredAt (ioc.Merge keeps
+// the earliest, the latest, the highest and the union, and settles a tie
+// of comments by byte order), so the pull leaves it out, as long as nothing
+// else wrote the source since:
+//   - the memo is used only while the source's version is the one it holds,
+//     checked again in the transaction of every page (a write by anyone else
+//     in the middle of a pull ends its use there, and that pull leaves no
+//     memo);
+//   - an aging pass keeps it current (memoInactive); an operator's edit ends
+//     it;
+//   - a report without LastSeen is always merged: its entry ages from
+//     StoredAt.
 
 import (
 	"cmp"
