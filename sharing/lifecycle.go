@@ -85,7 +85,7 @@ func (e *Engine) ageSource(ctx context.Context, source string) (int, error) {
 			if err := tx.SetInactive(source, still, now); err != nil {
 				return err
 			}
-			if err := memoInactive(tx, source, before, still); err != nil {
+			if err := memoInactive(tx, source, before, still, now); err != nil {
 				return err
 			}
 			ver, err = tx.Version(source)

@@ -30,6 +30,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -150,9 +151,9 @@ func putMemo(tx Tx, source string, m memo, now time.Time) error {
 // read, are what the next pull re-reads.
 type rereads struct {
 	known   map[report]struct{}
+	base    uint64  // the version of the memo known holds
 	seen    []timed // of the pages stored
-	floor   int64   // once seen was cut to memoN: the oldest LastSeen kept
-	cut     bool
+	floor   int64   // the oldest LastSeen seen keeps once cut to memoN (math.MinInt64 before)
 	pending []timed // of the page being stored
 	tainted bool    // another writer changed the source during the pull
 	d       xxhash.Digest
@@ -164,8 +165,9 @@ type timed struct {
 }
 
 func newRereads(m memo, ok bool) *rereads {
-	r := &rereads{}
+	r := &rereads{floor: math.MinInt64}
 	if ok {
+		r.base = m.version
 		r.known = make(map[report]struct{}, len(m.reports))
 		for _, x := range m.reports {
 			r.known[x] = struct{}{}
@@ -183,20 +185,17 @@ func (r *rereads) filter(in []ioc.Indicator) ([]ioc.Indicator, int) {
 	skipped := 0
 	r.pending = r.pending[:0]
 	for i := range in {
-		if in[i].LastSeen.IsZero() {
-			// its entry ages from StoredAt, which only a Merge moves: a
-			// report without LastSeen is always merged, and never known
-			if skipped > 0 {
-				out = append(out, in[i])
+		// A report without LastSeen is always merged, and never known: its
+		// entry ages from StoredAt, which only a Merge moves.
+		known := false
+		if !in[i].LastSeen.IsZero() {
+			x := reportOf(&r.d, &in[i])
+			if at := in[i].LastSeen.UnixNano(); at >= r.floor { // else older than every report kept
+				r.pending = append(r.pending, timed{x, at})
 			}
-			continue
+			_, known = r.known[x]
 		}
-		at := in[i].LastSeen.UnixNano()
-		x := reportOf(&r.d, &in[i])
-		if !r.cut || at >= r.floor { // else older than every report kept
-			r.pending = append(r.pending, timed{x, at})
-		}
-		if _, ok := r.known[x]; !ok {
+		if !known {
 			if skipped > 0 {
 				out = append(out, in[i])
 			}
@@ -212,12 +211,8 @@ func (r *rereads) filter(in []ioc.Indicator) ([]ioc.Indicator, int) {
 
 // taint ends the memo's use in this pull: another writer changed the
 // source, so the page filter read last was merged whole, the reports known
-// are no longer, and the pull leaves no memo. It returns how many reports
-// the page had known: none.
-func (r *rereads) taint() int {
-	r.known, r.tainted = nil, true
-	return 0
-}
+// are no longer, and the pull leaves no memo.
+func (r *rereads) taint() { r.known, r.tainted = nil, true }
 
 // stored adds the reports of the page filter read last to the next memo:
 // its page is stored.
@@ -236,7 +231,7 @@ func (r *rereads) keepNewest() {
 	}
 	slices.SortFunc(r.seen, func(a, b timed) int { return cmp.Compare(b.at, a.at) })
 	r.seen = r.seen[:memoN]
-	r.floor, r.cut = r.seen[memoN-1].at, true
+	r.floor = r.seen[memoN-1].at
 }
 
 // next is the memo the pull leaves, at version ver.
@@ -260,7 +255,25 @@ func (e *Engine) saveMemo(tx Tx, source string, r *rereads, ver uint64) error {
 	if cur != ver || r.tainted {
 		return dropMemo(tx, source)
 	}
-	return putMemo(tx, source, r.next(ver), e.now())
+	next := r.next(ver)
+	if r.same(next) {
+		return nil // the stored memo says this already: a pull that changed nothing writes nothing
+	}
+	return putMemo(tx, source, next, e.now())
+}
+
+// same reports whether m is the memo the pull read: its version and its
+// reports.
+func (r *rereads) same(m memo) bool {
+	if r.known == nil || r.base != m.version || len(m.reports) != len(r.known) {
+		return false
+	}
+	for _, x := range m.reports {
+		if _, ok := r.known[x]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func dropMemo(tx Tx, source string) error {
@@ -275,7 +288,7 @@ func dropMemo(tx Tx, source string) error {
 // values in the same transaction, which moved the source from version
 // before: the reports of those values leave it (a report merged again
 // would make its entry active), and the rest stays, at the new version.
-func memoInactive(tx Tx, source string, before uint64, values []string) error {
+func memoInactive(tx Tx, source string, before uint64, values []string, now time.Time) error {
 	m, ok, err := readMemo(tx, source, before)
 	if err != nil || !ok {
 		return err
@@ -290,9 +303,5 @@ func memoInactive(tx Tx, source string, before uint64, values []string) error {
 	}
 	m.reports = slices.DeleteFunc(m.reports, func(x report) bool { return gone[x.value] })
 	m.version = after
-	rs, _, err := tx.RunState(memoKey(source))
-	if err != nil {
-		return err
-	}
-	return putMemo(tx, source, m, rs.LastRun)
+	return putMemo(tx, source, m, now)
 }

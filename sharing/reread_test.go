@@ -258,3 +258,31 @@ func TestRereadWithoutLastSeenIsMerged(t *testing.T) {
 		w.clock.Advance(10 * time.Minute)
 	}
 }
+
+// A pull that changes nothing leaves the stored memo as it is: it would
+// write the same reports at the same version again.
+func TestRereadUnchangedMemoIsNotWritten(t *testing.T) {
+	t.Parallel()
+	w := newRereadWorld(t, memstore.New(), 30*24*time.Hour)
+	w.feed.setPages(engInds("a", 5, ioc.SeverityHigh, engStart))
+	w.sync(t)
+	memoAt := func() time.Time {
+		var at time.Time
+		require.NoError(t, w.store.View(t.Context(), func(tx sharing.Tx) error {
+			rs, ok, err := tx.RunState("reread/feed")
+			require.True(t, ok)
+			at = rs.LastRun
+			return err
+		}))
+		return at
+	}
+	first := memoAt()
+	w.clock.Advance(10 * time.Minute)
+	assert.Equal(t, 5, w.sync(t).Known)
+	assert.Equal(t, first, memoAt(), "not written again")
+	w.clock.Advance(10 * time.Minute)
+	w.feed.setPages(engInds("a", 6, ioc.SeverityHigh, engStart))
+	assert.Equal(t, 5, w.sync(t).Known)
+	assert.Equal(t, w.clock.Now(), memoAt(), "a new report: written")
+	assert.Equal(t, 6, w.sync(t).Known)
+}

@@ -125,7 +125,8 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 				break
 			}
 			if !st.memo {
-				known = rr.taint() // another writer changed the source: every report was merged
+				rr.taint() // another writer changed the source: every report was merged
+				known = 0
 			}
 			ver = after
 			rr.stored()
@@ -210,12 +211,8 @@ func (e *Engine) endPullTx(ctx context.Context, source string, at time.Time, run
 		if err != nil {
 			return err
 		}
-		rs.Name, rs.LastRun, rs.Counts, rs.Inputs, rs.Until = sourceKey(source), at, counts, "", time.Time{}
-		if runErr != nil {
-			rs.LastError = runErr.Error()
-		} else {
-			rs.LastOK, rs.LastError = at, ""
-		}
+		rs.Name = sourceKey(source)
+		recordRun(&rs, at, runErr, counts, skipState{})
 		if err := tx.PutRunState(rs); err != nil {
 			return err
 		}

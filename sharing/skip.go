@@ -302,13 +302,17 @@ func (e *Engine) putRunSkip(ctx context.Context, key string, at time.Time, runEr
 	if runErr != nil {
 		sk = skipState{}
 	}
-	e.updateRun(ctx, key, func(rs *RunState) {
-		rs.LastRun, rs.Counts = at, counts
-		if runErr != nil {
-			rs.LastError = runErr.Error()
-		} else {
-			rs.LastOK, rs.LastError = at, ""
-		}
-		rs.Inputs, rs.Until = sk.inputs, sk.until
-	})
+	e.updateRun(ctx, key, func(rs *RunState) { recordRun(rs, at, runErr, counts, sk) })
+}
+
+// recordRun sets a run state to record a run at at: its counts, its error
+// (none: LastOK) and its skip state.
+func recordRun(rs *RunState, at time.Time, runErr error, counts map[string]int, sk skipState) {
+	rs.LastRun, rs.Counts = at, counts
+	if runErr != nil {
+		rs.LastError = runErr.Error()
+	} else {
+		rs.LastOK, rs.LastError = at, ""
+	}
+	rs.Inputs, rs.Until = sk.inputs, sk.until
 }

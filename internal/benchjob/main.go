@@ -128,6 +128,15 @@ type childReport struct {
 	PeakRSS int64 `json:"peakRSS,omitempty"`
 }
 
+// ownRSS is the child's own peak RSS where it reported one, else ru, its
+// ru_maxrss (which may hold this process's peak: see peakRSS).
+func (r childReport) ownRSS(ru int64) int64 {
+	if r.PeakRSS > 0 {
+		return r.PeakRSS
+	}
+	return ru
+}
+
 func runParent(args []string, out io.Writer) error {
 	f, err := parseFlags(args)
 	if err != nil {
@@ -255,12 +264,8 @@ func runRunningChild(exe string, sp spec, events int, env []string, prepare func
 			err = fmt.Errorf("%s cycle of %d events: child report: %w", sc, events, err)
 			break
 		}
-		rss := rep.MaxRSS
-		if rep.PeakRSS > 0 {
-			rss = rep.PeakRSS
-		}
 		out = append(out, result{Scenario: sc, Events: events, CPU: time.Duration(rep.CPU), Wall: time.Duration(rep.SyncWall),
-			MaxRSS: rss, Heap: rep.Heap, Child: rep})
+			MaxRSS: rep.ownRSS(rep.MaxRSS), Heap: rep.Heap, Child: rep})
 	}
 	_ = stdin.Close()
 	if werr := cmd.Wait(); err == nil && werr != nil {
@@ -295,12 +300,8 @@ func runChild1(exe string, sp spec, scenario string, events int, env []string) (
 	}
 	user := time.Duration(ru.Utime.Nano())
 	sys := time.Duration(ru.Stime.Nano())
-	rss := ru.Maxrss << 10
-	if rep.PeakRSS > 0 {
-		rss = rep.PeakRSS // ru_maxrss may hold this process's peak (see peakRSS)
-	}
 	return result{Scenario: scenario, Events: events, CPU: user + sys, User: user, Sys: sys, Wall: wall,
-		MaxRSS: rss, Heap: rep.Heap, Child: rep}, nil
+		MaxRSS: rep.ownRSS(ru.Maxrss << 10), Heap: rep.Heap, Child: rep}, nil
 }
 
 // printTable prints the median of each scenario with every run's CPU.

@@ -586,3 +586,40 @@ func TestOpenCountsRanked(t *testing.T) {
 		assert.ErrorContains(t, err, path)
 	})
 }
+
+// Counts that drifted below the keys (here set by hand) never refuse a
+// write: a delete that would take one below zero leaves it at zero.
+func TestRankedCountNeverRefusesAWrite(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := boltstore.Open(path)
+	require.NoError(t, err)
+	page := []ioc.Indicator{}
+	for i := range 3 {
+		page = append(page, ioc.Indicator{Type: ioc.TypeSHA256, Value: storetest.Hash(i), LastSeen: t0})
+	}
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { _, err := tx.Merge("a", page, t0); return err }))
+	require.NoError(t, s.Close())
+	db, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("rankedN")).Put([]byte{1, 'a', byte(ioc.TypeSHA256)}, binary.BigEndian.AppendUint64(nil, 1))
+	}))
+	require.NoError(t, db.Close())
+
+	s = openWith(t, path)
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		for _, x := range page[:2] {
+			if err := tx.DeleteRecord(x.Value); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		n, err := tx.(sharing.RankedTx).RankedCount("a", func(ioc.Type) bool { return true })
+		assert.Equal(t, 0, n)
+		return err
+	}))
+}

@@ -114,8 +114,8 @@ func (t *tx) flushCounts() error {
 			if n == 0 {
 				continue
 			}
-			k := rankCountKey(t.key[:0], d.source, i)
-			t.key = k
+			var kb [64]byte
+			k := rankCountKey(kb[:0], d.source, i)
 			c, err := rankCount(k, b.Get(k))
 			if err != nil {
 				return err
@@ -126,7 +126,9 @@ func (t *tx) flushCounts() error {
 			if c = max(c+n, 0); c == 0 {
 				err = b.Delete(k)
 			} else {
-				err = b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(c)))
+				var vb [8]byte
+				binary.BigEndian.PutUint64(vb[:], uint64(c))
+				err = t.put(b, k, vb[:]) // kept for the transaction, as bbolt wants
 			}
 			if err != nil {
 				return fmt.Errorf("boltstore: ranked count: %w", err)

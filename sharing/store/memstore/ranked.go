@@ -41,19 +41,20 @@ func (t *tx) RankedBefore(source string, before time.Time, fn func(value string,
 	return next, storeutil.Each(older, func(r ranked) error { return fn(r.value, r.typ) })
 }
 
-// RankedCount implements sharing.RankedTx, from the same listing.
+// RankedCount implements sharing.RankedTx: the source's active entries of
+// the types accepted, counted without sorting them.
 func (t *tx) RankedCount(source string, accept func(ioc.Type) bool) (int, error) {
-	all, err := t.ranked(source)
-	if err != nil {
+	if err := t.readable(); err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, r := range all {
-		if accept(r.typ) {
+	err := t.Records(func(r *sharing.Record) error {
+		if en, ok := r.Entry(source); ok && !en.Inactive && accept(en.Type) {
 			n++
 		}
-	}
-	return n, nil
+		return nil
+	})
+	return n, err
 }
 
 type ranked struct {
