@@ -104,6 +104,7 @@ type result struct {
 	Wall     time.Duration
 	MaxRSS   int64  // bytes
 	Heap     uint64 // peak Go heap (live objects), bytes
+	File     int64  // the state file's size after the run, bytes (0: none, as with -store postgres)
 	Child    childReport
 }
 
@@ -161,8 +162,8 @@ func runParent(args []string, out io.Writer) error {
 				return err
 			}
 			for _, r := range rs {
-				fmt.Fprintf(os.Stderr, "%-12s %8d events: cpu %6.2fs wall %6.2fs rss %5d MB heap %5d MB  pulled %d sent %d applied %d over %d %s\n",
-					r.Scenario, r.Events, r.CPU.Seconds(), r.Wall.Seconds(), r.MaxRSS>>20, r.Heap>>20,
+				fmt.Fprintf(os.Stderr, "%-12s %8d events: cpu %6.2fs wall %6.2fs rss %5d MB heap %5d MB file %5d MB  pulled %d sent %d applied %d over %d %s\n",
+					r.Scenario, r.Events, r.CPU.Seconds(), r.Wall.Seconds(), r.MaxRSS>>20, r.Heap>>20, r.File>>20,
 					r.Child.Pulled, r.Child.Sent, r.Child.Applied, r.Child.Over, r.Child.Errors)
 			}
 			all = append(all, rs...)
@@ -206,6 +207,7 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		if err != nil {
 			return nil, err
 		}
+		r.File = fileSize(state)
 		out = append(out, r)
 	}
 	var env []string
@@ -218,6 +220,15 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		}
 	})
 	return append(out, rs...), err
+}
+
+// fileSize is the size of the file at path, or 0 when there is none.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // The scenarios of a running process (cte run): cycles after its first.
@@ -265,7 +276,7 @@ func runRunningChild(exe string, sp spec, events int, env []string, prepare func
 			break
 		}
 		out = append(out, result{Scenario: sc, Events: events, CPU: time.Duration(rep.CPU), Wall: time.Duration(rep.SyncWall),
-			MaxRSS: rep.ownRSS(rep.MaxRSS), Heap: rep.Heap, Child: rep})
+			MaxRSS: rep.ownRSS(rep.MaxRSS), Heap: rep.Heap, File: fileSize(sp.State), Child: rep})
 	}
 	_ = stdin.Close()
 	if werr := cmd.Wait(); err == nil && werr != nil {
@@ -307,9 +318,9 @@ func runChild1(exe string, sp spec, scenario string, events int, env []string) (
 // printTable prints the median of each scenario with every run's CPU.
 func printTable(w io.Writer, f flags, all []result) {
 	fmt.Fprintf(w, "\nwhole job (make bench-job): %d run(s) each, median [min–max]; CPU = user+sys of the whole cte process\n", f.count)
-	fmt.Fprintf(w, "(first, no-change, 1%%-new: one cte sync process each; run: a cycle of one long-lived process, as cte run,\nits CPU over that cycle alone and the process's peak RSS so far; stored/s: indicators pulled and stored\nper second of the pulls' wall time, from the start of each pull to its last page stored)\n\n")
-	fmt.Fprintln(w, "| scenario | feed events | CPU s | wall s | peak RSS MB | peak heap MB | pulled | stored/s | sent |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "(first, no-change, 1%%-new: one cte sync process each; run: a cycle of one long-lived process, as cte run,\nits CPU over that cycle alone and the process's peak RSS so far; stored/s: indicators pulled and stored\nper second of the pulls' wall time, from the start of each pull to its last page stored; file: the state file's size after it)\n\n")
+	fmt.Fprintln(w, "| scenario | feed events | CPU s | wall s | peak RSS MB | peak heap MB | file MB | pulled | stored/s | sent |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, n := range f.events {
 		for _, sc := range scenarios {
 			var rs []result
@@ -325,11 +336,12 @@ func printTable(w io.Writer, f flags, all []result) {
 			wall := stat(rs, func(r result) float64 { return r.Wall.Seconds() })
 			rss := stat(rs, func(r result) float64 { return float64(r.MaxRSS) / (1 << 20) })
 			heap := stat(rs, func(r result) float64 { return float64(r.Heap) / (1 << 20) })
+			file := stat(rs, func(r result) float64 { return float64(r.File) / (1 << 20) })
 			rate := stat(rs, func(r result) float64 {
 				return float64(r.Child.Pulled) / max(time.Duration(r.Child.PullNs), time.Microsecond).Seconds()
 			})
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %d | %s | %d |\n", sc, n,
-				cpu.fmt("%.2f"), wall.fmt("%.2f"), rss.fmt("%.0f"), heap.fmt("%.0f"), rs[0].Child.Pulled, rate.fmt("%.0f"), rs[0].Child.Sent)
+			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %d | %s | %d |\n", sc, n,
+				cpu.fmt("%.2f"), wall.fmt("%.2f"), rss.fmt("%.0f"), heap.fmt("%.0f"), file.fmt("%.1f"), rs[0].Child.Pulled, rate.fmt("%.0f"), rs[0].Child.Sent)
 		}
 	}
 }

@@ -31,20 +31,35 @@ func TestJobTable(t *testing.T) {
 	rows := map[string][]string{}
 	for line := range strings.Lines(out.String()) {
 		f := strings.Split(strings.TrimSpace(line), " | ")
-		if len(f) == 9 && f[1] == "400" {
+		if len(f) == 10 && f[1] == "400" {
 			rows[strings.TrimPrefix(f[0], "| ")] = f
 		}
 	}
 	require.Len(t, rows, len(scenarios), out.String())
-	pulled := func(sc string) string { return rows[sc][6] }
-	sent := func(sc string) string { return strings.TrimSuffix(rows[sc][8], " |") }
+	pulled := func(sc string) string { return rows[sc][7] }
+	sent := func(sc string) string { return strings.TrimSuffix(rows[sc][9], " |") }
 	assert.NotEqual(t, "0", pulled("first"))
-	assert.NotContains(t, rows["first"][7], "0 [0", "a rate of storing")
+	assert.NotContains(t, rows["first"][8], "0 [0", "a rate of storing")
 	assert.NotEqual(t, "0", sent("first"), "the first sync shares")
 	assert.Equal(t, "0", sent("no-change"), "nothing new, nothing sent")
 	assert.Equal(t, "0", sent(runNoChange), "nothing new in a running cycle either")
 	assert.NotEqual(t, "0", sent("1%-new"), "new values re-pack the list")
 	assert.NotEqual(t, "0", sent(runNew), "new values reach a running cycle")
+}
+
+// TestJobFileSize checks that every scenario reports the state file's
+// size, which the table's file column gives.
+func TestJobFileSize(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	f, err := parseFlags([]string{"-events", "400", "-alerts", "20", "-count", "1"})
+	require.NoError(t, err)
+	rs, err := runJob(exe, t.TempDir(), f, 400, 0)
+	require.NoError(t, err)
+	require.Len(t, rs, len(scenarios))
+	for _, r := range rs {
+		assert.Positive(t, r.File, r.Scenario)
+	}
 }
 
 // TestFlagsRefused checks that bad flags are refused with the value named.
