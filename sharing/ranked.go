@@ -79,10 +79,37 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 	rs.overN += m.overRaw
 	m.matched += m.overRaw
 	m.collect()
-	slices.SortFunc(m.cands, func(a, b cand) int { return strings.Compare(a.value, b.value) })
+	sortCands(m.cands)
 	rs.list = m.cands
 	rs.digestPacked()
 	return nil
+}
+
+// sortCands sorts the candidates of a ranked read by value. They come in
+// runs already in value order (a batch each), the first holding most of
+// them when the list is large (a batch holds what the list has room for),
+// so the rest is sorted and merged into the first run from the back,
+// instead of sorting the whole.
+func sortCands(cands []cand) {
+	k := 1
+	for k < len(cands) && cands[k-1].value < cands[k].value {
+		k++
+	}
+	if k >= len(cands) {
+		return
+	}
+	tail := slices.Clone(cands[k:])
+	slices.SortFunc(tail, func(a, b cand) int { return strings.Compare(a.value, b.value) })
+	i, j := k-1, len(tail)-1
+	for w := len(cands) - 1; j >= 0; w-- {
+		if i >= 0 && cands[i].value > tail[j].value {
+			cands[w] = cands[i]
+			i--
+		} else {
+			cands[w] = tail[j]
+			j--
+		}
+	}
 }
 
 // rankBatchN and rankBatchMax bound how many values of a ranked read are

@@ -3,6 +3,8 @@ package sharing_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"testing"
@@ -156,5 +158,84 @@ func testRankedAgrees(t *testing.T, exact bool) {
 			cycle("lower", lower)
 			cycle("nothing new", nil)
 		})
+	}
+}
+
+// changedAfterScan is a store read whole (as unranked) whose Record, which
+// the read of the packed list uses and the scan does not, sees the entries
+// of one value made inactive: as if another writer had aged it between the
+// share's scan and that read.
+type changedAfterScan struct {
+	sharing.Store
+	value string
+}
+
+type changedTx struct {
+	sharing.Tx
+	value string
+}
+
+func (c changedAfterScan) View(ctx context.Context, fn func(sharing.Tx) error) error {
+	return c.Store.View(ctx, func(tx sharing.Tx) error { return fn(changedTx{tx, c.value}) })
+}
+
+func (c changedAfterScan) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+	return c.Store.Update(ctx, func(tx sharing.Tx) error { return fn(plainTx{tx}) })
+}
+
+func (c changedTx) Record(value string) (sharing.Record, bool, error) {
+	r, ok, err := c.Tx.Record(value)
+	if ok && value == c.value {
+		r.Entries = slices.Clone(r.Entries)
+		for i := range r.Entries {
+			r.Entries[i].Inactive = true
+		}
+	}
+	return r, ok, err
+}
+
+// TestPackedValueChangedSinceTheScan: a packed value whose record changed
+// between the scan and the read of the packed indicators is not pushed, and
+// the applied set and the ledger record what was pushed, not the list as
+// packed.
+func TestPackedValueChangedSinceTheScan(t *testing.T) {
+	t.Parallel()
+	list := cte.Target{ID: "file-hash-list/small", Mode: cte.Replace, Types: []ioc.Type{ioc.TypeSHA256}, Limits: cte.Limits{MaxItems: 50}}
+	w := &engWorld{store: memstore.New(), clock: &engClock{now: engStart}, logs: &bytes.Buffer{},
+		mc: plugintest.NewFake(blockTarget), ns: plugintest.NewFake(list, urlListTarget)}
+	t.Cleanup(func() { _ = w.store.Close() })
+	var feed []ioc.Indicator
+	for i := range 10 {
+		feed = append(feed, ioc.Indicator{Type: ioc.TypeSHA256, Value: fmt.Sprintf("a%063x", i), Severity: ioc.SeverityHigh,
+			LastSeen: engStart.Add(-time.Duration(i) * time.Minute)})
+	}
+	victim := feed[3].Value
+	w.eng = w.newEngine(t, changedAfterScan{w.store, victim})
+	require.NoError(t, w.eng.AddSharing(t.Context(), sharing.Config{Name: "mc-to-ns", Source: "mimecast", Rule: "hashes",
+		Destination: "netskope", Target: list.ID}))
+	w.mc.Feed(feed...)
+	_, err := w.eng.SyncSource(t.Context(), "mimecast")
+	require.NoError(t, err)
+	_, err = w.eng.Share(t.Context(), "mc-to-ns")
+	require.NoError(t, err)
+
+	got := w.ns.Contents(list.ID)
+	assert.Len(t, got, 9)
+	assert.NotContains(t, got, victim, "changed since the scan: not pushed")
+	var set sharing.AppliedSet
+	require.NoError(t, w.store.View(t.Context(), func(tx sharing.Tx) error {
+		var err error
+		set, _, err = tx.AppliedSet("mc-to-ns")
+		return err
+	}))
+	assert.Equal(t, len(got), set.Count, "the applied set counts what was pushed")
+	slices.Sort(got)
+	h := sha256.New()
+	for _, v := range got {
+		h.Write([]byte(v + "\n"))
+	}
+	assert.Equal(t, hex.EncodeToString(h.Sum(nil)), set.Digest, "and is the digest of what was pushed")
+	for _, le := range w.ledgerOf(t, "mc-to-ns") {
+		assert.NotEqual(t, victim, le.Value, "no ledger entry for what was not pushed")
 	}
 }

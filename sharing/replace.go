@@ -466,14 +466,23 @@ func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceS
 	for _, r := range res.Rejected {
 		rej[r.Value] = r
 	}
-	var kept []string
-	for i := range push {
-		if _, ok := rej[push[i].ind.Value]; !ok {
-			kept = append(kept, push[i].ind.Value)
+	// What was pushed is the list's packed values but those changed since
+	// the read (skipped): taken from the list, they come in value order.
+	kept := make([]string, 0, len(push))
+	for i := range rs.list {
+		c := &rs.list[i]
+		if !c.packed || skipped[c.value] {
+			continue
+		}
+		if _, ok := rej[c.value]; !ok {
+			kept = append(kept, c.value)
 		}
 	}
-	slices.Sort(kept)
-	set := AppliedSet{Digest: digestOf(kept), Count: len(kept), At: now, Target: cs.cfg.Destination + " " + cs.target.ID}
+	digest := rs.digest // of every packed value: what was pushed unless some were skipped or refused
+	if len(kept) != rs.packedN {
+		digest = digestOf(kept)
+	}
+	set := AppliedSet{Digest: digest, Count: len(kept), At: now, Target: cs.cfg.Destination + " " + cs.target.ID}
 	for _, r := range res.Rejected {
 		rep.reason(r.Reason)
 	}

@@ -2,6 +2,7 @@ package sharing
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -235,5 +236,32 @@ func TestRankBatchSize(t *testing.T) {
 	} {
 		rs := &replaceSet{target: cte.Target{Limits: tc.lim}, packedN: tc.packed, packedBytes: tc.packedBytes}
 		assert.Equal(t, tc.want, rs.batchSize(sha), tc.what)
+	}
+}
+
+// TestSortCands: candidates in sorted runs of any lengths, the first one
+// long or not, come out as a full sort orders them.
+func TestSortCands(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := range 500 {
+		n := r.IntN(60)
+		perm := r.Perm(n)
+		var cands []cand
+		for len(perm) > 0 {
+			run := perm[:1+r.IntN(len(perm))]
+			if round%2 == 0 && len(cands) == 0 {
+				run = perm[:len(perm)-r.IntN(min(len(perm), 4))] // a long first run
+			}
+			perm = perm[len(run):]
+			slices.Sort(run)
+			for _, v := range run {
+				cands = append(cands, cand{value: fmt.Sprintf("%04d", v), fp: uint64(v)})
+			}
+		}
+		want := slices.Clone(cands)
+		slices.SortFunc(want, func(a, b cand) int { return strings.Compare(a.value, b.value) })
+		sortCands(cands)
+		require.Equal(t, want, cands, "round %d", round)
 	}
 }
