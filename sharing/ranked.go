@@ -42,7 +42,7 @@ func (rs *replaceSet) rankedRead(tx Tx, rt RankedTx, m *scan, complete bool) err
 		if lim.MaxBytes > 0 && (n == 0 || lim.MaxBytes/minBytes < int64(n)) {
 			n = int(lim.MaxBytes/minBytes) + 1
 		}
-		rs.push = make([]item, 0, min(n, 1<<20)+rankBatchN)
+		rs.push = make([]ioc.Indicator, 0, min(n, 1<<20)+rankBatchN)
 	}
 	read := 0 // the keys of an accepted type read (not left out)
 	stopped := false
@@ -194,7 +194,7 @@ func (b *rankBatch) read(tx Tx) error {
 			if b.keep {
 				// what readPacked would read again: kept from this snapshot
 				b.read1 = append(b.read1, c)
-				rs.push = append(rs.push, item{ind: cloneIndicator(&en.Indicator), fp: c.fp})
+				rs.push = append(rs.push, cloneIndicator(&en.Indicator))
 			}
 		}
 	}

@@ -39,7 +39,7 @@ type replaceSet struct {
 	probed  []cand // candidates probe found, until addProbed
 	// push is the packed list as a ranked read of Share read it (nil
 	// otherwise: readPacked reads it)
-	push []item
+	push []ioc.Indicator
 	last rank // the last value a ranked read read
 }
 
@@ -339,8 +339,8 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: read packed indicators: %w", name, err),
 			"check the store; the share is retried on the next cycle")
 	}
-	slices.SortFunc(push, byPriority)
-	res, perr := dst.p.Push(ctx, cs.target, indicators(push))
+	slices.SortFunc(push, func(a, b ioc.Indicator) int { return priority(&a, &b) })
+	res, perr := dst.p.Push(ctx, cs.target, push)
 	rep.Sent = len(push)
 	if perr != nil {
 		if wait := serverWait(perr); wait > 0 {
@@ -428,7 +428,7 @@ func (e *Engine) recordUnchanged(ctx context.Context, name string, rs *replaceSe
 // readPacked reads the packed indicators whole, each from the first member
 // that selects it; skipped holds those changed since the scan (the next
 // share settles them).
-func (e *Engine) readPacked(ctx context.Context, rs *replaceSet) (push []item, skipped map[string]bool, err error) {
+func (e *Engine) readPacked(ctx context.Context, rs *replaceSet) (push []ioc.Indicator, skipped map[string]bool, err error) {
 	skipped = map[string]bool{}
 	err = e.store.View(ctx, func(tx Tx) error {
 		for i := range rs.list {
@@ -451,7 +451,7 @@ func (e *Engine) readPacked(ctx context.Context, rs *replaceSet) (push []item, s
 				skipped[c.value] = true
 				continue
 			}
-			push = append(push, item{ind: cloneIndicator(&en.Indicator), fp: fingerprint(&en.Indicator)})
+			push = append(push, cloneIndicator(&en.Indicator))
 		}
 		return nil
 	})
@@ -460,7 +460,7 @@ func (e *Engine) readPacked(ctx context.Context, rs *replaceSet) (push []item, s
 
 // recordPushed records a pushed list: for every member its ledger (applied,
 // refused, over capacity, retracted) and the applied set, in one Update.
-func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceSet, push []item, skipped map[string]bool, res cte.PushResult, stopped bool, rep *ShareReport) error {
+func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceSet, push []ioc.Indicator, skipped map[string]bool, res cte.PushResult, stopped bool, rep *ShareReport) error {
 	now, name := rs.members[0].now, cs.cfg.Name
 	rej := make(map[string]cte.Rejected, len(res.Rejected))
 	for _, r := range res.Rejected {

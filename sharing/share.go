@@ -412,13 +412,17 @@ func indicators(items []item) []ioc.Indicator {
 	return out
 }
 
-// byPriority orders items severity first, then the most recently seen, then value.
-func byPriority(a, b item) int {
-	if c := cmp.Compare(b.ind.Severity, a.ind.Severity); c != 0 {
+// byPriority orders items by priority.
+func byPriority(a, b item) int { return priority(&a.ind, &b.ind) }
+
+// priority orders indicators severity first, then the most recently seen,
+// then value.
+func priority(a, b *ioc.Indicator) int {
+	if c := cmp.Compare(b.Severity, a.Severity); c != 0 {
 		return c
 	}
-	if c := b.ind.LastSeen.Compare(a.ind.LastSeen); c != 0 {
+	if c := b.LastSeen.Compare(a.LastSeen); c != 0 {
 		return c
 	}
-	return strings.Compare(a.ind.Value, b.ind.Value)
+	return strings.Compare(a.Value, b.Value)
 }
