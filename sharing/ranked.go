@@ -281,7 +281,9 @@ func (rs *replaceSet) probe(tx Tx, m *scan, value string) (bool, error) {
 		return false, nil // not in the ranked read, or read and judged already
 	}
 	p := *m
-	p.chunks, p.nCands, p.sample, p.excluded = nil, 0, 0, map[string]int{}
+	// one candidate at most, copied out below: the chunk is the set's, reused
+	rs.probeChunk = slices.Grow(rs.probeChunk[:0], 1)
+	p.chunks, p.nCands, p.sample, p.excluded = [][]cand{rs.probeChunk}, 0, 0, map[string]int{}
 	if err := p.visit(tx, &r); err != nil {
 		return false, err
 	}

@@ -37,6 +37,9 @@ type replaceSet struct {
 	// ledger names them (probe).
 	partial bool
 	probed  []cand // candidates probe found, until addProbed
+	// probeChunk is the one-candidate chunk a probe's scan adds to (addCand
+	// would make a chunk of 256 for each probe: 147 MB at 1M events)
+	probeChunk []cand
 	// push is the packed list as a ranked read of Share read it (nil
 	// otherwise: readPacked reads it)
 	push []ioc.Indicator

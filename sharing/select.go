@@ -458,7 +458,7 @@ func (s *scan) addCand(r *Record, en *Entry, fp uint64, le *LedgerEntry) {
 	if n := len(s.chunks); n == 0 || len(s.chunks[n-1]) == cap(s.chunks[n-1]) {
 		size := 1 << 15
 		if n == 0 {
-			size = 1 << 8 // a probe keeps one
+			size = 1 << 8 // a small scan keeps few
 		}
 		s.chunks = append(s.chunks, make([]cand, 0, size))
 	}
