@@ -306,5 +306,6 @@ func TestProbeAllocatesLittle(t *testing.T) {
 	}
 	runtime.ReadMemStats(&after)
 	perProbe := (after.TotalAlloc - before.TotalAlloc) / n
-	assert.Less(t, perProbe, uint64(2048), "bytes allocated per probe")
+	t.Logf("%d bytes allocated per probe", perProbe)
+	assert.Less(t, perProbe, uint64(4096), "bytes allocated per probe")
 }
