@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -119,6 +120,9 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", c.agent)
 	}
+	if req.Body != nil && req.Body != http.NoBody && req.GetBody != nil {
+		req.Body = &rewindable{get: req.GetBody}
+	}
 	rr, err := retryablehttp.FromRequest(req)
 	if err != nil {
 		return nil, err
@@ -128,6 +132,46 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 		err = cleanError(req, err)
 	}
 	return resp, err
+}
+
+// rewindable is a request body that retryablehttp rewinds (an io.ReadSeeker)
+// instead of reading it into a buffer of its own: each rewind takes a fresh
+// body from the request's GetBody, which http.NewRequest sets for the
+// in-memory bodies cte sends. Other bodies are buffered whole, as before (an
+// 8 MiB Netskope file hash list was copied, through a buffer regrown from 512
+// bytes, on every push).
+type rewindable struct {
+	get func() (io.ReadCloser, error)
+	r   io.ReadCloser
+}
+
+func (b *rewindable) Read(p []byte) (int, error) {
+	if b.r == nil {
+		if _, err := b.Seek(0, io.SeekStart); err != nil {
+			return 0, err
+		}
+	}
+	return b.r.Read(p)
+}
+
+// Seek rewinds the body to its start, the one seek retryablehttp makes.
+func (b *rewindable) Seek(offset int64, whence int) (int64, error) {
+	if offset != 0 || whence != io.SeekStart {
+		return 0, errors.New("httpx: a request body rewinds only to its start")
+	}
+	if b.r != nil {
+		_ = b.r.Close()
+	}
+	r, err := b.get()
+	b.r = r
+	return 0, err
+}
+
+func (b *rewindable) Close() error {
+	if b.r == nil {
+		return nil
+	}
+	return b.r.Close()
 }
 
 // cleanError keeps our typed errors and the context's errors matchable and removes

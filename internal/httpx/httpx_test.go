@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -542,4 +543,83 @@ func TestOptionsWithRetry(t *testing.T) {
 	got := Options{Version: "v"}.WithRetry(r)
 	assert.Equal(t, Options{Version: "v", RetryMax: 3, WaitMin: time.Second, WaitMax: 2 * time.Second, MaxWait: 3 * time.Second,
 		AttemptTimeout: 4 * time.Second, MaxRetryTime: 5 * time.Second}, got)
+}
+
+// drain is a RoundTripper that reads every request body without keeping it.
+type drain struct{ n int64 }
+
+func (d *drain) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		n, _ := io.Copy(io.Discard, req.Body)
+		d.n += n
+	}
+	return status(200)(req)
+}
+
+// TestLargeBodyIsNotCopied: an in-memory body (one http.NewRequest can
+// rewind) is sent from the caller's bytes, not read into a buffer first.
+func TestLargeBodyIsNotCopied(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
+	d := &drain{}
+	c := New(Options{Transport: d})
+	send := func() {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://api.example.com/x", bytes.NewReader(body))
+		require.NoError(t, err)
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	send()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	send()
+	runtime.ReadMemStats(&after)
+	assert.Equal(t, int64(2*len(body)), d.n, "sent whole each time")
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(len(body)/4), "bytes allocated to send a 4 MiB body")
+}
+
+// onlyReader hides every method of a body but Read: it cannot be rewound.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// TestBodyWithoutGetBodyIsResent: a body http.NewRequest cannot rewind is
+// buffered, and every attempt sends it whole.
+func TestBodyWithoutGetBodyIsResent(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := &script{answers: []func(*http.Request) (*http.Response, error){status(503), status(200)}}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "https://api.example.com/x", onlyReader{strings.NewReader("payload")})
+		require.NoError(t, err)
+		require.Nil(t, req.GetBody)
+		resp, err := New(Options{Transport: s}).Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, []string{"payload", "payload"}, s.bodies)
+	})
+}
+
+// TestRewindableSeeksOnlyToItsStart: retryablehttp rewinds to the start;
+// any other seek is refused, and a failing GetBody is the read's error.
+func TestRewindableSeeksOnlyToItsStart(t *testing.T) {
+	t.Parallel()
+	b := &rewindable{get: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("abc")), nil }}
+	_, err := b.Seek(1, io.SeekStart)
+	assert.ErrorContains(t, err, "rewinds only to its start")
+	_, err = b.Seek(0, io.SeekEnd)
+	assert.Error(t, err)
+	got, err := io.ReadAll(b)
+	require.NoError(t, err)
+	assert.Equal(t, "abc", string(got))
+	_, err = b.Seek(0, io.SeekStart)
+	require.NoError(t, err)
+	got, _ = io.ReadAll(b)
+	assert.Equal(t, "abc", string(got), "read again from the start")
+	require.NoError(t, b.Close())
+
+	boom := errors.New("no body")
+	bad := &rewindable{get: func() (io.ReadCloser, error) { return nil, boom }}
+	_, err = bad.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, boom)
+	assert.NoError(t, bad.Close())
 }

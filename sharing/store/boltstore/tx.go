@@ -405,7 +405,7 @@ func (t *tx) Record(value string) (sharing.Record, bool, error) {
 	}
 	var r sharing.Record
 	var tags []string
-	if err := decodeRecord(value, v, &r, &tags, plain); err != nil {
+	if err := decodeRecord(value, v, &r, &tags, t.str); err != nil {
 		return sharing.Record{}, false, fmt.Errorf("boltstore: record %q: %w", value, err)
 	}
 	return r, true, nil
