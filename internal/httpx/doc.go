@@ -25,7 +25,10 @@
 // hangs for an hour on a quota reset and a host can hold its calls until then. A
 // cancelled context is never retried. When the retries are spent, Do returns the
 // last response with its body open, so the client's classifier can read the
-// product's error.
+// product's error. Every attempt sends the request's body whole: an
+// in-memory body (a request http.NewRequest made from a bytes.Reader,
+// bytes.Buffer or strings.Reader, which can rewind it) is rewound from the
+// caller's bytes, any other body is read into a buffer first.
 //
 // # Logs
 //

@@ -111,7 +111,9 @@ func cmpDur(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Do sends req with retries. Its body is buffered so every attempt can resend it.
+// Do sends req with retries. Every attempt sends its body whole: an in-memory
+// body (one http.NewRequest can rewind, GetBody) is rewound, any other is
+// buffered first.
 // The caller closes the returned response's body, also when err is not nil.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	st := &attempt{method: req.Method, url: redactURL(req.URL), start: time.Now()}
