@@ -60,6 +60,7 @@ type Store struct {
 	// rebuildN records (withRebuild; default rebuildChunk)
 	rebuild  bool
 	rebuildN int
+	rebuilt  int // rebuilds that completed (under wmu): for the tests
 
 	wmu     sync.Mutex // held by Update from its start until its index change is final
 	spare   txSpare    // the last Update's buffers, for the next (under wmu)
@@ -376,7 +377,7 @@ const closeFoldDiv = 8
 func (s *Store) Close() error {
 	var ferr error
 	if x := s.idx.Load(); x != nil && x.n > 0 && x.n >= s.foldAt/closeFoldDiv {
-		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).foldOrRebuild(false) })
+		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).foldOrRebuild() })
 	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("boltstore: close %s: %w", s.path, err)

@@ -96,7 +96,7 @@ func (t *tx) foldWhenFull() error {
 	if t.direct || t.rebuildDue || t.staged() < t.s.foldAt {
 		return nil
 	}
-	return t.foldOrRebuild(true)
+	return t.foldOrRebuild()
 }
 
 // mergeEntry merges x into the stored record v (encoded), counting into st,

@@ -156,7 +156,7 @@ func TestFullLeavesWhereKeysComeInRuns(t *testing.T) {
 		}))
 	}
 	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.PutLedger("share", entries) }))
-	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild(false) }))
+	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() }))
 	fill := func(b *bolt.Bucket) float64 {
 		st := b.Stats()
 		return float64(st.LeafInuse) / float64(st.LeafAlloc)
@@ -201,4 +201,70 @@ func record(s *Store, v string) (r sharing.Record, ok bool, err error) {
 		return err
 	})
 	return r, ok, err
+}
+
+// TestCloseRebuildsALargeLog: Close folds a log of at least 1/rebuildDiv as
+// many values as the records by writing the records anew, in bounded
+// transactions; a smaller log is folded in place. (Folded in place, a log
+// that large dirties nearly every leaf in one transaction: at the end of a
+// first sync of 1M events, 474 MB of page buffers and 213 MB of nodes held
+// at once.)
+func TestCloseRebuildsALargeLog(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	ingest := func(s *Store, from, n int) {
+		t.Helper()
+		page := make([]ioc.Indicator, n)
+		for i := range page {
+			page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: hex32((from+i)*7919 + 1), Severity: ioc.SeverityHigh, LastSeen: start}
+		}
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+			_, err := tx.Merge("feed", page, start)
+			return err
+		}))
+	}
+	for _, tc := range []struct {
+		name    string
+		records int
+		staged  int
+		rebuilt bool
+	}{
+		{"a log of a fifth of the records", 5000, 1000, true},
+		{"a log of an eighth", 8000, 1000, true},
+		{"a log of a twentieth", 20000, 1000, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "state.db")
+			// no fold before the one Close makes: Close folds a log of
+			// foldAt/closeFoldDiv values or more
+			s, err := Open(path, withFoldAt(tc.staged*closeFoldDiv))
+			require.NoError(t, err)
+			for from := 0; from < tc.records; from += tc.staged {
+				ingest(s, from, tc.staged)
+			}
+			require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() }))
+			// the key filter counts the records (a process that made
+			// filterAfter lookups has it)
+			require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
+				s.filter = buildFilter(btx.Bucket(bRecords))
+				return nil
+			}))
+			require.Zero(t, StagedLen(s))
+			ingest(s, tc.records, tc.staged)
+			was := s.rebuilt
+			require.NoError(t, s.Close())
+			assert.Equal(t, tc.rebuilt, s.rebuilt > was, "written anew at Close")
+
+			s, err = Open(path)
+			require.NoError(t, err)
+			defer s.Close()
+			n := 0
+			require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+				return tx.Records(func(*sharing.Record) error { n++; return nil })
+			}))
+			assert.Equal(t, tc.records+tc.staged, n, "every record folded")
+			assert.Zero(t, StagedLen(s))
+		})
+	}
 }
