@@ -118,18 +118,22 @@ func (e *Engine) putRun(ctx context.Context, key string, at time.Time, runErr er
 // updateRun changes the run state of key in one Update; a store error is
 // logged, as the run itself is done.
 func (e *Engine) updateRun(ctx context.Context, key string, fn func(rs *RunState)) {
-	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-		rs, _, err := tx.RunState(key)
-		if err != nil {
-			return err
-		}
-		rs.Name = key
-		fn(&rs)
-		return tx.PutRunState(rs)
-	})
+	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error { return putRun(tx, key, fn) })
 	if err != nil {
 		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store run state", slog.String("config", key), slog.String("error", err.Error()))
 	}
+}
+
+// putRun changes the run state of key in tx with fn (a new one when there
+// is none yet).
+func putRun(tx Tx, key string, fn func(rs *RunState)) error {
+	rs, _, err := tx.RunState(key)
+	if err != nil {
+		return err
+	}
+	rs.Name = key
+	fn(&rs)
+	return tx.PutRunState(rs)
 }
 
 // DetailValues returns the entry's details for JSON: a detail that is a whole

@@ -207,13 +207,7 @@ func (e *Engine) endPullTx(ctx context.Context, source string, at time.Time, run
 				return err
 			}
 		}
-		rs, _, err := tx.RunState(sourceKey(source))
-		if err != nil {
-			return err
-		}
-		rs.Name = sourceKey(source)
-		recordRun(&rs, at, runErr, counts, skipState{})
-		if err := tx.PutRunState(rs); err != nil {
+		if err := putRun(tx, sourceKey(source), func(rs *RunState) { recordRun(rs, at, runErr, counts, skipState{}) }); err != nil {
 			return err
 		}
 		if memo != nil {

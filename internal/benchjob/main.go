@@ -207,7 +207,6 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.File = fileSize(state)
 		out = append(out, r)
 	}
 	var env []string
@@ -312,7 +311,7 @@ func runChild1(exe string, sp spec, scenario string, events int, env []string) (
 	user := time.Duration(ru.Utime.Nano())
 	sys := time.Duration(ru.Stime.Nano())
 	return result{Scenario: scenario, Events: events, CPU: user + sys, User: user, Sys: sys, Wall: wall,
-		MaxRSS: rep.ownRSS(ru.Maxrss << 10), Heap: rep.Heap, Child: rep}, nil
+		MaxRSS: rep.ownRSS(ru.Maxrss << 10), Heap: rep.Heap, File: fileSize(sp.State), Child: rep}, nil
 }
 
 // printTable prints the median of each scenario with every run's CPU.
