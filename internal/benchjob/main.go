@@ -191,23 +191,33 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 	defer os.RemoveAll(state)
 	sp := spec{State: state, Store: f.store, MimecastURL: mc.URL, AppID: c.AppID, AppKey: c.AppKey, AccessKey: c.AccessKey,
 		SecretKey: c.SecretKey, NetskopeURL: ns.URL, V1Token: ns.V1Token(), V2Token: ns.V2Token()}
-	var out []result
-	for _, sc := range []string{"first", "no-change", "1%-new"} {
-		if sc == "1%-new" {
-			mc.GrowFeed(mimecasttest.FeedMalwareCustomer, events/100)
-		}
+	profiles := func(name string) []string {
 		var env []string
 		if f.profile != "" {
-			env = append(env, fmt.Sprintf("CTE_BENCHJOB_CPUPROFILE=%s.%s.%d.%d", f.profile, sc, events, run))
+			env = append(env, fmt.Sprintf("CTE_BENCHJOB_CPUPROFILE=%s.%s.%d.%d", f.profile, name, events, run))
 		}
 		if f.memProfile != "" {
-			env = append(env, fmt.Sprintf("CTE_BENCHJOB_MEMPROFILE=%s.%s.%d.%d", f.memProfile, sc, events, run))
+			env = append(env, fmt.Sprintf("CTE_BENCHJOB_MEMPROFILE=%s.%s.%d.%d", f.memProfile, name, events, run))
 		}
-		r, err := runChild1(exe, sp, sc, events, env)
-		if err != nil {
+		return env
+	}
+	var out []result
+	sync := func(sc string, grow int) error {
+		if grow > 0 {
+			mc.GrowFeed(mimecasttest.FeedMalwareCustomer, grow)
+		}
+		r, err := runChild1(exe, sp, sc, events, profiles(sc))
+		out = append(out, r)
+		return err
+	}
+	for _, sc := range []string{"first", "no-change", "1%-new"} {
+		grow := 0
+		if sc == "1%-new" {
+			grow = events / 100
+		}
+		if err := sync(sc, grow); err != nil {
 			return nil, err
 		}
-		out = append(out, r)
 	}
 	var env []string
 	if f.profile != "" {
@@ -218,7 +228,13 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 			mc.GrowFeed(mimecasttest.FeedMalwareCustomer, events/100)
 		}
 	})
-	return append(out, rs...), err
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, rs...)
+	// last, as it grows the store by more than the others: a sync that
+	// folds its staging log at Close (at 1M events)
+	return out, sync(scenarioFold, events/20)
 }
 
 // fileSize is the size of the file at path, or 0 when there is none.
@@ -236,8 +252,11 @@ const (
 	runNew      = "run: 1%-new"
 )
 
-// scenarios are the table's rows in order.
-var scenarios = []string{"first", "no-change", "1%-new", runNoChange, runNew}
+// scenarioFold is a sync after 5% more events, run after the others.
+const scenarioFold = "5%-new"
+
+// scenarios are the table's rows in the order they run.
+var scenarios = []string{"first", "no-change", "1%-new", runNoChange, runNew, scenarioFold}
 
 // runRunningChild runs one long-lived child (runRunning) through the cycles
 // runNoChange and runNew, calling prepare before each, and returns each

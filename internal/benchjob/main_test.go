@@ -45,6 +45,7 @@ func TestJobTable(t *testing.T) {
 	assert.Equal(t, "0", sent(runNoChange), "nothing new in a running cycle either")
 	assert.NotEqual(t, "0", sent("1%-new"), "new values re-pack the list")
 	assert.NotEqual(t, "0", sent(runNew), "new values reach a running cycle")
+	assert.NotEqual(t, "0", sent(scenarioFold), "and a sync after the running process")
 }
 
 // TestJobFileSize checks that every scenario reports the state file's

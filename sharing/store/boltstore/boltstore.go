@@ -61,6 +61,10 @@ type Store struct {
 	rebuild  bool
 	rebuildN int
 	rebuilt  int // rebuilds that completed (under wmu): for the tests
+	// foldN: a fold of more values than this is made after the Update's
+	// commit, foldN values a transaction (foldAfter; default foldChunk)
+	foldN      int
+	foldsAfter int // folds foldAfter completed (under wmu): for the tests
 
 	wmu     sync.Mutex // held by Update from its start until its index change is final
 	spare   txSpare    // the last Update's buffers, for the next (under wmu)
@@ -77,6 +81,7 @@ type options struct {
 	foldAt      int
 	rebuild     bool
 	rebuildN    int
+	foldN       int
 }
 
 // WithLockTimeout sets how long Open waits for another process to release the
@@ -163,7 +168,10 @@ func load(db *bolt.DB, path string, o options) (*Store, error) {
 	}); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, foldAt: max(o.foldAt, 1), rebuild: o.rebuild, rebuildN: rebuildChunk}
+	s := &Store{db: db, path: path, foldAt: max(o.foldAt, 1), rebuild: o.rebuild, rebuildN: rebuildChunk, foldN: foldChunk}
+	if o.foldN > 0 {
+		s.foldN = o.foldN
+	}
 	if o.rebuildN > 0 {
 		s.rebuildN = o.rebuildN
 	}
@@ -330,6 +338,11 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 			return fmt.Errorf("boltstore: the update is stored; writing the records anew failed (the staging log stays, and is folded later): %w", s.closedErr(err))
 		}
 	}
+	if err == nil && t.foldDue {
+		if err := s.foldAfter(&t); err != nil {
+			return fmt.Errorf("boltstore: the update is stored; folding the staging log failed (the log stays, and is folded later): %w", s.closedErr(err))
+		}
+	}
 	return s.closedErr(err)
 }
 
@@ -399,4 +412,11 @@ func withFoldAt(n int) Option {
 // records: the tests use it to run that path on small stores.
 func withRebuild(n int) Option {
 	return func(o *options) { o.rebuild, o.rebuildN = true, n }
+}
+
+// withFoldChunk sets how many values a transaction of a fold made after its
+// Update's commit puts (foldAfter), and so the largest fold made inside the
+// Update: the tests use small numbers to run that path on small stores.
+func withFoldChunk(n int) Option {
+	return func(o *options) { o.foldN = n }
 }

@@ -39,16 +39,21 @@ const rebuildDiv = 8
 // held in memory until the commit.
 const rebuildChunk = 1 << 17
 
-// foldOrRebuild folds the staging log now, or leaves it to rebuildRecords
-// after this Update's commit: the first fold of a store (into an empty
-// records bucket: in one transaction, one node of every value), and a fold
-// of at least 1/rebuildDiv as many values as the records hold. Both the folds
-// a Merge starts and the one Close makes decide so.
+// foldOrRebuild folds the staging log now, or leaves it to after this
+// Update's commit: to rebuildRecords the first fold of a store (into an
+// empty records bucket: in one transaction, one node of every value) and a
+// fold of at least 1/rebuildDiv as many values as the records hold; to
+// foldAfter any other fold of more than foldN values. Both the folds a Merge
+// starts and the one Close makes decide so.
 func (t *tx) foldOrRebuild() error {
 	k, _ := t.bucket(bRecords).Cursor().First()
 	f := t.s.filter
-	if t.s.rebuild || k == nil || f != nil && t.staged()*rebuildDiv >= f.n {
+	switch {
+	case t.s.rebuild || k == nil || f != nil && t.staged()*rebuildDiv >= f.n:
 		t.rebuildDue = true
+		return nil
+	case t.staged() > t.s.foldN:
+		t.foldDue = true
 		return nil
 	}
 	return t.fold()
@@ -61,18 +66,9 @@ type rebuildHead struct {
 	ref    uint64
 }
 
-// rebuildRecords folds the staging log by writing the records bucket anew:
-// its records and the newest staged versions merged in key order, put in
-// order into a new bucket with full leaves, rebuildN records a transaction
-// (under bRebuild), then moved in place of the old bucket and the log
-// emptied in one last transaction (as *tp, for recoverDamage). Until that
-// one commits, the records and the log are as they were, for Views and after
-// a crash alike. The caller holds wmu, and its Update has committed.
-func (s *Store) rebuildRecords(tp **tx) error {
-	x := s.idx.Load()
-	if len(x.m) == 0 {
-		return nil // folded since (a Records call of the Update)
-	}
+// stagedHeads returns the newest staged version of every value of x, in
+// value order.
+func stagedHeads(x *index) []rebuildHead {
 	heads := make([]rebuildHead, 0, len(x.m))
 	for v, ver := range x.m {
 		heads = append(heads, rebuildHead{storeutil.Prefix8(v), v, ver.ref})
@@ -83,6 +79,21 @@ func (s *Store) rebuildRecords(tp **tx) error {
 		}
 		return strings.Compare(a.value, b.value)
 	})
+	return heads
+}
+
+// rebuildRecords folds the staging log by writing the records bucket anew:
+// its records and the newest staged versions merged in key order, put in
+// order into a new bucket with full leaves, rebuildN records a transaction
+// (under bRebuild), then moved in place of the old bucket and the log
+// emptied in one last transaction (as *tp, for recoverDamage). Until that
+// one commits, the records and the log are as they were, for Views and after
+// a crash alike. The caller holds wmu, and its Update has committed.
+func (s *Store) rebuildRecords(tp **tx) error {
+	heads := stagedHeads(s.idx.Load())
+	if len(heads) == 0 {
+		return nil // folded since (a Records call of the Update)
+	}
 	if err := s.db.Update(func(btx *bolt.Tx) error {
 		if btx.Bucket(bRebuild) != nil {
 			if err := btx.DeleteBucket(bRebuild); err != nil {

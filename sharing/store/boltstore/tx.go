@@ -44,6 +44,7 @@ type tx struct {
 
 	published  bool // an Update's index change is visible to Views (see publish)
 	rebuildDue bool // the fold is left to rebuildRecords, after the commit
+	foldDue    bool // the fold is left to foldAfter, after the commit
 
 	arena []byte            // keys and values handed to Put live until commit
 	full  [][]byte          // the arena's chunks before the current one

@@ -1,0 +1,78 @@
+package boltstore
+
+// This file folds a staging log too large for one transaction, and too
+// small to write the records anew, into the records bucket in place.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
+	bolt "go.etcd.io/bbolt"
+)
+
+// foldChunk is how many values a transaction of foldAfter puts, and so the
+// largest fold made inside an Update. A value folded in place lands on a
+// leaf of its own at random, and bbolt holds every leaf a transaction
+// dirties, and a page buffer for each, until its commit: folded in one
+// transaction, 126,000 values into the 1.9M records of a 1M-event store
+// held 700 MB of heap and took 3.2 s to commit, a page written at a time.
+const foldChunk = 1 << 13
+
+// foldAfter folds the staging log into the records bucket in place, after
+// the Update that decided it (foldOrRebuild) has committed: the newest
+// staged version of each value, in value order, foldN values a transaction,
+// then the log emptied in one last transaction (as *tp, for recoverDamage).
+// Until that one commits the log stays whole: a value already folded is in
+// both, the same version, and a read takes the staged one, so Views read
+// what they read before, and a crash (or a failure) in between leaves
+// nothing to undo: the next fold puts those values again. The caller holds
+// wmu, and its Update has committed.
+func (s *Store) foldAfter(tp **tx) error {
+	heads := stagedHeads(s.idx.Load())
+	if len(heads) == 0 {
+		return nil // folded since (a Records call of the Update)
+	}
+	for len(heads) > 0 {
+		chunk := heads[:min(s.foldN, len(heads))]
+		heads = heads[len(chunk):]
+		if err := s.db.Update(func(btx *bolt.Tx) error { return s.foldPart(btx, chunk) }); err != nil {
+			return fmt.Errorf("fold: %w", err)
+		}
+	}
+	if err := s.update(context.Background(), tp, (*tx).emptyStaged); err != nil {
+		return fmt.Errorf("fold: %w", err)
+	}
+	s.foldsAfter++
+	if f := s.filter; f != nil && f.full() {
+		return s.db.View(func(btx *bolt.Tx) error {
+			s.filter = buildFilter(btx.Bucket(bRecords))
+			return nil
+		})
+	}
+	return nil
+}
+
+// foldPart puts the staged versions of heads, in value order, into the
+// records bucket, and the values new to it into the key filter (one that
+// may have a value is left as it is: it counts about the records). The records are not copied: the staged blobs do not
+// change until the log is emptied, and bbolt copies what its nodes hold
+// before it maps the file anew.
+func (s *Store) foldPart(btx *bolt.Tx, heads []rebuildHead) error {
+	rb := btx.Bucket(bRecords)
+	sc := btx.Bucket(bStaged).Cursor()
+	fillFor(rb, []byte(heads[0].value))
+	for _, h := range heads {
+		rec, err := stagedRecord(sc, h)
+		if err != nil {
+			return err
+		}
+		if err := rb.Put([]byte(h.value), rec); err != nil {
+			return fmt.Errorf("%q: %w", storeutil.Trunc(h.value), err)
+		}
+		if f := s.filter; f != nil && !f.mayHaveString(h.value) {
+			f.addString(h.value)
+		}
+	}
+	return nil
+}
