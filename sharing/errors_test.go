@@ -146,7 +146,7 @@ func TestStoreFailures(t *testing.T) {
 		fs.set("PutLedger", true)
 		_, err := w.eng.SyncSource(ctx, "mimecast")
 		require.ErrorIs(t, err, errDisk)
-		assert.ErrorContains(t, err, "record pushed list")
+		assert.ErrorContains(t, err, "record the outcome")
 		fs.set("PutLedger", false)
 		rep, err := w.eng.SyncSource(ctx, "mimecast")
 		require.NoError(t, err)

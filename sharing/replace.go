@@ -297,14 +297,14 @@ func digestOf(sorted []string) string {
 }
 
 // shareReplace pushes the packed list of rs when it differs from what was
-// applied, and records the outcome for every member. The caller holds the
-// target lock.
-func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginState, rs *replaceSet, force bool, rep *ShareReport) error {
+// applied, and collects in w the outcome for every member and its audit
+// entries, for report to write. The caller holds the target lock.
+func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginState, rs *replaceSet, force bool, rep *ShareReport, w *shareWrites) error {
 	own := rs.members[0]
 	now := own.now
 	name := cs.cfg.Name
 	_, rep.Unchanged, rep.OverCapacity = own.listCounts()
-	e.auditOverCapacity(ctx, cs, rs, now)
+	auditOverCapacity(cs, rs, now, w)
 	var applied AppliedSet
 	var haveApplied bool
 	err := e.store.View(ctx, func(tx Tx) error {
@@ -314,17 +314,18 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		return err
 	})
 	if err != nil {
-		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: read applied set: %w", name, err),
+		return w.auditErr(name, now, fmt.Errorf("sharing %q: read applied set: %w", name, err),
 			"check the store; the share is retried on the next cycle")
 	}
 	if !rs.differs(applied, haveApplied) {
-		return e.recordUnchanged(ctx, name, rs, now)
+		recordUnchanged(rs, now, w)
+		return nil
 	}
 	rep.Unchanged = 0
 	if !force && e.guardrailHit(rs) {
 		err := fmt.Errorf("sharing %q: %w: it would remove %d of the %d values %s %s holds (more than %.0f%%)",
 			name, ErrGuardrail, rs.removeN, rs.appliedN, cs.cfg.Destination, cs.target.ID, e.guardShare*100)
-		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
+		w.audit(AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
 			Details:    details("applied", rs.appliedN, "removed", rs.removeN, "packed", rs.packedN),
 			Resolution: "check the source and the rule; if the removal is intended, share again with force"})
 		return err
@@ -339,7 +340,7 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		push, skipped, err = e.readPacked(ctx, rs)
 	}
 	if err != nil {
-		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: read packed indicators: %w", name, err),
+		return w.auditErr(name, now, fmt.Errorf("sharing %q: read packed indicators: %w", name, err),
 			"check the store; the share is retried on the next cycle")
 	}
 	slices.SortFunc(push, func(a, b ioc.Indicator) int { return priority(&a, &b) })
@@ -352,12 +353,13 @@ func (e *Engine) shareReplace(ctx context.Context, cs *configState, dst *pluginS
 		perr = fmt.Errorf("sharing %q: push to %s %s: %w", name, cs.cfg.Destination, cs.target.ID, perr)
 		rep.Retrying = len(push)
 		rep.reason("push failed")
-		e.audit(ctx, AuditEntry{Time: now, Level: errorLevel(perr), Config: name, Message: perr.Error(),
+		w.audit(AuditEntry{Time: now, Level: errorLevel(perr), Config: name, Message: perr.Error(),
 			Details:    details("list size", len(push)),
 			Resolution: resolution(perr, cs.cfg.Destination) + "; the list on the target is unchanged"})
 		return perr
 	}
-	return e.recordPushed(ctx, cs, rs, push, skipped, res, ctx.Err() != nil, rep)
+	e.recordPushed(cs, rs, skipped, res, ctx.Err() != nil, rep, w)
+	return nil
 }
 
 // differs reports whether the packed list is not what the target was last
@@ -374,7 +376,7 @@ func (e *Engine) guardrailHit(rs *replaceSet) bool {
 }
 
 // auditOverCapacity warns that the list leaves values out.
-func (e *Engine) auditOverCapacity(ctx context.Context, cs *configState, rs *replaceSet, now time.Time) {
+func auditOverCapacity(cs *configState, rs *replaceSet, now time.Time, w *shareWrites) {
 	if rs.overN == 0 {
 		return
 	}
@@ -383,7 +385,7 @@ func (e *Engine) auditOverCapacity(ctx context.Context, cs *configState, rs *rep
 		msg = fmt.Sprintf("up to %d indicator(s) do not fit %s %s and are left out (%d of them not read once the list was full, counted as if the rule matched them)",
 			rs.overN, cs.cfg.Destination, cs.target.ID, raw)
 	}
-	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: cs.cfg.Name,
+	w.audit(AuditEntry{Time: now, Level: slog.LevelWarn, Config: cs.cfg.Name,
 		Message: msg,
 		Details: details("packed", rs.packedN, "bytes", rs.packedBytes, "max items", cs.target.Limits.MaxItems,
 			"max bytes", cs.target.Limits.MaxBytes, "examples", strings.Join(rs.overSample, ", ")),
@@ -409,23 +411,14 @@ func overEntries(m *scan, now time.Time) []LedgerEntry {
 
 // recordUnchanged records, when the list is what the target has, what it
 // leaves out.
-func (e *Engine) recordUnchanged(ctx context.Context, name string, rs *replaceSet, now time.Time) error {
-	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-		for _, m := range rs.members {
-			if m.fresh {
-				continue
-			}
-			if err := tx.PutLedger(m.cfg.Name, overEntries(m, now)); err != nil {
-				return err
-			}
+func recordUnchanged(rs *replaceSet, now time.Time, w *shareWrites) {
+	for _, m := range rs.members {
+		if m.fresh {
+			continue
 		}
-		return nil
-	})
-	if err != nil {
-		return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: record what does not fit: %w", name, err),
-			"check the store; the share is retried on the next cycle")
+		name, entries := m.cfg.Name, overEntries(m, now)
+		w.write(func(tx Tx) error { return tx.PutLedger(name, entries) })
 	}
-	return nil
 }
 
 // readPacked reads the packed indicators whole, each from the first member
@@ -461,17 +454,19 @@ func (e *Engine) readPacked(ctx context.Context, rs *replaceSet) (push []ioc.Ind
 	return push, skipped, err
 }
 
-// recordPushed records a pushed list: for every member its ledger (applied,
-// refused, over capacity, retracted) and the applied set, in one Update.
-func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceSet, push []ioc.Indicator, skipped map[string]bool, res cte.PushResult, stopped bool, rep *ShareReport) error {
-	now, name := rs.members[0].now, cs.cfg.Name
+// recordPushed collects in w what a pushed list records: for every member
+// its ledger (applied, refused, over capacity, retracted) and the applied
+// set. The entries are made here, once, and counted into rep: the write may
+// run more than once (a store may retry an Update).
+func (e *Engine) recordPushed(cs *configState, rs *replaceSet, skipped map[string]bool, res cte.PushResult, stopped bool, rep *ShareReport, w *shareWrites) {
+	now := rs.members[0].now
 	rej := make(map[string]cte.Rejected, len(res.Rejected))
 	for _, r := range res.Rejected {
 		rej[r.Value] = r
 	}
 	// What was pushed is the list's packed values but those changed since
 	// the read (skipped): taken from the list, they come in value order.
-	kept := make([]string, 0, len(push))
+	kept := make([]string, 0, rs.packedN)
 	for i := range rs.list {
 		c := &rs.list[i]
 		if !c.packed || skipped[c.value] {
@@ -490,31 +485,22 @@ func (e *Engine) recordPushed(ctx context.Context, cs *configState, rs *replaceS
 		rep.reason(r.Reason)
 	}
 	rep.Pushed = true
-	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
-		for mi, m := range rs.members {
-			if m.fresh {
-				continue // recorded when it shares: its ledger starts again then
-			}
-			var r *ShareReport // the counts are the sharing configuration's own
-			if mi == 0 {
-				r = rep
-			}
-			if err := tx.PutLedger(m.cfg.Name, e.memberEntries(m, rej, skipped, now, stopped, r)); err != nil {
-				return err
-			}
-			if err := tx.PutAppliedSet(m.cfg.Name, set); err != nil {
-				return err
-			}
+	for mi, m := range rs.members {
+		if m.fresh {
+			continue // recorded when it shares: its ledger starts again then
 		}
-		return nil
-	})
-	if err != nil {
-		err = fmt.Errorf("sharing %q: record pushed list: %w", name, err)
-		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(),
-			Resolution: "check the store; the list is pushed again on the next cycle"})
-		return err
+		var r *ShareReport // the counts are the sharing configuration's own
+		if mi == 0 {
+			r = rep
+		}
+		name, entries := m.cfg.Name, e.memberEntries(m, rej, skipped, now, stopped, r)
+		w.write(func(tx Tx) error {
+			if err := tx.PutLedger(name, entries); err != nil {
+				return err
+			}
+			return tx.PutAppliedSet(name, set)
+		})
 	}
-	return nil
 }
 
 // memberEntries returns the ledger entries of one member after a push, and

@@ -197,11 +197,14 @@ func (e *Engine) shareReplaceConfig(ctx context.Context, cs *configState, rule *
 	}
 	own := rs.members[0]
 	rep.Matched, rep.Rejected, rep.Waiting = own.matched, own.counts[actRejected], own.counts[actWaiting]
-	err = e.shareReplace(ctx, cs, dst, rs, o.force, &rep)
+	var w shareWrites
+	err = e.shareReplace(ctx, cs, dst, rs, o.force, &rep, &w)
 	for _, m := range rs.members {
 		in.until = earliest(in.until, m.until)
 	}
-	e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now))
+	if rerr := e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now), &w); err == nil {
+		err = rerr
+	}
 	return rep, err
 }
 
@@ -230,18 +233,27 @@ func (e *Engine) shareAppendConfig(ctx context.Context, cs *configState, rule *C
 	rep.Waiting = s.counts[actWaiting]
 	err = e.shareAppend(ctx, cs, dst, s, &rep)
 	in.until = earliest(in.until, s.until)
-	e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now))
+	if rerr := e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now), &shareWrites{}); err == nil {
+		err = rerr
+	}
 	return rep, err
 }
 
-// fail records a share that could not run.
+// fail records a share that could not run: its error, audited, and its run
+// state, in one Update.
 func (e *Engine) fail(ctx context.Context, name string, now time.Time, err error, resolution string) {
-	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(), Resolution: resolution})
-	e.putRun(ctx, shareKey(name), now, err, nil)
+	var w shareWrites
+	_ = w.auditErr(name, now, err, resolution)
+	if werr := e.commit(ctx, &w, shareKey(name), func(rs *RunState) { recordRun(rs, now, err, nil, skipState{}) }); werr != nil {
+		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store run state", slog.String("config", name), slog.String("error", werr.Error()))
+	}
 }
 
-// report writes the audit summary and run state of a share.
-func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep *ShareReport, err error, sk skipState) {
+// report writes what the share collected in w, its audit summary and its
+// run state in one Update. When that fails nothing of it is stored: the
+// failure is audited and the run state records it on their own, so the
+// next cycle shares again, and it is returned.
+func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep *ShareReport, err error, sk skipState, w *shareWrites) error {
 	lvl := slog.LevelInfo
 	res := ""
 	switch {
@@ -276,11 +288,21 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	if sk.skipped {
 		d["skipped"] = "nothing it reads changed since the last share"
 	}
-	e.audit(ctx, AuditEntry{Time: now, Level: lvl, Config: cs.cfg.Name, Message: msg, Details: d, Resolution: res})
-	e.putRunSkip(ctx, shareKey(cs.cfg.Name), now, err, map[string]int{
+	w.audit(AuditEntry{Time: now, Level: lvl, Config: cs.cfg.Name, Message: msg, Details: d, Resolution: res})
+	counts := map[string]int{
 		"matched": rep.Matched, "sent": rep.Sent, "applied": rep.Applied, "unchanged": rep.Unchanged, "rejected": rep.Rejected,
 		"retrying": rep.Retrying, "overCapacity": rep.OverCapacity, "retracted": rep.Retracted, "waiting": rep.Waiting,
-	}, sk)
+	}
+	if err != nil {
+		sk = skipState{}
+	}
+	werr := e.commit(ctx, w, shareKey(cs.cfg.Name), func(rs *RunState) { recordRun(rs, now, err, counts, sk) })
+	if werr == nil {
+		return nil
+	}
+	werr = fmt.Errorf("sharing %q: %w", cs.cfg.Name, werr)
+	e.fail(ctx, cs.cfg.Name, now, werr, "check the store; nothing of this share was recorded, it runs again on the next cycle")
+	return werr
 }
 
 // auditErr audits err at error level and returns it.

@@ -293,8 +293,8 @@ func (e *Engine) skipped(ctx context.Context, cs *configState, now time.Time, r 
 	} else {
 		rep.Waiting += c["overCapacity"]
 	}
-	e.report(ctx, cs, now, &rep, nil, skipState{inputs: r.inputs, until: r.prev.Until, skipped: true})
-	return rep, nil
+	err := e.report(ctx, cs, now, &rep, nil, skipState{inputs: r.inputs, until: r.prev.Until, skipped: true}, &shareWrites{})
+	return rep, err
 }
 
 // putRunSkip stores a run state with its skip state (cleared on error).

@@ -1,0 +1,70 @@
+package sharing
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// shareWrites is what a share writes when it ends, collected as it goes: its
+// ledger entries and applied set, and its audit entries. report puts them,
+// the share's summary and its run state in one transaction (one fsync, and a
+// crash leaves all of it or none), then emits the audit entries.
+type shareWrites struct {
+	writes []func(Tx) error
+	audits []AuditEntry
+}
+
+func (w *shareWrites) audit(a AuditEntry)      { w.audits = append(w.audits, a) }
+func (w *shareWrites) write(fn func(Tx) error) { w.writes = append(w.writes, fn) }
+
+// auditErr audits err at error level, to be written with the rest, and
+// returns it.
+func (w *shareWrites) auditErr(name string, now time.Time, err error, resolution string) error {
+	w.audit(AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(), Resolution: resolution})
+	return err
+}
+
+// commit writes w, then the change fn of the run state of key, in one
+// Update, and emits w's audit entries, stored or not (the logger still has
+// them). The audit log never stops what it records: when that Update fails,
+// the rest is written again without the audit entries, and only when that
+// fails too is the error returned. The writes may run more than once: a
+// store may retry an Update.
+func (e *Engine) commit(ctx context.Context, w *shareWrites, key string, fn func(*RunState)) error {
+	now := e.now()
+	for i := range w.audits {
+		if w.audits[i].Time.IsZero() {
+			w.audits[i].Time = now
+		}
+	}
+	write := func(tx Tx, audits []AuditEntry) error {
+		for _, write := range w.writes {
+			if err := write(tx); err != nil {
+				return err
+			}
+		}
+		for _, a := range audits {
+			if err := tx.Log(a); err != nil {
+				return err
+			}
+		}
+		return putRun(tx, key, fn)
+	}
+	ctx2 := context.WithoutCancel(ctx)
+	err := e.store.Update(ctx2, func(tx Tx) error { return write(tx, w.audits) })
+	if err != nil && len(w.audits) > 0 {
+		if e.store.Update(ctx2, func(tx Tx) error { return write(tx, nil) }) == nil {
+			e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store audit entry", slog.String("config", w.audits[0].Config), slog.String("error", err.Error()))
+			err = nil
+		}
+	}
+	for _, a := range w.audits {
+		e.emit(ctx, a)
+	}
+	if err != nil {
+		return fmt.Errorf("record the outcome: %w", err)
+	}
+	return nil
+}
