@@ -24,6 +24,10 @@ const crashChildEnv = "CTE_BOLTSTORE_CRASH_CHILD"
 // crashRebuildEnv makes the child's folds write the records bucket anew.
 const crashRebuildEnv = "CTE_BOLTSTORE_CRASH_REBUILD"
 
+// crashFoldAfterEnv makes the child's folds into a records bucket that has
+// records be made after their Update's commit, in small transactions.
+const crashFoldAfterEnv = "CTE_BOLTSTORE_CRASH_FOLD_AFTER"
+
 const (
 	crashPageSize = 500
 	crashMaxPages = 400 // the child stops by itself if nobody kills it
@@ -36,6 +40,9 @@ func crashChild(path string) {
 	opts := []boltstore.Option{boltstore.WithFoldAt(3*crashPageSize - 100)}
 	if os.Getenv(crashRebuildEnv) != "" {
 		opts = append(opts, boltstore.WithRebuild(100)) // its folds write the records anew
+	}
+	if os.Getenv(crashFoldAfterEnv) != "" {
+		opts = append(opts, boltstore.WithFoldChunk(50)) // its folds are made after the commit
 	}
 	s, err := boltstore.Open(path, opts...)
 	if err != nil {
@@ -78,8 +85,11 @@ func TestCrashKeepsAcknowledgedPages(t *testing.T) {
 	for round, killAfter := range []int{0, 1, 3, 0, 7, 2, 5, 1} {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
-		if round%2 == 1 {
+		switch round % 3 {
+		case 1:
 			cmd.Env = append(cmd.Env, crashRebuildEnv+"=1")
+		case 2:
+			cmd.Env = append(cmd.Env, crashFoldAfterEnv+"=1")
 		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr

@@ -12,6 +12,9 @@ var WithFoldAt = withFoldAt
 // WithRebuild is withRebuild for the tests.
 var WithRebuild = withRebuild
 
+// WithFoldChunk is withFoldChunk for the tests.
+var WithFoldChunk = withFoldChunk
+
 // StagedLen returns how many record versions the staging log holds now (a
 // fold empties it).
 func StagedLen(s *Store) int {
