@@ -179,7 +179,13 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		mimecasttest.WithFeed(mimecasttest.FeedMalwareCustomer, events/2),
 		mimecasttest.WithFeed(mimecasttest.FeedMalwareGrid, events-events/2),
 		mimecasttest.WithFeedPageSize(f.pageSize),
-		mimecasttest.WithClickLogs(0))
+		mimecasttest.WithClickLogs(0),
+		// The events GrowFeed adds are stamped up to the fake's now, and the
+		// plugin asks for the feed up to its own now in whole seconds: an
+		// event stamped in the current second would wait for the next pull.
+		// Two seconds behind, every event added has arrived before the sync
+		// that should pull it starts.
+		mimecasttest.WithClock(func() time.Time { return time.Now().Add(-2 * time.Second) }))
 	defer mc.Close()
 	ns := netskopetest.New(
 		netskopetest.WithFileHashList(hashList, ioc.Placeholder),
