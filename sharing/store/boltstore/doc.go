@@ -125,14 +125,14 @@
 // place).
 //
 // Any other fold of more than 8,192 values (a Close of a steady-state sync,
-// 65,000 to 130,000 values into a file of 1.9M records) is made in place
+// 65,000 to 150,000 values into a file of 1.9M records) is made in place
 // after its Update has committed too (fold.go): the newest staged versions,
 // in value order, 8,192 a transaction, then a last transaction empties the
 // log. A value lands on a leaf of its own, and bbolt holds every leaf a
 // transaction dirties, with a page buffer each, until the commit: in one
-// transaction, 126,000 values into 1.9M records held 700 MB of heap and the
-// file grew by 200 MB, as none of the pages it freed could be reused before
-// its commit. Until the last transaction a folded value is in the records
+// transaction, 148,000 values into 1.9M records held about 800 MB of heap
+// and the file grew by 260 MB, as none of the pages it freed could be
+// reused before its commit. Until the last transaction a folded value is in the records
 // and still in the log, the same version, and reads take the log's: Views
 // read what they did, and after a crash the next fold puts those values
 // again. Smaller folds are made inside their Update.
