@@ -146,10 +146,15 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 	}
 	if rule.Rule().Muted {
 		rep.Muted = true
-		e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelInfo, Config: name,
+		var w shareWrites
+		w.audit(AuditEntry{Time: now, Level: slog.LevelInfo, Config: name,
 			Message:    fmt.Sprintf("rule %q is muted: nothing shared to %s %s", rule.Rule().Name, cs.cfg.Destination, cs.target.ID),
 			Resolution: "unmute the rule to resume sharing"})
-		e.putRun(ctx, shareKey(name), now, nil, nil)
+		if err := e.commit(ctx, &w, shareKey(name), func(rs *RunState) { recordRun(rs, now, nil, nil, skipState{}) }); err != nil {
+			err = fmt.Errorf("sharing %q: %w", name, err)
+			e.fail(ctx, name, now, err, "check the store; the share runs again on the next cycle")
+			return rep, err
+		}
 		return rep, nil
 	}
 	if cs.target.Mode == cte.Replace {
@@ -202,10 +207,7 @@ func (e *Engine) shareReplaceConfig(ctx context.Context, cs *configState, rule *
 	for _, m := range rs.members {
 		in.until = earliest(in.until, m.until)
 	}
-	if rerr := e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now), &w); err == nil {
-		err = rerr
-	}
-	return rep, err
+	return rep, e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now), &w)
 }
 
 // shareAppendConfig shares a configuration of an Append target.
@@ -233,10 +235,7 @@ func (e *Engine) shareAppendConfig(ctx context.Context, cs *configState, rule *C
 	rep.Waiting = s.counts[actWaiting]
 	err = e.shareAppend(ctx, cs, dst, s, &rep)
 	in.until = earliest(in.until, s.until)
-	if rerr := e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now), &shareWrites{}); err == nil {
-		err = rerr
-	}
-	return rep, err
+	return rep, e.report(ctx, cs, now, &rep, err, in.done(ctx, e, &rep, now), &shareWrites{})
 }
 
 // fail records a share that could not run: its error, audited, and its run
@@ -245,14 +244,16 @@ func (e *Engine) fail(ctx context.Context, name string, now time.Time, err error
 	var w shareWrites
 	_ = w.auditErr(name, now, err, resolution)
 	if werr := e.commit(ctx, &w, shareKey(name), func(rs *RunState) { recordRun(rs, now, err, nil, skipState{}) }); werr != nil {
+		e.emit(ctx, w.audits[0])
 		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store run state", slog.String("config", name), slog.String("error", werr.Error()))
 	}
 }
 
 // report writes what the share collected in w, its audit summary and its
-// run state in one Update. When that fails nothing of it is stored: the
-// failure is audited and the run state records it on their own, so the
-// next cycle shares again, and it is returned.
+// run state in one Update, and returns err, the share's own error. When
+// that Update fails nothing of it is stored: the failure is audited and the
+// run state records it on their own, so the next cycle shares again, and
+// it is returned with err.
 func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep *ShareReport, err error, sk skipState, w *shareWrites) error {
 	lvl := slog.LevelInfo
 	res := ""
@@ -298,9 +299,19 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	}
 	werr := e.commit(ctx, w, shareKey(cs.cfg.Name), func(rs *RunState) { recordRun(rs, now, err, counts, sk) })
 	if werr == nil {
-		return nil
+		return err
 	}
 	werr = fmt.Errorf("sharing %q: %w", cs.cfg.Name, werr)
+	if err != nil {
+		werr = fmt.Errorf("%w; recording it failed too: %w", err, werr)
+	}
+	// Nothing of the share was stored: its entries go to the logger only,
+	// its summary as a share that stopped.
+	sum := &w.audits[len(w.audits)-1]
+	sum.Level, sum.Message = slog.LevelError, "share stopped: "+strings.TrimPrefix(sum.Message, "share stopped: ")
+	for _, a := range w.audits {
+		e.emit(ctx, a)
+	}
 	e.fail(ctx, cs.cfg.Name, now, werr, "check the store; nothing of this share was recorded, it runs again on the next cycle")
 	return werr
 }

@@ -27,11 +27,12 @@ func (w *shareWrites) auditErr(name string, now time.Time, err error, resolution
 }
 
 // commit writes w, then the change fn of the run state of key, in one
-// Update, and emits w's audit entries, stored or not (the logger still has
-// them). The audit log never stops what it records: when that Update fails,
-// the rest is written again without the audit entries, and only when that
-// fails too is the error returned. The writes may run more than once: a
-// store may retry an Update.
+// Update, and emits w's audit entries once stored. The audit log never stops
+// what it records: when that Update fails, the rest is written again
+// without the audit entries, which then get an Update of their own (entries
+// that cannot be stored are logged as such). Only when the rest cannot be
+// written is the error returned, with nothing emitted: the caller says what
+// happened. The writes may run more than once: a store may retry an Update.
 func (e *Engine) commit(ctx context.Context, w *shareWrites, key string, fn func(*RunState)) error {
 	now := e.now()
 	for i := range w.audits {
@@ -39,32 +40,39 @@ func (e *Engine) commit(ctx context.Context, w *shareWrites, key string, fn func
 			w.audits[i].Time = now
 		}
 	}
-	write := func(tx Tx, audits []AuditEntry) error {
-		for _, write := range w.writes {
-			if err := write(tx); err != nil {
+	logs := func(tx Tx) error {
+		for _, a := range w.audits {
+			if err := tx.Log(a); err != nil {
 				return err
 			}
 		}
-		for _, a := range audits {
-			if err := tx.Log(a); err != nil {
+		return nil
+	}
+	rest := func(tx Tx) error {
+		for _, write := range w.writes {
+			if err := write(tx); err != nil {
 				return err
 			}
 		}
 		return putRun(tx, key, fn)
 	}
 	ctx2 := context.WithoutCancel(ctx)
-	err := e.store.Update(ctx2, func(tx Tx) error { return write(tx, w.audits) })
-	if err != nil && len(w.audits) > 0 {
-		if e.store.Update(ctx2, func(tx Tx) error { return write(tx, nil) }) == nil {
+	err := e.store.Update(ctx2, func(tx Tx) error {
+		if err := rest(tx); err != nil {
+			return err
+		}
+		return logs(tx)
+	})
+	if err != nil {
+		if len(w.audits) == 0 || e.store.Update(ctx2, rest) != nil {
+			return fmt.Errorf("record the outcome: %w", err)
+		}
+		if err := e.store.Update(ctx2, logs); err != nil {
 			e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store audit entry", slog.String("config", w.audits[0].Config), slog.String("error", err.Error()))
-			err = nil
 		}
 	}
 	for _, a := range w.audits {
 		e.emit(ctx, a)
-	}
-	if err != nil {
-		return fmt.Errorf("record the outcome: %w", err)
 	}
 	return nil
 }

@@ -64,7 +64,8 @@ type Store struct {
 	// foldN: a fold of more values than this is made after the Update's
 	// commit, foldN values a transaction (foldAfter; default foldChunk)
 	foldN      int
-	foldsAfter int // folds foldAfter completed (under wmu): for the tests
+	foldsAfter int            // folds foldAfter completed (under wmu): for the tests
+	foldHook   func(part int) // tests: runs in each transaction of foldAfter, numbered from 0
 
 	wmu     sync.Mutex // held by Update from its start until its index change is final
 	spare   txSpare    // the last Update's buffers, for the next (under wmu)
@@ -82,6 +83,7 @@ type options struct {
 	rebuild     bool
 	rebuildN    int
 	foldN       int
+	foldHook    func(part int)
 }
 
 // WithLockTimeout sets how long Open waits for another process to release the
@@ -172,6 +174,7 @@ func load(db *bolt.DB, path string, o options) (*Store, error) {
 	if o.foldN > 0 {
 		s.foldN = o.foldN
 	}
+	s.foldHook = o.foldHook
 	if o.rebuildN > 0 {
 		s.rebuildN = o.rebuildN
 	}
@@ -369,8 +372,11 @@ func (s *Store) update(ctx context.Context, tp **tx, fn func(*tx) error) error {
 	if t := *tp; t != nil {
 		if err != nil && t.published {
 			t.unpublish()
-			t.published = false
 		}
+		// committed, or taken back: nothing for recoverDamage to take back
+		// (a damaged page met by a rebuild or a fold after this commit must
+		// not hide what it committed)
+		t.published = false
 		s.spare = t.release() // bbolt holds none of it now
 	}
 	return err
@@ -419,4 +425,11 @@ func withRebuild(n int) Option {
 // Update: the tests use small numbers to run that path on small stores.
 func withFoldChunk(n int) Option {
 	return func(o *options) { o.foldN = n }
+}
+
+// withFoldHook makes each transaction of a fold after the commit call fn
+// with its number, from 0, before its puts: the tests use it to crash or
+// meet a damaged page in the middle of one.
+func withFoldHook(fn func(part int)) Option {
+	return func(o *options) { o.foldHook = fn }
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -28,6 +30,10 @@ const crashRebuildEnv = "CTE_BOLTSTORE_CRASH_REBUILD"
 // records be made after their Update's commit, in small transactions.
 const crashFoldAfterEnv = "CTE_BOLTSTORE_CRASH_FOLD_AFTER"
 
+// crashInFoldEnv makes the child kill itself (SIGKILL) in the third
+// transaction of its first fold after a commit.
+const crashInFoldEnv = "CTE_BOLTSTORE_CRASH_IN_FOLD"
+
 const (
 	crashPageSize = 500
 	crashMaxPages = 400 // the child stops by itself if nobody kills it
@@ -43,6 +49,13 @@ func crashChild(path string) {
 	}
 	if os.Getenv(crashFoldAfterEnv) != "" {
 		opts = append(opts, boltstore.WithFoldChunk(50)) // its folds are made after the commit
+	}
+	if os.Getenv(crashInFoldEnv) != "" {
+		opts = append(opts, boltstore.WithFoldChunk(50), boltstore.WithFoldHook(func(part int) {
+			if part == 2 {
+				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}))
 	}
 	s, err := boltstore.Open(path, opts...)
 	if err != nil {
@@ -146,4 +159,36 @@ func TestCrashKeepsAcknowledgedPages(t *testing.T) {
 		acked = last
 	}
 	assert.Positive(t, acked, "pages were ingested between the kills")
+}
+
+// TestCrashInAFoldAfterTheCommit kills a process in the middle of a fold
+// made after its Update's commit (its third transaction of 50 values): the
+// Update's page and everything acknowledged before are there, whole; the
+// file checks sound; and the next fold, in the next process, completes.
+func TestCrashInAFoldAfterTheCommit(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+path, crashInFoldEnv+"=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.Error(t, err, "the child should have killed itself; stderr: %s", stderr.String())
+	require.Contains(t, err.Error(), "killed", "stderr: %s", stderr.String())
+	acked := strings.Count(string(out), "ack ") - 1
+	require.Positive(t, acked, "pages stored before the fold")
+
+	s, err := boltstore.Open(path, boltstore.WithFoldAt(3*crashPageSize-100), boltstore.WithFoldChunk(50))
+	require.NoError(t, err)
+	defer s.Close()
+	require.Positive(t, boltstore.StagedLen(s), "the log stays until the fold's last transaction")
+	// the Update that started the fold committed before it: its page is
+	// there, though it was not acknowledged
+	verify(t, s, acked+1, crashPageSize)
+	require.NoError(t, s.Check(t.Context()))
+	for p := acked + 2; p < acked+8; p++ {
+		require.NoError(t, ingest(s, p, crashPageSize))
+	}
+	verify(t, s, acked+7, crashPageSize)
+	require.NoError(t, s.Check(t.Context()))
 }

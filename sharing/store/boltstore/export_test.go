@@ -15,6 +15,9 @@ var WithRebuild = withRebuild
 // WithFoldChunk is withFoldChunk for the tests.
 var WithFoldChunk = withFoldChunk
 
+// WithFoldHook is withFoldHook for the tests.
+var WithFoldHook = withFoldHook
+
 // StagedLen returns how many record versions the staging log holds now (a
 // fold empties it).
 func StagedLen(s *Store) int {

@@ -33,10 +33,15 @@ func (s *Store) foldAfter(tp **tx) error {
 	if len(heads) == 0 {
 		return nil // folded since (a Records call of the Update)
 	}
-	for len(heads) > 0 {
+	for part := 0; len(heads) > 0; part++ {
 		chunk := heads[:min(s.foldN, len(heads))]
 		heads = heads[len(chunk):]
-		if err := s.db.Update(func(btx *bolt.Tx) error { return s.foldPart(btx, chunk) }); err != nil {
+		if err := s.db.Update(func(btx *bolt.Tx) error {
+			if s.foldHook != nil {
+				s.foldHook(part)
+			}
+			return s.foldPart(btx, chunk)
+		}); err != nil {
 			return fmt.Errorf("fold: %w", err)
 		}
 	}
