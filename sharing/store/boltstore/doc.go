@@ -126,23 +126,23 @@
 //
 // Any other fold of a log of more than 8,192 versions that a Merge or Close
 // starts (a Close of a steady-state sync, 65,000 to 150,000 values into a
-// file of 1.9M records) is made in place
-// after its Update has committed too (fold.go): the newest staged versions,
-// in value order, 8,192 a transaction, then a last transaction empties the
-// log. A value lands on a leaf of its own, and bbolt holds every leaf a
-// transaction dirties, with a page buffer each, until the commit: in one
-// transaction, 148,000 values into 1.9M records held about 800 MB of heap
-// and the file grew by 260 MB, as none of the pages it freed could be
-// reused before its commit. Until the last transaction a folded value is in the records
-// and still in the log, the same version, and reads take the log's: Views
-// read what they did, and after a crash the next fold puts those values
-// again. Smaller folds are made inside their Update, and so are, whatever
-// the log holds, the folds that a write needing every record in the bucket
-// makes: DeleteRecord (the log has no tombstones), a Records call inside an
-// Update (so that its scan sees the Update's writes) and the one-time build
-// of the ranked index of an old file. An Update that meets a damaged page
-// after its commit (in a rebuild or a fold) returns ErrDamaged and keeps
-// what it committed visible.
+// file of 1.9M records) is made in place after its Update has committed too
+// (fold.go): the newest staged versions, in value order, 8,192 a
+// transaction, then a last transaction empties the log. A value lands on a
+// leaf of its own, and bbolt holds every leaf a transaction dirties, with a
+// page buffer each, until the commit: in one transaction, 148,000 values
+// into 1.9M records held about 800 MB of heap and the file grew by 260 MB,
+// as none of the pages it freed could be reused before its commit. Until the last transaction a folded value is
+// in the records and still in the log, the same version, and reads take
+// the log's: Views read what they did, and after a crash the next fold puts
+// those values again. Smaller folds are made inside their Update, and so
+// are, whatever the log holds, the folds that a write needing every record
+// in the bucket makes: DeleteRecord of a value the log holds (the log has no
+// tombstones; a value only in the records bucket is deleted there, the log
+// left as it is), a Records call inside an Update (so that its scan sees the
+// Update's writes) and the one-time build of the ranked index of an old
+// file. An Update that meets a damaged page after its commit (in a rebuild
+// or a fold) returns ErrDamaged and keeps what it committed visible.
 //
 // The ranked index and the ledger of a first share also fill their leaves
 // whole: their keys come in runs (a page's new values at the front of their

@@ -66,9 +66,13 @@ func (t *tx) bumpRecord(value string) (bool, error) {
 	return true, nil
 }
 
-// DeleteRecord implements sharing.Tx. The staging log is folded first (the
-// log has no tombstones), so the rest of the Update writes records directly;
-// a value with no record changes nothing and folds nothing.
+// DeleteRecord implements sharing.Tx. When the value has a staged version,
+// the staging log is folded first (it has no tombstones: the version would
+// outlive the delete), so the rest of the Update writes records directly; a
+// value only in the records bucket is deleted there, the log left as it is
+// (folding it, whatever it holds, in this one transaction, for a value it
+// does not hold, was the cost of an operator's delete); a value with no
+// record changes nothing and folds nothing.
 func (t *tx) DeleteRecord(value string) error {
 	if err := t.writable("delete record"); err != nil {
 		return err
@@ -79,8 +83,14 @@ func (t *tx) DeleteRecord(value string) error {
 	if err := t.flushRank(); err != nil {
 		return err
 	}
-	if err := t.fold(); err != nil {
+	_, staged, err := t.stagedRef(value)
+	if err != nil {
 		return err
+	}
+	if staged {
+		if err := t.fold(); err != nil {
+			return err
+		}
 	}
 	if err := t.bucket(bRecords).Delete([]byte(value)); err != nil {
 		return fmt.Errorf("boltstore: delete record %q: %w", storeutil.Trunc(value), err)

@@ -199,3 +199,48 @@ func TestDamageInAFoldAfterTheCommitKeepsTheUpdate(t *testing.T) {
 	defer s.Close()
 	assert.Equal(t, want, severities(s), "and in the file")
 }
+
+// TestDeleteFoldsOnlyForAStagedValue: deleting a value only in the records
+// bucket leaves the staging log as it is; deleting a staged value folds the
+// log first, so that no staged version outlives the delete. Both values are
+// gone, in this process and once the file is opened again.
+func TestDeleteFoldsOnlyForAStagedValue(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, withFoldAt(1<<20))
+	require.NoError(t, err)
+	mergeMD5(t, s, 0, 10)
+	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).fold() }))
+	mergeMD5(t, s, 100, 5)
+	require.Equal(t, 5, StagedLen(s))
+	del := func(v string) {
+		t.Helper()
+		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.DeleteRecord(v) }))
+	}
+	del(hex32(3))
+	assert.Equal(t, 5, StagedLen(s), "the log is not folded for a value it does not hold")
+	del(hex32(101))
+	assert.Zero(t, StagedLen(s), "folded: the staged version would outlive the delete")
+
+	check := func(s *Store) {
+		t.Helper()
+		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+			for v, want := range map[string]bool{hex32(3): false, hex32(101): false, hex32(4): true, hex32(100): true} {
+				_, ok, err := tx.Record(v)
+				require.NoError(t, err)
+				assert.Equal(t, want, ok, v)
+			}
+			n := 0
+			require.NoError(t, tx.Records(func(*sharing.Record) error { n++; return nil }))
+			assert.Equal(t, 13, n)
+			return nil
+		}))
+	}
+	check(s)
+	require.NoError(t, s.Close())
+	s, err = Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	check(s)
+	assert.NoError(t, s.Check(t.Context()))
+}
