@@ -623,3 +623,35 @@ func TestRankedCountNeverRefusesAWrite(t *testing.T) {
 		return err
 	}))
 }
+
+// TestPageSizeOfAFile: a new file has pages of 16 KiB; a file made with
+// another page size (4 KiB, as files made before) keeps it, and reads and
+// writes as any other.
+func TestPageSizeOfAFile(t *testing.T) {
+	t.Parallel()
+	pageSize := func(path string) int {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return int(binary.LittleEndian.Uint32(b[16+8:])) // after the page header, the magic and the version
+	}
+	dir := t.TempDir()
+	fresh := filepath.Join(dir, "new.db")
+	s := open(t, fresh)
+	require.NoError(t, ingest(s, 0, 100))
+	require.NoError(t, s.Close())
+	assert.Equal(t, 16<<10, pageSize(fresh))
+
+	old := filepath.Join(dir, "old.db")
+	db, err := bolt.Open(old, 0o600, &bolt.Options{PageSize: 4096})
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	for round := range 2 {
+		s := open(t, old)
+		require.NoError(t, ingest(s, round, 100))
+		verify(t, s, round, 100)
+		require.NoError(t, s.Check(t.Context()))
+		require.NoError(t, s.Close())
+		assert.Equal(t, 4096, pageSize(old), "round %d", round)
+	}
+}

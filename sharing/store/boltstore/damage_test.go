@@ -3,6 +3,7 @@ package boltstore_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -91,8 +92,11 @@ func TestOverwrittenFileNeverCrashes(t *testing.T) {
 		fill(t, path, 5)
 		b, err := os.ReadFile(path)
 		require.NoError(t, err)
-		// Keep the two meta pages; overwrite a third of the rest.
-		from := 4 * 4096
+		// Keep the two meta pages and the two after them; overwrite a third
+		// of the rest. The page size is the meta page's, after its 16-byte
+		// page header, the magic and the version.
+		from := 4 * int(binary.LittleEndian.Uint32(b[16+8:]))
+		require.Equal(t, 16<<10, from/4, "a new file's page size")
 		to := from + (len(b)-from)/3
 		copy(b[from:to], bytes.Repeat([]byte{fillByte}, to-from))
 		require.NoError(t, os.WriteFile(path, b, 0o600))

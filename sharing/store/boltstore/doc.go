@@ -15,7 +15,7 @@
 // compact binary encoding (a version byte, then varints and length-prefixed
 // strings; times as Unix seconds and nanoseconds). Bucket staged is the staging
 // log: record versions written since the last fold, in blobs of up to 3,800
-// bytes (one 4 KiB page) under increasing big-endian sequence numbers, each
+// bytes (about four to a page) under increasing big-endian sequence numbers, each
 // a run of entries: the value then its record encoding, each uvarint length
 // then bytes. The newest staged version of a value is its record. Schema
 // version 2 added the log, one version per key; version 4 writes blobs, and
@@ -79,7 +79,7 @@
 // # Speed
 //
 // Records are keyed by value and values (hashes) are random, so writing a
-// page's records in place would rewrite about one 4 KiB leaf per value in every
+// page's records in place would rewrite about one leaf per value in every
 // commit once the file holds many more leaves than a page has values. Record
 // writes (Merge, SetInactive) therefore append to the staging log, one value
 // (a blob) per page of records rather than one bbolt put per record (a put

@@ -6,6 +6,8 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // bbolt's file header, as its internal/common package lays it out: two meta
@@ -21,8 +23,8 @@ const (
 // checkMeta refuses, before bbolt maps the file, a file whose newest valid
 // meta page names pages beyond its end (a truncated copy): bbolt would read
 // them while opening, and a panic there keeps the file locked for the rest
-// of the process. A file without a valid meta is left to bbolt, which
-// refuses it cleanly.
+// of the process. A file without a valid meta page is refused as not a cte
+// store.
 func checkMeta(path string) error {
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
@@ -36,39 +38,50 @@ func checkMeta(path string) error {
 	if err != nil {
 		return fmt.Errorf("boltstore: open state file %s: %w", path, err)
 	}
+	if !fi.Mode().IsRegular() {
+		return nil // a directory, a device: opening it says what it is
+	}
 	var best struct{ txid, pgid, freelist, pageSize uint64 }
 	found := false
 	buf := make([]byte, pageHeader+metaSumAt+8)
-	for _, off := range []int64{0, -1} {
-		if off < 0 {
-			if !found {
-				break // page 1 is where page 0's page size says
-			}
-			off = int64(best.pageSize)
-		}
+	read := func(off int64) {
 		if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
-			continue
+			return
 		}
 		m := buf[pageHeader:]
 		if binary.LittleEndian.Uint32(m[0:]) != metaMagic {
-			continue
+			return
 		}
 		h := fnv.New64a()
 		h.Write(m[:metaSumAt])
 		if h.Sum64() != binary.LittleEndian.Uint64(m[metaSumAt:]) {
-			continue
+			return
 		}
 		ps := uint64(binary.LittleEndian.Uint32(m[8:]))
 		txid := binary.LittleEndian.Uint64(m[48:])
 		if ps < minPageSize || (found && txid <= best.txid) {
-			continue
+			return
 		}
 		best.txid, best.pageSize = txid, ps
 		best.freelist, best.pgid = binary.LittleEndian.Uint64(m[32:]), binary.LittleEndian.Uint64(m[40:])
 		found = true
 	}
+	read(0)
+	if found {
+		read(int64(best.pageSize)) // page 1 is where page 0's page size says
+	} else {
+		// page 1 may still be a meta page: where each page size bbolt
+		// accepts would put it, as bbolt looks for it
+		for off := int64(1024); off <= 16<<20 && off < fi.Size() && !found; off <<= 1 {
+			read(off)
+		}
+	}
 	if !found {
-		return nil
+		// bbolt would take the page size of the options for this file (16
+		// KiB), and fail on a small one with another error than a file
+		// that is not a database
+		return fmt.Errorf("boltstore: state file %s is not a cte store (%w: no valid meta page): check the path; if it is the state file, it is damaged: %s",
+			path, berrors.ErrInvalid, damagedHint)
 	}
 	size := uint64(fi.Size())
 	if best.pgid*best.pageSize > size || (best.freelist != noFreelist && best.freelist >= best.pgid) {

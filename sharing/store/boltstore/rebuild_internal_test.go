@@ -142,8 +142,10 @@ func TestFullLeavesWhereKeysComeInRuns(t *testing.T) {
 	defer s.Close()
 	start := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	var entries []sharing.LedgerEntry
-	for p := range 20 {
-		page := make([]ioc.Indicator, 500)
+	// runs of 500 keys a severity, larger than a leaf holds (a page of the
+	// Mimecast feed makes runs of about 1,200)
+	for p := range 10 {
+		page := make([]ioc.Indicator, 2000)
 		for i := range page {
 			n := p*len(page) + i
 			page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(n*7919 + 1), Severity: ioc.Severity(1 + n%4),

@@ -46,11 +46,13 @@ type index struct {
 	at     uint64   // sortedAt + 1; 0 when the cache is empty
 }
 
-// maxBlob is the size past which an Update starts a new blob. A blob fits a
-// 4 KiB page (bbolt rewrites the whole leaf a put lands in, and the next
-// Update's first put lands in the leaf of this one's last blob), so an
-// Update of 5,000 records makes about 190 puts instead of 5,000; a larger
-// entry gets a blob of its own.
+// maxBlob is the size past which an Update starts a new blob: about four to
+// a 16 KiB page, one to a 4 KiB page of an older file (bbolt rewrites the
+// whole leaf a put lands in, and the next Update's first put lands in the
+// leaf of this one's last blobs), so an Update of 5,000 records makes about
+// 190 puts instead of 5,000; a larger entry gets a blob of its own. Blobs
+// of a whole 16 KiB page were no faster (a first sync of 200,000 events:
+// 3.89 against 3.83 s).
 const maxBlob = 3800
 
 // makeRef names the version at offset off of blob seq.
