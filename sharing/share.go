@@ -152,6 +152,7 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 			Resolution: "unmute the rule to resume sharing"})
 		if err := e.commit(ctx, &w, shareKey(name), func(rs *RunState) { recordRun(rs, now, nil, nil, skipState{}) }); err != nil {
 			err = fmt.Errorf("sharing %q: %w", name, err)
+			e.emit(ctx, w.audits[0])
 			e.fail(ctx, name, now, err, "check the store; the share runs again on the next cycle")
 			return rep, err
 		}
@@ -250,10 +251,10 @@ func (e *Engine) fail(ctx context.Context, name string, now time.Time, err error
 }
 
 // report writes what the share collected in w, its audit summary and its
-// run state in one Update, and returns err, the share's own error. When
-// that Update fails nothing of it is stored: the failure is audited and the
-// run state records it on their own, so the next cycle shares again, and
-// it is returned with err.
+// run state in one Update (commit: its audit entries apart when only they
+// fail), and returns err, the share's own error. When the outcome cannot be
+// stored, the failure is audited and the run state records it on their own,
+// so that the next cycle shares again, and it is returned with err.
 func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep *ShareReport, err error, sk skipState, w *shareWrites) error {
 	lvl := slog.LevelInfo
 	res := ""
@@ -306,9 +307,12 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 		werr = fmt.Errorf("%w; recording it failed too: %w", err, werr)
 	}
 	// Nothing of the share was stored: its entries go to the logger only,
-	// its summary as a share that stopped.
+	// its summary as a share that stopped, or that was not recorded (what
+	// it pushed is pushed again).
 	sum := &w.audits[len(w.audits)-1]
-	sum.Level, sum.Message = slog.LevelError, "share stopped: "+strings.TrimPrefix(sum.Message, "share stopped: ")
+	if sum.Level = slog.LevelError; err == nil {
+		sum.Message = "share not recorded: " + sum.Message
+	}
 	for _, a := range w.audits {
 		e.emit(ctx, a)
 	}

@@ -64,8 +64,11 @@ func (e *Engine) commit(ctx context.Context, w *shareWrites, key string, fn func
 		return logs(tx)
 	})
 	if err != nil {
-		if len(w.audits) == 0 || e.store.Update(ctx2, rest) != nil {
+		if len(w.audits) == 0 {
 			return fmt.Errorf("record the outcome: %w", err)
+		}
+		if rerr := e.store.Update(ctx2, rest); rerr != nil {
+			return fmt.Errorf("record the outcome: %w; again without its audit entries: %w", err, rerr)
 		}
 		if err := e.store.Update(ctx2, logs); err != nil {
 			e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store audit entry", slog.String("config", w.audits[0].Config), slog.String("error", err.Error()))

@@ -349,9 +349,16 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	var t *tx
+	committed := false
+	defer func() { // after recoverDamage: damage met after the commit
+		if committed && errors.Is(err, ErrDamaged) {
+			err = fmt.Errorf("boltstore: the update is stored; folding the staging log after it met a damaged page: %w", err)
+		}
+	}()
 	defer s.recoverDamage(&err, &t)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	err = s.update(ctx, &t, func(t *tx) error { return fn(t) })
+	committed = err == nil
 	if err == nil && t.rebuildDue {
 		if err := s.rebuildRecords(&t); err != nil {
 			return fmt.Errorf("boltstore: the update is stored; writing the records anew failed (the staging log stays, and is folded later): %w", s.closedErr(err))

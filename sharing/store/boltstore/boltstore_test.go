@@ -167,6 +167,9 @@ func TestOpenNotACteStore(t *testing.T) {
 	require.NoError(t, os.Mkdir(dir2, 0o700))
 	_, err = boltstore.Open(dir2)
 	assert.ErrorContains(t, err, dir2)
+
+	_, err = boltstore.Open(os.DevNull)
+	assert.ErrorContains(t, err, os.DevNull+" is not a regular file", "bbolt would write its pages to a device")
 }
 
 func TestOpenWrongFormatOrNewerSchema(t *testing.T) {

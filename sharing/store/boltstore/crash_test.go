@@ -186,7 +186,9 @@ func TestCrashInAFoldAfterTheCommit(t *testing.T) {
 	// there, though it was not acknowledged
 	verify(t, s, acked+1, crashPageSize)
 	require.NoError(t, s.Check(t.Context()))
-	for p := acked + 2; p < acked+8; p++ {
+	require.NoError(t, ingest(s, acked+2, crashPageSize))
+	require.Zero(t, boltstore.StagedLen(s), "the next fold ran to its end")
+	for p := acked + 3; p < acked+8; p++ {
 		require.NoError(t, ingest(s, p, crashPageSize))
 	}
 	verify(t, s, acked+7, crashPageSize)

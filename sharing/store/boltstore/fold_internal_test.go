@@ -177,6 +177,7 @@ func TestDamageInAFoldAfterTheCommitKeepsTheUpdate(t *testing.T) {
 		return st.(*tx).foldOrRebuild()
 	})
 	require.ErrorIs(t, err, ErrDamaged)
+	assert.ErrorContains(t, err, "the update is stored")
 	s.foldHook = nil
 	severities := func(s *Store) []ioc.Severity {
 		var out []ioc.Severity

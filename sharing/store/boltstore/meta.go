@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
 
 	berrors "go.etcd.io/bbolt/errors"
@@ -38,14 +37,17 @@ func checkMeta(path string) error {
 	if err != nil {
 		return fmt.Errorf("boltstore: open state file %s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil // a directory, a device: opening it says what it is
+	switch {
+	case fi.IsDir():
+		return nil // opening it says it is a directory
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("boltstore: state file %s is not a regular file (%s): give the path of a state file, or of one to create", path, fi.Mode().Type())
 	}
 	var best struct{ txid, pgid, freelist, pageSize uint64 }
 	found := false
 	buf := make([]byte, pageHeader+metaSumAt+8)
 	read := func(off int64) {
-		if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
+		if n, _ := f.ReadAt(buf, off); n < len(buf) {
 			return
 		}
 		m := buf[pageHeader:]
