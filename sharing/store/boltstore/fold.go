@@ -59,8 +59,9 @@ func (s *Store) foldAfter(tp **tx) error {
 }
 
 // foldPart puts the staged versions of heads, in value order, into the
-// records bucket, and the values new to it into the key filter (one that
-// may have a value is left as it is: it counts about the records). The records are not copied: the staged blobs do not
+// records bucket, and the values new to it into the key filter (one the
+// filter may have already is left out, so that the filter's count stays
+// about the records'). The records are not copied: the staged blobs do not
 // change until the log is emptied, and bbolt copies what its nodes hold
 // before it maps the file anew.
 func (s *Store) foldPart(btx *bolt.Tx, heads []rebuildHead) error {
