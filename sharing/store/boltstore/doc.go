@@ -132,10 +132,10 @@
 // leaf of its own, and bbolt holds every leaf a transaction dirties, with a
 // page buffer each, until the commit: in one transaction, 148,000 values
 // into 1.9M records held about 800 MB of heap and the file grew by 260 MB,
-// as none of the pages it freed could be reused before its commit. Until the last transaction a folded value is
-// in the records and still in the log, the same version, and reads take
-// the log's: Views read what they did, and after a crash the next fold puts
-// those values again. Smaller folds are made inside their Update, and so
+// as none of the pages it freed could be reused before its commit. Until
+// the last transaction a folded value is in the records and still in the
+// log, the same version, and reads take the log's: Views read what they
+// did, and after a crash the next fold puts those values again. Smaller folds are made inside their Update, and so
 // are, whatever the log holds, the folds that a write needing every record
 // in the bucket makes: DeleteRecord of a value the log holds (the log has no
 // tombstones; a value only in the records bucket is deleted there, the log
