@@ -112,7 +112,7 @@ func details(kv ...any) map[string]string {
 
 // putRun records the outcome of a run of a source or configuration.
 func (e *Engine) putRun(ctx context.Context, key string, at time.Time, runErr error, counts map[string]int) {
-	e.putRunSkip(ctx, key, at, runErr, counts, skipState{})
+	e.updateRun(ctx, key, func(rs *RunState) { recordRun(rs, at, runErr, counts, skipState{}) })
 }
 
 // updateRun changes the run state of key in one Update; a store error is

@@ -120,6 +120,16 @@ func (w *engWorld) newEngine(t *testing.T, s sharing.Store, opts ...sharing.Opti
 	return eng
 }
 
+// addTinyList adds a Replace target of two values ("tiny") and the
+// configuration sharing the Mimecast hashes to it ("mc-to-tiny").
+func (w *engWorld) addTinyList(t *testing.T) {
+	t.Helper()
+	tiny := cte.Target{ID: "file-hash-list/tiny", Mode: cte.Replace, Types: []ioc.Type{ioc.TypeSHA256}, Limits: cte.Limits{MaxItems: 2}}
+	require.NoError(t, w.eng.AddPlugin("tiny", plugintest.NewFake(tiny), sharing.SourceSettings{}))
+	require.NoError(t, w.eng.AddSharing(t.Context(), sharing.Config{Name: "mc-to-tiny", Source: "mimecast", Rule: "hashes",
+		Destination: "tiny", Target: tiny.ID}))
+}
+
 type lockedWriter struct {
 	mu sync.Mutex
 	w  *bytes.Buffer

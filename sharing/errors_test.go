@@ -204,6 +204,20 @@ func TestStoreFailures(t *testing.T) {
 		assert.Contains(t, w.logs.String(), "is muted", "the note is logged though it could not be stored")
 		assert.Contains(t, w.logs.String(), "cannot store run state")
 	})
+	t.Run("push and record", func(t *testing.T) {
+		t.Parallel()
+		w, fs := newFaultyWorld(t)
+		ctx := t.Context()
+		require.NoError(t, w.eng.AddPlugin("netskope", &failingPlugin{Fake: w.ns, failAt: 1, err: errors.New("connection reset")},
+			sharing.SourceSettings{SyncInterval: time.Hour}))
+		w.mc.Feed(engInds("mc", 2, ioc.SeverityHigh, engStart)...)
+		fs.set("PutRunState sharing/mc-to-ns", true)
+		_, err := w.eng.SyncSource(ctx, "mimecast")
+		fs.set("PutRunState sharing/mc-to-ns", false)
+		require.ErrorIs(t, err, errDisk, "the store's error")
+		assert.ErrorContains(t, err, "connection reset", "and the push's")
+		assert.ErrorContains(t, err, "recording it failed too")
+	})
 	t.Run("audit log", func(t *testing.T) {
 		t.Parallel()
 		w, fs := newFaultyWorld(t)

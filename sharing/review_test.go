@@ -232,10 +232,7 @@ func TestStoreErrorsAudited(t *testing.T) {
 		t.Parallel()
 		w, fs := newFaultyWorld(t)
 		ctx := t.Context()
-		tiny := cte.Target{ID: "file-hash-list/tiny", Mode: cte.Replace, Types: []ioc.Type{ioc.TypeSHA256}, Limits: cte.Limits{MaxItems: 2}}
-		require.NoError(t, w.eng.AddPlugin("tiny", plugintest.NewFake(tiny), sharing.SourceSettings{}))
-		require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "mc-to-tiny", Source: "mimecast", Rule: "hashes",
-			Destination: "tiny", Target: tiny.ID}))
+		w.addTinyList(t)
 		w.mc.Feed(engInds("mc", 2, ioc.SeverityCritical, engStart)...)
 		_, err := w.eng.SyncSource(ctx, "mimecast")
 		require.NoError(t, err)

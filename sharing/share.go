@@ -151,10 +151,7 @@ func (e *Engine) Share(ctx context.Context, name string, opts ...ShareOption) (S
 			Message:    fmt.Sprintf("rule %q is muted: nothing shared to %s %s", rule.Rule().Name, cs.cfg.Destination, cs.target.ID),
 			Resolution: "unmute the rule to resume sharing"})
 		if err := e.commit(ctx, &w, shareKey(name), func(rs *RunState) { recordRun(rs, now, nil, nil, skipState{}) }); err != nil {
-			err = fmt.Errorf("sharing %q: %w", name, err)
-			e.emit(ctx, w.audits[0])
-			e.fail(ctx, name, now, err, "check the store; the share runs again on the next cycle")
-			return rep, err
+			return rep, e.notRecorded(ctx, &w, name, now, fmt.Errorf("sharing %q: %w", name, err), "check the store; the share runs again on the next cycle")
 		}
 		return rep, nil
 	}
@@ -313,11 +310,7 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	if sum.Level = slog.LevelError; err == nil {
 		sum.Message = "share not recorded: " + sum.Message
 	}
-	for _, a := range w.audits {
-		e.emit(ctx, a)
-	}
-	e.fail(ctx, cs.cfg.Name, now, werr, "check the store; nothing of this share was recorded, it runs again on the next cycle")
-	return werr
+	return e.notRecorded(ctx, w, cs.cfg.Name, now, werr, "check the store; nothing of this share was recorded, it runs again on the next cycle")
 }
 
 // auditErr audits err at error level and returns it.

@@ -297,14 +297,6 @@ func (e *Engine) skipped(ctx context.Context, cs *configState, now time.Time, r 
 	return rep, err
 }
 
-// putRunSkip stores a run state with its skip state (cleared on error).
-func (e *Engine) putRunSkip(ctx context.Context, key string, at time.Time, runErr error, counts map[string]int, sk skipState) {
-	if runErr != nil {
-		sk = skipState{}
-	}
-	e.updateRun(ctx, key, func(rs *RunState) { recordRun(rs, at, runErr, counts, sk) })
-}
-
 // recordRun sets a run state to record a run at at: its counts, its error
 // (none: LastOK) and its skip state.
 func recordRun(rs *RunState, at time.Time, runErr error, counts map[string]int, sk skipState) {

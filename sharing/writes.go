@@ -34,12 +34,6 @@ func (w *shareWrites) auditErr(name string, now time.Time, err error, resolution
 // written is the error returned, with nothing emitted: the caller says what
 // happened. The writes may run more than once: a store may retry an Update.
 func (e *Engine) commit(ctx context.Context, w *shareWrites, key string, fn func(*RunState)) error {
-	now := e.now()
-	for i := range w.audits {
-		if w.audits[i].Time.IsZero() {
-			w.audits[i].Time = now
-		}
-	}
 	logs := func(tx Tx) error {
 		for _, a := range w.audits {
 			if err := tx.Log(a); err != nil {
@@ -78,4 +72,16 @@ func (e *Engine) commit(ctx context.Context, w *shareWrites, key string, fn func
 		e.emit(ctx, a)
 	}
 	return nil
+}
+
+// notRecorded is a share whose outcome w could not be stored (err says why):
+// w's entries go to the logger only, and the failure is audited and kept in
+// the share's run state on their own (fail), so that the next cycle shares
+// again. It returns err.
+func (e *Engine) notRecorded(ctx context.Context, w *shareWrites, name string, now time.Time, err error, resolution string) error {
+	for _, a := range w.audits {
+		e.emit(ctx, a)
+	}
+	e.fail(ctx, name, now, err, resolution)
+	return err
 }

@@ -2,32 +2,50 @@ package sharing_test
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/ioc"
-	"github.com/ctexchange/cte/plugintest"
 	"github.com/ctexchange/cte/sharing"
 )
 
-// opsStore records the writes of each Update that committed.
+// opsStore records the writes of each Update that committed; armed, it
+// fails the next Tx.Log once (and so the Update it is in).
 type opsStore struct {
 	sharing.Store
 	mu      sync.Mutex
 	updates [][]string
+	armed   bool
+}
+
+func (s *opsStore) arm() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = true
+}
+
+// disarm reports whether the store was still armed, and disarms it.
+func (s *opsStore) disarm() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	was := s.armed
+	s.armed = false
+	return was
 }
 
 func (s *opsStore) Update(ctx context.Context, fn func(sharing.Tx) error) error {
 	var ops []string
 	err := s.Store.Update(ctx, func(tx sharing.Tx) error {
 		ops = ops[:0]
-		return fn(opsTx{tx, &ops})
+		return fn(opsTx{tx, &ops, s})
 	})
 	if err == nil {
 		s.mu.Lock()
@@ -53,6 +71,7 @@ func (s *opsStore) naming(config string) [][]string {
 type opsTx struct {
 	sharing.Tx
 	ops *[]string
+	s   *opsStore
 }
 
 func (t opsTx) PutLedger(config string, entries []sharing.LedgerEntry) error {
@@ -66,6 +85,9 @@ func (t opsTx) PutAppliedSet(config string, s sharing.AppliedSet) error {
 }
 
 func (t opsTx) Log(e sharing.AuditEntry) error {
+	if t.s.disarm() {
+		return errors.New("connection lost")
+	}
 	*t.ops = append(*t.ops, "log "+e.Config)
 	return t.Tx.Log(e)
 }
@@ -75,24 +97,29 @@ func (t opsTx) PutRunState(r sharing.RunState) error {
 	return t.Tx.PutRunState(r)
 }
 
+// tinyOpsWorld is an engine over an opsStore with the tiny list (addTinyList),
+// after a sync of n critical Mimecast values.
+func tinyOpsWorld(t *testing.T, n int) (*engWorld, *opsStore) {
+	t.Helper()
+	w := newEngWorld(t)
+	st := &opsStore{Store: w.store}
+	w.eng = w.newEngine(t, st)
+	w.addTinyList(t)
+	w.mc.Feed(engInds("mc", n, ioc.SeverityCritical, engStart)...)
+	_, err := w.eng.SyncSource(t.Context(), "mimecast")
+	require.NoError(t, err)
+	return w, st
+}
+
 // TestShareOutcomeIsOneTransaction: a share of a Replace target that pushes
 // writes its outcome (ledger, applied set, its audit entries: the list is
 // over capacity, and the summary) and its run state in one transaction; a
 // share skipped writes its summary and run state in one too.
 func TestShareOutcomeIsOneTransaction(t *testing.T) {
 	t.Parallel()
-	w := newEngWorld(t)
-	st := &opsStore{Store: w.store}
-	w.eng = w.newEngine(t, st)
-	ctx := t.Context()
-	tiny := cte.Target{ID: "file-hash-list/tiny", Mode: cte.Replace, Types: []ioc.Type{ioc.TypeSHA256}, Limits: cte.Limits{MaxItems: 2}}
-	require.NoError(t, w.eng.AddPlugin("tiny", plugintest.NewFake(tiny), sharing.SourceSettings{}))
-	require.NoError(t, w.eng.AddSharing(ctx, sharing.Config{Name: "mc-to-tiny", Source: "mimecast", Rule: "hashes",
-		Destination: "tiny", Target: tiny.ID}))
 	// the first share also records the configuration's target, once (bind)
-	w.mc.Feed(engInds("mc", 1, ioc.SeverityCritical, engStart)...)
-	_, err := w.eng.SyncSource(ctx, "mimecast")
-	require.NoError(t, err)
+	w, st := tinyOpsWorld(t, 1)
+	ctx := t.Context()
 	before := len(st.naming("mc-to-tiny"))
 
 	w.mc.Feed(engInds("mc2", 2, ioc.SeverityCritical, engStart)...)
@@ -122,4 +149,38 @@ func TestShareOutcomeIsOneTransaction(t *testing.T) {
 	ups = st.naming("mc-to-tiny")[before:]
 	require.Len(t, ups, 2, "%q", ups)
 	assert.ElementsMatch(t, []string{"log mc-to-tiny", "run mc-to-tiny"}, ups[1])
+}
+
+// TestShareOutcomeWrittenAgain: when the one Update of a share's outcome
+// fails in its audit entries, the outcome is written again without them,
+// and they are written in an Update of their own: all of it is stored, and
+// the share succeeds.
+func TestShareOutcomeWrittenAgain(t *testing.T) {
+	t.Parallel()
+	w, st := tinyOpsWorld(t, 3)
+	ctx := t.Context()
+	summaries := func() int {
+		n := 0
+		for _, a := range findLogs(t, w.eng, "mc-to-tiny", slog.LevelDebug) {
+			if strings.HasPrefix(a.Message, "shared to tiny") {
+				n++
+			}
+		}
+		return n
+	}
+	before := summaries()
+
+	w.clock.Advance(time.Minute)
+	st.arm()
+	rep, err := w.eng.Share(ctx, "mc-to-tiny", sharing.WithForce())
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.OverCapacity)
+	assert.False(t, st.disarm(), "the outcome's first Update met the failure")
+	assert.Equal(t, before+1, summaries(), "the summary is stored, in an Update of its own")
+	assert.NotContains(t, w.logs.String(), "cannot store audit entry")
+	runs, err := w.eng.Sharing(ctx)
+	require.NoError(t, err)
+	i := slices.IndexFunc(runs, func(s sharing.SharingStatus) bool { return s.Config.Name == "mc-to-tiny" })
+	require.GreaterOrEqual(t, i, 0)
+	assert.Equal(t, w.clock.Now(), runs[i].LastOK, "the run state is stored, without error")
 }

@@ -216,12 +216,11 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		out = append(out, r)
 		return err
 	}
-	for _, sc := range []string{"first", "no-change", "1%-new"} {
-		grow := 0
-		if sc == "1%-new" {
-			grow = events / 100
-		}
-		if err := sync(sc, grow); err != nil {
+	for _, sc := range []struct {
+		name string
+		grow int
+	}{{"first", 0}, {"no-change", 0}, {"1%-new", events / 100}} {
+		if err := sync(sc.name, sc.grow); err != nil {
 			return nil, err
 		}
 	}

@@ -359,13 +359,8 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	err = s.update(ctx, &t, func(t *tx) error { return fn(t) })
 	committed = err == nil
-	if err == nil && t.rebuildDue {
-		if err := s.rebuildRecords(&t); err != nil {
-			return fmt.Errorf("boltstore: the update is stored; writing the records anew failed (the staging log stays, and is folded later): %w", s.closedErr(err))
-		}
-	}
-	if err == nil && t.foldDue {
-		if err := s.foldAfter(&t); err != nil {
+	if err == nil && t.foldLater != nil {
+		if err := t.foldLater(s, &t); err != nil {
 			return fmt.Errorf("boltstore: the update is stored; folding the staging log failed (the log stays, and is folded later): %w", s.closedErr(err))
 		}
 	}

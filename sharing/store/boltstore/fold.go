@@ -49,13 +49,7 @@ func (s *Store) foldAfter(tp **tx) error {
 		return fmt.Errorf("fold: %w", err)
 	}
 	s.foldsAfter++
-	if f := s.filter; f != nil && f.full() {
-		return s.db.View(func(btx *bolt.Tx) error {
-			s.filter = buildFilter(btx.Bucket(bRecords))
-			return nil
-		})
-	}
-	return nil
+	return s.refreshFilter()
 }
 
 // foldPart puts the staged versions of heads, in value order, into the

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,38 +14,53 @@ import (
 	"github.com/ctexchange/cte/sharing"
 )
 
+// foldedStore opens a new state file that folds only when told to
+// (foldNow), with n values from hex32(from) on in its records bucket, the
+// log empty.
+func foldedStore(t *testing.T, from, n int, opts ...Option) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path, append([]Option{withFoldAt(1 << 20)}, opts...)...)
+	require.NoError(t, err)
+	mergeMD5(t, s, from, n)
+	foldNow(t, s)
+	require.Zero(t, StagedLen(s))
+	return s, path
+}
+
+// checkReopened runs check on s, closes it, and runs check again on the
+// file opened anew, which must check sound.
+func checkReopened(t *testing.T, s *Store, path string, check func(*Store)) {
+	t.Helper()
+	check(s)
+	require.NoError(t, s.Close())
+	s, err := Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	check(s)
+	assert.NoError(t, s.Check(t.Context()))
+}
+
 // TestFoldAfterTheCommit: a fold too small to write the records anew and
 // larger than foldN is made after its Update's commit, foldN values a
 // transaction: every value ends with its newest version, the log is
 // emptied, and the file reads the same once opened again.
 func TestFoldAfterTheCommit(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, withFoldAt(1<<20), withFoldChunk(7))
-	require.NoError(t, err)
-	mergeMD5(t, s, 0, 1000)
-	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() }))
+	s, path := foldedStore(t, 0, 1000, withFoldChunk(7))
 	require.Equal(t, 1, s.rebuilt, "the first fold writes the records anew")
-	require.Zero(t, StagedLen(s))
 
 	// 10 values stored get a new severity, 20 are new: 30 values, 3% of
 	// the records (not worth writing them anew), over foldN
-	later := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
-	page := make([]ioc.Indicator, 0, 30)
-	for i := range 30 {
-		page = append(page, ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(990 + i), Severity: ioc.SeverityCritical, LastSeen: later})
-	}
-	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
-		_, err := tx.Merge("feed", page, later)
-		return err
-	}))
+	mergeSeen(t, s, 990, 30, ioc.SeverityCritical, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC))
 	require.Equal(t, 30, StagedLen(s))
-	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() }))
+	foldNow(t, s)
 	assert.Equal(t, 1, s.foldsAfter, "folded after the commit")
 	assert.Equal(t, 1, s.rebuilt, "not written anew")
 	assert.Zero(t, StagedLen(s), "the log is emptied")
 	assert.Zero(t, len(s.idx.Load().m), "and its index")
 
+	want := slices.Concat(slices.Repeat([]ioc.Severity{ioc.SeverityUnknown}, 5), slices.Repeat([]ioc.Severity{ioc.SeverityCritical}, 30))
 	check := func(s *Store) {
 		t.Helper()
 		n := 0
@@ -55,27 +71,9 @@ func TestFoldAfterTheCommit(t *testing.T) {
 			})
 		}))
 		assert.Equal(t, 1020, n)
-		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
-			for i := 985; i < 1020; i++ {
-				r, ok, err := tx.Record(hex32(i))
-				require.NoError(t, err)
-				require.True(t, ok, i)
-				want := ioc.SeverityUnknown
-				if i >= 990 {
-					want = ioc.SeverityCritical
-				}
-				assert.Equal(t, want, r.Entries[0].Severity, i)
-			}
-			return nil
-		}))
+		assert.Equal(t, want, severities(t, s, 985, 1020))
 	}
-	check(s)
-	require.NoError(t, s.Close())
-	s, err = Open(path)
-	require.NoError(t, err)
-	defer s.Close()
-	check(s)
-	assert.NoError(t, s.Check(t.Context()))
+	checkReopened(t, s, path, check)
 }
 
 // TestFoldAfterFailureKeepsTheLog makes a fold after the commit fail in its
@@ -85,18 +83,14 @@ func TestFoldAfterTheCommit(t *testing.T) {
 // from the log, which stays whole.
 func TestFoldAfterFailureKeepsTheLog(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, withFoldAt(1<<20), withFoldChunk(2))
-	require.NoError(t, err)
-	mergeMD5(t, s, 1000, 100)
-	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() }))
+	s, path := foldedStore(t, 1000, 100, withFoldChunk(2))
 	mergeMD5(t, s, 500, 3) // the blob lost below: needed by the second and third transactions
 	mergeMD5(t, s, 100, 3) // folded by the first two
 	require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
 		k, _ := btx.Bucket(bStaged).Cursor().First()
 		return btx.Bucket(bStaged).Delete(k)
 	}))
-	err = s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() })
+	err := s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() })
 	require.ErrorIs(t, err, errCorrupt)
 	require.ErrorContains(t, err, "the update is stored; folding the staging log failed")
 	assert.Zero(t, s.foldsAfter)
@@ -115,14 +109,11 @@ func TestFoldAfterFailureKeepsTheLog(t *testing.T) {
 	for _, i := range []int{102, 500, 501, 502} {
 		assert.False(t, raw(hex32(i)), "%d: not folded", i)
 	}
-	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
-		for _, i := range []int{100, 101, 102, 1000} {
-			_, ok, err := tx.Record(hex32(i))
-			require.NoError(t, err)
-			require.True(t, ok, i)
-		}
-		return nil
-	}))
+	for _, i := range []int{100, 101, 102, 1000} {
+		_, ok, err := record(s, hex32(i))
+		require.NoError(t, err)
+		require.True(t, ok, i)
+	}
 	assert.Equal(t, 3, StagedLen(s), "the log stays (less the lost blob)")
 	require.NoError(t, s.db.Close())
 
@@ -131,20 +122,17 @@ func TestFoldAfterFailureKeepsTheLog(t *testing.T) {
 	s, err = Open(path, withFoldChunk(2))
 	require.NoError(t, err)
 	defer s.Close()
-	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() }))
+	foldNow(t, s)
 	assert.Equal(t, 1, s.foldsAfter)
 	assert.Zero(t, StagedLen(s))
 	for _, i := range []int{100, 101, 102} {
 		assert.True(t, raw(hex32(i)), "%d: folded", i)
 	}
-	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
-		for _, i := range []int{100, 101, 102, 1000} {
-			_, ok, err := tx.Record(hex32(i))
-			require.NoError(t, err)
-			require.True(t, ok, i)
-		}
-		return nil
-	}))
+	for _, i := range []int{100, 101, 102, 1000} {
+		_, ok, err := record(s, hex32(i))
+		require.NoError(t, err)
+		require.True(t, ok, i)
+	}
 	assert.NoError(t, s.Check(t.Context()))
 }
 
@@ -155,23 +143,15 @@ func TestFoldAfterFailureKeepsTheLog(t *testing.T) {
 // staging index, so reads went back to the version before it).
 func TestDamageInAFoldAfterTheCommitKeepsTheUpdate(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, withFoldAt(1<<20), withFoldChunk(2))
-	require.NoError(t, err)
-	mergeMD5(t, s, 0, 100)
-	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).fold() }))
+	s, path := foldedStore(t, 0, 100, withFoldChunk(2))
 	s.foldHook = func(part int) {
 		if part == 1 {
 			panic("assertion failed: a damaged page (simulated)")
 		}
 	}
 	later := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
-	page := make([]ioc.Indicator, 0, 6)
-	for i := range 6 {
-		page = append(page, ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(i), Severity: ioc.SeverityCritical, LastSeen: later})
-	}
-	err = s.Update(t.Context(), func(st sharing.Tx) error {
-		if _, err := st.Merge("feed", page, later); err != nil {
+	err := s.Update(t.Context(), func(st sharing.Tx) error {
+		if _, err := st.Merge("feed", md5Page(0, 6, ioc.SeverityCritical, later), later); err != nil {
 			return err
 		}
 		return st.(*tx).foldOrRebuild()
@@ -179,26 +159,13 @@ func TestDamageInAFoldAfterTheCommitKeepsTheUpdate(t *testing.T) {
 	require.ErrorIs(t, err, ErrDamaged)
 	assert.ErrorContains(t, err, "the update is stored")
 	s.foldHook = nil
-	severities := func(s *Store) []ioc.Severity {
-		var out []ioc.Severity
-		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
-			for i := range 6 {
-				r, ok, err := tx.Record(hex32(i))
-				require.NoError(t, err)
-				require.True(t, ok, i)
-				out = append(out, r.Entries[0].Severity)
-			}
-			return nil
-		}))
-		return out
-	}
-	want := []ioc.Severity{ioc.SeverityCritical, ioc.SeverityCritical, ioc.SeverityCritical, ioc.SeverityCritical, ioc.SeverityCritical, ioc.SeverityCritical}
-	assert.Equal(t, want, severities(s), "the committed Update, in this process")
+	want := slices.Repeat([]ioc.Severity{ioc.SeverityCritical}, 6)
+	assert.Equal(t, want, severities(t, s, 0, 6), "the committed Update, in this process")
 	require.NoError(t, s.Close())
 	s, err = Open(path)
 	require.NoError(t, err)
 	defer s.Close()
-	assert.Equal(t, want, severities(s), "and in the file")
+	assert.Equal(t, want, severities(t, s, 0, 6), "and in the file")
 }
 
 // TestDeleteFoldsOnlyForAStagedValue: deleting a value only in the records
@@ -207,11 +174,7 @@ func TestDamageInAFoldAfterTheCommitKeepsTheUpdate(t *testing.T) {
 // gone, in this process and once the file is opened again.
 func TestDeleteFoldsOnlyForAStagedValue(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "state.db")
-	s, err := Open(path, withFoldAt(1<<20))
-	require.NoError(t, err)
-	mergeMD5(t, s, 0, 10)
-	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).fold() }))
+	s, path := foldedStore(t, 0, 10)
 	mergeMD5(t, s, 100, 5)
 	require.Equal(t, 5, StagedLen(s))
 	del := func(v string) {
@@ -237,11 +200,5 @@ func TestDeleteFoldsOnlyForAStagedValue(t *testing.T) {
 			return nil
 		}))
 	}
-	check(s)
-	require.NoError(t, s.Close())
-	s, err = Open(path)
-	require.NoError(t, err)
-	defer s.Close()
-	check(s)
-	assert.NoError(t, s.Check(t.Context()))
+	checkReopened(t, s, path, check)
 }

@@ -93,7 +93,7 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 
 // foldWhenFull folds the staging log once it holds foldAt versions.
 func (t *tx) foldWhenFull() error {
-	if t.direct || t.rebuildDue || t.foldDue || t.staged() < t.s.foldAt {
+	if t.direct || t.foldLater != nil || t.staged() < t.s.foldAt {
 		return nil
 	}
 	return t.foldOrRebuild()

@@ -50,10 +50,10 @@ func (t *tx) foldOrRebuild() error {
 	f := t.s.filter
 	switch {
 	case t.s.rebuild || k == nil || f != nil && t.staged()*rebuildDiv >= f.n:
-		t.rebuildDue = true
+		t.foldLater = (*Store).rebuildRecords
 		return nil
 	case t.staged() > t.s.foldN:
-		t.foldDue = true
+		t.foldLater = (*Store).foldAfter
 		return nil
 	}
 	return t.fold()
@@ -119,13 +119,19 @@ func (s *Store) rebuildRecords(tp **tx) error {
 		return fmt.Errorf("rebuild: %w", err)
 	}
 	s.rebuilt++
-	if f := s.filter; f != nil && f.full() {
-		return s.db.View(func(btx *bolt.Tx) error {
-			s.filter = buildFilter(btx.Bucket(bRecords))
-			return nil
-		})
+	return s.refreshFilter()
+}
+
+// refreshFilter builds the key filter again, larger, once a fold made after
+// its Update has filled it.
+func (s *Store) refreshFilter() error {
+	if f := s.filter; f == nil || !f.full() {
+		return nil
 	}
-	return nil
+	return s.db.View(func(btx *bolt.Tx) error {
+		s.filter = buildFilter(btx.Bucket(bRecords))
+		return nil
+	})
 }
 
 // rebuildWriter is the state of a rebuild between its transactions: the

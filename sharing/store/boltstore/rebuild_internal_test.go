@@ -66,15 +66,47 @@ func TestOpenDropsAStoppedRebuild(t *testing.T) {
 // mergeMD5 merges, in one Update, n MD5 values from hex32(from) on.
 func mergeMD5(t *testing.T, s *Store, from, n int) {
 	t.Helper()
-	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	page := make([]ioc.Indicator, n)
-	for i := range page {
-		page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(from + i), LastSeen: now}
-	}
+	mergeSeen(t, s, from, n, ioc.SeverityUnknown, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+}
+
+// mergeSeen merges, in one Update, n MD5 values from hex32(from) on, of
+// severity sev, seen at at.
+func mergeSeen(t *testing.T, s *Store, from, n int, sev ioc.Severity, at time.Time) {
+	t.Helper()
 	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
-		_, err := tx.Merge("feed", page, now)
+		_, err := tx.Merge("feed", md5Page(from, n, sev, at), at)
 		return err
 	}))
+}
+
+// md5Page returns n MD5 indicators from hex32(from) on, of severity sev,
+// seen at at.
+func md5Page(from, n int, sev ioc.Severity, at time.Time) []ioc.Indicator {
+	page := make([]ioc.Indicator, n)
+	for i := range page {
+		page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(from + i), Severity: sev, LastSeen: at}
+	}
+	return page
+}
+
+// foldNow folds the staging log as Close does (foldOrRebuild).
+func foldNow(t *testing.T, s *Store) {
+	t.Helper()
+	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() }))
+}
+
+// severities returns the severity of the one entry of hex32(i) for each i
+// in [from, to), each value required to be stored.
+func severities(t *testing.T, s *Store, from, to int) []ioc.Severity {
+	t.Helper()
+	var out []ioc.Severity
+	for i := from; i < to; i++ {
+		r, ok, err := record(s, hex32(i))
+		require.NoError(t, err)
+		require.True(t, ok, i)
+		out = append(out, r.Entries[0].Severity)
+	}
+	return out
 }
 
 func hex32(i int) string {
@@ -158,7 +190,7 @@ func TestFullLeavesWhereKeysComeInRuns(t *testing.T) {
 		}))
 	}
 	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.PutLedger("share", entries) }))
-	require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() }))
+	foldNow(t, s)
 	fill := func(b *bolt.Bucket) float64 {
 		st := b.Stats()
 		return float64(st.LeafInuse) / float64(st.LeafAlloc)
@@ -245,7 +277,7 @@ func TestCloseRebuildsALargeLog(t *testing.T) {
 			for from := 0; from < tc.records; from += tc.staged {
 				ingest(s, from, tc.staged)
 			}
-			require.NoError(t, s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() }))
+			foldNow(t, s)
 			// the key filter counts the records (a process that made
 			// filterAfter lookups has it)
 			require.NoError(t, s.db.View(func(btx *bolt.Tx) error {

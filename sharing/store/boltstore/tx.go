@@ -42,9 +42,10 @@ type tx struct {
 
 	writes uint64 // bumped by every write; a scan re-seeks when it changed
 
-	published  bool // an Update's index change is visible to Views (see publish)
-	rebuildDue bool // the fold is left to rebuildRecords, after the commit
-	foldDue    bool // the fold is left to foldAfter, after the commit
+	published bool // an Update's index change is visible to Views (see publish)
+	// foldLater is the fold left to after the commit (foldOrRebuild):
+	// rebuildRecords or foldAfter; nil when none is
+	foldLater func(s *Store, tp **tx) error
 
 	arena []byte            // keys and values handed to Put live until commit
 	full  [][]byte          // the arena's chunks before the current one
