@@ -85,3 +85,9 @@ func buildFilter(b *bolt.Bucket) *keyFilter {
 }
 
 func (f *keyFilter) full() bool { return f.n >= f.limit }
+
+// addHash and mayHaveHash are add and mayHave for a key already hashed
+// (the staging index's hash, of a value the index's seed hashed).
+func (f *keyFilter) addHash(h uint64) { f.set(h, h>>32|h<<32|1) }
+
+func (f *keyFilter) mayHaveHash(h uint64) bool { return f.has(h, h>>32|h<<32|1) }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -70,6 +71,7 @@ type Store struct {
 	wmu     sync.Mutex // held by Update from its start until its index change is final
 	spare   txSpare    // the last Update's buffers, for the next (under wmu)
 	idx     atomic.Pointer[index]
+	hash    stageHash  // the staging index's (its seed, for every index of this Store)
 	filter  *keyFilter // keys of the records bucket, once built; used and changed by Updates only
 	lookups int        // record lookups of Updates before the filter is built
 }
@@ -84,6 +86,7 @@ type options struct {
 	rebuildN    int
 	foldN       int
 	foldHook    func(part int)
+	stageHash   func(string) uint64
 }
 
 // WithLockTimeout sets how long Open waits for another process to release the
@@ -191,12 +194,13 @@ func load(db *bolt.DB, path string, o options) (*Store, error) {
 		s.foldN = o.foldN
 	}
 	s.foldHook = o.foldHook
+	s.hash = stageHash{seed: maphash.MakeSeed(), fn: o.stageHash}
 	if o.rebuildN > 0 {
 		s.rebuildN = o.rebuildN
 	}
 	err := db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bStaged)
-		x, err := buildIndex(b, b.Sequence())
+		x, err := buildIndex(b, b.Sequence(), s.hash)
 		if err != nil {
 			return fmt.Errorf("boltstore: state file %s: %w: it is damaged (%w); %s", path, err, ErrDamaged, damagedHint)
 		}
@@ -383,9 +387,8 @@ func (s *Store) update(ctx context.Context, tp **tx, fn func(*tx) error) error {
 		if err := t.flushBlob(); err != nil {
 			return err
 		}
-		t.publish()
-		t.published = true
-		return nil
+		t.published = true // a publish that fails halfway is taken back too
+		return t.publish()
 	})
 	if t := *tp; t != nil {
 		if err != nil && t.published {
@@ -443,6 +446,12 @@ func withRebuild(n int) Option {
 // Update: the tests use small numbers to run that path on small stores.
 func withFoldChunk(n int) Option {
 	return func(o *options) { o.foldN = n }
+}
+
+// withStageHash makes the staging index hash values with fn instead of
+// maphash: the tests give it one under which many values share a hash.
+func withStageHash(fn func(string) uint64) Option {
+	return func(o *options) { o.stageHash = fn }
 }
 
 // withFoldHook makes each transaction of a fold after the commit call fn

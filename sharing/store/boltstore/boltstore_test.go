@@ -77,6 +77,30 @@ func TestStoreFolding(t *testing.T) {
 	}
 }
 
+// TestStoreSharedHashes runs the suite with a staging index whose hash
+// gives every value one of three hashes, so that staged values share them
+// at every step: staged, looked up, staged again, taken back, folded and
+// read again on Open.
+func TestStoreSharedHashes(t *testing.T) {
+	t.Parallel()
+	three := func(s string) uint64 { return uint64(len(s)+int(s[len(s)-1])) % 3 }
+	for name, opts := range map[string][]boltstore.Option{
+		"staged":     {boltstore.WithStageHash(three)},
+		"fold at 7":  {boltstore.WithStageHash(three), boltstore.WithFoldAt(7)},
+		"rebuild":    {boltstore.WithStageHash(three), boltstore.WithFoldAt(7), boltstore.WithRebuild(3)},
+		"fold after": {boltstore.WithStageHash(three), boltstore.WithFoldAt(7), boltstore.WithFoldChunk(2)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			open := func(t *testing.T) sharing.Store {
+				return openWith(t, filepath.Join(t.TempDir(), "state.db"), opts...)
+			}
+			storetest.Run(t, open)
+			storetest.RunRanked(t, open)
+		})
+	}
+}
+
 // TestViewAcrossFold checks that a View keeps its snapshot while Updates fold
 // the staging log and stage more: it reads its own copy of the old log.
 func TestViewAcrossFold(t *testing.T) {

@@ -84,16 +84,19 @@
 // writes (Merge, SetInactive) therefore append to the staging log, one value
 // (a blob) per page of records rather than one bbolt put per record (a put
 // costs about a microsecond and an allocation: a third of the puts of a first
-// sync), and an in-memory index maps each staged value to its versions.
+// sync), and an in-memory index maps each staged value's hash to its
+// versions (a random-seeded 64-bit maphash; a reader checks the value in the
+// blob entry, and values that share a hash are kept by value).
 // When the log holds 524,288 versions, the Update that reaches that number
 // folds it into the records bucket in value order, rewriting each leaf once
 // for many values, and empties it (a fold that large is made after the
 // Update's commit, in bounded transactions: see below); so does the first
 // Records call of an Update, inside it, so that the scan sees the writes its
 // function makes.
-// The index is rebuilt from the log on Open and costs about 120 bytes of
-// memory per staged value (about 60 MiB when full; a fold briefly needs about
-// twice that again); a Bloom filter of the records bucket's keys (2 to 4 bytes
+// The index is rebuilt from the log on Open and costs about 30 bytes of
+// memory per staged value, none of it a string or a pointer for the
+// collector to scan (about 16 MiB when full; a fold briefly needs about
+// 100 bytes per value more, the values it sorts); a Bloom filter of the records bucket's keys (2 to 4 bytes
 // per record) lets a Merge skip the tree lookup of a value never stored; it is
 // built (reading every key) only once a store has made 131,072 lookups, so a
 // sync with little new does not pay for it at every open. Both

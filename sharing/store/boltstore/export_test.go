@@ -82,3 +82,6 @@ func DowngradeStaged(path string) error {
 		return tx.Bucket(bMeta).Put(kSchema, binary.AppendUvarint(nil, 3))
 	})
 }
+
+// WithStageHash is withStageHash for the tests.
+var WithStageHash = withStageHash

@@ -29,7 +29,10 @@ const foldChunk = 1 << 13
 // nothing to undo: the next fold puts those values again. The caller holds
 // wmu, and its Update has committed.
 func (s *Store) foldAfter(tp **tx) error {
-	heads := stagedHeads(s.idx.Load())
+	heads, err := s.loadHeads()
+	if err != nil {
+		return err
+	}
 	if len(heads) == 0 {
 		return nil // folded since (a Records call of the Update)
 	}

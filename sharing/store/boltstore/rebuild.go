@@ -67,11 +67,23 @@ type rebuildHead struct {
 }
 
 // stagedHeads returns the newest staged version of every value of x, in
-// value order.
-func stagedHeads(x *index) []rebuildHead {
-	heads := make([]rebuildHead, 0, len(x.m))
-	for v, ver := range x.m {
-		heads = append(heads, rebuildHead{storeutil.Prefix8(v), v, ver.ref})
+// value order, from its log b.
+func stagedHeads(b *bolt.Bucket, x *index) ([]rebuildHead, error) {
+	heads := make([]rebuildHead, 0, len(x.heads))
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {
+			if x.isHead(value, ref) {
+				heads = append(heads, rebuildHead{storeutil.Prefix8(value), string(value), ref})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if n := x.distinct(); len(heads) != n {
+		return nil, fmt.Errorf("%w: the log holds the newest versions of %d values, its index %d: a staged blob is missing", errCorrupt, len(heads), n)
 	}
 	slices.SortFunc(heads, func(a, b rebuildHead) int {
 		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
@@ -79,7 +91,22 @@ func stagedHeads(x *index) []rebuildHead {
 		}
 		return strings.Compare(a.value, b.value)
 	})
-	return heads
+	return heads, nil
+}
+
+// loadHeads is stagedHeads of the store's log, once its Update has
+// committed (the caller holds wmu: nothing changes the log meanwhile).
+func (s *Store) loadHeads() ([]rebuildHead, error) {
+	var heads []rebuildHead
+	err := s.db.View(func(btx *bolt.Tx) error {
+		var err error
+		heads, err = stagedHeads(btx.Bucket(bStaged), s.idx.Load())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("staging log: %w", err)
+	}
+	return heads, nil
 }
 
 // rebuildRecords folds the staging log by writing the records bucket anew:
@@ -90,7 +117,10 @@ func stagedHeads(x *index) []rebuildHead {
 // one commits, the records and the log are as they were, for Views and after
 // a crash alike. The caller holds wmu, and its Update has committed.
 func (s *Store) rebuildRecords(tp **tx) error {
-	heads := stagedHeads(s.idx.Load())
+	heads, err := s.loadHeads()
+	if err != nil {
+		return err
+	}
 	if len(heads) == 0 {
 		return nil // folded since (a Records call of the Update)
 	}

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 
@@ -13,7 +14,7 @@ import (
 // defaultFoldAt is how many record versions the staging log holds before an
 // Update folds them into the records bucket. Folding rewrites the leaves the
 // staged values land on, about once per leaf, so the larger the log the cheaper
-// each value; its in-memory index costs about 130 bytes per staged value.
+// each value; its in-memory index costs about 30 bytes per staged value.
 const defaultFoldAt = 512 << 10
 
 // The staging log (bucket staged) keeps the record versions written since the
@@ -26,24 +27,66 @@ const defaultFoldAt = 512 << 10
 // the blob (refs of later versions are higher). The newest staged version of a
 // value wins over the records bucket.
 //
-// index maps each staged value to its staged versions, newest first, so that a
-// View on an older snapshot finds the version it must see: the newest one whose
-// blob's sequence is at most its snapshot's staged sequence. Only Update
-// changes it, one at a time, before its commit (new sequences are above every
-// committed snapshot, so Views skip them until they commit) and takes the
-// change back when the commit fails.
+// index finds each staged value's staged versions, newest first, so that a
+// View on an older snapshot finds the version it must see: the newest one
+// whose blob's sequence is at most its snapshot's staged sequence. Only
+// Update changes it, one at a time, before its commit (new sequences are
+// above every committed snapshot, so Views skip them until they commit) and
+// takes the change back when the commit fails.
+//
+// It is keyed by a 64-bit hash of the value (stageHash), not by the value:
+// its maps hold no string and no pointer per value, so a log of hundreds of
+// thousands of values costs about 30 bytes each, and the collector never
+// scans them. A hash names a candidate: the reader checks the value in the
+// blob entry the ref names (stagedEntry), and a value whose hash another
+// staged value shares is kept by value (shared).
 type index struct {
 	base uint64 // the staged sequence just after the fold that started this index
 	n    int    // staged versions, about (an Update's repeats of a value count once)
+	hash stageHash
 
 	mu sync.RWMutex
-	m  map[string]version
-	// seen is a Bloom filter of m's keys, for the Update's lookups (head):
-	// most values a page merges are not staged, and a miss in a map of
-	// hundreds of thousands of keys is a cache miss. nil once too full.
+	// heads maps a staged value's hash to the ref of its newest version,
+	// or to sharedRef when values of that hash are in shared.
+	heads map[uint64]uint64
+	// older holds by hash the older versions of a value staged more than
+	// once since the fold, newest first.
+	older map[uint64][]uint64
+	// shared holds by value the versions, newest first, of values whose hash
+	// another staged value has too (rare: about n²/2⁶⁵).
+	shared map[string][]uint64
+	// seen is a Bloom filter of the staged values, for the Update's lookups
+	// (head): most values a page merges are not staged, and a miss in a map
+	// of hundreds of thousands of keys is a cache miss. nil once too full.
 	seen   *keyFilter
 	sorted []string // cache: the values with a version at or below sortedAt, sorted
 	at     uint64   // sortedAt + 1; 0 when the cache is empty
+}
+
+// sharedRef in heads says that the values of that hash are in shared. No
+// ref is this high: a blob sequence is below 2⁴⁰.
+const sharedRef = ^uint64(0)
+
+// stageHash hashes staged values for the index: maphash with the store's
+// random seed (values come from feeds: a seed nobody knows keeps anyone from
+// making them share hashes), or a function of the tests that makes them.
+type stageHash struct {
+	seed maphash.Seed
+	fn   func(string) uint64
+}
+
+func (h stageHash) str(s string) uint64 {
+	if h.fn != nil {
+		return h.fn(s)
+	}
+	return maphash.String(h.seed, s)
+}
+
+func (h stageHash) bytes(b []byte) uint64 {
+	if h.fn != nil {
+		return h.fn(string(b))
+	}
+	return maphash.Bytes(h.seed, b)
 }
 
 // maxBlob is the size past which an Update starts a new blob: about four to
@@ -62,116 +105,222 @@ func makeRef(seq uint64, off int) uint64 { return seq<<24 | uint64(off) }
 func refSeq(ref uint64) uint64 { return ref >> 24 }
 func refOff(ref uint64) int    { return int(ref & (1<<24 - 1)) }
 
-type version struct {
-	ref  uint64
-	prev *version
-}
-
-// push returns v with a newer version ref in front; the zero version is none.
-func (v version) push(ref uint64) version {
-	if v.ref == 0 {
-		return version{ref: ref}
-	}
-	return version{ref: ref, prev: &v}
-}
-
 // newIndex returns an empty index with room for hint values: growing a map
 // of hundreds of thousands of keys rehashes them again and again.
-func newIndex(base uint64, hint int) *index {
-	return &index{base: base, m: make(map[string]version, hint), seen: newKeyFilter(defaultFoldAt)}
+func newIndex(base uint64, hint int, hash stageHash) *index {
+	return &index{base: base, hash: hash, heads: make(map[uint64]uint64, hint), seen: newKeyFilter(defaultFoldAt)}
 }
 
 // note adds a staged value to the filter; the caller holds mu (or owns x).
-func (x *index) note(value string) {
+func (x *index) note(h uint64) {
 	if x.seen == nil {
 		return
 	}
-	x.seen.addString(value)
+	x.seen.addHash(h)
 	if x.seen.full() {
 		x.seen = nil
 	}
 }
 
-// lookup returns the ref of value's newest version in a blob at or below max.
+// find returns the refs of value's staged versions, newest first (head,
+// then older), or those of another value with the same hash: the caller
+// checks the value in the blob entry. The caller holds mu.
+func (x *index) find(value string) (head uint64, older []uint64) {
+	h := x.hash.str(value)
+	head, ok := x.heads[h]
+	switch {
+	case !ok:
+		return 0, nil
+	case head == sharedRef:
+		vs := x.shared[value]
+		if len(vs) == 0 {
+			return 0, nil
+		}
+		return vs[0], vs[1:]
+	}
+	return head, x.older[h]
+}
+
+// lookup returns the ref of value's newest version in a blob at or below
+// max, or of another value's with the same hash (the caller checks).
 func (x *index) lookup(value string, max uint64) (uint64, bool) {
 	x.mu.RLock()
-	head, ok := x.m[value]
-	x.mu.RUnlock()
-	if !ok {
+	defer x.mu.RUnlock()
+	head, older := x.find(value)
+	if head == 0 {
 		return 0, false
 	}
-	for v := &head; v != nil; v = v.prev {
-		if refSeq(v.ref) <= max {
-			return v.ref, true
+	if refSeq(head) <= max {
+		return head, true
+	}
+	for _, ref := range older {
+		if refSeq(ref) <= max {
+			return ref, true
 		}
 	}
 	return 0, false
 }
 
-// values returns the staged values with a version at or below max, sorted.
-// The result is shared: do not change it.
-func (x *index) values(max uint64) []string {
+// head returns the ref of value's newest staged version, or of another
+// value's with the same hash (the caller checks), for the Update (which
+// sees every committed version).
+func (x *index) head(value string) (uint64, bool) {
+	h := x.hash.str(value)
+	if x.seen != nil && !x.seen.mayHaveHash(h) {
+		return 0, false
+	}
+	ref, ok := x.heads[h]
+	if ok && ref == sharedRef {
+		vs := x.shared[value]
+		if len(vs) == 0 {
+			return 0, false
+		}
+		ref = vs[0]
+	}
+	return ref, ok
+}
+
+// isHead reports whether ref, whose entry holds value, is value's newest
+// staged version. The caller owns x (an Update) or holds mu.
+func (x *index) isHead(value []byte, ref uint64) bool {
+	head := x.heads[x.hash.bytes(value)]
+	if head == sharedRef {
+		vs := x.shared[string(value)]
+		return len(vs) > 0 && vs[0] == ref
+	}
+	return head == ref
+}
+
+// add makes ref value's newest version. valueAt returns the value of the
+// entry a ref names, to tell a newer version of the same value from
+// another value with the same hash. The caller holds mu (or owns x).
+func add[V string | []byte](x *index, h uint64, value V, ref uint64, valueAt func(uint64) ([]byte, error)) error {
+	cur, ok := x.heads[h]
+	switch {
+	case !ok:
+		x.heads[h] = ref
+	case cur == sharedRef:
+		x.shared[string(value)] = append([]uint64{ref}, x.shared[string(value)]...)
+	default:
+		other, err := valueAt(cur)
+		if err != nil {
+			return err
+		}
+		if string(other) == string(value) {
+			x.older[h] = append([]uint64{cur}, x.older[h]...)
+			x.heads[h] = ref
+			break
+		}
+		if x.shared == nil {
+			x.shared = map[string][]uint64{}
+		}
+		x.shared[string(other)] = append([]uint64{cur}, x.older[h]...)
+		x.shared[string(value)] = []uint64{ref}
+		x.heads[h] = sharedRef
+		delete(x.older, h)
+	}
+	if x.older == nil {
+		x.older = map[uint64][]uint64{}
+	}
+	x.note(h)
+	return nil
+}
+
+// distinct returns how many values x holds versions of.
+func (x *index) distinct() int {
+	n := len(x.heads) + len(x.shared)
+	if len(x.shared) > 0 {
+		for _, ref := range x.heads {
+			if ref == sharedRef {
+				n--
+			}
+		}
+	}
+	return n
+}
+
+// values returns the values staged in b (the log of the snapshot at max:
+// its blobs are those at or below max), sorted. The result is shared: do
+// not change it.
+func (x *index) values(b *bolt.Bucket, max uint64) ([]string, error) {
 	x.mu.RLock()
 	if x.at == max+1 {
 		s := x.sorted
 		x.mu.RUnlock()
-		return s
+		return s, nil
 	}
-	out := make([]string, 0, len(x.m))
-	for k, head := range x.m {
-		for v := &head; v != nil; v = v.prev {
-			if refSeq(v.ref) <= max {
-				out = append(out, k)
-				break
+	n := x.n
+	x.mu.RUnlock()
+	out := make([]string, 0, n)
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {
+			if refSeq(ref) <= max {
+				out = append(out, string(value))
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
-	x.mu.RUnlock()
 	slices.Sort(out)
+	out = slices.Compact(out)
 	x.mu.Lock()
 	x.sorted, x.at = out, max+1
 	x.mu.Unlock()
-	return out
+	return out, nil
 }
 
-// publish adds versions written by the Update about to commit.
-func (x *index) publish(pending map[string]uint64) {
+// publish adds versions written by the Update about to commit; valueAt
+// reads the value of a staged entry (add).
+func (x *index) publish(pending map[string]uint64, valueAt func(uint64) ([]byte, error)) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for k, ref := range pending {
-		x.m[k] = x.m[k].push(ref)
-		x.note(k)
+		if err := add(x, x.hash.str(k), k, ref, valueAt); err != nil {
+			return err
+		}
+		x.n++
 	}
-	x.n += len(pending)
+	return nil
 }
 
-// unpublish takes back what publish added after the commit failed.
+// unpublish takes back what publish added after the commit failed (all of
+// it or part).
 func (x *index) unpublish(pending map[string]uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for k, ref := range pending {
-		v, ok := x.m[k]
-		if !ok || v.ref != ref {
+		h := x.hash.str(k)
+		switch cur, ok := x.heads[h]; {
+		case ok && cur == sharedRef:
+			vs := x.shared[k]
+			if len(vs) == 0 || vs[0] != ref {
+				continue
+			}
+			if len(vs) == 1 {
+				delete(x.shared, k)
+			} else {
+				x.shared[k] = vs[1:]
+			}
+		case ok && cur == ref:
+			if o := x.older[h]; len(o) > 0 {
+				x.heads[h] = o[0]
+				if len(o) == 1 {
+					delete(x.older, h)
+				} else {
+					x.older[h] = o[1:]
+				}
+			} else {
+				delete(x.heads, h)
+			}
+		default:
 			continue
 		}
 		x.n--
-		if v.prev == nil {
-			delete(x.m, k)
-		} else {
-			x.m[k] = *v.prev
-		}
 	}
 	x.sorted, x.at = nil, 0
-}
-
-// head returns the ref of value's newest staged version, for the Update
-// (which sees every committed version).
-func (x *index) head(value string) (uint64, bool) {
-	if x.seen != nil && !x.seen.mayHaveString(value) {
-		return 0, false
-	}
-	v, ok := x.m[value]
-	return v.ref, ok
 }
 
 func seqKey(dst []byte, seq uint64) []byte { return binary.BigEndian.AppendUint64(dst, seq) }
@@ -238,22 +387,30 @@ func blobEntries(k, blob []byte, fn func(ref uint64, value, rec []byte) error) e
 
 // buildIndex reads a staged bucket into a new index: on Open, and for a View
 // whose snapshot is older than the last fold.
-func buildIndex(b *bolt.Bucket, base uint64) (*index, error) {
-	x := newIndex(base, 0)
+func buildIndex(b *bolt.Bucket, base uint64, hash stageHash) (*index, error) {
+	x := newIndex(base, 0, hash)
+	valueAt := func(ref uint64) ([]byte, error) { return stagedValue(b.Get(seqKey(nil, refSeq(ref))), ref) }
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {
-			s := string(value)
-			x.m[s] = x.m[s].push(ref)
-			x.note(s)
 			x.n++
-			return nil
+			return add(x, hash.bytes(value), value, ref, valueAt)
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
 	return x, nil
+}
+
+// stagedValue returns the value of the entry ref names in blob, its blob
+// (nil when missing).
+func stagedValue(blob []byte, ref uint64) ([]byte, error) {
+	if blob == nil {
+		return nil, fmt.Errorf("%w: staged blob %d is missing", errCorrupt, refSeq(ref))
+	}
+	v, _, _, err := entryAt(blob, refOff(ref))
+	return v, err
 }
 
 // convertStaged rewrites the staging log of a file of schema version 2 or 3,

@@ -84,7 +84,7 @@ func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {
 // when the store's index started after it (a fold committed since).
 func (t *tx) view() (*index, error) {
 	if t.priv && t.idx.base > t.max {
-		x, err := buildIndex(t.bucket(bStaged), 0)
+		x, err := buildIndex(t.bucket(bStaged), 0, t.s.hash)
 		if err != nil {
 			return nil, fmt.Errorf("boltstore: %w", err)
 		}
@@ -129,11 +129,15 @@ func (t *tx) getRecord(value string) ([]byte, error) {
 		} else if blob = t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq)); blob == nil {
 			return nil, fmt.Errorf("boltstore: record %q: %w: staged blob %d is missing", storeutil.Trunc(value), errCorrupt, seq)
 		}
-		rec, err := stagedEntry(blob, ref, value)
+		v, rec, _, err := entryAt(blob, refOff(ref))
 		if err != nil {
-			return nil, fmt.Errorf("boltstore: %w", err)
+			return nil, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
 		}
-		return rec, nil
+		if string(v) == value {
+			return rec, nil
+		}
+		// another staged value with the same hash (index): this one is
+		// not staged
 	}
 	t.key = append(t.key[:0], value...)
 	if f := t.keyFilter(); f != nil && !f.mayHave(t.key) {
@@ -257,12 +261,7 @@ func (t *tx) fold() error {
 		for k, e := c.First(); k != nil; k, e = c.Next() {
 			err := blobEntries(k, e, func(ref uint64, value, rec []byte) error {
 				head, ok := t.pending[string(value)]
-				if !ok {
-					var v version
-					v, ok = t.idx.m[string(value)]
-					head = v.ref
-				}
-				if ok && head == ref {
+				if (ok && head == ref) || (!ok && t.idx.isHead(value, ref)) {
 					all = append(all, staged{prefix: storeutil.Prefix8(value), value: value, rec: rec})
 				}
 				return nil
@@ -306,7 +305,7 @@ func (t *tx) emptyStaged() error {
 	}
 	// A fold in the middle of an ingest is followed by as many versions
 	// again: room for what this index held (not beyond foldAt).
-	t.newIdx = newIndex(seq, min(t.idx.n, t.s.foldAt))
+	t.newIdx = newIndex(seq, min(t.idx.n, t.s.foldAt), t.s.hash)
 	t.curStaged, t.curRecords = keyCursor{}, keyCursor{} // the buckets were replaced
 	return nil
 }
@@ -324,13 +323,20 @@ func fillFor(b *bolt.Bucket, first []byte) {
 
 // publish makes this Update's staging visible to the next transactions; it
 // runs just before the commit.
-func (t *tx) publish() {
+func (t *tx) publish() error {
 	switch {
 	case t.newIdx != nil:
 		t.s.idx.Store(t.newIdx)
 	case len(t.pending) > 0:
-		t.idx.publish(t.pending)
+		return t.idx.publish(t.pending, t.stagedValue)
 	}
+	return nil
+}
+
+// stagedValue returns the value of the staged entry ref names (its blob is
+// committed, or put by this Update).
+func (t *tx) stagedValue(ref uint64) ([]byte, error) {
+	return stagedValue(t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], refSeq(ref))), ref)
 }
 
 // unpublish takes publish back when the commit failed.
@@ -475,7 +481,10 @@ func (t *tx) viewRecords(fn func(r *sharing.Record) error) error {
 	if err != nil {
 		return err
 	}
-	staged := x.values(t.max)
+	staged, err := x.values(t.bucket(bStaged), t.max)
+	if err != nil {
+		return fmt.Errorf("boltstore: records: %w", err)
+	}
 	var out sharing.Record
 	var tags []string
 	c := t.bucket(bRecords).Cursor()

@@ -1,0 +1,118 @@
+package boltstore
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// indexOf is an index over made-up entries: refs name values through
+// entries (what the blobs would hold), and every value has hash 7 but "z".
+func indexOf(entries map[uint64]string) (*index, func(uint64) ([]byte, error)) {
+	x := newIndex(0, 0, stageHash{fn: func(s string) uint64 {
+		if s == "z" {
+			return 9
+		}
+		return 7
+	}})
+	valueAt := func(ref uint64) ([]byte, error) {
+		v, ok := entries[ref]
+		if !ok {
+			return nil, errors.New("no such entry")
+		}
+		return []byte(v), nil
+	}
+	return x, valueAt
+}
+
+// versionsOf returns what a View at each snapshot from 1 to 4 finds for
+// value, checked as getRecord checks it (the entry must hold the value).
+func versionsOf(x *index, entries map[uint64]string, value string) []uint64 {
+	var out []uint64
+	for max := uint64(1); max <= 4; max++ {
+		ref, ok := x.lookup(value, max)
+		if !ok || entries[ref] != value {
+			ref = 0
+		}
+		out = append(out, ref)
+	}
+	return out
+}
+
+// TestIndexSharedHashes stages values of one hash over several Updates: each
+// value keeps its own versions, by snapshot, and a value never staged is not
+// found, though its hash is.
+func TestIndexSharedHashes(t *testing.T) {
+	t.Parallel()
+	a1, b2, a3, c3, b4 := makeRef(1, 0), makeRef(2, 0), makeRef(3, 0), makeRef(3, 40), makeRef(4, 0)
+	entries := map[uint64]string{a1: "a", b2: "b", a3: "a", c3: "c", b4: "b"}
+	x, valueAt := indexOf(entries)
+	for _, pending := range []map[string]uint64{{"a": a1}, {"b": b2}, {"a": a3, "c": c3}, {"b": b4}} {
+		require.NoError(t, x.publish(pending, valueAt))
+	}
+	assert.Equal(t, []uint64{a1, a1, a3, a3}, versionsOf(x, entries, "a"))
+	assert.Equal(t, []uint64{0, b2, b2, b4}, versionsOf(x, entries, "b"))
+	assert.Equal(t, []uint64{0, 0, c3, c3}, versionsOf(x, entries, "c"))
+	assert.Equal(t, []uint64{0, 0, 0, 0}, versionsOf(x, entries, "d"), "never staged")
+	assert.Equal(t, 3, x.distinct())
+	assert.Equal(t, 5, x.n)
+	for ref, v := range entries {
+		assert.Equal(t, ref == a3 || ref == b4 || ref == c3, x.isHead([]byte(v), ref), "%s at %x", v, ref)
+	}
+	head, ok := x.head("b")
+	assert.True(t, ok)
+	assert.Equal(t, b4, head)
+}
+
+// TestIndexTakesBackAFailedPublish makes a publish fail halfway (the entry
+// of a staged version cannot be read) and takes it back, as an Update whose
+// commit failed does: the index finds what it found before.
+func TestIndexTakesBackAFailedPublish(t *testing.T) {
+	t.Parallel()
+	a1, z1, b2, a2, z2 := makeRef(1, 0), makeRef(1, 40), makeRef(2, 0), makeRef(2, 40), makeRef(2, 80)
+	entries := map[uint64]string{a1: "a", z1: "z", b2: "b", a2: "a", z2: "z"}
+	x, valueAt := indexOf(entries)
+	require.NoError(t, x.publish(map[string]uint64{"a": a1, "z": z1}, valueAt))
+	before := []any{maps.Clone(x.heads), maps.Clone(x.older), x.n}
+
+	failing := func(ref uint64) ([]byte, error) {
+		if ref == a1 {
+			return nil, errors.New("blob gone")
+		}
+		return valueAt(ref)
+	}
+	pending := map[string]uint64{"b": b2, "a": a2, "z": z2}
+	require.Error(t, x.publish(pending, failing), "b or a must read a1")
+	x.unpublish(pending)
+	assert.Equal(t, before, []any{x.heads, x.older, x.n})
+	assert.Equal(t, []uint64{a1, a1, a1, a1}, versionsOf(x, entries, "a"))
+	assert.Equal(t, []uint64{z1, z1, z1, z1}, versionsOf(x, entries, "z"))
+	assert.Equal(t, []uint64{0, 0, 0, 0}, versionsOf(x, entries, "b"))
+
+	// the same Update committed: taken back after it too (a commit that failed)
+	require.NoError(t, x.publish(pending, valueAt))
+	assert.Equal(t, []uint64{a1, a2, a2, a2}, versionsOf(x, entries, "a"))
+	assert.Equal(t, []uint64{0, b2, b2, b2}, versionsOf(x, entries, "b"))
+	x.unpublish(pending)
+	assert.Equal(t, []uint64{a1, a1, a1, a1}, versionsOf(x, entries, "a"))
+	assert.Equal(t, []uint64{0, 0, 0, 0}, versionsOf(x, entries, "b"))
+	assert.Equal(t, []uint64{z1, z1, z1, z1}, versionsOf(x, entries, "z"))
+	assert.Equal(t, 2, x.n)
+	assert.Equal(t, []string{"a", "z"}, headValues(x, entries))
+}
+
+// headValues returns the values whose newest version the index names.
+func headValues(x *index, entries map[uint64]string) []string {
+	var out []string
+	for ref, v := range entries {
+		if x.isHead([]byte(v), ref) {
+			out = append(out, v)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
