@@ -403,20 +403,21 @@ func (s *Store) update(ctx context.Context, tp **tx, fn func(*tx) error) error {
 	return err
 }
 
-// closeFoldDiv sets the smallest staging log Close folds: an eighth of
-// foldAt (65,536 versions by default). A smaller log stays for the next Open
-// to index (tens of milliseconds), because folding it would rewrite a leaf of
-// the records bucket per value: 0.66 s of a 1%-new sync into a 1M-event
-// store. It is folded later with the rest, once the log is worth it.
-const closeFoldDiv = 8
+// closeFoldAt is the smallest staging log Close folds: 65,536 versions (or
+// an eighth of foldAt, when the tests set it that small). A smaller log stays
+// for the next Open to index (tens of milliseconds), because folding it would
+// rewrite a leaf of the records bucket per value: 0.66 s of a 1%-new sync
+// into a 1M-event store. It is folded later with the rest, once the log is
+// worth it.
+func (s *Store) closeFoldAt() int { return min(s.foldAt/8, 1<<16) }
 
 // Close folds the staging log into the records when it holds enough
-// (closeFoldDiv; so that the next Open has no large index to rebuild) and
+// (closeFoldAt; so that the next Open has no large index to rebuild) and
 // closes the file, waiting for open transactions to end. A failed fold loses
 // nothing: the log stays.
 func (s *Store) Close() error {
 	var ferr error
-	if x := s.idx.Load(); x != nil && x.n > 0 && x.n >= s.foldAt/closeFoldDiv {
+	if x := s.idx.Load(); x != nil && x.n > 0 && x.n >= s.closeFoldAt() {
 		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).foldOrRebuild() })
 	}
 	if err := s.db.Close(); err != nil {

@@ -87,7 +87,7 @@
 // sync), and an in-memory index maps each staged value's hash to its
 // versions (a random-seeded 64-bit maphash; a reader checks the value in the
 // blob entry, and values that share a hash are kept by value).
-// When the log holds 524,288 versions, the Update that reaches that number
+// When the log holds 4,194,304 versions, the Update that reaches that number
 // folds it into the records bucket in value order, rewriting each leaf once
 // for many values, and empties it (a fold that large is made after the
 // Update's commit, in bounded transactions: see below); so does the first
@@ -95,8 +95,9 @@
 // function makes.
 // The index is rebuilt from the log on Open and costs about 30 bytes of
 // memory per staged value, none of it a string or a pointer for the
-// collector to scan (about 16 MiB when full; a fold briefly needs about
-// 100 bytes per value more, the values it sorts); a Bloom filter of the records bucket's keys (2 to 4 bytes
+// collector to scan (about 120 MiB when full; a fold keeps 8 bytes per value
+// more, the refs it puts in value order, and briefly 40 while it sorts them
+// in a View); a Bloom filter of the records bucket's keys (2 to 4 bytes
 // per record) lets a Merge skip the tree lookup of a value never stored; it is
 // built (reading every key) only once a store has made 131,072 lookups, so a
 // sync with little new does not pay for it at every open. Both
@@ -109,8 +110,9 @@
 // The first fold of a store (into an empty records bucket, from a Merge or
 // Close) takes the same path, without old records to merge. A fold of at
 // least an eighth as many values as the records bucket holds (about: the
-// count of the Bloom filter below; the folds in the middle of a large first
-// sync and the one that ends it at Close), writes the bucket anew
+// count of the Bloom filter below; the fold at Close that ends a first sync,
+// and those in the middle of a sync of more than 4M values), writes the
+// bucket anew
 // instead of putting each value at random (rebuild.go): after the Update
 // that started it has committed, the records and the newest staged versions
 // are merged in key order and put in order into a new bucket with full

@@ -61,20 +61,22 @@ func (s *Store) foldAfter(tp **tx) error {
 // about the records'). The records are not copied: the staged blobs do not
 // change until the log is emptied, and bbolt copies what its nodes hold
 // before it maps the file anew.
-func (s *Store) foldPart(btx *bolt.Tx, heads []rebuildHead) error {
+func (s *Store) foldPart(btx *bolt.Tx, heads []uint64) error {
 	rb := btx.Bucket(bRecords)
 	sc := btx.Bucket(bStaged).Cursor()
-	fillFor(rb, []byte(heads[0].value))
-	for _, h := range heads {
-		rec, err := stagedRecord(sc, h)
+	for i, ref := range heads {
+		value, rec, err := stagedRecord(sc, ref)
 		if err != nil {
 			return err
 		}
-		if err := rb.Put([]byte(h.value), rec); err != nil {
-			return fmt.Errorf("%q: %w", storeutil.Trunc(h.value), err)
+		if i == 0 {
+			fillFor(rb, value)
 		}
-		if f := s.filter; f != nil && !f.mayHaveString(h.value) {
-			f.addString(h.value)
+		if err := rb.Put(value, rec); err != nil {
+			return fmt.Errorf("%q: %w", storeutil.Trunc(string(value)), err)
+		}
+		if f := s.filter; f != nil && !f.mayHave(value) {
+			f.add(value)
 		}
 	}
 	return nil

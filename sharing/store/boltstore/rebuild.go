@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 	bolt "go.etcd.io/bbolt"
@@ -59,22 +58,22 @@ func (t *tx) foldOrRebuild() error {
 	return t.fold()
 }
 
-// rebuildHead is a value's newest staged version.
-type rebuildHead struct {
-	prefix uint64 // storeutil.Prefix8 of value
-	value  string
-	ref    uint64
-}
-
-// stagedHeads returns the newest staged version of every value of x, in
-// value order, from its log b.
-func stagedHeads(b *bolt.Bucket, x *index) ([]rebuildHead, error) {
-	heads := make([]rebuildHead, 0, len(x.heads))
+// stagedHeads returns the refs of the newest staged version of every value
+// of x, in value order, from its log b. Only the refs are kept: a writer
+// reads each value again from its entry (stagedRecord), so a fold of
+// millions of values holds 8 bytes for each, not a copy of it.
+func stagedHeads(b *bolt.Bucket, x *index) ([]uint64, error) {
+	type head struct {
+		prefix uint64 // storeutil.Prefix8 of value
+		value  []byte // in the View's memory map
+		ref    uint64
+	}
+	heads := make([]head, 0, x.distinct())
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {
 			if x.isHead(value, ref) {
-				heads = append(heads, rebuildHead{storeutil.Prefix8(value), string(value), ref})
+				heads = append(heads, head{storeutil.Prefix8(value), value, ref})
 			}
 			return nil
 		})
@@ -85,19 +84,23 @@ func stagedHeads(b *bolt.Bucket, x *index) ([]rebuildHead, error) {
 	if n := x.distinct(); len(heads) != n {
 		return nil, fmt.Errorf("%w: the log holds the newest versions of %d values, its index %d: a staged blob is missing", errCorrupt, len(heads), n)
 	}
-	slices.SortFunc(heads, func(a, b rebuildHead) int {
+	slices.SortFunc(heads, func(a, b head) int {
 		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
 			return c
 		}
-		return strings.Compare(a.value, b.value)
+		return bytes.Compare(a.value, b.value)
 	})
-	return heads, nil
+	refs := make([]uint64, len(heads))
+	for i, h := range heads {
+		refs[i] = h.ref
+	}
+	return refs, nil
 }
 
 // loadHeads is stagedHeads of the store's log, once its Update has
 // committed (the caller holds wmu: nothing changes the log meanwhile).
-func (s *Store) loadHeads() ([]rebuildHead, error) {
-	var heads []rebuildHead
+func (s *Store) loadHeads() ([]uint64, error) {
+	var heads []uint64
 	err := s.db.View(func(btx *bolt.Tx) error {
 		var err error
 		heads, err = stagedHeads(btx.Bucket(bStaged), s.idx.Load())
@@ -167,8 +170,8 @@ func (s *Store) refreshFilter() error {
 // rebuildWriter is the state of a rebuild between its transactions: the
 // last key written, and the next staged version to merge.
 type rebuildWriter struct {
-	heads  []rebuildHead
-	next   int // in heads
+	heads  []uint64 // refs, in value order
+	next   int      // in heads
 	after  []byte
 	filter *keyFilter
 	done   bool
@@ -191,22 +194,33 @@ func (w *rebuildWriter) chunk(n int) func(*bolt.Tx) error {
 			k, v = c.Next()
 		}
 		next := w.next
+		// the value and record of heads[next], read from its blob
+		var hv, hrec []byte
+		peek := func() error {
+			if next == len(w.heads) {
+				return nil
+			}
+			var err error
+			hv, hrec, err = stagedRecord(sc, w.heads[next])
+			return err
+		}
+		if err := peek(); err != nil {
+			return err
+		}
 		for range n {
 			var key, val []byte
 			switch {
-			case next < len(w.heads) && (k == nil || w.heads[next].value <= string(k)):
-				h := w.heads[next]
-				next++
-				rec, err := stagedRecord(sc, h)
-				if err != nil {
-					return err
-				}
-				if k != nil && string(k) == h.value {
+			case next < len(w.heads) && (k == nil || bytes.Compare(hv, k) <= 0):
+				if bytes.Equal(k, hv) {
 					k, v = c.Next() // the staged version wins
 				} else if w.filter != nil {
-					w.filter.addString(h.value)
+					w.filter.add(hv)
 				}
-				key, val = []byte(h.value), rec
+				key, val = hv, hrec
+				next++
+				if err := peek(); err != nil {
+					return err
+				}
 			case k != nil:
 				key, val = k, v
 				k, v = c.Next()
@@ -227,14 +241,16 @@ func (w *rebuildWriter) chunk(n int) func(*bolt.Tx) error {
 	}
 }
 
-// stagedRecord reads the record encoding of a staged version.
-func stagedRecord(sc *bolt.Cursor, h rebuildHead) ([]byte, error) {
-	seq := seqKey(nil, refSeq(h.ref))
+// stagedRecord reads the value and record encoding of the staged version
+// ref, from its blob.
+func stagedRecord(sc *bolt.Cursor, ref uint64) (value, rec []byte, err error) {
+	seq := seqKey(nil, refSeq(ref))
 	k, blob := sc.Seek(seq)
 	if !bytes.Equal(k, seq) {
-		return nil, fmt.Errorf("record %q: %w: staged blob %d is missing", storeutil.Trunc(h.value), errCorrupt, refSeq(h.ref))
+		return nil, nil, fmt.Errorf("%w: staged blob %d is missing", errCorrupt, refSeq(ref))
 	}
-	return stagedEntry(blob, h.ref, h.value)
+	value, rec, _, err = entryAt(blob, refOff(ref))
+	return value, rec, err
 }
 
 // swapRebuilt ends a rebuild: the new bucket in place of the records

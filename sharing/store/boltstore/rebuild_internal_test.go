@@ -271,8 +271,8 @@ func TestCloseRebuildsALargeLog(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "state.db")
 			// no fold before the one Close makes: Close folds a log of
-			// foldAt/closeFoldDiv values or more
-			s, err := Open(path, withFoldAt(tc.staged*closeFoldDiv))
+			// foldAt/8 values or more (closeFoldAt)
+			s, err := Open(path, withFoldAt(tc.staged*8))
 			require.NoError(t, err)
 			for from := 0; from < tc.records; from += tc.staged {
 				ingest(s, from, tc.staged)
