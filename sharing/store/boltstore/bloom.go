@@ -36,18 +36,6 @@ func (f *keyFilter) add(key []byte) {
 	f.set(f.probes(key))
 }
 
-// addString and mayHaveString are add and mayHave for a string key (the
-// same hash: maphash.String equals maphash.Bytes of the same bytes).
-func (f *keyFilter) addString(key string) {
-	h := maphash.String(f.seed, key)
-	f.set(h, h>>32|h<<32|1)
-}
-
-func (f *keyFilter) mayHaveString(key string) bool {
-	h := maphash.String(f.seed, key)
-	return f.has(h, h>>32|h<<32|1)
-}
-
 func (f *keyFilter) set(h1, h2 uint64) {
 	for i := range uint64(4) {
 		b := (h1 + i*h2) & f.mask

@@ -65,8 +65,8 @@ type Store struct {
 	// foldN: a fold of more values than this is made after the Update's
 	// commit, foldN values a transaction (foldAfter; default foldChunk)
 	foldN      int
-	foldsAfter int            // folds foldAfter completed (under wmu): for the tests
-	foldHook   func(part int) // tests: runs in each transaction of foldAfter, numbered from 0
+	foldsAfter int                  // folds foldAfter completed (under wmu): for the tests
+	foldHook   func(part int) error // tests: runs in each transaction of foldAfter, numbered from 0
 
 	wmu     sync.Mutex // held by Update from its start until its index change is final
 	spare   txSpare    // the last Update's buffers, for the next (under wmu)
@@ -85,7 +85,7 @@ type options struct {
 	rebuild     bool
 	rebuildN    int
 	foldN       int
-	foldHook    func(part int)
+	foldHook    func(part int) error
 	stageHash   func(string) uint64
 }
 
@@ -403,6 +403,17 @@ func (s *Store) update(ctx context.Context, tp **tx, fn func(*tx) error) error {
 	return err
 }
 
+// staged returns how many versions the staging log holds (about).
+func (s *Store) staged() int {
+	x := s.idx.Load()
+	if x == nil {
+		return 0
+	}
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.n
+}
+
 // closeFoldAt is the smallest staging log Close folds: 65,536 versions (or
 // an eighth of foldAt, when the tests set it that small). A smaller log stays
 // for the next Open to index (tens of milliseconds), because folding it would
@@ -417,7 +428,7 @@ func (s *Store) closeFoldAt() int { return min(s.foldAt/8, 1<<16) }
 // nothing: the log stays.
 func (s *Store) Close() error {
 	var ferr error
-	if x := s.idx.Load(); x != nil && x.n > 0 && x.n >= s.closeFoldAt() {
+	if n := s.staged(); n > 0 && n >= s.closeFoldAt() {
 		ferr = s.Update(context.Background(), func(t sharing.Tx) error { return t.(*tx).foldOrRebuild() })
 	}
 	if err := s.db.Close(); err != nil {
@@ -456,8 +467,8 @@ func withStageHash(fn func(string) uint64) Option {
 }
 
 // withFoldHook makes each transaction of a fold after the commit call fn
-// with its number, from 0, before its puts: the tests use it to crash or
-// meet a damaged page in the middle of one.
-func withFoldHook(fn func(part int)) Option {
+// with its number, from 0, before its puts, and fail with its error: the
+// tests use it to crash, fail or meet a damaged page in the middle of one.
+func withFoldHook(fn func(part int) error) Option {
 	return func(o *options) { o.foldHook = fn }
 }

@@ -77,13 +77,20 @@ func TestStoreFolding(t *testing.T) {
 	}
 }
 
+// three is a staging index hash that gives every value one of three
+// hashes, so that staged values share them at every step.
+func three(s string) uint64 {
+	if s == "" {
+		return 0
+	}
+	return uint64(len(s)+int(s[len(s)-1])) % 3
+}
+
 // TestStoreSharedHashes runs the suite with a staging index whose hash
-// gives every value one of three hashes, so that staged values share them
-// at every step: staged, looked up, staged again, taken back, folded and
-// read again on Open.
+// gives every value one of three (three): staged values are looked up,
+// staged again, taken back and folded while they share hashes.
 func TestStoreSharedHashes(t *testing.T) {
 	t.Parallel()
-	three := func(s string) uint64 { return uint64(len(s)+int(s[len(s)-1])) % 3 }
 	for name, opts := range map[string][]boltstore.Option{
 		"staged":     {boltstore.WithStageHash(three)},
 		"fold at 7":  {boltstore.WithStageHash(three), boltstore.WithFoldAt(7)},
@@ -101,12 +108,65 @@ func TestStoreSharedHashes(t *testing.T) {
 	}
 }
 
+// TestReopenSharedHashes stages values that share hashes (three) and opens
+// the file again: the index built from the log finds each value's newest
+// version.
+func TestReopenSharedHashes(t *testing.T) {
+	t.Parallel()
+	const size = 20
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := boltstore.Open(path, boltstore.WithStageHash(three))
+	require.NoError(t, err)
+	for p := range 4 {
+		require.NoError(t, ingest(s, p, size))
+	}
+	// page 1 staged again, with another severity and a later lastSeen
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		other := page(1, size)
+		for i := range other {
+			other[i].Severity, other[i].LastSeen = ioc.SeverityCritical, time.Unix(1e9, 0)
+		}
+		_, err := tx.Merge("feed", other, time.Unix(1, 0))
+		return err
+	}))
+	require.NoError(t, ingest(s, 3, size)) // the checkpoint back to 3
+	require.NoError(t, s.Close())
+	s = openWith(t, path, boltstore.WithStageHash(three))
+	require.Equal(t, 5*size, boltstore.StagedLen(s), "not folded at Close")
+	check := func() {
+		t.Helper()
+		verify(t, s, 3, size)
+		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+			for i, x := range page(1, size) {
+				r, ok, err := tx.Record(x.Value)
+				require.NoError(t, err)
+				require.True(t, ok)
+				assert.Equal(t, ioc.SeverityCritical, r.Entries[0].Severity, "item %d: the newest version", i)
+			}
+			return nil
+		}))
+	}
+	check()
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		return tx.Records(func(*sharing.Record) error { return nil }) // folds
+	}))
+	require.Zero(t, boltstore.StagedLen(s))
+	check()
+}
+
 // TestViewAcrossFold checks that a View keeps its snapshot while Updates fold
-// the staging log and stage more: it reads its own copy of the old log.
+// the staging log and stage more: it reads its own copy of the old log; so
+// it does when staged values share hashes (three).
 func TestViewAcrossFold(t *testing.T) {
 	t.Parallel()
+	t.Run("maphash", func(t *testing.T) { testViewAcrossFold(t) })
+	t.Run("shared hashes", func(t *testing.T) { testViewAcrossFold(t, boltstore.WithStageHash(three)) })
+}
+
+func testViewAcrossFold(t *testing.T, opts ...boltstore.Option) {
+	t.Parallel()
 	const size = 8
-	s := openWith(t, filepath.Join(t.TempDir(), "state.db"), boltstore.WithFoldAt(2*size))
+	s := openWith(t, filepath.Join(t.TempDir(), "state.db"), append(opts, boltstore.WithFoldAt(2*size))...)
 	require.NoError(t, ingest(s, 0, size)) // staged
 	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
 		require.NoError(t, ingest(s, 1, size)) // folds pages 0 and 1

@@ -51,10 +51,11 @@ func crashChild(path string) {
 		opts = append(opts, boltstore.WithFoldChunk(50)) // its folds are made after the commit
 	}
 	if os.Getenv(crashInFoldEnv) != "" {
-		opts = append(opts, boltstore.WithFoldChunk(50), boltstore.WithFoldHook(func(part int) {
+		opts = append(opts, boltstore.WithFoldChunk(50), boltstore.WithFoldHook(func(part int) error {
 			if part == 2 {
 				_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			}
+			return nil
 		}))
 	}
 	s, err := boltstore.Open(path, opts...)

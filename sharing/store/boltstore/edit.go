@@ -83,11 +83,11 @@ func (t *tx) DeleteRecord(value string) error {
 	if err := t.flushRank(); err != nil {
 		return err
 	}
-	_, staged, err := t.stagedRef(value)
+	staged, err := t.stagedVersion(value)
 	if err != nil {
 		return err
 	}
-	if staged {
+	if staged != nil {
 		if err := t.fold(); err != nil {
 			return err
 		}

@@ -41,7 +41,9 @@ func (s *Store) foldAfter(tp **tx) error {
 		heads = heads[len(chunk):]
 		if err := s.db.Update(func(btx *bolt.Tx) error {
 			if s.foldHook != nil {
-				s.foldHook(part)
+				if err := s.foldHook(part); err != nil {
+					return err
+				}
 			}
 			return s.foldPart(btx, chunk)
 		}); err != nil {

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -95,17 +96,9 @@ func TestFoldAfterFailureKeepsTheLog(t *testing.T) {
 	require.ErrorContains(t, err, "the update is stored; folding the staging log failed")
 	assert.Zero(t, s.foldsAfter)
 
-	raw := func(v string) bool {
-		var ok bool
-		require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
-			ok = btx.Bucket(bRecords).Get([]byte(v)) != nil
-			return nil
-		}))
-		return ok
-	}
 	require.ErrorContains(t, err, "a staged blob is missing")
 	for _, i := range []int{100, 101, 102, 500, 501, 502} {
-		assert.False(t, raw(hex32(i)), "%d: not folded", i)
+		assert.False(t, rawRecord(t, s, hex32(i)), "%d: not folded", i)
 	}
 	for _, i := range []int{100, 101, 102, 1000} {
 		_, ok, err := record(s, hex32(i))
@@ -124,7 +117,7 @@ func TestFoldAfterFailureKeepsTheLog(t *testing.T) {
 	assert.Equal(t, 1, s.foldsAfter)
 	assert.Zero(t, StagedLen(s))
 	for _, i := range []int{100, 101, 102} {
-		assert.True(t, raw(hex32(i)), "%d: folded", i)
+		assert.True(t, rawRecord(t, s, hex32(i)), "%d: folded", i)
 	}
 	for _, i := range []int{100, 101, 102, 1000} {
 		_, ok, err := record(s, hex32(i))
@@ -132,6 +125,84 @@ func TestFoldAfterFailureKeepsTheLog(t *testing.T) {
 		require.True(t, ok, i)
 	}
 	assert.NoError(t, s.Check(t.Context()))
+}
+
+// TestFoldAfterFailureBetweenTransactions makes a fold after the commit
+// fail in its second transaction: the first transaction's values are in the
+// records bucket, the rest are not, every value still reads from the log,
+// which stays whole, and the next fold puts them all and empties it.
+func TestFoldAfterFailureBetweenTransactions(t *testing.T) {
+	t.Parallel()
+	s, path := foldedStore(t, 1000, 100, withFoldChunk(2))
+	mergeMD5(t, s, 500, 3)
+	mergeMD5(t, s, 100, 3) // in value order, 100 and 101 are the first transaction's
+	s.foldHook = func(part int) error {
+		if part == 1 {
+			return errors.New("disk full (simulated)")
+		}
+		return nil
+	}
+	err := s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() })
+	require.ErrorContains(t, err, "disk full (simulated)")
+	require.ErrorContains(t, err, "the update is stored; folding the staging log failed")
+	s.foldHook = nil
+	for i, want := range map[int]bool{100: true, 101: true, 102: false, 500: false, 501: false, 502: false} {
+		assert.Equal(t, want, rawRecord(t, s, hex32(i)), "%d in the records bucket", i)
+	}
+	for _, i := range []int{100, 101, 102, 500, 501, 502, 1000} {
+		_, ok, err := record(s, hex32(i))
+		require.NoError(t, err)
+		require.True(t, ok, i)
+	}
+	assert.Equal(t, 6, StagedLen(s), "the log stays")
+	foldNow(t, s)
+	assert.Equal(t, 1, s.foldsAfter)
+	assert.Zero(t, StagedLen(s))
+	for _, i := range []int{100, 101, 102, 500, 501, 502} {
+		assert.True(t, rawRecord(t, s, hex32(i)), "%d: folded", i)
+	}
+	require.NoError(t, s.Close())
+	s, err = Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	assert.NoError(t, s.Check(t.Context()))
+}
+
+// rawRecord reports whether v is in the records bucket (not the log).
+func rawRecord(t *testing.T, s *Store, v string) bool {
+	t.Helper()
+	var ok bool
+	require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
+		ok = btx.Bucket(bRecords).Get([]byte(v)) != nil
+		return nil
+	}))
+	return ok
+}
+
+// TestFoldInTheUpdateFindsALostBlob: a fold made inside its Update (here
+// by a Records call) whose log lost a blob fails, and the Update with it,
+// instead of emptying the log without the values of that blob.
+func TestFoldInTheUpdateFindsALostBlob(t *testing.T) {
+	t.Parallel()
+	s, _ := foldedStore(t, 1000, 10)
+	mergeMD5(t, s, 500, 3) // the blob lost below
+	mergeMD5(t, s, 100, 3)
+	require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
+		k, _ := btx.Bucket(bStaged).Cursor().First()
+		return btx.Bucket(bStaged).Delete(k)
+	}))
+	err := s.Update(t.Context(), func(st sharing.Tx) error {
+		return st.Records(func(*sharing.Record) error { return nil })
+	})
+	require.ErrorIs(t, err, errCorrupt)
+	require.ErrorContains(t, err, "a staged blob is missing or changed")
+	assert.Equal(t, 3, StagedLen(s), "the log is as it was")
+	for _, i := range []int{100, 101, 102} {
+		_, ok, err := record(s, hex32(i))
+		require.NoError(t, err)
+		assert.True(t, ok, i)
+		assert.False(t, rawRecord(t, s, hex32(i)), "%d: not folded", i)
+	}
 }
 
 // TestDamageInAFoldAfterTheCommitKeepsTheUpdate meets a damaged page (a
@@ -142,10 +213,11 @@ func TestFoldAfterFailureKeepsTheLog(t *testing.T) {
 func TestDamageInAFoldAfterTheCommitKeepsTheUpdate(t *testing.T) {
 	t.Parallel()
 	s, path := foldedStore(t, 0, 100, withFoldChunk(2))
-	s.foldHook = func(part int) {
+	s.foldHook = func(part int) error {
 		if part == 1 {
 			panic("assertion failed: a damaged page (simulated)")
 		}
+		return nil
 	}
 	later := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
 	err := s.Update(t.Context(), func(st sharing.Tx) error {

@@ -21,8 +21,8 @@ var bRebuild = []byte("records.rebuild")
 // rebuildDiv: a fold writes the records bucket anew when the log holds at
 // least 1/rebuildDiv as many values as the bucket (about: the key filter's
 // count; a process that has not built the filter, after filterAfter
-// lookups, folds in place), as in the middle of a large first sync and at
-// its end (foldOrRebuild). A leaf holds a dozen or two records, so a log that large
+// lookups, folds in place), as at the end of a first sync and in the middle
+// of a sync of more than 4M values (foldOrRebuild). A leaf holds a dozen or two records, so a log that large
 // lands on nearly every leaf: folded in place, that is every page of the bucket
 // dirty in one transaction, held in memory until its commit (at the end of a
 // first sync of 1M events, a fold of 314,000 values into 1.57M records held
@@ -82,7 +82,7 @@ func stagedHeads(b *bolt.Bucket, x *index) ([]uint64, error) {
 		}
 	}
 	if n := x.distinct(); len(heads) != n {
-		return nil, fmt.Errorf("%w: the log holds the newest versions of %d values, its index %d: a staged blob is missing", errCorrupt, len(heads), n)
+		return nil, fmt.Errorf("%w: the log holds the newest versions of %d values, its index %d: a staged blob is missing or changed", errCorrupt, len(heads), n)
 	}
 	slices.SortFunc(heads, func(a, b head) int {
 		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {

@@ -22,8 +22,9 @@ import (
 const defaultFoldAt = 4 << 20
 
 // seenKeys is how many staged values the index's Bloom filter is made for.
-// Past about twice that (a first sync of millions of values) the filter is
-// dropped and a Merge's lookups go to the index's map.
+// Past about twice that many versions (a first sync of millions of values)
+// the filter is dropped and a Merge's lookups go to the index's map. It also
+// bounds the room a new index makes at first.
 const seenKeys = 512 << 10
 
 // The staging log (bucket staged) keeps the record versions written since the
@@ -59,9 +60,9 @@ type index struct {
 	// or to sharedRef when values of that hash are in shared.
 	heads map[uint64]uint64
 	// older holds by hash the older versions of a value staged more than
-	// once since the fold, newest first.
+	// once since the fold, oldest first (a version is appended).
 	older map[uint64][]uint64
-	// shared holds by value the versions, newest first, of values whose hash
+	// shared holds by value the versions, oldest first, of values whose hash
 	// another staged value has too (rare: about n²/2⁶⁵).
 	shared map[string][]uint64
 	// seen is a Bloom filter of the staged values, for the Update's lookups
@@ -131,9 +132,9 @@ func (x *index) note(h uint64) {
 	}
 }
 
-// find returns the refs of value's staged versions, newest first (head,
-// then older), or those of another value with the same hash: the caller
-// checks the value in the blob entry. The caller holds mu.
+// find returns the refs of value's staged versions, the newest (head) and
+// the others oldest first, or those of another value with the same hash:
+// the caller checks the value in the blob entry. The caller holds mu.
 func (x *index) find(value string) (head uint64, older []uint64) {
 	h := x.hash.str(value)
 	head, ok := x.heads[h]
@@ -145,7 +146,7 @@ func (x *index) find(value string) (head uint64, older []uint64) {
 		if len(vs) == 0 {
 			return 0, nil
 		}
-		return vs[0], vs[1:]
+		return vs[len(vs)-1], vs[:len(vs)-1]
 	}
 	return head, x.older[h]
 }
@@ -162,9 +163,9 @@ func (x *index) lookup(value string, max uint64) (uint64, bool) {
 	if refSeq(head) <= max {
 		return head, true
 	}
-	for _, ref := range older {
-		if refSeq(ref) <= max {
-			return ref, true
+	for i := len(older) - 1; i >= 0; i-- {
+		if refSeq(older[i]) <= max {
+			return older[i], true
 		}
 	}
 	return 0, false
@@ -184,7 +185,7 @@ func (x *index) head(value string) (uint64, bool) {
 		if len(vs) == 0 {
 			return 0, false
 		}
-		ref = vs[0]
+		ref = vs[len(vs)-1]
 	}
 	return ref, ok
 }
@@ -195,7 +196,7 @@ func (x *index) isHead(value []byte, ref uint64) bool {
 	head := x.heads[x.hash.bytes(value)]
 	if head == sharedRef {
 		vs := x.shared[string(value)]
-		return len(vs) > 0 && vs[0] == ref
+		return len(vs) > 0 && vs[len(vs)-1] == ref
 	}
 	return head == ref
 }
@@ -209,21 +210,21 @@ func add[V string | []byte](x *index, h uint64, value V, ref uint64, valueAt fun
 	case !ok:
 		x.heads[h] = ref
 	case cur == sharedRef:
-		x.shared[string(value)] = append([]uint64{ref}, x.shared[string(value)]...)
+		x.shared[string(value)] = append(x.shared[string(value)], ref)
 	default:
 		other, err := valueAt(cur)
 		if err != nil {
 			return err
 		}
 		if string(other) == string(value) {
-			x.older[h] = append([]uint64{cur}, x.older[h]...)
+			x.older[h] = append(x.older[h], cur)
 			x.heads[h] = ref
 			break
 		}
 		if x.shared == nil {
 			x.shared = map[string][]uint64{}
 		}
-		x.shared[string(other)] = append([]uint64{cur}, x.older[h]...)
+		x.shared[string(other)] = append(x.older[h], cur)
 		x.shared[string(value)] = []uint64{ref}
 		x.heads[h] = sharedRef
 		delete(x.older, h)
@@ -305,21 +306,21 @@ func (x *index) unpublish(pending map[string]uint64) {
 		switch cur, ok := x.heads[h]; {
 		case ok && cur == sharedRef:
 			vs := x.shared[k]
-			if len(vs) == 0 || vs[0] != ref {
+			if len(vs) == 0 || vs[len(vs)-1] != ref {
 				continue
 			}
 			if len(vs) == 1 {
 				delete(x.shared, k)
 			} else {
-				x.shared[k] = vs[1:]
+				x.shared[k] = vs[:len(vs)-1]
 			}
 		case ok && cur == ref:
 			if o := x.older[h]; len(o) > 0 {
-				x.heads[h] = o[0]
+				x.heads[h] = o[len(o)-1]
 				if len(o) == 1 {
 					delete(x.older, h)
 				} else {
-					x.older[h] = o[1:]
+					x.older[h] = o[:len(o)-1]
 				}
 			} else {
 				delete(x.heads, h)

@@ -68,6 +68,27 @@ func TestIndexSharedHashes(t *testing.T) {
 	assert.Equal(t, b4, head)
 }
 
+// TestIndexSharedHashMovesOlderVersions stages a value twice, then another
+// of its hash: the first value's versions, both, go with it to shared.
+func TestIndexSharedHashMovesOlderVersions(t *testing.T) {
+	t.Parallel()
+	a1, a2, b3, b4 := makeRef(1, 0), makeRef(2, 0), makeRef(3, 0), makeRef(4, 0)
+	entries := map[uint64]string{a1: "a", a2: "a", b3: "b", b4: "b"}
+	x, valueAt := indexOf(entries)
+	for _, pending := range []map[string]uint64{{"a": a1}, {"a": a2}, {"b": b3}, {"b": b4}} {
+		require.NoError(t, x.publish(pending, valueAt))
+	}
+	assert.Equal(t, []uint64{a1, a2, a2, a2}, versionsOf(x, entries, "a"))
+	assert.Equal(t, []uint64{0, 0, b3, b4}, versionsOf(x, entries, "b"))
+	assert.Empty(t, x.older, "moved to shared")
+	assert.Equal(t, 2, x.distinct())
+	assert.Equal(t, []string{"a", "b"}, headValues(x, entries))
+
+	x.unpublish(map[string]uint64{"b": b4})
+	assert.Equal(t, []uint64{0, 0, b3, b3}, versionsOf(x, entries, "b"))
+	assert.Equal(t, []uint64{a1, a2, a2, a2}, versionsOf(x, entries, "a"))
+}
+
 // TestIndexTakesBackAFailedPublish makes a publish fail halfway (the entry
 // of a staged version cannot be read) and takes it back, as an Update whose
 // commit failed does: the index finds what it found before.
@@ -77,7 +98,7 @@ func TestIndexTakesBackAFailedPublish(t *testing.T) {
 	entries := map[uint64]string{a1: "a", z1: "z", b2: "b", a2: "a", z2: "z"}
 	x, valueAt := indexOf(entries)
 	require.NoError(t, x.publish(map[string]uint64{"a": a1, "z": z1}, valueAt))
-	before := []any{maps.Clone(x.heads), maps.Clone(x.older), x.n}
+	before := []any{maps.Clone(x.heads), maps.Clone(x.older), maps.Clone(x.shared), x.distinct(), x.n}
 
 	failing := func(ref uint64) ([]byte, error) {
 		if ref == a1 {
@@ -88,7 +109,7 @@ func TestIndexTakesBackAFailedPublish(t *testing.T) {
 	pending := map[string]uint64{"b": b2, "a": a2, "z": z2}
 	require.Error(t, x.publish(pending, failing), "b or a must read a1")
 	x.unpublish(pending)
-	assert.Equal(t, before, []any{x.heads, x.older, x.n})
+	assert.Equal(t, before, []any{x.heads, x.older, x.shared, x.distinct(), x.n})
 	assert.Equal(t, []uint64{a1, a1, a1, a1}, versionsOf(x, entries, "a"))
 	assert.Equal(t, []uint64{z1, z1, z1, z1}, versionsOf(x, entries, "z"))
 	assert.Equal(t, []uint64{0, 0, 0, 0}, versionsOf(x, entries, "b"))

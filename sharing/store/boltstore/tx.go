@@ -93,7 +93,9 @@ func (t *tx) view() (*index, error) {
 	return t.idx, nil
 }
 
-// stagedRef returns the ref of the staged version of value this tx sees.
+// stagedRef returns the ref the index names for value in this tx: of
+// value's staged version this tx sees, or of another staged value with the
+// same hash (stagedVersion checks the entry).
 func (t *tx) stagedRef(value string) (uint64, bool, error) {
 	if t.write {
 		if t.direct {
@@ -115,29 +117,38 @@ func (t *tx) stagedRef(value string) (uint64, bool, error) {
 	return ref, ok, nil
 }
 
+// stagedVersion returns the encoded record of value's staged version this
+// tx sees, nil when value is not staged. The bytes are valid until the next
+// write.
+func (t *tx) stagedVersion(value string) ([]byte, error) {
+	ref, ok, err := t.stagedRef(value)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var blob []byte
+	if seq := refSeq(ref); t.write && seq == t.blobSeq {
+		blob = t.blob
+	} else if blob = t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq)); blob == nil {
+		return nil, fmt.Errorf("boltstore: record %q: %w: staged blob %d is missing", storeutil.Trunc(value), errCorrupt, seq)
+	}
+	v, rec, _, err := entryAt(blob, refOff(ref))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
+	case string(v) == value:
+		return rec, nil
+	case t.idx.hash.bytes(v) != t.idx.hash.str(value):
+		// not a value the index could have named for this one
+		return nil, fmt.Errorf("boltstore: record %q: %w: staged entry %d:%d holds another value", storeutil.Trunc(value), errCorrupt, refSeq(ref), refOff(ref))
+	}
+	return nil, nil // another staged value with the same hash: this one is not staged
+}
+
 // getRecord returns the encoded record of value, nil when there is none. The
 // bytes are valid until the next write.
 func (t *tx) getRecord(value string) ([]byte, error) {
-	ref, ok, err := t.stagedRef(value)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		var blob []byte
-		if seq := refSeq(ref); t.write && seq == t.blobSeq {
-			blob = t.blob
-		} else if blob = t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq)); blob == nil {
-			return nil, fmt.Errorf("boltstore: record %q: %w: staged blob %d is missing", storeutil.Trunc(value), errCorrupt, seq)
-		}
-		v, rec, _, err := entryAt(blob, refOff(ref))
-		if err != nil {
-			return nil, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
-		}
-		if string(v) == value {
-			return rec, nil
-		}
-		// another staged value with the same hash (index): this one is
-		// not staged
+	if rec, err := t.stagedVersion(value); rec != nil || err != nil {
+		return rec, err
 	}
 	t.key = append(t.key[:0], value...)
 	if f := t.keyFilter(); f != nil && !f.mayHave(t.key) {
@@ -257,11 +268,19 @@ func (t *tx) fold() error {
 		// The log is read in order, the newest version of each value kept,
 		// and those put into records in value order.
 		all := make([]staged, 0, t.staged())
+		nPending, nIdx := 0, 0 // the newest versions found, of this Update's and of the index's
 		c := t.bucket(bStaged).Cursor()
 		for k, e := c.First(); k != nil; k, e = c.Next() {
 			err := blobEntries(k, e, func(ref uint64, value, rec []byte) error {
 				head, ok := t.pending[string(value)]
-				if (ok && head == ref) || (!ok && t.idx.isHead(value, ref)) {
+				idxHead := t.idx.isHead(value, ref)
+				if idxHead {
+					nIdx++ // kept, or the one this Update's version replaces
+				}
+				if ok && head == ref {
+					nPending++
+				}
+				if (ok && head == ref) || (!ok && idxHead) {
 					all = append(all, staged{prefix: storeutil.Prefix8(value), value: value, rec: rec})
 				}
 				return nil
@@ -269,6 +288,9 @@ func (t *tx) fold() error {
 			if err != nil {
 				return fmt.Errorf("boltstore: fold: %w", err)
 			}
+		}
+		if n := t.idx.distinct(); nPending != len(t.pending) || nIdx != n {
+			return fmt.Errorf("boltstore: fold: %w: the log holds the newest versions of %d and %d values, its index %d and %d: a staged blob is missing or changed", errCorrupt, nPending, nIdx, len(t.pending), n)
 		}
 		slices.SortFunc(all, compareStaged)
 		rb := t.bucket(bRecords)
@@ -304,8 +326,8 @@ func (t *tx) emptyStaged() error {
 		return err
 	}
 	// A fold in the middle of an ingest is followed by as many versions
-	// again: room for what this index held (not beyond foldAt).
-	t.newIdx = newIndex(seq, min(t.idx.n, t.s.foldAt), t.s.hash)
+	// again: room for what this index held (not beyond seenKeys).
+	t.newIdx = newIndex(seq, min(t.idx.n, seenKeys), t.s.hash)
 	t.curStaged, t.curRecords = keyCursor{}, keyCursor{} // the buckets were replaced
 	return nil
 }
