@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 )
 
 // indexOf is an index over made-up entries: refs name values through
@@ -136,4 +137,25 @@ func headValues(x *index, entries map[uint64]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestStagedEntryOfAnotherValue rewrites a staged blob under an open store
+// so that the entry its index names for a value holds another value, of
+// another hash: a read says the log is corrupt (another value of the same
+// hash would only mean this one is not staged).
+func TestStagedEntryOfAnotherValue(t *testing.T) {
+	t.Parallel()
+	s, _ := foldedStore(t, 1000, 10)
+	mergeMD5(t, s, 100, 1)
+	require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
+		b := btx.Bucket(bStaged)
+		k, v := b.Cursor().First()
+		value, rec, _, err := entryAt(v, 0)
+		require.NoError(t, err)
+		require.Equal(t, hex32(100), string(value))
+		return b.Put(k, appendStagedEntry(nil, hex32(200), rec))
+	}))
+	_, _, err := record(s, hex32(100))
+	require.ErrorIs(t, err, errCorrupt)
+	assert.ErrorContains(t, err, "holds another value")
 }
