@@ -96,7 +96,7 @@
 // The index is rebuilt from the log on Open and costs about 30 bytes of
 // memory per staged value, none of it a string or a pointer for the
 // collector to scan (30 bytes each for 383,146 values, 36 for 1.9M; about
-// 150 MiB when full; a fold keeps 8 bytes per value
+// 145 MiB when full; a fold keeps 8 bytes per value
 // more, the refs it puts in value order, and briefly 40 while it sorts them
 // in a View); a Bloom filter of the records bucket's keys (2 to 4 bytes
 // per record) lets a Merge skip the tree lookup of a value never stored; it is

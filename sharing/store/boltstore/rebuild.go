@@ -22,9 +22,9 @@ var bRebuild = []byte("records.rebuild")
 // least 1/rebuildDiv as many values as the bucket (about: the key filter's
 // count; a process that has not built the filter, after filterAfter
 // lookups, folds in place), as at the end of a first sync and in the middle
-// of a sync of more than 4M values (foldOrRebuild). A leaf holds a dozen or two records, so a log that large
-// lands on nearly every leaf: folded in place, that is every page of the bucket
-// dirty in one transaction, held in memory until its commit (at the end of a
+// of a sync of more than 4M values (foldOrRebuild). A leaf holds a dozen or
+// two records, so a log that large lands on nearly every leaf: folded in
+// place, that is every page of the bucket dirty in one transaction, held in memory until its commit (at the end of a
 // first sync of 1M events, a fold of 314,000 values into 1.57M records held
 // 474 MB of page buffers and 213 MB of nodes), and each put at random costs
 // several in key order. Written anew, it takes bounded transactions, and

@@ -14,7 +14,7 @@ import (
 // Update folds them into the records bucket. Folding rewrites the leaves the
 // staged values land on, about once per leaf, so the larger the log the
 // cheaper each value; its in-memory index costs about 30 bytes per staged
-// value (36 for 1.9M, up to about 150 MiB), and a fold 8 more (stagedHeads). A
+// value (36 for 1.9M, about 145 MiB at 4M), and a fold 8 more (stagedHeads). A
 // first sync of 1M events (1.9M values) is folded once, at Close, into an
 // empty records bucket: at 524,288 versions, the records were written anew
 // at 0.5M, 1M and 1.5M values and at Close, 4.9M puts for 1.9M records, and
@@ -37,8 +37,9 @@ const seenKeys = 512 << 10
 // the blob (refs of later versions are higher). The newest staged version of a
 // value wins over the records bucket.
 //
-// index finds each staged value's staged versions, newest first, so that a
-// View on an older snapshot finds the version it must see: the newest one
+// index finds each staged value's staged versions (kept oldest first, and
+// searched newest first), so that a View on an older snapshot finds the
+// version it must see: the newest one
 // whose blob's sequence is at most its snapshot's staged sequence. Only
 // Update changes it, one at a time, before its commit (new sequences are
 // above every committed snapshot, so Views skip them until they commit) and
@@ -48,7 +49,7 @@ const seenKeys = 512 << 10
 // its maps hold no string and no pointer per value, so a log of hundreds of
 // thousands of values costs about 30 bytes each, and the collector never
 // scans them. A hash names a candidate: the reader checks the value in the
-// blob entry the ref names (getRecord), and a value whose hash another
+// blob entry the ref names (stagedVersion), and a value whose hash another
 // staged value shares is kept by value (shared).
 type index struct {
 	base uint64 // the staged sequence just after the fold that started this index

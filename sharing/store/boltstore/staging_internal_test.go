@@ -31,7 +31,7 @@ func indexOf(entries map[uint64]string) (*index, func(uint64) ([]byte, error)) {
 }
 
 // versionsOf returns what a View at each snapshot from 1 to 4 finds for
-// value, checked as getRecord checks it (the entry must hold the value).
+// value, checked as stagedVersion checks it (the entry must hold the value).
 func versionsOf(x *index, entries map[uint64]string, value string) []uint64 {
 	var out []uint64
 	for max := uint64(1); max <= 4; max++ {

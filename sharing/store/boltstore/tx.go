@@ -251,7 +251,8 @@ func (t *tx) flushBlob() error {
 	return nil
 }
 
-// staged returns how many record versions the staging log holds.
+// staged returns how many record versions the staging log holds, about (an
+// Update's repeats of a value count once).
 func (t *tx) staged() int { return t.idx.n + len(t.pending) }
 
 // fold moves the newest staged version of every value into the records
@@ -290,7 +291,7 @@ func (t *tx) fold() error {
 			}
 		}
 		if n := t.idx.distinct(); nPending != len(t.pending) || nIdx != n {
-			return fmt.Errorf("boltstore: fold: %w: the log holds the newest versions of %d and %d values, its index %d and %d: a staged blob is missing or changed", errCorrupt, nPending, nIdx, len(t.pending), n)
+			return fmt.Errorf("boltstore: fold: %w: the log holds the newest versions of %d values of this update and %d of the index, not %d and %d: a staged blob is missing or changed", errCorrupt, nPending, nIdx, len(t.pending), n)
 		}
 		slices.SortFunc(all, compareStaged)
 		rb := t.bucket(bRecords)
