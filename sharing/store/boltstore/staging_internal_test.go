@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ctexchange/cte/sharing"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
@@ -142,20 +143,32 @@ func headValues(x *index, entries map[uint64]string) []string {
 // TestStagedEntryOfAnotherValue rewrites a staged blob under an open store
 // so that the entry its index names for a value holds another value, of
 // another hash: a read says the log is corrupt (another value of the same
-// hash would only mean this one is not staged).
+// hash would only mean this one is not staged), and so does a fold, inside
+// its Update or writing the records anew, before it puts anything.
 func TestStagedEntryOfAnotherValue(t *testing.T) {
 	t.Parallel()
-	s, _ := foldedStore(t, 1000, 10)
-	mergeMD5(t, s, 100, 1)
-	require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
-		b := btx.Bucket(bStaged)
-		k, v := b.Cursor().First()
-		value, rec, _, err := entryAt(v, 0)
-		require.NoError(t, err)
-		require.Equal(t, hex32(100), string(value))
-		return b.Put(k, appendStagedEntry(nil, hex32(200), rec))
-	}))
-	_, _, err := record(s, hex32(100))
-	require.ErrorIs(t, err, errCorrupt)
-	assert.ErrorContains(t, err, "holds another value")
+	for name, opts := range map[string][]Option{"in the update": nil, "written anew": {withRebuild(3)}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, _ := foldedStore(t, 1000, 10, opts...)
+			mergeMD5(t, s, 100, 1)
+			require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
+				b := btx.Bucket(bStaged)
+				k, v := b.Cursor().First()
+				value, rec, _, err := entryAt(v, 0)
+				require.NoError(t, err)
+				require.Equal(t, hex32(100), string(value))
+				return b.Put(k, appendStagedEntry(nil, hex32(200), rec))
+			}))
+			_, _, err := record(s, hex32(100))
+			require.ErrorIs(t, err, errCorrupt)
+			assert.ErrorContains(t, err, "holds another value")
+
+			err = s.Update(t.Context(), func(st sharing.Tx) error { return st.(*tx).foldOrRebuild() })
+			require.ErrorIs(t, err, errCorrupt)
+			assert.ErrorContains(t, err, "a staged blob is missing or changed")
+			assert.False(t, rawRecord(t, s, hex32(200)))
+			assert.Equal(t, 1, StagedLen(s))
+		})
+	}
 }
