@@ -87,7 +87,8 @@
 // sync), and an in-memory index maps each staged value's hash to its
 // versions (a random-seeded 64-bit maphash; a reader checks the value in the
 // blob entry, and values that share a hash are kept by value).
-// When the log holds 4,194,304 versions, the Update that reaches that number
+// When the log holds 4,194,304 versions (or 524,288 when the records
+// bucket holds more values than that), the Update that reaches that number
 // folds it into the records bucket in value order, rewriting each leaf once
 // for many values, and empties it (a fold that large is made after the
 // Update's commit, in bounded transactions: see below); so does the first

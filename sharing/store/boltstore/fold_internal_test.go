@@ -272,3 +272,32 @@ func TestDeleteFoldsOnlyForAStagedValue(t *testing.T) {
 	}
 	checkReopened(t, s, path, check)
 }
+
+// TestLogFoldsSoonerInALargeStore: a log of an eighth of foldAt versions is
+// folded by the Merge that reaches it only when the records bucket holds at
+// least as many values; a store without records (a first sync) keeps it
+// until foldAt.
+func TestLogFoldsSoonerInALargeStore(t *testing.T) {
+	t.Parallel()
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), withFoldAt(8000))
+	require.NoError(t, err)
+	defer s.Close()
+	useFilter := func() {
+		require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
+			s.filter = buildFilter(btx.Bucket(bRecords)) // as after filterAfter lookups
+			return nil
+		}))
+	}
+	useFilter()
+	mergeMD5(t, s, 0, 1500)
+	assert.Equal(t, 1500, StagedLen(s), "no records: the log stays")
+	foldNow(t, s)
+	useFilter()
+	mergeMD5(t, s, 2000, 600)
+	assert.Equal(t, 600, StagedLen(s), "under an eighth of foldAt")
+	mergeMD5(t, s, 3000, 500)
+	assert.Zero(t, StagedLen(s), "1,100 versions, 1,500 records: folded")
+	assert.Len(t, severities(t, s, 2000, 2600), 600)
+	assert.Len(t, severities(t, s, 3000, 3500), 500)
+	assert.True(t, rawRecord(t, s, hex32(3499)), "in the records bucket")
+}

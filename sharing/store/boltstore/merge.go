@@ -91,9 +91,18 @@ func (t *tx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.Me
 	return st, t.foldWhenFull()
 }
 
-// foldWhenFull folds the staging log once it holds foldAt versions.
+// foldWhenFull folds the staging log once it holds foldAt versions, or an
+// eighth of that (524,288 by default) when the records bucket holds at least
+// as many values (about: the key filter's count, once built). A first sync
+// keeps its log until Close folds it once; a running process on a large
+// store folds about as often as before the log grew to 4M versions, and
+// its file does not keep millions of old versions.
 func (t *tx) foldWhenFull() error {
-	if t.direct || t.foldLater != nil || t.staged() < t.s.foldAt {
+	if t.direct || t.foldLater != nil {
+		return nil
+	}
+	n := t.staged()
+	if n < t.s.foldAt && (n < max(t.s.foldAt/8, 1) || t.s.filter == nil || t.s.filter.n < n) {
 		return nil
 	}
 	return t.foldOrRebuild()
