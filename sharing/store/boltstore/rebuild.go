@@ -24,11 +24,12 @@ var bRebuild = []byte("records.rebuild")
 // lookups, folds in place), as at the end of a first sync and in the middle
 // of a sync of more than 4M values (foldOrRebuild). A leaf holds a dozen or
 // two records, so a log that large lands on nearly every leaf: folded in
-// place, that is every page of the bucket dirty in one transaction, held in memory until its commit (at the end of a
-// first sync of 1M events, a fold of 314,000 values into 1.57M records held
-// 474 MB of page buffers and 213 MB of nodes), and each put at random costs
-// several in key order. Written anew, it takes bounded transactions, and
-// the bucket's leaves end up full and in key order in the file.
+// place, that is every page of the bucket dirty in one transaction, held in
+// memory until its commit (at the end of a first sync of 1M events, a fold
+// of 314,000 values into 1.57M records held 474 MB of page buffers and 213
+// MB of nodes), and each put at random costs several in key order. Written
+// anew, it takes bounded transactions, and the bucket's leaves end up full
+// and in key order in the file.
 const rebuildDiv = 8
 
 // rebuildChunk is how many records a transaction of a rebuild writes: bbolt

@@ -40,11 +40,11 @@ const seenKeys = 512 << 10
 //
 // index finds each staged value's staged versions (kept oldest first, and
 // searched newest first), so that a View on an older snapshot finds the
-// version it must see: the newest one
-// whose blob's sequence is at most its snapshot's staged sequence. Only
-// Update changes it, one at a time, before its commit (new sequences are
-// above every committed snapshot, so Views skip them until they commit) and
-// takes the change back when the commit fails.
+// version it must see: the newest one whose blob's sequence is at most its
+// snapshot's staged sequence. Only Update changes it, one at a time, before
+// its commit (new sequences are above every committed snapshot, so Views
+// skip them until they commit) and takes the change back when the commit
+// fails.
 //
 // It is keyed by a 64-bit hash of the value (stageHash), not by the value:
 // its maps hold no string and no pointer per value, so a log of hundreds of
