@@ -364,11 +364,21 @@ func (s *Store) Update(ctx context.Context, fn func(sharing.Tx) error) (err erro
 	err = s.update(ctx, &t, func(t *tx) error { return fn(t) })
 	committed = err == nil
 	if err == nil && t.foldLater != nil {
-		if err := t.foldLater(s, &t); err != nil {
+		if err := s.foldNow(&t); err != nil {
 			return fmt.Errorf("boltstore: the update is stored; folding the staging log failed (the log stays, and is folded later): %w", s.closedErr(err))
 		}
 	}
 	return s.closedErr(err)
+}
+
+// foldNow makes the fold the Update (*tp) left to after its commit, with
+// the newest staged versions it reads from the log. The caller holds wmu.
+func (s *Store) foldNow(tp **tx) error {
+	heads, err := s.loadHeads()
+	if err != nil || len(heads) == 0 { // none: folded since (a Records call of the Update)
+		return err
+	}
+	return (*tp).foldLater(s, tp, heads)
 }
 
 // update runs fn in one bbolt write transaction, as *tp (for

@@ -28,14 +28,7 @@ const foldChunk = 1 << 13
 // what they read before, and a crash (or a failure) in between leaves
 // nothing to undo: the next fold puts those values again. The caller holds
 // wmu, and its Update has committed.
-func (s *Store) foldAfter(tp **tx) error {
-	heads, err := s.loadHeads()
-	if err != nil {
-		return err
-	}
-	if len(heads) == 0 {
-		return nil // folded since (a Records call of the Update)
-	}
+func (s *Store) foldAfter(tp **tx, heads []uint64) error {
 	for part := 0; len(heads) > 0; part++ {
 		chunk := heads[:min(s.foldN, len(heads))]
 		heads = heads[len(chunk):]

@@ -120,14 +120,7 @@ func (s *Store) loadHeads() ([]uint64, error) {
 // emptied in one last transaction (as *tp, for recoverDamage). Until that
 // one commits, the records and the log are as they were, for Views and after
 // a crash alike. The caller holds wmu, and its Update has committed.
-func (s *Store) rebuildRecords(tp **tx) error {
-	heads, err := s.loadHeads()
-	if err != nil {
-		return err
-	}
-	if len(heads) == 0 {
-		return nil // folded since (a Records call of the Update)
-	}
+func (s *Store) rebuildRecords(tp **tx, heads []uint64) error {
 	if err := s.db.Update(func(btx *bolt.Tx) error {
 		if btx.Bucket(bRebuild) != nil {
 			if err := btx.DeleteBucket(bRebuild); err != nil {

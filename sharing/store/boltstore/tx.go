@@ -44,8 +44,9 @@ type tx struct {
 
 	published bool // an Update's index change is visible to Views (see publish)
 	// foldLater is the fold left to after the commit (foldOrRebuild):
-	// rebuildRecords or foldAfter; nil when none is
-	foldLater func(s *Store, tp **tx) error
+	// rebuildRecords or foldAfter, given the newest staged versions in value
+	// order (foldNow); nil when none is
+	foldLater func(s *Store, tp **tx, heads []uint64) error
 
 	arena []byte            // keys and values handed to Put live until commit
 	full  [][]byte          // the arena's chunks before the current one
