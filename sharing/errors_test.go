@@ -25,8 +25,9 @@ var errDisk = errors.New("disk full")
 // faultyStore fails the named Tx operations while they are set.
 type faultyStore struct {
 	sharing.Store
-	mu   sync.Mutex
-	fail map[string]bool
+	mu    sync.Mutex
+	fail  map[string]bool
+	fails map[string]int // the calls failed, by operation
 }
 
 func (s *faultyStore) set(op string, on bool) {
@@ -38,7 +39,20 @@ func (s *faultyStore) set(op string, on bool) {
 func (s *faultyStore) failing(op string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fail[op] {
+		if s.fails == nil {
+			s.fails = map[string]int{}
+		}
+		s.fails[op]++
+	}
 	return s.fail[op]
+}
+
+// failed returns how many calls of op failed.
+func (s *faultyStore) failed(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fails[op]
 }
 
 func (s *faultyStore) View(ctx context.Context, fn func(sharing.Tx) error) error {
@@ -151,6 +165,7 @@ func TestStoreFailures(t *testing.T) {
 		require.NotEmpty(t, errs)
 		assert.Contains(t, errs[0].Message, "record the outcome", "stored on its own")
 		assert.Contains(t, w.logs.String(), "share not recorded: shared to netskope", "the summary, logged only, says the share was not recorded")
+		assert.Equal(t, 1, fs.failed("PutLedger"), "not written again without the audit entries: it would fail the same")
 		fs.set("PutLedger", false)
 		rep, err := w.eng.SyncSource(ctx, "mimecast")
 		require.NoError(t, err)
@@ -202,7 +217,7 @@ func TestStoreFailures(t *testing.T) {
 		fs.set("PutRunState sharing/mc-to-ns", false)
 		require.ErrorIs(t, err, errDisk)
 		assert.Contains(t, w.logs.String(), "is muted", "the note is logged though it could not be stored")
-		assert.Contains(t, w.logs.String(), "cannot store run state")
+		assert.Contains(t, w.logs.String(), "cannot store audit entry and run state")
 	})
 	t.Run("push and record", func(t *testing.T) {
 		t.Parallel()

@@ -457,7 +457,7 @@ func (e *Engine) readPacked(ctx context.Context, rs *replaceSet) (push []ioc.Ind
 // recordPushed collects in w what a pushed list records: for every member
 // its ledger (applied, refused, over capacity, retracted) and the applied
 // set. The entries are made here, once, and counted into rep: the write may
-// run more than once (a store may retry an Update).
+// run twice (commit writes the outcome again when its audit entries fail).
 func (e *Engine) recordPushed(cs *configState, rs *replaceSet, skipped map[string]bool, res cte.PushResult, stopped bool, rep *ShareReport, w *shareWrites) {
 	now := rs.members[0].now
 	rej := make(map[string]cte.Rejected, len(res.Rejected))

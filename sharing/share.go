@@ -240,10 +240,10 @@ func (e *Engine) shareAppendConfig(ctx context.Context, cs *configState, rule *C
 // state, in one Update.
 func (e *Engine) fail(ctx context.Context, name string, now time.Time, err error, resolution string) {
 	var w shareWrites
-	_ = w.auditErr(name, now, err, resolution)
+	w.audit(errEntry(name, now, err, resolution))
 	if werr := e.commit(ctx, &w, shareKey(name), func(rs *RunState) { recordRun(rs, now, err, nil, skipState{}) }); werr != nil {
 		e.emit(ctx, w.audits[0])
-		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store run state", slog.String("config", name), slog.String("error", werr.Error()))
+		e.log.LogAttrs(ctx, slog.LevelError, "sharing: cannot store audit entry and run state", slog.String("config", name), slog.String("error", werr.Error()))
 	}
 }
 
@@ -306,8 +306,9 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 	// Nothing of the share was stored: its entries go to the logger only,
 	// its summary as a share that stopped, or that was not recorded (what
 	// it pushed is pushed again).
-	sum := &w.audits[len(w.audits)-1]
-	if sum.Level = slog.LevelError; err == nil {
+	sum := &w.audits[len(w.audits)-1] // added above, last
+	sum.Level = slog.LevelError
+	if err == nil {
 		sum.Message = "share not recorded: " + sum.Message
 	}
 	return e.notRecorded(ctx, w, cs.cfg.Name, now, werr, "check the store; nothing of this share was recorded, it runs again on the next cycle")
@@ -315,8 +316,13 @@ func (e *Engine) report(ctx context.Context, cs *configState, now time.Time, rep
 
 // auditErr audits err at error level and returns it.
 func (e *Engine) auditErr(ctx context.Context, name string, now time.Time, err error, resolution string) error {
-	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(), Resolution: resolution})
+	e.audit(ctx, errEntry(name, now, err, resolution))
 	return err
+}
+
+// errEntry is the audit entry of err, at error level.
+func errEntry(name string, now time.Time, err error, resolution string) AuditEntry {
+	return AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(), Resolution: resolution}
 }
 
 // resolution says what to do about a push error.

@@ -22,17 +22,17 @@ func (w *shareWrites) write(fn func(Tx) error) { w.writes = append(w.writes, fn)
 // auditErr audits err at error level, to be written with the rest, and
 // returns it.
 func (w *shareWrites) auditErr(name string, now time.Time, err error, resolution string) error {
-	w.audit(AuditEntry{Time: now, Level: slog.LevelError, Config: name, Message: err.Error(), Resolution: resolution})
+	w.audit(errEntry(name, now, err, resolution))
 	return err
 }
 
 // commit writes w, then the change fn of the run state of key, in one
 // Update, and emits w's audit entries once stored. The audit log never stops
-// what it records: when that Update fails, the rest is written again
-// without the audit entries, which then get an Update of their own (entries
-// that cannot be stored are logged as such). Only when the rest cannot be
-// written is the error returned, with nothing emitted: the caller says what
-// happened. The writes may run more than once: a store may retry an Update.
+// what it records: when that Update fails in its audit entries, the rest is
+// written again without them, and they get an Update of their own (entries
+// that cannot be stored are logged as such). When the rest cannot be
+// written the error is returned, with nothing emitted: the caller says what
+// happened. So the writes may run twice: they must not count anything.
 func (e *Engine) commit(ctx context.Context, w *shareWrites, key string, fn func(*RunState)) error {
 	logs := func(tx Tx) error {
 		for _, a := range w.audits {
@@ -51,14 +51,17 @@ func (e *Engine) commit(ctx context.Context, w *shareWrites, key string, fn func
 		return putRun(tx, key, fn)
 	}
 	ctx2 := context.WithoutCancel(ctx)
+	logsFailed := false
 	err := e.store.Update(ctx2, func(tx Tx) error {
 		if err := rest(tx); err != nil {
 			return err
 		}
-		return logs(tx)
+		err := logs(tx)
+		logsFailed = err != nil
+		return err
 	})
 	if err != nil {
-		if len(w.audits) == 0 {
+		if !logsFailed { // the same writes would fail again
 			return fmt.Errorf("record the outcome: %w", err)
 		}
 		if rerr := e.store.Update(ctx2, rest); rerr != nil {

@@ -175,6 +175,7 @@ func TestShareOutcomeWrittenAgain(t *testing.T) {
 	rep, err := w.eng.Share(ctx, "mc-to-tiny", sharing.WithForce())
 	require.NoError(t, err)
 	assert.Equal(t, 1, rep.OverCapacity)
+	assert.Equal(t, 2, rep.Unchanged, "counted once, though the outcome was written twice")
 	assert.False(t, st.disarm(), "the outcome's first Update met the failure")
 	assert.Equal(t, before+1, summaries(), "the summary is stored, in an Update of its own")
 	assert.NotContains(t, w.logs.String(), "cannot store audit entry")
