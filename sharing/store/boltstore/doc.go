@@ -81,22 +81,25 @@
 // Records are keyed by value and values (hashes) are random, so writing a
 // page's records in place would rewrite about one leaf per value in every
 // commit once the file holds many more leaves than a page has values. Record
-// writes (Merge, SetInactive) therefore append to the staging log, one value
-// (a blob) per page of records rather than one bbolt put per record (a put
+// writes (Merge, SetInactive) therefore append to the staging log, in values
+// (blobs) of up to 3,800 bytes, about 190 for a page of 5,000 records,
+// rather than one bbolt put per record (a put
 // costs about a microsecond and an allocation: a third of the puts of a first
 // sync), and an in-memory index maps each staged value's hash to its
 // versions (a random-seeded 64-bit maphash; a reader checks the value in the
 // blob entry, and values that share a hash are kept by value).
 // When the log holds 4,194,304 versions (or 524,288 when the records
-// bucket holds more values than that), the Update that reaches that number
+// bucket holds at least as many values as the log versions, by the count of
+// the key filter below, once built), the Update that reaches that number
 // folds it into the records bucket in value order, rewriting each leaf once
 // for many values, and empties it (a fold that large is made after the
 // Update's commit, in bounded transactions: see below); so does the first
 // Records call of an Update, inside it, so that the scan sees the writes its
 // function makes.
 // The index is rebuilt from the log on Open and costs about 30 bytes of
-// memory per staged value, none of it a string or a pointer for the
-// collector to scan (30 bytes each for 383,146 values, 36 for 1.9M; about
+// memory per value staged once, none of it a string or a pointer for the
+// collector to scan (a value staged again adds a slice of its older
+// versions; 30 bytes each for 383,146 values, 36 for 1.9M; about
 // 145 MiB when full; a fold keeps 8 bytes per value
 // more, the refs it puts in value order, and briefly 40 while it sorts them
 // in a View); a Bloom filter of the records bucket's keys (2 to 4 bytes
@@ -142,13 +145,14 @@
 // as none of the pages it freed could be reused before its commit. Until
 // the last transaction a folded value is in the records and still in the
 // log, the same version, and reads take the log's: Views read what they
-// did, and after a crash the next fold puts those values again. Smaller folds are made inside their Update, and so
-// are, whatever the log holds, the folds that a write needing every record
-// in the bucket makes: DeleteRecord of a value the log holds (the log has no
-// tombstones; a value only in the records bucket is deleted there, the log
-// left as it is), a Records call inside an Update (so that its scan sees the
-// Update's writes) and the one-time build of the ranked index of an old
-// file. An Update that meets a damaged page after its commit (in a rebuild
+// did, and after a crash the next fold puts those values again. Smaller
+// folds are made inside their Update, and so are, whatever the log holds,
+// the folds that a write needing every record in the bucket makes: a
+// Records call inside an Update (so that its scan sees the Update's writes)
+// and the one-time build of the ranked index of an old file. DeleteRecord
+// folds nothing: it deletes the value from the records bucket and, when the
+// log holds it, stages a tombstone (an empty record), which reads as no
+// record and which a fold turns into a delete. An Update that meets a damaged page after its commit (in a rebuild
 // or a fold) returns ErrDamaged and keeps what it committed visible.
 //
 // The ranked index and the ledger of a first share also fill their leaves

@@ -66,13 +66,12 @@ func (t *tx) bumpRecord(value string) (bool, error) {
 	return true, nil
 }
 
-// DeleteRecord implements sharing.Tx. When the value has a staged version,
-// the staging log is folded first (it has no tombstones: the version would
-// outlive the delete), so the rest of the Update writes records directly; a
-// value only in the records bucket is deleted there, the log left as it is
-// (folding it, whatever it holds, in this one transaction, for a value it
-// does not hold, was the cost of an operator's delete); a value with no
-// record changes nothing and folds nothing.
+// DeleteRecord implements sharing.Tx. The value is deleted from the records
+// bucket; when it has a staged version, a tombstone (an empty record) is
+// staged after it, which reads as no record and which the next fold turns
+// into a delete. The log is not folded for it: folded in this one
+// transaction, a log of millions of versions would hold every page it
+// touches until the commit. A value with no record changes nothing.
 func (t *tx) DeleteRecord(value string) error {
 	if err := t.writable("delete record"); err != nil {
 		return err
@@ -83,19 +82,17 @@ func (t *tx) DeleteRecord(value string) error {
 	if err := t.flushRank(); err != nil {
 		return err
 	}
-	staged, err := t.stagedVersion(value)
+	_, staged, err := t.stagedVersion(value)
 	if err != nil {
 		return err
-	}
-	if staged != nil {
-		if err := t.fold(); err != nil {
-			return err
-		}
 	}
 	if err := t.bucket(bRecords).Delete([]byte(value)); err != nil {
 		return fmt.Errorf("boltstore: delete record %q: %w", storeutil.Trunc(value), err)
 	}
 	t.curRecords = keyCursor{} // a cursor kept for lookups is void after a delete
+	if staged {
+		return t.putRecord(value, nil)
+	}
 	return nil
 }
 

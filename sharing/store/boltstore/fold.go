@@ -67,6 +67,12 @@ func (s *Store) foldPart(btx *bolt.Tx, heads []uint64) error {
 		if i == 0 {
 			fillFor(rb, value)
 		}
+		if len(rec) == 0 { // a tombstone
+			if err := rb.Delete(value); err != nil {
+				return fmt.Errorf("%q: %w", storeutil.Trunc(string(value)), err)
+			}
+			continue
+		}
 		if err := rb.Put(value, rec); err != nil {
 			return fmt.Errorf("%q: %w", storeutil.Trunc(string(value)), err)
 		}

@@ -2,6 +2,7 @@ package boltstore
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -238,39 +239,80 @@ func TestDamageInAFoldAfterTheCommitKeepsTheUpdate(t *testing.T) {
 	assert.Equal(t, want, severities(t, s, 0, 6), "and in the file")
 }
 
-// TestDeleteFoldsOnlyForAStagedValue: deleting a value only in the records
-// bucket leaves the staging log as it is; deleting a staged value folds the
-// log first, so that no staged version outlives the delete. Both values are
-// gone, in this process and once the file is opened again.
-func TestDeleteFoldsOnlyForAStagedValue(t *testing.T) {
+// TestDeleteStagesATombstone: deleting a value only in the records bucket
+// deletes it there; deleting a staged value stages a tombstone after it
+// (an empty record), and neither folds the log. The values are gone, in
+// this process, for a View begun before the delete (which still reads
+// them), once the file is opened again, and once the log is folded, each
+// way: inside an Update, after the commit, or writing the records anew (a
+// tombstone last in a transaction must not let the next one write the
+// stored version it replaced). A value merged after its delete is back.
+func TestDeleteStagesATombstone(t *testing.T) {
 	t.Parallel()
-	s, path := foldedStore(t, 0, 10)
-	mergeMD5(t, s, 100, 5)
-	require.Equal(t, 5, StagedLen(s))
-	del := func(v string) {
-		t.Helper()
-		require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.DeleteRecord(v) }))
-	}
-	del(hex32(3))
-	assert.Equal(t, 5, StagedLen(s), "the log is not folded for a value it does not hold")
-	del(hex32(101))
-	assert.Zero(t, StagedLen(s), "folded: the staged version would outlive the delete")
-
-	check := func(s *Store) {
-		t.Helper()
-		require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
-			for v, want := range map[string]bool{hex32(3): false, hex32(101): false, hex32(4): true, hex32(100): true} {
-				_, ok, err := tx.Record(v)
-				require.NoError(t, err)
-				assert.Equal(t, want, ok, v)
+	for name, opts := range map[string][]Option{
+		"in the update": nil,
+		"after":         {withFoldChunk(1)},
+		"written anew":  {withRebuild(1)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s, path := foldedStore(t, 0, 10, opts...)
+			mergeSeen(t, s, 4, 3, ioc.SeverityHigh, time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)) // 4 to 6 stored, and staged again
+			mergeMD5(t, s, 100, 5)
+			require.Equal(t, 8, StagedLen(s))
+			del := func(v string) {
+				t.Helper()
+				require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error { return tx.DeleteRecord(v) }))
 			}
-			n := 0
-			require.NoError(t, tx.Records(func(*sharing.Record) error { n++; return nil }))
-			assert.Equal(t, 13, n)
-			return nil
-		}))
+			want := map[string]bool{hex32(3): false, hex32(5): false, hex32(101): false, hex32(4): true, hex32(100): true, hex32(6): true}
+			check := func(s *Store) {
+				t.Helper()
+				require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+					for v, want := range want {
+						_, ok, err := tx.Record(v)
+						require.NoError(t, err)
+						assert.Equal(t, want, ok, v)
+					}
+					n := 0
+					require.NoError(t, tx.Records(func(*sharing.Record) error { n++; return nil }))
+					assert.Equal(t, 12, n)
+					return nil
+				}))
+			}
+			require.NoError(t, s.View(t.Context(), func(before sharing.Tx) error {
+				del(hex32(3))
+				assert.Equal(t, 8, StagedLen(s), "nothing staged for a value only in the records bucket")
+				del(hex32(5))
+				del(hex32(101))
+				assert.Equal(t, 10, StagedLen(s), "two tombstones, no fold")
+				assert.False(t, rawRecord(t, s, hex32(5)), "deleted from the records bucket too")
+				for _, v := range []string{hex32(3), hex32(5), hex32(101)} {
+					_, ok, err := before.Record(v)
+					require.NoError(t, err)
+					assert.True(t, ok, "a View begun before the delete reads %s", v)
+				}
+				return nil
+			}))
+			check(s)
+			require.NoError(t, s.Close())
+			s, err := Open(path, opts...)
+			require.NoError(t, err)
+			defer s.Close()
+			check(s)
+			foldNow(t, s)
+			assert.Zero(t, StagedLen(s))
+			for _, v := range []string{hex32(3), hex32(5), hex32(101)} {
+				assert.False(t, rawRecord(t, s, v), "%s: the fold deleted it", v)
+			}
+			check(s)
+			mergeMD5(t, s, 5, 1)
+			want[hex32(5)] = true
+			_, ok, err := record(s, hex32(5))
+			require.NoError(t, err)
+			assert.True(t, ok, "merged again after its delete")
+			assert.NoError(t, s.Check(t.Context()))
+		})
 	}
-	checkReopened(t, s, path, check)
 }
 
 // TestLogFoldsSoonerInALargeStore: a log of an eighth of foldAt versions is
@@ -300,4 +342,65 @@ func TestLogFoldsSoonerInALargeStore(t *testing.T) {
 	assert.Len(t, severities(t, s, 2000, 2600), 600)
 	assert.Len(t, severities(t, s, 3000, 3500), 500)
 	assert.True(t, rawRecord(t, s, hex32(3499)), "in the records bucket")
+}
+
+// TestFoldAfterKeepsTheKeyFilter: a fold after the commit adds the values
+// it puts to the records' key filter, so that a later Merge finds them (a
+// filter without them would have the Merge take a stored value for a new
+// one, and write over its record).
+func TestFoldAfterKeepsTheKeyFilter(t *testing.T) {
+	t.Parallel()
+	s, _ := foldedStore(t, 0, 100, withFoldChunk(2))
+	require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
+		s.filter = buildFilter(btx.Bucket(bRecords)) // as after filterAfter lookups
+		return nil
+	}))
+	mergeMD5(t, s, 1000, 10)
+	foldNow(t, s)
+	require.Equal(t, 1, s.foldsAfter)
+	require.Zero(t, StagedLen(s))
+	later := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+	require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+		st, err := tx.Merge("feed", md5Page(1000, 10, ioc.SeverityHigh, later), later)
+		assert.Equal(t, sharing.MergeStats{Updated: 10}, st)
+		return err
+	}))
+}
+
+// TestCloseFoldsFrom65536: with the default fold threshold (4M versions),
+// Close folds a log of 65,536 versions or more and leaves a smaller one.
+func TestCloseFoldsFrom65536(t *testing.T) {
+	t.Parallel()
+	for n, staysStaged := range map[int]int{1<<16 - 1: 1<<16 - 1, 1 << 16: 0} {
+		path := filepath.Join(t.TempDir(), "state.db")
+		s, err := Open(path)
+		require.NoError(t, err)
+		mergeMD5(t, s, 0, n)
+		require.NoError(t, s.Close())
+		s, err = Open(path)
+		require.NoError(t, err)
+		assert.Equal(t, staysStaged, StagedLen(s), "%d versions", n)
+		require.NoError(t, s.Close())
+	}
+}
+
+// TestOpenWithTheFirstMetaPageLost: a file whose first page is overwritten
+// is still a cte store: its second meta page is looked for where each page
+// size would put it (16 KiB here), as bbolt does, and the file opens from it.
+func TestOpenWithTheFirstMetaPageLost(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := Open(path)
+	require.NoError(t, err)
+	mergeMD5(t, s, 0, 10)
+	require.NoError(t, s.Close())
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteAt(make([]byte, 4096), 0)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.NoError(t, checkMeta(path))
+	s, err = Open(path)
+	require.NoError(t, err, "opened from its second meta page")
+	require.NoError(t, s.Close())
 }

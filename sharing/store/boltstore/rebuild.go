@@ -4,7 +4,6 @@ package boltstore
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -64,17 +63,12 @@ func (t *tx) foldOrRebuild() error {
 // reads each value again from its entry (stagedRecord), so a fold of
 // millions of values holds 8 bytes for each, not a copy of it.
 func stagedHeads(b *bolt.Bucket, x *index) ([]uint64, error) {
-	type head struct {
-		prefix uint64 // storeutil.Prefix8 of value
-		value  []byte // in the View's memory map
-		ref    uint64
-	}
-	heads := make([]head, 0, x.distinct())
+	heads := make([]staged, 0, x.distinct())
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {
 			if x.isHead(value, ref) {
-				heads = append(heads, head{storeutil.Prefix8(value), value, ref})
+				heads = append(heads, staged{prefix: storeutil.Prefix8(value), value: value, ref: ref})
 			}
 			return nil
 		})
@@ -85,12 +79,7 @@ func stagedHeads(b *bolt.Bucket, x *index) ([]uint64, error) {
 	if n := x.distinct(); len(heads) != n {
 		return nil, fmt.Errorf("%w: the log holds the newest versions of %d values, its index %d: a staged blob is missing or changed", errCorrupt, len(heads), n)
 	}
-	slices.SortFunc(heads, func(a, b head) int {
-		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
-			return c
-		}
-		return bytes.Compare(a.value, b.value)
-	})
+	slices.SortFunc(heads, compareStaged)
 	refs := make([]uint64, len(heads))
 	for i, h := range heads {
 		refs[i] = h.ref
@@ -207,10 +196,10 @@ func (w *rebuildWriter) chunk(n int) func(*bolt.Tx) error {
 			case next < len(w.heads) && (k == nil || bytes.Compare(hv, k) <= 0):
 				if bytes.Equal(k, hv) {
 					k, v = c.Next() // the staged version wins
-				} else if w.filter != nil {
+				} else if w.filter != nil && len(hrec) > 0 {
 					w.filter.add(hv)
 				}
-				key, val = hv, hrec
+				key, val = hv, hrec // a tombstone (no record) is not written
 				next++
 				if err := peek(); err != nil {
 					return err
@@ -224,8 +213,10 @@ func (w *rebuildWriter) chunk(n int) func(*bolt.Tx) error {
 			if w.done {
 				break
 			}
-			if err := nb.Put(key, val); err != nil {
-				return fmt.Errorf("%q: %w", storeutil.Trunc(string(key)), err)
+			if len(val) > 0 {
+				if err := nb.Put(key, val); err != nil {
+					return fmt.Errorf("%q: %w", storeutil.Trunc(string(key)), err)
+				}
 			}
 			w.after = append(w.after[:0], key...)
 		}

@@ -1,12 +1,15 @@
 package boltstore
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"slices"
 	"sync"
 
+	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -70,9 +73,7 @@ type index struct {
 	// seen is a Bloom filter of the staged values, for the Update's lookups
 	// (head): most values a page merges are not staged, and a miss in a map
 	// of hundreds of thousands of keys is a cache miss. nil once too full.
-	seen   *keyFilter
-	sorted []string // cache: the values with a version at or below sortedAt, sorted
-	at     uint64   // sortedAt + 1; 0 when the cache is empty
+	seen *keyFilter
 }
 
 // sharedRef in heads says that the values of that hash are in shared. No
@@ -120,7 +121,7 @@ func refOff(ref uint64) int    { return int(ref & (1<<24 - 1)) }
 // newIndex returns an empty index with room for hint values: growing a map
 // of hundreds of thousands of keys rehashes them again and again.
 func newIndex(base uint64, hint int, hash stageHash) *index {
-	return &index{base: base, hash: hash, heads: make(map[uint64]uint64, hint), seen: newKeyFilter(seenKeys)}
+	return &index{base: base, hash: hash, heads: make(map[uint64]uint64, hint), older: map[uint64][]uint64{}, seen: newKeyFilter(seenKeys)}
 }
 
 // note adds a staged value to the filter; the caller holds mu (or owns x).
@@ -231,9 +232,6 @@ func add[V string | []byte](x *index, h uint64, value V, ref uint64, valueAt fun
 		x.heads[h] = sharedRef
 		delete(x.older, h)
 	}
-	if x.older == nil {
-		x.older = map[uint64][]uint64{}
-	}
 	x.note(h)
 	return nil
 }
@@ -251,36 +249,47 @@ func (x *index) distinct() int {
 	return n
 }
 
-// values returns the values staged in b (the log of the snapshot at max:
-// its blobs are those at or below max), sorted. The result is shared: do
-// not change it.
-func (x *index) values(b *bolt.Bucket, max uint64) ([]string, error) {
-	x.mu.RLock()
-	if x.at == max+1 {
-		s := x.sorted
-		x.mu.RUnlock()
-		return s, nil
+// staged is an entry of the log: a version a fold puts into the records
+// bucket, or the newest of a value that a View reads (stagedNewest).
+type staged struct {
+	prefix     uint64 // storeutil.Prefix8 of the value: most comparisons end here
+	value, rec []byte
+	ref        uint64
+}
+
+// compareStaged orders versions by value: by prefix first, which for hashes
+// decides almost every comparison without touching the values' bytes.
+func compareStaged(a, b staged) int {
+	if a.prefix != b.prefix {
+		return cmp.Compare(a.prefix, b.prefix)
 	}
-	n := x.n
-	x.mu.RUnlock()
-	out := make([]string, 0, n)
+	return bytes.Compare(a.value, b.value)
+}
+
+// stagedNewest returns the newest entry of each value of the log b (a
+// View's snapshot of it), in value order. The entries are the View's
+// memory.
+func stagedNewest(b *bolt.Bucket) ([]staged, error) {
+	var all []staged
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
-		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {
-			if refSeq(ref) <= max {
-				out = append(out, string(value))
-			}
+		err := blobEntries(k, v, func(ref uint64, value, rec []byte) error {
+			all = append(all, staged{prefix: storeutil.Prefix8(value), value: value, rec: rec, ref: ref})
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 	}
-	slices.Sort(out)
-	out = slices.Compact(out)
-	x.mu.Lock()
-	x.sorted, x.at = out, max+1
-	x.mu.Unlock()
+	// read in log order, so stable: a value's newest version is last
+	slices.SortStableFunc(all, compareStaged)
+	out := all[:0]
+	for i, e := range all {
+		if i+1 < len(all) && bytes.Equal(e.value, all[i+1].value) {
+			continue
+		}
+		out = append(out, e)
+	}
 	return out, nil
 }
 
@@ -332,7 +341,6 @@ func (x *index) unpublish(pending map[string]uint64) {
 		}
 		x.n--
 	}
-	x.sorted, x.at = nil, 0
 }
 
 func seqKey(dst []byte, seq uint64) []byte { return binary.BigEndian.AppendUint64(dst, seq) }

@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -119,36 +118,39 @@ func (t *tx) stagedRef(value string) (uint64, bool, error) {
 }
 
 // stagedVersion returns the encoded record of value's staged version this
-// tx sees, nil when value is not staged. The bytes are valid until the next
-// write.
-func (t *tx) stagedVersion(value string) ([]byte, error) {
+// tx sees, and whether it has one: an empty record is a tombstone, a record
+// deleted (DeleteRecord). The bytes are valid until the next write.
+func (t *tx) stagedVersion(value string) ([]byte, bool, error) {
 	ref, ok, err := t.stagedRef(value)
 	if err != nil || !ok {
-		return nil, err
+		return nil, false, err
 	}
 	var blob []byte
 	if seq := refSeq(ref); t.write && seq == t.blobSeq {
 		blob = t.blob
 	} else if blob = t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq)); blob == nil {
-		return nil, fmt.Errorf("boltstore: record %q: %w: staged blob %d is missing", storeutil.Trunc(value), errCorrupt, seq)
+		return nil, false, fmt.Errorf("boltstore: record %q: %w: staged blob %d is missing", storeutil.Trunc(value), errCorrupt, seq)
 	}
 	v, rec, _, err := entryAt(blob, refOff(ref))
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
+		return nil, false, fmt.Errorf("boltstore: record %q: %w", storeutil.Trunc(value), err)
 	case string(v) == value:
-		return rec, nil
+		return rec, true, nil
 	case t.idx.hash.bytes(v) != t.idx.hash.str(value):
 		// not a value the index could have named for this one
-		return nil, fmt.Errorf("boltstore: record %q: %w: staged entry %d:%d holds another value", storeutil.Trunc(value), errCorrupt, refSeq(ref), refOff(ref))
+		return nil, false, fmt.Errorf("boltstore: record %q: %w: staged entry %d:%d holds another value", storeutil.Trunc(value), errCorrupt, refSeq(ref), refOff(ref))
 	}
-	return nil, nil // another staged value with the same hash: this one is not staged
+	return nil, false, nil // another staged value with the same hash: this one is not staged
 }
 
 // getRecord returns the encoded record of value, nil when there is none. The
 // bytes are valid until the next write.
 func (t *tx) getRecord(value string) ([]byte, error) {
-	if rec, err := t.stagedVersion(value); rec != nil || err != nil {
+	if rec, ok, err := t.stagedVersion(value); ok || err != nil {
+		if len(rec) == 0 {
+			return nil, err // a tombstone
+		}
 		return rec, err
 	}
 	t.key = append(t.key[:0], value...)
@@ -300,7 +302,14 @@ func (t *tx) fold() error {
 			fillFor(rb, all[0].value)
 		}
 		for _, x := range all {
-			if err := t.putKey(rb, x.value, x.rec); err != nil {
+			var err error
+			if len(x.rec) == 0 { // a tombstone
+				err = rb.Delete(x.value)
+				t.curRecords = keyCursor{}
+			} else {
+				err = t.putKey(rb, x.value, x.rec)
+			}
+			if err != nil {
 				return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
 			}
 		}
@@ -501,11 +510,7 @@ func (t *tx) scan(c *bolt.Cursor, what string, visit func(k, v []byte) error) er
 // viewRecords is Records in a View: the records bucket and the staged values
 // merged in value order, a staged version winning over the bucket's.
 func (t *tx) viewRecords(fn func(r *sharing.Record) error) error {
-	x, err := t.view()
-	if err != nil {
-		return err
-	}
-	staged, err := x.values(t.bucket(bStaged), t.max)
+	staged, err := stagedNewest(t.bucket(bStaged))
 	if err != nil {
 		return fmt.Errorf("boltstore: records: %w", err)
 	}
@@ -522,13 +527,14 @@ func (t *tx) viewRecords(fn func(r *sharing.Record) error) error {
 		var value string
 		var enc []byte
 		switch {
-		case len(staged) > 0 && (k == nil || staged[0] <= string(k)):
-			value, staged = staged[0], staged[1:]
+		case len(staged) > 0 && (k == nil || bytes.Compare(staged[0].value, k) <= 0):
+			value, enc = string(staged[0].value), staged[0].rec
+			staged = staged[1:]
 			if k != nil && string(k) == value {
 				k, v = c.Next()
 			}
-			if enc, err = t.getRecord(value); err != nil {
-				return err
+			if len(enc) == 0 {
+				continue // a tombstone: deleted
 			}
 		case k != nil:
 			value, enc = string(k), v
@@ -578,19 +584,4 @@ func (t *tx) SetCheckpoint(source string, cp cte.Checkpoint) error {
 		return fmt.Errorf("boltstore: set checkpoint of %q: %w", source, err)
 	}
 	return nil
-}
-
-// staged is a version a fold puts into the records bucket.
-type staged struct {
-	prefix     uint64 // storeutil.Prefix8 of the value: most comparisons end here
-	value, rec []byte
-}
-
-// compareStaged orders versions by value: by prefix first, which for hashes
-// decides almost every comparison without touching the values' bytes.
-func compareStaged(a, b staged) int {
-	if a.prefix != b.prefix {
-		return cmp.Compare(a.prefix, b.prefix)
-	}
-	return bytes.Compare(a.value, b.value)
 }
