@@ -213,10 +213,27 @@ func (e *Engine) renewAll(ctx context.Context, l Leaser) {
 	}
 }
 
+// releaseAll releases this instance's leases when Run stops, so that
+// another instance takes its sources and targets over at once. It releases
+// every lease the store says this instance holds, not only those
+// it knows it holds: an Acquire cut off by the stop (or a dropped
+// connection) may have taken a lease, its answer lost, and such a lease
+// would keep the other instances off its source or target until it
+// expired.
 func (e *Engine) releaseAll(l Leaser) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, h := range e.HeldLeases() {
+	held := e.HeldLeases()
+	if all, err := l.Leases(ctx, ""); err != nil {
+		e.log.Warn("lease: list this instance's leases to release them", "error", err)
+	} else {
+		for _, x := range all {
+			if x.Holder == e.leases.instance && !slices.ContainsFunc(held, func(h Lease) bool { return h.Name == x.Name && h.Token == x.Token }) {
+				held = append(held, x)
+			}
+		}
+	}
+	for _, h := range held {
 		if err := l.Release(ctx, h); err != nil {
 			e.log.Warn("lease: release", "lease", h.Name, "error", err)
 		}

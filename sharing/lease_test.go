@@ -247,3 +247,84 @@ func TestSyncSourceTakesTheLease(t *testing.T) {
 	_, err = e.SyncSource(t.Context(), "s1")
 	assert.ErrorIs(t, err, errDead, "a store that cannot lease stops the sync")
 }
+
+// lostReply is a node whose Acquire of a target's lease takes it and then
+// fails, once, as an Acquire cut off by a stop after the database committed
+// it: the stop (stop) comes with it.
+type lostReply struct {
+	*node
+	lost atomic.Bool
+	stop func()
+}
+
+func (n *lostReply) Acquire(ctx context.Context, name, holder string, ttl time.Duration) (sharing.Lease, bool, error) {
+	l, ok, err := n.node.Acquire(ctx, name, holder, ttl)
+	if err == nil && ok && strings.HasPrefix(name, "target/") && n.lost.CompareAndSwap(false, true) {
+		n.stop()
+		return sharing.Lease{}, false, context.Canceled
+	}
+	return l, ok, err
+}
+
+// A stopped instance releases the leases the store says it holds, not only
+// those it knows of: a lease whose Acquire lost its answer would otherwise
+// keep the other instances off the target until it expired.
+func TestStopReleasesALeaseWhoseAnswerWasLost(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared := &leases{Store: memstore.New(), m: map[string]sharing.Lease{}}
+		n := &lostReply{node: &node{leases: shared}}
+		target := cte.Target{ID: "list", Label: "list", Mode: cte.Append, Types: []ioc.Type{ioc.TypeSHA256}, Limits: cte.Limits{BatchSize: 10}}
+		src, dst := plugintest.NewFake(), plugintest.NewFake(target)
+		src.Feed(ioc.Indicator{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", 1)})
+		e, err := sharing.New(n, sharing.WithInstance("a", leaseTTL))
+		require.NoError(t, err)
+		require.NoError(t, e.AddPlugin("s1", src, sharing.SourceSettings{SyncInterval: leaseInterval}))
+		require.NoError(t, e.AddPlugin("dst", dst, sharing.SourceSettings{PushOnly: true}))
+		require.NoError(t, e.AddRule(sharing.Rule{Name: "all"}))
+		require.NoError(t, e.AddSharing(t.Context(), sharing.Config{Name: "s1-to-dst", Source: "s1", Rule: "all", Destination: "dst", Target: "list"}))
+		ctx, cancel := context.WithCancel(t.Context())
+		n.stop = cancel
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			assert.NoError(t, e.Run(ctx))
+		}()
+		<-done
+		require.True(t, n.lost.Load(), "the target's lease was taken, its answer lost")
+		ls, err := shared.Leases(t.Context(), "")
+		require.NoError(t, err)
+		assert.Empty(t, ls, "a stopped instance holds no lease")
+	})
+}
+
+// noList is a node that cannot list leases.
+type noList struct{ *node }
+
+func (n *noList) Leases(context.Context, string) ([]sharing.Lease, error) {
+	return nil, errors.New("cannot list")
+}
+
+// A stop that cannot list the store's leases still releases those the
+// instance knows it holds.
+func TestStopReleasesKnownLeasesWhenTheListFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared := &leases{Store: memstore.New(), m: map[string]sharing.Lease{}}
+		e, err := sharing.New(&noList{&node{leases: shared}}, sharing.WithInstance("a", leaseTTL))
+		require.NoError(t, err)
+		require.NoError(t, e.AddPlugin("s1", plugintest.NewFake(), sharing.SourceSettings{SyncInterval: leaseInterval}))
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			assert.NoError(t, e.Run(ctx))
+		}()
+		time.Sleep(leaseInterval / 2)
+		synctest.Wait()
+		require.NotEmpty(t, e.HeldLeases(), "the source's lease is held")
+		cancel()
+		<-done
+		ls, err := shared.Leases(t.Context(), "")
+		require.NoError(t, err)
+		assert.Empty(t, ls, "released")
+	})
+}
