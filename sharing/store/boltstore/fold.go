@@ -58,9 +58,12 @@ func (s *Store) foldAfter(tp **tx, heads []uint64) error {
 // before it maps the file anew.
 func (s *Store) foldPart(btx *bolt.Tx, heads []uint64) error {
 	rb := btx.Bucket(bRecords)
-	sc := btx.Bucket(bStaged).Cursor()
+	bt, err := readBlobs(btx.Bucket(bStaged))
+	if err != nil {
+		return err
+	}
 	for i, ref := range heads {
-		value, rec, err := stagedRecord(sc, ref)
+		value, rec, err := bt.record(ref)
 		if err != nil {
 			return err
 		}

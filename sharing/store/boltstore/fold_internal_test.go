@@ -404,3 +404,75 @@ func TestOpenWithTheFirstMetaPageLost(t *testing.T) {
 	require.NoError(t, err, "opened from its second meta page")
 	require.NoError(t, s.Close())
 }
+
+// TestFoldsOrderValuesOfOnePrefix stages values whose first 8 bytes are all
+// the same (hex32: zeros), in pages that interleave, over records some of
+// them already have: a fold sorts the newest versions by those bytes first
+// and by the values only where they tie, and must still merge them in
+// value order with the records. Written anew (a log of 90 values into 40
+// records) and in place after the commit (into 2,000 records, 7 a
+// transaction), every value ends once, with its staged version.
+func TestFoldsOrderValuesOfOnePrefix(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		records int
+		rebuilt bool
+	}{{"written anew", 40, true}, {"in place", 2000, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, path := foldedStore(t, 0, tc.records, withFoldChunk(7))
+			require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
+				s.filter = buildFilter(btx.Bucket(bRecords))
+				return nil
+			}))
+			at := time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)
+			for k := 2; k >= 0; k-- { // three pages, each every third value
+				page := make([]ioc.Indicator, 30)
+				for i := range page {
+					page[i] = ioc.Indicator{Type: ioc.TypeMD5, Value: hex32(i*3 + k + 20), Severity: ioc.SeverityCritical, LastSeen: at}
+				}
+				require.NoError(t, s.Update(t.Context(), func(tx sharing.Tx) error {
+					_, err := tx.Merge("feed", page, at)
+					return err
+				}))
+			}
+			require.Equal(t, 90, StagedLen(s))
+			heads, err := s.loadHeads()
+			require.NoError(t, err)
+			var order []string
+			require.NoError(t, s.db.View(func(btx *bolt.Tx) error {
+				bt, err := readBlobs(btx.Bucket(bStaged))
+				require.NoError(t, err)
+				for _, ref := range heads {
+					v, _, err := bt.record(ref)
+					require.NoError(t, err)
+					order = append(order, string(v))
+				}
+				return nil
+			}))
+			require.Len(t, order, 90)
+			assert.True(t, slices.IsSorted(order), "the heads in value order")
+			was := s.rebuilt
+			foldNow(t, s)
+			assert.Equal(t, tc.rebuilt, s.rebuilt > was, "written anew")
+			require.Zero(t, StagedLen(s))
+			check := func(s *Store) {
+				t.Helper()
+				var values []string
+				require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+					return tx.Records(func(r *sharing.Record) error {
+						values = append(values, r.Value)
+						return nil
+					})
+				}))
+				require.Len(t, values, max(tc.records, 110))
+				assert.True(t, slices.IsSorted(values))
+				sev := severities(t, s, 15, 110)
+				assert.Equal(t, slices.Repeat([]ioc.Severity{ioc.SeverityCritical}, 90), sev[5:])
+				assert.Equal(t, slices.Repeat([]ioc.Severity{ioc.SeverityUnknown}, 5), sev[:5])
+			}
+			checkReopened(t, s, path, check)
+		})
+	}
+}
