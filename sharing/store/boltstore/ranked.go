@@ -198,16 +198,46 @@ func countRanked(tx *bolt.Tx) error {
 }
 
 // rankOp is a change to a ranked key waiting in tx.rops: put (with the
-// entry's type) or delete. Its key is rkeys[off : off+n].
+// entry's type) or delete. Its key is rkeys[off : off+n], and its first 24
+// bytes, big-endian and zero-padded, are in head: the keys of a page share
+// their source and often their severity and LastSeen, about 18 bytes, so
+// comparing whole keys spent most of the sort walking those (0.45 s of a
+// first sync of 1M events); the heads decide most comparisons in three
+// integer compares.
 type rankOp struct {
+	head   [3]uint64
 	off, n uint32
 	put    bool
 	typ    byte
 }
 
 func (t *tx) addRankOp(key []byte, put bool, typ byte) {
-	t.rops = append(t.rops, rankOp{off: uint32(len(t.rkeys)), n: uint32(len(key)), put: put, typ: typ})
+	op := rankOp{off: uint32(len(t.rkeys)), n: uint32(len(key)), put: put, typ: typ}
+	for i := range op.head {
+		if 8*i < len(key) {
+			op.head[i] = storeutil.Prefix8(key[8*i:])
+		}
+	}
+	t.rops = append(t.rops, op)
 	t.rkeys = append(t.rkeys, key...)
+}
+
+// compareRankOps orders ranked key changes by key, then in the order made
+// (offsets grow).
+func (t *tx) compareRankOps(a, b rankOp) int {
+	for i := range a.head {
+		if a.head[i] != b.head[i] {
+			return cmp.Compare(a.head[i], b.head[i])
+		}
+	}
+	if a.n > 24 || b.n > 24 { // equal heads: the bytes after them decide
+		if c := bytes.Compare(t.rankOpKey(a)[min(a.n, 24):], t.rankOpKey(b)[min(b.n, 24):]); c != 0 {
+			return c
+		}
+	} else if a.n != b.n { // one is the other padded with zeros
+		return cmp.Compare(a.n, b.n)
+	}
+	return cmp.Compare(a.off, b.off)
 }
 
 func (t *tx) rankOpKey(op rankOp) []byte { return t.rkeys[op.off : op.off+op.n] }
@@ -222,12 +252,7 @@ func (t *tx) flushRank() error {
 	if len(t.rops) == 0 {
 		return t.flushCounts()
 	}
-	slices.SortFunc(t.rops, func(a, b rankOp) int {
-		if c := bytes.Compare(t.rankOpKey(a), t.rankOpKey(b)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.off, b.off) // in the order made: offsets grow
-	})
+	slices.SortFunc(t.rops, t.compareRankOps)
 	b := t.bucket(bRanked)
 	// A page's new keys come together at the front of their severities
 	// (newest first), before leaves that are then rarely written again:
