@@ -200,10 +200,9 @@ func countRanked(tx *bolt.Tx) error {
 // rankOp is a change to a ranked key waiting in tx.rops: put (with the
 // entry's type) or delete. Its key is rkeys[off : off+n], and its first 24
 // bytes, big-endian and zero-padded, are in head: the keys of a page share
-// their source and often their severity and LastSeen, about 18 bytes, so
-// comparing whole keys spent most of the sort walking those (0.45 s of a
-// first sync of 1M events); the heads decide most comparisons in three
-// integer compares.
+// their source and often their severity and LastSeen, about 18 bytes, which
+// comparing whole keys walked each time; the heads decide most comparisons
+// in three integer compares.
 type rankOp struct {
 	head   [3]uint64
 	off, n uint32
@@ -224,7 +223,7 @@ func (t *tx) addRankOp(key []byte, put bool, typ byte) {
 
 // compareRankOps orders ranked key changes by key, then in the order made
 // (offsets grow).
-func (t *tx) compareRankOps(a, b rankOp) int {
+func (t *tx) compareRankOps(a, b *rankOp) int {
 	for i := range a.head {
 		if a.head[i] != b.head[i] {
 			return cmp.Compare(a.head[i], b.head[i])
@@ -240,27 +239,41 @@ func (t *tx) compareRankOps(a, b rankOp) int {
 	return cmp.Compare(a.off, b.off)
 }
 
-func (t *tx) rankOpKey(op rankOp) []byte { return t.rkeys[op.off : op.off+op.n] }
+func (t *tx) rankOpKey(op *rankOp) []byte { return t.rkeys[op.off : op.off+op.n] }
+
+// sortRankOps puts the indexes of the waiting changes in key order into
+// t.rorder.
+func (t *tx) sortRankOps() {
+	t.rorder = t.rorder[:0]
+	for i := range t.rops {
+		t.rorder = append(t.rorder, int32(i))
+	}
+	slices.SortFunc(t.rorder, func(a, b int32) int { return t.compareRankOps(&t.rops[a], &t.rops[b]) })
+}
 
 // flushRank applies the waiting ranked key changes in key order: a page's
 // values come in value order, which is not the index's, and bbolt shifts a
 // node's sorted slice at every put out of order. The last change of a key
 // wins (a value twice in one Merge): equal keys stay in the order made. A
 // slice and one sort, not a map: a map of a page's keys cost more than the
-// puts.
+// puts. The sort moves the changes' indexes and compares their heads:
+// 10,000 changes of one page sort in 1.3 to 1.4 ms on the 2-core machine of
+// the README, where sorting the changes by their whole keys took 1.9 to
+// 2.1 ms, and sorting the 40-byte changes with their heads about 2.2.
 func (t *tx) flushRank() error {
 	if len(t.rops) == 0 {
 		return t.flushCounts()
 	}
-	slices.SortFunc(t.rops, t.compareRankOps)
+	t.sortRankOps()
 	b := t.bucket(bRanked)
 	// A page's new keys come together at the front of their severities
 	// (newest first), before leaves that are then rarely written again:
 	// full leaves, a quarter fewer pages to write and to read.
 	b.FillPercent = 1
-	for i, op := range t.rops {
+	for i, j := range t.rorder {
+		op := &t.rops[j]
 		k := t.rankOpKey(op)
-		if i+1 < len(t.rops) && bytes.Equal(k, t.rankOpKey(t.rops[i+1])) {
+		if i+1 < len(t.rorder) && bytes.Equal(k, t.rankOpKey(&t.rops[t.rorder[i+1]])) {
 			continue // a later change of the same key wins
 		}
 		var err error

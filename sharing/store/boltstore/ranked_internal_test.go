@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"bytes"
-	"cmp"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -37,7 +36,7 @@ func TestRankOpsSortAsTheirKeys(t *testing.T) {
 			keys = append(keys, k)
 			tx.addRankOp(k, true, 0)
 		}
-		slices.SortFunc(tx.rops, tx.compareRankOps)
+		tx.sortRankOps()
 		type made struct {
 			key []byte
 			at  int
@@ -47,11 +46,11 @@ func TestRankOpsSortAsTheirKeys(t *testing.T) {
 			want[i] = made{k, i}
 		}
 		slices.SortStableFunc(want, func(a, b made) int { return bytes.Compare(a.key, b.key) })
-		for i, op := range tx.rops {
-			require.Equal(t, want[i].key, tx.rankOpKey(op), "round %d, key %d", round, i)
-			if i > 0 && bytes.Equal(tx.rankOpKey(op), tx.rankOpKey(tx.rops[i-1])) {
-				require.Equal(t, -1, cmp.Compare(tx.rops[i-1].off, op.off), "repeats in the order made")
-			}
+		require.Len(t, tx.rorder, len(keys))
+		for i, j := range tx.rorder {
+			k := tx.rankOpKey(&tx.rops[j])
+			require.Equal(t, want[i].key, k, "round %d, key %d", round, i)
+			require.Equal(t, want[i].at, int(j), "round %d, key %d: repeats in the order made", round, i)
 		}
 	}
 }

@@ -67,6 +67,7 @@ type txSpare struct {
 	free     [][]byte
 	rops     []rankOp
 	rkeys    []byte
+	rorder   []int32
 	enc, key []byte
 	order    storeutil.PageOrder
 }
@@ -83,5 +84,5 @@ func (t *tx) release() txSpare {
 			free = append(free, c[:0])
 		}
 	}
-	return txSpare{free: free, rops: t.rops[:0], rkeys: t.rkeys[:0], enc: t.enc[:0], key: t.key[:0], order: t.order}
+	return txSpare{free: free, rops: t.rops[:0], rkeys: t.rkeys[:0], rorder: t.rorder[:0], enc: t.enc[:0], key: t.key[:0], order: t.order}
 }

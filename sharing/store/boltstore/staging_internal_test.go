@@ -62,6 +62,7 @@ func TestIndexSharedHashes(t *testing.T) {
 	assert.Equal(t, []uint64{0, 0, 0, 0}, versionsOf(x, entries, "d"), "never staged")
 	assert.Equal(t, 3, x.distinct())
 	assert.Equal(t, 5, x.n)
+	assert.Equal(t, sumOf(x, a3, b4, c3), x.sum, "the sum of the newest versions")
 	for ref, v := range entries {
 		assert.Equal(t, ref == a3 || ref == b4 || ref == c3, x.isHead([]byte(v), ref), "%s at %x", v, ref)
 	}
@@ -85,8 +86,10 @@ func TestIndexSharedHashMovesOlderVersions(t *testing.T) {
 	assert.Empty(t, x.older, "moved to shared")
 	assert.Equal(t, 2, x.distinct())
 	assert.Equal(t, []string{"a", "b"}, headValues(x, entries))
+	assert.Equal(t, sumOf(x, a2, b4), x.sum)
 
 	x.unpublish(map[string]uint64{"b": b4})
+	assert.Equal(t, sumOf(x, a2, b3), x.sum, "b's older version is its newest again")
 	assert.Equal(t, []uint64{0, 0, b3, b3}, versionsOf(x, entries, "b"))
 	assert.Equal(t, []uint64{a1, a2, a2, a2}, versionsOf(x, entries, "a"))
 }
@@ -100,7 +103,7 @@ func TestIndexTakesBackAFailedPublish(t *testing.T) {
 	entries := map[uint64]string{a1: "a", z1: "z", b2: "b", a2: "a", z2: "z"}
 	x, valueAt := indexOf(entries)
 	require.NoError(t, x.publish(map[string]uint64{"a": a1, "z": z1}, valueAt))
-	before := []any{maps.Clone(x.heads), maps.Clone(x.older), maps.Clone(x.shared), x.distinct(), x.n}
+	before := []any{maps.Clone(x.heads), maps.Clone(x.older), maps.Clone(x.shared), x.distinct(), x.n, x.sum}
 
 	failing := func(ref uint64) ([]byte, error) {
 		if ref == a1 {
@@ -111,13 +114,14 @@ func TestIndexTakesBackAFailedPublish(t *testing.T) {
 	pending := map[string]uint64{"b": b2, "a": a2, "z": z2}
 	require.Error(t, x.publish(pending, failing), "b or a must read a1")
 	x.unpublish(pending)
-	assert.Equal(t, before, []any{x.heads, x.older, x.shared, x.distinct(), x.n})
+	assert.Equal(t, before, []any{x.heads, x.older, x.shared, x.distinct(), x.n, x.sum})
 	assert.Equal(t, []uint64{a1, a1, a1, a1}, versionsOf(x, entries, "a"))
 	assert.Equal(t, []uint64{z1, z1, z1, z1}, versionsOf(x, entries, "z"))
 	assert.Equal(t, []uint64{0, 0, 0, 0}, versionsOf(x, entries, "b"))
 
 	// the same Update committed: taken back after it too (a commit that failed)
 	require.NoError(t, x.publish(pending, valueAt))
+	assert.Equal(t, sumOf(x, a2, b2, z2), x.sum)
 	assert.Equal(t, []uint64{a1, a2, a2, a2}, versionsOf(x, entries, "a"))
 	assert.Equal(t, []uint64{0, b2, b2, b2}, versionsOf(x, entries, "b"))
 	x.unpublish(pending)
@@ -126,6 +130,21 @@ func TestIndexTakesBackAFailedPublish(t *testing.T) {
 	assert.Equal(t, []uint64{z1, z1, z1, z1}, versionsOf(x, entries, "z"))
 	assert.Equal(t, 2, x.n)
 	assert.Equal(t, []string{"a", "z"}, headValues(x, entries))
+	assert.Equal(t, sumOf(x, a1, z1), x.sum)
+}
+
+// sumOf is the index.sum of the newest versions refs, of values whose hash
+// is 7 but the one at z1 or z2 (indexOf).
+func sumOf(x *index, refs ...uint64) uint64 {
+	var sum uint64
+	for _, ref := range refs {
+		h := uint64(7)
+		if ref == makeRef(1, 40) || ref == makeRef(2, 80) {
+			h = 9
+		}
+		sum += headSum(h, ref)
+	}
+	return sum
 }
 
 // headValues returns the values whose newest version the index names.

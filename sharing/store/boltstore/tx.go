@@ -47,21 +47,22 @@ type tx struct {
 	// order (foldNow); nil when none is
 	foldLater func(s *Store, tp **tx, heads []uint64) error
 
-	arena []byte            // keys and values handed to Put live until commit
-	full  [][]byte          // the arena's chunks before the current one
-	free  [][]byte          // chunks of an earlier Update, emptied (txSpare)
-	enc   []byte            // encoding scratch
-	key   []byte            // lookup scratch
-	cache map[string]string // shared strings while decoding (sources, tags)
-	mrec  sharing.Record    // reused by Merge
-	mtag  []string
-	one   [1]sharing.Entry
-	order storeutil.PageOrder // Merge's page order
-	rkey  []byte              // ranked key scratch
-	rkey2 []byte
-	rops  []rankOp    // ranked key changes not yet applied (flushRank)
-	rkeys []byte      // their keys
-	rankN []rankDelta // changes to bucket rankedN not yet applied (flushRank)
+	arena  []byte            // keys and values handed to Put live until commit
+	full   [][]byte          // the arena's chunks before the current one
+	free   [][]byte          // chunks of an earlier Update, emptied (txSpare)
+	enc    []byte            // encoding scratch
+	key    []byte            // lookup scratch
+	cache  map[string]string // shared strings while decoding (sources, tags)
+	mrec   sharing.Record    // reused by Merge
+	mtag   []string
+	one    [1]sharing.Entry
+	order  storeutil.PageOrder // Merge's page order
+	rkey   []byte              // ranked key scratch
+	rkey2  []byte
+	rops   []rankOp    // ranked key changes not yet applied (flushRank)
+	rkeys  []byte      // their keys
+	rorder []int32     // rops in key order (flushRank)
+	rankN  []rankDelta // changes to bucket rankedN not yet applied (flushRank)
 }
 
 func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {
@@ -75,7 +76,7 @@ func newTx(ctx context.Context, btx *bolt.Tx, write bool, s *Store) *tx {
 		return t
 	}
 	sp := &s.spare // Updates run one at a time (wmu)
-	t.free, t.rops, t.rkeys, t.enc, t.key, t.order = sp.free, sp.rops, sp.rkeys, sp.enc, sp.key, sp.order
+	t.free, t.rops, t.rkeys, t.rorder, t.enc, t.key, t.order = sp.free, sp.rops, sp.rkeys, sp.rorder, sp.enc, sp.key, sp.order
 	*sp = txSpare{}
 	return t
 }
