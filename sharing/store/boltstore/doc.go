@@ -101,8 +101,12 @@
 // collector to scan (a value staged again adds a slice of its older
 // versions; 30 bytes each for 383,146 values, 36 for 1.9M; about
 // 145 MiB when full; a fold keeps 8 bytes per value
-// more, the refs it puts in value order, and briefly 40 while it sorts them
-// in a View); a Bloom filter of the records bucket's keys (2 to 4 bytes
+// more, the refs it puts in value order, and briefly 16 per version while
+// it sorts the log's entries in a View, each as its value's first 8 bytes
+// and its ref: the last version of each value is its newest, checked
+// against the index's count and a sum of its values' hashes and newest
+// refs, so a blob lost or changed since is found before anything is put);
+// a Bloom filter of the records bucket's keys (2 to 4 bytes
 // per record) lets a Merge skip the tree lookup of a value never stored; it is
 // built (reading every key) only once a store has made 131,072 lookups, so a
 // sync with little new does not pay for it at every open. Both

@@ -17,7 +17,8 @@ import (
 // Update folds them into the records bucket. Folding rewrites the leaves the
 // staged values land on, about once per leaf, so the larger the log the
 // cheaper each value; its in-memory index costs about 30 bytes per staged
-// value (36 for 1.9M, about 145 MiB at 4M), and a fold 8 more (stagedHeads). A
+// value (36 for 1.9M, about 145 MiB at 4M), and a fold 16 more a version
+// while it sorts them, then 8 a value (stagedHeads). A
 // first sync of 1M events (1.9M values) is folded once, at Close, into an
 // empty records bucket: at 524,288 versions, the records were written anew
 // at 0.5M, 1M and 1.5M values and at Close, 4.9M puts for 1.9M records, and
