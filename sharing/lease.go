@@ -221,21 +221,28 @@ func (e *Engine) renewAll(ctx context.Context, l Leaser) {
 // would keep the other instances off its source or target until it
 // expired.
 func (e *Engine) releaseAll(l Leaser) {
+	release := func(ctx context.Context, h Lease) {
+		if err := l.Release(ctx, h); err != nil {
+			e.log.Warn("lease: release", "lease", h.Name, "error", err)
+		}
+	}
+	// Those it knows first, on their own time: a store that cannot answer
+	// the list (the dropped connection above) must not use it up.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	held := e.HeldLeases()
-	if all, err := l.Leases(ctx, ""); err != nil {
+	for _, h := range held {
+		release(ctx, h)
+	}
+	lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer lcancel()
+	if all, err := l.Leases(lctx, ""); err != nil {
 		e.log.Warn("lease: list this instance's leases to release them", "error", err)
 	} else {
 		for _, x := range all {
 			if x.Holder == e.leases.instance && !slices.ContainsFunc(held, func(h Lease) bool { return h.Name == x.Name && h.Token == x.Token }) {
-				held = append(held, x)
+				release(lctx, x)
 			}
-		}
-	}
-	for _, h := range held {
-		if err := l.Release(ctx, h); err != nil {
-			e.log.Warn("lease: release", "lease", h.Name, "error", err)
 		}
 	}
 	e.leases.mu.Lock()

@@ -297,34 +297,54 @@ func TestStopReleasesALeaseWhoseAnswerWasLost(t *testing.T) {
 	})
 }
 
-// noList is a node that cannot list leases.
-type noList struct{ *node }
+// noList is a node that cannot list leases: the list fails at once, or
+// hangs until its context ends.
+type noList struct {
+	*node
+	hang bool
+}
 
-func (n *noList) Leases(context.Context, string) ([]sharing.Lease, error) {
+func (n *noList) Leases(ctx context.Context, _ string) ([]sharing.Lease, error) {
+	if n.hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	return nil, errors.New("cannot list")
 }
 
-// A stop that cannot list the store's leases still releases those the
-// instance knows it holds.
+// Release fails once its context has ended, as a database's does.
+func (n *noList) Release(ctx context.Context, x sharing.Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return n.node.Release(ctx, x)
+}
+
+// A stop that cannot list the store's leases, at once or before its time is
+// up, still releases those the instance knows it holds.
 func TestStopReleasesKnownLeasesWhenTheListFails(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		shared := &leases{Store: memstore.New(), m: map[string]sharing.Lease{}}
-		e, err := sharing.New(&noList{&node{leases: shared}}, sharing.WithInstance("a", leaseTTL))
-		require.NoError(t, err)
-		require.NoError(t, e.AddPlugin("s1", plugintest.NewFake(), sharing.SourceSettings{SyncInterval: leaseInterval}))
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			assert.NoError(t, e.Run(ctx))
-		}()
-		time.Sleep(leaseInterval / 2)
-		synctest.Wait()
-		require.NotEmpty(t, e.HeldLeases(), "the source's lease is held")
-		cancel()
-		<-done
-		ls, err := shared.Leases(t.Context(), "")
-		require.NoError(t, err)
-		assert.Empty(t, ls, "released")
-	})
+	for _, hang := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hang=%v", hang), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				shared := &leases{Store: memstore.New(), m: map[string]sharing.Lease{}}
+				e, err := sharing.New(&noList{&node{leases: shared}, hang}, sharing.WithInstance("a", leaseTTL))
+				require.NoError(t, err)
+				require.NoError(t, e.AddPlugin("s1", plugintest.NewFake(), sharing.SourceSettings{SyncInterval: leaseInterval}))
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					assert.NoError(t, e.Run(ctx))
+				}()
+				time.Sleep(leaseInterval / 2)
+				synctest.Wait()
+				require.NotEmpty(t, e.HeldLeases(), "the source's lease is held")
+				cancel()
+				<-done
+				ls, err := shared.Leases(t.Context(), "")
+				require.NoError(t, err)
+				assert.Empty(t, ls, "released")
+			})
+		})
+	}
 }
