@@ -76,3 +76,25 @@ func (t *blobTable) entries(fn func(ref uint64, value, rec []byte) error) error 
 	}
 	return nil
 }
+
+// viewBlobsAfter is how many staged versions a View reads by seeking their
+// blobs before it reads the whole log into a table (blobTable): a share
+// that packs a list from a log of hundreds of thousands of values (a first
+// sync's) seeks a blob from the log's root for each, at random.
+const viewBlobsAfter = 1 << 12
+
+// stagedBlob returns the blob of sequence seq, nil when the log has none.
+func (t *tx) stagedBlob(seq uint64) ([]byte, error) {
+	if t.blobs == nil && !t.write {
+		if t.stagedReads++; t.stagedReads >= viewBlobsAfter {
+			var err error
+			if t.blobs, err = readBlobs(t.bucket(bStaged)); err != nil {
+				return nil, fmt.Errorf("boltstore: staging log: %w", err)
+			}
+		}
+	}
+	if t.blobs != nil {
+		return t.blobs.blob(seq), nil
+	}
+	return t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq)), nil
+}

@@ -1,12 +1,17 @@
 package boltstore
 
 import (
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
 )
 
 // TestBlobTable reads logs whose sequences run without a gap and with gaps
@@ -77,4 +82,55 @@ func TestBlobTableBadKey(t *testing.T) {
 		assert.ErrorIs(t, err, errCorrupt)
 		return nil
 	}))
+}
+
+// TestViewReadsManyStagedVersions: a View that reads more than
+// viewBlobsAfter staged versions reads the log into a table and finds
+// the rest there, the same records; a blob lost is an error either way,
+// found by a seek or in the table.
+func TestViewReadsManyStagedVersions(t *testing.T) {
+	t.Parallel()
+	n := viewBlobsAfter + 1000
+	s, err := Open(filepath.Join(t.TempDir(), "state.db"), withFoldAt(1<<20))
+	require.NoError(t, err)
+	defer s.Close()
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	mergeSeen(t, s, 0, n, ioc.SeverityHigh, at)
+	require.Equal(t, n, StagedLen(s))
+	readAll := func(tx sharing.Tx, order []int) error {
+		for _, i := range order {
+			r, ok, err := tx.Record(hex32(i))
+			if err != nil {
+				return err
+			}
+			require.True(t, ok, i)
+			require.Equal(t, hex32(i), r.Value)
+			require.Equal(t, ioc.SeverityHigh, r.Entries[0].Severity)
+		}
+		return nil
+	}
+	order := rand.New(rand.NewPCG(3, 4)).Perm(n)
+	require.NoError(t, s.View(t.Context(), func(st sharing.Tx) error {
+		require.NoError(t, readAll(st, order))
+		require.NotNil(t, st.(*tx).blobs, "read into a table")
+		return nil
+	}))
+
+	// the blob of hex32(0) is lost: its first version in the log
+	require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
+		k, _ := btx.Bucket(bStaged).Cursor().First()
+		return btx.Bucket(bStaged).Delete(k)
+	}))
+	lost := []int{0}
+	others := make([]int, 0, n)
+	for i := range n {
+		if _, ok, err := record(s, hex32(i)); err == nil && ok && i >= 100 {
+			others = append(others, i) // not in the lost blob
+		}
+	}
+	for name, order := range map[string][]int{"by a seek": lost, "in the table": append(others[:viewBlobsAfter:viewBlobsAfter], lost...)} {
+		err := s.View(t.Context(), func(tx sharing.Tx) error { return readAll(tx, order) })
+		require.ErrorIs(t, err, errCorrupt, name)
+		assert.ErrorContains(t, err, "is missing", name)
+	}
 }

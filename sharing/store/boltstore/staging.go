@@ -346,6 +346,7 @@ func (x *index) unpublish(pending map[string]uint64) {
 			x.sum -= headSum(h, ref)
 			if len(vs) == 1 {
 				delete(x.shared, k)
+				x.dropSharedHead(h)
 			} else {
 				x.shared[k] = vs[:len(vs)-1]
 				x.sum += headSum(h, vs[len(vs)-2])
@@ -368,6 +369,20 @@ func (x *index) unpublish(pending map[string]uint64) {
 		}
 		x.n--
 	}
+}
+
+// dropSharedHead deletes heads[h], which says the values of hash h are in
+// shared, when none is any more: two values of one hash new in an Update
+// whose commit failed, both taken back (distinct would count the hash as a
+// value, and the next fold find the log corrupt). shared is small: values
+// whose hash another staged value has.
+func (x *index) dropSharedHead(h uint64) {
+	for v := range x.shared {
+		if x.hash.str(v) == h {
+			return
+		}
+	}
+	delete(x.heads, h)
 }
 
 func seqKey(dst []byte, seq uint64) []byte { return binary.BigEndian.AppendUint64(dst, seq) }

@@ -191,3 +191,23 @@ func TestStagedEntryOfAnotherValue(t *testing.T) {
 		})
 	}
 }
+
+// TestIndexTakesBackTwoValuesOfOneHash: an Update stages two values new to
+// the index with one hash, and its commit fails: taken back, the index is
+// empty again, and counts no value (the hash's mark that its values are
+// shared went with them).
+func TestIndexTakesBackTwoValuesOfOneHash(t *testing.T) {
+	t.Parallel()
+	a1, b1 := makeRef(1, 0), makeRef(1, 40)
+	entries := map[uint64]string{a1: "a", b1: "b"}
+	x, valueAt := indexOf(entries)
+	pending := map[string]uint64{"a": a1, "b": b1}
+	require.NoError(t, x.publish(pending, valueAt))
+	require.Equal(t, 2, x.distinct())
+	x.unpublish(pending)
+	assert.Zero(t, x.distinct())
+	assert.Empty(t, x.heads)
+	assert.Empty(t, x.shared)
+	assert.Zero(t, x.sum)
+	assert.Zero(t, x.n)
+}

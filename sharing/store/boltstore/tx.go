@@ -22,8 +22,10 @@ type tx struct {
 	write bool
 	done  bool
 
-	curStaged, curRecords keyCursor // for get
-	ledgerName            string    // the ledger bucket ledgerCur is of
+	curStaged, curRecords keyCursor  // for get
+	blobs                 *blobTable // a View's log, once it read many staged versions (stagedBlob)
+	stagedReads           int
+	ledgerName            string // the ledger bucket ledgerCur is of
 	ledgerCur             keyCursor
 
 	// staging (see staging.go)
@@ -129,7 +131,9 @@ func (t *tx) stagedVersion(value string) ([]byte, bool, error) {
 	var blob []byte
 	if seq := refSeq(ref); t.write && seq == t.blobSeq {
 		blob = t.blob
-	} else if blob = t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], seq)); blob == nil {
+	} else if blob, err = t.stagedBlob(seq); err != nil {
+		return nil, false, err
+	} else if blob == nil {
 		return nil, false, fmt.Errorf("boltstore: record %q: %w: staged blob %d is missing", storeutil.Trunc(value), errCorrupt, seq)
 	}
 	v, rec, _, err := entryAt(blob, refOff(ref))
