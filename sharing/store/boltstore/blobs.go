@@ -80,13 +80,17 @@ func (t *blobTable) entries(fn func(ref uint64, value, rec []byte) error) error 
 // viewBlobsAfter is how many staged versions a View reads by seeking their
 // blobs before it reads the whole log into a table (blobTable): a share
 // that packs a list from a log of hundreds of thousands of values (a first
-// sync's) seeks a blob from the log's root for each, at random.
+// sync's) seeks a blob from the log's root for each, at random. A log of
+// more than 1.6M versions raises it by one per 400 versions (about one per
+// 16 blobs: a seek costs about what a table's cursor steps over 16 blobs
+// cost), so that a View reading a few thousand values of a huge log does not
+// read all of it.
 const viewBlobsAfter = 1 << 12
 
 // stagedBlob returns the blob of sequence seq, nil when the log has none.
 func (t *tx) stagedBlob(seq uint64) ([]byte, error) {
 	if t.blobs == nil && !t.write {
-		if t.stagedReads++; t.stagedReads >= viewBlobsAfter {
+		if t.stagedReads++; t.stagedReads >= max(viewBlobsAfter, t.idx.n/400) {
 			var err error
 			if t.blobs, err = readBlobs(t.bucket(bStaged)); err != nil {
 				return nil, fmt.Errorf("boltstore: staging log: %w", err)

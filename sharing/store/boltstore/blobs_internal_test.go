@@ -116,6 +116,17 @@ func TestViewReadsManyStagedVersions(t *testing.T) {
 		return nil
 	}))
 
+	// a log counted as 4M versions: the View reads its values by seeks
+	x := s.idx.Load()
+	was := x.n
+	x.n = 4 << 20
+	require.NoError(t, s.View(t.Context(), func(st sharing.Tx) error {
+		require.NoError(t, readAll(st, order))
+		require.Nil(t, st.(*tx).blobs, "not read into a table: 10,485 reads would be")
+		return nil
+	}))
+	x.n = was
+
 	// the blob of hex32(0) is lost: its first version in the log
 	require.NoError(t, s.db.Update(func(btx *bolt.Tx) error {
 		k, _ := btx.Bucket(bStaged).Cursor().First()
