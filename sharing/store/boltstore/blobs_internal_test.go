@@ -3,6 +3,7 @@ package boltstore
 import (
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -144,4 +145,45 @@ func TestViewReadsManyStagedVersions(t *testing.T) {
 		require.ErrorIs(t, err, errCorrupt, name)
 		assert.ErrorContains(t, err, "is missing", name)
 	}
+}
+
+// TestNewestInTheLog stages values that share their first 8 bytes, are
+// prefixes of one another, hold zero bytes or 0xff, in several versions
+// across blobs and within one: newest returns the greatest ref of each
+// value, in the values' bytes order.
+func TestNewestInTheLog(t *testing.T) {
+	t.Parallel()
+	vals := []string{"\x00", "\x00\x00", "a", "abcdefgh", "abcdefgh\x00", "abcdefgi", "abcdefghz", "abcdefg",
+		"\xff\xff\xff\xff\xff\xff\xff\xff\x01", "ab"}
+	db, err := bolt.Open(filepath.Join(t.TempDir(), "blobs.db"), 0o600, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	r := rand.New(rand.NewPCG(5, 6))
+	require.NoError(t, db.Update(func(btx *bolt.Tx) error {
+		b, err := btx.CreateBucket(bStaged)
+		require.NoError(t, err)
+		want := map[string]uint64{}
+		for seq := uint64(1); seq <= 6; seq++ {
+			var blob []byte
+			for range 8 { // a value may come twice in a blob
+				v := vals[r.IntN(len(vals))]
+				want[v] = makeRef(seq, len(blob))
+				blob = appendStagedEntry(blob, v, []byte{byte(seq)})
+			}
+			require.NoError(t, b.Put(seqKey(nil, seq), blob))
+		}
+		bt, err := readBlobs(b)
+		require.NoError(t, err)
+		refs, err := bt.newest(0)
+		require.NoError(t, err)
+		var got []string
+		for _, ref := range refs {
+			v := string(bt.value(ref))
+			assert.Equal(t, want[v], ref, "the newest version of %q", v)
+			got = append(got, v)
+		}
+		assert.Len(t, got, len(want))
+		assert.True(t, slices.IsSorted(got), "in the values' order: %q", got)
+		return nil
+	}))
 }

@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
-	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 )
 
 func sampleRecord() sharing.Record {
@@ -137,19 +135,6 @@ func FuzzStagedBlob(f *testing.F) {
 		}))
 		assert.Equal(t, len(refs), n)
 	})
-}
-
-// compareStaged orders as bytes.Compare does, short values and shared
-// prefixes included.
-func TestCompareStaged(t *testing.T) {
-	vals := [][]byte{nil, {}, {0}, {0, 0}, []byte("a"), []byte("abcdefgh"), []byte("abcdefgh\x00"), []byte("abcdefgi"),
-		[]byte("abcdefghz"), []byte("abcdefg"), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1}, []byte("ab")}
-	for _, a := range vals {
-		for _, b := range vals {
-			got := compareStaged(staged{prefix: storeutil.Prefix8(a), value: a}, staged{prefix: storeutil.Prefix8(b), value: b})
-			assert.Equal(t, bytes.Compare(a, b), got, "%q vs %q", a, b)
-		}
-	}
 }
 
 // TestKeyFilterByHash checks that the staging index's hash of a value is the

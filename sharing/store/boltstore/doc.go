@@ -87,10 +87,11 @@
 // costs about a microsecond and an allocation: a third of the puts of a first
 // sync), and an in-memory index maps each staged value's hash to its
 // versions (a random-seeded 64-bit maphash; a reader checks the value in the
-// blob entry, and values that share a hash are kept by value). A View that
-// reads thousands of staged versions, and a fold, read the log's blobs once
-// into a table by sequence (blobs.go) rather than seek each from the log's
-// root.
+// blob entry, and values that share a hash are kept by value). Open's
+// index build, a fold, a View's Records and a View that reads thousands of
+// staged versions read the log's blobs once into a table by sequence
+// (blobs.go) rather than seek each from the log's root; the folds and
+// Records find each value's newest version by sorting the log's entries.
 // When the log holds 4,194,304 versions (or 524,288 when the records
 // bucket holds at least as many values as the log versions, by the count of
 // the key filter below, once built), the Update that reaches that number

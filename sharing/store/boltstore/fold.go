@@ -85,3 +85,72 @@ func (s *Store) foldPart(btx *bolt.Tx, heads []uint64) error {
 	}
 	return nil
 }
+
+// foldAll is the fold made inside an Update (tx.fold): the newest version
+// of every value of the log, this Update's included, put into the records
+// bucket in value order, and the log emptied. The versions found are checked
+// as stagedHeads checks them, against the index with this Update's versions
+// in it (wantHeads).
+func (t *tx) foldAll() error {
+	bt, err := readBlobs(t.bucket(bStaged))
+	if err != nil {
+		return err
+	}
+	refs, err := bt.newest(t.staged())
+	if err != nil {
+		return err
+	}
+	n, sum, ok := t.wantHeads(bt)
+	if !ok || len(refs) != n || bt.headsSum(refs, t.idx.hash) != sum {
+		return errLogChanged(len(refs), n)
+	}
+	rb := t.bucket(bRecords)
+	for i, ref := range refs {
+		value, rec, err := bt.record(ref)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			fillFor(rb, value)
+		}
+		if len(rec) == 0 { // a tombstone
+			err = rb.Delete(value)
+			t.curRecords = keyCursor{}
+		} else {
+			err = t.putKey(rb, value, rec)
+		}
+		if err != nil {
+			return fmt.Errorf("%q: %w", storeutil.Trunc(string(value)), err)
+		}
+	}
+	return t.emptyStaged()
+}
+
+// wantHeads returns the count and index.sum of the values the log holds
+// versions of, with this Update's versions (pending) added to the index's as
+// publish would add them; ok is false when a version the index names cannot
+// be read from the log bt.
+func (t *tx) wantHeads(bt *blobTable) (n int, sum uint64, ok bool) {
+	x := t.idx
+	n, sum = x.distinct(), x.sum
+	for value, ref := range t.pending {
+		h := x.hash.str(value)
+		head, _ := x.find(value)
+		if head != 0 && x.heads[h] != sharedRef { // of value, or of another value of its hash
+			v, _, err := bt.record(head)
+			if err != nil {
+				return 0, 0, false
+			}
+			if string(v) != value {
+				head = 0
+			}
+		}
+		if head != 0 {
+			sum -= headSum(h, head)
+		} else {
+			n++
+		}
+		sum += headSum(h, ref)
+	}
+	return n, sum, true
+}

@@ -4,10 +4,8 @@ package boltstore
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 	bolt "go.etcd.io/bbolt"
@@ -60,60 +58,22 @@ func (t *tx) foldOrRebuild() error {
 }
 
 // stagedHeads returns the refs of the newest staged version of every value
-// of x, in value order, from its log b. Only the refs are kept: a writer
-// reads each value again from its entry (blobTable.record), so a fold of
-// millions of values holds 8 bytes for each, not a copy of it.
-//
-// The log's entries are sorted by value, then ref (a later version has a
-// greater ref), and the last of each value is its newest version: the
-// index's map is not asked about each entry, a cache miss each (0.48 s of a
-// first sync of 1M events). What is found is checked against the index's
-// count and sum (index.sum): a blob lost or changed since the index was
-// made changes either. An entry is sorted as its value's first 8 bytes and
-// its ref, 16 bytes, and the values are read again only where those bytes
-// tie: sorting the values themselves (40 bytes with the slice) took 0.59 s
-// of that sync.
+// of x, in value order, from its log b (blobTable.newest). Only the refs are
+// kept: a writer reads each value again from its entry, so a fold of
+// millions of values holds 8 bytes for each, not a copy of it. What is
+// found is checked against the index's count and sum (index.sum): a blob
+// lost or changed since the index was made changes either.
 func stagedHeads(b *bolt.Bucket, x *index) ([]uint64, error) {
-	type entry struct {
-		prefix uint64 // storeutil.Prefix8 of value
-		ref    uint64
-	}
 	bt, err := readBlobs(b)
 	if err != nil {
 		return nil, err
 	}
-	all := make([]entry, 0, max(x.n, x.distinct()))
-	err = bt.entries(func(ref uint64, value, _ []byte) error {
-		all = append(all, entry{storeutil.Prefix8(value), ref})
-		return nil
-	})
+	refs, err := bt.newest(max(x.n, x.distinct()))
 	if err != nil {
 		return nil, err
 	}
-	valueOf := func(ref uint64) []byte {
-		v, _, _ := bt.record(ref) // read above: there and whole
-		return v
-	}
-	slices.SortFunc(all, func(a, b entry) int {
-		if a.prefix != b.prefix {
-			return cmp.Compare(a.prefix, b.prefix)
-		}
-		if c := bytes.Compare(valueOf(a.ref), valueOf(b.ref)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ref, b.ref)
-	})
-	refs := make([]uint64, 0, x.distinct())
-	var sum uint64
-	for i, e := range all {
-		if i+1 < len(all) && all[i+1].prefix == e.prefix && bytes.Equal(valueOf(all[i+1].ref), valueOf(e.ref)) {
-			continue // an older version
-		}
-		refs = append(refs, e.ref)
-		sum += headSum(x.hash.bytes(valueOf(e.ref)), e.ref)
-	}
-	if n := x.distinct(); len(refs) != n || sum != x.sum {
-		return nil, fmt.Errorf("%w: the log holds the newest versions of %d values, its index %d, or other versions than the index's: a staged blob is missing or changed", errCorrupt, len(refs), n)
+	if n := x.distinct(); len(refs) != n || bt.headsSum(refs, x.hash) != x.sum {
+		return nil, errLogChanged(len(refs), n)
 	}
 	return refs, nil
 }

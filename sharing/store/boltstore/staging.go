@@ -1,15 +1,12 @@
 package boltstore
 
 import (
-	"bytes"
-	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"slices"
 	"sync"
 
-	"github.com/ctexchange/cte/sharing/store/internal/storeutil"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -200,17 +197,6 @@ func (x *index) head(value string) (uint64, bool) {
 	return ref, ok
 }
 
-// isHead reports whether ref, whose entry holds value, is value's newest
-// staged version. The caller owns x (an Update) or holds mu.
-func (x *index) isHead(value []byte, ref uint64) bool {
-	head := x.heads[x.hash.bytes(value)]
-	if head == sharedRef {
-		vs := x.shared[string(value)]
-		return len(vs) > 0 && vs[len(vs)-1] == ref
-	}
-	return head == ref
-}
-
 // headSum is what a value of hash h whose newest version is ref adds to
 // index.sum: the two mixed (SplitMix64's finalizer), so that another
 // version or another value changes the sum.
@@ -270,50 +256,6 @@ func (x *index) distinct() int {
 		}
 	}
 	return n
-}
-
-// staged is an entry of the log: a version a fold puts into the records
-// bucket, or the newest of a value that a View reads (stagedNewest).
-type staged struct {
-	prefix     uint64 // storeutil.Prefix8 of the value: most comparisons end here
-	value, rec []byte
-	ref        uint64
-}
-
-// compareStaged orders versions by value: by prefix first, which for hashes
-// decides almost every comparison without touching the values' bytes.
-func compareStaged(a, b staged) int {
-	if a.prefix != b.prefix {
-		return cmp.Compare(a.prefix, b.prefix)
-	}
-	return bytes.Compare(a.value, b.value)
-}
-
-// stagedNewest returns the newest entry of each value of the log b (a
-// View's snapshot of it), in value order. The entries are the View's
-// memory.
-func stagedNewest(b *bolt.Bucket) ([]staged, error) {
-	var all []staged
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		err := blobEntries(k, v, func(ref uint64, value, rec []byte) error {
-			all = append(all, staged{prefix: storeutil.Prefix8(value), value: value, rec: rec, ref: ref})
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
-	// read in log order, so stable: a value's newest version is last
-	slices.SortStableFunc(all, compareStaged)
-	out := all[:0]
-	for i, e := range all {
-		if i+1 < len(all) && bytes.Equal(e.value, all[i+1].value) {
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, nil
 }
 
 // publish adds versions written by the Update about to commit; valueAt
@@ -438,28 +380,22 @@ func blobEntries(k, blob []byte, fn func(ref uint64, value, rec []byte) error) e
 // whose snapshot is older than the last fold.
 func buildIndex(b *bolt.Bucket, base uint64, hash stageHash) (*index, error) {
 	x := newIndex(base, 0, hash)
-	valueAt := func(ref uint64) ([]byte, error) { return stagedValue(b.Get(seqKey(nil, refSeq(ref))), ref) }
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		err := blobEntries(k, v, func(ref uint64, value, _ []byte) error {
-			x.n++
-			return add(x, hash.bytes(value), value, ref, valueAt)
-		})
-		if err != nil {
-			return nil, err
-		}
+	bt, err := readBlobs(b)
+	if err != nil {
+		return nil, err
+	}
+	valueAt := func(ref uint64) ([]byte, error) {
+		v, _, err := bt.record(ref)
+		return v, err
+	}
+	err = bt.entries(func(ref uint64, value, _ []byte) error {
+		x.n++
+		return add(x, hash.bytes(value), value, ref, valueAt)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return x, nil
-}
-
-// stagedValue returns the value of the entry ref names in blob, its blob
-// (nil when missing).
-func stagedValue(blob []byte, ref uint64) ([]byte, error) {
-	if blob == nil {
-		return nil, fmt.Errorf("%w: staged blob %d is missing", errCorrupt, refSeq(ref))
-	}
-	v, _, _, err := entryAt(blob, refOff(ref))
-	return v, err
 }
 
 // convertStaged rewrites the staging log of a file of schema version 2 or 3,

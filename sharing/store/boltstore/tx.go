@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/ctexchange/cte"
@@ -274,51 +273,7 @@ func (t *tx) fold() error {
 		return err
 	}
 	if t.staged() > 0 {
-		// The log is read in order, the newest version of each value kept,
-		// and those put into records in value order.
-		all := make([]staged, 0, t.staged())
-		nPending, nIdx := 0, 0 // the newest versions found, of this Update's and of the index's
-		c := t.bucket(bStaged).Cursor()
-		for k, e := c.First(); k != nil; k, e = c.Next() {
-			err := blobEntries(k, e, func(ref uint64, value, rec []byte) error {
-				head, ok := t.pending[string(value)]
-				idxHead := t.idx.isHead(value, ref)
-				if idxHead {
-					nIdx++ // kept, or the one this Update's version replaces
-				}
-				if ok && head == ref {
-					nPending++
-				}
-				if (ok && head == ref) || (!ok && idxHead) {
-					all = append(all, staged{prefix: storeutil.Prefix8(value), value: value, rec: rec})
-				}
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("boltstore: fold: %w", err)
-			}
-		}
-		if n := t.idx.distinct(); nPending != len(t.pending) || nIdx != n {
-			return fmt.Errorf("boltstore: fold: %w: the log holds the newest versions of %d values of this update and %d of the index, not %d and %d: a staged blob is missing or changed", errCorrupt, nPending, nIdx, len(t.pending), n)
-		}
-		slices.SortFunc(all, compareStaged)
-		rb := t.bucket(bRecords)
-		if len(all) > 0 {
-			fillFor(rb, all[0].value)
-		}
-		for _, x := range all {
-			var err error
-			if len(x.rec) == 0 { // a tombstone
-				err = rb.Delete(x.value)
-				t.curRecords = keyCursor{}
-			} else {
-				err = t.putKey(rb, x.value, x.rec)
-			}
-			if err != nil {
-				return fmt.Errorf("boltstore: fold %q: %w", storeutil.Trunc(string(x.value)), err)
-			}
-		}
-		if err := t.emptyStaged(); err != nil {
+		if err := t.foldAll(); err != nil {
 			return fmt.Errorf("boltstore: fold: %w", err)
 		}
 	}
@@ -374,7 +329,15 @@ func (t *tx) publish() error {
 // stagedValue returns the value of the staged entry ref names (its blob is
 // committed, or put by this Update).
 func (t *tx) stagedValue(ref uint64) ([]byte, error) {
-	return stagedValue(t.get(&t.curStaged, bStaged, seqKey(t.seqBuf[:0], refSeq(ref))), ref)
+	blob, err := t.stagedBlob(refSeq(ref))
+	if err != nil {
+		return nil, err
+	}
+	if blob == nil {
+		return nil, fmt.Errorf("%w: staged blob %d is missing", errCorrupt, refSeq(ref))
+	}
+	v, _, _, err := entryAt(blob, refOff(ref))
+	return v, err
 }
 
 // unpublish takes publish back when the commit failed.
@@ -515,8 +478,25 @@ func (t *tx) scan(c *bolt.Cursor, what string, visit func(k, v []byte) error) er
 // viewRecords is Records in a View: the records bucket and the staged values
 // merged in value order, a staged version winning over the bucket's.
 func (t *tx) viewRecords(fn func(r *sharing.Record) error) error {
-	staged, err := stagedNewest(t.bucket(bStaged))
+	if t.blobs == nil {
+		var err error
+		if t.blobs, err = readBlobs(t.bucket(bStaged)); err != nil {
+			return fmt.Errorf("boltstore: records: %w", err)
+		}
+	}
+	staged, err := t.blobs.newest(0)
 	if err != nil {
+		return fmt.Errorf("boltstore: records: %w", err)
+	}
+	// sv and senc: the value and record of staged[0], the next staged one
+	var sv, senc []byte
+	nextStaged := func() (err error) {
+		if len(staged) > 0 {
+			sv, senc, err = t.blobs.record(staged[0])
+		}
+		return err
+	}
+	if err := nextStaged(); err != nil {
 		return fmt.Errorf("boltstore: records: %w", err)
 	}
 	var out sharing.Record
@@ -532,9 +512,12 @@ func (t *tx) viewRecords(fn func(r *sharing.Record) error) error {
 		var value string
 		var enc []byte
 		switch {
-		case len(staged) > 0 && (k == nil || bytes.Compare(staged[0].value, k) <= 0):
-			value, enc = string(staged[0].value), staged[0].rec
+		case len(staged) > 0 && (k == nil || bytes.Compare(sv, k) <= 0):
+			value, enc = string(sv), senc
 			staged = staged[1:]
+			if err := nextStaged(); err != nil {
+				return fmt.Errorf("boltstore: records: %w", err)
+			}
 			if k != nil && string(k) == value {
 				k, v = c.Next()
 			}
