@@ -17,7 +17,10 @@ type Plugin interface {
 	// Pull yields the indicators that are new since from, page by page. A nil
 	// checkpoint is a first run, where the plugin's initial range applies. Each Page's
 	// Next resumes after that page; it becomes durable only once the caller stored the
-	// page. On error Pull yields the error once and stops.
+	// page. On error Pull yields the error once and stops. The sharing engine
+	// runs the iterator in a goroutine of its own, one page ahead: a yielded
+	// Page belongs to the caller (the plugin does not reuse its slices), and
+	// the plugin reads the next page while the caller stores it.
 	Pull(ctx context.Context, from Checkpoint) iter.Seq2[Page, error]
 	// Push writes indicators to target t. For an Append target, in holds the new or
 	// changed indicators; for a Replace target, in is the whole desired content. The

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -28,6 +29,17 @@ type faultyStore struct {
 	mu    sync.Mutex
 	fail  map[string]bool
 	fails map[string]int // the calls failed, by operation
+	// failPageOf fails a Merge of a page holding this value
+	failPageOf string
+}
+
+// failMergeOf makes a Merge of a page holding value fail ("" for none): a
+// page chosen by its content, not by when it is stored, as a plugin reads
+// one page ahead of the store.
+func (s *faultyStore) failMergeOf(value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failPageOf = value
 }
 
 func (s *faultyStore) set(op string, on bool) {
@@ -70,6 +82,12 @@ type faultyTx struct {
 
 func (t faultyTx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
 	if t.s.failing("Merge") {
+		return sharing.MergeStats{}, errDisk
+	}
+	t.s.mu.Lock()
+	v := t.s.failPageOf
+	t.s.mu.Unlock()
+	if v != "" && slices.ContainsFunc(in, func(ind ioc.Indicator) bool { return ind.Value == v }) {
 		return sharing.MergeStats{}, errDisk
 	}
 	return t.Tx.Merge(source, in, now)

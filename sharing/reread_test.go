@@ -21,7 +21,9 @@ import (
 
 // rereadPlugin answers every pull with the same pages, whatever the
 // checkpoint: a product whose plugin re-reads an overlap, here all of it.
-// before, when set, runs before page i (from 0) of every pull.
+// before, when set, runs before page i (from 0) of every pull: before page 0
+// after the pull read its memo, before page i > 0 while the engine may still
+// be storing page i-1 (it reads one page ahead).
 type rereadPlugin struct {
 	*plugintest.Fake
 	mu     sync.Mutex
@@ -176,12 +178,11 @@ func TestRereadFailedPageIsNotKnown(t *testing.T) {
 	p1 := engInds("a", 5, ioc.SeverityHigh, engStart)
 	p2 := engInds("b", 5, ioc.SeverityHigh, engStart)
 	w.feed.setPages(p1, p2)
-	w.feed.before = func(i int) { fs.set("Merge", i == 1) }
+	fs.failMergeOf(p2[0].Value)
 	_, err := w.eng.SyncSource(t.Context(), "feed")
 	require.ErrorIs(t, err, errDisk)
 
-	w.feed.before = nil
-	fs.set("Merge", false)
+	fs.failMergeOf("")
 	rep := w.sync(t)
 	assert.Equal(t, 5, rep.Known, "the first page only")
 	assert.Equal(t, 5, rep.New, "the page that failed is merged now")

@@ -2,6 +2,7 @@ package sharing_test
 
 import (
 	"context"
+	"fmt"
 	"iter"
 	"log/slog"
 	"strings"
@@ -139,4 +140,69 @@ func TestSyncReportPullTook(t *testing.T) {
 	assert.Equal(t, 10, rep.Indicators)
 	assert.Positive(t, rep.PullTook)
 	assert.Less(t, rep.PullTook, rep.Took, "the shares come after the pull")
+}
+
+// twoPagePlugin pulls two pages of hashes, closing reading2 once the first
+// was taken and before it reads the second.
+type twoPagePlugin struct {
+	*plugintest.Fake
+	reading2 chan struct{}
+}
+
+func (p *twoPagePlugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
+	return func(yield func(cte.Page, error) bool) {
+		mk := func(first int) []ioc.Indicator {
+			var in []ioc.Indicator
+			for i := first; i < first+3; i++ {
+				in = append(in, ioc.Indicator{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", i+1), Severity: ioc.SeverityHigh})
+			}
+			return in
+		}
+		if !yield(cte.Page{Indicators: mk(0), Next: cte.Checkpoint("page 1")}, nil) {
+			return
+		}
+		close(p.reading2)
+		yield(cte.Page{Indicators: mk(3), Next: cte.Checkpoint("page 2")}, nil)
+	}
+}
+
+// gateStore holds its first Update after armed until gate is closed.
+type gateStore struct {
+	sharing.Store
+	armed atomic.Bool
+	gate  chan struct{}
+}
+
+func (s *gateStore) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+	if s.armed.CompareAndSwap(true, false) {
+		<-s.gate
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+// A sync reads a source's next page while it stores the one before: the
+// store of page 1 waits here until the plugin is reading page 2, which
+// one after the other would never happen (synctest reports the deadlock).
+// Both pages are stored, and the checkpoint is the last page's.
+func TestSyncReadsTheNextPageWhileItStores(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		mem := memstore.New()
+		defer mem.Close()
+		p := &twoPagePlugin{Fake: plugintest.NewFake(), reading2: make(chan struct{})}
+		store := &gateStore{Store: mem, gate: p.reading2}
+		eng, err := sharing.New(store)
+		require.NoError(t, err)
+		require.NoError(t, eng.AddPlugin("src", p, sharing.SourceSettings{}))
+		store.armed.Store(true)
+		rep, err := eng.SyncSource(t.Context(), "src")
+		require.NoError(t, err)
+		assert.Equal(t, 2, rep.Pages)
+		assert.Equal(t, 6, rep.Indicators)
+		require.NoError(t, mem.View(t.Context(), func(tx sharing.Tx) error {
+			cp, err := tx.Checkpoint("src")
+			assert.Equal(t, cte.Checkpoint("page 2"), cp)
+			return err
+		}))
+	})
 }

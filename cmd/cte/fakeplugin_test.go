@@ -26,15 +26,13 @@ import (
 var fakeTarget = cte.Target{ID: "list/main", Label: "main list", Mode: cte.Append, Types: []ioc.Type{ioc.TypeSHA256, ioc.TypeMD5}}
 
 // flaky is a plugintest.Fake whose target listing and pulls can be made to
-// fail (a product answering 503), and whose pulls can run a hook after each
-// page.
+// fail (a product answering 503), and whose pushes can run a hook first.
 type flaky struct {
 	*plugintest.Fake
 	mu         sync.Mutex
 	targetsErr error
 	pullErr    error
 	pulls      int
-	afterPage  func()
 	beforePush func()
 }
 
@@ -68,7 +66,7 @@ func (f *flaky) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Pag
 	return func(yield func(cte.Page, error) bool) {
 		f.mu.Lock()
 		f.pulls++
-		err, after := f.pullErr, f.afterPage
+		err := f.pullErr
 		f.mu.Unlock()
 		if err != nil {
 			yield(cte.Page{}, err)
@@ -77,9 +75,6 @@ func (f *flaky) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Pag
 		for pg, err := range f.Fake.Pull(ctx, from) {
 			if !yield(pg, err) {
 				return
-			}
-			if after != nil {
-				after()
 			}
 		}
 	}

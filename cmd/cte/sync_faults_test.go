@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
 )
 
 // Issue 12 item 3: a pull abandoned part way (e.g. on a repeated page token)
@@ -157,12 +161,13 @@ func TestInterruptExits130(t *testing.T) {
 	a.SetPageSize(2)
 	a.Feed(hashes(1, 10)...)
 	ctx, cancel := context.WithCancelCause(t.Context())
-	a.set(func(f *flaky) { f.afterPage = func() { cancel(errInterrupted) } })
+	// Ctrl-C once the first page is stored: the plugin is reading the next
+	// one by then (one page ahead), so the signal comes from the store.
+	w.store = &afterMerge{Store: w.store, fn: func() { cancel(errInterrupted) }}
 	code, _, errs := w.cteCtx(ctx, "sync")
 	assert.Equal(t, exitInterrupted, code, errs)
 	assert.Contains(t, errs, "cte: interrupted; what was stored so far is kept")
 
-	a.set(func(f *flaky) { f.afterPage = nil })
 	code, out, errs := w.cte(t, "logs", "--level", "warn")
 	require.Equal(t, exitOK, code, errs)
 	assert.Equal(t, "no log entries\n", out, "an interrupt is no warning or error")
@@ -276,4 +281,34 @@ func (w *fakeWorld) startRun(t *testing.T, tty bool) (*lockedBuffer, func() int)
 	done := make(chan int)
 	go func() { done <- a.exec(ctx, []string{"--config", w.path, "run"}) }()
 	return &errb, func() int { cancel(); return <-done }
+}
+
+// afterMerge runs fn once, after the first Update that merged a page has
+// committed.
+type afterMerge struct {
+	sharing.Store
+	once sync.Once
+	fn   func()
+}
+
+func (s *afterMerge) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+	merged := false
+	err := s.Store.Update(ctx, func(tx sharing.Tx) error { return fn(mergeSpy{Tx: tx, merged: &merged}) })
+	if err == nil && merged {
+		s.once.Do(s.fn)
+	}
+	return err
+}
+
+func (s *afterMerge) Close() error { return nil } // the world's store stays open
+
+// mergeSpy notes that a transaction merged a page.
+type mergeSpy struct {
+	sharing.Tx
+	merged *bool
+}
+
+func (t mergeSpy) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
+	*t.merged = true
+	return t.Tx.Merge(source, in, now)
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +49,7 @@ type flags struct {
 	dir        string
 	profile    string
 	memProfile string
+	latency    time.Duration
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -60,6 +62,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.StringVar(&f.store, "store", "", "the store to measure: empty for the default embedded one, or postgres (in the cluster CTE_TEST_POSTGRES names)")
 	fs.StringVar(&f.dir, "dir", "", "folder for the state files (default: a new temporary folder)")
 	fs.StringVar(&f.profile, "cpuprofile", "", "write each child's CPU profile to this path plus .SCENARIO.EVENTS.RUN")
+	fs.DurationVar(&f.latency, "latency", 0, "hold each Mimecast get-feed request this long before the fake answers it, as a product across the internet does")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write each cte sync child's allocation profile to this path plus .SCENARIO.EVENTS.RUN")
 	if err := fs.Parse(args); err != nil {
 		return f, err
@@ -187,6 +190,9 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		// that should pull it starts.
 		mimecasttest.WithClock(func() time.Time { return time.Now().Add(-2 * time.Second) }))
 	defer mc.Close()
+	if f.latency > 0 {
+		mc.Delay("/api/ttp/threat-intel/get-feed", math.MaxInt32, f.latency)
+	}
 	ns := netskopetest.New(
 		netskopetest.WithFileHashList(hashList, ioc.Placeholder),
 		netskopetest.WithFileHashListTypes(hashList, "sha256"),
