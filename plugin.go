@@ -17,10 +17,10 @@ type Plugin interface {
 	// Pull yields the indicators that are new since from, page by page. A nil
 	// checkpoint is a first run, where the plugin's initial range applies. Each Page's
 	// Next resumes after that page; it becomes durable only once the caller stored the
-	// page. On error Pull yields the error once and stops. The sharing engine
-	// runs the iterator in a goroutine of its own, one page ahead: a yielded
-	// Page belongs to the caller (the plugin does not reuse its slices), and
-	// the plugin reads the next page while the caller stores it.
+	// page. On error Pull yields the error once and stops. A yielded Page belongs
+	// to the caller: the plugin does not reuse its slices. The caller asks for
+	// the next page only once it stored this one, unless the plugin is a
+	// PageAheadReader.
 	Pull(ctx context.Context, from Checkpoint) iter.Seq2[Page, error]
 	// Push writes indicators to target t. For an Append target, in holds the new or
 	// changed indicators; for a Replace target, in is the whole desired content. The
@@ -45,6 +45,21 @@ type Plugin interface {
 type Retractor interface {
 	// Retract removes in from target t. The result counts removals as Applied.
 	Retract(ctx context.Context, t Target, in []ioc.Indicator) (PushResult, error)
+}
+
+// PageAheadReader is implemented by plugins whose Pull may fetch its next page
+// before the caller stored the page before: those whose product keeps no read
+// position of its own, so that a page fetched and never stored is fetched again
+// from the last stored checkpoint (Mimecast's feed, read by time range and page
+// token). The sharing engine then runs Pull in a goroutine of its own, one page
+// ahead, so that the product's latency and the parsing overlap the store. A
+// product that moves a cursor of its own at each read must not (Netskope's Data
+// Export iterator: a page fetched ahead moves it past a page not yet stored,
+// which a failed store or a crash would lose).
+type PageAheadReader interface {
+	// ReadsPagesAhead reports whether Pull may fetch its next page before the
+	// caller stored the one before.
+	ReadsPagesAhead() bool
 }
 
 // Checkpoint is a plugin-defined resume position. Nil means the first run.

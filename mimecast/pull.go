@@ -66,6 +66,12 @@ func notAfter(newest, end time.Time) time.Time {
 // feedOrder is the order feeds are pulled in.
 var feedOrder = []string{FeedMalwareCustomer, FeedMalwareGrid, FeedMalsite}
 
+// ReadsPagesAhead implements cte.PageAheadReader: the feeds and the click logs
+// are read by time range and page token, and Mimecast keeps no read position
+// for them, so a page fetched and never stored is fetched again from the last
+// stored checkpoint.
+func (p *Plugin) ReadsPagesAhead() bool { return true }
+
 // Pull yields the selected feeds page by page: each get-feed CSV page, then each
 // page of malicious clicks with its decoded URLs. Every page's Next holds, per feed
 // type, the newest timestamp seen so far.

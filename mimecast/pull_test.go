@@ -242,3 +242,13 @@ func decodeCP(t *testing.T, b cte.Checkpoint) checkpoint {
 	require.NoError(t, err)
 	return cp
 }
+
+// Mimecast keeps no read position for a feed (time range and page token), so
+// the engine may fetch its next page while it stores one.
+func TestPluginReadsPagesAhead(t *testing.T) {
+	t.Parallel()
+	var p cte.Plugin = &Plugin{}
+	r, ok := p.(cte.PageAheadReader)
+	require.True(t, ok)
+	assert.True(t, r.ReadsPagesAhead())
+}

@@ -405,3 +405,13 @@ func TestPullHonoursWaitTime(t *testing.T) {
 		assert.ErrorIs(t, r.err, context.DeadlineExceeded)
 	})
 }
+
+// The tenant keeps the Data Export iterator's position: each read moves it, and
+// a page fetched ahead of the one being stored would be lost with it if that
+// store failed. The engine reads Netskope one page after the other.
+func TestPluginDoesNotReadPagesAhead(t *testing.T) {
+	t.Parallel()
+	var p cte.Plugin = &Plugin{}
+	_, ok := p.(cte.PageAheadReader)
+	assert.False(t, ok)
+}

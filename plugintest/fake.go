@@ -133,6 +133,10 @@ func (f *Fake) Validate(ctx context.Context) error {
 	return nil
 }
 
+// ReadsPagesAhead implements cte.PageAheadReader: the checkpoint is an offset
+// into the feed, and the fake keeps no read position of its own.
+func (f *Fake) ReadsPagesAhead() bool { return true }
+
 // Pull serves the feed from the checkpoint, which is the decimal offset reached.
 func (f *Fake) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
 	return func(yield func(cte.Page, error) bool) {

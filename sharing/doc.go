@@ -40,10 +40,12 @@
 // [Engine] pulls pages from each source, stores each page with its checkpoint in
 // one transaction, and shares through each sharing configuration's rule to the
 // configuration's target, recording every outcome in the ledger and the audit log.
-// A source's plugin reads one page ahead, in a goroutine of its own, while the
-// engine stores the page before: the product's latency and the parsing overlap
-// the merge and its fsync. A page read ahead is stored only after the pages
-// before it, and dropped, with its checkpoint, when the engine stops first.
+// A plugin that allows it ([cte.PageAheadReader], the Mimecast plugin) reads one
+// page ahead, in a goroutine of its own, while the engine stores the page
+// before: the product's latency and the parsing overlap the merge and its
+// fsync. A page read ahead is stored only after the pages before it, and
+// dropped, with its checkpoint, when the engine stops first. Other plugins
+// are asked for a page once the page before is stored.
 // A report that an earlier pull stored and a pull reads again unchanged (a
 // plugin's overlap) is not merged again: merging it would change nothing but the
 // entry's StoredAt. The source's re-read memo knows the newest 65,536 reports

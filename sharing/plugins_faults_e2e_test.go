@@ -1,7 +1,10 @@
 package sharing_test
 
 import (
+	"context"
 	"errors"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -9,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/mimecast"
 	"github.com/ctexchange/cte/mimecast/mimecasttest"
 	"github.com/ctexchange/cte/netskope"
@@ -71,4 +75,72 @@ func TestMimecastBatchFailuresReachTheEngine(t *testing.T) {
 			assert.False(t, errors.Is(err, cte.ErrInvalidConfig))
 		})
 	}
+}
+
+// nthMerge fails the n-th Merge (from 1) of its store with errDisk, once.
+type nthMerge struct {
+	sharing.Store
+	n, calls atomic.Int32
+}
+
+func (s *nthMerge) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+	return s.Store.Update(ctx, func(tx sharing.Tx) error { return fn(nthMergeTx{tx, s}) })
+}
+
+type nthMergeTx struct {
+	sharing.Tx
+	s *nthMerge
+}
+
+func (t nthMergeTx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
+	if t.s.calls.Add(1) == t.s.n.Load() {
+		return sharing.MergeStats{}, errDisk
+	}
+	return t.Tx.Merge(source, in, now)
+}
+
+// The Netskope plugin's pages come from an iterator whose position the tenant
+// keeps: a page whose store fails is served again (resend) by the next pull,
+// and nothing is lost. The engine must not ask for the next page before it
+// stored one (the plugin is no cte.PageAheadReader): a first version that read
+// every plugin ahead moved the iterator past page 2 while page 2's store
+// failed, and page 2's values never arrived (a review found it).
+func TestNetskopeFailedPageIsReadAgain(t *testing.T) {
+	t.Parallel()
+	ns := netskopetest.NewServer(t, netskopetest.WithAlerts(netskopetest.KindMalware, 30),
+		netskopetest.WithAlerts(netskopetest.KindMalsite, 0), netskopetest.WithPageSize(10))
+	open := func(name string) *netskope.Plugin {
+		p, err := netskope.NewPlugin(netskope.Config{TenantURL: ns.URL, V2Token: cte.Secret(ns.V2Token()),
+			AlertTypes: []string{netskope.AlertMalware}, InitialRangeDays: 7},
+			netskope.WithHTTPClient(ns.Client()), netskope.WithName(name))
+		require.NoError(t, err)
+		return p
+	}
+	sync := func(st sharing.Store, p *netskope.Plugin) error {
+		eng, err := sharing.New(st)
+		require.NoError(t, err)
+		require.NoError(t, eng.AddPlugin("netskope", p, sharing.SourceSettings{}))
+		_, err = eng.SyncSource(t.Context(), "netskope")
+		return err
+	}
+	// every value, read by an iterator of its own (another index)
+	want := memstore.New()
+	require.NoError(t, sync(want, open("reference")))
+
+	got := &nthMerge{Store: memstore.New()}
+	got.n.Store(2)
+	p := open("netskope")
+	require.ErrorIs(t, sync(got, p), errDisk, "page 2's store fails")
+	require.NoError(t, sync(got, p))
+	assert.Equal(t, storedValues(t, want), storedValues(t, got), "page 2 was read again")
+}
+
+func storedValues(t *testing.T, s sharing.Store) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
+		return tx.Records(func(r *sharing.Record) error { out = append(out, r.Value); return nil })
+	}))
+	slices.Sort(out)
+	return out
 }

@@ -1,16 +1,31 @@
 package sharing
 
-// This file reads a plugin's pages one page ahead of the store: while a page
-// is merged and committed (its fsync), the plugin fetches and parses the next.
+// This file reads a plugin's pages one page ahead of the store, when the
+// plugin allows it (cte.PageAheadReader): while a page is merged and
+// committed (its fsync), the plugin fetches and parses the next.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"runtime/debug"
 
 	"github.com/ctexchange/cte"
 )
+
+// pages returns p's pages from a pull from checkpoint from: read one page
+// ahead when p allows it, else one after the other, the next asked for once
+// the caller stored the one before.
+func pages(ctx context.Context, p cte.Plugin, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
+	if r, ok := p.(cte.PageAheadReader); ok && r.ReadsPagesAhead() {
+		return pageAhead(ctx, p, from)
+	}
+	return p.Pull(ctx, from)
+}
+
+// errPullExited is a plugin's pull goroutine that ended without returning.
+var errPullExited = errors.New("the plugin's pull ended without returning (runtime.Goexit), a bug in the plugin: the pages it gave before are kept")
 
 // pageAhead pulls from p in a goroutine of its own, one page ahead of the
 // caller: the plugin reads the next page while the caller stores this one.
@@ -19,7 +34,9 @@ import (
 // way ends) and pageAhead returns once Pull has. A page read ahead but not
 // taken is dropped; its checkpoint was never stored, so the next pull reads it
 // again. A panic of the plugin is raised again in the caller's goroutine, where
-// a plugin's panic has always been.
+// a plugin's panic has always been; a pull goroutine that exits without
+// returning (runtime.Goexit) ends the pull with errPullExited, not as a
+// complete pull.
 func pageAhead(ctx context.Context, p cte.Plugin, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
 	return func(yield func(cte.Page, error) bool) {
 		type next struct {
@@ -27,11 +44,14 @@ func pageAhead(ctx context.Context, p cte.Plugin, from cte.Checkpoint) iter.Seq2
 			err  error
 		}
 		ctx, cancel := context.WithCancel(ctx)
-		pages := make(chan next) // unbuffered: the plugin holds the one page read ahead
+		ahead := make(chan next) // unbuffered: the plugin holds the one page read ahead
 		stop := make(chan struct{})
-		var panicked any // set before pages is closed
+		// set before ahead is closed: the plugin's panic, or that Pull returned
+		// (neither: runtime.Goexit)
+		var panicked any
+		returned := false
 		go func() {
-			defer close(pages)
+			defer close(ahead)
 			defer func() {
 				if v := recover(); v != nil {
 					panicked = pluginPanic{v: v, stack: debug.Stack()}
@@ -42,25 +62,30 @@ func pageAhead(ctx context.Context, p cte.Plugin, from cte.Checkpoint) iter.Seq2
 				// plugin yields (its error, or a page the caller fails to
 				// store) still reaches the caller, which says why it stopped.
 				select {
-				case pages <- next{page, err}:
+				case ahead <- next{page, err}:
 				case <-stop:
+					returned = true
 					return
 				}
 			}
+			returned = true
 		}()
 		defer func() {
 			close(stop)
 			cancel()
-			for range pages { // until Pull has returned
+			for range ahead { // until Pull has returned
 			}
 			if panicked != nil {
 				panic(panicked)
 			}
 		}()
-		for n := range pages {
+		for n := range ahead {
 			if !yield(n.page, n.err) {
 				return
 			}
+		}
+		if !returned && panicked == nil {
+			yield(cte.Page{}, errPullExited)
 		}
 	}
 }

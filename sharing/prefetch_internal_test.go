@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"iter"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -180,4 +181,28 @@ func TestPageAheadDeliversTheErrorOfACancelledPull(t *testing.T) {
 		}
 		require.Equal(t, []error{nil, context.Canceled}, errs)
 	}
+}
+
+// A plugin's pull goroutine that exits without returning (runtime.Goexit,
+// which t.FailNow calls in a test plugin) ends the pull with an error, not
+// as a complete pull. (Found by a review: the first version reported
+// page 1 of 3 as everything.)
+func TestPageAheadPluginGoexitIsAnError(t *testing.T) {
+	t.Parallel()
+	p := &scriptPlugin{pull: func(_ context.Context, yield func(cte.Page, error) bool) {
+		if !yield(page("1"), nil) {
+			return
+		}
+		runtime.Goexit()
+	}}
+	var got []string
+	var errs []error
+	for pg, err := range pageAhead(t.Context(), p, nil) {
+		got = append(got, string(pg.Next))
+		errs = append(errs, err)
+	}
+	assert.Equal(t, []string{"1", ""}, got)
+	require.Len(t, errs, 2)
+	assert.NoError(t, errs[0])
+	assert.ErrorIs(t, errs[1], errPullExited)
 }

@@ -105,7 +105,7 @@ func (e *Engine) pull(ctx context.Context, p *pluginState) (SyncReport, error) {
 		return err
 	})
 	if err == nil {
-		for page, perr := range pageAhead(ctx, p.p, from) {
+		for page, perr := range pages(ctx, p.p, from) {
 			if perr != nil {
 				err = fmt.Errorf("sharing: pull %q: %w", source, perr)
 				break

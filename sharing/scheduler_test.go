@@ -206,3 +206,52 @@ func TestSyncReadsTheNextPageWhileItStores(t *testing.T) {
 		}))
 	})
 }
+
+// aheadProbe pulls two pages and notes whether it was asked for the second
+// while the first was being stored; readsAhead says whether it allows that
+// (cte.PageAheadReader).
+type aheadProbe struct {
+	*plugintest.Fake
+	readsAhead bool
+	asked2     atomic.Bool
+}
+
+func (p *aheadProbe) ReadsPagesAhead() bool { return p.readsAhead }
+
+func (p *aheadProbe) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
+	return func(yield func(cte.Page, error) bool) {
+		first := []ioc.Indicator{{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", 1), Severity: ioc.SeverityHigh}}
+		if !yield(cte.Page{Indicators: first, Next: cte.Checkpoint("page 1")}, nil) {
+			return
+		}
+		p.asked2.Store(true)
+		second := []ioc.Indicator{{Type: ioc.TypeSHA256, Value: fmt.Sprintf("%064x", 2), Severity: ioc.SeverityHigh}}
+		yield(cte.Page{Indicators: second, Next: cte.Checkpoint("page 2")}, nil)
+	}
+}
+
+// A plugin is asked for its next page before the page before is stored only
+// when it allows it (cte.PageAheadReader). The store of page 1 fails: the
+// sync stops there, so a plugin read one page after the other is never
+// asked for page 2, and one read ahead always was. (A product that keeps a
+// read position of its own, Netskope's iterator, would have moved past a
+// page lost: found by a review of the first version, which read every
+// plugin ahead.)
+func TestSyncReadsAheadOnlyPluginsThatAllowIt(t *testing.T) {
+	t.Parallel()
+	for _, ahead := range []bool{false, true} {
+		t.Run(fmt.Sprint("reads ahead: ", ahead), func(t *testing.T) {
+			fs := &faultyStore{Store: memstore.New(), fail: map[string]bool{}}
+			defer fs.Close()
+			fs.failMergeOf(fmt.Sprintf("%064x", 1))
+			p := &aheadProbe{Fake: plugintest.NewFake(), readsAhead: ahead}
+			eng, err := sharing.New(fs)
+			require.NoError(t, err)
+			require.NoError(t, eng.AddPlugin("src", p, sharing.SourceSettings{}))
+			rep, err := eng.SyncSource(t.Context(), "src")
+			require.ErrorIs(t, err, errDisk)
+			assert.Equal(t, 0, rep.Pages)
+			assert.Equal(t, ahead, p.asked2.Load(), "asked for page 2 while page 1 was stored")
+		})
+	}
+}

@@ -67,6 +67,12 @@ func (p *cliPlugin) GetTargets(ctx context.Context) ([]cte.Target, error) {
 	return ts, nil
 }
 
+// ReadsPagesAhead is the wrapped plugin's (cte.PageAheadReader).
+func (p *cliPlugin) ReadsPagesAhead() bool {
+	r, ok := p.Plugin.(cte.PageAheadReader)
+	return ok && r.ReadsPagesAhead()
+}
+
 func (p *cliPlugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
 	if p.term == nil {
 		return p.Plugin.Pull(ctx, from)

@@ -90,3 +90,15 @@ func TestCLIPluginCachesTargets(t *testing.T) {
 	}
 	assert.Equal(t, 2, cp.calls, "the product is asked again after a failure, then never")
 }
+
+// The command line's wrapper keeps whether its plugin may be read ahead.
+func TestCLIPluginReadsPagesAheadAsItsPlugin(t *testing.T) {
+	t.Parallel()
+	ahead := &cliPlugin{Plugin: plugintest.NewFake()}
+	assert.True(t, ahead.ReadsPagesAhead(), "plugintest.Fake keeps no read position")
+	one := &cliPlugin{Plugin: onlyPlugin{ahead.Plugin}}
+	assert.False(t, one.ReadsPagesAhead(), "a plugin that does not say so is read one page after the other")
+}
+
+// onlyPlugin hides every method of its plugin but cte.Plugin's.
+type onlyPlugin struct{ cte.Plugin }
