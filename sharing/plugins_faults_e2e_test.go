@@ -144,3 +144,43 @@ func storedValues(t *testing.T, s sharing.Store) []string {
 	slices.Sort(out)
 	return out
 }
+
+// The Mimecast plugin is read one page ahead (cte.PageAheadReader): a page
+// whose store fails, and the page fetched after it, are fetched again by the
+// next pull from the last stored checkpoint, and nothing is lost. The store
+// fails at the first page, the second, one in the middle and the last, of the
+// two hash feeds and the click logs (their URLs decoded by a second request).
+func TestMimecastFailedPageIsReadAgain(t *testing.T) {
+	t.Parallel()
+	mc := mimecasttest.NewServer(t, mimecasttest.WithFeedPageSize(7), mimecasttest.WithClickLogs(60))
+	cr := mc.Credentials()
+	open := func() *mimecast.Plugin {
+		p, err := mimecast.NewPlugin(mimecast.Config{BaseURL: mc.URL, AppID: cr.AppID, AppKey: cte.Secret(cr.AppKey),
+			AccessKey: cte.Secret(cr.AccessKey), SecretKey: cte.Secret(cr.SecretKey),
+			FeedTypes: []string{mimecast.FeedMalwareCustomer, mimecast.FeedMalwareGrid, mimecast.FeedMalsite}},
+			mimecast.WithHTTPClient(mc.Client()), mimecast.WithName("mimecast"))
+		require.NoError(t, err)
+		return p
+	}
+	sync := func(st sharing.Store, p *mimecast.Plugin) (sharing.SyncReport, error) {
+		eng, err := sharing.New(st)
+		require.NoError(t, err)
+		require.NoError(t, eng.AddPlugin("mimecast", p, sharing.SourceSettings{}))
+		return eng.SyncSource(t.Context(), "mimecast")
+	}
+	want := memstore.New()
+	rep, err := sync(want, open())
+	require.NoError(t, err)
+	require.Greater(t, rep.Pages, 100, "enough pages to fail some in the middle")
+	t.Logf("%d pages", rep.Pages)
+	for _, n := range []int{1, 2, rep.Pages / 2, rep.Pages} {
+		got := &nthMerge{Store: memstore.New()}
+		got.n.Store(int32(n))
+		p := open()
+		_, err := sync(got, p)
+		require.ErrorIs(t, err, errDisk, "page %d", n)
+		_, err = sync(got, p)
+		require.NoError(t, err)
+		require.Equal(t, storedValues(t, want), storedValues(t, got), "page %d's store failed", n)
+	}
+}

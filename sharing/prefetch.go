@@ -30,8 +30,9 @@ var errPullExited = errors.New("the plugin's pull ended without returning (runti
 // pageAhead pulls from p in a goroutine of its own, one page ahead of the
 // caller: the plugin reads the next page while the caller stores this one.
 // Pages come in the plugin's order, and the plugin stops as it would alone: when
-// the caller stops taking pages, its context is cancelled (a request under
-// way ends) and pageAhead returns once Pull has. A page read ahead but not
+// the caller stops taking pages, the plugin's next yield returns false and its
+// context is cancelled (a request under way ends); pageAhead returns once Pull
+// has. A page read ahead but not
 // taken is dropped; its checkpoint was never stored, so the next pull reads it
 // again. A panic of the plugin is raised again in the caller's goroutine, where
 // a plugin's panic has always been; a pull goroutine that exits without
@@ -46,11 +47,13 @@ func pageAhead(ctx context.Context, p cte.Plugin, from cte.Checkpoint) iter.Seq2
 		ctx, cancel := context.WithCancel(ctx)
 		ahead := make(chan next) // unbuffered: the plugin holds the one page read ahead
 		stop := make(chan struct{})
-		// set before ahead is closed: the plugin's panic, or that Pull returned
-		// (neither: runtime.Goexit)
+		done := make(chan struct{}) // Pull has ended
+		// set before ahead and done are closed: the plugin's panic, or that
+		// Pull returned (neither: runtime.Goexit)
 		var panicked any
 		returned := false
 		go func() {
+			defer close(done)
 			defer close(ahead)
 			defer func() {
 				if v := recover(); v != nil {
@@ -73,8 +76,9 @@ func pageAhead(ctx context.Context, p cte.Plugin, from cte.Checkpoint) iter.Seq2
 		defer func() {
 			close(stop)
 			cancel()
-			for range ahead { // until Pull has returned
-			}
+			// Wait, not take pages: with no one taking them, the plugin's next
+			// yield returns false, where a page taken here would tell it to go on.
+			<-done
 			if panicked != nil {
 				panic(panicked)
 			}
@@ -95,6 +99,16 @@ func pageAhead(ctx context.Context, p cte.Plugin, from cte.Checkpoint) iter.Seq2
 type pluginPanic struct {
 	v     any
 	stack []byte
+}
+
+// Error makes the panic an error, so that a host recovering it can reach the
+// plugin's own error value (Unwrap).
+func (p pluginPanic) Error() string { return p.String() }
+
+// Unwrap returns the plugin's panic value when it is an error.
+func (p pluginPanic) Unwrap() error {
+	err, _ := p.v.(error)
+	return err
 }
 
 func (p pluginPanic) String() string {

@@ -130,6 +130,11 @@ func TestPageAheadRaisesThePluginsPanic(t *testing.T) {
 	assert.Equal(t, "parser bug", pp.v)
 	assert.True(t, strings.HasPrefix(pp.String(), "parser bug\n"), pp.String())
 	assert.Contains(t, pp.String(), "TestPageAheadRaisesThePluginsPanic", "the plugin goroutine's stack")
+	assert.NoError(t, pp.Unwrap(), "the value is no error")
+	// a panic with an error: a host that recovers it reaches that error
+	boom := errors.New("boom")
+	var err error = pluginPanic{v: boom}
+	assert.ErrorIs(t, err, boom)
 	assert.Equal(t, []string{"1"}, got)
 }
 
@@ -205,4 +210,32 @@ func TestPageAheadPluginGoexitIsAnError(t *testing.T) {
 	require.Len(t, errs, 2)
 	assert.NoError(t, errs[0])
 	assert.ErrorIs(t, errs[1], errPullExited)
+}
+
+// Once the caller has stopped, the plugin's next yield returns false, as it
+// would without the goroutine: the plugin stops, it is not told to read on.
+// (A review found that the first version's cleanup took the pages the plugin
+// went on yielding, and about one yield in two returned true.)
+func TestPageAheadYieldAfterStopReturnsFalse(t *testing.T) {
+	t.Parallel()
+	for range 100 {
+		var after []bool // what the plugin's yields returned after the caller stopped
+		p := &scriptPlugin{pull: func(ctx context.Context, yield func(cte.Page, error) bool) {
+			if !yield(page("1"), nil) {
+				return
+			}
+			<-ctx.Done() // still reading page 2 when the caller stops
+			for range 3 {
+				ok := yield(page("more"), nil)
+				after = append(after, ok)
+				if !ok {
+					return
+				}
+			}
+		}}
+		for range pageAhead(t.Context(), p, nil) {
+			break
+		}
+		require.Equal(t, []bool{false}, after)
+	}
 }
