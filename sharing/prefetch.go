@@ -29,15 +29,14 @@ var errPullExited = errors.New("the plugin's pull ended without returning (runti
 
 // pageAhead pulls from p in a goroutine of its own, one page ahead of the
 // caller: the plugin reads the next page while the caller stores this one.
-// Pages come in the plugin's order, and the plugin stops as it would alone: when
-// the caller stops taking pages, the plugin's next yield returns false and its
-// context is cancelled (a request under way ends); pageAhead returns once Pull
-// has. A page read ahead but not
-// taken is dropped; its checkpoint was never stored, so the next pull reads it
-// again. A panic of the plugin is raised again in the caller's goroutine, where
-// a plugin's panic has always been; a pull goroutine that exits without
-// returning (runtime.Goexit) ends the pull with errPullExited, not as a
-// complete pull.
+// Pages come in the plugin's order, and the plugin stops as it would alone:
+// when the caller stops taking pages, the plugin's next yield returns false
+// and its context is cancelled (a request under way ends); pageAhead returns
+// once Pull has. A page read ahead but not taken is dropped; its checkpoint
+// was never stored, so the next pull reads it again. A panic of the plugin is
+// raised again in the caller's goroutine, where a plugin's panic has always
+// been; a pull goroutine that exits without returning (runtime.Goexit) ends
+// the pull with errPullExited, not as a complete pull.
 func pageAhead(ctx context.Context, p cte.Plugin, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
 	return func(yield func(cte.Page, error) bool) {
 		type next struct {
