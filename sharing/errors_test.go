@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -29,17 +28,16 @@ type faultyStore struct {
 	mu    sync.Mutex
 	fail  map[string]bool
 	fails map[string]int // the calls failed, by operation
-	// failPageOf fails a Merge of a page holding this value
-	failPageOf string
+	// failMergeAt is the Merge, counted in merges from failNthMerge, that fails
+	failMergeAt, merges int
 }
 
-// failMergeOf makes a Merge of a page holding value fail ("" for none): a
-// page chosen by its content, not by when it is stored, as a plugin reads
-// one page ahead of the store.
-func (s *faultyStore) failMergeOf(value string) {
+// failNthMerge makes the n-th Merge from now fail (0: none). Pages are
+// stored, so merged, in the plugin's order, whether or not it is read ahead.
+func (s *faultyStore) failNthMerge(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failPageOf = value
+	s.failMergeAt, s.merges = n, 0
 }
 
 func (s *faultyStore) set(op string, on bool) {
@@ -85,9 +83,10 @@ func (t faultyTx) Merge(source string, in []ioc.Indicator, now time.Time) (shari
 		return sharing.MergeStats{}, errDisk
 	}
 	t.s.mu.Lock()
-	v := t.s.failPageOf
+	t.s.merges++
+	nth := t.s.merges == t.s.failMergeAt
 	t.s.mu.Unlock()
-	if v != "" && slices.ContainsFunc(in, func(ind ioc.Indicator) bool { return ind.Value == v }) {
+	if nth {
 		return sharing.MergeStats{}, errDisk
 	}
 	return t.Tx.Merge(source, in, now)

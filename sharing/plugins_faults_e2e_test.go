@@ -1,10 +1,7 @@
 package sharing_test
 
 import (
-	"context"
 	"errors"
-	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,13 +9,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte"
-	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/mimecast"
 	"github.com/ctexchange/cte/mimecast/mimecasttest"
 	"github.com/ctexchange/cte/netskope"
 	"github.com/ctexchange/cte/netskope/netskopetest"
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/memstore"
+	"github.com/ctexchange/cte/sharing/store/storetest"
 )
 
 // Issue 12 items 1 and 13 (issue 13 item 1) through the engine with the real
@@ -77,28 +74,6 @@ func TestMimecastBatchFailuresReachTheEngine(t *testing.T) {
 	}
 }
 
-// nthMerge fails the n-th Merge (from 1) of its store with errDisk, once.
-type nthMerge struct {
-	sharing.Store
-	n, calls atomic.Int32
-}
-
-func (s *nthMerge) Update(ctx context.Context, fn func(sharing.Tx) error) error {
-	return s.Store.Update(ctx, func(tx sharing.Tx) error { return fn(nthMergeTx{tx, s}) })
-}
-
-type nthMergeTx struct {
-	sharing.Tx
-	s *nthMerge
-}
-
-func (t nthMergeTx) Merge(source string, in []ioc.Indicator, now time.Time) (sharing.MergeStats, error) {
-	if t.s.calls.Add(1) == t.s.n.Load() {
-		return sharing.MergeStats{}, errDisk
-	}
-	return t.Tx.Merge(source, in, now)
-}
-
 // The Netskope plugin's pages come from an iterator whose position the tenant
 // keeps: a page whose store fails is served again (resend) by the next pull,
 // and nothing is lost. The engine must not ask for the next page before it
@@ -127,22 +102,12 @@ func TestNetskopeFailedPageIsReadAgain(t *testing.T) {
 	want := memstore.New()
 	require.NoError(t, sync(want, open("reference")))
 
-	got := &nthMerge{Store: memstore.New()}
-	got.n.Store(2)
+	got := &faultyStore{Store: memstore.New(), fail: map[string]bool{}}
+	got.failNthMerge(2)
 	p := open("netskope")
 	require.ErrorIs(t, sync(got, p), errDisk, "page 2's store fails")
 	require.NoError(t, sync(got, p))
-	assert.Equal(t, storedValues(t, want), storedValues(t, got), "page 2 was read again")
-}
-
-func storedValues(t *testing.T, s sharing.Store) []string {
-	t.Helper()
-	var out []string
-	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
-		return tx.Records(func(r *sharing.Record) error { out = append(out, r.Value); return nil })
-	}))
-	slices.Sort(out)
-	return out
+	assert.Equal(t, storetest.Values(t, want), storetest.Values(t, got), "page 2 was read again")
 }
 
 // The Mimecast plugin is read one page ahead (cte.PageAheadReader): a page
@@ -174,13 +139,13 @@ func TestMimecastFailedPageIsReadAgain(t *testing.T) {
 	require.Greater(t, rep.Pages, 100, "enough pages to fail some in the middle")
 	t.Logf("%d pages", rep.Pages)
 	for _, n := range []int{1, 2, rep.Pages / 2, rep.Pages} {
-		got := &nthMerge{Store: memstore.New()}
-		got.n.Store(int32(n))
+		got := &faultyStore{Store: memstore.New(), fail: map[string]bool{}}
+		got.failNthMerge(n)
 		p := open()
 		_, err := sync(got, p)
 		require.ErrorIs(t, err, errDisk, "page %d", n)
 		_, err = sync(got, p)
 		require.NoError(t, err)
-		require.Equal(t, storedValues(t, want), storedValues(t, got), "page %d's store failed", n)
+		require.Equal(t, storetest.Values(t, want), storetest.Values(t, got), "page %d's store failed", n)
 	}
 }

@@ -32,6 +32,15 @@ func (p *scriptPlugin) Pull(ctx context.Context, _ cte.Checkpoint) iter.Seq2[cte
 
 func page(next string) cte.Page { return cte.Page{Next: cte.Checkpoint(next)} }
 
+// pullAll takes every page of a pull: each page's Next, and what came with it.
+func pullAll(pages iter.Seq2[cte.Page, error]) (nexts []string, errs []error) {
+	for pg, err := range pages {
+		nexts = append(nexts, string(pg.Next))
+		errs = append(errs, err)
+	}
+	return nexts, errs
+}
+
 // The plugin reads the next page while the caller still holds this one: done
 // one after the other, the caller's wait below would never end, and synctest
 // reports the deadlock.
@@ -97,12 +106,7 @@ func TestPageAheadPassesErrorsInOrder(t *testing.T) {
 		}
 		yield(cte.Page{}, boom)
 	}}
-	var got []string
-	var errs []error
-	for pg, err := range pageAhead(t.Context(), p, nil) {
-		got = append(got, string(pg.Next))
-		errs = append(errs, err)
-	}
+	got, errs := pullAll(pageAhead(t.Context(), p, nil))
 	assert.Equal(t, []string{"1", ""}, got)
 	assert.Equal(t, []error{nil, boom}, errs)
 }
@@ -200,12 +204,7 @@ func TestPageAheadPluginGoexitIsAnError(t *testing.T) {
 		}
 		runtime.Goexit()
 	}}
-	var got []string
-	var errs []error
-	for pg, err := range pageAhead(t.Context(), p, nil) {
-		got = append(got, string(pg.Next))
-		errs = append(errs, err)
-	}
+	got, errs := pullAll(pageAhead(t.Context(), p, nil))
 	assert.Equal(t, []string{"1", ""}, got)
 	require.Len(t, errs, 2)
 	assert.NoError(t, errs[0])

@@ -178,11 +178,11 @@ func TestRereadFailedPageIsNotKnown(t *testing.T) {
 	p1 := engInds("a", 5, ioc.SeverityHigh, engStart)
 	p2 := engInds("b", 5, ioc.SeverityHigh, engStart)
 	w.feed.setPages(p1, p2)
-	fs.failMergeOf(p2[0].Value)
+	fs.failNthMerge(2) // page 2's
 	_, err := w.eng.SyncSource(t.Context(), "feed")
 	require.ErrorIs(t, err, errDisk)
 
-	fs.failMergeOf("")
+	fs.failNthMerge(0)
 	rep := w.sync(t)
 	assert.Equal(t, 5, rep.Known, "the first page only")
 	assert.Equal(t, 5, rep.New, "the page that failed is merged now")

@@ -243,7 +243,7 @@ func TestSyncReadsAheadOnlyPluginsThatAllowIt(t *testing.T) {
 		t.Run(fmt.Sprint("reads ahead: ", ahead), func(t *testing.T) {
 			fs := &faultyStore{Store: memstore.New(), fail: map[string]bool{}}
 			defer fs.Close()
-			fs.failMergeOf(fmt.Sprintf("%064x", 1))
+			fs.failNthMerge(1) // page 1's
 			p := &aheadProbe{Fake: plugintest.NewFake(), readsAhead: ahead}
 			eng, err := sharing.New(fs)
 			require.NoError(t, err)

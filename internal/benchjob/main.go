@@ -77,6 +77,9 @@ func parseFlags(args []string) (flags, error) {
 	if f.count < 1 {
 		return f, fmt.Errorf("-count %d: want at least 1", f.count)
 	}
+	if f.latency < 0 {
+		return f, fmt.Errorf("-latency %s: want a duration of 0 or more, such as 50ms", f.latency)
+	}
 	return f, nil
 }
 
@@ -176,8 +179,9 @@ func runParent(args []string, out io.Writer) error {
 	return nil
 }
 
-// runJob runs the scenarios of one feed size against fresh fakes and a new state file.
-func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
+// newMimecast is the job's Mimecast fake: the feeds of events, and each
+// get-feed request held for f.latency.
+func newMimecast(f flags, events int) *mimecasttest.Server {
 	mc := mimecasttest.New(
 		mimecasttest.WithFeed(mimecasttest.FeedMalwareCustomer, events/2),
 		mimecasttest.WithFeed(mimecasttest.FeedMalwareGrid, events-events/2),
@@ -189,10 +193,16 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		// Two seconds behind, every event added has arrived before the sync
 		// that should pull it starts.
 		mimecasttest.WithClock(func() time.Time { return time.Now().Add(-2 * time.Second) }))
-	defer mc.Close()
 	if f.latency > 0 {
-		mc.Delay("/api/ttp/threat-intel/get-feed", math.MaxInt32, f.latency)
+		mc.Delay(mimecasttest.PathGetFeed, math.MaxInt32, f.latency)
 	}
+	return mc
+}
+
+// runJob runs the scenarios of one feed size against fresh fakes and a new state file.
+func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
+	mc := newMimecast(f, events)
+	defer mc.Close()
 	ns := netskopetest.New(
 		netskopetest.WithFileHashList(hashList, ioc.Placeholder),
 		netskopetest.WithFileHashListTypes(hashList, "sha256"),

@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/mimecast"
+	"github.com/ctexchange/cte/mimecast/mimecasttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -65,9 +69,36 @@ func TestJobFileSize(t *testing.T) {
 
 // TestFlagsRefused checks that bad flags are refused with the value named.
 func TestFlagsRefused(t *testing.T) {
-	for _, args := range [][]string{{"-events", "0"}, {"-events", "ten"}, {"-count", "0"}} {
+	for _, args := range [][]string{{"-events", "0"}, {"-events", "ten"}, {"-count", "0"}, {"-latency", "-1s"}} {
 		err := runParent(args, &strings.Builder{})
 		require.Error(t, err, args)
 		assert.Contains(t, err.Error(), args[1], args)
 	}
+}
+
+// -latency holds every get-feed request of the job's Mimecast fake (each
+// takes one use of its Delay), and only those; without it none is held.
+func TestLatencyHoldsGetFeed(t *testing.T) {
+	f, err := parseFlags([]string{"-events", "400", "-latency", "1ms"})
+	require.NoError(t, err)
+	mc := newMimecast(f, 400)
+	defer mc.Close()
+	held := mc.PendingFaults()
+	require.Equal(t, math.MaxInt32, held)
+	c := mc.Credentials()
+	p, err := mimecast.NewPlugin(mimecast.Config{BaseURL: mc.URL, AppID: c.AppID, AppKey: cte.Secret(c.AppKey),
+		AccessKey: cte.Secret(c.AccessKey), SecretKey: cte.Secret(c.SecretKey)}, mimecast.WithHTTPClient(mc.Client()))
+	require.NoError(t, err)
+	for _, err := range p.Pull(t.Context(), nil) {
+		require.NoError(t, err)
+	}
+	feeds := mc.Count(mimecasttest.PathGetFeed)
+	require.Positive(t, feeds)
+	assert.Equal(t, held-feeds, mc.PendingFaults(), "one held request per get-feed request")
+
+	f, err = parseFlags([]string{"-events", "400"})
+	require.NoError(t, err)
+	plain := newMimecast(f, 400)
+	defer plain.Close()
+	assert.Zero(t, plain.PendingFaults())
 }

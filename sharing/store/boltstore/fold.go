@@ -62,7 +62,22 @@ func (s *Store) foldPart(btx *bolt.Tx, heads []uint64) error {
 	if err != nil {
 		return err
 	}
-	for i, ref := range heads {
+	return putVersions(rb, bt, heads, func(value, rec []byte) error {
+		if err := rb.Put(value, rec); err != nil {
+			return err
+		}
+		if f := s.filter; f != nil && !f.mayHave(value) {
+			f.add(value)
+		}
+		return nil
+	}, nil)
+}
+
+// putVersions puts the staged versions refs name, in value order, into the
+// records bucket rb: a record with put, a tombstone with rb.Delete, after
+// which deleted (when not nil) runs.
+func putVersions(rb *bolt.Bucket, bt *blobTable, refs []uint64, put func(value, rec []byte) error, deleted func()) error {
+	for i, ref := range refs {
 		value, rec, err := bt.record(ref)
 		if err != nil {
 			return err
@@ -71,16 +86,15 @@ func (s *Store) foldPart(btx *bolt.Tx, heads []uint64) error {
 			fillFor(rb, value)
 		}
 		if len(rec) == 0 { // a tombstone
-			if err := rb.Delete(value); err != nil {
-				return fmt.Errorf("%q: %w", storeutil.Trunc(string(value)), err)
+			err = rb.Delete(value)
+			if deleted != nil {
+				deleted()
 			}
-			continue
+		} else {
+			err = put(value, rec)
 		}
-		if err := rb.Put(value, rec); err != nil {
+		if err != nil {
 			return fmt.Errorf("%q: %w", storeutil.Trunc(string(value)), err)
-		}
-		if f := s.filter; f != nil && !f.mayHave(value) {
-			f.add(value)
 		}
 	}
 	return nil
@@ -105,23 +119,9 @@ func (t *tx) foldAll() error {
 		return errLogChanged(len(refs), n)
 	}
 	rb := t.bucket(bRecords)
-	for i, ref := range refs {
-		value, rec, err := bt.record(ref)
-		if err != nil {
-			return err
-		}
-		if i == 0 {
-			fillFor(rb, value)
-		}
-		if len(rec) == 0 { // a tombstone
-			err = rb.Delete(value)
-			t.curRecords = keyCursor{}
-		} else {
-			err = t.putKey(rb, value, rec)
-		}
-		if err != nil {
-			return fmt.Errorf("%q: %w", storeutil.Trunc(string(value)), err)
-		}
+	put := func(value, rec []byte) error { return t.putKey(rb, value, rec) }
+	if err := putVersions(rb, bt, refs, put, func() { t.curRecords = keyCursor{} }); err != nil {
+		return err
 	}
 	return t.emptyStaged()
 }

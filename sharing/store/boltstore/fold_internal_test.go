@@ -14,6 +14,7 @@ import (
 
 	"github.com/ctexchange/cte/ioc"
 	"github.com/ctexchange/cte/sharing"
+	"github.com/ctexchange/cte/sharing/store/storetest"
 )
 
 // foldedStore opens a new state file that folds only when told to
@@ -459,13 +460,7 @@ func TestFoldsOrderValuesOfOnePrefix(t *testing.T) {
 			require.Zero(t, StagedLen(s))
 			check := func(s *Store) {
 				t.Helper()
-				var values []string
-				require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
-					return tx.Records(func(r *sharing.Record) error {
-						values = append(values, r.Value)
-						return nil
-					})
-				}))
+				values := storetest.Values(t, s)
 				require.Len(t, values, max(tc.records, 110))
 				assert.True(t, slices.IsSorted(values))
 				sev := severities(t, s, 15, 110)

@@ -71,7 +71,7 @@ func testPutRecord(t *testing.T, s sharing.Store) {
 	got, ok = record(t, s, Hash(9))
 	require.True(t, ok)
 	assert.Equal(t, []string{"manual"}, got.Sources())
-	assert.Len(t, values(t, s), 3)
+	assert.Len(t, Values(t, s), 3)
 	// a merge after an edit combines with the edited entry
 	st := merge(t, s, "manual", []ioc.Indicator{sha(9, t2)}, t2)
 	assert.Equal(t, 1, st.Updated)
@@ -79,7 +79,7 @@ func testPutRecord(t *testing.T, s sharing.Store) {
 
 func sortedValues(t *testing.T, s sharing.Store) []string {
 	t.Helper()
-	v := values(t, s)
+	v := Values(t, s)
 	assert.IsNonDecreasing(t, v)
 	return v
 }
@@ -102,7 +102,7 @@ func testPutRecordRejectsBadInput(t *testing.T, s sharing.Store) {
 		err := s.Update(t.Context(), func(tx sharing.Tx) error { return tx.PutRecord(r) })
 		assert.Error(t, err, name)
 	}
-	assert.Empty(t, values(t, s))
+	assert.Empty(t, Values(t, s))
 }
 
 func testDeleteRecord(t *testing.T, s sharing.Store) {
@@ -138,7 +138,7 @@ func testDeleteRecord(t *testing.T, s sharing.Store) {
 			return nil
 		})
 	})
-	for _, v := range values(t, s) {
+	for _, v := range Values(t, s) {
 		assert.GreaterOrEqual(t, v, Hash(20))
 	}
 	// stored again after a delete: a new record
@@ -172,7 +172,7 @@ func testEditsRollBack(t *testing.T, s sharing.Store) {
 	assert.Equal(t, before, snap(t, s), "a failed Update leaves no trace of edits")
 	assert.Equal(t, marksBefore, marks(t, s))
 	merge(t, s, "A", []ioc.Indicator{sha(4, t1)}, t1) // still usable
-	assert.Len(t, values(t, s), 3)
+	assert.Len(t, Values(t, s), 3)
 }
 
 func marks(t *testing.T, s sharing.Store) []sharing.Mark {

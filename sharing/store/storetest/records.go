@@ -106,7 +106,7 @@ func testMergeRejectsBadInput(t *testing.T, s sharing.Store) {
 		assert.ErrorContains(t, err, upper.Value[:20])
 		return nil
 	})
-	assert.Empty(t, values(t, s))
+	assert.Empty(t, Values(t, s))
 }
 
 func testMergeKeepsFirstType(t *testing.T, s sharing.Store) {
@@ -167,7 +167,7 @@ func testRecordsOrder(t *testing.T, s sharing.Store) {
 		want = append(want, fmt.Sprintf("d%d.example", page))
 		merge(t, s, "A", in, t0)
 		// read the order between pages too, so a store that sorts lazily is checked
-		got := values(t, s)
+		got := Values(t, s)
 		w := slices.Clone(want)
 		slices.Sort(w)
 		w = slices.Compact(w)
@@ -240,7 +240,7 @@ func testRecordsWriteDuringScan(t *testing.T, s sharing.Store) {
 			return tx.SetInactive("A", []string{r.Value}, t1)
 		})
 	})
-	want := values(t, s)
+	want := Values(t, s)
 	assert.Equal(t, want, seen, "every record seen once, in order, while writing")
 	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
 		return tx.Records(func(r *sharing.Record) error {
@@ -253,7 +253,7 @@ func testRecordsWriteDuringScan(t *testing.T, s sharing.Store) {
 func testRecordsNestedScan(t *testing.T, s sharing.Store) {
 	merge(t, s, "A", []ioc.Indicator{sha(1, t0), sha(2, t0), sha(3, t0)}, t0)
 	merge(t, s, "B", []ioc.Indicator{sha(2, t1)}, t1)
-	want := values(t, s)
+	want := Values(t, s)
 	var outer []string
 	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {
 		return tx.Records(func(r *sharing.Record) error {

@@ -122,7 +122,8 @@ func record(t *testing.T, s sharing.Store, value string) (sharing.Record, bool) 
 	return r, ok
 }
 
-func values(t *testing.T, s sharing.Store) []string {
+// Values returns the values of the records s holds, in value order.
+func Values(t *testing.T, s sharing.Store) []string {
 	t.Helper()
 	var out []string
 	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error {

@@ -214,7 +214,7 @@ func testReadOnlyView(t *testing.T, s sharing.Store) {
 		})
 		require.NoError(t, err)
 	}
-	assert.Empty(t, values(t, s))
+	assert.Empty(t, Values(t, s))
 	assert.Empty(t, logs(t, s, sharing.LogFilter{MinLevel: slog.LevelDebug}))
 }
 
@@ -257,7 +257,7 @@ func testTxAfterReturn(t *testing.T, s sharing.Store) {
 	require.NoError(t, s.View(t.Context(), func(tx sharing.Tx) error { kept = tx; return nil }))
 	_, _, err = kept.Record(Hash(1))
 	assert.Error(t, err, "a read tx used after View returned")
-	assert.Empty(t, values(t, s))
+	assert.Empty(t, Values(t, s))
 }
 
 // testConcurrency runs readers beside a writer; each reader checks that it sees
@@ -322,5 +322,5 @@ func testConcurrency(t *testing.T, s sharing.Store) {
 	}
 	close(stop)
 	wg.Wait()
-	assert.Len(t, values(t, s), pages*perPage)
+	assert.Len(t, Values(t, s), pages*perPage)
 }
