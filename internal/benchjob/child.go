@@ -274,6 +274,8 @@ func runRunning(sp spec, in io.Reader, w io.Writer) error {
 			return err
 		}
 		rep.CPU = after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano()
+		rep.Sys = after.Stime.Nano() - before.Stime.Nano()
+		rep.Faults = after.Minflt + after.Majflt - before.Minflt - before.Majflt
 		rep.MaxRSS = after.Maxrss << 10
 		rep.PeakRSS = peakRSS()
 		if err := enc.Encode(rep); err != nil {

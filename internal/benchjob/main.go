@@ -107,6 +107,7 @@ type result struct {
 	CPU      time.Duration // user + sys
 	User     time.Duration
 	Sys      time.Duration
+	Faults   int64 // page faults (minor and major) of the process, or of the cycle
 	Wall     time.Duration
 	MaxRSS   int64  // bytes
 	Heap     uint64 // peak Go heap (live objects), bytes
@@ -129,6 +130,8 @@ type childReport struct {
 	// Of a cycle of a running process (runRunning): its CPU (user+sys, ns)
 	// and the process's peak RSS so far (bytes).
 	CPU    int64 `json:"cpuNs,omitempty"`
+	Sys    int64 `json:"sysNs,omitempty"`
+	Faults int64 `json:"faults,omitempty"`
 	MaxRSS int64 `json:"maxRSS,omitempty"`
 	// The process's own peak RSS (VmHWM) when it ended, or after the
 	// cycle: what the table reports where the system gives it (peakRSS).
@@ -168,8 +171,8 @@ func runParent(args []string, out io.Writer) error {
 				return err
 			}
 			for _, r := range rs {
-				fmt.Fprintf(os.Stderr, "%-12s %8d events: cpu %6.2fs wall %6.2fs rss %5d MB heap %5d MB file %5d MB  pulled %d sent %d applied %d over %d %s\n",
-					r.Scenario, r.Events, r.CPU.Seconds(), r.Wall.Seconds(), r.MaxRSS>>20, r.Heap>>20, r.File>>20,
+				fmt.Fprintf(os.Stderr, "%-12s %8d events: cpu %6.2fs (sys %5.2fs, %6d faults) wall %6.2fs rss %5d MB heap %5d MB file %5d MB  pulled %d sent %d applied %d over %d %s\n",
+					r.Scenario, r.Events, r.CPU.Seconds(), r.Sys.Seconds(), r.Faults, r.Wall.Seconds(), r.MaxRSS>>20, r.Heap>>20, r.File>>20,
 					r.Child.Pulled, r.Child.Sent, r.Child.Applied, r.Child.Over, r.Child.Errors)
 			}
 			all = append(all, rs...)
@@ -318,7 +321,7 @@ func runRunningChild(exe string, sp spec, events int, env []string, prepare func
 			err = fmt.Errorf("%s cycle of %d events: child report: %w", sc, events, err)
 			break
 		}
-		out = append(out, result{Scenario: sc, Events: events, CPU: time.Duration(rep.CPU), Wall: time.Duration(rep.SyncWall),
+		out = append(out, result{Scenario: sc, Events: events, CPU: time.Duration(rep.CPU), Sys: time.Duration(rep.Sys), Faults: rep.Faults, Wall: time.Duration(rep.SyncWall),
 			MaxRSS: rep.ownRSS(rep.MaxRSS), Heap: rep.Heap, File: fileSize(sp.State), Child: rep})
 	}
 	_ = stdin.Close()
@@ -354,16 +357,16 @@ func runChild1(exe string, sp spec, scenario string, events int, env []string) (
 	}
 	user := time.Duration(ru.Utime.Nano())
 	sys := time.Duration(ru.Stime.Nano())
-	return result{Scenario: scenario, Events: events, CPU: user + sys, User: user, Sys: sys, Wall: wall,
+	return result{Scenario: scenario, Events: events, CPU: user + sys, User: user, Sys: sys, Faults: ru.Minflt + ru.Majflt, Wall: wall,
 		MaxRSS: rep.ownRSS(ru.Maxrss << 10), Heap: rep.Heap, File: fileSize(sp.State), Child: rep}, nil
 }
 
 // printTable prints the median of each scenario with every run's CPU.
 func printTable(w io.Writer, f flags, all []result) {
 	fmt.Fprintf(w, "\nwhole job (make bench-job): %d run(s) each, median [min–max]; CPU = user+sys of the whole cte process\n", f.count)
-	fmt.Fprintf(w, "(first, no-change, 1%%-new: one cte sync process each; run: a cycle of one long-lived process, as cte run,\nits CPU over that cycle alone and the process's peak RSS so far; stored/s: indicators pulled and stored\nper second of the pulls' wall time, from the start of each pull to its last page stored; file: the state file's size after it)\n\n")
-	fmt.Fprintln(w, "| scenario | feed events | CPU s | wall s | peak RSS MB | peak heap MB | file MB | pulled | stored/s | sent |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintf(w, "(first, no-change, 1%%-new: one cte sync process each; run: a cycle of one long-lived process, as cte run,\nits CPU over that cycle alone and the process's peak RSS so far; sys and page faults: medians, of the process or the cycle; stored/s: indicators pulled and stored\nper second of the pulls' wall time, from the start of each pull to its last page stored; file: the state file's size after it)\n\n")
+	fmt.Fprintln(w, "| scenario | feed events | CPU s | of it sys s | page faults | wall s | peak RSS MB | peak heap MB | file MB | pulled | stored/s | sent |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, n := range f.events {
 		for _, sc := range scenarios {
 			var rs []result
@@ -376,6 +379,8 @@ func printTable(w io.Writer, f flags, all []result) {
 				continue
 			}
 			cpu := stat(rs, func(r result) float64 { return r.CPU.Seconds() })
+			sys := stat(rs, func(r result) float64 { return r.Sys.Seconds() })
+			faults := stat(rs, func(r result) float64 { return float64(r.Faults) })
 			wall := stat(rs, func(r result) float64 { return r.Wall.Seconds() })
 			rss := stat(rs, func(r result) float64 { return float64(r.MaxRSS) / (1 << 20) })
 			heap := stat(rs, func(r result) float64 { return float64(r.Heap) / (1 << 20) })
@@ -383,8 +388,8 @@ func printTable(w io.Writer, f flags, all []result) {
 			rate := stat(rs, func(r result) float64 {
 				return float64(r.Child.Pulled) / max(time.Duration(r.Child.PullNs), time.Microsecond).Seconds()
 			})
-			fmt.Fprintf(w, "| %s | %d | %s | %s | %s | %s | %s | %d | %s | %d |\n", sc, n,
-				cpu.fmt("%.2f"), wall.fmt("%.2f"), rss.fmt("%.0f"), heap.fmt("%.0f"), file.fmt("%.1f"), rs[0].Child.Pulled, rate.fmt("%.0f"), rs[0].Child.Sent)
+			fmt.Fprintf(w, "| %s | %d | %s | %.2f | %.0f | %s | %s | %s | %s | %d | %s | %d |\n", sc, n,
+				cpu.fmt("%.2f"), sys.med, faults.med, wall.fmt("%.2f"), rss.fmt("%.0f"), heap.fmt("%.0f"), file.fmt("%.1f"), rs[0].Child.Pulled, rate.fmt("%.0f"), rs[0].Child.Sent)
 		}
 	}
 }

@@ -35,15 +35,16 @@ func TestJobTable(t *testing.T) {
 	rows := map[string][]string{}
 	for line := range strings.Lines(out.String()) {
 		f := strings.Split(strings.TrimSpace(line), " | ")
-		if len(f) == 10 && f[1] == "400" {
+		if len(f) == 12 && f[1] == "400" {
 			rows[strings.TrimPrefix(f[0], "| ")] = f
 		}
 	}
 	require.Len(t, rows, len(scenarios), out.String())
-	pulled := func(sc string) string { return rows[sc][7] }
-	sent := func(sc string) string { return strings.TrimSuffix(rows[sc][9], " |") }
+	pulled := func(sc string) string { return rows[sc][9] }
+	sent := func(sc string) string { return strings.TrimSuffix(rows[sc][11], " |") }
 	assert.NotEqual(t, "0", pulled("first"))
-	assert.NotContains(t, rows["first"][8], "0 [0", "a rate of storing")
+	assert.NotContains(t, rows["first"][10], "0 [0", "a rate of storing")
+	assert.NotEqual(t, "0", rows["first"][4], "a process faults its pages in")
 	assert.NotEqual(t, "0", sent("first"), "the first sync shares")
 	assert.Equal(t, "0", sent("no-change"), "nothing new, nothing sent")
 	assert.Equal(t, "0", sent(runNoChange), "nothing new in a running cycle either")
