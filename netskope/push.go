@@ -164,7 +164,8 @@ func (p *Plugin) pushURLList(ctx context.Context, name string, in []ioc.Indicato
 	// Deploy applies every staged URL-list change of the tenant. With nothing new to
 	// append, deploy only to finish a change of ours (a deploy that failed before),
 	// never to publish what an administrator staged in the UI.
-	if len(order) == 0 && (l.Pending == 0 || !strings.EqualFold(l.ModifyBy, ModifiedByAPI)) {
+	ours := l.Pending != 0 && strings.EqualFold(l.ModifyBy, ModifiedByAPI)
+	if len(order) == 0 && !ours {
 		return res, nil
 	}
 	for len(order) > 0 {
@@ -176,9 +177,17 @@ func (p *Plugin) pushURLList(ctx context.Context, name string, in []ioc.Indicato
 		n = max(n, 1)
 		batch := order[:n]
 		order = order[n:]
+		applied := res.Applied
 		if err := p.appendBatch(ctx, l.ID, typ, batch, byEntry, &res, &done); err != nil {
 			for _, e := range order {
 				failAll(&res, byEntry[e], err)
+			}
+			if applied > 0 || ours {
+				// What the batches before wrote (or a change of ours found
+				// staged) is staged, not deployed: retryable, as when the
+				// deploy fails. Sent again, it is found staged and deployed.
+				// No deploy now: the tenant is failing requests.
+				undeployed(&res, done, err)
 			}
 			return res, fmt.Errorf("netskope: push to %s: %w", target, err)
 		}

@@ -1,6 +1,7 @@
 package netskope
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -285,6 +286,49 @@ func TestPushURLListDeployFailure(t *testing.T) {
 	assert.Equal(t, cte.PushResult{Unchanged: 1}, res)
 	l, _ := s.URLListByName("CE_Malsites")
 	assert.Contains(t, l.Deployed, "x.example.com")
+}
+
+// TestPushURLListLaterAppendFails pushes more than one append request holds:
+// the first passes, the second fails through the retries. What the first
+// wrote is staged, not deployed: no value may count as applied (the engine
+// would never send it again, and nothing would deploy the list), and every
+// one is retryable. Sent again, the first batch is found staged, the rest
+// appended, and the list deployed.
+func TestPushURLListLaterAppendFails(t *testing.T) {
+	t.Parallel()
+	s := urlServer(t)
+	p := newPlugin(t, s, nil)
+	long := strings.Repeat("a", 60) + "." + strings.Repeat("b", 60) + "." + strings.Repeat("c", 60)
+	var in []ioc.Indicator
+	for i := range 40000 { // about 200 bytes each: two append requests
+		in = append(in, ioc.Indicator{Type: ioc.TypeDomain, Value: fmt.Sprintf("%s.h%d.example.com", long, i)})
+	}
+	path := netskopetest.PathURLList + "/1/append"
+	gate := s.Stall(path, 1) // the first append passes (held, then handled)
+	go func() { <-gate.Arrived(); gate.Release() }()
+	s.ServerError(path, 4, 503) // the second fails through the retries (fastOptions: 3)
+	tgt := cte.Target{ID: "url-list/CE_Malsites"}
+	res, err := p.Push(t.Context(), tgt, in)
+	require.Error(t, err)
+	require.Zero(t, s.PendingFaults())
+	assert.Zero(t, s.Deploys())
+	l, _ := s.URLListByName("CE_Malsites")
+	require.True(t, l.Pending, "the first batch is staged")
+	assert.Zero(t, res.Applied, "staged, not in force")
+	assert.Zero(t, res.Unchanged)
+	require.Equal(t, len(in), len(res.Rejected), "every value is accounted for")
+	for _, r := range res.Rejected {
+		require.True(t, r.Retryable, r.Value)
+	}
+
+	res, err = p.Push(t.Context(), tgt, in)
+	require.NoError(t, err)
+	assert.Equal(t, len(in), res.Applied+res.Unchanged)
+	assert.Positive(t, res.Unchanged, "the first batch is found staged")
+	assert.Equal(t, 1, s.Deploys())
+	l, _ = s.URLListByName("CE_Malsites")
+	assert.False(t, l.Pending)
+	assert.Contains(t, l.Deployed, in[0].Value)
 }
 
 func TestPushURLListUnknown(t *testing.T) {
