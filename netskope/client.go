@@ -245,7 +245,7 @@ func (c *Client) do(ctx context.Context, k call) (answer, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := classifyHTTP(k.op, k.path, resp, httpx.ReadErrorBody(resp.Body))
+		e := classifyHTTP(k.op, k.path, resp, c.scrubBody(httpx.ReadErrorBody(resp.Body)))
 		if rl := c.hc.RateLimit(resp); rl != nil {
 			e.Err = rl // the wait reaches the host
 		}
@@ -269,7 +269,19 @@ func (c *Client) do(ctx context.Context, k call) (answer, error) {
 			Message: "reading the answer: " + httpx.RedactError(err), RequestID: resp.Header.Get("X-Request-Id"),
 			Hint: "the connection broke or the answer was too large; the next sync tries again"})
 	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return answer{status: resp.StatusCode, header: resp.Header, body: c.scrubBody(b)}, nil
+}
+
+// scrubBody removes the tokens from an answer's body before anything reads
+// it: an error's message is cut to its first 400 bytes, and a token echoed
+// across the cut would keep its head past scrub.
+func (c *Client) scrubBody(b []byte) []byte {
+	for _, s := range []cte.Secret{c.cfg.V1Token, c.cfg.V2Token} {
+		if v := s.Reveal(); len(v) >= 4 && bytes.Contains(b, []byte(v)) {
+			b = bytes.ReplaceAll(b, []byte(v), []byte("[redacted]"))
+		}
+	}
+	return b
 }
 
 func apiOf(path string) string {

@@ -344,3 +344,25 @@ func TestAlertPageOverTheLimit(t *testing.T) {
 	assert.ErrorContains(t, err, "more than 1024 bytes")
 	assert.Equal(t, 1, mt.GetTotalCallCount(), "not retried")
 }
+
+// TestEchoedTokenCutAtTheLimit has the tenant echo a token across the
+// 400-byte limit of an error's message: no part of it may survive (the
+// message was cut before the token was looked for, and its head was kept).
+// A 200 answer's error message is read from the same scrubbed body.
+func TestEchoedTokenCutAtTheLimit(t *testing.T) {
+	t.Parallel()
+	cl, mt := mockClient(t)
+	msg := strings.Repeat("x", 390) + " " + mockV2 // the token straddles the cut at 400 bytes
+	mt.RegisterResponder("GET", mockTenant+"/api/v2/policy/urllist",
+		httpmock.NewStringResponder(400, `{"message":"`+msg+`"}`))
+	_, err := cl.URLLists(t.Context())
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), mockV2[:6], "no part of the token")
+
+	msg1 := strings.Repeat("y", 390) + " " + mockV1
+	mt.RegisterResponder("POST", mockTenant+"/api/v1/updateFileHashList",
+		httpmock.NewStringResponder(200, `{"status":"error","errors":["`+msg1+`"]}`))
+	_, err = cl.UpdateFileHashList(t.Context(), "L", []string{strings.Repeat("a", 64)})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), mockV1[:6], "no part of the v1 token")
+}
