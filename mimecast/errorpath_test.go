@@ -253,3 +253,26 @@ func TestValidateUnreachableFailsFast(t *testing.T) {
 		})
 	}
 }
+
+// TestWholeRequestFailureIsRetryable fails create-managed-url and
+// create-batch as a whole with a 4xx the HTTP layer does not retry (408, as
+// a proxy on the way answers): the request says nothing of the values it
+// carried, so each is rejected as retryable, for both (create-managed-url's
+// were rejected for good, and never sent again until they changed).
+func TestWholeRequestFailureIsRetryable(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{pathCreateManaged, pathCreateBatch} {
+		p, mt := mockPlugin(t, mockHMAC())
+		mt.RegisterResponder("POST", "https://mock.test"+path, httpmock.NewStringResponder(408, "<html><body>408 Request Time-out</body></html>"))
+		tgt, in := target(TargetManagedBlock), []ioc.Indicator{{Type: ioc.TypeURL, Value: "https://evil.example/dl"}, {Type: ioc.TypeDomain, Value: "bad.example"}}
+		if path == pathCreateBatch {
+			tgt, in = target(TargetBlock), []ioc.Indicator{{Type: ioc.TypeSHA256, Value: "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"}}
+		}
+		res, err := p.Push(t.Context(), tgt, in)
+		require.Error(t, err, path)
+		require.Len(t, res.Rejected, len(in), path)
+		for _, r := range res.Rejected {
+			assert.True(t, r.Retryable, "%s: %s", path, r.Value)
+		}
+	}
+}

@@ -68,9 +68,11 @@ func (p *Plugin) pushURLs(ctx context.Context, target, action string, in []ioc.I
 		}
 		if err != nil {
 			p.log.Warn("mimecast: create-managed-url failed; its URLs are retried on the next run", "target", target, "err", err)
-			for _, v := range values {
-				res.Rejected = append(res.Rejected, rejection(v, err))
-			}
+			// The request failed as a whole (a 408, a proxy's 400 or 404):
+			// it says nothing of its URLs, so they are retryable, as a
+			// create-batch request's hashes are; a refusal of one URL
+			// comes in the answer's failures.
+			notSent(&res, values, err)
 			failed++
 			first = cmp.Or(first, err)
 			continue
