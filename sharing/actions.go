@@ -44,7 +44,7 @@ func ApplyNow() ActionOption { return func(o *actionOptions) { o.now = true } }
 // ActionReport says what an indicator action did.
 type ActionReport struct {
 	Action  string        // mark-safe, unmark-safe, add, tag, untag, delete
-	Values  []string      // the values acted on, normalised
+	Values  []string      // the values acted on, normalised; none when the action could not be stored
 	Unknown []string      // values given that are not stored (tag, untag, delete, unmark-safe)
 	Shares  []ShareReport // with ApplyNow: the shares run to apply it
 }
@@ -57,6 +57,13 @@ type NewIndicator struct {
 	Tags      []string
 	Comments  string
 	ExpiresAt time.Time // zero: never expires
+}
+
+// notStored returns what an action whose store Update failed reports: no
+// values, as nothing was stored (a caller that saw values would say they
+// were stored and only their share failed), and the error.
+func notStored(rep ActionReport, err error) (ActionReport, error) {
+	return ActionReport{Action: rep.Action}, err
 }
 
 // MarkSafe marks values as false positives: no sharing configuration shares
@@ -87,7 +94,7 @@ func (e *Engine) MarkSafe(ctx context.Context, values []string, reason string, o
 		return nil
 	})
 	if err != nil {
-		return rep, fmt.Errorf("sharing: mark safe: %w", err)
+		return notStored(rep, fmt.Errorf("sharing: mark safe: %w", err))
 	}
 	e.recordsChanged() // listings show marks
 	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelWarn, Config: operator,
@@ -125,7 +132,7 @@ func (e *Engine) UnmarkSafe(ctx context.Context, values []string, opts ...Action
 		return nil
 	})
 	if err != nil {
-		return rep, fmt.Errorf("sharing: unmark safe: %w", err)
+		return notStored(rep, fmt.Errorf("sharing: unmark safe: %w", err))
 	}
 	e.recordsChanged() // listings show marks
 	if len(rep.Values) > 0 {
@@ -166,7 +173,7 @@ func (e *Engine) AddIndicators(ctx context.Context, in []NewIndicator, opts ...A
 		return err
 	})
 	if err != nil {
-		return rep, fmt.Errorf("sharing: add: %w", err)
+		return notStored(rep, fmt.Errorf("sharing: add: %w", err))
 	}
 	e.recordsChanged()
 	e.audit(ctx, AuditEntry{Time: now, Level: slog.LevelInfo, Config: ManualSource,
@@ -210,7 +217,7 @@ func (e *Engine) retag(ctx context.Context, action string, values, tags []string
 		})
 	})
 	if err != nil {
-		return rep, fmt.Errorf("sharing: %s: %w", action, err)
+		return notStored(rep, fmt.Errorf("sharing: %s: %w", action, err))
 	}
 	e.recordsChanged()
 	if len(rep.Values) > 0 {
@@ -246,7 +253,7 @@ func (e *Engine) Delete(ctx context.Context, values []string, reason string, opt
 		})
 	})
 	if err != nil {
-		return rep, fmt.Errorf("sharing: delete: %w", err)
+		return notStored(rep, fmt.Errorf("sharing: delete: %w", err))
 	}
 	e.recordsChanged()
 	if len(rep.Values) > 0 {

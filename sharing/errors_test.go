@@ -69,8 +69,18 @@ func (s *faultyStore) View(ctx context.Context, fn func(sharing.Tx) error) error
 	return s.Store.View(ctx, func(tx sharing.Tx) error { return fn(faultyTx{tx, s}) })
 }
 
+// Update fails its commit, once fn is done, when "Commit" is set: what fn
+// wrote is rolled back.
 func (s *faultyStore) Update(ctx context.Context, fn func(sharing.Tx) error) error {
-	return s.Store.Update(ctx, func(tx sharing.Tx) error { return fn(faultyTx{tx, s}) })
+	return s.Store.Update(ctx, func(tx sharing.Tx) error {
+		if err := fn(faultyTx{tx, s}); err != nil {
+			return err
+		}
+		if s.failing("Commit") {
+			return errDisk
+		}
+		return nil
+	})
 }
 
 type faultyTx struct {
@@ -415,4 +425,41 @@ func TestCrashDuringPushDuplicates(t *testing.T) {
 		said = said || strings.Contains(e.Message, "4 indicator(s) were being sent when the last share stopped")
 	}
 	assert.True(t, said, "the audit says what is sent again")
+}
+
+// TestActionNotStored runs each operator action on a store whose commit
+// fails: the report names no value (nothing was stored; a caller seeing
+// values says they were), the error is the store's, and nothing changed.
+func TestActionNotStored(t *testing.T) {
+	t.Parallel()
+	w, fs := newFaultyWorld(t)
+	ctx := t.Context()
+	v := engHash("x", 1)
+	_, err := w.eng.AddIndicators(ctx, []sharing.NewIndicator{{Value: v, Tags: []string{"a"}}})
+	require.NoError(t, err)
+	fs.set("Commit", true)
+	for name, act := range map[string]func() (sharing.ActionReport, error){
+		"add": func() (sharing.ActionReport, error) {
+			return w.eng.AddIndicators(ctx, []sharing.NewIndicator{{Value: engHash("x", 2)}})
+		},
+		"mark-safe":   func() (sharing.ActionReport, error) { return w.eng.MarkSafe(ctx, []string{v}, "fp") },
+		"unmark-safe": func() (sharing.ActionReport, error) { return w.eng.UnmarkSafe(ctx, []string{v}) },
+		"tag":         func() (sharing.ActionReport, error) { return w.eng.Tag(ctx, []string{v}, []string{"b"}) },
+		"untag":       func() (sharing.ActionReport, error) { return w.eng.Untag(ctx, []string{v}, []string{"a"}) },
+		"delete":      func() (sharing.ActionReport, error) { return w.eng.Delete(ctx, []string{v}, "gone") },
+	} {
+		rep, err := act()
+		require.ErrorIs(t, err, errDisk, name)
+		assert.Empty(t, rep.Values, name)
+		assert.Empty(t, rep.Unknown, name)
+		assert.Equal(t, name, rep.Action)
+	}
+	fs.set("Commit", false)
+	recs, err := w.eng.Indicators(ctx, "all", 0)
+	require.NoError(t, err)
+	require.Len(t, recs, 1, "only the first add is stored")
+	assert.Equal(t, v, recs[0].Value)
+	marks, err := w.eng.Marks(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, marks)
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -9,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte/ioc"
+	"github.com/ctexchange/cte/sharing"
 )
 
 func TestIOCsExportSTIX(t *testing.T) {
@@ -36,4 +40,41 @@ func TestIOCsExportSTIX(t *testing.T) {
 
 	code, _, errs = f.cte(t, "iocs", "--stix", "--filter", "type ==")
 	assert.Equal(t, exitUsage, code, errs)
+}
+
+// failingCommits is a store whose every Update runs and then fails to
+// commit (rolled back), as on a full disk.
+type failingCommits struct{ sharing.Store }
+
+func (s failingCommits) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+	return s.Store.Update(ctx, func(tx sharing.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errors.New("commit: write state: no space left on device")
+	})
+}
+
+// TestIOCActionNotStored runs each operator action on a store that cannot
+// write: nothing is stored, so the command fails (exit 1) and says nothing
+// of "stored"; it said "stored; it reaches the products on the next sync"
+// and exited 3, "stored, but a share run to apply it failed".
+func TestIOCActionNotStored(t *testing.T) {
+	w := newFakeWorld(t, twoWay, "a", "b")
+	v := fmt.Sprintf("%064x", 7)
+	code, _, errs := w.cte(t, "iocs", "add", v, "--tags", "x")
+	require.Equal(t, exitOK, code, errs)
+	w.store = failingCommits{w.store}
+	for _, args := range [][]string{
+		{"iocs", "add", fmt.Sprintf("%064x", 8)},
+		{"iocs", "mark-safe", v, "--reason", "fp"},
+		{"iocs", "tag", v, "--tags", "y"},
+		{"iocs", "untag", v, "--tags", "x"},
+		{"iocs", "delete", v, "--reason", "gone"},
+	} {
+		code, out, errs := w.cte(t, args...)
+		assert.Equal(t, exitFailure, code, "%v: nothing was stored\n%s", args, errs)
+		assert.NotContains(t, out, "stored", "%v", args)
+		assert.Contains(t, errs, "no space left on device", "%v", args)
+	}
 }
