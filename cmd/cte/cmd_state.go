@@ -46,15 +46,16 @@ func (a *app) cmdState(ctx context.Context, args []string) int {
 			return a.usageErr("state", "backup: %s exists; give a new file name", args[1])
 		}
 	}
-	out := stateJSON{State: cfg.State}
+	// a postgres:// URL may hold a password: never shown
+	out := stateJSON{State: stateShown(cfg.State)}
 	st, err := a.openStore(cfg.State)
 	if err != nil {
-		return a.stateResult(out, fmt.Errorf("open state file %s: %w", cfg.State, err))
+		return a.stateResult(out, fmt.Errorf("open state %s: %w", stateName(cfg.State), err))
 	}
 	defer st.Close()
 	sf, ok := st.(stateFile)
 	if !ok {
-		return a.fail(fmt.Errorf("state %s: this store cannot be checked or backed up by cte state; use the database's own tools", cfg.State))
+		return a.fail(fmt.Errorf("state %s: this store cannot be checked or backed up by cte state; use the database's own tools", stateName(cfg.State)))
 	}
 	if args[0] == "check" {
 		return a.stateResult(out, sf.Check(ctx))

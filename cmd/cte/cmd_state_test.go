@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -80,5 +81,46 @@ func TestStateUsage(t *testing.T) {
 	for _, args := range [][]string{{"state"}, {"state", "fix"}, {"state", "check", "x"}, {"state", "backup"}} {
 		code, _, errs := f.cte(t, args...)
 		assert.Equal(t, exitUsage, code, "%v: %s", args, errs)
+	}
+}
+
+// TestStateHidesPostgresPassword runs cte state on a postgres:// state whose
+// password is written percent-escaped (a space as %20, as a URL's user info
+// writes it) or holds "&" (which --json writes \u0026): neither form may
+// reach stdout or stderr. cte state printed the URL as written.
+func TestStateHidesPostgresPassword(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ url, json, secret string }{
+		{"postgres://cte:my%20s3cret@127.0.0.1:1/cte?connect_timeout=2", "", "s3cret"},
+		{"postgres://cte:s3cret&x@127.0.0.1:1/cte?connect_timeout=2", "--json", "s3cret"},
+		{"postgres://cte:s3cret&x@127.0.0.1:1/cte?connect_timeout=2", "", "s3cret"},
+	} {
+		path := filepath.Join(t.TempDir(), "cte.yaml")
+		cfg := strings.Replace(fakeConfig, "state: state.db", "state: "+tc.url, 1)
+		require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+		f := newFakes(t, fakeConfig)
+		var out, errb bytes.Buffer
+		args := []string{"--config", path, "state", "check"}
+		if tc.json != "" {
+			args = append([]string{tc.json}, args...)
+		}
+		code := run(t.Context(), args, &out, &errb, f.lookup)
+		assert.Equal(t, exitFailure, code, "no database listens there")
+		assert.Contains(t, out.String()+errb.String(), "127.0.0.1", "the state is named")
+		assert.NotContains(t, out.String()+errb.String(), tc.secret, "%s %s", tc.url, tc.json)
+	}
+}
+
+func TestRawPassword(t *testing.T) {
+	t.Parallel()
+	for url, want := range map[string]string{
+		"postgres://cte:my%20pw@h:5432/db": "my%20pw",
+		"postgres://cte:p@ss@h/db?x=@":     "p@ss",
+		"postgres://cte@h/db":              "",
+		"postgres://h/db":                  "",
+		"postgresql://u:a:b@h":             "a:b",
+		"not a url":                        "",
+	} {
+		assert.Equal(t, want, rawPassword(url), url)
 	}
 }

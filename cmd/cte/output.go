@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"sync"
@@ -29,6 +30,11 @@ func (s *secretSet) set(secrets []string) {
 	s.all = s.all[:0]
 	for _, v := range secrets {
 		s.all = append(s.all, []byte(v))
+		// as --json writes it: encoding/json escapes ", \, <, >, & and
+		// control characters, so "a&b" is written a\u0026b
+		if j, err := json.Marshal(v); err == nil && string(j[1:len(j)-1]) != v {
+			s.all = append(s.all, j[1:len(j)-1])
+		}
 	}
 }
 

@@ -37,14 +37,23 @@ func stateName(state string) string {
 	if !isPostgres(state) {
 		return "file " + state
 	}
+	return "database " + stateShown(state)
+}
+
+// stateShown is the state as outputs show it: a file's path, or a database
+// URL without its password.
+func stateShown(state string) string {
+	if !isPostgres(state) {
+		return state
+	}
 	u, err := url.Parse(state)
 	if err != nil {
-		return "database (unparsable URL)"
+		return "(unparsable URL)"
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
-	return "database " + u.Redacted()
+	return u.Redacted()
 }
 
 // postgresState checks a postgres:// state URL and keeps its password (from
@@ -59,7 +68,29 @@ func (l *loader) postgresState(n *yaml.Node, state string) {
 	if p, ok := u.User.Password(); ok {
 		l.addSecret(p)
 		l.addSecret(url.QueryEscape(p))
+		l.addSecret(rawPassword(state)) // as written: "my%20pass" is "my pass"
 	}
+}
+
+// rawPassword returns the password of a URL's user info as it is written in
+// the URL, percent-escapes and all, or "".
+func rawPassword(state string) string {
+	_, rest, ok := strings.Cut(state, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return ""
+	}
+	_, pw, ok := strings.Cut(rest[:at], ":")
+	if !ok {
+		return ""
+	}
+	return pw
 }
 
 // lease reads the optional lease key: how long an instance holds a source or
