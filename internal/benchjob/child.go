@@ -25,6 +25,7 @@ import (
 	"github.com/ctexchange/cte/netskope"
 	"github.com/ctexchange/cte/sharing"
 	"github.com/ctexchange/cte/sharing/store/boltstore"
+	"github.com/ctexchange/cte/sharing/store/memstore"
 	"github.com/ctexchange/cte/sharing/store/pgstore"
 )
 
@@ -80,6 +81,10 @@ func peakRSS() int64 {
 	return 0
 }
 
+// storeMemory names the in-memory store: nothing persisted, so a first sync
+// of it is what the engine costs without a store's work.
+const storeMemory = "memory"
+
 // openStore opens the state file with the engine named (empty: the default).
 func openStore(sp spec) (sharing.Store, error) {
 	switch sp.Store {
@@ -87,6 +92,8 @@ func openStore(sp spec) (sharing.Store, error) {
 		return boltstore.Open(sp.State)
 	case "postgres":
 		return openPostgres(sp.State)
+	case storeMemory:
+		return memstore.New(), nil
 	}
 	return nil, fmt.Errorf("unknown store %q", sp.Store)
 }

@@ -59,7 +59,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.IntVar(&f.alerts, "alerts", 5000, "Netskope malware alerts")
 	fs.IntVar(&f.count, "count", 3, "runs of each scenario")
 	fs.IntVar(&f.pageSize, "page-size", 5000, "rows per Mimecast get-feed page")
-	fs.StringVar(&f.store, "store", "", "the store to measure: empty for the default embedded one, or postgres (in the cluster CTE_TEST_POSTGRES names)")
+	fs.StringVar(&f.store, "store", "", "the store to measure: empty for the default embedded one, postgres (in the cluster CTE_TEST_POSTGRES names), or memory (sharing/store/memstore, nothing persisted: the first sync only, the engine's own cost)")
 	fs.StringVar(&f.dir, "dir", "", "folder for the state files (default: a new temporary folder)")
 	fs.StringVar(&f.profile, "cpuprofile", "", "write each child's CPU profile to this path plus .SCENARIO.EVENTS.RUN")
 	fs.DurationVar(&f.latency, "latency", 0, "hold each Mimecast get-feed request this long before the fake answers it, as a product across the internet does")
@@ -79,6 +79,11 @@ func parseFlags(args []string) (flags, error) {
 	}
 	if f.latency < 0 {
 		return f, fmt.Errorf("-latency %s: want a duration of 0 or more, such as 50ms", f.latency)
+	}
+	switch f.store {
+	case "", "bolt", "postgres", storeMemory:
+	default:
+		return f, fmt.Errorf("-store %q: want bolt (the default), postgres or memory", f.store)
 	}
 	return f, nil
 }
@@ -234,6 +239,14 @@ func runJob(exe, dir string, f flags, events, run int) ([]result, error) {
 		r, err := runChild1(exe, sp, sc, events, profiles(sc))
 		out = append(out, r)
 		return err
+	}
+	if f.store == storeMemory {
+		// nothing persists from one process to the next: only a first sync
+		// means what it says
+		if err := sync("first", 0); err != nil {
+			return nil, err
+		}
+		return out, nil
 	}
 	for _, sc := range []struct {
 		name string

@@ -68,9 +68,26 @@ func TestJobFileSize(t *testing.T) {
 	}
 }
 
+// TestJobInMemory runs the job on the in-memory store: a first sync only (a
+// later process would find nothing stored), which pulls and shares as the
+// embedded store's does.
+func TestJobInMemory(t *testing.T) {
+	var out strings.Builder
+	require.NoError(t, runParent([]string{"-store", "memory", "-events", "400", "-alerts", "20", "-count", "1", "-dir", t.TempDir()}, &out))
+	var rows []string
+	for line := range strings.Lines(out.String()) {
+		if f := strings.Split(strings.TrimSpace(line), " | "); len(f) == 12 && f[1] == "400" {
+			rows = append(rows, strings.TrimPrefix(f[0], "| "))
+			assert.NotEqual(t, "0", f[9], "it pulls")
+			assert.NotEqual(t, "0 |", f[11], "it shares")
+		}
+	}
+	assert.Equal(t, []string{"first"}, rows, out.String())
+}
+
 // TestFlagsRefused checks that bad flags are refused with the value named.
 func TestFlagsRefused(t *testing.T) {
-	for _, args := range [][]string{{"-events", "0"}, {"-events", "ten"}, {"-count", "0"}, {"-latency", "-1s"}} {
+	for _, args := range [][]string{{"-events", "0"}, {"-events", "ten"}, {"-count", "0"}, {"-latency", "-1s"}, {"-store", "sqlite"}} {
 		err := runParent(args, &strings.Builder{})
 		require.Error(t, err, args)
 		assert.Contains(t, err.Error(), args[1], args)
