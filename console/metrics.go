@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -120,13 +121,21 @@ func (m *metrics) observeShare(s sharing.ShareReport) {
 }
 
 // reasonLabel keeps a reason's label short and bounded: products put ids and
-// values into messages, so only the text before the first colon is kept.
+// values into messages, so only the text before the first colon is kept, at
+// most 60 bytes of it, cut between characters. A label must be valid UTF-8:
+// prometheus panics on one that is not, which killed cte run's scheduler
+// when a product's reason had a character across byte 60.
 func reasonLabel(r string) string {
 	if i := strings.IndexByte(r, ':'); i > 0 {
 		r = r[:i]
 	}
+	r = strings.ToValidUTF8(r, "\uFFFD")
 	if len(r) > 60 {
-		r = r[:60]
+		cut := 60
+		for cut > 0 && !utf8.RuneStart(r[cut]) {
+			cut--
+		}
+		r = r[:cut]
 	}
 	return r
 }
