@@ -260,7 +260,7 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request, fn func(req action
 }
 
 func (c *Console) answerAction(w http.ResponseWriter, r *http.Request, rep sharing.ActionReport, err error) {
-	if err != nil && len(rep.Shares) == 0 { // refused before anything was stored
+	if err != nil && len(rep.Values) == 0 { // refused, or not stored: nothing was done
 		c.problem(w, r, status(err), err)
 		return
 	}

@@ -1,13 +1,16 @@
 package console_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -510,4 +513,57 @@ func TestLogsAfterMissesNone(t *testing.T) {
 	assert.Equal(t, seqs(all[len(all)-1:]), seqs(decode[[]console.LogEntry](t, body)), "the last one")
 	_, body = w.do(t, "GET", fmt.Sprintf("/api/v1/logs?after=%d", all[len(all)-1].Seq), "")
 	assert.Empty(t, decode[[]console.LogEntry](t, body), "nothing newer")
+}
+
+// failingViews is a store whose reads fail once armed: an action's Update
+// is stored, the read after it (the clean-up of deleted values) fails.
+type failingViews struct {
+	sharing.Store
+	armed atomic.Bool
+}
+
+func (s *failingViews) View(ctx context.Context, fn func(sharing.Tx) error) error {
+	if s.armed.Load() {
+		return errors.New("read timed out")
+	}
+	return s.Store.View(ctx, fn)
+}
+
+// TestActionStoredThenFailedIs200: a mark-safe is stored, then the engine's
+// read after it fails (no configuration held the value, so no share ran):
+// the answer is 200 with the values and the error, as for a share that
+// failed, not a 500 that says nothing was done. An action that stored
+// nothing is still a problem answer.
+func TestActionStoredThenFailedIs200(t *testing.T) {
+	t.Parallel()
+	fs := &failingViews{Store: memstore.New()}
+	eng, err := sharing.New(fs)
+	require.NoError(t, err)
+	con, err := console.New(eng, console.Options{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(con)
+	t.Cleanup(srv.Close)
+	post := func(path, body string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), "POST", srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, string(b)
+	}
+	fs.armed.Store(true)
+	code, body := post("/api/v1/indicators/mark-safe", `{"values":["evil.example"],"reason":"fp"}`)
+	fs.armed.Store(false)
+	marks, err := eng.Marks(t.Context())
+	require.NoError(t, err)
+	require.Len(t, marks, 1, "the mark is stored")
+	assert.Equal(t, http.StatusOK, code, body)
+	assert.Contains(t, body, "evil.example")
+	assert.Contains(t, body, "read timed out")
+
+	code, body = post("/api/v1/indicators", `{"indicators":[{"value":"good.example"},{"value":"not an indicator"}]}`)
+	assert.Equal(t, http.StatusBadRequest, code, body)
 }

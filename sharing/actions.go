@@ -153,10 +153,10 @@ func (e *Engine) AddIndicators(ctx context.Context, in []NewIndicator, opts ...A
 	for _, x := range in {
 		t, v, err := parseValue(x.Type, x.Value)
 		if err != nil {
-			return rep, invalid(fmt.Errorf("sharing: add: %w", err))
+			return notStored(rep, invalid(fmt.Errorf("sharing: add: %w", err)))
 		}
 		if !x.ExpiresAt.IsZero() && !x.ExpiresAt.After(now) {
-			return rep, invalid(fmt.Errorf("sharing: add %q: expiry %s is not in the future: give a later time or none", clipValue(v), x.ExpiresAt.UTC().Format(time.RFC3339)))
+			return notStored(rep, invalid(fmt.Errorf("sharing: add %q: expiry %s is not in the future: give a later time or none", clipValue(v), x.ExpiresAt.UTC().Format(time.RFC3339))))
 		}
 		tags := slices.Clone(x.Tags)
 		slices.Sort(tags)

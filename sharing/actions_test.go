@@ -238,6 +238,16 @@ func TestActionInputErrors(t *testing.T) {
 			assert.ErrorContains(t, err, "no values given", name)
 		}
 	}
+	// a valid value before an invalid one: nothing is stored, and the report
+	// names no value (a caller seeing values says they were stored)
+	rep, err := w.eng.AddIndicators(ctx, []sharing.NewIndicator{{Value: engHash("y", 1)}, {Value: "no such thing"}})
+	require.ErrorIs(t, err, sharing.ErrInvalid)
+	assert.Empty(t, rep.Values)
+	recs, err := w.eng.Indicators(ctx, "all", 0)
+	require.NoError(t, err)
+	for _, r := range recs {
+		require.NotEqual(t, engHash("y", 1), r.Value)
+	}
 	logsAfter, err := w.eng.Logs(ctx, sharing.LogFilter{})
 	require.NoError(t, err)
 	assert.Len(t, logsAfter, len(logsBefore), "nothing audited")
