@@ -100,18 +100,27 @@ func (a *app) forward(ctx context.Context, args []string) (int, bool) {
 	// the daemon resolves --config itself: give it the same file
 	full := append([]string{"--config", abs}, args...)
 	body, _ := json.Marshal(cliRequest{Args: full})
-	cl := unixClient(sock)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://localhost/cli", bytes.NewReader(body))
 	if err != nil {
 		return 0, false
 	}
 	req.Header.Set("Content-Type", "application/json")
-	res, err := cl.Do(req)
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", sock)
 	if err != nil {
 		if ctx.Err() != nil {
 			return a.fail(ctx.Err()), true
 		}
 		return 0, false // a socket left by a daemon that died: work locally
+	}
+	// Connected, the daemon may take the command: whatever happens from
+	// here, it is not run again here (a replay pushed twice).
+	res, err := connClient(conn).Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return a.fail(ctx.Err()), true
+		}
+		return a.fail(fmt.Errorf("the running cte (socket %s) took the command but did not answer: %w; it may have run it, in part: see cte logs before running it again", sock, err)), true
 	}
 	defer res.Body.Close()
 	var ans cliAnswer
@@ -123,12 +132,17 @@ func (a *app) forward(ctx context.Context, args []string) (int, bool) {
 	return ans.Code, true
 }
 
-// unixClient is an HTTP client over the unix socket at path.
-func unixClient(path string) *http.Client {
+// connClient is an HTTP client for one request over conn.
+func connClient(conn net.Conn) *http.Client {
+	used := false
 	return &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+		DisableKeepAlives: true,
+		DialContext: func(context.Context, string, string) (net.Conn, error) {
+			if used {
+				return nil, errors.New("the connection to the running cte was used")
+			}
+			used = true
+			return conn, nil
 		},
 	}}
 }
@@ -194,9 +208,22 @@ func listenSocket(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// serve runs srv on l until ctx ends, then shuts it down.
+// serve runs srv on l until ctx ends, then shuts it down. Requests run in
+// ctx, so that a forwarded command stops as the daemon's own work does, and
+// the channel says done once the requests in flight have answered (Serve
+// returns as soon as Shutdown starts): the caller closes the store after it,
+// and a forwarded command left running on a closed store answered nothing.
 func serve(ctx context.Context, srv *http.Server, l net.Listener) <-chan error {
+	srv.BaseContext = func(net.Listener) context.Context { return ctx }
 	done := make(chan error, 1)
+	shut := make(chan struct{})
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		close(shut)
+	}()
 	go func() {
 		var err error
 		if srv.TLSConfig != nil {
@@ -206,14 +233,9 @@ func serve(ctx context.Context, srv *http.Server, l net.Listener) <-chan error {
 		}
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
+			<-shut
 		}
 		done <- err
-	}()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
 	}()
 	return done
 }

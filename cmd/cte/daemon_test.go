@@ -335,6 +335,76 @@ func TestStaleSocket(t *testing.T) {
 	assert.Contains(t, out, "mimecast-to-netskope")
 }
 
+// TestDaemonTookTheCommandButDidNotAnswer: a daemon that took a command
+// and dropped the connection without an answer (stopped or crashed while
+// running it) may have run it: the command fails and says so, and is not
+// run again here (a replay pushed twice, with exit 0). A socket nobody
+// listens on is still worked around (TestStaleSocket).
+func TestDaemonTookTheCommandButDidNotAnswer(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	code, _, errs := f.cte(t, "sync")
+	require.Equal(t, exitOK, code, errs)
+	l, err := net.Listen("unix", filepath.Join(f.dir, "state.db.sock"))
+	require.NoError(t, err)
+	got := make(chan string, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- string(b)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			_ = conn.Close() // no answer
+		}
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	before := len(f.ns.Requests())
+	code, _, errs = f.cte(t, "replay", "mimecast-to-netskope")
+	require.Contains(t, <-got, `"replay"`, "the daemon took the command")
+	assert.Equal(t, exitFailure, code)
+	assert.Contains(t, errs, "took the command but did not answer")
+	assert.Equal(t, before, len(f.ns.Requests()), "not run a second time here")
+}
+
+// TestServeWaitsForRequestsInFlight: once its context ends, serve says done
+// only after the requests in flight have answered, and those requests see
+// the context end (a forwarded command stops as the daemon's work does):
+// the daemon closes its store after serve is done.
+func TestServeWaitsForRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	started, answered := make(chan struct{}), make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-r.Context().Done() // the daemon's context
+		_, _ = io.WriteString(w, "stopped")
+		close(answered)
+	})}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := serve(ctx, srv, l)
+	body := make(chan string, 1)
+	go func() {
+		res, err := http.Get("http://" + l.Addr().String() + "/")
+		if err != nil {
+			body <- err.Error()
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		body <- string(b)
+	}()
+	<-started
+	cancel()
+	require.NoError(t, <-done)
+	select {
+	case <-answered:
+	default:
+		t.Fatal("serve was done before the request in flight answered")
+	}
+	assert.Equal(t, "stopped", <-body)
+}
+
 // TestSyncAndReplayGoThroughTheDaemon: while cte run holds the state file,
 // "cte sync" and "cte replay" have the daemon sync and share now, from a
 // shell without the secrets, instead of saying the file is in use; without a
