@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -566,4 +567,27 @@ func TestActionStoredThenFailedIs200(t *testing.T) {
 
 	code, body = post("/api/v1/indicators", `{"indicators":[{"value":"good.example"},{"value":"not an indicator"}]}`)
 	assert.Equal(t, http.StatusBadRequest, code, body)
+}
+
+// TestPreviousGoesBackAPage: from the second page, with no limit in the URL
+// (the default page size), "previous" goes back a page, to the first row,
+// not one row.
+func TestPreviousGoesBackAPage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, console.Options{})
+	var in []sharing.NewIndicator
+	for i := range 120 {
+		in = append(in, sharing.NewIndicator{Value: fmt.Sprintf("h%03d.example", i)})
+	}
+	_, err := w.eng.AddIndicators(t.Context(), in)
+	require.NoError(t, err)
+	_, first := w.do(t, "GET", "/", "")
+	next := regexp.MustCompile(`<a href="([^"]+)">next →</a>`).FindStringSubmatch(first)
+	require.NotNil(t, next, first)
+	_, second := w.do(t, "GET", strings.ReplaceAll(next[1], "&amp;", "&"), "")
+	prev := regexp.MustCompile(`<a href="([^"]+)">← previous</a>`).FindStringSubmatch(second)
+	require.NotNil(t, prev, second)
+	u, err := url.Parse(strings.ReplaceAll(prev[1], "&amp;", "&"))
+	require.NoError(t, err)
+	assert.Contains(t, []string{"", "0"}, u.Query().Get("offset"), prev[1])
 }

@@ -98,8 +98,9 @@ var funcs = template.FuncMap{
 	"human":  humanDuration,
 	"manual": func(name string) bool { return name == sharing.ManualSource },
 	"detail": func(f filter, v string) string { return f.detailLink(v) },
-	"prev": func(f filter) string {
-		return f.link(max(f.Offset-max(f.Limit, 1), 0))
+	// a page back, by the page's size (the URL's limit may be absent)
+	"prev": func(f filter, p IndicatorPage) string {
+		return f.link(max(f.Offset-max(p.Limit, 1), 0))
 	},
 	"next": func(f filter, p IndicatorPage) string { return f.link(f.Offset + p.Limit) },
 	"add":  func(a, b int) int { return a + b },
