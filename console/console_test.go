@@ -591,3 +591,45 @@ func TestPreviousGoesBackAPage(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, []string{"", "0"}, u.Query().Get("offset"), prev[1])
 }
+
+// TestRejectedStandsOnce: one value refused for good, then three syncs: the
+// product was asked once, and the metrics say one rejection, not one a sync
+// (cte_share_outcomes_total counted what stands rejected again at every
+// share, a skipped one included, so rate() showed rejections that were not
+// happening): what stands refused is the gauge cte_share_standing.
+func TestRejectedStandsOnce(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, console.Options{})
+	bad := hash("bad", 1)
+	now := time.Now()
+	w.ns.Feed(ioc.Indicator{Type: ioc.TypeSHA256, Value: bad, Severity: ioc.SeverityHigh, LastSeen: now, FirstSeen: now})
+	w.mc.SetReject(func(_ string, ind ioc.Indicator) *cte.Rejected {
+		if ind.Value == bad {
+			return &cte.Rejected{Reason: "policy", Code: "policy"}
+		}
+		return nil
+	})
+	for range 3 {
+		rep, err := w.eng.SyncSource(t.Context(), "netskope")
+		require.NoError(t, err)
+		w.con.ObserveSync(rep, err, time.Now().Add(time.Hour))
+	}
+	sent := 0
+	for _, c := range w.mc.Pushes() {
+		for _, ind := range c.Indicators {
+			if ind.Value == bad {
+				sent++
+			}
+		}
+	}
+	require.Equal(t, 1, sent, "the product was asked once")
+	_, body := w.do(t, "GET", "/metrics", "")
+	metric := func(series string) string {
+		m := regexp.MustCompile(regexp.QuoteMeta(series) + ` (\d+)`).FindStringSubmatch(body)
+		require.NotNil(t, m, "%s in\n%s", series, body)
+		return m[1]
+	}
+	assert.Equal(t, "1", metric(`cte_rejections_total{config="ns-to-mc",reason="policy"}`))
+	assert.Equal(t, "1", metric(`cte_share_standing{config="ns-to-mc",state="rejected"}`))
+	assert.NotContains(t, body, `outcome="rejected"`)
+}

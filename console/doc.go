@@ -27,9 +27,11 @@
 //
 // Counters move with each sync the daemon reports to ObserveSync (pass it to
 // sharing.Engine.RunNotify) and each share the console runs itself: pulls,
-// pulled and invalid indicators, pushed indicators, share outcomes, rejections
-// by reason, retries, rate-limit waits, sync durations, the last and next sync
-// per source. cte_stored_indicators{state} is counted at scrape time from
+// pulled and invalid indicators, pushed indicators, what shares applied and
+// retracted, rejections by reason, retries, rate-limit waits, sync durations,
+// the last and next sync per source. What stands rejected or left out of a
+// full target after a configuration's last share is a gauge
+// (cte_share_standing): every share counts it again. cte_stored_indicators{state} is counted at scrape time from
 // sharing.Engine.Counts (cached until a record changes).
 //
 // With a store several instances share (PostgreSQL), the leases show which

@@ -22,7 +22,8 @@ type metrics struct {
 	pulled     *prometheus.CounterVec   // source
 	invalid    *prometheus.CounterVec   // source
 	pushed     *prometheus.CounterVec   // config: indicators given to Push
-	outcomes   *prometheus.CounterVec   // config, outcome
+	outcomes   *prometheus.CounterVec   // config, outcome: applied or retracted by a share
+	standing   *prometheus.GaugeVec     // config, state: rejected or over capacity after the last share
 	rejections *prometheus.CounterVec   // config, reason
 	retries    *prometheus.CounterVec   // config
 	waits      *prometheus.CounterVec   // config: shares held because the product asked to wait
@@ -46,7 +47,9 @@ func newMetrics(reg prometheus.Registerer, c *Console) (*metrics, error) {
 		pushed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_pushed_indicators_total",
 			Help: "Indicators given to a destination's Push, by sharing configuration."}, []string{"config"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_share_outcomes_total",
-			Help: "Outcomes of shares by sharing configuration: applied, rejected, over_capacity, retracted."}, []string{"config", "outcome"}),
+			Help: "Indicators a share applied or retracted, by sharing configuration and outcome."}, []string{"config", "outcome"}),
+		standing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cte_share_standing",
+			Help: "Indicators that stand refused for good (rejected) or left out of a full target (over_capacity) after a sharing configuration's last share."}, []string{"config", "state"}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_rejections_total",
 			Help: "Indicators refused or held back, by sharing configuration and reason."}, []string{"config", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cte_retries_total",
@@ -62,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, c *Console) (*metrics, error) {
 	}
 	stored := &storedCollector{c: c, desc: prometheus.NewDesc("cte_stored_indicators",
 		"Stored indicator values by state: active, inactive (aged out or expired), marked (safe or deleted by an operator).", []string{"state"}, nil)}
-	for _, col := range []prometheus.Collector{m.pulls, m.pulled, m.invalid, m.pushed, m.outcomes, m.rejections,
+	for _, col := range []prometheus.Collector{m.pulls, m.pulled, m.invalid, m.pushed, m.outcomes, m.standing, m.rejections,
 		m.retries, m.waits, m.duration, m.nextSync, m.lastSync, stored, newLeaseCollector(c.eng)} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("console: register metrics: %w", err)
@@ -77,12 +80,20 @@ func newMetrics(reg prometheus.Registerer, c *Console) (*metrics, error) {
 		for _, o := range outcomes {
 			m.outcomes.WithLabelValues(cfg.Name, o)
 		}
+		for _, st := range standing {
+			m.standing.WithLabelValues(cfg.Name, st)
+		}
 	}
 	return m, nil
 }
 
-// outcomes are the values of cte_share_outcomes_total's outcome label.
-var outcomes = [...]string{"applied", "rejected", "over_capacity", "retracted"}
+// outcomes are the values of cte_share_outcomes_total's outcome label: what
+// a share did. What stands refused or left out is a state, counted again by
+// every share (a skipped share reports the last run's): a gauge, standing.
+var (
+	outcomes = [...]string{"applied", "retracted"}
+	standing = [...]string{"rejected", "over_capacity"}
+)
 
 func (m *metrics) observeSync(rep sharing.SyncReport, err error, next time.Time) {
 	src := rep.Source
@@ -108,8 +119,11 @@ func (m *metrics) observeShare(s sharing.ShareReport) {
 		return
 	}
 	m.pushed.WithLabelValues(s.Config).Add(float64(s.Sent))
-	for outcome, n := range map[string]int{"applied": s.Applied, "rejected": s.Rejected, "over_capacity": s.OverCapacity, "retracted": s.Retracted} {
-		m.outcomes.WithLabelValues(s.Config, outcome).Add(float64(n))
+	m.outcomes.WithLabelValues(s.Config, "applied").Add(float64(s.Applied))
+	m.outcomes.WithLabelValues(s.Config, "retracted").Add(float64(s.Retracted))
+	if !s.Deferred { // another instance shared: its counts are not this one's
+		m.standing.WithLabelValues(s.Config, "rejected").Set(float64(s.Rejected))
+		m.standing.WithLabelValues(s.Config, "over_capacity").Set(float64(s.OverCapacity))
 	}
 	m.retries.WithLabelValues(s.Config).Add(float64(s.Retrying))
 	for reason, n := range s.Reasons {
