@@ -129,6 +129,8 @@ document.addEventListener("change", (ev) => {
 // The audit log: new entries are polled every 3 seconds.
 const logs = {
   seq: 0,
+  gen: 0, // the filter's generation: an answer to an older filter is dropped
+  busy: false, // a poll in flight: the next waits (two with one "after" showed its entries twice)
   filter: { level: "info", config: "", since: "" },
   row(e) {
     const tr = document.createElement("tr");
@@ -168,6 +170,7 @@ const logs = {
   show(entries, replace) {
     const body = document.getElementById("logrows");
     if (replace) body.textContent = "";
+    else entries = entries.filter((e) => e.seq > this.seq); // shown already
     if (!entries.length && !body.querySelector("tr:not(.empty)")) {
       body.innerHTML = '<tr class="empty"><td colspan="4">No audit entries match.</td></tr>';
       return;
@@ -176,14 +179,21 @@ const logs = {
     for (const e of entries) { body.insertBefore(this.row(e), body.firstChild); this.seq = Math.max(this.seq, e.seq); }
   },
   async poll() {
+    if (this.busy) return;
+    this.busy = true;
     const live = document.getElementById("live");
+    const gen = this.gen;
     try {
-      this.show(await api("GET", this.query(this.seq)), false);
+      const es = await api("GET", this.query(this.seq));
+      if (gen !== this.gen) return; // the filter changed meanwhile
+      this.show(es, false);
       live.textContent = "live";
       live.className = "sub";
     } catch (e) {
       live.textContent = "not updating: " + e.message;
       live.className = "bad";
+    } finally {
+      this.busy = false;
     }
   },
 };
@@ -195,8 +205,10 @@ document.addEventListener("DOMContentLoaded", () => {
     ev.preventDefault();
     logs.filter = Object.fromEntries(new FormData(ev.target).entries());
     logs.seq = 0;
+    const gen = ++logs.gen;
     try {
       const es = await api("GET", logs.query(0));
+      if (gen !== logs.gen) return; // asked again since
       logs.show(es, true);
     } catch (e) {
       document.getElementById("logrows").innerHTML = "";
