@@ -633,3 +633,14 @@ func TestRejectedStandsOnce(t *testing.T) {
 	assert.Equal(t, "1", metric(`cte_share_standing{config="ns-to-mc",state="rejected"}`))
 	assert.NotContains(t, body, `outcome="rejected"`)
 }
+
+// TestInputAStoreRefusesIs400: a value longer than a store keeps is bad
+// input, answered 400, not a server failure.
+func TestInputAStoreRefusesIs400(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, console.Options{})
+	code, body := w.do(t, "POST", "/api/v1/indicators", `{"indicators":[{"value":"https://c.example/`+strings.Repeat("a", 20000)+`"}]}`)
+	assert.Equal(t, http.StatusBadRequest, code, "%.200s", body)
+	code, body = w.do(t, "POST", "/api/v1/indicators", `{"indicators":[{"value":"a.example","comments":"x\u0000y"}]}`)
+	assert.Equal(t, http.StatusBadRequest, code, "%.200s", body)
+}

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,6 +60,18 @@ type NewIndicator struct {
 	ExpiresAt time.Time // zero: never expires
 }
 
+// operatorText refuses text an operator gives (comments, tags, a reason)
+// that is not plain UTF-8 text: a store refuses it (PostgreSQL holds no NUL
+// byte), which answered a server error for bad input.
+func operatorText(what string, texts ...string) error {
+	for _, s := range texts {
+		if !plainText(s) {
+			return invalid(fmt.Errorf("sharing: %s: %q is not plain text (invalid UTF-8 or a NUL byte): give printable text", what, clipValue(s)))
+		}
+	}
+	return nil
+}
+
 // notStored returns what an action whose store Update failed reports: no
 // values, as nothing was stored (a caller that saw values would say they
 // were stored and only their share failed), and the error.
@@ -78,6 +91,9 @@ func (e *Engine) MarkSafe(ctx context.Context, values []string, reason string, o
 	}
 	if strings.TrimSpace(reason) == "" {
 		return rep, invalid(errors.New("sharing: mark safe: no reason given: say why the values are safe (it is audited)"))
+	}
+	if err := operatorText("mark safe", reason); err != nil {
+		return rep, err
 	}
 	now := e.now()
 	err := e.store.Update(ctx, func(tx Tx) error {
@@ -155,6 +171,12 @@ func (e *Engine) AddIndicators(ctx context.Context, in []NewIndicator, opts ...A
 		if err != nil {
 			return notStored(rep, invalid(fmt.Errorf("sharing: add: %w", err)))
 		}
+		if len(v) > maxValueLen {
+			return notStored(rep, invalid(fmt.Errorf("sharing: add %q: %d bytes, more than the %d a value may have", clipValue(v), len(v), maxValueLen)))
+		}
+		if err := operatorText("add "+strconv.Quote(clipValue(v)), append([]string{x.Comments}, x.Tags...)...); err != nil {
+			return notStored(rep, err)
+		}
 		if !x.ExpiresAt.IsZero() && !x.ExpiresAt.After(now) {
 			return notStored(rep, invalid(fmt.Errorf("sharing: add %q: expiry %s is not in the future: give a later time or none", clipValue(v), x.ExpiresAt.UTC().Format(time.RFC3339))))
 		}
@@ -201,6 +223,9 @@ func (e *Engine) retag(ctx context.Context, action string, values, tags []string
 	if len(tags) == 0 {
 		return rep, invalid(fmt.Errorf("sharing: %s: no tags given", action))
 	}
+	if err := operatorText(action, tags...); err != nil {
+		return rep, err
+	}
 	err := e.store.Update(ctx, func(tx Tx) error {
 		return eachRecord(tx, values, &rep, func(r Record) error {
 			for i := range r.Entries {
@@ -235,6 +260,9 @@ func (e *Engine) retag(ctx context.Context, action string, values, tags []string
 func (e *Engine) Delete(ctx context.Context, values []string, reason string, opts ...ActionOption) (ActionReport, error) {
 	rep := ActionReport{Action: "delete"}
 	if err := needValues("delete", values); err != nil {
+		return rep, err
+	}
+	if err := operatorText("delete", reason); err != nil {
 		return rep, err
 	}
 	now := e.now()

@@ -238,6 +238,26 @@ func TestActionInputErrors(t *testing.T) {
 			assert.ErrorContains(t, err, "no values given", name)
 		}
 	}
+	// what a store would refuse is refused as bad input, before anything is
+	// stored: a value over 16 KiB, text that is not plain (PostgreSQL holds
+	// no NUL byte)
+	long := "https://c.example/" + strings.Repeat("a", 20000)
+	for name, act := range map[string]func() error{
+		"long value": func() error { _, err := w.eng.AddIndicators(ctx, []sharing.NewIndicator{{Value: long}}); return err },
+		"NUL comment": func() error {
+			_, err := w.eng.AddIndicators(ctx, []sharing.NewIndicator{{Value: "a.example", Comments: "x\x00y"}})
+			return err
+		},
+		"bad UTF-8 tag": func() error {
+			_, err := w.eng.AddIndicators(ctx, []sharing.NewIndicator{{Value: "a.example", Tags: []string{"\xff"}}})
+			return err
+		},
+		"NUL tag":        func() error { _, err := w.eng.Tag(ctx, []string{engHash("x", 1)}, []string{"t\x00"}); return err },
+		"NUL reason":     func() error { _, err := w.eng.MarkSafe(ctx, []string{engHash("x", 1)}, "fp\x00"); return err },
+		"NUL del reason": func() error { _, err := w.eng.Delete(ctx, []string{engHash("x", 1)}, "gone\x00"); return err },
+	} {
+		require.ErrorIs(t, act(), sharing.ErrInvalid, name)
+	}
 	// a valid value before an invalid one: nothing is stored, and the report
 	// names no value (a caller seeing values says they were stored)
 	rep, err := w.eng.AddIndicators(ctx, []sharing.NewIndicator{{Value: engHash("y", 1)}, {Value: "no such thing"}})
