@@ -182,8 +182,15 @@ func IsLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// ObserveSync records a sync of the running daemon: its metrics and when the
-// source syncs next. Pass it to sharing.Engine.RunNotify.
+// ObserveShare records in the metrics a share the daemon ran outside a
+// sync: a replay, an operator's action applied at once (those the console
+// runs itself are recorded already).
+func (c *Console) ObserveShare(rep sharing.ShareReport) { c.m.observeShare(rep) }
+
+// ObserveSync records a sync of the running daemon: its metrics and, when
+// next is not zero, when the source syncs next. Pass it to
+// sharing.Engine.RunNotify; a sync run otherwise (a command the daemon ran
+// for the CLI) is recorded with a zero next.
 func (c *Console) ObserveSync(rep sharing.SyncReport, err error, next time.Time) {
 	c.mu.Lock()
 	if !next.IsZero() {

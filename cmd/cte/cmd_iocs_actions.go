@@ -81,6 +81,7 @@ func (a *app) cmdIOCAction(ctx context.Context, args []string) int {
 	case "delete":
 		rep, err = s.eng.Delete(ctx, values, a.act.reason, opts...)
 	}
+	s.observeShares(rep.Shares...)
 	if err != nil && len(rep.Values) == 0 {
 		if errors.Is(err, sharing.ErrInvalid) { // a value that is no indicator: the command line is wrong
 			return a.usageErr(cmd, "%v", err)

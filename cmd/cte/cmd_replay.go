@@ -25,6 +25,7 @@ func (a *app) cmdReplay(ctx context.Context, args []string) int {
 	}
 	defer s.close()
 	rep, err := s.eng.Share(ctx, args[0], sharing.WithReplay())
+	s.observeShares(rep)
 	if a.json {
 		j := replayJSON{ShareReport: rep}
 		if err != nil {

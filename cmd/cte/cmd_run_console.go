@@ -67,6 +67,7 @@ func (a *app) startConsole(ctx context.Context, s *session) (*console.Console, f
 	if err != nil {
 		return nil, nil, a.fail(err)
 	}
+	s.obs = con                       // forwarded commands count in its metrics too
 	go func() { _ = con.Warm(ctx) }() // the page's first listing, before anyone asks
 	var waits []<-chan error
 	sock := socketPath(s.cfg.State)

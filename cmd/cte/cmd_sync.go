@@ -95,6 +95,7 @@ func (a *app) syncSource(ctx context.Context, s *session, src string) (sharing.S
 		opts = append(opts, sharing.WithRetryNow())
 	}
 	rep, err := s.eng.SyncSource(ctx, src, opts...)
+	s.observeSync(rep, err)
 	return rep, errorsOf(err)
 }
 

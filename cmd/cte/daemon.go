@@ -243,7 +243,7 @@ func serve(ctx context.Context, srv *http.Server, l net.Listener) <-chan error {
 // shared returns the daemon's session for a forwarded command: closing it
 // leaves the daemon's store open.
 func (s *session) shared() *session {
-	return &session{cfg: s.cfg, store: s.store, eng: s.eng, plugins: s.plugins, borrowed: true}
+	return &session{cfg: s.cfg, store: s.store, eng: s.eng, plugins: s.plugins, borrowed: true, obs: s.obs}
 }
 
 // beforeRun runs a forwarded command on the daemon when one runs, and marks

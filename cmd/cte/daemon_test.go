@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -451,4 +452,48 @@ func TestSyncAndReplayGoThroughTheDaemon(t *testing.T) {
 	code, _, errs = cte(noSecrets, "sync", "--source", "netskope")
 	assert.Equal(t, exitUsage, code, errs)
 	assert.Contains(t, errs, "not set")
+}
+
+// metricValue reads one series of the daemon's /metrics; -1 when it is not
+// there (yet).
+func metricValue(d *daemon, series string) float64 {
+	res, err := http.Get(d.url + "/metrics")
+	if err != nil {
+		return -1
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := regexp.MustCompile(regexp.QuoteMeta(series) + ` (\S+)`).FindStringSubmatch(string(b))
+	if m == nil {
+		return -1
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// TestForwardedWorkCountsInMetrics: "cte replay" and "cte sync" run while
+// the daemon runs are run by the daemon, and its /metrics counts them as it
+// counts its own cycles (they pushed and pulled from its process unseen).
+func TestForwardedWorkCountsInMetrics(t *testing.T) {
+	t.Parallel()
+	f := newFakes(t, fakeConfig)
+	d := startDaemon(t, f)
+	waitShared(t, d)
+	pushed := `cte_pushed_indicators_total{config="mimecast-to-netskope"}`
+	pulls := `cte_pulls_total{result="ok",source="netskope"}`
+	// the daemon's first cycle of both sources is counted
+	require.Eventually(t, func() bool {
+		return metricValue(d, `cte_pulls_total{result="ok",source="mimecast"}`) >= 1 && metricValue(d, pulls) >= 1
+	}, 30*time.Second, 20*time.Millisecond)
+	p0, s0 := metricValue(d, pushed), metricValue(d, pulls)
+	require.GreaterOrEqual(t, p0, 0.0)
+	code, _, errs := f.cte(t, "replay", "mimecast-to-netskope")
+	require.Equal(t, exitOK, code, errs)
+	code, _, errs = f.cte(t, "sync", "--source", "netskope")
+	require.Equal(t, exitOK, code, errs)
+	assert.Greater(t, metricValue(d, pushed), p0, "the replay pushed from the daemon")
+	assert.Greater(t, metricValue(d, pulls), s0, "the sync pulled from the daemon")
 }

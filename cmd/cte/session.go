@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ctexchange/cte"
 	"github.com/ctexchange/cte/sharing"
@@ -40,6 +41,31 @@ type session struct {
 	// borrowed is the daemon's session lent to a forwarded command: close
 	// leaves it open.
 	borrowed bool
+	// obs is the daemon's console, which counts what a forwarded command
+	// does in its metrics as it counts the scheduler's syncs (nil: none).
+	obs observer
+}
+
+// observer is what counts syncs and shares in the daemon's metrics.
+type observer interface {
+	ObserveSync(rep sharing.SyncReport, err error, next time.Time)
+	ObserveShare(rep sharing.ShareReport)
+}
+
+// observeSync and observeShares count a command's work in the daemon's
+// metrics, when it runs in the daemon.
+func (s *session) observeSync(rep sharing.SyncReport, err error) {
+	if s.obs != nil {
+		s.obs.ObserveSync(rep, err, time.Time{})
+	}
+}
+
+func (s *session) observeShares(reps ...sharing.ShareReport) {
+	if s.obs != nil {
+		for _, r := range reps {
+			s.obs.ObserveShare(r)
+		}
+	}
 }
 
 // close closes the store; closing twice is harmless.
