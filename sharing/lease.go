@@ -102,6 +102,14 @@ type leaseState struct {
 	mu       sync.Mutex
 	held     map[string]Lease    // by name
 	users    map[string]waitLock // by target lease name: one share of this instance holds it at a time
+	// uses counts, by lease name, the holds (hold) working under a lease
+	// now, and runs the source leases Run owns (takeSource): a lease is
+	// released when its last hold ends and Run does not own it, and Run
+	// does not shed one a hold uses. A sync now (the console's, a host's)
+	// of a source Run held released the lease as it ended, and Run's own
+	// sync then pulled without it, beside another instance's.
+	uses map[string]int
+	runs map[string]bool
 }
 
 // userLock returns the lock that serialises this instance's shares to one
@@ -131,6 +139,8 @@ func (s *leaseState) init() {
 		s.mu.Lock()
 		s.held = map[string]Lease{}
 		s.users = map[string]waitLock{}
+		s.uses = map[string]int{}
+		s.runs = map[string]bool{}
 		s.mu.Unlock()
 	})
 }
@@ -206,6 +216,7 @@ func (e *Engine) renewAll(ctx context.Context, l Leaser) {
 			}
 		case !ok || (name != self && nl.Token != h.Token):
 			delete(e.leases.held, name) // lost: another instance has it now
+			delete(e.leases.runs, name)
 		default:
 			e.leases.held[name] = nl
 		}
@@ -247,6 +258,7 @@ func (e *Engine) releaseAll(l Leaser) {
 	}
 	e.leases.mu.Lock()
 	clear(e.leases.held)
+	clear(e.leases.runs)
 	e.leases.mu.Unlock()
 }
 
@@ -267,6 +279,7 @@ func (e *Engine) takeSource(ctx context.Context, l Leaser, source string, total 
 	defer e.leases.mu.Unlock()
 	if err != nil || !ok || (holding && nl.Token != h.Token) {
 		delete(e.leases.held, name)
+		delete(e.leases.runs, name)
 		if err != nil && ctx.Err() == nil {
 			e.log.Warn("lease: acquire", "lease", name, "error", err)
 		}
@@ -275,6 +288,7 @@ func (e *Engine) takeSource(ctx context.Context, l Leaser, source string, total 
 		}
 	}
 	e.leases.held[name] = nl
+	e.leases.runs[name] = true
 	return nl, true
 }
 
@@ -309,6 +323,11 @@ func (e *Engine) shedSource(ctx context.Context, l Leaser, lease Lease, total in
 		return
 	}
 	e.leases.mu.Lock()
+	delete(e.leases.runs, lease.Name)
+	if e.leases.uses[lease.Name] > 0 {
+		e.leases.mu.Unlock()
+		return // a sync now works under it: its end releases it
+	}
 	delete(e.leases.held, lease.Name)
 	e.leases.mu.Unlock()
 	if err := l.Release(ctx, lease); err != nil && ctx.Err() == nil {
@@ -407,6 +426,7 @@ func (e *Engine) lockTarget(ctx context.Context, cs *configState) (unlock func()
 func (e *Engine) hold(ctx context.Context, l Leaser, lease Lease) (context.Context, func()) {
 	e.leases.mu.Lock()
 	e.leases.held[lease.Name] = lease
+	e.leases.uses[lease.Name]++
 	e.leases.mu.Unlock()
 	hctx, cancel := context.WithCancel(WithLeases(ctx, lease))
 	done := make(chan struct{})
@@ -432,8 +452,19 @@ func (e *Engine) hold(ctx context.Context, l Leaser, lease Lease) (context.Conte
 		cancel()
 		<-done
 		e.leases.mu.Lock()
-		delete(e.leases.held, lease.Name)
+		e.leases.uses[lease.Name]--
+		last := e.leases.uses[lease.Name] <= 0
+		if last {
+			delete(e.leases.uses, lease.Name)
+		}
+		keep := !last || e.leases.runs[lease.Name] // another hold, or Run, works under it
+		if !keep {
+			delete(e.leases.held, lease.Name)
+		}
 		e.leases.mu.Unlock()
+		if keep {
+			return
+		}
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer rcancel()
 		if err := l.Release(rctx, lease); err != nil {
@@ -454,6 +485,16 @@ func (e *Engine) leaseSync(ctx context.Context, source string) (context.Context,
 	name := leaseSource + source
 	if l == nil || carries(ctx, name) {
 		return ctx, func() {}, nil
+	}
+	e.leases.init()
+	e.leases.mu.Lock()
+	h, held := e.leases.held[name]
+	e.leases.mu.Unlock()
+	if held {
+		// this instance holds it (Run, or another sync now): work under it,
+		// renewed meanwhile; the last to end releases it
+		hctx, stop := e.hold(ctx, l, h)
+		return hctx, stop, nil
 	}
 	lease, ok, err := l.Acquire(ctx, name, e.leases.instance, e.leases.ttl)
 	if err != nil {
