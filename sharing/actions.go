@@ -339,7 +339,7 @@ func (e *Engine) holding(ctx context.Context, values []string) []string {
 				if err != nil {
 					return err
 				}
-				if ok && le.State == StateApplied {
+				if ok && mayHold(le) {
 					out = append(out, c.Name)
 					break
 				}
@@ -381,25 +381,39 @@ func (e *Engine) reporting(ctx context.Context, values []string) []string {
 // has applied any more.
 func (e *Engine) settleDeleted(ctx context.Context) error {
 	cfgs := e.Configs()
+	held := func(tx Tx, v string) (bool, error) {
+		for _, c := range cfgs {
+			le, ok, err := tx.Ledger(c.Name, v)
+			if err != nil || ok && mayHold(le) {
+				return true, err
+			}
+		}
+		return false, nil
+	}
 	var done []string
 	err := e.store.View(ctx, func(tx Tx) error {
 		return tx.Marks(func(m Mark) error {
 			if m.Kind != MarkDeleted {
 				return nil
 			}
-			for _, c := range cfgs {
-				le, ok, err := tx.Ledger(c.Name, m.Value)
-				if err != nil || ok && le.State == StateApplied {
-					return err
-				}
+			h, err := held(tx, m.Value)
+			if err == nil && !h {
+				done = append(done, m.Value)
 			}
-			done = append(done, m.Value)
-			return nil
+			return err
 		})
 	})
 	if err == nil && len(done) > 0 {
 		err = e.store.Update(ctx, func(tx Tx) error {
 			for _, v := range done {
+				// again in the Update: a share of another instance may
+				// have started sending it since the View
+				if h, err := held(tx, v); err != nil || h {
+					if err != nil {
+						return err
+					}
+					continue
+				}
 				if err := tx.DeleteMark(v); err != nil {
 					return err
 				}
@@ -412,6 +426,11 @@ func (e *Engine) settleDeleted(ctx context.Context) error {
 	}
 	return nil
 }
+
+// mayHold reports whether a ledger entry says its target may hold the value:
+// applied, or being sent (sent, its answer not recorded yet; another
+// instance's push in flight).
+func mayHold(le LedgerEntry) bool { return le.State == StateApplied || le.State == StateSending }
 
 // markSet holds the marks a share reads once, by value.
 type markSet map[string]Mark
