@@ -252,3 +252,45 @@ func TestDeleteDuringAnotherInstancesPush(t *testing.T) {
 	t.Logf("marks after the syncs: %d; retractions: %d", len(marks), len(product.Retractions()))
 	assert.NotContains(t, product.Contents("list"), v, "a deleted value is retracted from the target")
 }
+
+// TestStalledWriterIsEnded: an instance stalled in the middle of an Update
+// (a VM paused, a network cut) keeps its transaction, and the write lock,
+// open: the database ends its session after the stall timeout, and another
+// instance's Update then goes through. It waited for hours, until TCP gave
+// up, every instance's writes behind it.
+func TestStalledWriterIsEnded(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	stalled, err := pgstore.Open(t.Context(), dsn, pgstore.WithStallTimeout(500*time.Millisecond))
+	require.NoError(t, err)
+	t.Cleanup(func() { stalled.Close() })
+	other := open(t, dsn)
+	inside, block := make(chan struct{}), make(chan struct{})
+	var unblock sync.Once
+	t.Cleanup(func() { unblock.Do(func() { close(block) }) }) // before the stores close
+	stalledErr := make(chan error, 1)
+	go func() {
+		stalledErr <- stalled.Update(t.Context(), func(tx sharing.Tx) error {
+			if err := tx.PutMark(sharing.Mark{Value: storetest.Hash(1), Type: ioc.TypeSHA256, Kind: sharing.MarkSafe, Reason: "stalled"}); err != nil {
+				return err
+			}
+			close(inside)
+			<-block // the instance stops here, its transaction open
+			return nil
+		})
+	}()
+	<-inside
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	err = other.Update(ctx, func(tx sharing.Tx) error {
+		return tx.PutMark(sharing.Mark{Value: storetest.Hash(2), Type: ioc.TypeSHA256, Kind: sharing.MarkSafe, Reason: "other"})
+	})
+	require.NoError(t, err, "the other instance writes once the stalled session is ended")
+	unblock.Do(func() { close(block) })
+	require.Error(t, <-stalledErr, "the stalled Update is not committed")
+	var marks []string
+	require.NoError(t, other.View(t.Context(), func(tx sharing.Tx) error {
+		return tx.Marks(func(m sharing.Mark) error { marks = append(marks, m.Reason); return nil })
+	}))
+	assert.Equal(t, []string{"other"}, marks)
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -54,6 +55,22 @@ type Option func(*options)
 type options struct {
 	log      *slog.Logger
 	maxConns int32
+	stall    time.Duration
+}
+
+// DefaultStallTimeout is how long the database lets a session sit idle in a
+// transaction before it ends it (idle_in_transaction_session_timeout): an
+// instance paused or cut off in the middle of an Update holds the write
+// lock, and every instance's writes waited for it, until TCP gave up (hours),
+// while its leases had long expired. An Update does its work between
+// statements in well under this.
+const DefaultStallTimeout = time.Minute
+
+// WithStallTimeout sets how long a session may sit idle in a transaction
+// (DefaultStallTimeout without it, unless the connection string sets
+// idle_in_transaction_session_timeout).
+func WithStallTimeout(d time.Duration) Option {
+	return func(o *options) { o.stall = d }
 }
 
 // WithLogger sets the logger for migrations; the default discards.
@@ -83,7 +100,7 @@ func WithMaxConns(n int32) Option {
 // database whose schema is newer than SchemaVersion is refused (ErrNewerSchema).
 // A runtime parameter such as search_path=myschema in dsn chooses the schema.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	o := options{log: slog.New(slog.DiscardHandler)}
+	o := options{log: slog.New(slog.DiscardHandler), stall: DefaultStallTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -97,6 +114,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	}
 	if o.maxConns > 0 {
 		cfg.MaxConns = o.maxConns
+	}
+	if _, set := cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"]; !set && o.stall > 0 {
+		cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(o.stall.Milliseconds(), 10)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
