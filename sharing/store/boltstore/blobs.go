@@ -160,7 +160,7 @@ const viewBlobsAfter = 1 << 12
 // stagedBlob returns the blob of sequence seq, nil when the log has none.
 func (t *tx) stagedBlob(seq uint64) ([]byte, error) {
 	if t.blobs == nil && !t.write {
-		if t.stagedReads++; t.stagedReads >= max(viewBlobsAfter, t.idx.n/400) {
+		if t.stagedReads++; t.stagedReads >= max(viewBlobsAfter, t.idx.count()/400) {
 			var err error
 			if t.blobs, err = readBlobs(t.bucket(bStaged)); err != nil {
 				return nil, fmt.Errorf("boltstore: staging log: %w", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -320,19 +321,39 @@ func (s *Store) recoverDamage(err *error, t **tx) {
 	if t != nil && *t != nil && (*t).published {
 		(*t).unpublish()
 	}
-	if !isDamage(v) {
+	if !isDamage(v, debug.Stack()) {
 		panic(v)
 	}
 	*err = fmt.Errorf("boltstore: %w: %s cannot be read (%v); %s", ErrDamaged, s.path, v, damagedHint)
 }
 
-// isDamage reports whether a panic comes from reading a damaged file.
-func isDamage(v any) bool {
+// isDamage reports whether a panic comes from reading a damaged file: a
+// memory fault, bbolt's assertions, or a runtime error (an index out of
+// range) raised inside bbolt, which reads a garbled page's counts and
+// offsets as they are. stack is the panicking goroutine's. A runtime error
+// of cte's own code is no damage: it goes on.
+func isDamage(v any, stack []byte) bool {
 	if _, ok := v.(interface{ Addr() uintptr }); ok { // a memory fault (SetPanicOnFault)
 		return true
 	}
+	if _, ok := v.(runtime.Error); ok {
+		return raisedIn(stack, "go.etcd.io/bbolt")
+	}
 	msg, ok := v.(string)
 	return ok && (strings.HasPrefix(msg, "assertion failed") || strings.Contains(msg, "invalid page type") || strings.Contains(msg, "unreachable"))
+}
+
+// raisedIn reports whether the innermost function of stack (debug.Stack in
+// a deferred recover) below the runtime's panic frames is in package pkg.
+func raisedIn(stack []byte, pkg string) bool {
+	for line := range strings.Lines(string(stack)) {
+		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "goroutine ") || strings.HasPrefix(line, "runtime") ||
+			strings.HasPrefix(line, "panic(") || strings.HasPrefix(line, "github.com/ctexchange/cte/sharing/store/boltstore.(*Store).recoverDamage") {
+			continue
+		}
+		return strings.HasPrefix(line, pkg)
+	}
+	return false
 }
 
 // closedErr names the file when the store was closed.
@@ -403,6 +424,12 @@ func (s *Store) update(ctx context.Context, tp **tx, fn func(*tx) error) error {
 	if t := *tp; t != nil {
 		if err != nil && t.published {
 			t.unpublish()
+		}
+		if err != nil && t.filtered {
+			// built from this Update's records bucket, which the rollback
+			// takes back: a record it deleted would be missing from it, and
+			// taken for new by the next Merge (its entries lost)
+			s.filter = nil
 		}
 		// committed, or taken back: nothing for recoverDamage to take back
 		// (a damaged page met by a rebuild or a fold after this commit must

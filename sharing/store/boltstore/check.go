@@ -18,9 +18,14 @@ const maxProblems = 20
 
 // Check reads the whole file and reports what is wrong with it, nil when it
 // is sound: bbolt's own check of every page and of the freelist, then every
-// record, staged version and ledger entry decoded. It runs on a snapshot
-// while the store stays in use, and changes nothing. Errors wrap ErrDamaged.
+// record, staged version and ledger entry decoded. It runs on a snapshot,
+// and changes nothing; Updates wait for it (bbolt checks the freelist the
+// writer changes: checked beside one, a sound file was reported damaged,
+// and the process could crash on a map written while iterated), Views do
+// not. Errors wrap ErrDamaged.
 func (s *Store) Check(ctx context.Context) (err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	defer s.recoverDamage(&err, nil)
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	var problems []error

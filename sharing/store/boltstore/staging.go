@@ -245,6 +245,13 @@ func add[V string | []byte](x *index, h uint64, value V, ref uint64, valueAt fun
 	return nil
 }
 
+// count returns n, under mu: a View reads it while an Update publishes.
+func (x *index) count() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.n
+}
+
 // distinct returns how many values x holds versions of.
 func (x *index) distinct() int {
 	n := len(x.heads) + len(x.shared)

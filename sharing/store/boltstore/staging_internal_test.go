@@ -221,3 +221,18 @@ func TestIndexTakesBackTwoValuesOfOneHash(t *testing.T) {
 	assert.Zero(t, x.sum)
 	assert.Zero(t, x.n)
 }
+
+// TestRuntimeErrorOfOurOwnIsNoDamage: a runtime error raised in cte's own
+// code is a bug, not a damaged file: it goes on, where one raised inside
+// bbolt (a garbled page, TestDamagedPagesNeverPanic) is damage.
+func TestRuntimeErrorOfOurOwnIsNoDamage(t *testing.T) {
+	t.Parallel()
+	s := &Store{path: "x"}
+	var err error
+	assert.Panics(t, func() {
+		defer s.recoverDamage(&err, nil)
+		var m []int
+		_ = m[len(m)+1] // index out of range, here
+	})
+	assert.NoError(t, err)
+}

@@ -43,6 +43,9 @@ type tx struct {
 	writes uint64 // bumped by every write; a scan re-seeks when it changed
 
 	published bool // an Update's index change is visible to Views (see publish)
+	// filtered: this Update built the key filter from its own records
+	// bucket, which a failed Update takes back (update drops the filter)
+	filtered bool
 	// foldLater is the fold left to after the commit (foldOrRebuild):
 	// rebuildRecords or foldAfter, given the newest staged versions in value
 	// order (foldNow); nil when none is
@@ -181,7 +184,7 @@ func (t *tx) putKey(b *bolt.Bucket, key, rec []byte) error {
 	if f := t.s.filter; f != nil {
 		f.add(key)
 		if f.full() {
-			t.s.filter = buildFilter(b)
+			t.s.filter, t.filtered = buildFilter(b), true
 		}
 	}
 	return nil
@@ -202,7 +205,7 @@ func (t *tx) keyFilter() *keyFilter {
 		return nil
 	case s.filter == nil:
 		if s.lookups++; s.lookups >= filterAfter {
-			s.filter = buildFilter(t.bucket(bRecords))
+			s.filter, t.filtered = buildFilter(t.bucket(bRecords)), true
 		}
 	}
 	return s.filter
