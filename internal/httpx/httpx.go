@@ -112,8 +112,8 @@ func cmpDur(d, def time.Duration) time.Duration {
 }
 
 // Do sends req with retries. Every attempt sends its body whole: an in-memory
-// body (one http.NewRequest can rewind, GetBody) is rewound, any other is
-// buffered first.
+// body (one http.NewRequest can give again, GetBody) is taken anew for each
+// attempt, with its Content-Length; any other is buffered first.
 // The caller closes the returned response's body, also when err is not nil.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	st := &attempt{method: req.Method, url: redactURL(req.URL), start: time.Now()}
@@ -122,58 +122,31 @@ func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", c.agent)
 	}
+	var get func() (io.ReadCloser, error)
 	if req.Body != nil && req.Body != http.NoBody && req.GetBody != nil {
-		req.Body = &rewindable{get: req.GetBody}
+		get, req.Body = req.GetBody, nil
 	}
 	rr, err := retryablehttp.FromRequest(req)
 	if err != nil {
 		return nil, err
+	}
+	if get != nil {
+		// Each attempt reads a body of its own, from GetBody: an attempt
+		// that failed early (a 503 before the body was all sent) may still
+		// be reading its own in the transport's goroutine when the next
+		// starts, and one body rewound for both was read and rewound at
+		// once (a data race).
+		n := req.ContentLength
+		if err := rr.SetBody(retryablehttp.ReaderFunc(func() (io.Reader, error) { return get() })); err != nil {
+			return nil, err
+		}
+		rr.ContentLength = n
 	}
 	resp, err := c.rc.Do(rr)
 	if err != nil {
 		err = cleanError(req, err)
 	}
 	return resp, err
-}
-
-// rewindable is a request body that retryablehttp rewinds (an io.ReadSeeker)
-// instead of reading it into a buffer of its own: each rewind takes a fresh
-// body from the request's GetBody, which http.NewRequest sets for the
-// in-memory bodies cte sends. Other bodies are buffered whole, as before (an
-// 8 MiB Netskope file hash list was copied, through a buffer regrown from 512
-// bytes, on every push).
-type rewindable struct {
-	get func() (io.ReadCloser, error)
-	r   io.ReadCloser
-}
-
-func (b *rewindable) Read(p []byte) (int, error) {
-	if b.r == nil {
-		if _, err := b.Seek(0, io.SeekStart); err != nil {
-			return 0, err
-		}
-	}
-	return b.r.Read(p)
-}
-
-// Seek rewinds the body to its start, the one seek retryablehttp makes.
-func (b *rewindable) Seek(offset int64, whence int) (int64, error) {
-	if offset != 0 || whence != io.SeekStart {
-		return 0, errors.New("httpx: a request body rewinds only to its start")
-	}
-	if b.r != nil {
-		_ = b.r.Close()
-	}
-	r, err := b.get()
-	b.r = r
-	return 0, err
-}
-
-func (b *rewindable) Close() error {
-	if b.r == nil {
-		return nil
-	}
-	return b.r.Close()
 }
 
 // cleanError keeps our typed errors and the context's errors matchable and removes

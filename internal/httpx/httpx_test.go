@@ -600,27 +600,41 @@ func TestBodyWithoutGetBodyIsResent(t *testing.T) {
 	})
 }
 
-// TestRewindableSeeksOnlyToItsStart: retryablehttp rewinds to the start;
-// any other seek is refused, and a failing GetBody is the read's error.
-func TestRewindableSeeksOnlyToItsStart(t *testing.T) {
+// TestRetriedBodyIsEachAttemptsOwn: a server answers the first attempt 503
+// before reading its 4 MiB body, so the transport may still be sending it
+// when the retry starts: each attempt reads a body of its own (one body
+// rewound for both was read and rewound at once, which go test -race
+// reported), the retry arrives whole, with its Content-Length, not chunked.
+func TestRetriedBodyIsEachAttemptsOwn(t *testing.T) {
 	t.Parallel()
-	b := &rewindable{get: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("abc")), nil }}
-	_, err := b.Seek(1, io.SeekStart)
-	assert.ErrorContains(t, err, "rewinds only to its start")
-	_, err = b.Seek(0, io.SeekEnd)
-	assert.Error(t, err)
-	got, err := io.ReadAll(b)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 1<<18)
+	var mu sync.Mutex
+	attempts, got, lengths := 0, 0, []int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		attempts++
+		first := attempts == 1
+		lengths = append(lengths, r.ContentLength)
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable) // before reading the body
+			return
+		}
+		n, _ := io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		got = int(n)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	c := New(Options{RetryMax: 2, WaitMin: time.Millisecond, WaitMax: time.Millisecond})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL, bytes.NewReader(body))
 	require.NoError(t, err)
-	assert.Equal(t, "abc", string(got))
-	_, err = b.Seek(0, io.SeekStart)
+	resp, err := c.Do(req)
 	require.NoError(t, err)
-	got, _ = io.ReadAll(b)
-	assert.Equal(t, "abc", string(got), "read again from the start")
-	require.NoError(t, b.Close())
-
-	boom := errors.New("no body")
-	bad := &rewindable{get: func() (io.ReadCloser, error) { return nil, boom }}
-	_, err = bad.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, boom)
-	assert.NoError(t, bad.Close())
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, 2, attempts)
+	assert.Equal(t, len(body), got, "the retry is sent whole")
+	assert.Equal(t, []int64{int64(len(body)), int64(len(body))}, lengths, "with its Content-Length")
 }
