@@ -445,6 +445,15 @@ func (e *Engine) hold(ctx context.Context, l Leaser, lease Lease) (context.Conte
 					cancel()
 					return
 				}
+				if err == nil {
+					// renewed: its new expiry is what HeldLeases (and the
+					// console's lease expiry gauge) says
+					e.leases.mu.Lock()
+					if h, ok := e.leases.held[lease.Name]; ok && h.Token == nl.Token {
+						e.leases.held[lease.Name] = nl
+					}
+					e.leases.mu.Unlock()
+				}
 			}
 		}
 	}()

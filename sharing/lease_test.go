@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync"
@@ -347,4 +348,57 @@ func TestStopReleasesKnownLeasesWhenTheListFails(t *testing.T) {
 			})
 		})
 	}
+}
+
+// blockedPull is a source whose Pull waits until release is closed, once
+// entered is closed.
+type blockedPull struct {
+	*plugintest.Fake
+	entered, release chan struct{}
+}
+
+func (p *blockedPull) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
+	return func(yield func(cte.Page, error) bool) {
+		close(p.entered)
+		<-p.release
+		for pg, err := range p.Fake.Pull(ctx, from) {
+			if !yield(pg, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestHeldLeaseShowsItsRenewal: a lease renewed while a long sync works
+// under it is shown (HeldLeases, the console's expiry gauge) with its new
+// expiry, not the one it was taken with, which had passed.
+func TestHeldLeaseShowsItsRenewal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared := &leases{Store: memstore.New(), m: map[string]sharing.Lease{}}
+		e, err := sharing.New(&node{leases: shared}, sharing.WithInstance("me", 3*time.Second))
+		require.NoError(t, err)
+		src := &blockedPull{Fake: plugintest.NewFake(), entered: make(chan struct{}), release: make(chan struct{})}
+		require.NoError(t, e.AddPlugin("s1", src, sharing.SourceSettings{}))
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.SyncSource(t.Context(), "s1")
+			done <- err
+		}()
+		<-src.entered
+		expiry := func() time.Time {
+			for _, l := range e.HeldLeases() {
+				if l.Name == "source/s1" {
+					return l.Expires
+				}
+			}
+			return time.Time{}
+		}
+		first := expiry()
+		require.False(t, first.IsZero())
+		time.Sleep(5 * time.Second) // fake time: renewed every second
+		synctest.Wait()
+		assert.True(t, expiry().After(first.Add(time.Second)), "held %v, taken with %v", expiry(), first)
+		close(src.release)
+		require.NoError(t, <-done)
+	})
 }
