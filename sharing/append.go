@@ -59,9 +59,13 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 	for i, b := range bs {
 		// The intent first: after a crash during the push, the ledger tells
 		// sent-but-unconfirmed (sending) from never sent (no new entry).
-		if err := e.putLedger(ctx, name, sendingEntries(b, now)); err != nil {
+		b, err := e.recordSending(ctx, name, b, now)
+		if err != nil {
 			return e.auditErr(ctx, name, now, fmt.Errorf("sharing %q: record the push about to be sent: %w", name, err),
 				"check the store; nothing of this batch was sent, it is sent on the next share")
+		}
+		if len(b) == 0 {
+			continue
 		}
 		res, err := dst.p.Push(ctx, cs.target, indicators(b))
 		rep.Sent += len(b)
@@ -106,6 +110,32 @@ func (e *Engine) pushAppend(ctx context.Context, cs *configState, dst *pluginSta
 // version of (StateApplied before), so that it stays applied when this
 // version is refused after a restart.
 const codeHeld = "held"
+
+// recordSending records a batch as being sent, before its push, and returns
+// it without the values an operator marked (safe or deleted) since the
+// share read them: in the same Update, so that a Delete, on this instance
+// or another, either sees the sending entries (and keeps its mark until the
+// value is retracted) or is seen here (and the value is not sent).
+func (e *Engine) recordSending(ctx context.Context, config string, b []item, now time.Time) ([]item, error) {
+	var out []item
+	err := e.store.Update(context.WithoutCancel(ctx), func(tx Tx) error {
+		marks, err := loadMarks(tx)
+		if err != nil {
+			return err
+		}
+		out = out[:0]
+		for _, it := range b {
+			if !marks.excluded(it.ind.Value) {
+				out = append(out, it)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return tx.PutLedger(config, sendingEntries(out, now))
+	})
+	return out, err
+}
 
 // sendingEntries returns the ledger entries that record a batch as being
 // sent, before the push.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -462,4 +463,64 @@ func TestActionNotStored(t *testing.T) {
 	marks, err := w.eng.Marks(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, marks)
+}
+
+// afterScan runs hook once, before the first Update that follows a View
+// reading config's ledger (a share's read of what it holds): the moment
+// between a share's read and its first write.
+type afterScan struct {
+	sharing.Store
+	config string
+	hook   func()
+	read   atomic.Bool
+	done   atomic.Bool
+}
+
+type ledgerSpy struct {
+	sharing.Tx
+	s *afterScan
+}
+
+func (t ledgerSpy) Ledger(config, value string) (sharing.LedgerEntry, bool, error) {
+	if config == t.s.config {
+		t.s.read.Store(true)
+	}
+	return t.Tx.Ledger(config, value)
+}
+
+func (s *afterScan) View(ctx context.Context, fn func(sharing.Tx) error) error {
+	return s.Store.View(ctx, func(tx sharing.Tx) error { return fn(ledgerSpy{tx, s}) })
+}
+
+func (s *afterScan) Update(ctx context.Context, fn func(sharing.Tx) error) error {
+	if s.read.Load() && s.done.CompareAndSwap(false, true) {
+		s.hook()
+	}
+	return s.Store.Update(ctx, fn)
+}
+
+// TestMarkedMeanwhileIsNotSent: a value an operator marks safe (or deletes,
+// on any instance) after an Append share read it and before the share
+// records its batch as being sent is left out of the push: the mark and the
+// "sending" entry are decided in one Update. It was sent, with nothing left
+// to retract it had the operator deleted it.
+func TestMarkedMeanwhileIsNotSent(t *testing.T) {
+	t.Parallel()
+	w := newEngWorld(t)
+	ctx := t.Context()
+	bad := engHash("ns", 1)
+	as := &afterScan{Store: w.store, config: "ns-to-mc"}
+	as.hook = func() {
+		_, err := w.eng.MarkSafe(ctx, []string{bad}, "a false positive")
+		require.NoError(t, err)
+	}
+	w.eng = w.newEngine(t, as)
+	w.ns.Feed(engInds("ns", 3, ioc.SeverityHigh, engStart)...)
+	rep, err := w.eng.SyncSource(ctx, "netskope")
+	require.NoError(t, err)
+	require.True(t, as.done.Load(), "the mark came between the share's read and its first write")
+	assert.NotContains(t, w.mc.Contents(blockTarget.ID), bad)
+	assert.Contains(t, w.mc.Contents(blockTarget.ID), engHash("ns", 0))
+	require.Len(t, rep.Shares, 1)
+	assert.Equal(t, 2, rep.Shares[0].Sent)
 }
