@@ -30,6 +30,9 @@ func (s *Store) Check(ctx context.Context) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	var problems []error
 	err = s.db.View(func(btx *bolt.Tx) error {
+		if err := walkAll(btx); err != nil {
+			return err
+		}
 		for e := range btx.Check() {
 			if len(problems) < maxProblems {
 				problems = append(problems, e)
@@ -62,6 +65,29 @@ func (s *Store) Check(ctx context.Context) (err error) {
 		return nil
 	}
 	return fmt.Errorf("boltstore: %w: %s: %w; %s", ErrDamaged, s.path, errors.Join(problems...), damagedHint)
+}
+
+// walkAll reads every page the buckets reach, in this goroutine, where a
+// page past the end of the file faults recoverably (SetPanicOnFault, and the
+// fault is reported as damage): bbolt's Check reads the pages in a goroutine
+// of its own, where that fault killed the process.
+func walkAll(btx *bolt.Tx) error {
+	var walk func(b *bolt.Bucket) error
+	walk = func(b *bolt.Bucket) error {
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if v != nil {
+				continue
+			}
+			if nb := b.Bucket(k); nb != nil {
+				if err := walk(nb); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return btx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
 }
 
 // Backup writes a consistent copy of the whole state, as of one moment, to w
