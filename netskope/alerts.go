@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ctexchange/cte"
+	"github.com/ctexchange/cte/internal/httpx"
 	"github.com/ctexchange/cte/ioc"
 )
 
@@ -133,6 +134,12 @@ func (c *Client) Alerts(ctx context.Context, alertType, index, op string) (*Aler
 		path:   "/api/v2/events/dataexport/alerts/" + url.PathEscape(alertType),
 		query:  url.Values{"index": {index}, "operation": {op}},
 		limit:  c.pageLimit,
+	}
+	if op == OpNext {
+		// "next" moves the tenant's cursor: sent twice after an answer
+		// lost on the way, it skips the page the first was answered. Not
+		// retried; the next pull asks for that page with "resend".
+		ctx = httpx.AtMostOnce(ctx)
 	}
 	a, err := c.do(ctx, k)
 	if err != nil {

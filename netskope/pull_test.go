@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -414,4 +416,56 @@ func TestPluginDoesNotReadPagesAhead(t *testing.T) {
 	var p cte.Plugin = &Plugin{}
 	_, ok := p.(cte.PageAheadReader)
 	assert.False(t, ok)
+}
+
+// lostAnswer delivers the n-th "next" Data Export request to the tenant (its
+// cursor moves) and then loses the answer, as a gateway's 502 or a
+// connection dropped after the tenant handled the request does.
+type lostAnswer struct {
+	next  http.RoundTripper
+	n     int32
+	count atomic.Int32
+}
+
+func (l *lostAnswer) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(r)
+	if err != nil || !strings.Contains(r.URL.Path, "/dataexport/") || r.URL.Query().Get("operation") != OpNext {
+		return resp, err
+	}
+	if l.count.Add(1) != l.n {
+		return resp, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return &http.Response{StatusCode: http.StatusBadGateway, Status: "502 Bad Gateway", Header: http.Header{},
+		Body: io.NopCloser(strings.NewReader(`{"message":"Bad Gateway"}`)), Request: r}, nil
+}
+
+// TestLostNextAnswerIsReadAgain: the tenant moves its cursor for a "next"
+// whose answer is lost on the way (a 502): the pull ends with the error,
+// and the next pull, from the last page stored, reads that page with
+// "resend": every alert is pulled. The client sent "next" again, got the
+// page after, and the lost one was never read.
+func TestLostNextAnswerIsReadAgain(t *testing.T) {
+	t.Parallel()
+	s := fixedServer(t, netskopetest.WithPageSize(10))
+	want := expectedHashes(s)
+	tr := &lostAnswer{next: http.DefaultTransport, n: 2}
+	p := newPlugin(t, s, func(c *Config) { c.AlertTypes = []string{AlertMalware} }, WithHTTPClient(&http.Client{Transport: tr}))
+	r := pull(t.Context(), p, nil, 0)
+	require.Error(t, r.err, "the lost answer ends the pull")
+	require.NotEmpty(t, r.pages)
+	again := pull(t.Context(), p, r.pages[len(r.pages)-1].Next, 0)
+	require.NoError(t, again.err)
+	got := map[string]bool{}
+	for _, k := range append(r.keys(), again.keys()...) {
+		got[k] = true
+	}
+	missing := 0
+	for k := range want {
+		if !got[k] {
+			missing++
+		}
+	}
+	assert.Zero(t, missing, "%d of %d hashes never pulled; operations %v", missing, len(want), dataExportOps(s))
 }

@@ -118,6 +118,7 @@ func cmpDur(d, def time.Duration) time.Duration {
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	st := &attempt{method: req.Method, url: redactURL(req.URL), start: time.Now()}
 	st.quick, _ = req.Context().Value(quickKey{}).(bool)
+	st.once, _ = req.Context().Value(onceKey{}).(bool)
 	req = req.Clone(context.WithValue(req.Context(), attemptKey{}, st))
 	if req.Header.Get("User-Agent") == "" {
 		req.Header.Set("User-Agent", c.agent)

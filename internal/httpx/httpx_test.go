@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -637,4 +638,41 @@ func TestRetriedBodyIsEachAttemptsOwn(t *testing.T) {
 	assert.Equal(t, 2, attempts)
 	assert.Equal(t, len(body), got, "the retry is sent whole")
 	assert.Equal(t, []int64{int64(len(body)), int64(len(body))}, lengths, "with its Content-Length")
+}
+
+// TestAtMostOnce: a request that must not reach the product twice is
+// retried after a 429 (refused before it acted) but not after a 502 or a
+// 503, which it may have acted on; without AtMostOnce both are retried.
+func TestAtMostOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status   int
+		once     bool
+		attempts int
+	}{
+		{http.StatusTooManyRequests, true, 2},
+		{http.StatusBadGateway, true, 1},
+		{http.StatusServiceUnavailable, true, 1},
+		{http.StatusBadGateway, false, 2},
+	} {
+		var n atomic.Int32
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n.Add(1) == 1 {
+				w.WriteHeader(tc.status)
+			}
+		}))
+		c := New(Options{RetryMax: 2, WaitMin: time.Millisecond, WaitMax: time.Millisecond})
+		ctx := t.Context()
+		if tc.once {
+			ctx = AtMostOnce(ctx)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		require.NoError(t, err)
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		assert.Equal(t, int32(tc.attempts), n.Load(), "%d once=%v", tc.status, tc.once)
+		srv.Close()
+	}
 }

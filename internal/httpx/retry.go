@@ -29,11 +29,24 @@ type attempt struct {
 	n        int // attempts made
 	timeouts int
 	quick    bool
+	once     bool // at most once (AtMostOnce)
 }
 
 type attemptKey struct{}
 
 type quickKey struct{}
+
+type onceKey struct{}
+
+// AtMostOnce returns a context whose requests are retried only when they
+// surely did not reach the product: a 429 (refused before it acts) or a
+// connection that could not be made. A request that moves a cursor on the
+// product's side (Netskope's "next") must not be sent twice: when the
+// product acted on it and its answer was lost (a 502 from a gateway, a
+// broken connection, a timeout), the second would read the page after, and
+// the one answered to the first would be lost. The caller gets the error and
+// recovers as the product allows (Netskope: "resend" on the next pull).
+func AtMostOnce(ctx context.Context) context.Context { return context.WithValue(ctx, onceKey{}, true) }
 
 // Quick returns a context whose requests do not retry connection failures and
 // time out after 10 seconds without an answer: for checks such as a plugin's
@@ -53,6 +66,9 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	defer st.mu.Unlock()
 	st.n++
 	why, retry, rerr := c.judge(st, resp, err)
+	if retry && st.once && !surelyNotSent(resp, err) {
+		retry = false
+	}
 	if retry && (st.n > c.o.RetryMax || time.Since(st.start) >= c.o.MaxRetryTime) {
 		retry = false
 	}
@@ -69,6 +85,16 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	c.log.Log(ctx, level, "http: retrying", "method", st.method, "url", st.url, "attempt", st.n+1, "of", c.o.RetryMax+1,
 		"after", why, "wait", c.waitText(st.n, resp))
 	return true, nil
+}
+
+// surelyNotSent reports whether a failed attempt surely did not reach the
+// product: it answered 429, or no connection was made.
+func surelyNotSent(resp *http.Response, err error) bool {
+	if err == nil {
+		return resp != nil && resp.StatusCode == http.StatusTooManyRequests
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // judge says what failed and whether it may heal by retrying.
