@@ -434,6 +434,13 @@ func (e *Engine) hold(ctx context.Context, l Leaser, lease Lease) (context.Conte
 		defer close(done)
 		t := time.NewTicker(e.leases.ttl / 3)
 		defer t.Stop()
+		// Renewals that fail (the database out of reach) keep the work
+		// going only until the lease may have run out: past that, another
+		// instance may have it, and the product-side work (a push, a
+		// Netskope "next" that moves the tenant's cursor) is no longer
+		// this instance's to do, even though the fencing would refuse its
+		// writes.
+		deadline := time.Now().Add(e.leases.ttl)
 		for {
 			select {
 			case <-hctx.Done():
@@ -444,6 +451,14 @@ func (e *Engine) hold(ctx context.Context, l Leaser, lease Lease) (context.Conte
 					e.log.Warn("lease: lost while working; stopping", "lease", lease.Name, "instance", e.leases.instance)
 					cancel()
 					return
+				}
+				if err != nil && !time.Now().Before(deadline) && hctx.Err() == nil {
+					e.log.Warn("lease: not renewed before it ran out; stopping", "lease", lease.Name, "instance", e.leases.instance, "error", err)
+					cancel()
+					return
+				}
+				if err == nil {
+					deadline = time.Now().Add(e.leases.ttl)
 				}
 				if err == nil {
 					// renewed: its new expiry is what HeldLeases (and the

@@ -402,3 +402,62 @@ func TestHeldLeaseShowsItsRenewal(t *testing.T) {
 		require.NoError(t, <-done)
 	})
 }
+
+// unreachable is a node whose lease renewals fail once cut: the database is
+// out of reach while the product is not.
+type unreachable struct {
+	*node
+	cut atomic.Bool
+}
+
+func (n *unreachable) Acquire(ctx context.Context, name, holder string, ttl time.Duration) (sharing.Lease, bool, error) {
+	if n.cut.Load() {
+		return sharing.Lease{}, false, errDead
+	}
+	return n.node.Acquire(ctx, name, holder, ttl)
+}
+
+// TestWorkStopsWhenTheLeaseCannotBeRenewed: a sync whose lease renewals
+// fail stops once the lease may have run out: another instance may hold it
+// by then, and the work on the product's side (a push, a Netskope "next")
+// is not this instance's any more. It went on while every renewal failed.
+func TestWorkStopsWhenTheLeaseCannotBeRenewed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared := &leases{Store: memstore.New(), m: map[string]sharing.Lease{}}
+		n := &unreachable{node: &node{leases: shared}}
+		e, err := sharing.New(n, sharing.WithInstance("me", 3*time.Second))
+		require.NoError(t, err)
+		src := &ctxPull{Fake: plugintest.NewFake(), entered: make(chan struct{})}
+		require.NoError(t, e.AddPlugin("s1", src, sharing.SourceSettings{}))
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.SyncSource(t.Context(), "s1")
+			done <- err
+		}()
+		<-src.entered
+		n.cut.Store(true)
+		select { // fake time: it runs while every goroutine waits
+		case err = <-done:
+		case <-time.After(time.Minute):
+			t.Fatal("still syncing a minute after its lease ran out")
+		}
+		require.Error(t, err)
+		assert.GreaterOrEqual(t, time.Since(src.at), 3*time.Second, "not before the lease may have run out")
+	})
+}
+
+// ctxPull is a source whose Pull waits for its context to end.
+type ctxPull struct {
+	*plugintest.Fake
+	entered chan struct{}
+	at      time.Time
+}
+
+func (p *ctxPull) Pull(ctx context.Context, _ cte.Checkpoint) iter.Seq2[cte.Page, error] {
+	return func(yield func(cte.Page, error) bool) {
+		p.at = time.Now()
+		close(p.entered)
+		<-ctx.Done()
+		yield(cte.Page{}, ctx.Err())
+	}
+}
