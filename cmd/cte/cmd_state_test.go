@@ -124,3 +124,28 @@ func TestRawPassword(t *testing.T) {
 		assert.Equal(t, want, rawPassword(url), url)
 	}
 }
+
+// TestStateHidesPasswordsEverywhere: a password given as ?password= (pgx
+// takes it) or in a URL whose scheme is written PostgreSQL:// (taken for a
+// file name, the password printed in its error), and a secret from the
+// environment with a trailing newline (a secret file), reach no output.
+func TestStateHidesPasswordsEverywhere(t *testing.T) {
+	t.Parallel()
+	for _, state := range []string{
+		"postgres://cte@127.0.0.1:1/cte?password=hunter2-db-secret&connect_timeout=2",
+		"PostgreSQL://cte:hunter2-db-secret@127.0.0.1:1/cte?connect_timeout=2",
+	} {
+		path := filepath.Join(t.TempDir(), "cte.yaml")
+		cfg := strings.Replace(fakeConfig, "state: state.db", "state: "+state, 1)
+		require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+		f := newFakes(t, fakeConfig)
+		var out, errb bytes.Buffer
+		code := run(t.Context(), []string{"--config", path, "state", "check"}, &out, &errb, f.lookup)
+		assert.Equal(t, exitFailure, code, "no database listens there")
+		assert.Contains(t, out.String()+errb.String(), "127.0.0.1", "a database is named, not a file")
+		assert.NotContains(t, out.String()+errb.String(), "hunter2", state)
+	}
+	l := &loader{}
+	l.addSecret("V1TOKEN-abcdef\n")
+	assert.Contains(t, l.secrets, "V1TOKEN-abcdef", "as the value is used, trimmed")
+}

@@ -43,8 +43,10 @@ func (l *loader) warnf(n *yaml.Node, path, format string, args ...any) {
 }
 
 func (l *loader) addSecret(s string) {
-	if len(s) >= 4 && !slices.Contains(l.secrets, s) {
-		l.secrets = append(l.secrets, s)
+	for _, v := range []string{s, strings.TrimSpace(s)} { // trimmed as the value is used (a secret file's newline)
+		if len(v) >= 4 && !slices.Contains(l.secrets, v) {
+			l.secrets = append(l.secrets, v)
+		}
 	}
 }
 

@@ -22,14 +22,18 @@ func openStateFile(state string) (sharing.Store, error) {
 	if isPostgres(state) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		return pgstore.Open(ctx, state)
+		_, rest, _ := strings.Cut(state, "://")
+		return pgstore.Open(ctx, "postgres://"+rest) // pgx takes the scheme in lower case only
 	}
 	return boltstore.Open(state)
 }
 
 // isPostgres reports whether state names a PostgreSQL database.
+// The scheme is case-insensitive, as a URL's is: "PostgreSQL://" is one
+// too (it was taken for a file name, and its password printed in the error).
 func isPostgres(state string) bool {
-	return strings.HasPrefix(state, "postgres://") || strings.HasPrefix(state, "postgresql://")
+	scheme, _, ok := strings.Cut(state, "://")
+	return ok && (strings.EqualFold(scheme, "postgres") || strings.EqualFold(scheme, "postgresql"))
 }
 
 // stateName is state for messages: a URL without its password.
@@ -53,6 +57,10 @@ func stateShown(state string) string {
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
+	if q := u.Query(); q.Has("password") { // pgx takes one here too
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
 }
 
@@ -69,6 +77,14 @@ func (l *loader) postgresState(n *yaml.Node, state string) {
 		l.addSecret(p)
 		l.addSecret(url.QueryEscape(p))
 		l.addSecret(rawPassword(state)) // as written: "my%20pass" is "my pass"
+	}
+	if p := u.Query().Get("password"); p != "" { // ?password=, which pgx takes too
+		l.addSecret(p)
+		l.addSecret(url.QueryEscape(p))
+		if _, raw, ok := strings.Cut(u.RawQuery, "password="); ok {
+			raw, _, _ = strings.Cut(raw, "&")
+			l.addSecret(raw)
+		}
 	}
 }
 
