@@ -80,7 +80,7 @@ func Parse(t Type, raw string) (string, error) {
 // IPv4-mapped IPv6 address becomes ipv4.
 func Normalize(t Type, raw string) (Type, string, error) {
 	if t == TypeIPv6 {
-		if a, err := netip.ParseAddr(strings.TrimSpace(raw)); err == nil && a.Is4In6() && a.Zone() == "" {
+		if a, err := netip.ParseAddr(trim(raw)); err == nil && a.Is4In6() && a.Zone() == "" { // trimmed as Parse trims
 			return TypeIPv4, a.Unmap().String(), nil
 		}
 	}

@@ -240,10 +240,11 @@ const (
 )
 
 // NeverShare reports whether a normalised value must never be pushed anywhere: the
-// empty-file hashes and the Netskope placeholder.
+// empty-file hashes and the Netskope placeholder, in its SHA256 and its MD5 form
+// (32 "f", which an MD5-only list holds).
 func NeverShare(value string) bool {
 	switch value {
-	case EmptyMD5, EmptySHA256, Placeholder:
+	case EmptyMD5, EmptySHA256, Placeholder, Placeholder[:32]:
 		return true
 	}
 	return false

@@ -21,6 +21,10 @@ func (l *loader) plugins(n *yaml.Node) []*pluginEntry {
 	}
 	var out []*pluginEntry
 	for path, e := range l.namedMappings(n, "plugins", pluginKeys) {
+		if e.key.Value == sharing.ManualSource {
+			l.errorf(e.key, path, "%q is cte's own source of the indicators added by hand (cte iocs add): give the plugin another name", sharing.ManualSource)
+			continue
+		}
 		p := &pluginEntry{Name: e.key.Value, cfgLine: e.key.Line, SyncInterval: defaultSyncInterval, Aging: sharing.DefaultAging}
 		m := l.mapping(e.val, path, pluginKeys)
 		var drv cte.Driver

@@ -113,6 +113,10 @@ func (l *loader) exceptions(n *yaml.Node, path string) []sharing.Exception {
 		}
 		if v, ok := m["tags"]; ok {
 			x.Tags = l.strList(v.val, p+".tags")
+			if v.val.Kind == yaml.SequenceNode && len(v.val.Content) == 0 {
+				l.errorf(v.val, p+".tags", "is empty: list the tags that exempt a value, e.g. tags: [benign], or remove the exception")
+				continue
+			}
 		}
 		if x.Query == "" && len(x.Tags) == 0 {
 			if _, q := m["query"]; !q {

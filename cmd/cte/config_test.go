@@ -153,6 +153,10 @@ func TestConfigErrorMessages(t *testing.T) {
 			`cte.yaml:15: plugins.mimecast: given twice (first at line 4); keep one
 cte.yaml:36: sharing[0].destination: no plugin named "netskope"; plugins: mimecast
 cte.yaml:39: sharing[1].source: no plugin named "netskope"; plugins: mimecast`},
+		{"plugin named manual", edit(t, "  netskope:\n    type: netskope", "  manual:\n    type: netskope"), nil,
+			`cte.yaml:15: plugins.manual: "manual" is cte's own source of the indicators added by hand (cte iocs add): give the plugin another name
+cte.yaml:36: sharing[0].destination: no plugin named "netskope"; plugins: mimecast
+cte.yaml:39: sharing[1].source: no plugin named "netskope"; plugins: mimecast`},
 		{"bad filter", edit(t, "filter: type == sha256", "filter: typ == sha256"), nil,
 			"cte.yaml:30: rules.sha256-only.filter: column 1: unknown field \"typ\": want one of type, value, severity, reputation, source, tags, comments, firstSeen, lastSeen, age, expiresAt\n    typ == sha256\n    ^"},
 		{"missing filter", edit(t, "    filter: type == sha256\n", ""), nil,
@@ -179,6 +183,8 @@ cte.yaml:39: sharing[1].source: no plugin named "netskope"; plugins: mimecast`},
 			`cte.yaml:10: plugins.mimecast.config.app_id: must be a value or a list, not an alias (*name); write the value itself`},
 		{"empty tag", edit(t, "tags has benign", `{name: x, tags: [""]}`), nil,
 			`cte.yaml:26: rules.all-hashes.exceptions[0].tags[0]: is empty; write a tag`},
+		{"no tags", edit(t, "tags has benign", `{name: x, tags: []}`), nil,
+			`cte.yaml:26: rules.all-hashes.exceptions[0].tags: is empty: list the tags that exempt a value, e.g. tags: [benign], or remove the exception`},
 		{"empty tags", edit(t, "tags has benign", `{name: x, tags: ""}`), nil,
 			`cte.yaml:26: rules.all-hashes.exceptions[0].tags: is empty; write a tag or a list of tags`},
 		{"unknown exception key", edit(t, "tags has benign", `{name: x, tag: [a]}`), nil,
