@@ -112,6 +112,17 @@ func (p *Plugin) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Pa
 			if cp, ok = p.follow(ctx, feed, cp, &skipped, read, yield); !ok {
 				return
 			}
+			if _, seen := cp.Feeds[feed]; !seen {
+				// A first pull that found nothing (an empty feed, or no
+				// history asked for) starts the feed at its window's end: with
+				// no entry, every pull was a first one, and asked again for
+				// the initial range, or for nothing at all from a now that
+				// moved on, missing what came between.
+				cp = cp.with(feed, now)
+				if !yield(cte.Page{Next: cp.encode()}, nil) {
+					return
+				}
+			}
 		}
 	}
 }

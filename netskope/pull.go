@@ -162,6 +162,16 @@ func (p *Plugin) pullType(ctx context.Context, typ string, cp *checkpoint, yield
 		st.HWM = max(st.HWM, page.TimestampHWM)
 		cp.Index = p.index
 		cp.Types[typ] = st
+		if !stored && len(page.Alerts) == 0 && len(page.Problems) == 0 && op != OpNext && op != OpResend {
+			// An epoch that starts the cursor on an empty page: the
+			// checkpoint is stored all the same, so that the next pull reads
+			// on from this cursor. Without it every pull was a first one,
+			// and with initial_range_days: 0 started a new cursor at its
+			// own now, past every alert that came in between.
+			if !yield(cte.Page{Next: cp.encode()}, nil) {
+				return false
+			}
+		}
 		if !stored && (len(page.Alerts) > 0 || len(page.Problems) > 0) {
 			x := NewExtractor(p.c.tenant, p.c.cfg.HashTypes, p.c.now())
 			inds, invalid := x.Page(typ, page.Alerts)
