@@ -67,15 +67,20 @@ func (s *Store) Check(ctx context.Context) (err error) {
 	return fmt.Errorf("boltstore: %w: %s: %w; %s", ErrDamaged, s.path, errors.Join(problems...), damagedHint)
 }
 
-// walkAll reads every page the buckets reach, in this goroutine, where a
-// page past the end of the file faults recoverably (SetPanicOnFault, and the
-// fault is reported as damage): bbolt's Check reads the pages in a goroutine
-// of its own, where that fault killed the process.
+// walkAll reads every page the buckets reach and every key, as bbolt's
+// Check does, in this goroutine, where a page or a key past the end of the
+// file faults recoverably (SetPanicOnFault, and the fault is reported as
+// damage): bbolt's Check reads them in a goroutine of its own, where that
+// fault killed the process.
 func walkAll(btx *bolt.Tx) error {
+	var sum byte
 	var walk func(b *bolt.Bucket) error
 	walk = func(b *bolt.Bucket) error {
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
+			for _, x := range k {
+				sum ^= x
+			}
 			if v != nil {
 				continue
 			}
@@ -87,8 +92,13 @@ func walkAll(btx *bolt.Tx) error {
 		}
 		return nil
 	}
-	return btx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
+	err := btx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
+	walked = sum // keeps the reads
+	return err
 }
+
+// walked keeps walkAll's reads of the keys from being optimised away.
+var walked byte
 
 // Backup writes a consistent copy of the whole state, as of one moment, to w
 // while the store stays in use (writes wait for nothing; the copy is a
