@@ -102,6 +102,13 @@
 // case-sensitive unless the expression starts with (?i); it matches anywhere in
 // the string unless anchored with ^ and $.
 //
+// A value compared whole (value ==, !=, in, not in) that is an indicator cte
+// knows is taken in the form package ioc stores it in: "http://Evil.example"
+// is http://evil.example/, bücher.example is xn--bcher-kva.example, so a rule
+// or an exception matches the indicator however the analyst wrote it. Values
+// are quoted with double quotes; a value in single quotes is refused (the
+// quotes would be part of it).
+//
 // On tags, has X holds when any tag is X, in (...) when any tag is in the list,
 // not in (...) when no tag is, contains and matches when any tag does. An
 // indicator without tags satisfies only not in.

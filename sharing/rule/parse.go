@@ -54,6 +54,11 @@ type parser struct {
 	toks  []token
 	pos   int
 	depth int
+	// notParen: the next primary follows a not, whose level it shares, so
+	// that the printed form (which writes "not (x)") nests no deeper than
+	// the query it prints: "not (not (... all))" of 51 nots counted 102
+	// levels, and did not parse back
+	notParen bool
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
@@ -153,6 +158,7 @@ func (p *parser) unary() (expr, error) {
 	if n := p.peek(); n.kind == tEOF {
 		return nil, p.errAt(n, "%s after %q", expectPrimary, t.text)
 	}
+	p.notParen = true
 	x, err := p.unary()
 	if err != nil {
 		return nil, err
@@ -162,12 +168,16 @@ func (p *parser) unary() (expr, error) {
 
 func (p *parser) primary() (expr, error) {
 	t := p.next()
+	shared := p.notParen
+	p.notParen = false
 	switch {
 	case t.kind == tLParen:
-		if p.depth++; p.depth > maxDepth {
-			return nil, p.errAt(t, "query nested deeper than %d levels", maxDepth)
+		if !shared {
+			if p.depth++; p.depth > maxDepth {
+				return nil, p.errAt(t, "query nested deeper than %d levels", maxDepth)
+			}
+			defer func() { p.depth-- }()
 		}
-		defer func() { p.depth-- }()
 		x, err := p.orExpr()
 		if err != nil {
 			return nil, err
@@ -310,6 +320,10 @@ func (p *parser) literal(f field, o op, t token, where string) (literal, error) 
 		return literal{}, p.errAt(t, "expected a value %s%s", where, found(t))
 	}
 	s := t.text
+	if t.kind == tWord && len(s) >= 2 && s[0] == '\'' && s[len(s)-1] == '\'' {
+		// the quotes would be part of the value, which then matched nothing
+		return literal{}, p.errAt(t, "%s: quote a value with double quotes (\"%s\"), not single ones", clip(s), clip(s[1:len(s)-1]))
+	}
 	switch f.kind() {
 	case kType:
 		typ, err := ioc.ParseType(s)
@@ -339,6 +353,9 @@ func (p *parser) literal(f field, o op, t token, where string) (literal, error) 
 		return p.timeLiteral(t)
 	}
 	// kString, kTags
+	if f == fValue && (o == opEq || o == opNe || o.isList()) {
+		s = valueLiteral(s)
+	}
 	v := literal{str: s}
 	if o == opMatches {
 		re, err := regexp.Compile(s)
@@ -352,6 +369,23 @@ func (p *parser) literal(f field, o op, t token, where string) (literal, error) 
 		v.re = re
 	}
 	return v, nil
+}
+
+// valueLiteral is a value compared whole (==, !=, in) in the form values are
+// stored in, when it is an indicator cte knows: "http://Evil.example" is
+// http://evil.example/, bücher.example is xn--bcher-kva.example. Written as
+// the analyst wrote it, it never matched the stored value, and an exception
+// meant to keep a value from a target silently kept nothing. A value that
+// is no indicator is compared as written (in any case).
+func valueLiteral(s string) string {
+	t, ok := ioc.Detect(s)
+	if !ok {
+		return s
+	}
+	if _, v, err := ioc.Normalize(t, s); err == nil {
+		return v
+	}
+	return s
 }
 
 // timeLiteral reads an absolute time, now, or a duration ago (7d, -7d) or ahead
