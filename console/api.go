@@ -134,8 +134,9 @@ func (c *Console) validate(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) syncNow(w http.ResponseWriter, r *http.Request) {
 	rep, err := c.eng.SyncSource(r.Context(), r.PathValue("name"))
-	if err != nil && status(err) == http.StatusNotFound {
-		c.problem(w, r, http.StatusNotFound, err)
+	if code := status(err); err != nil && code != http.StatusInternalServerError {
+		// no such plugin, or one that cannot pull: no sync, and none counted
+		c.problem(w, r, code, err)
 		return
 	}
 	if rep.Source != "" {

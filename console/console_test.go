@@ -644,3 +644,25 @@ func TestInputAStoreRefusesIs400(t *testing.T) {
 	code, body = w.do(t, "POST", "/api/v1/indicators", `{"indicators":[{"value":"a.example","comments":"x\u0000y"}]}`)
 	assert.Equal(t, http.StatusBadRequest, code, "%.200s", body)
 }
+
+// TestSyncNowOfAPushOnlyPlugin: a "sync now" of a plugin that only receives
+// indicators is bad input (400), with what to do, and counts no failed pull
+// in the metrics; it was answered 200 and counted as a pull that failed.
+func TestSyncNowOfAPushOnlyPlugin(t *testing.T) {
+	t.Parallel()
+	st := memstore.New()
+	t.Cleanup(func() { _ = st.Close() })
+	eng, err := sharing.New(st)
+	require.NoError(t, err)
+	require.NoError(t, eng.AddPlugin("sink", plugintest.NewFake(blockTarget), sharing.SourceSettings{PushOnly: true}))
+	con, err := console.New(eng, console.Options{})
+	require.NoError(t, err)
+	srv := httptest.NewServer(con)
+	t.Cleanup(srv.Close)
+	w := &world{eng: eng, con: con, srv: srv}
+	code, body := w.do(t, "POST", "/api/v1/plugins/sink/sync", "")
+	assert.Equal(t, http.StatusBadRequest, code, body)
+	assert.Contains(t, body, "only receives indicators")
+	_, metrics := w.do(t, "GET", "/metrics", "")
+	assert.NotContains(t, metrics, `cte_pulls_total{result="error",source="sink"}`)
+}

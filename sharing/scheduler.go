@@ -45,7 +45,7 @@ func (e *Engine) SyncSource(ctx context.Context, source string, opts ...ShareOpt
 		return SyncReport{Source: source}, err
 	}
 	if p.settings.PushOnly {
-		return SyncReport{Source: source}, fmt.Errorf("sharing: sync %q: the plugin cannot pull (PushOnly)", source)
+		return SyncReport{Source: source}, invalid(fmt.Errorf("sharing: sync %q: the plugin only receives indicators (push only): sync a plugin that pulls", source))
 	}
 	ctx, release, err := e.leaseSync(ctx, source)
 	if err != nil {
