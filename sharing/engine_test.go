@@ -918,7 +918,8 @@ func TestEngineInputErrors(t *testing.T) {
 	require.Error(t, err)
 	require.NoError(t, w.eng.AddPlugin("dest", plugintest.NewFake(blockTarget), sharing.SourceSettings{PushOnly: true}))
 	_, err = w.eng.SyncSource(ctx, "dest")
-	require.ErrorContains(t, err, "cannot pull")
+	require.ErrorContains(t, err, "only receives indicators")
+	require.ErrorIs(t, err, sharing.ErrInvalid, "bad input, not a failed pull")
 	_, err = w.eng.Indicators(ctx, "severity >", 0)
 	require.ErrorContains(t, err, "column")
 }
