@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -144,11 +145,16 @@ func (c *Console) authorized(r *http.Request) bool {
 	if h := r.Header.Get("Authorization"); len(h) > len("Bearer ") && strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
 		got = strings.TrimSpace(h[len("Bearer "):]) // the scheme is case-insensitive (RFC 9110)
 	} else if ck, err := r.Cookie(cookieName); err == nil {
-		got = ck.Value
+		if b, err := base64.RawURLEncoding.DecodeString(ck.Value); err == nil {
+			got = string(b)
+		}
 	}
 	return subtle.ConstantTimeCompare([]byte(got), []byte(c.opts.Token)) == 1
 }
 
+// cookieName is the cookie /login sets. It holds the token base64-encoded
+// (RawURLEncoding): a cookie keeps no '"', ';', '\\' or non-ASCII byte, and
+// net/http dropped them from a token holding one, which then never matched.
 const cookieName = "cte_token"
 
 // loopbackHost reports whether a Host header names this machine's loopback.

@@ -666,3 +666,24 @@ func TestSyncNowOfAPushOnlyPlugin(t *testing.T) {
 	_, metrics := w.do(t, "GET", "/metrics", "")
 	assert.NotContains(t, metrics, `cte_pulls_total{result="error",source="sink"}`)
 }
+
+// TestLoginTokenWithAnyCharacter: a token holding characters a cookie keeps
+// none of ('"', ';', '\', non-ASCII) signs in through the form and its
+// cookie works; net/http dropped them from the cookie, which then never
+// matched, and the form sent the browser back to itself.
+func TestLoginTokenWithAnyCharacter(t *testing.T) {
+	t.Parallel()
+	const tok = `s3"cr;et\tokén`
+	w := newWorld(t, console.Options{Token: tok})
+	cl := w.srv.Client()
+	cl.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	res, err := cl.PostForm(w.srv.URL+"/login", url.Values{"token": {tok}})
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	cks := res.Cookies()
+	require.Len(t, cks, 1)
+	code, _ := w.do(t, "GET", "/", "", "Cookie", cks[0].Name+"="+cks[0].Value)
+	assert.Equal(t, http.StatusOK, code)
+	assert.NotContains(t, cks[0].Value, "s3", "the token is not in the cookie as it is")
+}

@@ -3,6 +3,7 @@ package console
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"html/template"
 	"log/slog"
@@ -190,7 +191,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(strings.Replace(loginPage, "<!--err-->", `<p class="err">Wrong token.</p>`, 1)))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: tok, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: base64.RawURLEncoding.EncodeToString([]byte(tok)), Path: "/", HttpOnly: true, Secure: r.TLS != nil,
 		SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
