@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,5 +32,26 @@ func TestExpand(t *testing.T) {
 		}
 		require.NoError(t, err, tc.in)
 		assert.Equal(t, tc.want, got, tc.in)
+	}
+}
+
+// TestStatePasswordFromTheEnvironment: a password given as ${VAR} in a
+// postgres:// URL reaches the database as it is, whatever it holds: it is
+// escaped as a URL's password is. "s3cr#t/pw", "pa?ss-word" and "100%sure"
+// were refused as not a valid URL, and "ab%41cd" arrived as "abAcd".
+func TestStatePasswordFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+	for _, pw := range []string{"s3cr#t/pw", "pa?ss-word", "100%sure", "ab%41cd", "p@ss:w rd", "plain-pass"} {
+		y := strings.Replace(goodConfig, "state: state.db", "state: postgres://cte:${CTE_DB_PASSWORD}@db.example:5432/cte?sslmode=disable", 1)
+		require.NotEqual(t, goodConfig, y)
+		cfg, err := parseConfig("cte.yaml", []byte(y), newRegistry(), testEnv("CTE_DB_PASSWORD", pw))
+		require.NoError(t, err, pw)
+		u, err := url.Parse(cfg.State)
+		require.NoError(t, err, pw)
+		got, _ := u.User.Password()
+		assert.Equal(t, pw, got, cfg.State)
+		assert.Equal(t, "cte", u.User.Username())
+		assert.Equal(t, "db.example:5432", u.Host)
+		assert.Equal(t, "sslmode=disable", u.RawQuery)
 	}
 }
