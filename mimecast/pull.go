@@ -19,6 +19,11 @@ import (
 type checkpoint struct {
 	V     int                  `json:"v"`
 	Feeds map[string]time.Time `json:"feeds,omitempty"`
+	// Capped names the feeds whose last pull stopped at MaxPages: the next
+	// resumes at the feed's time itself, not Overlap before it. Resumed an
+	// overlap back, a feed with more than MaxPages pages in that hour read
+	// the same pages at every pull and never got past them.
+	Capped map[string]bool `json:"capped,omitempty"`
 }
 
 func decodeCheckpoint(b cte.Checkpoint) (checkpoint, error) {
@@ -44,11 +49,32 @@ func (cp checkpoint) with(feed string, newest time.Time) checkpoint {
 	if newest.IsZero() || !newest.After(cp.Feeds[feed]) {
 		return cp
 	}
-	out := checkpoint{V: 1, Feeds: make(map[string]time.Time, len(cp.Feeds)+1)}
+	out := checkpoint{V: 1, Feeds: make(map[string]time.Time, len(cp.Feeds)+1), Capped: cp.Capped}
 	for k, v := range cp.Feeds {
 		out.Feeds[k] = v
 	}
 	out.Feeds[feed] = newest.UTC()
+	return out
+}
+
+// capped returns cp with feed marked capped or not (a copy when it changes).
+func (cp checkpoint) capped(feed string, on bool) checkpoint {
+	if cp.Capped[feed] == on {
+		return cp
+	}
+	out := cp
+	out.Capped = map[string]bool{}
+	for k, v := range cp.Capped {
+		if k != feed {
+			out.Capped[k] = v
+		}
+	}
+	if on {
+		out.Capped[feed] = true
+	}
+	if len(out.Capped) == 0 {
+		out.Capped = nil
+	}
 	return out
 }
 
@@ -140,6 +166,9 @@ func (p *Plugin) selected(feed string) bool {
 // initial range on a first run; never after now.
 func (p *Plugin) start(cp checkpoint, feed string, now time.Time) time.Time {
 	if t, ok := cp.Feeds[feed]; ok && !t.IsZero() {
+		if cp.Capped[feed] {
+			return notAfter(t, now) // the rest of a pull the page cap stopped
+		}
 		// A checkpoint after now (written before newest was capped at the window's
 		// end) resumes from now, minus the overlap like any other.
 		return notAfter(t, now).Add(-p.cfg.Overlap)
@@ -176,6 +205,7 @@ type pageFunc func(ctx context.Context, cp checkpoint, token string, emit func(c
 func (p *Plugin) follow(ctx context.Context, feed string, cp checkpoint, skipped *invalids, read pageFunc, yield func(cte.Page, error) bool) (checkpoint, bool) {
 	seen := map[string]bool{}
 	token := ""
+	cp = cp.capped(feed, false) // this pull's pages resume as any other
 	emit := func(pg cte.Page) bool {
 		skipped.merge(pg.Invalid)
 		return yield(pg, nil)
@@ -183,7 +213,8 @@ func (p *Plugin) follow(ctx context.Context, feed string, cp checkpoint, skipped
 	for page := 1; ; page++ {
 		if page > p.cfg.MaxPages {
 			p.log.Warn("mimecast: page cap reached; the next pull continues from the checkpoint", "feed", feed, "pages", p.cfg.MaxPages)
-			return cp, true
+			cp = cp.capped(feed, true)
+			return cp, yield(cte.Page{Next: cp.encode()}, nil)
 		}
 		next, nextToken, err := read(ctx, cp, token, emit)
 		if errors.Is(err, errStopped) {

@@ -252,3 +252,44 @@ func TestPluginReadsPagesAhead(t *testing.T) {
 	require.True(t, ok)
 	assert.True(t, r.ReadsPagesAhead())
 }
+
+// TestPageCapInsideTheOverlapProgresses: a feed with more pages within the
+// one-hour overlap than MaxPages is read on by the next pulls: after a pull
+// the page cap stopped, the next resumes where it stopped, not an overlap
+// before. Each pull read the same first pages again, for good (ten pulls
+// got 10 of 30 rows).
+func TestPageCapInsideTheOverlapProgresses(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	s := mimecasttest.NewServer(t, mimecasttest.WithClock(clock.Now), mimecasttest.WithFeed(FeedMalwareGrid, 0),
+		mimecasttest.WithFeed(FeedMalwareCustomer, 0), mimecasttest.WithFeedPageSize(5))
+	base := clock.Now().Add(-30 * time.Minute)
+	var rows []mimecasttest.FeedRow
+	for i := range 30 { // 30 rows (6 pages) within 30 minutes
+		rows = append(rows, mimecasttest.FeedRow{Timestamp: base.Add(time.Duration(i) * time.Minute),
+			MD5: fmt.Sprintf("%032x", i+1), SHA256: fmt.Sprintf("%064x", i+1)})
+	}
+	s.AddFeedRows(FeedMalwareCustomer, rows...)
+	cfg := hmacConfig(s)
+	cfg.FeedTypes = []string{FeedMalwareCustomer}
+	cfg.MaxPages = 2
+	p := newTestPlugin(t, s, cfg, clock.Now)
+	got := map[string]bool{}
+	var cp cte.Checkpoint
+	for pull := 0; pull < 10; pull++ { // ten syncs, five minutes apart
+		pages, err := pullAll(t, p, cp)
+		require.NoError(t, err)
+		for k := range values(pages) {
+			got[k] = true
+		}
+		cp = pages[len(pages)-1].Next
+		clock.Add(5 * time.Minute)
+	}
+	n := 0
+	for k := range got {
+		if strings.HasPrefix(k, "sha256:") {
+			n++
+		}
+	}
+	assert.Equal(t, 30, n, "sha256 values pulled after ten pulls")
+}
