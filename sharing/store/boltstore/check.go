@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -93,12 +94,13 @@ func walkAll(btx *bolt.Tx) error {
 		return nil
 	}
 	err := btx.ForEach(func(_ []byte, b *bolt.Bucket) error { return walk(b) })
-	walked = sum // keeps the reads
+	walked.Store(uint32(sum)) // keeps the reads
 	return err
 }
 
-// walked keeps walkAll's reads of the keys from being optimised away.
-var walked byte
+// walked keeps walkAll's reads of the keys from being optimised away; atomic,
+// as Checks of several stores may run at once.
+var walked atomic.Uint32
 
 // Backup writes a consistent copy of the whole state, as of one moment, to w
 // while the store stays in use (writes wait for nothing; the copy is a
