@@ -377,7 +377,7 @@ func (s *scan) inactive(tx Tx, r *Record, en *Entry) error {
 			return err
 		}
 	}
-	if ok && (le.State == StateApplied || le.State == StateSending) { // sending: the target may hold it
+	if ok && mayHold(le) {
 		s.toRetrct++
 		s.addSample(r.Value, en.Type, "retract")
 		if s.keep {

@@ -198,13 +198,7 @@ func (l *loader) str(n *yaml.Node, path string) (string, bool) {
 	if n.Tag == "!!null" {
 		return "", true
 	}
-	s, err := expand(n.Value, func(name string) (string, bool) {
-		v, ok := l.env(name)
-		if len(v) >= 4 && !slices.Contains(l.envValues, v) {
-			l.envValues = append(l.envValues, v)
-		}
-		return v, ok
-	})
+	s, err := expand(n.Value, l.lookup(nil))
 	if err != nil {
 		l.errorf(n, path, "%v", err)
 		return "", false
@@ -229,13 +223,7 @@ func (l *loader) stateStr(n *yaml.Node) (string, bool) {
 	}
 	user, pass, hasPass := cutOutside(rest[:at], ':')
 	esc := func(part string, escape func(string) string) (string, bool) {
-		s, err := expand(part, func(name string) (string, bool) {
-			v, ok := l.env(name)
-			if len(v) >= 4 && !slices.Contains(l.envValues, v) {
-				l.envValues = append(l.envValues, v)
-			}
-			return escape(v), ok
-		})
+		s, err := expand(part, l.lookup(escape))
 		if err != nil {
 			l.errorf(n, "state", "%v", err)
 			return "", false
@@ -305,6 +293,21 @@ func (l *loader) strOf(n *yaml.Node, s string) (string, bool) {
 	part := *n
 	part.Value = s
 	return l.str(&part, "state")
+}
+
+// lookup returns the environment of expand, which notes each value (kept
+// out of every output) and gives it through escape when not nil.
+func (l *loader) lookup(escape func(string) string) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		v, ok := l.env(name)
+		if len(v) >= 4 && !slices.Contains(l.envValues, v) {
+			l.envValues = append(l.envValues, v)
+		}
+		if escape != nil {
+			v = escape(v)
+		}
+		return v, ok
+	}
 }
 
 func kindName(n *yaml.Node) string {

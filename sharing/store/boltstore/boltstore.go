@@ -321,7 +321,7 @@ func (s *Store) recoverDamage(err *error, t **tx) {
 	if t != nil && *t != nil && (*t).published {
 		(*t).unpublish()
 	}
-	if !isDamage(v, debug.Stack()) {
+	if !isDamage(v, raisedIn("go.etcd.io/bbolt")) {
 		panic(v)
 	}
 	*err = fmt.Errorf("boltstore: %w: %s cannot be read (%v); %s", ErrDamaged, s.path, v, damagedHint)
@@ -329,31 +329,35 @@ func (s *Store) recoverDamage(err *error, t **tx) {
 
 // isDamage reports whether a panic comes from reading a damaged file: a
 // memory fault, bbolt's assertions, or a runtime error (an index out of
-// range) raised inside bbolt, which reads a garbled page's counts and
-// offsets as they are. stack is the panicking goroutine's. A runtime error
-// of cte's own code is no damage: it goes on.
-func isDamage(v any, stack []byte) bool {
+// range) raised inside bbolt (inBolt), which reads a garbled page's counts
+// and offsets as they are. A runtime error of cte's own code is no damage:
+// it goes on.
+func isDamage(v any, inBolt bool) bool {
 	if _, ok := v.(interface{ Addr() uintptr }); ok { // a memory fault (SetPanicOnFault)
 		return true
 	}
 	if _, ok := v.(runtime.Error); ok {
-		return raisedIn(stack, "go.etcd.io/bbolt")
+		return inBolt
 	}
 	msg, ok := v.(string)
 	return ok && (strings.HasPrefix(msg, "assertion failed") || strings.Contains(msg, "invalid page type") || strings.Contains(msg, "unreachable"))
 }
 
-// raisedIn reports whether the innermost function of stack (debug.Stack in
-// a deferred recover) below the runtime's panic frames is in package pkg.
-func raisedIn(stack []byte, pkg string) bool {
-	for line := range strings.Lines(string(stack)) {
-		if strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "goroutine ") || strings.HasPrefix(line, "runtime") ||
-			strings.HasPrefix(line, "panic(") || strings.HasPrefix(line, "github.com/ctexchange/cte/sharing/store/boltstore.(*Store).recoverDamage") {
-			continue
+// raisedIn reports, called by a deferred recover while a panic unwinds,
+// whether the function that panicked is in package pkg: the first frame
+// below the runtime's panic frames.
+func raisedIn(pkg string) bool {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)]) // above raisedIn and recoverDamage
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return strings.HasPrefix(f.Function, pkg+".") || strings.HasPrefix(f.Function, pkg+"/")
 		}
-		return strings.HasPrefix(line, pkg)
+		if !more {
+			return false
+		}
 	}
-	return false
 }
 
 // closedErr names the file when the store was closed.
