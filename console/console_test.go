@@ -69,11 +69,19 @@ func newWorld(t *testing.T, opts console.Options) *world {
 		_, err := eng.SyncSource(ctx, s)
 		require.NoError(t, err)
 	}
-	w.con, err = console.New(eng, opts)
-	require.NoError(t, err)
-	w.srv = httptest.NewServer(w.con)
-	t.Cleanup(w.srv.Close)
+	sw := serve(t, eng, opts)
+	w.con, w.srv = sw.con, sw.srv
 	return w
+}
+
+// serve puts a console over eng behind a test server.
+func serve(t *testing.T, eng *sharing.Engine, opts console.Options) *world {
+	t.Helper()
+	con, err := console.New(eng, opts)
+	require.NoError(t, err)
+	srv := httptest.NewServer(con)
+	t.Cleanup(srv.Close)
+	return &world{eng: eng, con: con, srv: srv}
 }
 
 func (w *world) do(t *testing.T, method, path, body string, hdr ...string) (int, string) {
@@ -423,16 +431,9 @@ func TestPageEmpty(t *testing.T) {
 	t.Cleanup(func() { _ = s.Close() })
 	eng, err := sharing.New(s)
 	require.NoError(t, err)
-	con, err := console.New(eng, console.Options{})
-	require.NoError(t, err)
-	srv := httptest.NewServer(con)
-	t.Cleanup(srv.Close)
-	res, err := srv.Client().Get(srv.URL + "/")
-	require.NoError(t, err)
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
+	_, b := serve(t, eng, console.Options{}).do(t, "GET", "/", "")
 	for _, want := range []string{"No plugins configured", "No sharing configurations", "No indicators match", "No audit entries yet"} {
-		assert.Contains(t, string(b), want)
+		assert.Contains(t, b, want)
 	}
 }
 
@@ -540,23 +541,9 @@ func TestActionStoredThenFailedIs200(t *testing.T) {
 	fs := &failingViews{Store: memstore.New()}
 	eng, err := sharing.New(fs)
 	require.NoError(t, err)
-	con, err := console.New(eng, console.Options{})
-	require.NoError(t, err)
-	srv := httptest.NewServer(con)
-	t.Cleanup(srv.Close)
-	post := func(path, body string) (int, string) {
-		req, err := http.NewRequestWithContext(t.Context(), "POST", srv.URL+path, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := srv.Client().Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		b, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		return res.StatusCode, string(b)
-	}
+	w := serve(t, eng, console.Options{})
 	fs.armed.Store(true)
-	code, body := post("/api/v1/indicators/mark-safe", `{"values":["evil.example"],"reason":"fp"}`)
+	code, body := w.do(t, "POST", "/api/v1/indicators/mark-safe", `{"values":["evil.example"],"reason":"fp"}`)
 	fs.armed.Store(false)
 	marks, err := eng.Marks(t.Context())
 	require.NoError(t, err)
@@ -565,7 +552,7 @@ func TestActionStoredThenFailedIs200(t *testing.T) {
 	assert.Contains(t, body, "evil.example")
 	assert.Contains(t, body, "read timed out")
 
-	code, body = post("/api/v1/indicators", `{"indicators":[{"value":"good.example"},{"value":"not an indicator"}]}`)
+	code, body = w.do(t, "POST", "/api/v1/indicators", `{"indicators":[{"value":"good.example"},{"value":"not an indicator"}]}`)
 	assert.Equal(t, http.StatusBadRequest, code, body)
 }
 
@@ -655,11 +642,7 @@ func TestSyncNowOfAPushOnlyPlugin(t *testing.T) {
 	eng, err := sharing.New(st)
 	require.NoError(t, err)
 	require.NoError(t, eng.AddPlugin("sink", plugintest.NewFake(blockTarget), sharing.SourceSettings{PushOnly: true}))
-	con, err := console.New(eng, console.Options{})
-	require.NoError(t, err)
-	srv := httptest.NewServer(con)
-	t.Cleanup(srv.Close)
-	w := &world{eng: eng, con: con, srv: srv}
+	w := serve(t, eng, console.Options{})
 	code, body := w.do(t, "POST", "/api/v1/plugins/sink/sync", "")
 	assert.Equal(t, http.StatusBadRequest, code, body)
 	assert.Contains(t, body, "only receives indicators")

@@ -3,7 +3,6 @@ package console_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"testing"
@@ -29,11 +28,7 @@ func TestMetricsLeaseGauges(t *testing.T) {
 	eng, err := sharing.New(s, sharing.WithInstance("node-a", time.Minute))
 	require.NoError(t, err)
 	require.NoError(t, eng.AddPlugin("s1", plugintest.NewFake(), sharing.SourceSettings{SyncInterval: time.Hour}))
-	con, err := console.New(eng, console.Options{})
-	require.NoError(t, err)
-	srv := httptest.NewServer(con)
-	t.Cleanup(srv.Close)
-	w := &world{eng: eng, con: con, srv: srv}
+	w := serve(t, eng, console.Options{})
 
 	_, body := w.do(t, "GET", "/metrics", "")
 	assert.Contains(t, body, `cte_instance_info{instance="node-a"} 1`)

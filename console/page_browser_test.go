@@ -3,7 +3,6 @@ package console_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -13,20 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ctexchange/cte/console"
+	"github.com/ctexchange/cte/internal/browsertest"
 )
-
-// chromium returns the browser to drive; CI installs it (apt-get install -y
-// chromium). The test fails, not skips, without one.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no chromium on PATH: install it (apt-get install -y chromium); the console's browser tests need it")
-	return ""
-}
 
 // TestLogPollsShowAnEntryOnce has the page poll the audit log twice at once,
 // as its timer did whenever an answer took longer than its 3 s, while the
@@ -52,11 +39,7 @@ func TestLogPollsShowAnEntryOnce(t *testing.T) {
 			close(gate)
 		}
 	})
-	actx, cancel := chromedp.NewExecAllocator(t.Context(), chromedp.ExecPath(chromium(t)), chromedp.Headless,
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()), chromedp.Flag("disable-dev-shm-usage", true))
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
+	ctx := browsertest.New(t)
 	// the console answers a loopback Host only: localhost, not 127.0.0.1's name
 	url := "http://localhost:" + srv.Listener.Addr().String()[strings.LastIndexByte(srv.Listener.Addr().String(), ':')+1:] + "/"
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(url), chromedp.WaitVisible(`#logrows`)))

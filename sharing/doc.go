@@ -82,7 +82,9 @@
 //     pushes to one target serialised. With a store several instances share
 //     ([Leaser]), this holds across instances: a source is pulled and a target
 //     pushed only under its lease, and work whose target another instance holds
-//     waits for the next sync.
+//     waits for the next sync. A sync started outside Run works under the
+//     lease Run holds, if it does; work whose lease cannot be renewed for as
+//     long as the lease runs stops.
 //
 // # Store
 //

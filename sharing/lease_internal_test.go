@@ -46,3 +46,39 @@ func TestLockTargetNeedsTheLease(t *testing.T) {
 	require.NoError(t, err)
 	unlock2()
 }
+
+// releases is a Leaser that says two instances live and records releases.
+type releases struct {
+	leaserStub
+	released []string
+}
+
+func (r *releases) Leases(context.Context, string) ([]Lease, error) {
+	return []Lease{{Name: "instance/a"}, {Name: "instance/b"}}, nil
+}
+
+func (r *releases) Release(_ context.Context, l Lease) error {
+	r.released = append(r.released, l.Name)
+	return nil
+}
+
+// TestShedSourceKeepsALeaseInUse: Run sheds a source it holds beyond its
+// fair share, but not while a sync now works under that lease: it leaves it
+// to that sync's end, which releases it. Shed then, the sync now went on
+// without its lease.
+func TestShedSourceKeepsALeaseInUse(t *testing.T) {
+	t.Parallel()
+	l := &releases{}
+	e := &Engine{store: l}
+	e.leases.init()
+	s1, s2 := Lease{Name: "source/s1", Token: 1}, Lease{Name: "source/s2", Token: 1}
+	e.leases.held[s1.Name], e.leases.held[s2.Name] = s1, s2
+	e.leases.runs[s1.Name], e.leases.runs[s2.Name] = true, true
+	e.leases.uses[s1.Name] = 1          // a sync now works under s1
+	e.shedSource(t.Context(), l, s1, 2) // a fair share of 1 of 2 sources
+	assert.Empty(t, l.released, "in use: kept")
+	assert.Contains(t, e.HeldLeases(), s1)
+	assert.False(t, e.leases.runs[s1.Name], "Run no longer owns it: the sync's end releases it")
+	e.shedSource(t.Context(), l, s2, 2) // held by Run alone
+	assert.Equal(t, []string{"source/s2"}, l.released)
+}

@@ -350,17 +350,29 @@ func TestStopReleasesKnownLeasesWhenTheListFails(t *testing.T) {
 	}
 }
 
-// blockedPull is a source whose Pull waits until release is closed, once
-// entered is closed.
-type blockedPull struct {
+// heldPull is a source whose Pull, once it has closed entered (at at),
+// waits until release is closed, then reads the fake, or until its context
+// ends.
+type heldPull struct {
 	*plugintest.Fake
 	entered, release chan struct{}
+	at               time.Time
 }
 
-func (p *blockedPull) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
+func newHeldPull() *heldPull {
+	return &heldPull{Fake: plugintest.NewFake(), entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (p *heldPull) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
 	return func(yield func(cte.Page, error) bool) {
+		p.at = time.Now()
 		close(p.entered)
-		<-p.release
+		select {
+		case <-p.release:
+		case <-ctx.Done():
+			yield(cte.Page{}, ctx.Err())
+			return
+		}
 		for pg, err := range p.Fake.Pull(ctx, from) {
 			if !yield(pg, err) {
 				return
@@ -377,7 +389,7 @@ func TestHeldLeaseShowsItsRenewal(t *testing.T) {
 		shared := &leases{Store: memstore.New(), m: map[string]sharing.Lease{}}
 		e, err := sharing.New(&node{leases: shared}, sharing.WithInstance("me", 3*time.Second))
 		require.NoError(t, err)
-		src := &blockedPull{Fake: plugintest.NewFake(), entered: make(chan struct{}), release: make(chan struct{})}
+		src := newHeldPull()
 		require.NoError(t, e.AddPlugin("s1", src, sharing.SourceSettings{}))
 		done := make(chan error, 1)
 		go func() {
@@ -427,7 +439,7 @@ func TestWorkStopsWhenTheLeaseCannotBeRenewed(t *testing.T) {
 		n := &unreachable{node: &node{leases: shared}}
 		e, err := sharing.New(n, sharing.WithInstance("me", 3*time.Second))
 		require.NoError(t, err)
-		src := &ctxPull{Fake: plugintest.NewFake(), entered: make(chan struct{})}
+		src := newHeldPull()
 		require.NoError(t, e.AddPlugin("s1", src, sharing.SourceSettings{}))
 		done := make(chan error, 1)
 		go func() {
@@ -444,20 +456,4 @@ func TestWorkStopsWhenTheLeaseCannotBeRenewed(t *testing.T) {
 		require.Error(t, err)
 		assert.GreaterOrEqual(t, time.Since(src.at), 3*time.Second, "not before the lease may have run out")
 	})
-}
-
-// ctxPull is a source whose Pull waits for its context to end.
-type ctxPull struct {
-	*plugintest.Fake
-	entered chan struct{}
-	at      time.Time
-}
-
-func (p *ctxPull) Pull(ctx context.Context, _ cte.Checkpoint) iter.Seq2[cte.Page, error] {
-	return func(yield func(cte.Page, error) bool) {
-		p.at = time.Now()
-		close(p.entered)
-		<-ctx.Done()
-		yield(cte.Page{}, ctx.Err())
-	}
 }

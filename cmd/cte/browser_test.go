@@ -4,13 +4,12 @@ import (
 	"context"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/ctexchange/cte/internal/browsertest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -19,19 +18,6 @@ import (
 // headless, against "cte run --listen 127.0.0.1:0" on the in-process fakes.
 // Screenshots go to $CTE_ARTIFACTS/browser (or the test's temp dir); the test
 // log names them.
-
-// chromium returns the browser to drive; CI installs it (apt-get install -y
-// chromium). The test fails, not skips, without one.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no chromium on PATH: install it (apt-get install -y chromium); the console's browser tests need it")
-	return ""
-}
 
 func artifacts(t *testing.T) string {
 	t.Helper()
@@ -42,30 +28,6 @@ func artifacts(t *testing.T) string {
 	dir = filepath.Join(dir, "browser")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 	return dir
-}
-
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	}
-	actx, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(cancel3)
-	return ctx
 }
 
 // shot writes a full-page screenshot.
@@ -92,7 +54,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	d := startDaemon(t, f)
 	waitShared(t, d)
 	dir := artifacts(t)
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 
 	// The page shows both sharing configurations.

@@ -676,3 +676,29 @@ func TestAtMostOnce(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// neverConnected fails its first round trip as a connection that could not
+// be made, then answers 200.
+type neverConnected struct{ n atomic.Int32 }
+
+func (c *neverConnected) RoundTrip(r *http.Request) (*http.Response, error) {
+	if c.n.Add(1) == 1 {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connect: connection refused")}
+	}
+	return &http.Response{StatusCode: http.StatusOK, Body: io.NopCloser(strings.NewReader("{}")), Header: http.Header{}, Request: r}, nil
+}
+
+// TestAtMostOnceRetriesWhatNeverLeft: a request that must not reach the
+// product twice is still retried when its connection could not be made: it
+// never reached the product.
+func TestAtMostOnceRetriesWhatNeverLeft(t *testing.T) {
+	t.Parallel()
+	tr := &neverConnected{}
+	c := New(Options{Transport: tr, RetryMax: 2, WaitMin: time.Millisecond, WaitMax: time.Millisecond})
+	req, err := http.NewRequestWithContext(AtMostOnce(t.Context()), http.MethodGet, "https://api.example.com/x", nil)
+	require.NoError(t, err)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, int32(2), tr.n.Load())
+}

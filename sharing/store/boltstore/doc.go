@@ -57,9 +57,10 @@
 // pages before bbolt maps the file); the panics and memory faults bbolt
 // raises on an overwritten page become errors. All of them wrap ErrDamaged
 // and say how to recover: restore a backup, or move the file away. Check
-// reads the whole file (bbolt's page and freelist check, then every record
-// and ledger entry decoded) and reports what is wrong; Backup and BackupFile
-// write a consistent copy while the store is in use. cte state check and cte
+// reads the whole file (every page and key first, where a fault is
+// recovered, then bbolt's page and freelist check, then every record and
+// ledger entry decoded) and reports what is wrong; Updates wait for it.
+// Backup and BackupFile write a consistent copy while the store is in use. cte state check and cte
 // state backup FILE run them.
 //
 // # Versions

@@ -45,6 +45,9 @@
 // lease its context carries (sharing.WithLeases) is still held with its token,
 // and locks those rows FOR SHARE, so a takeover waits for the commit; a
 // stalled instance's late write fails with sharing.ErrLeaseLost instead.
+// Writers take one advisory lock; a session left idle in a transaction (an
+// instance paused in the middle of an Update) is ended by the database after
+// DefaultStallTimeout (WithStallTimeout), so it cannot hold the others' writes.
 //
 // # Speed
 //

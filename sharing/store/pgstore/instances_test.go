@@ -25,23 +25,18 @@ import (
 // instance, and the most seen at once.
 type pulls struct {
 	now, most atomic.Int32
-	who       sync.Map
 }
 
-// gatedSource is one instance's client of a shared source product: a Pull
-// can be made to wait (armed gate) before it reads the product.
-type gatedSource struct {
-	*plugintest.Fake
-	name    string
-	counter *pulls
-	mu      sync.Mutex
-	gate    chan struct{}
-	entered chan struct{}
+// gate makes the next call of a plugin wait (arm) before it reaches the
+// product.
+type gate struct {
+	mu            sync.Mutex
+	gate, entered chan struct{}
 }
 
-// arm makes the next Pull wait until the returned release is called; entered
-// is closed when that Pull starts.
-func (g *gatedSource) arm() (entered <-chan struct{}, release func()) {
+// arm makes the next call wait until the returned release is called;
+// entered is closed when that call starts.
+func (g *gate) arm() (entered <-chan struct{}, release func()) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.gate, g.entered = make(chan struct{}), make(chan struct{})
@@ -49,12 +44,26 @@ func (g *gatedSource) arm() (entered <-chan struct{}, release func()) {
 	return g.entered, func() { close(gate) }
 }
 
+// take returns the armed gate, if any, for the call starting now.
+func (g *gate) take() (gate, entered chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	gate, entered = g.gate, g.entered
+	g.gate, g.entered = nil, nil
+	return gate, entered
+}
+
+// gatedSource is one instance's client of a shared source product: a Pull
+// can be made to wait (armed gate) before it reads the product.
+type gatedSource struct {
+	*plugintest.Fake
+	gate
+	counter *pulls
+}
+
 func (g *gatedSource) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.Page, error] {
 	return func(yield func(cte.Page, error) bool) {
-		g.mu.Lock()
-		gate, entered := g.gate, g.entered
-		g.gate, g.entered = nil, nil
-		g.mu.Unlock()
+		gate, entered := g.take()
 		n := g.counter.now.Add(1)
 		defer g.counter.now.Add(-1)
 		for {
@@ -121,8 +130,8 @@ func TestSyncNowKeepsRunsSourceLease(t *testing.T) {
 		feed.Feed(ioc.Indicator{Type: ioc.TypeSHA256, Value: storetest.Hash(i), Severity: ioc.SeverityHigh})
 	}
 	counter := &pulls{}
-	srcA := &gatedSource{Fake: feed, name: "a", counter: counter}
-	srcB := &gatedSource{Fake: feed, name: "b", counter: counter}
+	srcA := &gatedSource{Fake: feed, counter: counter}
+	srcB := &gatedSource{Fake: feed, counter: counter}
 	spy := &spyStore{Store: open(t, dsn), name: "source/s1"}
 	a := newInstanceEngine(t, spy, "a", srcA, dst, time.Hour)
 	sb := open(t, dsn)
@@ -180,24 +189,11 @@ func TestSyncNowKeepsRunsSourceLease(t *testing.T) {
 // made to wait (armed gate) before it reaches the product.
 type gatedDst struct {
 	*plugintest.Fake
-	mu            sync.Mutex
-	gate, entered chan struct{}
-}
-
-func (g *gatedDst) arm() (entered <-chan struct{}, release func()) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.gate, g.entered = make(chan struct{}), make(chan struct{})
-	gate := g.gate
-	return g.entered, func() { close(gate) }
+	gate
 }
 
 func (g *gatedDst) Push(ctx context.Context, t cte.Target, in []ioc.Indicator) (cte.PushResult, error) {
-	g.mu.Lock()
-	gate, entered := g.gate, g.entered
-	g.gate, g.entered = nil, nil
-	g.mu.Unlock()
-	if gate != nil {
+	if gate, entered := g.take(); gate != nil {
 		close(entered)
 		<-gate
 	}
