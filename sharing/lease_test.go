@@ -359,6 +359,24 @@ type heldPull struct {
 	at               time.Time
 }
 
+// syncHeld starts a sync of source s1, a heldPull, on an engine over st
+// with leases of 3 s, and returns once its Pull has started; done gets the
+// sync's error.
+func syncHeld(t *testing.T, st sharing.Store) (*sharing.Engine, *heldPull, <-chan error) {
+	t.Helper()
+	e, err := sharing.New(st, sharing.WithInstance("me", 3*time.Second))
+	require.NoError(t, err)
+	src := newHeldPull()
+	require.NoError(t, e.AddPlugin("s1", src, sharing.SourceSettings{}))
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.SyncSource(t.Context(), "s1")
+		done <- err
+	}()
+	<-src.entered
+	return e, src, done
+}
+
 func newHeldPull() *heldPull {
 	return &heldPull{Fake: plugintest.NewFake(), entered: make(chan struct{}), release: make(chan struct{})}
 }
@@ -387,16 +405,7 @@ func (p *heldPull) Pull(ctx context.Context, from cte.Checkpoint) iter.Seq2[cte.
 func TestHeldLeaseShowsItsRenewal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		shared := &leases{Store: memstore.New(), m: map[string]sharing.Lease{}}
-		e, err := sharing.New(&node{leases: shared}, sharing.WithInstance("me", 3*time.Second))
-		require.NoError(t, err)
-		src := newHeldPull()
-		require.NoError(t, e.AddPlugin("s1", src, sharing.SourceSettings{}))
-		done := make(chan error, 1)
-		go func() {
-			_, err := e.SyncSource(t.Context(), "s1")
-			done <- err
-		}()
-		<-src.entered
+		e, src, done := syncHeld(t, &node{leases: shared})
 		expiry := func() time.Time {
 			for _, l := range e.HeldLeases() {
 				if l.Name == "source/s1" {
@@ -437,17 +446,9 @@ func TestWorkStopsWhenTheLeaseCannotBeRenewed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		shared := &leases{Store: memstore.New(), m: map[string]sharing.Lease{}}
 		n := &unreachable{node: &node{leases: shared}}
-		e, err := sharing.New(n, sharing.WithInstance("me", 3*time.Second))
-		require.NoError(t, err)
-		src := newHeldPull()
-		require.NoError(t, e.AddPlugin("s1", src, sharing.SourceSettings{}))
-		done := make(chan error, 1)
-		go func() {
-			_, err := e.SyncSource(t.Context(), "s1")
-			done <- err
-		}()
-		<-src.entered
+		_, src, done := syncHeld(t, n)
 		n.cut.Store(true)
+		var err error
 		select { // fake time: it runs while every goroutine waits
 		case err = <-done:
 		case <-time.After(time.Minute):
